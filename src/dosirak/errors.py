@@ -1,0 +1,262 @@
+"""The one exception tree of dosirak.
+
+Every error dosirak raises derives from :class:`DosirakError`. Errors that can reach an
+HTTP client carry ``status_code`` so that server and client agree on what went wrong.
+Third-party errors are wrapped at the boundary (``raise ... from exc``). Each message says
+what was wrong and what to do about it.
+
+::
+
+    DosirakError
+    ├── ConfigError                     bad settings, config file, or CLI input
+    │   ├── StackError                  unknown/invalid stack or component
+    │   └── FlavorError                 unknown flavor, bad component config
+    ├── MissingExtraError               an optional dependency is not installed
+    ├── PipelineError                   anything about defining a pipeline
+    │   ├── StepSignatureError          a step's signature cannot be used
+    │   ├── StepCallError               a step called with wrong arguments
+    │   ├── ParameterError              unknown/invalid parameter value
+    │   └── StepInputTypeError          producer/consumer types do not match
+    ├── RunFailedError                  a pipeline run failed (``.run`` is the run view)
+    ├── ArtifactError                   artifact storage
+    │   ├── MaterializerError           no way to save/load a type
+    │   └── ArtifactCorruptError        an artifact's files are missing or damaged
+    ├── StoreError                      metadata store
+    │   ├── StoreVersionError           store created by a newer dosirak
+    │   └── NotFoundError               an id or name that does not exist (404)
+    ├── ModelError                      model registry
+    ├── BundleError                     bundle build/load
+    │   ├── BundleIntegrityError        tampered, truncated or unsafe bundle
+    │   └── BundleVersionError          built by a newer dosirak
+    ├── ServiceError                    service definition problems
+    ├── ServingError                    errors answered over HTTP (carry status_code)
+    │   ├── BadRequestError     400
+    │   ├── NotFoundRouteError  404
+    │   ├── MethodNotAllowedError 405
+    │   ├── RequestTimeoutError 408
+    │   ├── PayloadTooLargeError 413
+    │   ├── UnsupportedMediaTypeError 415
+    │   ├── UnprocessableError  422
+    │   ├── InternalServerError 500
+    │   └── ServiceUnavailableError 503
+    ├── ClientError                     the service client failed (``status_code`` if any)
+    └── DeploymentError                 deployers
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DosirakError(Exception):
+    """Root of every error dosirak raises."""
+
+    status_code: int = 500
+    #: Short machine-readable name used in HTTP error bodies.
+    error_type: str = "dosirak_error"
+
+
+class ConfigError(DosirakError):
+    """Bad settings, configuration file, or command-line input."""
+
+    status_code = 400
+    error_type = "config_error"
+
+
+class StackError(ConfigError):
+    """A stack or stack component is unknown or cannot be used."""
+
+    error_type = "stack_error"
+
+
+class FlavorError(ConfigError):
+    """A flavor is unknown, or a component's configuration does not fit its flavor."""
+
+    error_type = "flavor_error"
+
+
+class MissingExtraError(DosirakError):
+    """An optional dependency is needed but not installed."""
+
+    error_type = "missing_extra"
+
+
+class PipelineError(DosirakError):
+    """A pipeline or step is defined or called wrongly."""
+
+    status_code = 400
+    error_type = "pipeline_error"
+
+
+class StepSignatureError(PipelineError):
+    """A step's signature cannot be turned into inputs, parameters and outputs."""
+
+
+class StepCallError(PipelineError):
+    """A step was called with arguments it cannot take."""
+
+
+class ParameterError(PipelineError):
+    """A parameter is unknown, missing, not JSON-serialisable, or of the wrong type."""
+
+
+class StepInputTypeError(PipelineError):
+    """A producer's output type does not fit the consumer's input type."""
+
+
+class RunFailedError(DosirakError):
+    """A pipeline run failed. ``.run`` is the run view, with every step's status."""
+
+    error_type = "run_failed"
+
+    def __init__(self, message: str, run: Any = None) -> None:
+        super().__init__(message)
+        self.run = run
+
+
+class ArtifactError(DosirakError):
+    """An artifact cannot be written or read."""
+
+    error_type = "artifact_error"
+
+
+class MaterializerError(ArtifactError):
+    """No materializer can save or load a type."""
+
+
+class ArtifactCorruptError(ArtifactError):
+    """An artifact's files are missing, truncated or altered."""
+
+
+class StoreError(DosirakError):
+    """The metadata store cannot be opened or used."""
+
+    error_type = "store_error"
+
+
+class StoreVersionError(StoreError):
+    """The metadata store was created by a newer dosirak."""
+
+
+class NotFoundError(StoreError):
+    """An id, name or tag that does not exist."""
+
+    status_code = 404
+    error_type = "not_found"
+
+
+class ModelError(DosirakError):
+    """A model cannot be saved, found, or loaded."""
+
+    error_type = "model_error"
+
+
+class BundleError(DosirakError):
+    """A bundle cannot be built, found, or loaded."""
+
+    error_type = "bundle_error"
+
+
+class BundleIntegrityError(BundleError):
+    """A bundle or bundle archive is tampered with, truncated, or unsafe."""
+
+
+class BundleVersionError(BundleError):
+    """A bundle was built by a newer dosirak than this one."""
+
+
+class ServiceError(DosirakError):
+    """A service class or api is defined wrongly."""
+
+    error_type = "service_error"
+
+
+class ServingError(DosirakError):
+    """An error answered to an HTTP client; ``status_code`` is the response status."""
+
+    status_code = 500
+    error_type = "serving_error"
+
+
+class BadRequestError(ServingError):
+    """The request body or parameters are invalid."""
+
+    status_code = 400
+    error_type = "bad_request"
+
+
+class NotFoundRouteError(ServingError):
+    """No route matches the request path."""
+
+    status_code = 404
+    error_type = "not_found"
+
+
+class MethodNotAllowedError(ServingError):
+    """The route exists but not for this HTTP method."""
+
+    status_code = 405
+    error_type = "method_not_allowed"
+
+
+class RequestTimeoutError(ServingError):
+    """The client was too slow to send its request, or the api took too long."""
+
+    status_code = 408
+    error_type = "timeout"
+
+
+class PayloadTooLargeError(ServingError):
+    """The request body is larger than the service allows."""
+
+    status_code = 413
+    error_type = "payload_too_large"
+
+
+class UnsupportedMediaTypeError(ServingError):
+    """The request's content type is not accepted by this api."""
+
+    status_code = 415
+    error_type = "unsupported_media_type"
+
+
+class UnprocessableError(ServingError):
+    """The body parsed but does not match the api's declared schema."""
+
+    status_code = 422
+    error_type = "validation_error"
+
+
+class InternalServerError(ServingError):
+    """The user's api raised; details are in the server log under the request id."""
+
+    status_code = 500
+    error_type = "internal_error"
+
+
+class ServiceUnavailableError(ServingError):
+    """The service is not ready or is shutting down."""
+
+    status_code = 503
+    error_type = "unavailable"
+
+
+class ClientError(DosirakError):
+    """A call through the service client failed."""
+
+    error_type = "client_error"
+
+    def __init__(self, message: str, status_code: int | None = None, body: Any = None) -> None:
+        super().__init__(message)
+        if status_code is not None:
+            self.status_code = status_code
+        self.body = body
+
+
+class DeploymentError(DosirakError):
+    """A deployment cannot be created, found, started or stopped."""
+
+    error_type = "deployment_error"
+
+
+__all__ = [name for name, obj in globals().items() if isinstance(obj, type) and issubclass(obj, DosirakError)]

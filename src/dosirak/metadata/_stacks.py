@@ -1,0 +1,186 @@
+"""Stacks and stack components in the metadata store."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.engine import Connection
+
+from dosirak.errors import NotFoundError, StackError
+from dosirak.metadata import schema as t
+from dosirak.metadata.records import ComponentRecord, StackRecord
+from dosirak.metadata.timeutil import as_utc, utcnow
+
+COMPONENT_TYPES = ("orchestrator", "artifact-store", "model-deployer")
+REQUIRED_TYPES = ("orchestrator", "artifact-store")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+ACTIVE_STACK_KEY = "active_stack"
+
+
+def check_name(kind: str, name: str) -> None:
+    """Names are 1-128 letters, digits, '_', '-', '.', starting with a letter or digit."""
+    if not _NAME.match(name or ""):
+        raise StackError(
+            f"invalid {kind} name '{name}': use 1-128 letters, digits, '_', '-' or '.', "
+            "starting with a letter or digit"
+        )
+
+
+def check_type(component_type: str) -> None:
+    if component_type not in COMPONENT_TYPES:
+        raise StackError(f"unknown component type '{component_type}'; known: {', '.join(COMPONENT_TYPES)}")
+
+
+def _component(row: Any) -> ComponentRecord:
+    return ComponentRecord(id=row.id, name=row.name, type=row.type, flavor=row.flavor,
+                           config=row.config or {}, created_at=as_utc(row.created_at))  # type: ignore[arg-type]
+
+
+class StacksMixin:
+    """Store operations on stacks and their components."""
+
+    def _write(self) -> Any: ...  # provided by MetadataStore
+    def _read(self) -> Any: ...
+    def get_value(self, key: str, default: Any = None) -> Any: ...
+    def set_value(self, key: str, value: Any) -> None: ...
+
+    # -- components -----------------------------------------------------------------
+    def register_component(self, component_type: str, name: str, flavor: str, config: dict[str, Any]) -> ComponentRecord:
+        check_type(component_type)
+        check_name(component_type, name)
+        with self._write() as conn:
+            if self._component_row(conn, component_type, name) is not None:
+                raise StackError(
+                    f"a {component_type} named '{name}' already exists; pick another name or "
+                    f"`dosirak {component_type} delete {name}` first"
+                )
+            conn.execute(insert(t.stack_components).values(
+                name=name, type=component_type, flavor=flavor, config=config, created_at=utcnow()))
+            row = self._component_row(conn, component_type, name)
+        return _component(row)
+
+    def update_component(self, component_type: str, name: str, config: dict[str, Any]) -> ComponentRecord:
+        with self._write() as conn:
+            row = self._component_row(conn, component_type, name)
+            if row is None:
+                raise self._no_component(component_type, name)
+            conn.execute(update(t.stack_components).where(t.stack_components.c.id == row.id).values(config=config))
+            row = self._component_row(conn, component_type, name)
+        return _component(row)
+
+    @staticmethod
+    def _component_row(conn: Connection, component_type: str, name: str) -> Any:
+        return conn.execute(select(*t.stack_components.c).where(
+            t.stack_components.c.type == component_type, t.stack_components.c.name == name)).first()
+
+    @staticmethod
+    def _no_component(component_type: str, name: str) -> NotFoundError:
+        return NotFoundError(
+            f"no {component_type} named '{name}'; `dosirak {component_type} list` shows them, "
+            f"`dosirak {component_type} register {name} --flavor=...` makes one"
+        )
+
+    def get_component(self, component_type: str, name: str) -> ComponentRecord:
+        check_type(component_type)
+        with self._read() as conn:
+            row = self._component_row(conn, component_type, name)
+        if row is None:
+            raise self._no_component(component_type, name)
+        return _component(row)
+
+    def list_components(self, component_type: str | None = None) -> list[ComponentRecord]:
+        query = select(*t.stack_components.c).order_by(t.stack_components.c.type, t.stack_components.c.name)
+        if component_type is not None:
+            check_type(component_type)
+            query = query.where(t.stack_components.c.type == component_type)
+        with self._read() as conn:
+            return [_component(r) for r in conn.execute(query).all()]
+
+    def delete_component(self, component_type: str, name: str) -> None:
+        with self._write() as conn:
+            row = self._component_row(conn, component_type, name)
+            if row is None:
+                raise self._no_component(component_type, name)
+            users = conn.execute(select(t.stacks.c.name).join(
+                t.stack_members, t.stack_members.c.stack_id == t.stacks.c.id
+            ).where(t.stack_members.c.component_id == row.id)).scalars().all()
+            if users:
+                raise StackError(
+                    f"{component_type} '{name}' is used by stack(s) {', '.join(sorted(users))}; "
+                    "delete those stacks or register them with another component first"
+                )
+            conn.execute(delete(t.stack_components).where(t.stack_components.c.id == row.id))
+
+    # -- stacks ---------------------------------------------------------------------
+    def register_stack(self, name: str, components: dict[str, str], *, replace: bool = False) -> StackRecord:
+        """Create (or with ``replace``, redefine) a stack from component names by type."""
+        check_name("stack", name)
+        for required in REQUIRED_TYPES:
+            if not components.get(required):
+                raise StackError(f"stack '{name}' needs an {required} (e.g. `-o default -a default`)")
+        with self._write() as conn:
+            ids: list[int] = []
+            for component_type, component_name in components.items():
+                if not component_name:
+                    continue
+                check_type(component_type)
+                row = self._component_row(conn, component_type, component_name)
+                if row is None:
+                    raise self._no_component(component_type, component_name)
+                ids.append(row.id)
+            existing = conn.execute(select(t.stacks.c.id).where(t.stacks.c.name == name)).scalar()
+            if existing is not None and not replace:
+                raise StackError(f"a stack named '{name}' already exists; pick another name or delete it first")
+            if existing is None:
+                existing = conn.execute(insert(t.stacks).values(name=name, created_at=utcnow())).inserted_primary_key[0]  # type: ignore[index]
+            else:
+                conn.execute(delete(t.stack_members).where(t.stack_members.c.stack_id == existing))
+            conn.execute(insert(t.stack_members), [{"stack_id": existing, "component_id": cid} for cid in ids])
+        return self.get_stack(name)
+
+    def get_stack(self, name: str | None = None) -> StackRecord:
+        """A stack with its components; the active stack when ``name`` is None."""
+        active = self.active_stack_name()
+        name = name or active
+        with self._read() as conn:
+            stack = conn.execute(select(*t.stacks.c).where(t.stacks.c.name == name)).first()
+            if stack is None:
+                raise NotFoundError(f"no stack named '{name}'; `dosirak stack list` shows them")
+            rows = conn.execute(select(*t.stack_components.c).join(
+                t.stack_members, t.stack_members.c.component_id == t.stack_components.c.id
+            ).where(t.stack_members.c.stack_id == stack.id)).all()
+        return StackRecord(id=stack.id, name=stack.name, components={r.type: _component(r) for r in rows},
+                           created_at=as_utc(stack.created_at), active=stack.name == active)  # type: ignore[arg-type]
+
+    def list_stacks(self) -> list[StackRecord]:
+        with self._read() as conn:
+            names = conn.execute(select(t.stacks.c.name).order_by(t.stacks.c.name)).scalars().all()
+        return [self.get_stack(n) for n in names]
+
+    def delete_stack(self, name: str) -> None:
+        if name == self.active_stack_name():
+            raise StackError(f"stack '{name}' is active; `dosirak stack set OTHER` first")
+        if name == "default":
+            raise StackError("the 'default' stack cannot be deleted")
+        with self._write() as conn:
+            stack_id = conn.execute(select(t.stacks.c.id).where(t.stacks.c.name == name)).scalar()
+            if stack_id is None:
+                raise NotFoundError(f"no stack named '{name}'; `dosirak stack list` shows them")
+            conn.execute(delete(t.stack_members).where(t.stack_members.c.stack_id == stack_id))
+            conn.execute(delete(t.stacks).where(t.stacks.c.id == stack_id))
+
+    def active_stack_name(self) -> str:
+        from dosirak.settings import env_value
+
+        return env_value("DOSIRAK_STACK") or str(self.get_value(ACTIVE_STACK_KEY, "default"))
+
+    def set_active_stack(self, name: str) -> None:
+        with self._read() as conn:
+            if conn.execute(select(t.stacks.c.id).where(t.stacks.c.name == name)).first() is None:
+                raise NotFoundError(f"no stack named '{name}'; `dosirak stack list` shows them")
+        self.set_value(ACTIVE_STACK_KEY, name)
+
+
+__all__ = ["COMPONENT_TYPES", "REQUIRED_TYPES", "StacksMixin", "check_name", "check_type"]

@@ -1,0 +1,171 @@
+"""Opening the metadata database: engine options, SQLite pragmas, transactions, migrations.
+
+SQLite runs in WAL mode with a busy timeout, and every write transaction starts with
+``BEGIN IMMEDIATE`` so that concurrent writers queue on the lock instead of failing with
+"database is locked". An up-to-date store is recognised by one query, so alembic is
+imported only when the schema must be created or upgraded.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
+
+from dosirak.errors import StoreError, StoreVersionError
+from dosirak.metadata.schema import SCHEMA_REVISION
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+SQLITE_BUSY_TIMEOUT_S = 60.0
+
+
+def known_revisions() -> list[str]:
+    """Revision ids of the migrations shipped with this dosirak, oldest first."""
+    versions = MIGRATIONS_DIR / "versions"
+    return sorted(p.name.split("_", 1)[0] for p in versions.glob("[0-9]*_*.py"))
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine for ``url``; SQLite files get WAL, a busy timeout and FK checks."""
+    is_sqlite = url.startswith("sqlite")
+    kwargs: dict[str, Any] = {}
+    if is_sqlite:
+        path = url.split("///", 1)[1] if "///" in url else ""
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False}
+    else:
+        kwargs["pool_pre_ping"] = True
+    try:
+        engine = create_engine(url, **kwargs)
+    except (SQLAlchemyError, ImportError, ValueError) as exc:
+        raise StoreError(
+            f"cannot open metadata store at '{_redact(url)}': {exc}; check DOSIRAK_METADATA_URL "
+            "(PostgreSQL needs `pip install 'dosirak[postgres]'`)"
+        ) from exc
+    if is_sqlite:
+        _install_sqlite_hooks(engine)
+    return engine
+
+
+def _install_sqlite_hooks(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("write") else "BEGIN")
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """One write transaction: committed on success, rolled back on any error."""
+    with engine.connect() as conn:
+        conn.info["write"] = True
+        try:
+            with conn.begin():
+                yield conn
+        finally:
+            conn.info["write"] = False
+
+
+@contextmanager
+def read_connection(engine: Engine) -> Iterator[Connection]:
+    """A connection for reads (one consistent snapshot until it closes)."""
+    with engine.connect() as conn:
+        yield conn
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The store's schema revision, or None for an empty database."""
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
+            conn.rollback()
+    except (OperationalError, ProgrammingError):
+        return None
+    return row[0] if row else None
+
+
+def ensure_schema(engine: Engine, url: str) -> None:
+    """Create or upgrade the schema; refuse a store written by a newer dosirak."""
+    revision = current_revision(engine)
+    if revision == SCHEMA_REVISION:
+        return
+    known = known_revisions()
+    if revision is not None and revision not in known:
+        raise StoreVersionError(
+            f"the metadata store at '{_redact(url)}' has schema revision '{revision}', which this "
+            f"dosirak (knows up to '{SCHEMA_REVISION}') does not know: it was created by a newer "
+            "dosirak; upgrade dosirak (`pip install -U dosirak`) or point DOSIRAK_METADATA_URL elsewhere"
+        )
+    with _migration_lock(url, engine):
+        if current_revision(engine) == SCHEMA_REVISION:
+            return
+        _upgrade(engine)
+
+
+def _upgrade(engine: Engine) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    log.debug("upgrading metadata store schema to %s", SCHEMA_REVISION)
+    with engine.connect() as conn:
+        conn.info["write"] = False
+        cfg.attributes["connection"] = conn
+        try:
+            command.upgrade(cfg, "head")
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot create or upgrade the metadata store schema: {exc}") from exc
+
+
+@contextmanager
+def _migration_lock(url: str, engine: Engine) -> Iterator[None]:
+    """Serialise schema creation between processes."""
+    if url.startswith("sqlite") and "///" in url and not url.endswith(":memory:"):
+        import fcntl
+
+        lock_path = url.split("///", 1)[1] + ".migrate.lock"
+        fd = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+    elif engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(727001)"))
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(727001)"))
+                conn.commit()
+    else:
+        yield
+
+
+def _redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url

@@ -1,0 +1,178 @@
+"""dosirak's configuration, read once and lazily.
+
+Precedence for every setting: explicit argument > ``DOSIRAK_*`` environment variable >
+project config (``.dosirak/config.toml`` in the nearest enclosing directory made by
+``dosirak init``) > user config (``~/.config/dosirak/config.toml``) > default.
+
+This is the only module that reads ``os.environ`` for dosirak settings.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from dosirak.errors import ConfigError
+
+PROJECT_DIR_NAME = ".dosirak"
+CONFIG_FILE_NAME = "config.toml"
+
+_settings: Settings | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where dosirak keeps its state, and how it behaves."""
+
+    #: Directory holding the default SQLite store, artifacts, models and bundles.
+    home: Path
+    #: SQLAlchemy URL of the metadata store.
+    metadata_url: str
+    #: Where the project root is, when ``home`` is a repository-local ``.dosirak``.
+    project_root: Path | None = None
+    #: Token required by the dashboard when it binds to a non-loopback address.
+    dashboard_token: str | None = None
+    #: Level for dosirak's own log output when the CLI configures logging.
+    log_level: str = "INFO"
+    #: Settings of plugins, from the config files' ``[extra]`` table.
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def artifact_root(self) -> Path:
+        return self.home / "artifacts"
+
+    @property
+    def models_root(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def bundles_root(self) -> Path:
+        return self.home / "bundles"
+
+    @property
+    def deployments_root(self) -> Path:
+        return self.home / "deployments"
+
+    @property
+    def run_dir(self) -> Path:
+        """Runtime files (PID files, dashboard state)."""
+        return self.home / "run"
+
+
+def user_config_dir() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "dosirak"
+
+
+def default_home() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "dosirak"
+
+
+def find_project_dir(start: Path | None = None) -> Path | None:
+    """The nearest ``.dosirak`` directory made by ``dosirak init``, searching upwards."""
+    here = (start or Path.cwd()).resolve()
+    for directory in (here, *here.parents):
+        candidate = directory / PROJECT_DIR_NAME
+        if (candidate / CONFIG_FILE_NAME).is_file():
+            return candidate
+    return None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}; fix or delete it") from exc
+
+
+def load_settings(**explicit: Any) -> Settings:
+    """Build settings from explicit values, the environment and config files."""
+    env = os.environ
+    user_cfg = _read_toml(user_config_dir() / CONFIG_FILE_NAME)
+    project_dir = find_project_dir()
+    project_cfg = _read_toml(project_dir / CONFIG_FILE_NAME) if project_dir else {}
+
+    def pick(key: str, env_name: str, default: Any = None) -> Any:
+        if explicit.get(key) is not None:
+            return explicit[key]
+        if env.get(env_name):
+            return env[env_name]
+        if key in project_cfg:
+            return project_cfg[key]
+        if key in user_cfg:
+            return user_cfg[key]
+        return default
+
+    home_value = explicit.get("home") or env.get("DOSIRAK_HOME")
+    project_root = None
+    if home_value:
+        home = Path(home_value).expanduser()
+    elif project_dir is not None:
+        home = project_dir
+        project_root = project_dir.parent
+    else:
+        home = Path(user_cfg.get("home", default_home())).expanduser()
+    home = home.absolute()
+    metadata_url = pick("metadata_url", "DOSIRAK_METADATA_URL", f"sqlite:///{home / 'metadata.db'}")
+    return Settings(
+        home=home,
+        metadata_url=str(metadata_url),
+        project_root=project_root,
+        dashboard_token=pick("dashboard_token", "DOSIRAK_DASHBOARD_TOKEN"),
+        log_level=str(pick("log_level", "DOSIRAK_LOG_LEVEL", "INFO")).upper(),
+    )
+
+
+def get_settings() -> Settings:
+    """The process-wide settings, loaded on first use."""
+    global _settings
+    if _settings is None:
+        _settings = load_settings()
+    return _settings
+
+
+def configure(**explicit: Any) -> Settings:
+    """Replace the process-wide settings (explicit values win over everything else)."""
+    global _settings
+    _settings = load_settings(**explicit)
+    return _settings
+
+
+def reset_settings() -> None:
+    """Forget the loaded settings so the next use reads the environment again."""
+    global _settings
+    _settings = None
+
+
+def env_flag(name: str, default: bool = False) -> bool:
+    """Read a boolean ``DOSIRAK_*`` flag from the environment."""
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_value(name: str, default: str | None = None) -> str | None:
+    """Read a ``DOSIRAK_*`` value from the environment (the only sanctioned way)."""
+    return os.environ.get(name, default)
+
+
+__all__ = [
+    "Settings",
+    "configure",
+    "default_home",
+    "env_flag",
+    "env_value",
+    "find_project_dir",
+    "get_settings",
+    "load_settings",
+    "replace",
+    "reset_settings",
+]

@@ -1,0 +1,13 @@
+"""Shared type aliases used across dosirak."""
+
+from __future__ import annotations
+
+from typing import Union
+
+JSONScalar = Union[str, int, float, bool, None]
+JSONValue = Union[JSONScalar, "list[JSONValue]", "dict[str, JSONValue]"]
+JSONDict = dict[str, JSONValue]
+#: ``name:version`` / ``name:latest`` / ``name:alias``
+Tag = str
+
+__all__ = ["JSONDict", "JSONScalar", "JSONValue", "Tag"]
