@@ -1,0 +1,114 @@
+"""The ``dosirak`` command: a click group that imports a subcommand only when it runs.
+
+Each entry of :data:`COMMANDS` names the module and attribute of a click command and its
+one-line help, so ``dosirak --help`` lists everything without importing any of it.
+Plugins add commands through the ``dosirak.cli`` entry-point group.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+from dosirak.errors import DosirakError
+
+#: command name -> ("module:attr", short help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "init": ("dosirak.cli.project:init", "Create a repository-local dosirak home in this directory."),
+    "run": ("dosirak.cli.run:run", "Run a pipeline: dosirak run FILE.py:PIPELINE."),
+    "pipeline": ("dosirak.cli.pipelines:pipeline", "List pipelines."),
+    "runs": ("dosirak.cli.runs:runs", "List and inspect pipeline runs, their steps and logs."),
+    "artifact": ("dosirak.cli.artifacts:artifact", "List and inspect artifacts."),
+    "stack": ("dosirak.cli.stacks:stack", "Register, list, describe, activate and delete stacks."),
+    "orchestrator": ("dosirak.cli.components:orchestrator", "Manage orchestrator components."),
+    "artifact-store": ("dosirak.cli.components:artifact_store", "Manage artifact-store components."),
+    "model-deployer": ("dosirak.cli.components:model_deployer", "Manage model-deployer components."),
+    "flavor": ("dosirak.cli.components:flavor", "List the flavors of every component type."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use."""
+
+    def __init__(self, *args: Any, lazy: dict[str, tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = lazy
+        self._plugins_loaded = False
+
+    def _load_plugins(self) -> None:
+        if self._plugins_loaded:
+            return
+        self._plugins_loaded = True
+        from dosirak import plugins
+
+        for name in plugins.names("cli"):
+            if name not in self.lazy:
+                self.lazy[name] = (plugins.spec("cli", name), "(plugin)")
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(self.lazy)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.lazy:
+            self._load_plugins()
+        entry = self.lazy.get(cmd_name)
+        if entry is None:
+            return None
+        module_name, _, attr = entry[0].partition(":")
+        command = getattr(importlib.import_module(module_name), attr)
+        if not isinstance(command, click.Command):
+            raise click.ClickException(f"'{entry[0]}' is not a click command")
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, self.lazy[name][1]) for name in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="dosirak", prog_name="dosirak")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.pass_context
+def cli(ctx: click.Context, verbose: int) -> None:
+    """dosirak: train, package and serve machine-learning models.
+
+    \b
+    Quick start:
+      dosirak run examples/quickstart/pipeline.py:chain
+      dosirak runs list
+      dosirak stack describe
+    """
+    import logging
+
+    level = logging.DEBUG if verbose > 1 else logging.INFO if verbose == 1 else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("dosirak").setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI; a dosirak error prints one line and exits with status 2."""
+    try:
+        cli.main(args=argv, prog_name="dosirak", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(2 if exc.exit_code == 2 else exc.exit_code)
+    except DosirakError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
