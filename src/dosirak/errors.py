@@ -25,6 +25,7 @@ what was wrong and what to do about it.
     │   ├── StoreVersionError           store created by a newer dosirak
     │   └── NotFoundError               an id or name that does not exist (404)
     ├── ModelError                      model registry
+    │   └── ModelTrustError             loading would run pickle from an untrusted source
     ├── BundleError                     bundle build/load
     │   ├── BundleIntegrityError        tampered, truncated or unsafe bundle
     │   └── BundleVersionError          built by a newer dosirak
@@ -40,7 +41,9 @@ what was wrong and what to do about it.
     │   ├── InternalServerError 500
     │   └── ServiceUnavailableError 503
     ├── ClientError                     the service client failed (``status_code`` if any)
-    └── DeploymentError                 deployers
+    ├── DeploymentError                 deployers
+    └── DashboardError                  the dashboard cannot start, stop or answer
+        └── DashboardAuthError          missing or wrong dashboard token (401)
 """
 
 from __future__ import annotations
@@ -151,6 +154,10 @@ class ModelError(DosirakError):
     error_type = "model_error"
 
 
+class ModelTrustError(ModelError):
+    """Loading a model would unpickle data from an untrusted source; pass ``trusted=True``."""
+
+
 class BundleError(DosirakError):
     """A bundle cannot be built, found, or loaded."""
 
@@ -257,6 +264,20 @@ class DeploymentError(DosirakError):
     """A deployment cannot be created, found, started or stopped."""
 
     error_type = "deployment_error"
+
+
+class DashboardError(DosirakError):
+    """The dashboard cannot be started, found or stopped, or a request to it is invalid."""
+
+    status_code = 400
+    error_type = "dashboard_error"
+
+
+class DashboardAuthError(DashboardError):
+    """A dashboard request came without the right token."""
+
+    status_code = 401
+    error_type = "unauthorized"
 
 
 __all__ = [name for name, obj in globals().items() if isinstance(obj, type) and issubclass(obj, DosirakError)]
