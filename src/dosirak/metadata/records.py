@@ -100,3 +100,72 @@ class StackRecord:
     components: dict[str, ComponentRecord]  # type -> component
     created_at: datetime
     active: bool = False
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    id: int
+    name: str
+    created_at: datetime
+    description: str | None
+    version_count: int = 0
+    latest_version: int | None = None
+    aliases: dict[str, int] = field(default_factory=dict)  # alias -> version number
+
+
+@dataclass(frozen=True)
+class ModelVersionRecord:
+    id: str
+    name: str
+    version: int
+    framework: str
+    uri: str
+    created_at: datetime
+    metadata: dict[str, Any]
+    metrics: dict[str, Any]
+    labels: dict[str, Any]
+    signatures: dict[str, Any]
+    libraries: dict[str, str]
+    files: dict[str, Any]  # relative path -> {"sha256": ..., "size": ...}
+    run_id: str | None
+    step_run_id: str | None
+    artifact_id: str | None
+    trusted: bool
+    aliases: tuple[str, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tag(self) -> str:
+        return f"{self.name}:{self.version}"
+
+
+@dataclass(frozen=True)
+class AliasMoveRecord:
+    alias: str
+    from_version: int | None
+    to_version: int | None
+    moved_at: datetime
+    actor: str | None
+
+
+@dataclass(frozen=True)
+class BundleRecord:
+    id: str
+    name: str
+    version: str
+    path: str
+    service: str
+    created_at: datetime
+    size: int
+    manifest_hash: str
+    labels: dict[str, Any]
+    apis: list[Any]
+    models: list[Any]
+    run_id: str | None
+    step_run_id: str | None
+    imported: bool
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tag(self) -> str:
+        return f"{self.name}:{self.version}"

@@ -19,6 +19,8 @@ from sqlalchemy import delete, insert, select
 
 from dosirak.metadata import schema as t
 from dosirak.metadata._overview import OverviewMixin
+from dosirak.metadata._bundles import BundlesMixin
+from dosirak.metadata._models import ModelsMixin
 from dosirak.metadata._runs import RunsMixin
 from dosirak.metadata._stacks import StacksMixin
 from dosirak.metadata.engine import ensure_schema, make_engine, read_connection, write_transaction
@@ -27,7 +29,7 @@ _stores: dict[str, MetadataStore] = {}
 _lock = threading.Lock()
 
 
-class MetadataStore(RunsMixin, StacksMixin, OverviewMixin):
+class MetadataStore(RunsMixin, StacksMixin, OverviewMixin, ModelsMixin, BundlesMixin):
     """Runs, steps, artifacts, stacks, models, bundles and deployments, in one database."""
 
     def __init__(self, url: str) -> None:

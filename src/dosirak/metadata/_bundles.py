@@ -1,0 +1,135 @@
+"""Bundles and the model versions they carry, in the metadata store."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.engine import Connection, Row
+
+from dosirak.errors import BundleError, NotFoundError
+from dosirak.metadata import schema as t
+from dosirak.metadata._models import INACTIVE_DEPLOYMENT_STATUSES
+from dosirak.metadata.records import BundleRecord
+from dosirak.metadata.timeutil import as_utc
+
+
+def _bundle_from_row(row: Row[Any]) -> BundleRecord:
+    m = row._mapping
+    return BundleRecord(
+        id=m["id"], name=m["name"], version=m["version"], path=m["path"], service=m["service"],
+        created_at=as_utc(m["created_at"]),  # type: ignore[arg-type]
+        size=m["size"], manifest_hash=m["manifest_hash"], labels=m["labels"] or {}, apis=m["apis"] or [],
+        models=m["models"] or [], run_id=m["run_id"], step_run_id=m["step_run_id"],
+        imported=bool(m["imported"]), extra=m["extra"] or {},
+    )
+
+
+class BundlesMixin:
+    """Store operations on bundles."""
+
+    def _write(self) -> Any: ...  # provided by MetadataStore
+    def _read(self) -> Any: ...
+
+    def create_bundle(
+        self,
+        *,
+        bundle_id: str,
+        name: str,
+        version: str,
+        path: str,
+        service: str,
+        created_at: datetime,
+        size: int,
+        manifest_hash: str,
+        labels: dict[str, Any],
+        apis: list[Any],
+        models: list[Any],
+        model_version_ids: Sequence[str] = (),
+        run_id: str | None = None,
+        step_run_id: str | None = None,
+        imported: bool = False,
+        extra: dict[str, Any] | None = None,
+    ) -> BundleRecord:
+        """Record a bundle already in place, linked to the local model versions it carries."""
+        with self._write() as conn:
+            clash = conn.execute(select(t.bundles.c.id).where(
+                t.bundles.c.name == name, t.bundles.c.version == version)).scalar()
+            if clash is not None:
+                raise BundleError(f"bundle {name}:{version} already exists; `dosirak bundle delete {name}:{version}` first")
+            conn.execute(insert(t.bundles).values(
+                id=bundle_id, name=name, version=version, path=path, service=service, created_at=created_at,
+                size=size, manifest_hash=manifest_hash, labels=labels, apis=apis, models=models,
+                run_id=run_id, step_run_id=step_run_id, imported=imported, extra=extra or {},
+            ))
+            known = set(conn.execute(select(t.model_versions.c.id).where(
+                t.model_versions.c.id.in_(list(model_version_ids)))).scalars().all())
+            links = [{"bundle_id": bundle_id, "model_version_id": vid} for vid in dict.fromkeys(model_version_ids)
+                     if vid in known]
+            if links:
+                conn.execute(insert(t.bundle_models), links)
+            row = conn.execute(select(*t.bundles.c).where(t.bundles.c.id == bundle_id)).one()
+        return _bundle_from_row(row)
+
+    @staticmethod
+    def _bundle_row(conn: Connection, name: str, version: str) -> Row[Any]:
+        query = select(*t.bundles.c).where(t.bundles.c.name == name)
+        if version in ("", "latest"):
+            query = query.order_by(t.bundles.c.version.desc()).limit(1)
+        else:
+            query = query.where(t.bundles.c.version == version)
+        row = conn.execute(query).first()
+        if row is None:
+            what = "no bundles" if version in ("", "latest") else f"no version '{version}'"
+            raise NotFoundError(f"bundle '{name}' has {what}; `dosirak bundle list` shows the known ones")
+        return row
+
+    def get_bundle(self, name: str, version: str = "latest") -> BundleRecord:
+        """A bundle by ``name`` and version (``latest`` is the newest; versions sort by time)."""
+        with self._read() as conn:
+            return _bundle_from_row(self._bundle_row(conn, name, version))
+
+    def get_bundle_by_id(self, bundle_id: str) -> BundleRecord:
+        with self._read() as conn:
+            row = conn.execute(select(*t.bundles.c).where(t.bundles.c.id == bundle_id)).first()
+        if row is None:
+            raise NotFoundError(f"no bundle with id '{bundle_id}'")
+        return _bundle_from_row(row)
+
+    def list_bundles(self, name: str | None = None) -> list[BundleRecord]:
+        """Bundles, newest first (optionally only those called ``name``)."""
+        query = select(*t.bundles.c).order_by(t.bundles.c.name, t.bundles.c.version.desc())
+        if name is not None:
+            query = query.where(t.bundles.c.name == name)
+        with self._read() as conn:
+            return [_bundle_from_row(r) for r in conn.execute(query).all()]
+
+    def bundles_with_model_version(self, version_id: str) -> list[BundleRecord]:
+        with self._read() as conn:
+            rows = conn.execute(select(*t.bundles.c).join(
+                t.bundle_models, t.bundle_models.c.bundle_id == t.bundles.c.id
+            ).where(t.bundle_models.c.model_version_id == version_id)).all()
+        return [_bundle_from_row(r) for r in rows]
+
+    def delete_bundle(self, name: str, version: str) -> BundleRecord:
+        """Forget a bundle; refused while a deployment that is not stopped uses it."""
+        with self._write() as conn:
+            row = self._bundle_row(conn, name, version)
+            users = conn.execute(select(t.deployments.c.name, t.deployments.c.status).where(
+                t.deployments.c.bundle_id == row.id,
+                t.deployments.c.status.not_in(INACTIVE_DEPLOYMENT_STATUSES))).all()
+            if users:
+                names = ", ".join(f"{n} ({s})" for n, s in users)
+                raise BundleError(
+                    f"cannot delete bundle {row.name}:{row.version}: used by deployment(s) {names}; stop them first"
+                )
+            # stopped deployments keep their history but no longer point at the bundle's row
+            conn.execute(t.deployments.update().where(t.deployments.c.bundle_id == row.id).values(bundle_id=None))
+            conn.execute(delete(t.bundle_models).where(t.bundle_models.c.bundle_id == row.id))
+            conn.execute(delete(t.bundles).where(t.bundles.c.id == row.id))
+        return _bundle_from_row(row)
+
+
+__all__ = ["BundlesMixin"]

@@ -1,0 +1,305 @@
+"""Models, model versions and aliases (with their history) in the metadata store."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.engine import Connection, Row
+
+from dosirak.errors import ModelError, NotFoundError
+from dosirak.metadata import schema as t
+from dosirak.metadata.records import AliasMoveRecord, ModelRecord, ModelVersionRecord
+from dosirak.metadata.timeutil import as_utc, utcnow
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
+#: Deployment statuses that no longer hold on to a model or bundle.
+INACTIVE_DEPLOYMENT_STATUSES = ("stopped", "failed", "removed", "deleted")
+
+
+def check_model_name(name: str) -> None:
+    """Model names are 1-128 letters, digits, '_', '-', '.', starting with a letter or digit."""
+    if not _NAME.match(name or ""):
+        raise ModelError(
+            f"invalid model name '{name}': use 1-128 letters, digits, '_', '-' or '.', "
+            "starting with a letter or digit"
+        )
+
+
+def check_alias(alias: str) -> None:
+    """Aliases start with a letter; ``latest`` is computed, never set."""
+    if alias == "latest" or not _ALIAS.match(alias or ""):
+        raise ModelError(
+            f"invalid alias '{alias}': use up to 64 letters, digits, '_', '-' or '.', starting with a "
+            "letter ('latest' is reserved: it always means the newest version)"
+        )
+
+
+def _version_from_row(row: Row[Any], aliases: tuple[str, ...] = ()) -> ModelVersionRecord:
+    m = row._mapping
+    return ModelVersionRecord(
+        id=m["id"], name=m["model_name"], version=m["version"], framework=m["framework"], uri=m["uri"],
+        created_at=as_utc(m["created_at"]),  # type: ignore[arg-type]
+        metadata=m["metadata"] or {}, metrics=m["metrics"] or {}, labels=m["labels"] or {},
+        signatures=m["signatures"] or {}, libraries=m["libraries"] or {}, files=m["files"] or {},
+        run_id=m["run_id"], step_run_id=m["step_run_id"], artifact_id=m["artifact_id"],
+        trusted=bool(m["trusted"]), aliases=aliases, extra=m["extra"] or {},
+    )
+
+
+_VERSION_COLUMNS = (*t.model_versions.c, t.models.c.name.label("model_name"))
+
+
+class ModelsMixin:
+    """Store operations on the model registry."""
+
+    def _write(self) -> Any: ...  # provided by MetadataStore
+    def _read(self) -> Any: ...
+
+    # -- writes ---------------------------------------------------------------------
+    def create_model_version(
+        self,
+        name: str,
+        *,
+        framework: str,
+        place: Callable[[int, str], str],
+        files: dict[str, Any],
+        metadata: dict[str, Any] | None = None,
+        metrics: dict[str, Any] | None = None,
+        labels: dict[str, Any] | None = None,
+        signatures: dict[str, Any] | None = None,
+        libraries: dict[str, str] | None = None,
+        run_id: str | None = None,
+        step_run_id: str | None = None,
+        artifact_id: str | None = None,
+        trusted: bool = True,
+        extra: dict[str, Any] | None = None,
+    ) -> ModelVersionRecord:
+        """Record the next version of ``name`` (creating the model), in one transaction.
+
+        ``place(version, version_id)`` is called inside the transaction once the version
+        number is known; it moves the files into place and returns their URI. If it raises,
+        nothing is recorded.
+        """
+        check_model_name(name)
+        version_id = str(uuid.uuid4())
+        with self._write() as conn:
+            model_id = self._model_id(conn, name, create=True)
+            current = conn.execute(
+                select(func.max(t.model_versions.c.version)).where(t.model_versions.c.model_id == model_id)
+            ).scalar()
+            version = int(current or 0) + 1
+            uri = place(version, version_id)
+            conn.execute(insert(t.model_versions).values(
+                id=version_id, model_id=model_id, version=version, framework=framework, uri=uri,
+                created_at=utcnow(), metadata=metadata or {}, metrics=metrics or {}, labels=labels or {},
+                signatures=signatures or {}, libraries=libraries or {}, files=files, run_id=run_id,
+                step_run_id=step_run_id, artifact_id=artifact_id, trusted=trusted, extra=extra or {},
+            ))
+            row = conn.execute(select(*_VERSION_COLUMNS).join(t.models).where(
+                t.model_versions.c.id == version_id)).one()
+        return _version_from_row(row)
+
+    def _model_id(self, conn: Connection, name: str, *, create: bool = False) -> int:
+        found = conn.execute(select(t.models.c.id).where(t.models.c.name == name)).scalar()
+        if found is not None:
+            return int(found)
+        if not create:
+            raise NotFoundError(f"no model named '{name}'; `dosirak model list` shows the known ones")
+        result = conn.execute(insert(t.models).values(name=name, created_at=utcnow(), extra={}))
+        return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    def set_model_alias(self, name: str, alias: str, version: int, *, actor: str | None = None) -> AliasMoveRecord:
+        """Point ``alias`` at ``version`` of ``name``; the move is kept in the alias history."""
+        check_alias(alias)
+        now = utcnow()
+        with self._write() as conn:
+            model_id = self._model_id(conn, name)
+            target = self._version_row(conn, model_id, name, str(version))
+            previous = conn.execute(select(t.model_aliases.c.model_version_id).where(
+                t.model_aliases.c.model_id == model_id, t.model_aliases.c.alias == alias)).scalar()
+            if previous is None:
+                conn.execute(insert(t.model_aliases).values(
+                    model_id=model_id, alias=alias, model_version_id=target.id, updated_at=now))
+            else:
+                conn.execute(update(t.model_aliases).where(
+                    t.model_aliases.c.model_id == model_id, t.model_aliases.c.alias == alias
+                ).values(model_version_id=target.id, updated_at=now))
+            conn.execute(insert(t.model_alias_history).values(
+                model_id=model_id, alias=alias, from_version_id=previous, to_version_id=target.id,
+                moved_at=now, actor=actor))
+            from_version = self._version_number(conn, previous)
+        return AliasMoveRecord(alias=alias, from_version=from_version, to_version=target.version,
+                               moved_at=now, actor=actor)
+
+    def remove_model_alias(self, name: str, alias: str, *, actor: str | None = None) -> None:
+        """Remove an alias (kept in the history as a move to nothing)."""
+        with self._write() as conn:
+            model_id = self._model_id(conn, name)
+            previous = conn.execute(select(t.model_aliases.c.model_version_id).where(
+                t.model_aliases.c.model_id == model_id, t.model_aliases.c.alias == alias)).scalar()
+            if previous is None:
+                raise NotFoundError(f"model '{name}' has no alias '{alias}'; `dosirak model show {name}` lists them")
+            self._drop_alias(conn, model_id, alias, previous, actor)
+
+    @staticmethod
+    def _drop_alias(conn: Connection, model_id: int, alias: str, previous: str, actor: str | None) -> None:
+        conn.execute(delete(t.model_aliases).where(
+            t.model_aliases.c.model_id == model_id, t.model_aliases.c.alias == alias))
+        conn.execute(insert(t.model_alias_history).values(
+            model_id=model_id, alias=alias, from_version_id=previous, to_version_id=None,
+            moved_at=utcnow(), actor=actor))
+
+    def delete_model_version(self, name: str, version: int) -> ModelVersionRecord:
+        """Forget one version (its aliases are removed); refused while a bundle or deployment uses it."""
+        with self._write() as conn:
+            model_id = self._model_id(conn, name)
+            row = self._version_row(conn, model_id, name, str(version))
+            self._refuse_if_used(conn, [(row.id, f"{name}:{row.version}")])
+            record = _version_from_row(row)
+            for alias, in conn.execute(select(t.model_aliases.c.alias).where(
+                    t.model_aliases.c.model_version_id == row.id)).all():
+                self._drop_alias(conn, model_id, alias, row.id, "delete")
+            conn.execute(delete(t.model_versions).where(t.model_versions.c.id == row.id))
+        return record
+
+    def delete_model(self, name: str) -> list[ModelVersionRecord]:
+        """Forget a model and every version; refused while a bundle or deployment uses any."""
+        with self._write() as conn:
+            model_id = self._model_id(conn, name)
+            rows = conn.execute(select(*_VERSION_COLUMNS).join(t.models).where(
+                t.model_versions.c.model_id == model_id)).all()
+            self._refuse_if_used(conn, [(r.id, f"{name}:{r.version}") for r in rows])
+            conn.execute(delete(t.model_aliases).where(t.model_aliases.c.model_id == model_id))
+            conn.execute(delete(t.model_alias_history).where(t.model_alias_history.c.model_id == model_id))
+            conn.execute(delete(t.model_versions).where(t.model_versions.c.model_id == model_id))
+            conn.execute(delete(t.models).where(t.models.c.id == model_id))
+        return [_version_from_row(r) for r in rows]
+
+    @staticmethod
+    def _refuse_if_used(conn: Connection, versions: list[tuple[str, str]]) -> None:
+        ids = [vid for vid, _ in versions]
+        if not ids:
+            return
+        tags = dict(versions)
+        users: list[str] = []
+        for vid, bname, bversion in conn.execute(
+            select(t.bundle_models.c.model_version_id, t.bundles.c.name, t.bundles.c.version)
+            .join(t.bundles, t.bundles.c.id == t.bundle_models.c.bundle_id)
+            .where(t.bundle_models.c.model_version_id.in_(ids))
+        ).all():
+            users.append(f"bundle {bname}:{bversion} (uses {tags[vid]})")
+        for vid, dname, status in conn.execute(
+            select(t.deployments.c.model_version_id, t.deployments.c.name, t.deployments.c.status)
+            .where(t.deployments.c.model_version_id.in_(ids),
+                   t.deployments.c.status.not_in(INACTIVE_DEPLOYMENT_STATUSES))
+        ).all():
+            users.append(f"deployment {dname} ({status}, uses {tags[vid]})")
+        if users:
+            raise ModelError(
+                f"cannot delete: in use by {'; '.join(sorted(users))}; delete those bundles "
+                "(`dosirak bundle delete TAG`) or stop those deployments first"
+            )
+
+    # -- reads ----------------------------------------------------------------------
+    def _version_row(self, conn: Connection, model_id: int, name: str, ref: str) -> Row[Any]:
+        query = select(*_VERSION_COLUMNS).join(t.models).where(t.model_versions.c.model_id == model_id)
+        if ref in ("", "latest"):
+            query = query.order_by(t.model_versions.c.version.desc()).limit(1)
+        elif ref.isdigit():
+            query = query.where(t.model_versions.c.version == int(ref))
+        else:
+            query = query.join(t.model_aliases, t.model_aliases.c.model_version_id == t.model_versions.c.id).where(
+                t.model_aliases.c.model_id == model_id, t.model_aliases.c.alias == ref)
+        row = conn.execute(query).first()
+        if row is None:
+            what = "has no versions" if ref in ("", "latest") else f"has no version or alias '{ref}'"
+            raise NotFoundError(f"model '{name}' {what}; `dosirak model show {name}` lists its versions and aliases")
+        return row
+
+    @staticmethod
+    def _version_number(conn: Connection, version_id: str | None) -> int | None:
+        if version_id is None:
+            return None
+        found = conn.execute(select(t.model_versions.c.version).where(t.model_versions.c.id == version_id)).scalar()
+        return None if found is None else int(found)
+
+    @staticmethod
+    def _aliases_of(conn: Connection, version_ids: list[str]) -> dict[str, tuple[str, ...]]:
+        out: dict[str, list[str]] = {}
+        for vid, alias in conn.execute(select(t.model_aliases.c.model_version_id, t.model_aliases.c.alias)
+                                       .where(t.model_aliases.c.model_version_id.in_(version_ids))
+                                       .order_by(t.model_aliases.c.alias)).all():
+            out.setdefault(vid, []).append(alias)
+        return {k: tuple(v) for k, v in out.items()}
+
+    def get_model_version(self, name: str, ref: str = "latest") -> ModelVersionRecord:
+        """A version by number (``"3"``), alias (``"production"``) or ``"latest"``."""
+        with self._read() as conn:
+            model_id = self._model_id(conn, name)
+            row = self._version_row(conn, model_id, name, ref)
+            aliases = self._aliases_of(conn, [row.id]).get(row.id, ())
+        return _version_from_row(row, aliases)
+
+    def get_model_version_by_id(self, version_id: str) -> ModelVersionRecord:
+        with self._read() as conn:
+            row = conn.execute(select(*_VERSION_COLUMNS).join(t.models).where(
+                t.model_versions.c.id == version_id)).first()
+            if row is None:
+                raise NotFoundError(f"no model version with id '{version_id}'")
+            aliases = self._aliases_of(conn, [row.id]).get(row.id, ())
+        return _version_from_row(row, aliases)
+
+    def list_model_versions(self, name: str) -> list[ModelVersionRecord]:
+        """Every version of ``name``, newest first."""
+        with self._read() as conn:
+            model_id = self._model_id(conn, name)
+            rows = conn.execute(select(*_VERSION_COLUMNS).join(t.models).where(
+                t.model_versions.c.model_id == model_id).order_by(t.model_versions.c.version.desc())).all()
+            aliases = self._aliases_of(conn, [r.id for r in rows])
+        return [_version_from_row(r, aliases.get(r.id, ())) for r in rows]
+
+    def list_models(self) -> list[ModelRecord]:
+        """Every model with its version count, newest version and aliases."""
+        with self._read() as conn:
+            rows = conn.execute(
+                select(t.models.c.id, t.models.c.name, t.models.c.created_at, t.models.c.description,
+                       func.count(t.model_versions.c.id), func.max(t.model_versions.c.version))
+                .select_from(t.models.outerjoin(t.model_versions))
+                .group_by(t.models.c.id).order_by(t.models.c.name)
+            ).all()
+            alias_rows = conn.execute(
+                select(t.model_aliases.c.model_id, t.model_aliases.c.alias, t.model_versions.c.version)
+                .join(t.model_versions, t.model_versions.c.id == t.model_aliases.c.model_version_id)
+            ).all()
+        aliases: dict[int, dict[str, int]] = {}
+        for model_id, alias, version in alias_rows:
+            aliases.setdefault(model_id, {})[alias] = version
+        return [ModelRecord(id=r[0], name=r[1], created_at=as_utc(r[2]), description=r[3],  # type: ignore[arg-type]
+                            version_count=r[4], latest_version=r[5], aliases=aliases.get(r[0], {}))
+                for r in rows]
+
+    def model_alias_history(self, name: str) -> list[AliasMoveRecord]:
+        """Every alias move of ``name``, oldest first."""
+        old = t.model_versions.alias("old")
+        new = t.model_versions.alias("new")
+        with self._read() as conn:
+            model_id = self._model_id(conn, name)
+            rows = conn.execute(
+                select(t.model_alias_history.c.alias, old.c.version, new.c.version,
+                       t.model_alias_history.c.moved_at, t.model_alias_history.c.actor)
+                .select_from(t.model_alias_history
+                             .outerjoin(old, old.c.id == t.model_alias_history.c.from_version_id)
+                             .outerjoin(new, new.c.id == t.model_alias_history.c.to_version_id))
+                .where(t.model_alias_history.c.model_id == model_id)
+                .order_by(t.model_alias_history.c.id)
+            ).all()
+        return [AliasMoveRecord(alias=r[0], from_version=r[1], to_version=r[2],
+                                moved_at=as_utc(r[3]), actor=r[4]) for r in rows]  # type: ignore[arg-type]
+
+
+__all__ = ["INACTIVE_DEPLOYMENT_STATUSES", "ModelsMixin", "check_alias", "check_model_name"]
