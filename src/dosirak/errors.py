@@ -16,7 +16,8 @@ what was wrong and what to do about it.
     │   ├── StepSignatureError          a step's signature cannot be used
     │   ├── StepCallError               a step called with wrong arguments
     │   ├── ParameterError              unknown/invalid parameter value
-    │   └── StepInputTypeError          producer/consumer types do not match
+    │   ├── StepInputTypeError          producer/consumer types do not match
+    │   └── StepOutputError             a step returned what it did not declare
     ├── RunFailedError                  a pipeline run failed (``.run`` is the run view)
     ├── ArtifactError                   artifact storage
     │   ├── MaterializerError           no way to save/load a type
@@ -105,6 +106,10 @@ class ParameterError(PipelineError):
 
 class StepInputTypeError(PipelineError):
     """A producer's output type does not fit the consumer's input type."""
+
+
+class StepOutputError(PipelineError):
+    """A step returned something that does not match its declared outputs."""
 
 
 class RunFailedError(DosirakError):

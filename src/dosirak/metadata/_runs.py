@@ -173,6 +173,29 @@ class RunsMixin:
                 ])
             conn.execute(update(t.step_runs).where(t.step_runs.c.id == step_run_id).values(**values))
 
+    def record_cached_step(
+        self,
+        step_run_id: str,
+        *,
+        cache_key: str,
+        cache_parts: dict[str, Any],
+        source_code: str | None,
+        inputs: Mapping[str, str],
+        outputs: Mapping[str, str],
+        cached_from: str,
+    ) -> None:
+        """Record a cache hit: inputs, re-linked outputs and status ``cached``, in one transaction."""
+        now = utcnow()
+        with self._write() as conn:
+            links = [{"step_run_id": step_run_id, "name": n, "kind": "input", "artifact_id": a} for n, a in inputs.items()]
+            links += [{"step_run_id": step_run_id, "name": n, "kind": "output", "artifact_id": a} for n, a in outputs.items()]
+            if links:
+                conn.execute(insert(t.step_run_io), links)
+            conn.execute(update(t.step_runs).where(t.step_runs.c.id == step_run_id).values(
+                status="cached", start_time=now, end_time=now, cache_key=cache_key, cache_parts=cache_parts,
+                source_code=source_code, cached_from=cached_from, attempts=0,
+            ))
+
     def set_step_extra(self, step_run_id: str, extra: dict[str, Any]) -> None:
         with self._write() as conn:
             conn.execute(update(t.step_runs).where(t.step_runs.c.id == step_run_id).values(extra=extra))
@@ -260,7 +283,10 @@ class RunsMixin:
                 .join(t.pipeline_runs, t.pipeline_runs.c.id == t.step_runs.c.run_id)
                 .join(t.pipelines, t.pipelines.c.id == t.pipeline_runs.c.pipeline_id)
                 .where(t.pipelines.c.name == pipeline_name, t.step_runs.c.name == step_name,
-                       t.step_runs.c.run_id != before_run_id, t.step_runs.c.cache_key.is_not(None))
+                       t.step_runs.c.run_id != before_run_id, t.step_runs.c.cache_key.is_not(None),
+                       t.pipeline_runs.c.start_time
+                       <= select(t.pipeline_runs.c.start_time).where(t.pipeline_runs.c.id == before_run_id)
+                       .scalar_subquery())
                 .order_by(t.pipeline_runs.c.start_time.desc()).limit(1)
             ).first()
         return None if row is None else _step_from_row(row)

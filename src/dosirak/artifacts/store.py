@@ -1,0 +1,203 @@
+"""Artifact stores: where artifacts' bytes live.
+
+Materializers always write into and read from a local directory. The local store hands
+them a temporary directory inside its root and renames it into place when complete, so a
+half-written artifact is never visible. The fsspec store (``s3://``, ``gs://``, any fsspec
+URL) stages locally and uploads the finished directory before the artifact is published
+in the metadata store.
+
+How to implement a store: subclass :class:`BaseArtifactStore`, implement ``staging``,
+``publish``, ``exists``, ``local_copy`` and ``write_log``, and register the class in the
+``dosirak.artifact_stores`` entry-point group under its flavor name.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, ClassVar
+
+from dosirak.errors import ArtifactCorruptError, ArtifactError
+from dosirak.stack.component import StackComponent
+
+
+class BaseArtifactStore(StackComponent):
+    """An artifact store. ``uri`` of an artifact is a directory path or URL under ``root``."""
+
+    component_type: ClassVar[str] = "artifact-store"
+    config_model: ClassVar[str | None] = "dosirak.stack.configs:ArtifactStoreConfig"
+
+    def __init__(self, root: str, name: str = "default", config: dict[str, Any] | None = None) -> None:
+        super().__init__(name, config)
+        self.root = root
+
+    def location(self, run_id: str, step_name: str, output: str) -> str:
+        """Where an output of a step in a run is kept."""
+        return f"{self.root.rstrip('/')}/{run_id}/{step_name}/{output}"
+
+    def staging(self) -> Any:  # pragma: no cover - interface
+        """Context manager yielding a fresh local directory for a materializer to fill."""
+        raise NotImplementedError
+
+    def publish(self, staged: Path, uri: str) -> None:  # pragma: no cover - interface
+        """Move a filled staging directory to ``uri`` atomically."""
+        raise NotImplementedError
+
+    def exists(self, uri: str) -> bool:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def local_copy(self, uri: str) -> Any:  # pragma: no cover - interface
+        """Context manager yielding a local directory with the artifact's files."""
+        raise NotImplementedError
+
+    def log_path(self, run_id: str, step_name: str) -> str:
+        return f"{self.root.rstrip('/')}/{run_id}/{step_name}/.logs/step.log"
+
+    def write_log(self, uri: str, text: str) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def read_text(self, uri: str, limit: int | None = None) -> str:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class LocalArtifactStore(BaseArtifactStore):
+    """Artifacts as directories on the local filesystem, published by atomic rename."""
+
+    flavor = "local"
+
+    def __init__(self, root: str, name: str = "default", config: dict[str, Any] | None = None) -> None:
+        super().__init__(str(Path(root).expanduser().absolute()), name, config)
+        self._tmp_root = Path(self.root) / ".tmp"
+
+    @contextmanager
+    def staging(self) -> Iterator[Path]:
+        self._tmp_root.mkdir(parents=True, exist_ok=True)
+        path = self._tmp_root / uuid.uuid4().hex
+        path.mkdir()
+        try:
+            yield path
+        finally:
+            if path.exists():
+                shutil.rmtree(path, ignore_errors=True)
+
+    def publish(self, staged: Path, uri: str) -> None:
+        target = Path(uri)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists():
+            # a retry of the same step run: the earlier attempt is replaced whole
+            old = self._tmp_root / f"old-{uuid.uuid4().hex}"
+            os.rename(target, old)
+            shutil.rmtree(old, ignore_errors=True)
+        os.rename(staged, target)
+
+    def exists(self, uri: str) -> bool:
+        return os.path.isdir(uri)
+
+    @contextmanager
+    def local_copy(self, uri: str) -> Iterator[Path]:
+        if not os.path.isdir(uri):
+            raise ArtifactCorruptError(
+                f"artifact directory {uri} is missing; it was deleted or the artifact store moved. "
+                "Rerun the step that produced it (`dosirak runs show RUN_ID`)"
+            )
+        yield Path(uri)
+
+    def write_log(self, uri: str, text: str) -> None:
+        path = Path(uri)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+
+    def open_log(self, uri: str) -> Any:
+        """A line-buffered file to stream a step's log into as it runs."""
+        path = Path(uri)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return open(path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+
+    def read_text(self, uri: str, limit: int | None = None) -> str:
+        try:
+            with open(uri, encoding="utf-8", errors="replace") as fh:
+                return fh.read() if limit is None else fh.read(limit)
+        except FileNotFoundError:
+            return ""
+
+
+class FsspecArtifactStore(BaseArtifactStore):
+    """Artifacts on any fsspec filesystem (``s3://bucket/prefix``, ``gs://...``, ``memory://``)."""
+
+    flavor = "fsspec"
+
+    def __init__(self, root: str, name: str = "default", config: dict[str, Any] | None = None,
+                 **storage_options: Any) -> None:
+        super().__init__(root.rstrip("/"), name, config)
+        try:
+            import fsspec
+        except ImportError as exc:  # pragma: no cover - fsspec is a core dependency
+            raise ArtifactError("fsspec is not installed") from exc
+        try:
+            self.fs, _ = fsspec.core.url_to_fs(root, **storage_options)
+        except (ImportError, ValueError) as exc:
+            scheme = root.split("://", 1)[0]
+            raise ArtifactError(
+                f"cannot open artifact store '{root}': {exc}; for {scheme}:// install its fsspec "
+                f"package (e.g. `pip install 'dosirak[s3]'` for s3://)"
+            ) from exc
+
+    @contextmanager
+    def staging(self) -> Iterator[Path]:
+        with tempfile.TemporaryDirectory(prefix="dosirak-stage-") as tmp:
+            yield Path(tmp)
+
+    def publish(self, staged: Path, uri: str) -> None:
+        if self.fs.exists(uri):
+            self.fs.rm(uri, recursive=True)
+        for path in sorted(staged.rglob("*")):
+            if path.is_file():
+                rel = path.relative_to(staged).as_posix()
+                self.fs.put_file(str(path), f"{uri}/{rel}")
+
+    def exists(self, uri: str) -> bool:
+        return bool(self.fs.exists(uri))
+
+    @contextmanager
+    def local_copy(self, uri: str) -> Iterator[Path]:
+        if not self.fs.exists(uri):
+            raise ArtifactCorruptError(f"artifact {uri} is missing from the artifact store")
+        with tempfile.TemporaryDirectory(prefix="dosirak-load-") as tmp:
+            for remote in self.fs.find(uri):
+                rel = remote[len(self.fs._strip_protocol(uri)) :].lstrip("/")
+                dest = Path(tmp) / rel
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                self.fs.get_file(remote, str(dest))
+            yield Path(tmp)
+
+    def write_log(self, uri: str, text: str) -> None:
+        with self.fs.open(uri, "w") as fh:
+            fh.write(text)
+
+    def read_text(self, uri: str, limit: int | None = None) -> str:
+        if not self.fs.exists(uri):
+            return ""
+        with self.fs.open(uri, "r") as fh:
+            return str(fh.read() if limit is None else fh.read(limit))
+
+
+def artifact_store_for(flavor: str, config: dict[str, Any]) -> BaseArtifactStore:
+    """Build an artifact store from a component's flavor and config (``path`` or URL)."""
+    from dosirak import plugins
+    from dosirak.settings import get_settings
+
+    path = str(config.get("path") or get_settings().artifact_root)
+    if "://" in path and not path.startswith("file://"):
+        return FsspecArtifactStore(path, config=config, **dict(config.get("storage_options") or {}))
+    cls = plugins.load("artifact_stores", flavor)
+    return cls(path.removeprefix("file://"), config=config)  # type: ignore[no-any-return]
+
+
+__all__ = ["BaseArtifactStore", "FsspecArtifactStore", "LocalArtifactStore", "artifact_store_for"]

@@ -1,0 +1,27 @@
+"""The orchestrator seam: WHERE and WHEN steps run, never HOW.
+
+How to implement an orchestrator: subclass :class:`BaseOrchestrator`, set ``flavor``,
+and implement :meth:`run_dag`, calling :func:`dosirak.pipelines.step_runner.run_step`
+for each step once its upstream steps finished (or ``run.skip`` when one of them failed).
+Register the class in the ``dosirak.orchestrators`` entry-point group.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from dosirak.pipelines.run import ActiveRun
+from dosirak.stack.component import StackComponent
+
+
+class BaseOrchestrator(StackComponent):
+    """Runs the steps of an :class:`ActiveRun`."""
+
+    component_type: ClassVar[str] = "orchestrator"
+
+    def run_dag(self, run: ActiveRun) -> None:  # pragma: no cover - interface
+        """Run every step of ``run.dag``, filling ``run.outcomes``."""
+        raise NotImplementedError
+
+
+__all__ = ["BaseOrchestrator"]

@@ -1,0 +1,144 @@
+"""Tracing a ``@pipeline`` function: step calls become nodes and return output handles."""
+
+from __future__ import annotations
+
+import inspect
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
+
+from dosirak.errors import StepCallError, StepInputTypeError
+from dosirak.pipelines import parameters as params
+from dosirak.pipelines.dag import DAG, InputEdge, StepNode
+
+if TYPE_CHECKING:
+    from dosirak.pipelines.step import Step
+
+_current: ContextVar[Tracer | None] = ContextVar("dosirak_tracer", default=None)
+
+
+class OutputHandle:
+    """Stands for a step's output while a pipeline is traced; pass it to other steps."""
+
+    __slots__ = ("annotation", "output", "step")
+
+    def __init__(self, step: str, output: str, annotation: Any) -> None:
+        self.step = step
+        self.output = output
+        self.annotation = annotation
+
+    def __repr__(self) -> str:
+        return f"<output '{self.output}' of step '{self.step}'>"
+
+    def __iter__(self) -> Any:
+        raise StepCallError(
+            f"{self!r} is a single output and cannot be unpacked; declare several outputs with "
+            "`-> tuple[Annotated[A, \"a\"], Annotated[B, \"b\"]]`"
+        )
+
+    def __bool__(self) -> bool:
+        raise StepCallError(
+            f"{self!r} has no value while the pipeline is being traced; pass it to a step that decides "
+            "(e.g. a `deploy_decision: bool` input) instead of branching on it in the pipeline function"
+        )
+
+
+def current() -> Tracer | None:
+    return _current.get()
+
+
+class Tracer:
+    """Collects the step calls of one pipeline function into a :class:`DAG`."""
+
+    def __init__(self, pipeline_name: str, enable_cache: bool) -> None:
+        self.dag = DAG(pipeline_name)
+        self.enable_cache = enable_cache
+        self._names: dict[str, int] = {}
+
+    def __enter__(self) -> Tracer:
+        self._token = _current.set(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _current.reset(self._token)
+
+    def _unique_name(self, base: str) -> str:
+        count = self._names.get(base, 0) + 1
+        self._names[base] = count
+        return base if count == 1 else f"{base}_{count}"
+
+    def add_step(self, step: Step, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        name = self._unique_name(step.name)
+        try:
+            bound = step.signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise StepCallError(f"step '{name}': {exc}; its signature is {step.name}{step.signature}") from None
+        node = StepNode(
+            name=name,
+            step=step,
+            enable_cache=self.enable_cache if step.options.enable_cache is None else step.options.enable_cache,
+        )
+        for arg, value in bound.arguments.items():
+            annotation = step.hints.get(arg)
+            if isinstance(value, OutputHandle):
+                _check_edge(name, arg, annotation, value)
+                node.inputs[arg] = InputEdge(value.step, value.output)
+            else:
+                node.parameters[arg] = _check_parameter(name, arg, annotation, value)
+        for arg, param in step.signature.parameters.items():
+            if arg not in bound.arguments and param.default is not inspect.Parameter.empty:
+                node.parameters[arg] = params.to_json(param.default)
+        self.dag.nodes.append(node)
+        handles = [OutputHandle(name, o.name, o.annotation) for o in step.outputs]
+        if not handles:
+            return None
+        return handles[0] if len(handles) == 1 else tuple(handles)
+
+
+def _contains_handle(value: Any) -> bool:
+    if isinstance(value, OutputHandle):
+        return True
+    if isinstance(value, (list, tuple, set)):
+        return any(_contains_handle(v) for v in value)
+    if isinstance(value, dict):
+        return any(_contains_handle(v) for v in value.values())
+    return False
+
+
+def _check_parameter(step_name: str, arg: str, annotation: Any, value: Any) -> Any:
+    where = f"step '{step_name}' parameter '{arg}'"
+    if _contains_handle(value):
+        raise StepCallError(
+            f"{where} got a container holding step outputs; pass each output handle as its own argument"
+        )
+    if not params.is_json_type(annotation):
+        tname = getattr(annotation, "__name__", str(annotation))
+        raise StepCallError(
+            f"step '{step_name}' input '{arg}' is declared as {tname}, an artifact: pass the output of "
+            f"another step, not a literal {type(value).__name__} value"
+        )
+    params.check_json(where, value)
+    return params.to_json(params.validate(where, value, annotation))
+
+
+def _check_edge(step_name: str, arg: str, annotation: Any, handle: OutputHandle) -> None:
+    from dosirak.artifacts.materializers.registry import normalise
+
+    consumer = normalise(annotation)
+    producer = normalise(handle.annotation)
+    if consumer is None or producer is None or consumer is type(None):
+        return
+    if producer is consumer or issubclass(producer, consumer):
+        return
+    if consumer is float and producer in (int, bool):
+        return
+    raise StepInputTypeError(
+        f"step '{step_name}' input '{arg}' expects {_tname(consumer)} but {handle!r} is {_tname(producer)}; "
+        "fix the type hints or convert in a step"
+    )
+
+
+def _tname(tp: type) -> str:
+    return tp.__qualname__ if tp.__module__ == "builtins" else f"{tp.__module__}.{tp.__qualname__}"
+
+
+__all__ = ["OutputHandle", "Tracer", "current"]

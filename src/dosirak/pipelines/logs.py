@@ -1,0 +1,113 @@
+"""Capturing a step's stdout, stderr and logging, shown live and kept in the artifact store."""
+
+from __future__ import annotations
+
+import io
+import logging
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, TextIO
+
+_FORMAT = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+class _Sink:
+    """Where captured text goes: a file in a local store (live), or a buffer uploaded at the end."""
+
+    def __init__(self, artifact_store: Any, uri: str) -> None:
+        self.store = artifact_store
+        self.uri = uri
+        self._file: TextIO | None = None
+        self._buffer: io.StringIO | None = None
+        self._lock = threading.Lock()
+        self.used = False
+
+    def write(self, text: str) -> None:
+        if not text:
+            return
+        with self._lock:
+            if not self.used:
+                self.used = True
+                opener = getattr(self.store, "open_log", None)
+                if opener is not None:
+                    self._file = opener(self.uri)
+                else:
+                    self._buffer = io.StringIO()
+            if self._file is not None:
+                self._file.write(text)
+            elif self._buffer is not None:
+                self._buffer.write(text)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+            elif self._buffer is not None:
+                self.store.write_log(self.uri, self._buffer.getvalue())
+
+
+class _Tee(io.TextIOBase):
+    def __init__(self, original: TextIO, sink: _Sink) -> None:
+        self._original = original
+        self._sink = sink
+
+    def write(self, text: str) -> int:
+        self._original.write(text)
+        self._sink.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        self._original.flush()
+
+    def isatty(self) -> bool:
+        return self._original.isatty()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self._original, "encoding", "utf-8")
+
+    def fileno(self) -> int:
+        return self._original.fileno()
+
+
+class _Handler(logging.Handler):
+    def __init__(self, sink: _Sink) -> None:
+        super().__init__(logging.DEBUG)
+        self.sink = sink
+        self.setFormatter(_FORMAT)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.sink.write(self.format(record) + "\n")
+        except Exception:  # noqa: BLE001 - logging must never break the step
+            self.handleError(record)
+
+
+@contextmanager
+def capture(artifact_store: Any, uri: str) -> Iterator[_Sink]:
+    """Tee stdout/stderr to the console and the step's log; record ``logging`` into it too.
+
+    The log file exists only if the step wrote something (``sink.used``).
+    """
+    sink = _Sink(artifact_store, uri)
+    out, err = sys.stdout, sys.stderr
+    sys.stdout = _Tee(out, sink)  # type: ignore[assignment]
+    sys.stderr = _Tee(err, sink)  # type: ignore[assignment]
+    handler = _Handler(sink)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    old_level = root.level
+    if root.level > logging.INFO or root.level == logging.NOTSET:
+        root.setLevel(logging.INFO)  # a step's logging.info() lands in its log
+    try:
+        yield sink
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+        sys.stdout, sys.stderr = out, err
+        sink.close()
+
+
+__all__ = ["capture"]

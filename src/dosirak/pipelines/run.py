@@ -1,0 +1,113 @@
+"""One execution of a pipeline: recorded up front, kept alive by a heartbeat, closed once."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from dosirak.metadata.records import ArtifactRecord
+
+if TYPE_CHECKING:
+    from dosirak.artifacts.store import BaseArtifactStore
+    from dosirak.metadata.store import MetadataStore
+    from dosirak.pipelines.dag import DAG
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_INTERVAL_S = 15.0
+
+
+@dataclass
+class StepOutcome:
+    """What became of one step in this run."""
+
+    status: str  # completed | cached | failed | skipped
+    outputs: dict[str, ArtifactRecord] = field(default_factory=dict)
+    error: str | None = None
+
+
+class ActiveRun:
+    """A run in progress: the DAG, where it is recorded, and each step's outcome so far."""
+
+    def __init__(
+        self,
+        dag: DAG,
+        *,
+        store: MetadataStore,
+        artifact_store: BaseArtifactStore,
+        parameters: dict[str, Any],
+        config: dict[str, Any],
+        stack_name: str | None,
+        orchestrator: str | None,
+    ) -> None:
+        self.dag = dag
+        self.store = store
+        self.artifact_store = artifact_store
+        self.id = str(uuid.uuid4())
+        self.name = f"{dag.pipeline_name}-{datetime.now().strftime('%Y_%m_%d-%H_%M_%S_%f')}"
+        self.pipeline_name = dag.pipeline_name
+        self.step_run_ids = {node.name: str(uuid.uuid4()) for node in dag.nodes}
+        self.outcomes: dict[str, StepOutcome] = {}
+        self._stop = threading.Event()
+        store.reap_abandoned_runs()
+        store.create_run(
+            run_id=self.id, name=self.name, pipeline_name=dag.pipeline_name, parameters=parameters,
+            config=config, dag=dag.to_json(), stack_name=stack_name, orchestrator=orchestrator,
+            steps=[{"id": self.step_run_ids[n.name], "name": n.name, "step_type": n.step.step_type,
+                    "parameters": n.parameters, "cache_enabled": n.enable_cache} for n in dag.nodes],
+        )
+        self._beat = threading.Thread(target=self._heartbeat, name=f"dosirak-heartbeat-{self.id[:8]}", daemon=True)
+        self._beat.start()
+        log.info("run %s of pipeline '%s' started (%d steps)", self.name, self.pipeline_name, len(dag.nodes))
+
+    def _heartbeat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_INTERVAL_S):
+            try:
+                self.store.heartbeat(self.id)
+            except Exception:  # noqa: BLE001 - a missed beat is not fatal
+                log.debug("heartbeat failed", exc_info=True)
+
+    def blocked_by(self, step_name: str) -> str | None:
+        """The upstream step that failed or was skipped, if any."""
+        for upstream in self.dag.node(step_name).upstream:
+            outcome = self.outcomes.get(upstream)
+            if outcome is None or outcome.status in ("failed", "skipped"):
+                return upstream
+        return None
+
+    def skip(self, step_name: str, because: str) -> None:
+        reason = f"skipped because step '{because}' did not finish"
+        self.outcomes[step_name] = StepOutcome("skipped", error=reason)
+        self.store.skip_steps(self.id, [step_name], reason)
+
+    def finish(self) -> str:
+        """Close the run: ``failed`` if any step failed, else ``completed``. Returns the status."""
+        self._stop.set()
+        failed = [name for name, o in self.outcomes.items() if o.status == "failed"]
+        missing = [n.name for n in self.dag.nodes if n.name not in self.outcomes]
+        if missing:
+            self.store.skip_steps(self.id, missing, "the run stopped before this step ran")
+        if failed:
+            first = self.outcomes[failed[0]]
+            error = f"step '{failed[0]}' failed: {first.error}"
+            self.store.finish_run(self.id, status="failed", error=error)
+            log.info("run %s failed: %s", self.name, error)
+            return "failed"
+        self.store.finish_run(self.id, status="completed")
+        cached = sum(1 for o in self.outcomes.values() if o.status == "cached")
+        log.info("run %s completed (%d steps, %d cached)", self.name, len(self.outcomes), cached)
+        return "completed"
+
+    def abort(self, error: str) -> None:
+        """Close the run as failed after an error outside any step (e.g. Ctrl-C)."""
+        self._stop.set()
+        missing = [n.name for n in self.dag.nodes if n.name not in self.outcomes]
+        self.store.skip_steps(self.id, missing, error)
+        self.store.finish_run(self.id, status="failed", error=error)
+
+
+__all__ = ["ActiveRun", "StepOutcome"]

@@ -1,0 +1,238 @@
+"""``@step``: a typed function whose inputs and outputs are artifacts.
+
+Arguments that receive another step's output are *inputs* (artifacts); every other
+argument is a *parameter* (a JSON value, validated against its type hint before the
+pipeline runs). Outputs come from the return annotation: a single value is ``output``,
+``Annotated[T, "name"]`` names it, and a ``tuple[...]`` of several annotated types is
+several outputs (unnamed members are ``output_0``, ``output_1``, ...).
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import hashlib
+import inspect
+import textwrap
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, overload
+
+from dosirak.errors import StepCallError, StepSignatureError
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """One declared output of a step."""
+
+    name: str
+    annotation: Any
+    #: Extra ``Annotated`` metadata (e.g. ``dk.ModelOutput("fashion_mnist")``).
+    metadata: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True)
+class StepOptions:
+    """The decorator's options; none of them is part of the cache key."""
+
+    name: str
+    enable_cache: bool | None = None
+    retries: int = 0
+    retry_delay_s: float = 1.0
+    retry_backoff: float = 2.0
+    output_materializers: dict[str, Any] = field(default_factory=dict)
+    #: Resources for orchestrators that schedule them (e.g. Ray): cpus, gpus, memory_mb.
+    resources: dict[str, float] = field(default_factory=dict)
+
+
+class Step:
+    """A step: call it inside a ``@pipeline`` to add it to the DAG, outside to run the function."""
+
+    def __init__(self, func: Callable[..., Any], options: StepOptions) -> None:
+        if not callable(func) or inspect.isclass(func):
+            raise StepSignatureError(f"@step decorates functions, not {func!r}")
+        if options.retries < 0:
+            raise StepSignatureError(f"step '{options.name}': retries must be >= 0, got {options.retries}")
+        self.func = func
+        self.options = options
+        self.name = options.name
+        self.signature = inspect.signature(func)
+        self.hints = self._hints()
+        self.outputs = self._outputs()
+        self._source: str | None = None
+        functools.update_wrapper(self, func)
+
+    # -- signature analysis ---------------------------------------------------------
+    def _hints(self) -> dict[str, Any]:
+        try:
+            hints = typing.get_type_hints(self.func, include_extras=True)
+        except (NameError, TypeError) as exc:
+            raise StepSignatureError(
+                f"step '{self.name}': cannot resolve its type hints ({exc}); import every type it names "
+                "at module level"
+            ) from exc
+        for pname, param in self.signature.parameters.items():
+            if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+                raise StepSignatureError(
+                    f"step '{self.name}': *{pname}/**{pname} are not supported; name every argument"
+                )
+            if pname not in hints:
+                example = "`lr: float = 1e-3`" if param.default is inspect.Parameter.empty else (
+                    f"`{pname}: {type(param.default).__name__} = {param.default!r}`")
+                raise StepSignatureError(
+                    f"step '{self.name}': parameter '{pname}' has no type hint; add one, e.g. {example}"
+                )
+        if "return" not in hints:
+            raise StepSignatureError(
+                f"step '{self.name}': add a return type hint (`-> None` if it returns nothing)"
+            )
+        return hints
+
+    def _outputs(self) -> tuple[OutputSpec, ...]:
+        ret = self.hints["return"]
+        if ret is None or ret is type(None):
+            return ()
+        if typing.get_origin(ret) is tuple:
+            args = typing.get_args(ret)
+            if args and not (len(args) == 2 and args[1] is Ellipsis) and any(_annotated_name(a) for a in args):
+                specs = [_spec(a, f"output_{i}") for i, a in enumerate(args)]
+                names = [s.name for s in specs]
+                if len(set(names)) != len(names):
+                    raise StepSignatureError(f"step '{self.name}': output names {names} are not unique")
+                return tuple(specs)
+            if args and not (len(args) == 2 and args[1] is Ellipsis) and len(args) > 1:
+                return tuple(_spec(a, f"output_{i}") for i, a in enumerate(args))
+        return (_spec(ret, "output"),)
+
+    @property
+    def input_names(self) -> list[str]:
+        return list(self.signature.parameters)
+
+    # -- identity for the cache -----------------------------------------------------
+    @property
+    def source_code(self) -> str:
+        """The function's source without its decorators (editing those keeps the cache)."""
+        if self._source is None:
+            self._source = _source_without_decorators(self.func)
+        return self._source
+
+    @functools.cached_property
+    def source_hash(self) -> str:
+        return hashlib.sha256(self.source_code.encode()).hexdigest()
+
+    @property
+    def step_type(self) -> str:
+        return f"{self.func.__module__}.{self.func.__qualname__}"
+
+    # -- calling --------------------------------------------------------------------
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        from dosirak.pipelines import _tracing
+
+        tracer = _tracing.current()
+        if tracer is not None:
+            return tracer.add_step(self, args, kwargs)
+        for value in (*args, *kwargs.values()):
+            if isinstance(value, _tracing.OutputHandle):
+                raise StepCallError(
+                    f"step '{self.name}' was given the output handle {value} outside a pipeline; "
+                    "handles only exist while a @pipeline function is being traced"
+                )
+        return self.func(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<step {self.name}>"
+
+
+def _annotated_name(annotation: Any) -> str | None:
+    if typing.get_origin(annotation) is typing.Annotated:
+        for meta in typing.get_args(annotation)[1:]:
+            if isinstance(meta, str):
+                return meta
+    return None
+
+
+def _spec(annotation: Any, default_name: str) -> OutputSpec:
+    if typing.get_origin(annotation) is typing.Annotated:
+        args = typing.get_args(annotation)
+        name = _annotated_name(annotation) or default_name
+        if not name.isidentifier():
+            raise StepSignatureError(f"output name '{name}' must be a Python identifier")
+        return OutputSpec(name=name, annotation=args[0], metadata=tuple(m for m in args[1:] if not isinstance(m, str)))
+    return OutputSpec(name=default_name, annotation=annotation)
+
+
+def _source_without_decorators(func: Callable[..., Any]) -> str:
+    try:
+        source = textwrap.dedent(inspect.getsource(func))
+    except (OSError, TypeError):
+        code = getattr(func, "__code__", None)
+        return code.co_code.hex() if code is not None else repr(func)
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return source
+    node = tree.body[0] if tree.body else None
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.decorator_list:
+        lines = source.splitlines(keepends=True)
+        return "".join(lines[node.lineno - 1 :])
+    return source
+
+
+@overload
+def step(func: Callable[..., Any], /) -> Step: ...
+
+
+@overload
+def step(
+    *,
+    name: str | None = None,
+    enable_cache: bool | None = None,
+    retries: int = 0,
+    retry_delay_s: float = 1.0,
+    output_materializers: dict[str, Any] | None = None,
+    resources: dict[str, float] | None = None,
+) -> Callable[[Callable[..., Any]], Step]: ...
+
+
+def step(
+    func: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    enable_cache: bool | None = None,
+    retries: int = 0,
+    retry_delay_s: float = 1.0,
+    output_materializers: dict[str, Any] | None = None,
+    resources: dict[str, float] | None = None,
+) -> Step | Callable[[Callable[..., Any]], Step]:
+    """Turn a typed function into a pipeline step.
+
+    Args:
+        name: The step's name in runs (default: the function's name).
+        enable_cache: Reuse earlier outputs when code, parameters and inputs are unchanged;
+            None follows the pipeline's setting.
+        retries: Extra attempts after a failure, waiting ``retry_delay_s`` then doubling.
+        output_materializers: Output name -> Materializer class, to override the choice by type.
+        resources: Requests for orchestrators that schedule steps (``cpus``, ``gpus``, ``memory_mb``).
+
+    Example::
+
+        @step(retries=2)
+        def trainer(train: np.ndarray, epochs: int = 1) -> Annotated[torch.nn.Module, "model"]:
+            ...
+    """
+
+    def wrap(fn: Callable[..., Any]) -> Step:
+        options = StepOptions(
+            name=name or fn.__name__, enable_cache=enable_cache, retries=retries, retry_delay_s=retry_delay_s,
+            output_materializers=dict(output_materializers or {}), resources=dict(resources or {}),
+        )
+        return Step(fn, options)
+
+    if func is not None:
+        return wrap(func)
+    return wrap
+
+
+__all__ = ["OutputSpec", "Step", "StepOptions", "step"]

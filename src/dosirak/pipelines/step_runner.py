@@ -1,0 +1,188 @@
+"""Runs ONE step, for every orchestrator: inputs → cache → call → materialize → publish.
+
+Orchestrators decide where and when a step runs; this module is how. Outputs are
+written to a staging directory, hashed, moved into place, and only then recorded in the
+metadata store with the step's status, in one transaction: a failure leaves nothing
+half-written visible.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+import traceback
+import uuid
+from pathlib import Path
+from typing import Any
+
+from dosirak.artifacts.hashing import hash_tree
+from dosirak.artifacts.materializers import registry
+from dosirak.errors import StepOutputError
+from dosirak.metadata.records import ArtifactRecord
+from dosirak.metadata.timeutil import utcnow
+from dosirak.pipelines import cache, logs
+from dosirak.pipelines.context import StepContext, reset_step_context, set_step_context
+from dosirak.pipelines.dag import StepNode
+from dosirak.pipelines.run import ActiveRun, StepOutcome
+from dosirak.pipelines.step import OutputSpec
+
+log = logging.getLogger(__name__)
+
+
+def run_step(run: ActiveRun, node: StepNode) -> StepOutcome:
+    """Run (or reuse from the cache) one node of ``run``; record and return its outcome."""
+    step_run_id = run.step_run_ids[node.name]
+    inputs = {arg: run.outcomes[edge.step].outputs[edge.output] for arg, edge in node.inputs.items()}
+    input_ids = {arg: a.id for arg, a in inputs.items()}
+    out_materializers = {o.name: _materializer_version(node, o) for o in node.step.outputs}
+    parts = cache.cache_parts(
+        source_hash=node.step.source_hash,
+        parameters=node.parameters,
+        input_hashes={arg: a.content_hash for arg, a in inputs.items()},
+        materializer_versions={**{f"in:{k}": f"{a.materializer}@{a.materializer_version}" for k, a in inputs.items()},
+                               **{f"out:{k}": v for k, v in out_materializers.items()}},
+    )
+    key = cache.cache_key(parts)
+    store = run.store
+
+    if node.enable_cache:
+        hit = store.find_cached(key)
+        if hit is not None:
+            source_id, outputs = hit
+            expected = {o.name for o in node.step.outputs}
+            if set(outputs) == expected and all(run.artifact_store.exists(a.uri) for a in outputs.values()):
+                store.record_cached_step(
+                    step_run_id, cache_key=key, cache_parts=parts, source_code=node.step.source_code,
+                    inputs=input_ids, outputs={k: a.id for k, a in outputs.items()}, cached_from=source_id,
+                )
+                log.info("step '%s' cached (reusing step run %s)", node.name, source_id[:8])
+                return StepOutcome("cached", outputs=outputs)
+            log.info("step '%s': cached outputs are gone from the artifact store; running it again", node.name)
+
+    store.start_step(step_run_id, cache_key=key if node.enable_cache else key, cache_parts=parts,
+                     source_code=node.step.source_code, inputs=input_ids)
+    log_uri = run.artifact_store.log_path(run.id, node.name)
+    attempts = 0
+    options = node.step.options
+    delay = options.retry_delay_s
+    with logs.capture(run.artifact_store, log_uri) as sink:
+        while True:
+            attempts += 1
+            ctx = StepContext(pipeline_name=run.pipeline_name, run_id=run.id, run_name=run.name,
+                              step_name=node.name, step_run_id=step_run_id, attempt=attempts)
+            try:
+                kwargs = dict(node.parameters)
+                for arg, artifact in inputs.items():
+                    kwargs[arg] = _load(run, artifact, node.step.hints.get(arg))
+                token = set_step_context(ctx)
+                try:
+                    value = node.step.func(**kwargs)
+                finally:
+                    reset_step_context(token)
+                new, outputs = _save_outputs(run, node, step_run_id, value)
+            except BaseException as exc:  # noqa: BLE001 - every failure is recorded first
+                tb = traceback.format_exc()
+                fatal = not isinstance(exc, Exception)
+                if not fatal and attempts <= options.retries:
+                    log.warning("step '%s' failed (attempt %d of %d): %s; retrying in %.1fs",
+                                node.name, attempts, options.retries + 1, exc, delay)
+                    time.sleep(delay)
+                    delay *= options.retry_backoff
+                    continue
+                error = f"{type(exc).__name__}: {exc}"
+                store.finish_step(step_run_id, status="failed", error=error, traceback=tb, attempts=attempts,
+                                  logs_uri=None if not sink.used else log_uri)
+                log.error("step '%s' failed: %s", node.name, error)
+                if fatal:
+                    raise
+                return StepOutcome("failed", error=error)
+            break
+    store.finish_step(step_run_id, status="completed", new_artifacts=new, outputs={k: a.id for k, a in outputs.items()},
+                      attempts=attempts, logs_uri=log_uri if sink.used else None)
+    return StepOutcome("completed", outputs=outputs)
+
+
+def _materializer_version(node: StepNode, spec: OutputSpec) -> str:
+    override = node.step.options.output_materializers.get(spec.name)
+    cls = override or registry.materializer_class_for(registry.normalise(spec.annotation))
+    if cls is None:
+        return "dynamic"
+    return f"{cls.qualified_name()}@{cls.version}"
+
+
+def _load(run: ActiveRun, artifact: ArtifactRecord, annotation: Any) -> Any:
+    materializer = registry.by_name(artifact.materializer)
+    with run.artifact_store.local_copy(artifact.uri) as path:
+        return materializer.load(path, registry.normalise(annotation))
+
+
+def _split(node: StepNode, value: Any) -> dict[str, Any]:
+    specs = node.step.outputs
+    if not specs:
+        return {}
+    if len(specs) == 1:
+        return {specs[0].name: value}
+    if not isinstance(value, (tuple, list)) or len(value) != len(specs):
+        raise StepOutputError(
+            f"step '{node.name}' declares {len(specs)} outputs ({', '.join(s.name for s in specs)}) "
+            f"but returned {type(value).__name__}; return a tuple of {len(specs)} values"
+        )
+    return {spec.name: v for spec, v in zip(specs, value, strict=True)}
+
+
+def _check_type(node: StepNode, spec: OutputSpec, value: Any) -> None:
+    declared = registry.normalise(spec.annotation)
+    if declared is None or declared is type(None) and value is None:
+        return
+    if declared is float and isinstance(value, int) and not isinstance(value, bool):
+        return
+    if not isinstance(value, declared):
+        raise StepOutputError(
+            f"step '{node.name}' output '{spec.name}' is declared as {declared.__qualname__} "
+            f"but the step returned {type(value).__qualname__}; fix the return value or the type hint"
+        )
+
+
+def _save_outputs(
+    run: ActiveRun, node: StepNode, step_run_id: str, value: Any
+) -> tuple[list[ArtifactRecord], dict[str, ArtifactRecord]]:
+    values = _split(node, value)
+    new: list[ArtifactRecord] = []
+    published: list[str] = []
+    try:
+        for spec in node.step.outputs:
+            obj = values[spec.name]
+            _check_type(node, spec, obj)
+            override = node.step.options.output_materializers.get(spec.name)
+            materializer = registry.instance(override) if override else registry.for_type(type(obj))
+            uri = run.artifact_store.location(run.id, node.name, spec.name)
+            with run.artifact_store.staging() as staged:
+                materializer.save(obj, staged)
+                content_hash, size = hash_tree(staged)
+                summary = _summary(materializer, obj)
+                run.artifact_store.publish(staged, uri)
+            published.append(uri)
+            new.append(ArtifactRecord(
+                id=str(uuid.uuid4()), uri=uri, type=registry.qualified_name(type(obj)),
+                materializer=type(materializer).qualified_name(), materializer_version=materializer.version,
+                content_hash=content_hash, size=size, producer_step_run_id=step_run_id, name=spec.name,
+                created_at=utcnow(), summary=summary,
+            ))
+    except BaseException:
+        for uri in published:  # nothing half-written stays behind
+            if "://" not in uri:
+                shutil.rmtree(Path(uri), ignore_errors=True)
+        raise
+    return new, {a.name: a for a in new}
+
+
+def _summary(materializer: Any, obj: Any) -> dict[str, Any]:
+    try:
+        return dict(materializer.summary(obj))
+    except Exception:  # noqa: BLE001 - a summary is a nicety, never a failure
+        log.debug("summary failed for %s", type(obj), exc_info=True)
+        return {}
+
+
+__all__ = ["run_step"]

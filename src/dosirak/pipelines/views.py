@@ -1,0 +1,154 @@
+"""Read views of runs, step runs and artifacts, as ``Client`` and a finished pipeline return them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from dosirak.metadata.records import ArtifactRecord, RunRecord, StepRunRecord
+
+if TYPE_CHECKING:
+    from dosirak.metadata.store import MetadataStore
+
+
+class ArtifactView:
+    """One artifact version: where it is, what it is, and ``.load()`` to get the object back."""
+
+    def __init__(self, record: ArtifactRecord) -> None:
+        self.record = record
+
+    id = property(lambda self: self.record.id)
+    name = property(lambda self: self.record.name)
+    uri = property(lambda self: self.record.uri)
+    content_hash = property(lambda self: self.record.content_hash)
+    type = property(lambda self: self.record.type)
+    size = property(lambda self: self.record.size)
+    materializer = property(lambda self: self.record.materializer)
+    summary = property(lambda self: self.record.summary)
+    created_at = property(lambda self: self.record.created_at)
+
+    def load(self) -> Any:
+        """Read the artifact back into a Python object with the materializer that wrote it."""
+        from dosirak.artifacts.materializers import registry
+        from dosirak.artifacts.store import FsspecArtifactStore, LocalArtifactStore
+
+        uri = self.record.uri
+        store = FsspecArtifactStore(uri) if "://" in uri else LocalArtifactStore(str(uri))
+        materializer = registry.by_name(self.record.materializer)
+        with store.local_copy(uri) as path:
+            return materializer.load(path, None)
+
+    def __repr__(self) -> str:
+        return f"<artifact {self.name} {self.type} {self.id[:8]}>"
+
+
+class StepRunView:
+    """One step of a run: status, timings, inputs and outputs, logs."""
+
+    def __init__(self, record: StepRunRecord, store: MetadataStore) -> None:
+        self.record = record
+        self._store = store
+
+    id = property(lambda self: self.record.id)
+    name = property(lambda self: self.record.name)
+    status = property(lambda self: self.record.status)
+    start_time: datetime | None = property(lambda self: self.record.start_time)  # type: ignore[assignment]
+    end_time: datetime | None = property(lambda self: self.record.end_time)  # type: ignore[assignment]
+    parameters = property(lambda self: self.record.parameters)
+    error = property(lambda self: self.record.error)
+    traceback = property(lambda self: self.record.traceback)
+    cache_key = property(lambda self: self.record.cache_key)
+    cached_from = property(lambda self: self.record.cached_from)
+    attempts = property(lambda self: self.record.attempts)
+    duration_s = property(lambda self: self.record.duration_s)
+
+    @cached_property
+    def _artifacts(self) -> dict[str, ArtifactRecord]:
+        return self._store.get_artifacts([*self.record.inputs.values(), *self.record.outputs.values()])
+
+    @property
+    def outputs(self) -> dict[str, ArtifactView]:
+        return {k: ArtifactView(self._artifacts[a]) for k, a in self.record.outputs.items()}
+
+    @property
+    def inputs(self) -> dict[str, ArtifactView]:
+        return {k: ArtifactView(self._artifacts[a]) for k, a in self.record.inputs.items()}
+
+    @property
+    def output(self) -> ArtifactView:
+        """The single output of a one-output step."""
+        outs = self.outputs
+        if len(outs) != 1:
+            raise KeyError(f"step '{self.name}' has outputs {sorted(outs)}; use .outputs[name]")
+        return next(iter(outs.values()))
+
+    def logs(self, limit: int | None = None) -> str:
+        """What the step printed and logged ('' if nothing)."""
+        uri = self.record.logs_uri
+        if not uri:
+            return ""
+        from dosirak.artifacts.store import FsspecArtifactStore, LocalArtifactStore
+
+        store = FsspecArtifactStore(uri.rsplit("/", 1)[0]) if "://" in uri else LocalArtifactStore("/")
+        return store.read_text(uri, limit)
+
+    def __repr__(self) -> str:
+        return f"<step run {self.name} {self.status}>"
+
+
+class RunView:
+    """One pipeline run: ``.status``, ``.steps[name]``, timings and parameters."""
+
+    def __init__(self, record: RunRecord, store: MetadataStore) -> None:
+        self.record = record
+        self._store = store
+
+    id = property(lambda self: self.record.id)
+    name = property(lambda self: self.record.name)
+    status = property(lambda self: self.record.status)
+    pipeline_name = property(lambda self: self.record.pipeline_name)
+    parameters = property(lambda self: self.record.parameters)
+    start_time = property(lambda self: self.record.start_time)
+    end_time = property(lambda self: self.record.end_time)
+    error = property(lambda self: self.record.error)
+    duration_s = property(lambda self: self.record.duration_s)
+    stack_name = property(lambda self: self.record.stack_name)
+
+    @cached_property
+    def steps(self) -> dict[str, StepRunView]:
+        return {s.name: StepRunView(s, self._store) for s in self._store.get_steps(self.id)}
+
+    def refresh(self) -> RunView:
+        """A new view with the run's current state."""
+        return RunView(self._store.get_run(self.id), self._store)
+
+    def __repr__(self) -> str:
+        return f"<run {self.name} {self.status}>"
+
+
+class PipelineView:
+    """A pipeline known to the store, with its runs."""
+
+    def __init__(self, name: str, store: MetadataStore) -> None:
+        self.name = name
+        self._store = store
+
+    def runs(self, limit: int = 50) -> list[RunView]:
+        return [RunView(r, self._store) for r in self._store.list_runs(pipeline_name=self.name, limit=limit)]
+
+    @property
+    def last_run(self) -> RunView | None:
+        runs = self._store.list_runs(pipeline_name=self.name, limit=1)
+        return RunView(runs[0], self._store) if runs else None
+
+    @property
+    def last_successful_run(self) -> RunView | None:
+        runs = self._store.list_runs(pipeline_name=self.name, status="completed", limit=1)
+        return RunView(runs[0], self._store) if runs else None
+
+    def __repr__(self) -> str:
+        return f"<pipeline {self.name}>"
+
+
+__all__ = ["ArtifactView", "PipelineView", "RunView", "StepRunView"]

@@ -1,0 +1,70 @@
+"""Stack components: the base every orchestrator, artifact store and deployer flavor shares.
+
+How to implement a flavor: subclass the base for its component type (e.g.
+``BaseOrchestrator``), set ``flavor``, point ``config_model`` at a pydantic model
+(``"package.module:Config"``; kept in a separate module so that running a pipeline never
+imports pydantic), and register the class in the entry-point group of its type
+(``dosirak.orchestrators``, ``dosirak.artifact_stores``, ``dosirak.model_deployers``).
+The config's JSON schema drives ``dosirak <type> register --key=value`` validation and
+the dashboard's forms.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, ClassVar
+
+from dosirak.errors import FlavorError
+
+
+class StackComponent:
+    """A configured part of a stack. ``config`` is the validated dict stored in the metadata store."""
+
+    component_type: ClassVar[str] = ""
+    flavor: ClassVar[str] = ""
+    #: ``"module:Class"`` of the pydantic model describing ``config`` (None: no options).
+    config_model: ClassVar[str | None] = None
+
+    def __init__(self, name: str, config: dict[str, Any] | None = None) -> None:
+        self.name = name
+        self.config = dict(config or {})
+
+    @classmethod
+    def config_class(cls) -> Any:
+        if cls.config_model is None:
+            return None
+        module_name, _, attr = cls.config_model.partition(":")
+        return getattr(importlib.import_module(module_name), attr)
+
+    @classmethod
+    def validate_config(cls, config: dict[str, Any]) -> dict[str, Any]:
+        """Validate user-given options against the flavor's config model; return clean JSON."""
+        model = cls.config_class()
+        if model is None:
+            if config:
+                raise FlavorError(f"flavor '{cls.flavor}' takes no options, got: {', '.join(sorted(config))}")
+            return {}
+        from pydantic import ValidationError
+
+        unknown = set(config) - set(model.model_fields)
+        if unknown:
+            raise FlavorError(
+                f"flavor '{cls.flavor}' has no option(s) {', '.join(sorted(unknown))}; "
+                f"known: {', '.join(sorted(model.model_fields)) or 'none'}"
+            )
+        try:
+            return dict(model.model_validate(config).model_dump(mode="json", exclude_none=True))
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+            raise FlavorError(f"invalid options for flavor '{cls.flavor}': {problems}") from None
+
+    @classmethod
+    def config_schema(cls) -> dict[str, Any]:
+        model = cls.config_class()
+        return {} if model is None else dict(model.model_json_schema())
+
+    def __repr__(self) -> str:
+        return f"<{self.component_type} {self.name} ({self.flavor})>"
+
+
+__all__ = ["StackComponent"]

@@ -1,0 +1,58 @@
+"""A stack: the components a pipeline runs on, built from their records in the store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from dosirak.errors import StackError
+from dosirak.stack.flavors import flavor_class
+
+if TYPE_CHECKING:
+    from dosirak.artifacts.store import BaseArtifactStore
+    from dosirak.metadata.records import ComponentRecord, StackRecord
+    from dosirak.metadata.store import MetadataStore
+
+
+@dataclass
+class Stack:
+    """The active set of components: orchestrator, artifact store, optional model deployer."""
+
+    name: str
+    record: StackRecord
+    orchestrator: Any
+    artifact_store: BaseArtifactStore
+
+    @property
+    def model_deployer(self) -> ComponentRecord | None:
+        return self.record.components.get("model-deployer")
+
+    def deployer(self) -> Any:
+        """The model deployer component, instantiated; an error that says how to add one."""
+        record = self.model_deployer
+        if record is None:
+            raise StackError(
+                f"stack '{self.name}' has no model deployer; register one and use it:\n"
+                "  dosirak model-deployer register local_deployer --flavor=local\n"
+                f"  dosirak stack register local_stack -o {self.record.components['orchestrator'].name} "
+                f"-a {self.record.components['artifact-store'].name} -d local_deployer --set"
+            )
+        cls = flavor_class("model-deployer", record.flavor)
+        return cls(record.name, record.config)
+
+
+def load_stack(store: MetadataStore, name: str | None = None) -> Stack:
+    """Build the stack ``name`` (default: the active one) from the store."""
+    from dosirak.artifacts.store import artifact_store_for
+
+    record = store.get_stack(name)
+    orch = record.components.get("orchestrator")
+    art = record.components.get("artifact-store")
+    if orch is None or art is None:
+        raise StackError(f"stack '{record.name}' lacks an orchestrator or artifact store; register it again")
+    orchestrator = flavor_class("orchestrator", orch.flavor)(orch.name, orch.config)
+    artifact_store = artifact_store_for(art.flavor, art.config)
+    return Stack(name=record.name, record=record, orchestrator=orchestrator, artifact_store=artifact_store)
+
+
+__all__ = ["Stack", "load_stack"]
