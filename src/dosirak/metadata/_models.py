@@ -165,6 +165,10 @@ class ModelsMixin:
                     t.model_aliases.c.model_version_id == row.id)).all():
                 self._drop_alias(conn, model_id, alias, row.id, "delete")
             conn.execute(delete(t.model_versions).where(t.model_versions.c.id == row.id))
+            # the alias history keeps naming the deleted version by its number
+            extra = dict(conn.execute(select(t.models.c.extra).where(t.models.c.id == model_id)).scalar() or {})
+            extra["deleted_versions"] = {**extra.get("deleted_versions", {}), row.id: row.version}
+            conn.execute(update(t.models).where(t.models.c.id == model_id).values(extra=extra))
         return record
 
     def delete_model(self, name: str) -> list[ModelVersionRecord]:
@@ -207,14 +211,16 @@ class ModelsMixin:
 
     # -- reads ----------------------------------------------------------------------
     def _version_row(self, conn: Connection, model_id: int, name: str, ref: str) -> Row[Any]:
-        query = select(*_VERSION_COLUMNS).join(t.models).where(t.model_versions.c.model_id == model_id)
+        source = t.model_versions.join(t.models, t.models.c.id == t.model_versions.c.model_id)
+        if ref not in ("", "latest") and not ref.isdigit():
+            source = source.join(t.model_aliases, t.model_aliases.c.model_version_id == t.model_versions.c.id)
+        query = select(*_VERSION_COLUMNS).select_from(source).where(t.model_versions.c.model_id == model_id)
         if ref in ("", "latest"):
             query = query.order_by(t.model_versions.c.version.desc()).limit(1)
         elif ref.isdigit():
             query = query.where(t.model_versions.c.version == int(ref))
         else:
-            query = query.join(t.model_aliases, t.model_aliases.c.model_version_id == t.model_versions.c.id).where(
-                t.model_aliases.c.model_id == model_id, t.model_aliases.c.alias == ref)
+            query = query.where(t.model_aliases.c.model_id == model_id, t.model_aliases.c.alias == ref)
         row = conn.execute(query).first()
         if row is None:
             what = "has no versions" if ref in ("", "latest") else f"has no version or alias '{ref}'"
@@ -289,8 +295,11 @@ class ModelsMixin:
         new = t.model_versions.alias("new")
         with self._read() as conn:
             model_id = self._model_id(conn, name)
+            extra = conn.execute(select(t.models.c.extra).where(t.models.c.id == model_id)).scalar() or {}
+            deleted: dict[str, int] = extra.get("deleted_versions", {})
             rows = conn.execute(
                 select(t.model_alias_history.c.alias, old.c.version, new.c.version,
+                       t.model_alias_history.c.from_version_id, t.model_alias_history.c.to_version_id,
                        t.model_alias_history.c.moved_at, t.model_alias_history.c.actor)
                 .select_from(t.model_alias_history
                              .outerjoin(old, old.c.id == t.model_alias_history.c.from_version_id)
@@ -298,8 +307,9 @@ class ModelsMixin:
                 .where(t.model_alias_history.c.model_id == model_id)
                 .order_by(t.model_alias_history.c.id)
             ).all()
-        return [AliasMoveRecord(alias=r[0], from_version=r[1], to_version=r[2],
-                                moved_at=as_utc(r[3]), actor=r[4]) for r in rows]  # type: ignore[arg-type]
+        return [AliasMoveRecord(alias=r[0], from_version=r[1] if r[1] is not None else deleted.get(r[3]),
+                                to_version=r[2] if r[2] is not None else deleted.get(r[4]),
+                                moved_at=as_utc(r[5]), actor=r[6]) for r in rows]  # type: ignore[arg-type]
 
 
 __all__ = ["INACTIVE_DEPLOYMENT_STATUSES", "ModelsMixin", "check_alias", "check_model_name"]

@@ -1,0 +1,116 @@
+"""A saved model version: what ``dk.models.save`` returns and ``dk.models.get`` finds."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dosirak.models.store import read_model_yaml, verify_files
+
+if TYPE_CHECKING:
+    from dosirak.metadata.records import ModelVersionRecord
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One immutable version of a model, in the local store or inside a bundle.
+
+    Example::
+
+        version = dk.models.get("fashion_mnist:production")
+        net = version.load()                      # a torch module in eval mode
+        print(version.tag, version.metrics)       # fashion_mnist:3 {'accuracy': 0.88}
+    """
+
+    id: str
+    name: str
+    version: int
+    framework: str
+    path: Path
+    created_at: datetime | None
+    #: ``{relative path: {"sha256", "size"}}`` of the framework's files.
+    files: dict[str, Any]
+    #: What the framework handler needs to load the files back.
+    handler_info: dict[str, Any]
+    metadata: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    labels: dict[str, Any] = field(default_factory=dict)
+    signatures: dict[str, Any] = field(default_factory=dict)
+    libraries: dict[str, str] = field(default_factory=dict)
+    run_id: str | None = None
+    step_run_id: str | None = None
+    artifact_id: str | None = None
+    #: False for versions that came from elsewhere (an imported bundle): pickle needs ``trusted=True``.
+    trusted: bool = True
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def tag(self) -> str:
+        """``name:version``, e.g. ``fashion_mnist:3``."""
+        return f"{self.name}:{self.version}"
+
+    @property
+    def needs_trust(self) -> bool:
+        """Whether loading unpickles data (refused for untrusted versions without ``trusted=True``)."""
+        return bool(self.handler_info.get("pickle"))
+
+    def load(self, *, trusted: bool | None = None) -> Any:
+        """Verify the files' hashes and rebuild the model object.
+
+        Args:
+            trusted: allow unpickling. Defaults to whether the version is trusted: versions
+                saved here are, versions from an imported bundle are not.
+
+        Raises:
+            ModelError: a file is missing or altered, or the framework cannot rebuild it.
+            ModelTrustError: loading would unpickle an untrusted file.
+        """
+        from dosirak.models.frameworks.base import handler_named
+
+        handler = handler_named(self.framework)
+        verify_files(self.path, self.files, f"model {self.tag}")
+        allow = self.trusted if trusted is None else trusted
+        log.debug("loading model %s (%s) from %s", self.tag, self.framework, self.path)
+        return handler.load(self.path, self.handler_info, allow_pickle=allow)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["path"] = str(self.path)
+        data["tag"] = self.tag
+        return data
+
+    @classmethod
+    def from_record(cls, record: ModelVersionRecord) -> ModelVersion:
+        return cls(
+            id=record.id, name=record.name, version=record.version, framework=record.framework,
+            path=Path(record.uri), created_at=record.created_at, files=record.files,
+            handler_info=dict(record.extra.get("handler") or {}), metadata=record.metadata,
+            metrics=record.metrics, labels=record.labels, signatures=record.signatures,
+            libraries=record.libraries, run_id=record.run_id, step_run_id=record.step_run_id,
+            artifact_id=record.artifact_id, trusted=record.trusted, aliases=record.aliases,
+        )
+
+    @classmethod
+    def from_directory(cls, path: Path, *, trusted: bool) -> ModelVersion:
+        """The version saved in ``path`` (e.g. a bundle's ``models/NAME/VERSION``)."""
+        data = read_model_yaml(path)
+        lineage = data.get("lineage") or {}
+        created = data.get("created_at")
+        return cls(
+            id=str(data["id"]), name=str(data["name"]), version=int(data["version"]),
+            framework=str(data["framework"]), path=path,
+            created_at=datetime.fromisoformat(created) if isinstance(created, str) else created,
+            files=data.get("files") or {}, handler_info=data.get("handler") or {},
+            metadata=data.get("metadata") or {}, metrics=data.get("metrics") or {},
+            labels=data.get("labels") or {}, signatures=data.get("signatures") or {},
+            libraries=data.get("libraries") or {}, run_id=lineage.get("run_id"),
+            step_run_id=lineage.get("step_run_id"), artifact_id=lineage.get("artifact_id"), trusted=trusted,
+        )
+
+
+__all__ = ["ModelVersion"]
