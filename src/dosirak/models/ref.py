@@ -1,0 +1,146 @@
+"""References to models from service code and step outputs.
+
+``dk.model_ref("fashion_mnist:latest")`` declares, on a service class, a model the
+service needs. It resolves against the local model store, or, when the process serves a
+bundle (``dosirak serve TAG``), against the bundle's own ``models/`` copy, so a bundle
+never depends on the store it was built from. The bundle builder reads these
+declarations to know which model versions to pack.
+
+``dk.ModelOutput("fashion_mnist")`` marks a step output (``Annotated[nn.Module,
+dk.ModelOutput("fashion_mnist")]``) that becomes a model version when the step finishes.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dosirak.errors import BundleError, ModelError
+from dosirak.models.model import ModelVersion
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A model a service needs, by tag (``name``, ``name:3``, ``name:latest``, ``name:ALIAS``).
+
+    Example::
+
+        @dk.service(name="fashion_mnist")
+        class FashionMNIST:
+            model = dk.model_ref("fashion_mnist:latest")
+
+            def __init__(self) -> None:
+                self.net = self.model.load()
+    """
+
+    tag: str
+
+    @property
+    def name(self) -> str:
+        return self._parts()[0]
+
+    @property
+    def ref(self) -> str:
+        return self._parts()[1]
+
+    def _parts(self) -> tuple[str, str]:
+        from dosirak.models.api import parse_tag
+
+        return parse_tag(self.tag)
+
+    def resolve(self) -> ModelVersion:
+        """The version this reference names now: in the served bundle, else in the local store."""
+        from dosirak.settings import serving_bundle
+
+        served = serving_bundle()
+        if served is not None:
+            return resolve_in_bundle(served[0], self.tag, trusted=served[1])
+        from dosirak.models.api import get
+
+        return get(self.tag)
+
+    def load(self, *, trusted: bool | None = None) -> Any:
+        """Resolve and load the model object (hashes verified, no pickle from untrusted bundles)."""
+        return self.resolve().load(trusted=trusted)
+
+
+def model_ref(tag: str) -> ModelRef:
+    """Declare a model a service uses; see :class:`ModelRef`."""
+    if not isinstance(tag, str) or not tag.strip():
+        raise ModelError(f"model_ref needs a tag like 'fashion_mnist:latest', not {tag!r}")
+    ref = ModelRef(tag.strip())
+    ref._parts()  # validate now, where the service is defined
+    return ref
+
+
+def resolve_in_bundle(bundle_dir: Path, tag: str, *, trusted: bool) -> ModelVersion:
+    """The version of ``tag`` packed in ``bundle_dir`` (as listed in its ``bundle.yaml``)."""
+    import yaml
+
+    from dosirak.models.api import parse_tag
+
+    name, ref = parse_tag(tag)
+    try:
+        described = yaml.safe_load((bundle_dir / "bundle.yaml").read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise BundleError(f"cannot read {bundle_dir / 'bundle.yaml'}: {exc}") from exc
+    packed = [m for m in described.get("models") or [] if m.get("name") == name]
+    chosen = None
+    if ref.isdigit():
+        chosen = next((m for m in packed if int(m.get("version", -1)) == int(ref)), None)
+    else:
+        chosen = next((m for m in packed if f"{name}:{ref}" in (m.get("tags") or [])), None)
+        if chosen is None and ref == "latest" and packed:
+            chosen = max(packed, key=lambda m: int(m.get("version", 0)))
+    if chosen is None:
+        have = ", ".join(f"{m['name']}:{m['version']}" for m in described.get("models") or []) or "none"
+        raise ModelError(f"the bundle at {bundle_dir} does not contain model {tag} (it has: {have}); "
+                         f"rebuild it with `models: [{tag}]`")
+    path = (bundle_dir / str(chosen["path"])).resolve()
+    if not path.is_relative_to(bundle_dir.resolve()):
+        raise BundleError(f"bundle.yaml points model {tag} outside the bundle ({chosen['path']})")
+    return ModelVersion.from_directory(path, trusted=trusted)
+
+
+@dataclass(frozen=True)
+class ModelOutput:
+    """Annotation that turns a step output into a model version when the step finishes.
+
+    Example::
+
+        @step
+        def trainer(train: Split) -> Annotated[nn.Module, dk.ModelOutput("fashion_mnist")]:
+            ...
+
+    Args:
+        name: the model's name in the registry.
+        alias: an alias to move to the new version (e.g. ``"staging"``).
+        labels, metadata: kept with the version.
+    """
+
+    name: str
+    alias: str | None = None
+    labels: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def save(self, value: Any, *, artifact_id: str | None = None, output_name: str | None = None) -> ModelVersion:
+        """Save ``value`` as the next version (the step runner calls this after the step)."""
+        from dosirak.models import api
+
+        metadata = {**self.metadata, **({"output": output_name} if output_name else {})}
+        version = api.save(self.name, value, labels=self.labels, metadata=metadata, artifact_id=artifact_id)
+        if self.alias:
+            api.alias(version.tag, self.alias, actor="ModelOutput")
+        return version
+
+
+def find_model_output(annotation_metadata: tuple[Any, ...]) -> ModelOutput | None:
+    """The :class:`ModelOutput` among an ``Annotated`` type's metadata, if any."""
+    return next((m for m in annotation_metadata if isinstance(m, ModelOutput)), None)
+
+
+__all__ = ["ModelOutput", "ModelRef", "find_model_output", "model_ref", "resolve_in_bundle"]
