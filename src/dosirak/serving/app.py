@@ -1,0 +1,363 @@
+"""The ASGI application of one serving worker.
+
+Routes: ``POST <api route>`` per api, ``POST /invocations`` (the default api), ``GET
+/livez``, ``/readyz``, ``/ping``, ``/metrics``, ``/openapi.json`` and ``/docs`` (Swagger UI 5
+from the ``swagger-ui-py`` package's files, no CDN).
+
+The request path is a plain ASGI callable with a dict lookup per request: routing,
+schemas, example payloads and the OpenAPI document are all built once, at start-up. Every
+error is answered as ``{"error": {"type", "message", "request_id"}}`` with the status of
+the :class:`~dosirak.errors.ServingError` raised; anything else the user's code raises is
+a 500 whose traceback goes to the server log only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import orjson
+
+from dosirak.errors import (
+    BadRequestError,
+    InternalServerError,
+    MethodNotAllowedError,
+    NotFoundRouteError,
+    PayloadTooLargeError,
+    RequestTimeoutError,
+    ServiceUnavailableError,
+    ServingError,
+)
+from dosirak.serving import docs, metrics
+from dosirak.serving.api import ApiSpec
+from dosirak.serving.batching import AdaptiveBatcher
+from dosirak.serving.service import ServiceDefinition
+
+logger = logging.getLogger(__name__)
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+_JSON_HEADERS = [(b"content-type", b"application/json")]
+
+
+class _ApiRuntime:
+    """One api bound to the service instance: its codecs, its caller, its metrics."""
+
+    def __init__(self, spec: ApiSpec, metrics_: metrics.ApiMetrics) -> None:
+        self.spec = spec
+        self.decode = spec.input_codec.decode if spec.input_codec is not None else None
+        self.encode = spec.output_codec.encode
+        self.metrics = metrics_
+        self.call: Callable[[Any], Awaitable[Any]] = _not_ready
+        self.batcher: AdaptiveBatcher | None = None
+        self.content_type_header = (b"content-type", b"")
+
+
+async def _not_ready(value: Any) -> Any:
+    raise ServiceUnavailableError("the service is still loading; retry when /readyz answers 200")
+
+
+class ServingApp:
+    """ASGI app serving one :class:`ServiceDefinition` in this process.
+
+    Args:
+        definition: The service.
+        all_workers_ready: Whether every worker of the server has loaded the service
+            (answered by the supervisor); defaults to this worker's own readiness.
+        load_in_background: Run the class's ``__init__`` after start-up instead of during
+            it, so ``/livez`` answers (and ``/readyz`` says 503) while models load.
+        on_fatal: Called when ``__init__`` raises, to stop the worker.
+    """
+
+    def __init__(
+        self,
+        definition: ServiceDefinition,
+        *,
+        all_workers_ready: Callable[[], bool] | None = None,
+        load_in_background: bool = False,
+        on_fatal: Callable[[BaseException], None] | None = None,
+    ) -> None:
+        self.definition = definition
+        self.instance: Any = None
+        self.ready = False
+        self.load_error: BaseException | None = None
+        self._all_workers_ready = all_workers_ready
+        self._load_in_background = load_in_background
+        self._on_fatal = on_fatal
+        self._timeout = definition.timeout_s
+        self._max_body = definition.max_body_bytes
+        self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="dosirak-api")
+        self._ids = itertools.count(1)
+        self._id_prefix = f"{os.getpid():x}"
+        self._openapi = orjson.dumps(definition.openapi())
+        self._apis: dict[str, _ApiRuntime] = {}
+        for spec in definition.apis:
+            self._apis[spec.route] = _ApiRuntime(spec, metrics.ApiMetrics(spec.name))
+        default = definition.api(definition.default_api)
+        self._apis["/invocations"] = self._apis[default.route]
+        self._get: dict[str, Callable[[Scope, Receive, Send], Awaitable[None]]] = {
+            "/livez": self._livez,
+            "/readyz": self._readyz,
+            "/ping": self._readyz,
+            "/metrics": self._metrics,
+            "/openapi.json": self._openapi_json,
+            "/docs": self._docs,
+        }
+        self._load_task: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------------ ASGI
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            path = scope["path"]
+            runtime = self._apis.get(path)
+            if runtime is not None:
+                await self._handle_api(runtime, scope, receive, send)
+                return
+            handler = self._get.get(path)
+            if handler is None and path.startswith(docs.STATIC_PREFIX):
+                handler = self._static
+            if handler is None:
+                await self._error(send, NotFoundRouteError(f"no route {path}; see /docs for the routes"), scope)
+                return
+            if scope["method"] not in ("GET", "HEAD"):
+                await self._error(send, MethodNotAllowedError(f"{path} answers GET, not {scope['method']}"), scope,
+                                  extra=[(b"allow", b"GET, HEAD")])
+                return
+            await handler(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    # ------------------------------------------------------------- lifecycle
+    async def startup(self) -> None:
+        """Start loading the service (in the background, or waiting for it)."""
+        task = asyncio.get_running_loop().create_task(self._load())
+        self._load_task = task
+        if not self._load_in_background:
+            await task
+            if self.load_error is not None:
+                raise self.load_error
+
+    async def shutdown(self) -> None:
+        """Stop batchers and threads (in-flight requests have been drained by the server)."""
+        for runtime in set(self._apis.values()):
+            if runtime.batcher is not None:
+                await runtime.batcher.close()
+        self._executor.shutdown(wait=False)
+
+    async def _load(self) -> None:
+        started = time.perf_counter()
+        try:
+            self.instance = await asyncio.get_running_loop().run_in_executor(self._executor, self.definition.cls)
+            for runtime in set(self._apis.values()):
+                self._bind(runtime)
+        except BaseException as exc:
+            self.load_error = exc
+            logger.exception("service '%s' failed to load", self.definition.name)
+            if self._on_fatal is not None:
+                self._on_fatal(exc)
+            return
+        self.ready = True
+        logger.info("service '%s' loaded in %.2f s (pid %d)", self.definition.name,
+                    time.perf_counter() - started, os.getpid())
+
+    def _bind(self, runtime: _ApiRuntime) -> None:
+        spec = runtime.spec
+        fn = spec.bind(self.instance)
+        if spec.batchable:
+            codec: Any = spec.input_codec
+            out: Any = spec.output_codec
+            batcher = AdaptiveBatcher(
+                fn, size_of=codec.batch_size, concat=codec.concat, split=out.split,
+                max_batch_size=spec.max_batch_size, max_latency_ms=spec.max_latency_ms,
+                is_async=spec.is_async, observer=runtime.metrics.observe_batch, name=spec.name,
+            )
+            runtime.batcher = batcher
+            runtime.call = batcher.submit
+        elif spec.is_async:
+            runtime.call = fn
+        else:
+            executor = self._executor
+
+            async def call(value: Any) -> Any:
+                return await asyncio.get_running_loop().run_in_executor(executor, fn, value)
+
+            runtime.call = call
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except BaseException as exc:
+                    await send({"type": "lifespan.startup.failed", "message": repr(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    # ------------------------------------------------------------ the api path
+    async def _handle_api(self, runtime: _ApiRuntime, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        m = runtime.metrics
+        m.in_flight.inc()
+        status = 200
+        phase = "reading the request body"
+        try:
+            if scope["method"] != "POST":
+                raise MethodNotAllowedError(f"{scope['path']} answers POST, not {scope['method']}")
+            content_type = accept = ""
+            length = None
+            headers = scope["headers"]
+            for key, value in headers:
+                if key == b"content-type":
+                    content_type = value.decode("latin-1")
+                elif key == b"content-length":
+                    length = value
+                elif key == b"accept":
+                    accept = value.decode("latin-1")
+            async with asyncio.timeout(self._timeout):
+                body = await self._read_body(receive, length)
+                decode = runtime.decode
+                value = decode(body, content_type, headers) if decode is not None else None
+                phase = "running the api"
+                result = await runtime.call(value)
+            payload, media_type = runtime.encode(result, accept)
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-type", media_type.encode("latin-1"))]})
+            await send({"type": "http.response.body", "body": payload})
+        except Exception as exc:
+            error = self._as_serving_error(exc, runtime.spec.name, phase, scope)
+            status = error.status_code
+            m.error(error.error_type)
+            extra = [(b"connection", b"close")] if isinstance(error, PayloadTooLargeError | RequestTimeoutError) else None
+            await self._error(send, error, scope, extra=extra)
+        finally:
+            m.latency.observe(time.perf_counter() - started)
+            m.count(status)
+            m.in_flight.dec()
+
+    async def _read_body(self, receive: Receive, length: bytes | None) -> bytes:
+        limit = self._max_body
+        if length is not None:
+            try:
+                declared = int(length)
+            except ValueError:
+                raise BadRequestError("the Content-Length header is not a number") from None
+            if declared > limit:
+                raise PayloadTooLargeError(
+                    f"the body has {declared} bytes; this service accepts at most {limit} (max_body_mb)"
+                )
+        message = await receive()
+        body: bytes = message.get("body", b"")
+        if not message.get("more_body"):
+            return body
+        chunks, size = [body], len(body)
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise BadRequestError("the client disconnected before sending its whole body")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLargeError(f"the body is larger than {limit} bytes (max_body_mb)")
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                return b"".join(chunks)
+
+    def _as_serving_error(self, exc: Exception, api: str, phase: str, scope: Scope) -> ServingError:
+        if isinstance(exc, ServingError):
+            if exc.status_code >= 500:
+                logger.error("api '%s' failed (request %s): %s", api, self._request_id(scope), exc)
+            return exc
+        if isinstance(exc, TimeoutError):
+            who = "the client sent its body too slowly" if phase.startswith("reading") else "the api took too long"
+            return RequestTimeoutError(f"timed out after {self._timeout:g} s while {phase}: {who}")
+        request_id = self._request_id(scope)
+        logger.error("api '%s' raised (request %s)", api, request_id, exc_info=exc)
+        error = InternalServerError(
+            f"the api '{api}' raised {type(exc).__name__}; the server log has the traceback under this request id"
+        )
+        error.request_id = request_id  # type: ignore[attr-defined]
+        return error
+
+    def _request_id(self, scope: Scope) -> str:
+        cached = scope.get("dosirak.request_id")
+        if cached is None:
+            for key, value in scope.get("headers", ()):
+                if key == b"x-request-id":
+                    cached = value.decode("latin-1")[:128]
+                    break
+            else:
+                cached = f"{self._id_prefix}-{next(self._ids):x}"
+            scope["dosirak.request_id"] = cached
+        return str(cached)
+
+    async def _error(self, send: Send, error: ServingError, scope: Scope,
+                     extra: list[tuple[bytes, bytes]] | None = None) -> None:
+        request_id = getattr(error, "request_id", None) or self._request_id(scope)
+        body = orjson.dumps({"error": {"type": error.error_type, "message": str(error), "request_id": request_id}})
+        headers = [*_JSON_HEADERS, (b"x-request-id", request_id.encode("latin-1"))]
+        if extra:
+            headers.extend(extra)
+        await send({"type": "http.response.start", "status": error.status_code, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    # ---------------------------------------------------------- infrastructure
+    async def _respond(self, send: Send, status: int, body: bytes, content_type: bytes,
+                       extra: list[tuple[bytes, bytes]] | None = None) -> None:
+        headers = [(b"content-type", content_type), *(extra or [])]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _livez(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._respond(send, 200, b'{"status":"alive"}', b"application/json")
+
+    def is_ready(self) -> bool:
+        """This worker has loaded the service, and so has every other worker of the server."""
+        return self.ready and (self._all_workers_ready is None or self._all_workers_ready())
+
+    async def _readyz(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.is_ready():
+            await self._respond(send, 200, b'{"status":"ready"}', b"application/json")
+        elif self.load_error is not None:
+            await self._error(send, ServiceUnavailableError("the service failed to load; see the server log"), scope)
+        else:
+            await self._error(send, ServiceUnavailableError("the service is still loading; retry shortly"), scope)
+
+    async def _metrics(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._respond(send, 200, metrics.render(), metrics.CONTENT_TYPE.encode())
+
+    async def _openapi_json(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._respond(send, 200, self._openapi, b"application/json")
+
+    async def _docs(self, scope: Scope, receive: Receive, send: Send) -> None:
+        page = docs.page(self.definition.name).encode()
+        await self._respond(send, 200, page, b"text/html; charset=utf-8")
+
+    async def _static(self, scope: Scope, receive: Receive, send: Send) -> None:
+        asset = docs.asset(scope["path"][len(docs.STATIC_PREFIX):])
+        if asset is None:
+            await self._error(send, NotFoundRouteError(f"no asset {scope['path']}"), scope)
+            return
+        data, media_type = asset
+        await self._respond(send, 200, data, media_type.encode(), [(b"cache-control", b"public, max-age=86400")])
+
+
+def create_app(definition: ServiceDefinition, **options: Any) -> ServingApp:
+    """The ASGI app for a service; see :class:`ServingApp` for the options."""
+    return ServingApp(definition, **options)
+
+
+__all__ = ["ServingApp", "create_app"]

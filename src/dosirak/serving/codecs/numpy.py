@@ -1,0 +1,271 @@
+"""numpy arrays over HTTP: JSON nested lists, raw bytes with shape headers, or ``.npy``.
+
+Declare an array's dtype and shape with :class:`Tensor` in ``Annotated``::
+
+    @dk.api(batchable=True)
+    def predict(self, images: Annotated[np.ndarray, dk.Tensor(dtype="float32", shape=(-1, 28, 28))]) -> np.ndarray:
+        ...
+
+Requests may be sent as
+
+* ``application/json``: nested lists, or ``{"instances": <nested lists>}``;
+* ``application/octet-stream``: the raw C-order bytes, with headers ``X-Dosirak-Shape:
+  1,28,28`` and ``X-Dosirak-Dtype: float32`` (either may be left out when the declaration
+  fixes it);
+* ``application/x-npy``: a ``.npy`` file as written by :func:`numpy.save` (no pickles).
+
+Responses are JSON nested lists, or ``.npy`` when the request says
+``Accept: application/x-npy``.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from dosirak.errors import BadRequestError, InternalServerError, UnprocessableError
+from dosirak.serving.codecs.base import JSON, NPY, OCTET_STREAM, RawHeaders, check_media_type, header
+
+SHAPE_HEADER = b"x-dosirak-shape"
+DTYPE_HEADER = b"x-dosirak-dtype"
+_ACCEPTED = (JSON, OCTET_STREAM, NPY)
+_ORJSON_NUMPY = orjson.OPT_SERIALIZE_NUMPY
+
+
+@dataclass(frozen=True)
+class Tensor:
+    """The declared dtype and shape of an ndarray parameter or result.
+
+    Args:
+        dtype: A numpy dtype name (``"float32"``, ``"int64"``, ``"uint8"``, ``"bool"``);
+            None accepts any numeric dtype.
+        shape: One entry per axis: a fixed size, or ``-1`` for any size. None accepts any
+            shape. For a batchable api the first axis is the batch axis and should be -1.
+        allow_nonfinite: Accept NaN and infinities in float arrays (refused by default).
+
+    Example::
+
+        Annotated[np.ndarray, dk.Tensor(dtype="float32", shape=(-1, 28, 28))]
+    """
+
+    dtype: str | None = None
+    shape: tuple[int, ...] | None = None
+    allow_nonfinite: bool = False
+
+    def __post_init__(self) -> None:
+        if self.shape is not None:
+            object.__setattr__(self, "shape", tuple(-1 if d is None else int(d) for d in self.shape))
+            if any(d < -1 for d in self.shape):  # type: ignore[union-attr]
+                raise ValueError(f"Tensor shape {self.shape}: use -1 for a free axis, sizes >= 0 otherwise")
+        if self.dtype is not None:
+            import numpy as np
+
+            try:
+                object.__setattr__(self, "dtype", np.dtype(self.dtype).name)
+            except TypeError as exc:
+                raise ValueError(f"Tensor dtype '{self.dtype}' is not a numpy dtype name") from exc
+
+
+class NdarrayCodec:
+    """Codec for ``numpy.ndarray`` values, checked against a :class:`Tensor` declaration."""
+
+    kind = "ndarray"
+    media_types = _ACCEPTED
+
+    def __init__(self, spec: Tensor | None = None) -> None:
+        import numpy as np
+
+        self.spec = spec or Tensor()
+        self._np = np
+        self._dtype = np.dtype(self.spec.dtype) if self.spec.dtype else None
+        self._shape = self.spec.shape
+
+    # ---------------------------------------------------------------- decoding
+    def decode(self, body: bytes, content_type: str, headers: RawHeaders) -> Any:
+        media = check_media_type(content_type or JSON, _ACCEPTED)
+        if media == JSON:
+            return self._from_json(body)
+        if not body:
+            raise BadRequestError("the request body is empty; send the array's bytes")
+        if media == NPY:
+            try:
+                array = self._np.load(io.BytesIO(body), allow_pickle=False)
+            except (ValueError, EOFError, OSError) as exc:
+                raise BadRequestError(f"the body is not a valid .npy file ({exc}); write it with numpy.save") from exc
+            if not isinstance(array, self._np.ndarray):
+                raise BadRequestError("the body is not a single .npy array")
+            return self.validate(array)
+        return self._from_raw(body, headers)
+
+    def _from_json(self, body: bytes) -> Any:
+        if not body:
+            raise BadRequestError("the request body is empty; send a JSON array or {\"instances\": [...]}")
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise BadRequestError(f"malformed JSON: {exc}") from exc
+        if isinstance(data, dict):
+            if "instances" not in data:
+                raise UnprocessableError("expected a JSON array, or an object with the array under 'instances'")
+            data = data["instances"]
+        if not isinstance(data, list):
+            raise UnprocessableError(f"expected a JSON array, got {type(data).__name__}")
+        try:
+            array = self._np.asarray(data)
+        except ValueError as exc:  # ragged nesting
+            raise UnprocessableError(f"the array is not rectangular: {exc}") from exc
+        return self.validate(array)
+
+    def _from_raw(self, body: bytes, headers: RawHeaders) -> Any:
+        np = self._np
+        dtype_name = header(headers, DTYPE_HEADER)
+        try:
+            dtype = np.dtype(dtype_name) if dtype_name else self._dtype
+        except TypeError as exc:
+            raise BadRequestError(f"X-Dosirak-Dtype '{dtype_name}' is not a numpy dtype name") from exc
+        if dtype is None:
+            raise BadRequestError("send the array's dtype in the X-Dosirak-Dtype header, e.g. 'float32'")
+        if dtype.hasobject or dtype.itemsize == 0:
+            raise BadRequestError(f"dtype '{dtype}' cannot be sent as raw bytes")
+        if len(body) % dtype.itemsize:
+            raise BadRequestError(f"the body has {len(body)} bytes, not a whole number of {dtype} items")
+        array = np.frombuffer(bytearray(body), dtype=dtype)
+        shape_value = header(headers, SHAPE_HEADER)
+        shape: tuple[int, ...]
+        if shape_value:
+            try:
+                shape = tuple(int(part) for part in shape_value.replace("x", ",").split(",") if part.strip())
+            except ValueError as exc:
+                raise BadRequestError(f"X-Dosirak-Shape '{shape_value}' is not a list of integers like 1,28,28") from exc
+        elif self._shape is not None and self._shape.count(-1) <= 1:
+            shape = self._shape
+        else:
+            raise BadRequestError("send the array's shape in the X-Dosirak-Shape header, e.g. '1,28,28'")
+        try:
+            array = array.reshape(shape)
+        except ValueError as exc:
+            raise UnprocessableError(f"{array.size} items cannot have shape {shape}") from exc
+        return self.validate(array)
+
+    def validate(self, array: Any) -> Any:
+        """Check and cast an array against the declaration; raise 422 naming the problem."""
+        np = self._np
+        kind = array.dtype.kind
+        if kind not in "biuf":
+            what = "strings" if kind in "US" else "null or mixed values" if kind == "O" else f"dtype {array.dtype}"
+            raise UnprocessableError(f"the array must hold numbers, but it holds {what}")
+        target = self._dtype
+        if target is not None and array.dtype != target:
+            if not np.can_cast(array.dtype, target, casting="same_kind"):
+                raise UnprocessableError(f"expected dtype {target}, got {array.dtype}: send {target} values")
+            if target.kind in "iu" and array.size:
+                info = np.iinfo(target)
+                if array.min() < info.min or array.max() > info.max:
+                    raise UnprocessableError(f"values out of range for {target} ({info.min}..{info.max})")
+            with np.errstate(over="ignore", invalid="ignore"):  # overflow becomes inf, refused below
+                array = array.astype(target)
+        shape = self._shape
+        if shape is not None:
+            if array.ndim != len(shape) or any(d != -1 and d != n for d, n in zip(shape, array.shape, strict=True)):
+                want = "(" + ", ".join("N" if d == -1 else str(d) for d in shape) + ")"
+                raise UnprocessableError(f"expected shape {want}, got {tuple(array.shape)}")
+        if array.dtype.kind == "f" and not self.spec.allow_nonfinite and not np.isfinite(array).all():
+            raise UnprocessableError("the array holds NaN or infinity, which this api does not accept")
+        return array
+
+    # ---------------------------------------------------------------- encoding
+    def encode(self, value: Any, accept: str) -> tuple[bytes, str]:
+        np = self._np
+        array = value if isinstance(value, np.ndarray) else np.asarray(value)
+        if NPY in accept:
+            out = io.BytesIO()
+            np.save(out, array, allow_pickle=False)
+            return out.getvalue(), NPY
+        try:
+            return orjson.dumps(array, option=_ORJSON_NUMPY), JSON
+        except TypeError:  # non-contiguous or a dtype orjson does not serialise
+            if array.dtype.kind == "f" and not np.isfinite(array).all():
+                raise InternalServerError("the api returned NaN or infinity, which JSON cannot carry") from None
+            return orjson.dumps(array.tolist()), JSON
+
+    # ---------------------------------------------------------------- batching
+    def batch_size(self, value: Any) -> int:
+        return int(value.shape[0]) if value.ndim else 1
+
+    def concat(self, values: list[Any]) -> Any:
+        if len(values) == 1:
+            return values[0]
+        return self._np.concatenate(values, axis=0)
+
+    def split(self, value: Any, sizes: list[int]) -> list[Any]:
+        array = value if isinstance(value, self._np.ndarray) else self._np.asarray(value)
+        total = sum(sizes)
+        if array.ndim == 0 or array.shape[0] != total:
+            got = "a scalar" if array.ndim == 0 else f"{array.shape[0]} rows"
+            raise InternalServerError(f"the batchable api returned {got} for {total} input rows; return one row per input row")
+        if len(sizes) == 1:
+            return [array]
+        out, start = [], 0
+        for size in sizes:
+            out.append(array[start : start + size])
+            start += size
+        return out
+
+    # ---------------------------------------------------------------- OpenAPI
+    def schema(self) -> dict[str, Any]:
+        """JSON Schema of the array as nested lists."""
+        item = _item_schema(self._np, self._dtype)
+        shape = self._shape
+        if shape is None:
+            return {"type": "array", "items": {}, "description": "an n-dimensional array of numbers (nested lists)"}
+        schema: dict[str, Any] = item
+        for size in reversed(shape):
+            level: dict[str, Any] = {"type": "array", "items": schema}
+            if size >= 0:
+                level["minItems"] = level["maxItems"] = size
+            schema = level
+        return schema
+
+    def example(self) -> Any:
+        np = self._np
+        shape = tuple(1 if d == -1 else d for d in (self._shape or (1, 3)))
+        return np.zeros(shape, dtype=self._dtype or np.float32).tolist()
+
+    def request_content(self) -> dict[str, Any]:
+        schema = self.schema()
+        binary = {"type": "string", "format": "binary"}
+        return {
+            JSON: {
+                "schema": {
+                    "anyOf": [
+                        schema,
+                        {"type": "object", "properties": {"instances": schema}, "required": ["instances"]},
+                    ]
+                },
+                "example": self.example(),
+            },
+            NPY: {"schema": binary},
+            OCTET_STREAM: {"schema": binary},
+        }
+
+    def response_content(self) -> dict[str, Any]:
+        return {JSON: {"schema": self.schema()}, NPY: {"schema": {"type": "string", "format": "binary"}}}
+
+
+def _item_schema(np: Any, dtype: Any) -> dict[str, Any]:
+    if dtype is None:
+        return {"type": "number"}
+    if dtype.kind == "b":
+        return {"type": "boolean"}
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        return {"type": "integer", "minimum": int(info.min), "maximum": int(info.max)}
+    info = np.finfo(dtype)
+    return {"type": "number", "format": "float" if dtype.itemsize <= 4 else "double",
+            "minimum": -float(info.max), "maximum": float(info.max)}
+
+
+__all__ = ["DTYPE_HEADER", "SHAPE_HEADER", "NdarrayCodec", "Tensor"]

@@ -1,0 +1,87 @@
+"""A service using every codec, served by the unit and integration tests."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from typing import Annotated
+
+import numpy as np
+from PIL import Image
+from pydantic import BaseModel, Field
+
+import dosirak as dk
+
+
+class Point(BaseModel):
+    x: float
+    y: float = Field(ge=0)
+    label: str
+
+
+class Distance(BaseModel):
+    distance: float
+    label: str
+
+
+@dk.service(name="sample", timeout_s=2.0, max_body_mb=1.0)
+class Sample:
+    """A service exercising arrays, JSON, models, images and bytes."""
+
+    def __init__(self) -> None:
+        delay = float(os.environ.get("SAMPLE_INIT_DELAY", "0"))  # lets tests observe /readyz before ready
+        if delay:
+            time.sleep(delay)
+        self.weights = np.arange(4, dtype=np.float32)
+        self.calls = 0
+
+    @dk.api(batchable=True, max_batch_size=8, max_latency_ms=5)
+    def scale(self, x: Annotated[np.ndarray, dk.Tensor(dtype="float32", shape=(-1, 4))]) -> np.ndarray:
+        """Multiply each row by the weights 0..3."""
+        self.calls += 1
+        if (x == -7).any():
+            raise ValueError("the magic value -7 breaks this model")
+        return x * self.weights
+
+    @dk.api
+    def add(self, a: int, b: int = 1) -> int:
+        """Add two integers."""
+        return a + b
+
+    @dk.api
+    def measure(self, point: Point) -> Distance:
+        return Distance(distance=float(np.hypot(point.x, point.y)), label=point.label)
+
+    @dk.api
+    def echo(self, data: dict) -> dict:
+        return data
+
+    @dk.api
+    def shout(self, text: str) -> str:
+        return text.upper()
+
+    @dk.api
+    def size(self, image: Image.Image) -> list[int]:
+        return [image.width, image.height]
+
+    @dk.api
+    def flip(self, image: Image.Image) -> Image.Image:
+        return image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+
+    @dk.api
+    def checksum(self, data: bytes) -> int:
+        return sum(data) % 65536
+
+    @dk.api
+    def fail(self, x: float) -> float:
+        raise RuntimeError("secret internal detail")
+
+    @dk.api
+    async def slow(self, seconds: float) -> float:
+        await asyncio.sleep(min(seconds, 30))
+        return seconds
+
+    @dk.api
+    def pid(self) -> int:
+        return os.getpid()
