@@ -35,7 +35,10 @@ def print_json(data: Any) -> None:
 def console() -> Any:
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=False)
+    import shutil
+
+    width = None if shutil.get_terminal_size((0, 0)).columns else 140
+    return Console(highlight=False, soft_wrap=False, width=width)
 
 
 def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
@@ -49,9 +52,12 @@ def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any
     console().print(tbl)
 
 
-def fmt(value: Any) -> str:
+def fmt(value: Any) -> Any:
     from rich.markup import escape
+    from rich.text import Text
 
+    if isinstance(value, Text):
+        return value
     if value is None:
         return "-"
     if isinstance(value, datetime):
@@ -63,10 +69,12 @@ def fmt(value: Any) -> str:
     return escape(str(value))
 
 
-def status_style(status: str) -> str:
+def status_style(status: str) -> Any:
+    from rich.text import Text
+
     colour = {"completed": "green", "cached": "cyan", "failed": "red", "running": "yellow",
               "skipped": "dim", "pending": "dim", "stopped": "dim"}.get(status, "white")
-    return f"[{colour}]{status}[/{colour}]"
+    return Text(status, style=colour)
 
 
 def duration(seconds: float | None) -> str:

@@ -87,9 +87,30 @@ def cli(ctx: click.Context, verbose: int) -> None:
     """
     import logging
 
-    level = logging.DEBUG if verbose > 1 else logging.INFO if verbose == 1 else logging.WARNING
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("dosirak").setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
+    handler = logging.StreamHandler()
+    handler.setFormatter(_CliFormatter())
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+    logging.getLogger("dosirak").setLevel(
+        logging.DEBUG if verbose > 1 else logging.INFO if verbose == 1 or ctx.invoked_subcommand == "run"
+        else logging.WARNING)
+
+
+class _CliFormatter:
+    """INFO lines as plain messages; warnings and errors prefixed with their level."""
+
+    def format(self, record: Any) -> str:
+        message = record.getMessage()
+        if record.exc_info and record.levelno >= 40:
+            import traceback
+
+            message += "\n" + "".join(traceback.format_exception(*record.exc_info)).rstrip()
+        if record.levelno >= 30:
+            return f"{record.levelname.lower()}: {message}"
+        if record.levelno <= 10:
+            return f"debug {record.name}: {message}"
+        return str(message)
 
 
 def main(argv: list[str] | None = None) -> None:

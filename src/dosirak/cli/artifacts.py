@@ -1,0 +1,54 @@
+"""``dosirak artifact list|show``."""
+
+from __future__ import annotations
+
+import click
+
+from dosirak.cli._render import console, fmt, human_size, json_option, print_json, table
+
+
+@click.group()
+def artifact() -> None:
+    """Artifacts: the outputs of steps."""
+
+
+@artifact.command("list")
+@click.option("-n", "--limit", default=30, show_default=True)
+@click.option("--type", "type_name", help="Only artifacts of this type (e.g. ndarray or numpy.ndarray).")
+@json_option
+def list_artifacts(limit: int, type_name: str | None, as_json: bool) -> None:
+    """Artifacts, newest first."""
+    from dosirak.metadata.store import get_store
+
+    found = get_store().list_artifacts(limit=limit, type_name=type_name)
+    if as_json:
+        print_json(found)
+        return
+    table("Artifacts", ["id", "name", "type", "size", "created", "hash"], [
+        (a.id[:8], a.name, a.type, human_size(a.size), a.created_at, a.content_hash[:12]) for a in found
+    ])
+
+
+@artifact.command("show")
+@click.argument("artifact_id")
+@json_option
+def show(artifact_id: str, as_json: bool) -> None:
+    """One artifact: type, size, URI, hash, producer and consumers."""
+    from dosirak.metadata.store import get_store
+
+    store = get_store()
+    a = store.get_artifact(artifact_id)
+    links = store.artifact_links(a.id)
+    if as_json:
+        print_json({"artifact": a, "links": [
+            {"kind": k, "name": n, "step_run_id": sid, "step": sname, "run_id": rid} for k, n, sid, sname, rid in links]})
+        return
+    out = console()
+    for label, value in (("id", a.id), ("name", a.name), ("type", a.type), ("size", human_size(a.size)),
+                         ("uri", a.uri), ("content hash", a.content_hash),
+                         ("materializer", f"{a.materializer} v{a.materializer_version}"),
+                         ("created", a.created_at), ("summary", {k: v for k, v in a.summary.items() if k != "histogram"})):
+        out.print(f"[bold]{label:>13}[/bold]  {fmt(value)}")
+    for kind, name, _sid, step_name, run_id in links:
+        role = "produced by" if kind == "output" else "consumed by"
+        out.print(f"[bold]{role:>13}[/bold]  step {fmt(step_name)} (as '{fmt(name)}') in run {run_id[:8]}")

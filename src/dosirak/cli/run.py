@@ -1,0 +1,87 @@
+"""``dosirak run FILE.py:PIPELINE``: run a pipeline defined in a file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from dosirak.errors import ConfigError, RunFailedError
+
+
+def _parse_param(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise ConfigError(f"--param takes key=value, got '{text}'")
+    key, raw = text.split("=", 1)
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw  # a bare string
+    return key.strip(), value
+
+
+def load_pipeline(target: str) -> Any:
+    """Import ``path/to/file.py:name`` (or ``package.module:name``) and return the pipeline."""
+    import importlib
+    import importlib.util
+    import sys
+
+    from dosirak.pipelines.pipeline import Pipeline
+
+    if ":" not in target:
+        raise ConfigError(f"give the pipeline as FILE.py:NAME, got '{target}'")
+    source, _, attr = target.rpartition(":")
+    if source.endswith(".py"):
+        path = Path(source).resolve()
+        if not path.is_file():
+            raise ConfigError(f"pipeline file {source} does not exist")
+        sys.path.insert(0, str(path.parent))
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        if spec is None or spec.loader is None:
+            raise ConfigError(f"cannot import {source} as a Python module")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[path.stem] = module
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:
+            raise ConfigError(f"importing {source} failed: {type(exc).__name__}: {exc}") from exc
+    else:
+        try:
+            module = importlib.import_module(source)
+        except ImportError as exc:
+            raise ConfigError(f"cannot import module '{source}': {exc}") from exc
+    obj = getattr(module, attr, None)
+    if not isinstance(obj, Pipeline):
+        found = [k for k, v in vars(module).items() if isinstance(v, Pipeline)]
+        raise ConfigError(f"'{attr}' in {source} is not a @pipeline; pipelines there: {', '.join(found) or 'none'}")
+    return obj
+
+
+@click.command()
+@click.argument("target")
+@click.option("-c", "--config", type=click.Path(dir_okay=False, path_type=Path), help="YAML run config.")
+@click.option("-p", "--param", "params", multiple=True, help="Pipeline parameter key=value (JSON values).")
+@click.option("--stack", help="Run on this stack instead of the active one.")
+@click.option("--no-cache", is_flag=True, help="Run every step, ignoring the cache.")
+def run(target: str, config: Path | None, params: tuple[str, ...], stack: str | None, no_cache: bool) -> None:
+    """Run the pipeline TARGET (FILE.py:PIPELINE or module:PIPELINE)."""
+    pipe = load_pipeline(target)
+    from dosirak.pipelines.pipeline import load_config
+
+    cfg = load_config(config)
+    if no_cache:
+        cfg["enable_cache"] = False
+        for step_cfg in cfg.get("steps", {}).values():
+            step_cfg.pop("enable_cache", None)
+    kwargs = dict(_parse_param(p) for p in params)
+    try:
+        result = pipe.run(config=cfg, stack=stack, **kwargs)
+    except RunFailedError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(1) from None
+    steps = result.steps
+    cached = sum(1 for s in steps.values() if s.status == "cached")
+    click.echo(f"run {result.name} ({result.id[:8]}) {result.status}: {len(steps)} steps, {cached} cached, "
+               f"{result.duration_s:.2f} s")

@@ -1,0 +1,112 @@
+"""``dosirak runs list|show|logs``: what ran, how it went, and why a step missed the cache."""
+
+from __future__ import annotations
+
+import click
+
+from dosirak.cli._render import console, duration, fmt, human_size, json_option, print_json, status_style, table
+
+
+@click.group()
+def runs() -> None:
+    """Pipeline runs: list, show, logs."""
+
+
+@runs.command("list")
+@click.option("--pipeline", "pipeline_name", help="Only runs of this pipeline.")
+@click.option("--status", type=click.Choice(["running", "completed", "failed"]))
+@click.option("-n", "--limit", default=20, show_default=True)
+@json_option
+def list_runs(pipeline_name: str | None, status: str | None, limit: int, as_json: bool) -> None:
+    """Runs, newest first."""
+    from dosirak.client import Client
+
+    found = Client().list_runs(pipeline_name, status=status, limit=limit)
+    if as_json:
+        print_json([{"id": r.id, "name": r.name, "pipeline": r.pipeline_name, "status": r.status,
+                     "start_time": r.start_time, "end_time": r.end_time, "parameters": r.parameters}
+                    for r in found])
+        return
+    table("Runs", ["id", "pipeline", "name", "status", "started", "duration", "parameters"], [
+        (r.id[:8], r.pipeline_name, r.name, status_style(r.status), r.start_time, duration(r.duration_s),
+         r.parameters) for r in found
+    ])
+
+
+def _miss_reasons(store: object, run: object, step: object) -> list[str]:
+    from dosirak.pipelines.cache import explain_miss
+
+    if step.status not in ("completed", "failed") or not step.record.cache_parts:  # type: ignore[attr-defined]
+        return []
+    previous = store.previous_step_run(run.pipeline_name, step.name, run.id)  # type: ignore[attr-defined]
+    prefix = [] if step.record.cache_enabled else ["caching is off for this step"]  # type: ignore[attr-defined]
+    return prefix + explain_miss(previous.cache_parts if previous else None, step.record.cache_parts)  # type: ignore[attr-defined]
+
+
+@runs.command("show")
+@click.argument("run_id")
+@json_option
+def show(run_id: str, as_json: bool) -> None:
+    """A run's steps: status, timings, cache hits (and why a step missed), outputs."""
+    from dosirak.client import Client
+
+    client = Client()
+    run = client.get_run(run_id)
+    steps = run.steps
+    if as_json:
+        print_json({
+            "id": run.id, "name": run.name, "pipeline": run.pipeline_name, "status": run.status,
+            "start_time": run.start_time, "end_time": run.end_time, "parameters": run.parameters,
+            "error": run.error, "stack": run.stack_name,
+            "steps": [{"name": s.name, "status": s.status, "start_time": s.start_time, "end_time": s.end_time,
+                       "duration_s": s.duration_s, "parameters": s.parameters, "cached_from": s.cached_from,
+                       "cache_miss": _miss_reasons(client.store, run, s), "error": s.error,
+                       "traceback": s.traceback,
+                       "outputs": {k: {"id": a.id, "type": a.type, "uri": a.uri, "size": a.size,
+                                       "content_hash": a.content_hash} for k, a in s.outputs.items()}}
+                      for s in steps.values()],
+        })
+        return
+    out = console()
+    out.print(f"[bold]{fmt(run.name)}[/bold]  id {run.id}  pipeline {fmt(run.pipeline_name)}  stack {fmt(run.stack_name)}")
+    out.print("status ", status_style(run.status), f"  started {fmt(run.start_time)}  duration {duration(run.duration_s)}")
+    if run.parameters:
+        out.print(f"parameters {fmt(run.parameters)}")
+    if run.error:
+        out.print(f"[red]error[/red] {fmt(run.error)}")
+    rows = []
+    for s in steps.values():
+        if s.status == "cached":
+            note = f"cache hit from step run {s.cached_from[:8]}" if s.cached_from else "cache hit"
+        elif s.status in ("failed", "skipped"):
+            note = s.error or ""
+        else:
+            note = "cache miss: " + "; ".join(_miss_reasons(client.store, run, s))
+        outputs = ", ".join(f"{k} ({a.type.rsplit('.', 1)[-1]}, {human_size(a.size)}, {a.id[:8]})"
+                            for k, a in s.outputs.items())
+        rows.append((s.name, status_style(s.status), duration(s.duration_s), outputs or "-", note))
+    table(None, ["step", "status", "duration", "outputs", "notes"], rows)
+    for s in steps.values():
+        if s.status == "failed" and s.traceback:
+            out.print(f"\n[red]traceback of step {fmt(s.name)}[/red]")
+            out.print(fmt(s.traceback))
+
+
+@runs.command("logs")
+@click.argument("run_id")
+@click.option("--step", "step_name", help="Only this step's logs.")
+def logs(run_id: str, step_name: str | None) -> None:
+    """What each step printed and logged."""
+    from dosirak.client import Client
+    from dosirak.errors import NotFoundError
+
+    run = Client().get_run(run_id)
+    steps = run.steps
+    if step_name is not None and step_name not in steps:
+        raise NotFoundError(f"run {run.id[:8]} has no step '{step_name}'; its steps: {', '.join(steps)}")
+    for s in steps.values():
+        if step_name is not None and s.name != step_name:
+            continue
+        text = s.logs()
+        click.echo(click.style(f"== {s.name} ({s.status}) ==", bold=True))
+        click.echo(text.rstrip("\n") if text else "(no output)")
