@@ -164,6 +164,13 @@ def env_value(name: str, default: str | None = None) -> str | None:
     return os.environ.get(name, default)
 
 
+def child_environment(overrides: dict[str, str] | None = None) -> dict[str, str]:
+    """A copy of this process's environment with ``overrides`` applied, for a child process."""
+    env = dict(os.environ)
+    env.update(overrides or {})
+    return env
+
+
 #: Set by ``dosirak serve BUNDLE`` for the server processes: the bundle directory served.
 BUNDLE_DIR_ENV = "DOSIRAK_BUNDLE_DIR"
 #: "1" when the served bundle is trusted (built here, or the operator said so).
@@ -186,6 +193,7 @@ __all__ = [
     "BUNDLE_DIR_ENV",
     "BUNDLE_TRUSTED_ENV",
     "Settings",
+    "child_environment",
     "configure",
     "default_home",
     "env_flag",

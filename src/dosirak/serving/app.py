@@ -75,6 +75,7 @@ class ServingApp:
         load_in_background: Run the class's ``__init__`` after start-up instead of during
             it, so ``/livez`` answers (and ``/readyz`` says 503) while models load.
         on_fatal: Called when ``__init__`` raises, to stop the worker.
+        on_ready: Called once ``__init__`` has returned and the apis are bound.
     """
 
     def __init__(
@@ -84,6 +85,7 @@ class ServingApp:
         all_workers_ready: Callable[[], bool] | None = None,
         load_in_background: bool = False,
         on_fatal: Callable[[BaseException], None] | None = None,
+        on_ready: Callable[[], None] | None = None,
     ) -> None:
         self.definition = definition
         self.instance: Any = None
@@ -92,6 +94,7 @@ class ServingApp:
         self._all_workers_ready = all_workers_ready
         self._load_in_background = load_in_background
         self._on_fatal = on_fatal
+        self._on_ready = on_ready
         self._timeout = definition.timeout_s
         self._max_body = definition.max_body_bytes
         self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="dosirak-api")
@@ -166,6 +169,8 @@ class ServingApp:
                 self._on_fatal(exc)
             return
         self.ready = True
+        if self._on_ready is not None:
+            self._on_ready()
         logger.info("service '%s' loaded in %.2f s (pid %d)", self.definition.name,
                     time.perf_counter() - started, os.getpid())
 

@@ -17,6 +17,7 @@ name                                    type       labels
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -59,12 +60,11 @@ def render() -> bytes:
     return generate_latest(REGISTRY)
 
 
-def mark_worker_dead(pid: int) -> None:
+def mark_worker_dead(pid: int, directory: Path) -> None:
     """Forget the live gauges of a worker that exited (called by the supervisor)."""
-    if multiprocess_dir():
-        from prometheus_client import multiprocess
+    from prometheus_client import multiprocess
 
-        multiprocess.mark_process_dead(pid)
+    multiprocess.mark_process_dead(pid, path=str(directory))
 
 
 class ApiMetrics:

@@ -1,0 +1,100 @@
+"""One serving worker process: load the service, serve the shared socket with uvicorn.
+
+Started by :mod:`dosirak.serving.server` as ``python -m dosirak.serving.worker ...``; not
+meant to be run by hand. It tells the supervisor through a pipe when the service class is
+imported (``loaded workers=N``) and when ``__init__`` has run (``ready``). It exits 0 after
+a graceful shutdown (SIGTERM), 3 when the service cannot be loaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import socket
+import sys
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+EXIT_LOAD_FAILED = 3
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="dosirak-serving-worker")
+    parser.add_argument("--spec", required=True)
+    parser.add_argument("--base-dir", default=None)
+    parser.add_argument("--fd", type=int, required=True, help="listening socket inherited from the supervisor")
+    parser.add_argument("--pipe", type=int, required=True, help="write end of the status pipe")
+    parser.add_argument("--ready-file", required=True, help="exists while every worker is ready")
+    parser.add_argument("--graceful-timeout", type=float, default=30.0)
+    parser.add_argument("--log-level", default="INFO")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one worker until SIGTERM; return its exit status."""
+    args = _parse(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=args.log_level.upper(), format=f"%(levelname)s [worker {os.getpid()}] %(name)s: %(message)s")
+    logging.getLogger("uvicorn").setLevel(logging.WARNING)
+    status = os.fdopen(args.pipe, "w", buffering=1)
+
+    def tell(message: str) -> None:
+        try:
+            status.write(message + "\n")
+        except OSError:  # the supervisor is gone; keep serving until told to stop
+            pass
+
+    from dosirak.errors import DosirakError
+    from dosirak.serving.service import load_service
+
+    try:
+        definition = load_service(args.spec, base_dir=Path(args.base_dir) if args.base_dir else None)
+    except DosirakError as exc:
+        logger.error("%s", exc)
+        tell(f"failed {exc}")
+        return EXIT_LOAD_FAILED
+    tell(f"loaded workers={definition.workers} name={definition.name}")
+
+    import uvicorn
+
+    from dosirak.serving.app import ServingApp
+
+    failed: list[BaseException] = []
+    ready_file = args.ready_file
+    server: uvicorn.Server | None = None
+
+    def on_fatal(exc: BaseException) -> None:
+        failed.append(exc)
+        tell(f"failed {type(exc).__name__}: {exc}")
+        if server is not None:
+            server.should_exit = True
+
+    app = ServingApp(
+        definition,
+        all_workers_ready=lambda: os.path.exists(ready_file),
+        load_in_background=True,
+        on_fatal=on_fatal,
+        on_ready=lambda: tell("ready"),
+    )
+    config = uvicorn.Config(
+        app,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_config=None,
+        timeout_graceful_shutdown=int(args.graceful_timeout),
+        timeout_keep_alive=5,
+        backlog=2048,
+        server_header=False,
+        date_header=False,
+    )
+    server = uvicorn.Server(config)
+    sock = socket.socket(fileno=args.fd)
+    server.run(sockets=[sock])
+    return EXIT_LOAD_FAILED if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
