@@ -56,7 +56,7 @@ def _json_dict(value: dict[str, Any] | None, what: str) -> dict[str, Any]:
     return value
 
 
-def _step_lineage() -> tuple[str | None, str | None]:
+def current_step_lineage() -> tuple[str | None, str | None]:
     """(run id, step run id) when called inside a running step."""
     from dosirak.pipelines.context import get_step_context  # light: a ContextVar
 
@@ -105,7 +105,7 @@ def save(
     check_model_name(name)
     handler = handler_named(framework) if framework else handler_for_object(model)
     if run_id is None and step_run_id is None:
-        run_id, step_run_id = _step_lineage()
+        run_id, step_run_id = current_step_lineage()
     root = get_settings().models_root
     temp = files.new_temp_dir(root)
     try:
@@ -195,4 +195,4 @@ def delete(tag: str) -> builtins.list[ModelVersion]:
     return deleted
 
 
-__all__ = ["alias", "alias_history", "delete", "get", "list", "load", "parse_tag", "remove_alias", "save", "versions"]
+__all__ = ["alias", "alias_history", "current_step_lineage", "delete", "get", "list", "load", "parse_tag", "remove_alias", "save", "versions"]

@@ -1,0 +1,142 @@
+"""The bundle store: ``<bundles_root>/NAME/VERSION/`` directories, each recorded in the metadata store.
+
+A bundle is assembled in a temporary directory inside the bundle store, renamed into
+place, then recorded; if recording fails the directory is removed again, so the store
+never shows a partial bundle and never keeps one it does not know.
+
+Example::
+
+    path = resolve("fashion_mnist:latest")      # a tag or a bundle directory -> its path
+    record = get("fashion_mnist:latest")        # the BundleRecord in the metadata store
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from dosirak.bundles.bundle import BUNDLE_FILE, Bundle
+from dosirak.errors import BundleError, NotFoundError
+from dosirak.metadata.records import BundleRecord
+
+log = logging.getLogger(__name__)
+
+
+def _store() -> Any:
+    from dosirak.metadata.store import get_store
+
+    return get_store()
+
+
+def root() -> Path:
+    from dosirak.settings import get_settings
+
+    return get_settings().bundles_root
+
+
+def parse_tag(tag: str) -> tuple[str, str]:
+    """``name:version`` / ``name:latest`` / ``name`` -> ``(name, version)``."""
+    name, sep, version = str(tag).strip().partition(":")
+    if not name or (sep and not version):
+        raise BundleError(f"invalid bundle tag '{tag}': use NAME, NAME:VERSION or NAME:latest")
+    return name, version or "latest"
+
+
+def get(tag: str) -> BundleRecord:
+    """The recorded bundle a tag names (NotFoundError if none)."""
+    name, version = parse_tag(tag)
+    return _store().get_bundle(name, version)  # type: ignore[no-any-return]
+
+
+def list_bundles(name: str | None = None) -> list[BundleRecord]:
+    return _store().list_bundles(name)  # type: ignore[no-any-return]
+
+
+def resolve(tag_or_path: str | Path) -> tuple[Path, BundleRecord | None]:
+    """A bundle directory and its record (None for a directory the store does not know).
+
+    A path to a directory holding ``bundle.yaml`` wins over a tag of the same spelling.
+    """
+    candidate = Path(tag_or_path).expanduser()
+    if (candidate / BUNDLE_FILE).is_file():
+        real = candidate.resolve()
+        known = next((r for r in list_bundles() if Path(r.path).resolve() == real), None)
+        return real, known
+    text = str(tag_or_path)
+    if "/" in text or text.endswith((".py", ".yaml")):
+        raise NotFoundError(f"{text} is not a bundle directory (no {BUNDLE_FILE})")
+    record = get(text)
+    return Path(record.path), record
+
+
+def open_bundle(tag_or_path: str | Path, *, check: bool = True) -> Bundle:
+    """Resolve and open (and verify) a bundle by tag or path."""
+    path, _record = resolve(tag_or_path)
+    return Bundle.open(path, check=check)
+
+
+def new_temp_dir() -> Path:
+    """An empty directory inside the bundle store, on the same filesystem as the bundles."""
+    path = root() / ".tmp" / uuid.uuid4().hex
+    path.mkdir(parents=True)
+    return path
+
+
+def commit(
+    temp: Path,
+    *,
+    info: dict[str, Any],
+    size: int,
+    manifest_hash: str,
+    model_version_ids: Sequence[str] = (),
+    imported: bool = False,
+) -> BundleRecord:
+    """Move a finished bundle from ``temp`` into place and record it; undo the move on failure."""
+    name, version = str(info["name"]), str(info["version"])
+    target = root() / name / version
+    if target.exists():
+        raise BundleError(f"bundle {name}:{version} already exists at {target}; delete it first")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.rename(temp, target)
+    lineage = info.get("lineage") or {}
+    try:
+        created = info.get("created_at")
+        record = _store().create_bundle(
+            bundle_id=str(info.get("id") or uuid.uuid4()), name=name, version=version, path=str(target),
+            service=str(info["service"]),
+            created_at=datetime.fromisoformat(created) if isinstance(created, str) else created,
+            size=size, manifest_hash=manifest_hash, labels=dict(info.get("labels") or {}),
+            apis=list(info.get("apis") or []), models=list(info.get("models") or []),
+            model_version_ids=model_version_ids, run_id=lineage.get("run_id"),
+            step_run_id=lineage.get("step_run_id"), imported=imported,
+            extra={"dosirak_version": info.get("dosirak_version"), "python_version": info.get("python_version")},
+        )
+    except BaseException:
+        shutil.rmtree(target, ignore_errors=True)
+        raise
+    return record
+
+
+def delete(tag: str) -> BundleRecord:
+    """Forget a bundle and remove its directory; refused while a deployment uses it."""
+    name, version = parse_tag(tag)
+    record: BundleRecord = _store().delete_bundle(name, version)
+    path = Path(record.path)
+    if path.is_relative_to(root()):
+        shutil.rmtree(path, ignore_errors=True)
+    log.info("deleted bundle %s", record.tag)
+    return record
+
+
+def directory_size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
+
+
+__all__ = ["commit", "delete", "directory_size", "get", "list_bundles", "new_temp_dir", "open_bundle",
+           "parse_tag", "resolve", "root"]
