@@ -12,7 +12,9 @@
 
 Built-ins are registered the same way, in dosirak's own ``pyproject.toml``. This is the
 only module that touches :mod:`importlib.metadata`; groups are scanned once per process,
-on first use, never at import.
+on first use, never at import. A lookup by name checks dosirak's own distribution first
+(one file) and scans every installed package only for names it does not define, so a
+built-in always wins over a plugin of the same name.
 """
 
 from __future__ import annotations
@@ -38,12 +40,25 @@ _lock = threading.Lock()
 
 @lru_cache(maxsize=None)
 def _scan(group: str) -> dict[str, Any]:
+    """Every entry point of ``group`` in every installed distribution (tens of ms)."""
     from importlib.metadata import entry_points
 
     found: dict[str, Any] = {}
     for ep in entry_points(group=group):
         found.setdefault(ep.name, ep)
     return found
+
+
+@lru_cache(maxsize=None)
+def _own(group: str) -> dict[str, Any]:
+    """dosirak's own entry points of ``group``: read from one distribution, so cheap."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    try:
+        eps = distribution("dosirak").entry_points
+    except PackageNotFoundError:  # running from a source tree without installing
+        return {}
+    return {ep.name: ep for ep in eps if ep.group == group}
 
 
 def names(kind: str) -> list[str]:
@@ -60,28 +75,43 @@ def _entry_points(kind: str) -> dict[str, Any]:
         return _scan(group)
 
 
+def _find(kind: str, name: str) -> Any:
+    """The entry point ``name`` of ``kind``: dosirak's built-ins first, then every package's."""
+    group = GROUPS.get(kind)
+    if group is not None:
+        with _lock:
+            own = _own(group)
+        if name in own:
+            return own[name]
+    return _entry_points(kind).get(name)
+
+
 def has(kind: str, name: str) -> bool:
     """Whether a plugin called ``name`` is registered for ``kind``."""
-    return name in _entry_points(kind)
+    return _find(kind, name) is not None
 
 
 def spec(kind: str, name: str) -> str:
     """The ``module:attr`` an entry point points to, without importing it."""
-    return str(_entry_points(kind)[name].value)
+    ep = _find(kind, name)
+    if ep is None:
+        raise ConfigError(f"no {kind.rstrip('s').replace('_', ' ')} plugin named '{name}'")
+    return str(ep.value)
 
 
 def load(kind: str, name: str) -> Any:
     """Import and return the object registered as ``name`` for ``kind``."""
-    eps = _entry_points(kind)
-    if name not in eps:
-        known = ", ".join(sorted(eps)) or "none"
+    ep = _find(kind, name)
+    if ep is None:
+        known = ", ".join(names(kind)) or "none"
         raise ConfigError(f"no {kind.rstrip('s').replace('_', ' ')} plugin named '{name}'; known: {known}")
-    return eps[name].load()
+    return ep.load()
 
 
 def clear_cache() -> None:
     """Forget scanned entry points (after installing a plugin in the same process)."""
     _scan.cache_clear()
+    _own.cache_clear()
 
 
 __all__ = ["GROUPS", "clear_cache", "has", "load", "names", "spec"]

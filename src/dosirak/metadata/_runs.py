@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import Connection, Row
 
 from dosirak import process
@@ -63,6 +63,24 @@ def _step_from_row(row: Row[Any], io: Mapping[str, tuple[dict[str, str], dict[st
 
 _RUN_COLUMNS = (*t.pipeline_runs.c, t.pipelines.c.name.label("pipeline_name"))
 
+# Statements on the per-step hot path are built once; values travel as parameters.
+_INSERT_IO = insert(t.step_run_io)
+_INSERT_ARTIFACTS = insert(t.artifacts)
+_INSERT_STEPS = insert(t.step_runs)
+_INSERT_RUN = insert(t.pipeline_runs)
+_UPDATE_STEP = update(t.step_runs).where(t.step_runs.c.id == bindparam("_step_run_id"))
+_FIND_CACHED = (
+    select(t.step_runs.c.id, t.step_runs.c.cached_from)
+    .where(t.step_runs.c.cache_key == bindparam("key"), t.step_runs.c.status.in_(("completed", "cached")))
+    .order_by(t.step_runs.c.end_time.desc()).limit(1)
+)
+_CACHED_OUTPUTS = (
+    select(t.step_run_io.c.name.label("link_name"), *t.artifacts.c)
+    .join(t.artifacts, t.artifacts.c.id == t.step_run_io.c.artifact_id)
+    .where(t.step_run_io.c.step_run_id == bindparam("sid"), t.step_run_io.c.kind == "output")
+)
+_PIPELINE_ID = select(t.pipelines.c.id).where(t.pipelines.c.name == bindparam("name"))
+
 
 class RunsMixin:
     """Store operations on pipelines, runs, step runs and artifacts."""
@@ -89,14 +107,14 @@ class RunsMixin:
         pid = os.getpid()
         with self._write() as conn:
             pipeline_id = self._pipeline_id(conn, pipeline_name, create=True)
-            conn.execute(insert(t.pipeline_runs).values(
+            conn.execute(_INSERT_RUN, dict(
                 id=run_id, name=name, pipeline_id=pipeline_id, status="running", parameters=parameters,
                 config=config, dag=dag, stack_name=stack_name, orchestrator=orchestrator, start_time=now,
-                hostname=process.hostname(), pid=pid, pid_start=process.start_time(pid), heartbeat_at=now,
-                extra={},
+                end_time=None, hostname=process.hostname(), pid=pid, pid_start=process.start_time(pid),
+                heartbeat_at=now, error=None, extra={},
             ))
             if steps:
-                conn.execute(insert(t.step_runs), [
+                conn.execute(_INSERT_STEPS, [
                     {"id": s["id"], "run_id": run_id, "name": s["name"], "step_type": s["step_type"],
                      "status": "pending", "parameters": s.get("parameters", {}), "cache_parts": {},
                      "cache_enabled": s.get("cache_enabled", True), "attempts": 0, "extra": s.get("extra", {})}
@@ -104,7 +122,7 @@ class RunsMixin:
                 ])
 
     def _pipeline_id(self, conn: Connection, name: str, *, create: bool = False) -> int:
-        row = conn.execute(select(t.pipelines.c.id).where(t.pipelines.c.name == name)).first()
+        row = conn.execute(_PIPELINE_ID, {"name": name}).first()
         if row is not None:
             return int(row[0])
         if not create:
@@ -123,12 +141,12 @@ class RunsMixin:
     ) -> None:
         """Mark a step ``running`` and link its input artifacts."""
         with self._write() as conn:
-            conn.execute(update(t.step_runs).where(t.step_runs.c.id == step_run_id).values(
-                status="running", start_time=utcnow(), cache_key=cache_key, cache_parts=cache_parts,
-                source_code=source_code,
-            ))
+            conn.execute(_UPDATE_STEP, {
+                "_step_run_id": step_run_id, "status": "running", "start_time": utcnow(), "cache_key": cache_key,
+                "cache_parts": cache_parts, "source_code": source_code,
+            })
             if inputs:
-                conn.execute(insert(t.step_run_io), [
+                conn.execute(_INSERT_IO, [
                     {"step_run_id": step_run_id, "name": name, "kind": "input", "artifact_id": aid}
                     for name, aid in inputs.items()
                 ])
@@ -165,13 +183,13 @@ class RunsMixin:
             values["extra"] = extra
         with self._write() as conn:
             if rows:
-                conn.execute(insert(t.artifacts), rows)
+                conn.execute(_INSERT_ARTIFACTS, rows)
             if outputs:
-                conn.execute(insert(t.step_run_io), [
+                conn.execute(_INSERT_IO, [
                     {"step_run_id": step_run_id, "name": name, "kind": "output", "artifact_id": aid}
                     for name, aid in outputs.items()
                 ])
-            conn.execute(update(t.step_runs).where(t.step_runs.c.id == step_run_id).values(**values))
+            conn.execute(_UPDATE_STEP, {"_step_run_id": step_run_id, **values})
 
     def record_cached_step(
         self,
@@ -190,11 +208,12 @@ class RunsMixin:
             links = [{"step_run_id": step_run_id, "name": n, "kind": "input", "artifact_id": a} for n, a in inputs.items()]
             links += [{"step_run_id": step_run_id, "name": n, "kind": "output", "artifact_id": a} for n, a in outputs.items()]
             if links:
-                conn.execute(insert(t.step_run_io), links)
-            conn.execute(update(t.step_runs).where(t.step_runs.c.id == step_run_id).values(
-                status="cached", start_time=now, end_time=now, cache_key=cache_key, cache_parts=cache_parts,
-                source_code=source_code, cached_from=cached_from, attempts=0,
-            ))
+                conn.execute(_INSERT_IO, links)
+            conn.execute(_UPDATE_STEP, {
+                "_step_run_id": step_run_id, "status": "cached", "start_time": now, "end_time": now,
+                "cache_key": cache_key, "cache_parts": cache_parts, "source_code": source_code,
+                "cached_from": cached_from, "attempts": 0,
+            })
 
     def set_step_extra(self, step_run_id: str, extra: dict[str, Any]) -> None:
         with self._write() as conn:
@@ -260,18 +279,10 @@ class RunsMixin:
     def find_cached(self, cache_key: str) -> tuple[str, dict[str, ArtifactRecord]] | None:
         """The newest finished step run with this cache key, and its output artifacts."""
         with self._read() as conn:
-            row = conn.execute(
-                select(t.step_runs.c.id, t.step_runs.c.cached_from)
-                .where(t.step_runs.c.cache_key == cache_key, t.step_runs.c.status.in_(("completed", "cached")))
-                .order_by(t.step_runs.c.end_time.desc()).limit(1)
-            ).first()
+            row = conn.execute(_FIND_CACHED, {"key": cache_key}).first()
             if row is None:
                 return None
-            outputs = conn.execute(
-                select(t.step_run_io.c.name.label("link_name"), *t.artifacts.c)
-                .join(t.artifacts, t.artifacts.c.id == t.step_run_io.c.artifact_id)
-                .where(t.step_run_io.c.step_run_id == row[0], t.step_run_io.c.kind == "output")
-            ).all()
+            outputs = conn.execute(_CACHED_OUTPUTS, {"sid": row[0]}).all()
         source = row[1] or row[0]
         return source, {r._mapping["link_name"]: _artifact_from_row(r) for r in outputs}
 
