@@ -24,6 +24,12 @@ def resolve_target(target: str) -> ServeTarget:
     a bundle tag (``name:version``) or directory resolves to its service spec, its source
     directory as ``base_dir``, and the environment its workers need.
     """
+    from dosirak.bundles.store import serve_parts
+
+    bundle = serve_parts(target)
+    if bundle is not None:
+        spec, base_dir, env = bundle
+        return ServeTarget(spec=spec, base_dir=base_dir, env=env)
     return ServeTarget(spec=target)
 
 
