@@ -27,6 +27,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "artifact-store": ("dosirak.cli.components:artifact_store", "Manage artifact-store components."),
     "model-deployer": ("dosirak.cli.components:model_deployer", "Manage model-deployer components."),
     "flavor": ("dosirak.cli.components:flavor", "List the flavors of every component type."),
+    "up": ("dosirak.cli.dashboard:up", "Start the dashboard (web UI and JSON API) and print its URL."),
+    "down": ("dosirak.cli.dashboard:down", "Stop the dashboard started by `dosirak up`."),
     "serve": ("dosirak.cli.serve:serve", "Serve a service over HTTP: dosirak serve FILE.py:Class or a bundle tag."),
     "model": ("dosirak.cli.models:model", "The model registry: list, show, alias and delete model versions."),
     "bundle": ("dosirak.cli.bundles:bundle", "Build, list, verify, export, import and containerize bundles."),

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from dosirak.metadata import schema as t
 from dosirak.metadata.timeutil import as_utc
@@ -62,6 +62,13 @@ class OverviewMixin:
         with self._read() as conn:
             return {name: int(conn.execute(select(func.count()).select_from(table)).scalar_one())
                     for name, table in tables.items()}
+
+    def count_artifacts_of_type(self, type_name: str) -> int:
+        """How many artifacts have this type (qualified, or its last dotted part)."""
+        query = select(func.count()).select_from(t.artifacts).where(
+            or_(t.artifacts.c.type == type_name, t.artifacts.c.type.endswith("." + type_name)))
+        with self._read() as conn:
+            return int(conn.execute(query).scalar_one())
 
     def step_run_names(self, step_run_ids: Iterable[str]) -> dict[str, tuple[str, str]]:
         """For each step run id, its (step name, run id)."""

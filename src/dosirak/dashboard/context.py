@@ -1,0 +1,41 @@
+"""The dashboard's state shared by every request: which store it reads, and what it can show.
+
+Models, bundles and deployments live in store mixins that may be absent from an older or
+slimmer store; :meth:`Dashboard.has` tells the pages and the API which parts exist, so
+they show what is there rather than failing.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+
+class Dashboard:
+    """Opens the metadata store on first use and keeps it for the process."""
+
+    def __init__(self, store_url: str | None = None) -> None:
+        self.store_url = store_url
+        self._store: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def store(self) -> Any:
+        if self._store is None:
+            with self._lock:
+                if self._store is None:
+                    from dosirak.metadata.store import get_store
+
+                    self._store = get_store(self.store_url)
+        return self._store
+
+    def has(self, method: str) -> bool:
+        """Whether the store offers ``method`` (e.g. ``list_models``)."""
+        return callable(getattr(self.store, method, None))
+
+
+def dashboard_of(request: Any) -> Dashboard:
+    return request.app.state.dashboard  # type: ignore[no-any-return]
+
+
+__all__ = ["Dashboard", "dashboard_of"]

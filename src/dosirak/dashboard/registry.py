@@ -1,0 +1,77 @@
+"""Views of the registry (models, versions, bundles) shared by its pages and its API.
+
+Each view gathers what one page shows in a few store calls: a model with all its
+versions and the union of their metric names (to lay metrics side by side), a version
+with its lineage back to the run, a bundle with its files and requirements.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dosirak.dashboard import resources, storage
+from dosirak.dashboard.context import Dashboard, dashboard_of
+from dosirak.errors import NotFoundError
+
+WHAT = {"list_models": "model registry", "list_bundles": "bundle registry", "list_deployments": "deployments"}
+MAX_REQUIREMENTS = 32 * 1024
+
+
+def store_with(request_or_board: Any, method: str) -> Any:
+    """The store, if it offers ``method``; else a 404 saying this part is not there."""
+    board = request_or_board if isinstance(request_or_board, Dashboard) else dashboard_of(request_or_board)
+    if not board.has(method):
+        raise NotFoundError(f"this dosirak store has no {WHAT.get(method, method)}; upgrade dosirak")
+    return board.store
+
+
+def model_view(board: Dashboard, name: str) -> dict[str, Any]:
+    store = store_with(board, "list_models")
+    model = next((m for m in store.list_models() if m.name == name), None)
+    if model is None:
+        raise NotFoundError(f"no model named '{name}'; `dosirak model list` shows them")
+    versions = store.list_model_versions(name)
+    metric_names = sorted({k for v in versions for k in v.metrics})
+    history = store.model_alias_history(name) if hasattr(store, "model_alias_history") else []
+    return {"model": resources.record(model), "versions": [resources.record(v) for v in versions],
+            "metric_names": metric_names, "alias_history": [resources.record(h) for h in history]}
+
+
+def model_version_view(board: Dashboard, name: str, ref: str) -> dict[str, Any]:
+    store = store_with(board, "list_models")
+    version = store.get_model_version(name, ref)
+    run = step = None
+    if version.run_id:
+        try:
+            run = resources.run(store.get_run(version.run_id))
+        except NotFoundError:
+            run = None
+    if version.step_run_id:
+        try:
+            step = resources.step(store.get_step_run(version.step_run_id))
+        except NotFoundError:
+            step = None
+    bundles = store.bundles_with_model_version(version.id) if board.has("bundles_with_model_version") else []
+    return {"version": resources.record(version), "run": run, "step": step,
+            "bundles": [resources.record(b) for b in bundles]}
+
+
+def bundle_view(board: Dashboard, bundle_id: str) -> dict[str, Any]:
+    store = store_with(board, "list_bundles")
+    bundle = store.get_bundle_by_id(bundle_id)
+    files = storage.list_files(bundle.path)
+    requirements = ""
+    req = next((f for f in files if f.name.rsplit("/", 1)[-1].startswith("requirements") and f.name.endswith(".txt")),
+               None)
+    if req is not None:
+        requirements = storage.read_bytes(storage.join(bundle.path, req.name), 0, MAX_REQUIREMENTS).decode(
+            "utf-8", errors="replace")
+    deployments = []
+    if board.has("list_deployments"):
+        deployments = [resources.record(d) for d in store.list_deployments() if getattr(d, "bundle_id", None) == bundle.id]
+    return {"bundle": resources.record(bundle), "files": [{"name": f.name, "size": f.size} for f in files],
+            "requirements": requirements, "requirements_file": req.name if req else None,
+            "deployments": deployments}
+
+
+__all__ = ["bundle_view", "model_version_view", "model_view", "store_with"]

@@ -1,0 +1,59 @@
+"""The JSON API over the registry: models and their versions, bundles.
+
+These read the store's model and bundle mixins; a store without them answers 404 with a
+message saying so, rather than failing.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from dosirak.dashboard import registry, resources
+from dosirak.dashboard.api import PAGING, Endpoint, json_response
+from dosirak.dashboard.context import dashboard_of
+
+
+def list_models(request: Request) -> Response:
+    page = resources.Page.from_query(request.query_params)
+    models = registry.store_with(request, "list_models").list_models()
+    items = [resources.record(m) for m in models[page.offset: page.offset + page.limit]]
+    return json_response(page.envelope(items, len(models)))
+
+
+def get_model(request: Request) -> Response:
+    return json_response(registry.model_view(dashboard_of(request), request.path_params["name"]))
+
+
+def get_model_version(request: Request) -> Response:
+    view = registry.model_version_view(dashboard_of(request), request.path_params["name"],
+                                       request.path_params["version"])
+    return json_response(view)
+
+
+def list_bundles(request: Request) -> Response:
+    page = resources.Page.from_query(request.query_params)
+    bundles = registry.store_with(request, "list_bundles").list_bundles(request.query_params.get("name") or None)
+    items = [resources.record(b) for b in bundles[page.offset: page.offset + page.limit]]
+    return json_response(page.envelope(items, len(bundles)))
+
+
+def get_bundle(request: Request) -> Response:
+    return json_response(registry.bundle_view(dashboard_of(request), request.path_params["bundle_id"]))
+
+
+ENDPOINTS: list[Endpoint] = [
+    Endpoint("/models", list_models, "Models with their version count, newest version and aliases", "models",
+             "Model", PAGING, paginated=True),
+    Endpoint("/models/{name}", get_model, "A model with its versions (metrics side by side) and alias history",
+             "models", "ModelDetail"),
+    Endpoint("/models/{name}/versions/{version}", get_model_version,
+             "A model version (number, alias or 'latest') with its lineage and the bundles that carry it",
+             "models", "ModelDetail"),
+    Endpoint("/bundles", list_bundles, "Bundles, by name then newest version", "bundles", "Bundle",
+             (*PAGING,), paginated=True),
+    Endpoint("/bundles/{bundle_id}", get_bundle, "A bundle: apis, models, labels, files and requirements",
+             "bundles", "Bundle"),
+]
+
+__all__ = ["ENDPOINTS"]
