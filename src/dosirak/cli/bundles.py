@@ -1,0 +1,149 @@
+"""``dosirak bundle``: build, list, show, verify, delete, export, import and containerize bundles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from dosirak.cli._render import human_size, json_option, print_json, table
+
+
+@click.group("bundle")
+def bundle() -> None:
+    """Immutable, verified bundles of a service, its models and its pinned requirements."""
+
+
+@bundle.command("build")
+@click.option("-f", "--file", "spec_file", type=click.Path(path_type=Path), default=Path("dosirak.yaml"),
+              show_default=True, help="The build spec.")
+@click.option("--name", default=None, help="Bundle name [default: the spec's, else the service's].")
+@json_option
+def build(spec_file: Path, name: str | None, as_json: bool) -> None:
+    """Build a bundle from a dosirak.yaml build spec."""
+    from dosirak.bundles.builder import build as build_bundle
+    from dosirak.bundles.spec import load_spec
+
+    if not spec_file.is_file():
+        from dosirak.errors import BundleError
+
+        raise BundleError(f"no build spec at {spec_file}; write one with at least `service: FILE.py:Class`")
+    spec = load_spec(spec_file)
+    if name:
+        spec = spec.model_copy(update={"name": name})
+    record = build_bundle(spec, base_dir=spec_file.parent)
+    if as_json:
+        print_json(record)
+        return
+    click.echo(f"built {record.tag} ({human_size(record.size)}) at {record.path}")
+
+
+@bundle.command("list")
+@click.argument("name", required=False)
+@json_option
+def list_bundles(name: str | None, as_json: bool) -> None:
+    """Bundles in the store, newest first."""
+    from dosirak.bundles import store
+
+    records = store.list_bundles(name)
+    if as_json:
+        print_json(records)
+        return
+    table("bundles", ["tag", "service", "models", "size", "imported", "created"],
+          [(r.tag, r.service, ", ".join(f"{m['name']}:{m['version']}" for m in r.models) or "-",
+            human_size(r.size), "yes" if r.imported else "no", r.created_at) for r in records])
+
+
+@bundle.command("show")
+@click.argument("tag")
+@json_option
+def show(tag: str, as_json: bool) -> None:
+    """A bundle's bundle.yaml: service, apis, models, requirements, lineage."""
+    from dosirak.bundles import store
+
+    opened = store.open_bundle(tag, check=False)
+    if as_json:
+        print_json({"path": str(opened.path), **opened.info})
+        return
+    info = opened.info
+    rows = [("tag", opened.tag), ("path", str(opened.path)), ("created", info.get("created_at")),
+            ("service", opened.service), ("labels", info.get("labels")), ("python", info.get("python_version")),
+            ("dosirak", info.get("dosirak_version")), ("lineage", info.get("lineage"))]
+    table(f"bundle {opened.tag}", ["field", "value"], rows)
+    table("apis", ["name", "route", "batchable", "max batch", "max latency ms"],
+          [(a["name"], a["route"], a["batchable"], a["max_batch_size"], a["max_latency_ms"])
+           for a in info.get("apis") or []])
+    table("models", ["model", "framework", "tags", "path"],
+          [(f"{m['name']}:{m['version']}", m["framework"], ", ".join(m.get("tags") or []), m["path"])
+           for m in opened.models])
+    table("requirements", ["pin"], [(line,) for line in info.get("requirements") or []])
+
+
+@bundle.command("verify")
+@click.argument("tag_or_path")
+@json_option
+def verify(tag_or_path: str, as_json: bool) -> None:
+    """Re-check every file of a bundle against its MANIFEST."""
+    from dosirak.bundles import store
+
+    opened = store.open_bundle(tag_or_path, check=False)
+    report = opened.verify()
+    if as_json:
+        print_json({"tag": opened.tag, "files": report.files, "bytes": report.bytes, "seconds": report.seconds,
+                    "manifest_sha256": report.manifest_sha256, "ok": True})
+        return
+    click.echo(f"{opened.tag}: {report.files} files, {human_size(report.bytes)} verified "
+               f"({report.mb_per_s:.0f} MB/s); MANIFEST sha256 {report.manifest_sha256}")
+
+
+@bundle.command("delete")
+@click.argument("tag")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+def delete(tag: str, yes: bool) -> None:
+    """Delete a bundle (refused while a running deployment uses it)."""
+    from dosirak.bundles import store
+
+    record = store.get(tag)
+    if not yes:
+        click.confirm(f"delete bundle {record.tag}?", abort=True)
+    store.delete(record.tag)
+    click.echo(f"deleted {record.tag}")
+
+
+@bundle.command("export")
+@click.argument("tag")
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Archive file to write.")
+def export(tag: str, output: Path) -> None:
+    """Write a bundle as one archive file (verified first)."""
+    from dosirak.bundles.archive import export_bundle
+
+    path = export_bundle(tag, output)
+    click.echo(f"exported {tag} to {path} ({human_size(path.stat().st_size)})")
+
+
+@bundle.command("import")
+@click.argument("archive", type=click.Path(path_type=Path))
+def import_(archive: Path) -> None:
+    """Import a bundle archive: refuses unsafe paths and links, and any file whose hash differs."""
+    from dosirak.bundles.archive import import_bundle
+
+    record = import_bundle(archive)
+    click.echo(f"imported {record.tag} at {record.path}")
+
+
+@bundle.command("containerize")
+@click.argument("tag")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="Directory for the Docker build context [default: DOSIRAK_HOME/containers/NAME/VERSION].")
+@click.option("--trusted/--untrusted", default=None,
+              help="Let the image load pickled models [default: trusted when the bundle was built here].")
+def containerize(tag: str, output: Path | None, trusted: bool | None) -> None:
+    """Write the Docker build context and run `docker build` when a Docker engine answers."""
+    from dosirak.bundles.container import containerize as run
+
+    result = run(tag, output=output, trusted=trusted)
+    if result.built:
+        click.echo(f"built image {result.image} from {result.context}")
+        return
+    click.echo(f"image NOT built: {result.reason}.\nbuild context: {result.context}\n"
+               f"build it where a Docker engine runs: docker build -t {result.image} {result.context}")
