@@ -62,9 +62,14 @@ class Tracer:
         _current.reset(self._token)
 
     def _unique_name(self, base: str) -> str:
+        taken = {n.name for n in self.dag.nodes}
         count = self._names.get(base, 0) + 1
+        name = base if count == 1 else f"{base}_{count}"
+        while name in taken:  # a step may itself be named like a generated name ("x_2")
+            count += 1
+            name = f"{base}_{count}"
         self._names[base] = count
-        return base if count == 1 else f"{base}_{count}"
+        return name
 
     def add_step(self, step: Step, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         name = self._unique_name(step.name)
