@@ -40,8 +40,8 @@ class BaseArtifactStore(StackComponent):
         """Where an output of a step in a run is kept."""
         return f"{self.root.rstrip('/')}/{run_id}/{step_name}/{output}"
 
-    def staging(self) -> Any:  # pragma: no cover - interface
-        """Context manager yielding a fresh local directory for a materializer to fill."""
+    def staging(self, uri: str) -> Any:  # pragma: no cover - interface
+        """Context manager yielding a fresh local directory to fill, later published at ``uri``."""
         raise NotImplementedError
 
     def publish(self, staged: Path, uri: str) -> None:  # pragma: no cover - interface
@@ -72,12 +72,19 @@ class LocalArtifactStore(BaseArtifactStore):
 
     def __init__(self, root: str, name: str = "default", config: dict[str, Any] | None = None) -> None:
         super().__init__(str(Path(root).expanduser().absolute()), name, config)
-        self._tmp_root = Path(self.root) / ".tmp"
+        self._made: set[str] = set()
+
+    def _ensure_dir(self, directory: str) -> None:
+        if directory not in self._made:
+            os.makedirs(directory, exist_ok=True)
+            self._made.add(directory)
 
     @contextmanager
-    def staging(self) -> Iterator[Path]:
-        self._tmp_root.mkdir(parents=True, exist_ok=True)
-        path = self._tmp_root / uuid.uuid4().hex
+    def staging(self, uri: str) -> Iterator[Path]:
+        """A hidden directory beside ``uri`` (same filesystem, so publishing is one rename)."""
+        parent = os.path.dirname(uri)
+        self._ensure_dir(parent)
+        path = Path(parent) / f".staging-{uuid.uuid4().hex}"
         path.mkdir()
         try:
             yield path
@@ -86,14 +93,12 @@ class LocalArtifactStore(BaseArtifactStore):
                 shutil.rmtree(path, ignore_errors=True)
 
     def publish(self, staged: Path, uri: str) -> None:
-        target = Path(uri)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if target.exists():
+        if os.path.exists(uri):
             # a retry of the same step run: the earlier attempt is replaced whole
-            old = self._tmp_root / f"old-{uuid.uuid4().hex}"
-            os.rename(target, old)
+            old = f"{os.path.dirname(uri)}/.replaced-{uuid.uuid4().hex}"
+            os.rename(uri, old)
             shutil.rmtree(old, ignore_errors=True)
-        os.rename(staged, target)
+        os.rename(staged, uri)
 
     def exists(self, uri: str) -> bool:
         return os.path.isdir(uri)
@@ -150,7 +155,7 @@ class FsspecArtifactStore(BaseArtifactStore):
             ) from exc
 
     @contextmanager
-    def staging(self) -> Iterator[Path]:
+    def staging(self, uri: str) -> Iterator[Path]:
         with tempfile.TemporaryDirectory(prefix="dosirak-stage-") as tmp:
             yield Path(tmp)
 

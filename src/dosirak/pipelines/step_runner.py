@@ -60,7 +60,7 @@ def run_step(run: ActiveRun, node: StepNode) -> StepOutcome:
                 return StepOutcome("cached", outputs=outputs)
             log.info("step '%s': cached outputs are gone from the artifact store; running it again", node.name)
 
-    store.start_step(step_run_id, cache_key=key if node.enable_cache else key, cache_parts=parts,
+    store.start_step(step_run_id, cache_key=key, cache_parts=parts,
                      source_code=node.step.source_code, inputs=input_ids)
     log_uri = run.artifact_store.log_path(run.id, node.name)
     attempts = 0
@@ -157,7 +157,7 @@ def _save_outputs(
             override = node.step.options.output_materializers.get(spec.name)
             materializer = registry.instance(override) if override else registry.for_type(type(obj))
             uri = run.artifact_store.location(run.id, node.name, spec.name)
-            with run.artifact_store.staging() as staged:
+            with run.artifact_store.staging(uri) as staged:
                 materializer.save(obj, staged)
                 content_hash, size = hash_tree(staged)
                 summary = _summary(materializer, obj)
