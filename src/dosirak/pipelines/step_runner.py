@@ -82,7 +82,8 @@ def run_step(run: ActiveRun, node: StepNode) -> StepOutcome:
                     reset_step_context(token)
                 new, outputs = _save_outputs(run, node, step_run_id, value)
             except BaseException as exc:  # noqa: BLE001 - every failure is recorded first
-                tb = traceback.format_exc()
+                # start at the frame below this one: the user's code (or the materializer) that raised
+                tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__.tb_next if exc.__traceback__ else None))
                 fatal = not isinstance(exc, Exception)
                 if not fatal and attempts <= options.retries:
                     log.warning("step '%s' failed (attempt %d of %d): %s; retrying in %.1fs",
