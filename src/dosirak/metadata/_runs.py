@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, or_, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection, Row
 
 from dosirak import process
@@ -415,51 +415,6 @@ class RunsMixin:
                 raise NotFoundError(f"no step run with id '{step_run_id}'")
             io = self._io_for(conn, [row.id])
         return _step_from_row(row, io)
-
-    def get_artifact(self, artifact_id: str) -> ArtifactRecord:
-        """An artifact version by id or unambiguous id prefix."""
-        with self._read() as conn:
-            row = conn.execute(select(*t.artifacts.c).where(t.artifacts.c.id == artifact_id)).first()
-            if row is None and len(artifact_id) >= 4:
-                rows = conn.execute(select(*t.artifacts.c).where(t.artifacts.c.id.startswith(artifact_id)).limit(2)).all()
-                if len(rows) > 1:
-                    raise NotFoundError(f"artifact id prefix '{artifact_id}' is ambiguous; give more characters")
-                row = rows[0] if rows else None
-        if row is None:
-            raise NotFoundError(f"no artifact with id '{artifact_id}'; `dosirak artifact list` shows them")
-        return _artifact_from_row(row)
-
-    def get_artifacts(self, ids: Iterable[str]) -> dict[str, ArtifactRecord]:
-        ids = list(ids)
-        if not ids:
-            return {}
-        with self._read() as conn:
-            rows = conn.execute(select(*t.artifacts.c).where(t.artifacts.c.id.in_(ids))).all()
-        return {r.id: _artifact_from_row(r) for r in rows}
-
-    def list_artifacts(self, *, limit: int = 50, offset: int = 0, type_name: str | None = None) -> list[ArtifactRecord]:
-        query = select(*t.artifacts.c)
-        if type_name:
-            query = query.where(or_(t.artifacts.c.type == type_name, t.artifacts.c.type.endswith("." + type_name)))
-        query = query.order_by(t.artifacts.c.created_at.desc()).limit(limit).offset(offset)
-        with self._read() as conn:
-            return [_artifact_from_row(r) for r in conn.execute(query).all()]
-
-    def count_artifacts(self) -> int:
-        with self._read() as conn:
-            return int(conn.execute(select(func.count()).select_from(t.artifacts)).scalar_one())
-
-    def artifact_links(self, artifact_id: str) -> list[tuple[str, str, str, str, str]]:
-        """Every (kind, link name, step run id, step name, run id) that touches an artifact."""
-        with self._read() as conn:
-            rows = conn.execute(
-                select(t.step_run_io.c.kind, t.step_run_io.c.name, t.step_runs.c.id, t.step_runs.c.name,
-                       t.step_runs.c.run_id)
-                .join(t.step_runs, t.step_runs.c.id == t.step_run_io.c.step_run_id)
-                .where(t.step_run_io.c.artifact_id == artifact_id)
-                .order_by(t.step_runs.c.start_time)
-            ).all()
-        return [tuple(r) for r in rows]  # type: ignore[misc]
 
     def step_run_context(self, step_run_id: str) -> tuple[str, str, str]:
         """(pipeline name, run id, step name) of a step run."""

@@ -21,6 +21,7 @@ from dosirak.metadata import schema as t
 from dosirak.metadata._overview import OverviewMixin
 from dosirak.metadata._bundles import BundlesMixin
 from dosirak.metadata._models import ModelsMixin
+from dosirak.metadata._artifacts import ArtifactsMixin
 from dosirak.metadata._runs import RunsMixin
 from dosirak.metadata._stacks import StacksMixin
 from dosirak.metadata.engine import ensure_schema, make_engine, read_connection, write_transaction
@@ -29,7 +30,7 @@ _stores: dict[str, MetadataStore] = {}
 _lock = threading.Lock()
 
 
-class MetadataStore(RunsMixin, StacksMixin, OverviewMixin, ModelsMixin, BundlesMixin):
+class MetadataStore(RunsMixin, ArtifactsMixin, StacksMixin, OverviewMixin, ModelsMixin, BundlesMixin):
     """Runs, steps, artifacts, stacks, models, bundles and deployments, in one database."""
 
     def __init__(self, url: str) -> None:

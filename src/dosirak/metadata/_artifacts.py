@@ -1,0 +1,67 @@
+"""Artifact versions in the metadata store: lookups, listings and lineage links."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import func, or_, select
+
+from dosirak.errors import NotFoundError
+from dosirak.metadata import schema as t
+from dosirak.metadata._runs import _artifact_from_row
+from dosirak.metadata.records import ArtifactRecord
+
+
+class ArtifactsMixin:
+    """Store reads of artifact versions (writes happen with their step, in ``RunsMixin``)."""
+
+    def _read(self) -> Any: ...  # provided by MetadataStore
+
+    def get_artifact(self, artifact_id: str) -> ArtifactRecord:
+        """An artifact version by id or unambiguous id prefix."""
+        with self._read() as conn:
+            row = conn.execute(select(*t.artifacts.c).where(t.artifacts.c.id == artifact_id)).first()
+            if row is None and len(artifact_id) >= 4:
+                rows = conn.execute(select(*t.artifacts.c).where(t.artifacts.c.id.startswith(artifact_id)).limit(2)).all()
+                if len(rows) > 1:
+                    raise NotFoundError(f"artifact id prefix '{artifact_id}' is ambiguous; give more characters")
+                row = rows[0] if rows else None
+        if row is None:
+            raise NotFoundError(f"no artifact with id '{artifact_id}'; `dosirak artifact list` shows them")
+        return _artifact_from_row(row)
+
+    def get_artifacts(self, ids: Iterable[str]) -> dict[str, ArtifactRecord]:
+        ids = list(ids)
+        if not ids:
+            return {}
+        with self._read() as conn:
+            rows = conn.execute(select(*t.artifacts.c).where(t.artifacts.c.id.in_(ids))).all()
+        return {r.id: _artifact_from_row(r) for r in rows}
+
+    def list_artifacts(self, *, limit: int = 50, offset: int = 0, type_name: str | None = None) -> list[ArtifactRecord]:
+        query = select(*t.artifacts.c)
+        if type_name:
+            query = query.where(or_(t.artifacts.c.type == type_name, t.artifacts.c.type.endswith("." + type_name)))
+        query = query.order_by(t.artifacts.c.created_at.desc()).limit(limit).offset(offset)
+        with self._read() as conn:
+            return [_artifact_from_row(r) for r in conn.execute(query).all()]
+
+    def count_artifacts(self) -> int:
+        with self._read() as conn:
+            return int(conn.execute(select(func.count()).select_from(t.artifacts)).scalar_one())
+
+    def artifact_links(self, artifact_id: str) -> list[tuple[str, str, str, str, str]]:
+        """Every (kind, link name, step run id, step name, run id) that touches an artifact."""
+        with self._read() as conn:
+            rows = conn.execute(
+                select(t.step_run_io.c.kind, t.step_run_io.c.name, t.step_runs.c.id, t.step_runs.c.name,
+                       t.step_runs.c.run_id)
+                .join(t.step_runs, t.step_runs.c.id == t.step_run_io.c.step_run_id)
+                .where(t.step_run_io.c.artifact_id == artifact_id)
+                .order_by(t.step_runs.c.start_time)
+            ).all()
+        return [tuple(r) for r in rows]  # type: ignore[misc]
+
+
+__all__ = ["ArtifactsMixin"]
