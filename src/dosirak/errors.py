@@ -43,6 +43,8 @@ what was wrong and what to do about it.
     │   └── ServiceUnavailableError 503
     ├── ClientError                     the service client failed (``status_code`` if any)
     ├── DeploymentError                 deployers
+    │   ├── PortInUseError              the requested port is taken (and no other may be used)
+    │   └── DeploymentStartError        a deployed service did not start or become ready
     └── DashboardError                  the dashboard cannot start, stop or answer
         └── DashboardAuthError          missing or wrong dashboard token (401)
 """
@@ -269,6 +271,18 @@ class DeploymentError(DosirakError):
     """A deployment cannot be created, found, started or stopped."""
 
     error_type = "deployment_error"
+
+
+class PortInUseError(DeploymentError):
+    """The requested port is taken by another process and the deployer may not pick another."""
+
+    error_type = "port_in_use"
+
+
+class DeploymentStartError(DeploymentError):
+    """A deployed service exited or did not become ready; the message ends with its log's last lines."""
+
+    error_type = "deployment_start_failed"
 
 
 class DashboardError(DosirakError):

@@ -169,3 +169,36 @@ class BundleRecord:
     @property
     def tag(self) -> str:
         return f"{self.name}:{self.version}"
+
+
+@dataclass(frozen=True)
+class DeploymentRecord:
+    """A model service a deployer started: where it runs, what it serves, who deployed it."""
+
+    id: str
+    name: str
+    deployer: str
+    flavor: str
+    bundle_id: str | None
+    model_name: str | None
+    model_version_id: str | None
+    pipeline_name: str | None
+    run_id: str | None
+    step_name: str | None
+    status: str
+    host: str | None
+    port: int | None
+    url: str | None
+    pid: int | None
+    pid_start: int | None
+    log_path: str | None
+    config: dict[str, Any]
+    created_at: datetime
+    started_at: datetime | None
+    stopped_at: datetime | None
+    error: str | None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def docs_url(self) -> str | None:
+        return f"{self.url}/docs" if self.url else None

@@ -20,6 +20,7 @@ from sqlalchemy import delete, insert, select
 from dosirak.metadata import schema as t
 from dosirak.metadata._overview import OverviewMixin
 from dosirak.metadata._bundles import BundlesMixin
+from dosirak.metadata._deployments import DeploymentsMixin
 from dosirak.metadata._models import ModelsMixin
 from dosirak.metadata._artifacts import ArtifactsMixin
 from dosirak.metadata._runs import RunsMixin
@@ -30,7 +31,7 @@ _stores: dict[str, MetadataStore] = {}
 _lock = threading.Lock()
 
 
-class MetadataStore(RunsMixin, ArtifactsMixin, StacksMixin, OverviewMixin, ModelsMixin, BundlesMixin):
+class MetadataStore(RunsMixin, ArtifactsMixin, StacksMixin, OverviewMixin, ModelsMixin, BundlesMixin, DeploymentsMixin):
     """Runs, steps, artifacts, stacks, models, bundles and deployments, in one database."""
 
     def __init__(self, url: str) -> None:

@@ -1,0 +1,322 @@
+"""The ``local`` deployer: ``dosirak serve`` as a detached process on this machine.
+
+A deployment is a row in the metadata store first, then a process: the deployer starts
+``dosirak serve TARGET`` in its own session (so it outlives the pipeline that deployed it),
+with its output in ``DOSIRAK_HOME/deployments/<id>/serve.log``, records its PID together
+with the PID's kernel start time, and waits for ``/readyz``.
+
+Replacing a deployment of the same name never drops a request: the new service starts
+on another port (the requested one is held by the old service), is checked ready, the
+store switches to it in one transaction, and only then is the old one sent SIGTERM, which
+lets its in-flight requests finish. Clients that look the service up
+(:func:`~dosirak.deployers.discovery.find_model_server`, the
+:class:`~dosirak.deployers.prediction_service.PredictionService` handle) follow the switch.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import deque
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+from dosirak import process
+from dosirak.deployers.base import BaseDeployer, DeploymentRequest
+from dosirak.errors import DeploymentError, DeploymentStartError, PortInUseError
+from dosirak.metadata.records import DeploymentRecord
+
+log = logging.getLogger(__name__)
+
+DEFAULTS: dict[str, Any] = {"host": "127.0.0.1", "port": 3000, "port_policy": "next", "ready_timeout_s": 60.0,
+                            "stop_timeout_s": 30.0}
+#: Statuses whose process should be alive.
+LIVE = ("starting", "running", "stopping")
+_PORT_SCAN = 100
+# Runs in a short-lived interpreter: starts the server in a new session and prints its PID, so
+# the server is never a child of the deploying process (no zombie, no stray Popen to reap).
+_LAUNCHER = (
+    "import json, subprocess, sys\n"
+    "a = json.loads(sys.argv[1])\n"
+    "log = open(a['log'], 'ab', buffering=0)\n"
+    "p = subprocess.Popen(a['argv'], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,\n"
+    "                     cwd=a['cwd'], start_new_session=True, close_fds=True)\n"
+    "print(p.pid)\n"
+)
+
+
+def port_is_free(host: str, port: int) -> bool:
+    """Whether a server could listen on ``host:port`` now (as ``dosirak serve`` binds it)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(host: str) -> int:
+    """A port the kernel says is free now."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def tail(path: str | Path | None, lines: int = 20) -> str:
+    """The last ``lines`` lines of a log file ("" when there is none)."""
+    if not path:
+        return ""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            return "".join(deque(fh, maxlen=lines)).rstrip()
+    except OSError:
+        return ""
+
+
+class LocalDeployer(BaseDeployer):
+    """Serves bundles as detached local processes; see the module docstring.
+
+    Example::
+
+        dosirak model-deployer register local_deployer --flavor=local
+        dosirak stack register local_stack -a default -o default -d local_deployer --set
+    """
+
+    flavor: ClassVar[str] = "local"
+    config_model: ClassVar[str | None] = "dosirak.deployers.configs:LocalDeployerConfig"
+
+    def __init__(self, name: str, config: dict[str, Any] | None = None) -> None:
+        super().__init__(name, config)
+        self.options = {**DEFAULTS, **self.config}
+
+    @staticmethod
+    def _store() -> Any:
+        from dosirak.metadata.store import get_store
+
+        return get_store()
+
+    # -- deploy -----------------------------------------------------------------------
+    def deploy(self, request: DeploymentRequest) -> DeploymentRecord:
+        store = self._store()
+        previous = [d for d in (self.refresh(r) for r in store.list_deployments(name=request.name, statuses=LIVE))
+                    if d.status in ("starting", "running")]
+        host = request.host or str(self.options["host"])
+        wanted = int(self.options["port"] if request.port is None else request.port)
+        port = self._choose_port(host, wanted, held_by_us={d.port for d in previous if d.host == host})
+        config = {"target": request.target, "workers": request.workers, "cwd": request.cwd,
+                  "timeout_s": request.timeout_s, "requested_port": wanted}
+        record = store.create_deployment(
+            name=request.name, deployer=self.name, flavor=self.flavor, status="starting", host=host, port=port,
+            url=f"http://{host}:{port}", bundle_id=request.bundle_id, model_name=request.model_name,
+            model_version_id=request.model_version_id, pipeline_name=request.pipeline_name, run_id=request.run_id,
+            step_name=request.step_name, config=config, extra=dict(request.extra),
+        )
+        record = self._launch(record)
+        record = store.switch_deployments(record.id, [d.id for d in previous])
+        for old in previous:
+            self._terminate(old)
+            store.update_deployment(old.id, status="stopped", stopped_at=_now())
+            log.info("deployment %s (%s) replaced by %s at %s", old.id[:8], old.url, record.id[:8], record.url)
+        log.info("deployment %s serves %s at %s (docs: %s/docs)", record.id[:8], request.target, record.url,
+                 record.url)
+        return record
+
+    def _choose_port(self, host: str, wanted: int, held_by_us: set[int | None]) -> int:
+        if wanted == 0:
+            return free_port(host)
+        if port_is_free(host, wanted):
+            return wanted
+        taken = {d.port for d in self._store().list_deployments(statuses=LIVE) if d.host == host}
+        if wanted not in held_by_us and self.options["port_policy"] == "fail":
+            raise PortInUseError(
+                f"port {wanted} on {host} is in use by another process; pass another port (port=... on the "
+                f"model_deployer step), stop that process, or let the deployer pick the next free port: "
+                f"`dosirak model-deployer update {self.name} --port_policy=next`")
+        for candidate in range(wanted + 1, min(wanted + _PORT_SCAN, 65536)):
+            if candidate not in taken and port_is_free(host, candidate):
+                if wanted not in held_by_us:
+                    log.warning("port %d on %s is in use; deploying on port %d instead", wanted, host, candidate)
+                return candidate
+        raise PortInUseError(f"no free port in {wanted}..{wanted + _PORT_SCAN - 1} on {host}; pass another port")
+
+    def _launch(self, record: DeploymentRecord) -> DeploymentRecord:
+        """Start the recorded service, wait for /readyz; on failure mark it failed and raise."""
+        from dosirak.settings import child_environment, get_settings
+        from dosirak.metadata.timeutil import utcnow
+
+        store = self._store()
+        settings = get_settings()
+        log_dir = settings.deployments_root / record.id
+        log_dir.mkdir(parents=True, exist_ok=True)
+        log_path = log_dir / "serve.log"
+        cfg = record.config
+        argv = [sys.executable, "-m", "dosirak.cli.main", "serve", str(cfg["target"]),
+                "--host", str(record.host), "--port", str(record.port)]
+        if cfg.get("workers"):
+            argv += ["--workers", str(cfg["workers"])]
+        env = child_environment({"DOSIRAK_HOME": str(settings.home), "DOSIRAK_METADATA_URL": settings.metadata_url,
+                                 "PYTHONUNBUFFERED": "1"})
+        spec = json.dumps({"argv": argv, "log": str(log_path), "cwd": cfg.get("cwd") or None})
+        try:
+            launched = subprocess.run([sys.executable, "-c", _LAUNCHER, spec], env=env, capture_output=True,
+                                      text=True, timeout=30, check=True)
+            pid = int(launched.stdout.strip())
+        except (subprocess.SubprocessError, ValueError, OSError) as exc:
+            detail = getattr(exc, "stderr", "") or exc
+            store.update_deployment(record.id, status="failed", error=f"cannot start: {detail}", stopped_at=_now())
+            raise DeploymentStartError(f"cannot start `dosirak serve` for deployment {record.id[:8]}: {detail}") from exc
+        record = store.update_deployment(record.id, pid=pid, pid_start=process.start_time(pid), log_path=str(log_path),
+                                         started_at=utcnow(), status="starting", error=None, stopped_at=None)
+        timeout = float(cfg.get("timeout_s") or self.options["ready_timeout_s"])
+        try:
+            self._wait_ready(record, timeout)
+        except DeploymentStartError as exc:
+            self._terminate(record)
+            store.update_deployment(record.id, status="failed", error=str(exc), stopped_at=_now())
+            raise
+        return store.update_deployment(record.id, status="running")
+
+    def _wait_ready(self, record: DeploymentRecord, timeout: float) -> None:
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        with httpx.Client(timeout=2.0) as client:
+            while True:
+                if not process.is_alive(record.pid, record.pid_start):
+                    raise DeploymentStartError(
+                        f"deployment {record.id[:8]}: `dosirak serve {record.config['target']}` exited before it was "
+                        f"ready; last lines of {record.log_path}:\n{tail(record.log_path)}")
+                try:
+                    if client.get(f"{record.url}/readyz").status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() >= deadline:
+                    raise DeploymentStartError(
+                        f"deployment {record.id[:8]}: {record.url}/readyz did not answer 200 within {timeout:g} s "
+                        f"(raise timeout_s if the model is slow to load); last lines of {record.log_path}:\n"
+                        f"{tail(record.log_path)}")
+                time.sleep(0.1)
+
+    # -- life cycle -------------------------------------------------------------------
+    def refresh(self, record: DeploymentRecord) -> DeploymentRecord:
+        if record.status not in LIVE or process.is_alive(record.pid, record.pid_start):
+            return record
+        if record.status == "stopping":
+            return self._store().update_deployment(record.id, status="stopped", stopped_at=_now())
+        reused = record.pid is not None and process.is_alive(record.pid)
+        why = (f"process {record.pid} is gone; its PID now belongs to another process" if reused
+               else f"process {record.pid} exited or was killed")
+        if not reused and record.pid:
+            _kill_group(record.pid)  # its workers may outlive a killed supervisor
+        last = tail(record.log_path, 5)
+        error = f"{why}; last lines of {record.log_path}:\n{last}" if last else why
+        log.warning("deployment %s was %s but %s: marked failed", record.id[:8], record.status, why)
+        return self._store().update_deployment(record.id, status="failed", error=error, stopped_at=_now())
+
+    def stop(self, deployment_id: str) -> DeploymentRecord:
+        store = self._store()
+        record = self.refresh(store.get_deployment(deployment_id))
+        if record.status not in LIVE:
+            return record
+        store.update_deployment(record.id, status="stopping")
+        self._terminate(record)
+        log.info("deployment %s stopped", record.id[:8])
+        return store.update_deployment(record.id, status="stopped", stopped_at=_now())
+
+    def start(self, deployment_id: str) -> DeploymentRecord:
+        store = self._store()
+        record = self.refresh(store.get_deployment(deployment_id))
+        if record.status in LIVE:
+            raise DeploymentError(f"deployment {record.id[:8]} is already {record.status} at {record.url}")
+        others = [d for d in (self.refresh(r) for r in store.list_deployments(name=record.name, statuses=LIVE))
+                  if d.id != record.id]
+        if others:
+            raise DeploymentError(f"deployment {others[0].id[:8]} of '{record.name}' is {others[0].status} at "
+                                  f"{others[0].url}; stop it first, or deploy again to replace it")
+        port = self._choose_port(str(record.host), int(record.port or 0), held_by_us=set())
+        record = store.update_deployment(record.id, port=port, url=f"http://{record.host}:{port}")
+        return self._launch(record)
+
+    def delete(self, deployment_id: str) -> DeploymentRecord:
+        """Stop a deployment if needed and forget it (its log directory too)."""
+        import shutil
+
+        from dosirak.settings import get_settings
+
+        record = self.stop(deployment_id)
+        deleted = self._store().delete_deployment(record.id)
+        shutil.rmtree(get_settings().deployments_root / record.id, ignore_errors=True)
+        return deleted
+
+    def logs(self, deployment_id: str, *, follow: bool = False) -> Iterator[str]:
+        record = self._store().get_deployment(deployment_id)
+        if not record.log_path or not Path(record.log_path).exists():
+            raise DeploymentError(f"deployment {record.id[:8]} has no log yet (status {record.status})")
+        with open(record.log_path, encoding="utf-8", errors="replace") as fh:
+            while True:
+                line = fh.readline()
+                if line:
+                    yield line
+                    continue
+                if not follow or not process.is_alive(record.pid, record.pid_start):
+                    return
+                time.sleep(0.2)
+
+    def _terminate(self, record: DeploymentRecord) -> None:
+        """SIGTERM the deployment's process group (in-flight requests finish), SIGKILL after the timeout.
+
+        Only a process that is really the recorded one (same PID *and* start time) is signalled.
+        """
+        pid = record.pid
+        if not pid or not process.is_alive(pid, record.pid_start):
+            return
+        if record.pid_start is None:
+            log.warning("deployment %s has no recorded start time; not signalling PID %d", record.id[:8], pid)
+            return
+        _signal_group(pid, signal.SIGTERM)
+        deadline = time.monotonic() + float(self.options["stop_timeout_s"])
+        while process.is_alive(pid, record.pid_start) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        _kill_group(pid)
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        if os.getpgid(pid) == pid:
+            os.killpg(pid, sig)
+        else:
+            os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _kill_group(pgid: int) -> None:
+    """SIGKILL what is left of a deployment's session (workers of a supervisor that died).
+
+    A process group id cannot be reused while any member lives, so this reaches only the
+    processes the deployment started.
+    """
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _now() -> Any:
+    from dosirak.metadata.timeutil import utcnow
+
+    return utcnow()
+
+
+__all__ = ["DEFAULTS", "LocalDeployer", "free_port", "port_is_free", "tail"]

@@ -1,0 +1,112 @@
+"""A handle on a running model service, passed between steps and used to call it.
+
+:class:`PredictionService` knows how the service was found (pipeline, step, model), so
+when its deployment is replaced while the handle is in use, a call that cannot connect
+looks the service up again and goes to the new one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dosirak.artifacts.materializers.base import Materializer
+from dosirak.errors import ClientError, DeploymentError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PredictionService:
+    """A running deployment of a model; ``predict`` calls one of its apis.
+
+    Example::
+
+        service = find_prediction_service("training_fashion_mnist", "model_deployer", "fashion_mnist")
+        labels = service.predict("predict_ndarray", images)
+    """
+
+    deployment_id: str
+    url: str
+    model_name: str | None = None
+    pipeline_name: str | None = None
+    step_name: str | None = None
+    timeout_s: float = 30.0
+    _client: list[Any] = field(default_factory=list, repr=False, compare=False)
+
+    @property
+    def docs_url(self) -> str:
+        return f"{self.url}/docs"
+
+    def _service_client(self, url: str) -> Any:
+        from dosirak.serving.client import ServiceClient
+
+        if not self._client or self._client[0].url != url.rstrip("/"):
+            self.close()
+            self._client.append(ServiceClient(url, timeout=self.timeout_s))
+        return self._client[0]
+
+    def predict(self, api_name: str, data: Any, **kwargs: Any) -> Any:
+        """Call api ``api_name`` with ``data``; follows a redeployment once if the old service is gone."""
+        url = self.url if not self._client else self._client[0].url
+        try:
+            return self._service_client(url).call(api_name, data, **kwargs)
+        except ClientError as exc:
+            if not (_is_connection_failure(exc) or exc.status_code == 503):
+                raise
+            current = self._current_url()
+            if exc.status_code == 503 and current == url:
+                raise
+            if current is None:
+                raise DeploymentError(f"the service at {url} is gone and no running deployment of model "
+                                      f"'{self.model_name}' was found; `dosirak deployment list`") from exc
+            log.info("service moved from %s to %s; retrying there", url, current)
+            return self._service_client(current).call(api_name, data, **kwargs)
+
+    def _current_url(self) -> str | None:
+        from dosirak.deployers.discovery import find_model_server
+
+        found = find_model_server(pipeline_name=self.pipeline_name, step_name=self.step_name,
+                                  model_name=self.model_name)
+        return found[0].url if found else None
+
+    def is_running(self) -> bool:
+        """Whether the deployment is (still) recorded as running, with its process alive."""
+        from dosirak.deployers.discovery import refresh
+        from dosirak.metadata.store import get_store
+
+        return refresh(get_store().get_deployment(self.deployment_id)).status == "running"
+
+    def close(self) -> None:
+        while self._client:
+            self._client.pop().close()
+
+
+def _is_connection_failure(exc: ClientError) -> bool:
+    """The request never reached a server (refused, or closed before any response)."""
+    import httpx
+
+    cause = exc.__cause__
+    return isinstance(cause, httpx.ConnectError | httpx.RemoteProtocolError)
+
+
+class PredictionServiceMaterializer(Materializer):
+    """A :class:`PredictionService` as ``service.json``."""
+
+    version = "1"
+
+    def save(self, obj: PredictionService, path: Path) -> None:
+        data = {k: v for k, v in asdict(obj).items() if not k.startswith("_")}
+        (path / "service.json").write_text(json.dumps(data, indent=2))
+
+    def load(self, path: Path, data_type: type | None) -> PredictionService:
+        return PredictionService(**json.loads((path / "service.json").read_text()))
+
+    def summary(self, obj: PredictionService) -> dict[str, Any]:
+        return {"url": obj.url, "deployment_id": obj.deployment_id, "model_name": obj.model_name}
+
+
+__all__ = ["PredictionService", "PredictionServiceMaterializer"]
