@@ -220,12 +220,14 @@ class RunsMixin:
             conn.execute(update(t.step_runs).where(t.step_runs.c.id == step_run_id).values(extra=extra))
 
     def skip_steps(self, run_id: str, names: Iterable[str], reason: str) -> None:
+        """Mark steps that have not finished as ``skipped``; a finished step keeps its status."""
         names = list(names)
         if not names:
             return
         with self._write() as conn:
             conn.execute(update(t.step_runs).where(
-                t.step_runs.c.run_id == run_id, t.step_runs.c.name.in_(names)
+                t.step_runs.c.run_id == run_id, t.step_runs.c.name.in_(names),
+                t.step_runs.c.status.in_(("pending", "running")),
             ).values(status="skipped", error=reason, end_time=utcnow()))
 
     def finish_run(self, run_id: str, *, status: str, error: str | None = None) -> None:
