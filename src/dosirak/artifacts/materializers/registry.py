@@ -60,7 +60,7 @@ def normalise(annotation: Any) -> type | None:
         return None
     if origin is not None:
         return origin if isinstance(origin, type) else None
-    if isinstance(annotation, type) and annotation is not object:
+    if isinstance(annotation, type) and annotation not in (object, typing.Any):  # Any is a class since 3.11
         return annotation
     return None
 
