@@ -191,3 +191,16 @@ def test_tracer_is_removed_after_compiling_even_on_error() -> None:
 
 def test_handle_repr_names_step_and_output() -> None:
     assert repr(OutputHandle("trainer", "model", int)) == "<output 'model' of step 'trainer'>"
+
+
+def test_an_any_typed_input_accepts_every_producer() -> None:
+    @step
+    def anything(value: Any) -> str:
+        return repr(value)
+
+    @pipeline
+    def loose() -> None:
+        anything(text())
+        anything(make())
+
+    assert [n.name for n in loose.compile().nodes] == ["text", "anything", "make", "anything_2"]

@@ -1,0 +1,305 @@
+"""Running one step: failures, skips, retries, output checks and captured logs."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import pytest
+
+from dosirak import Client, get_step_context, pipeline, step
+from dosirak.errors import RunFailedError
+
+attempts_seen: list[int] = []
+
+
+@step
+def first() -> int:
+    return 41
+
+
+@step
+def explode(x: int) -> int:
+    raise ValueError(f"cannot handle {x}")
+
+
+@step
+def after(x: int) -> int:
+    return x + 1
+
+
+@step
+def independent() -> str:
+    return "still ran"
+
+
+@step(retries=3, retry_delay_s=0.0)
+def flaky() -> int:
+    ctx = get_step_context()
+    assert ctx is not None
+    attempts_seen.append(ctx.attempt)
+    if ctx.attempt < 3:
+        raise ConnectionError(f"attempt {ctx.attempt} lost the connection")
+    return ctx.attempt
+
+
+@step(retries=1, retry_delay_s=0.0)
+def hopeless() -> int:
+    raise ConnectionError("never works")
+
+
+@pipeline
+def failing() -> None:
+    x = first()
+    y = explode(x)
+    after(y)
+    independent()
+
+
+def test_a_raising_step_fails_the_run_and_raises_run_failed_error_naming_it() -> None:
+    with pytest.raises(RunFailedError, match=r"pipeline 'failing' run .* failed at step 'explode': "
+                                             r"ValueError: cannot handle 41") as info:
+        failing()
+    view = info.value.run
+    assert view.status == "failed"
+    assert "step 'explode' failed" in view.error
+    steps = view.steps
+    assert {n: s.status for n, s in steps.items()} == {
+        "first": "completed", "explode": "failed", "after": "skipped", "independent": "completed"}
+    assert 'raise ValueError(f"cannot handle {x}")' in steps["explode"].traceback
+    assert steps["explode"].error == "ValueError: cannot handle 41"
+    assert steps["after"].error == "skipped because step 'explode' did not finish"
+
+
+def test_finished_outputs_of_a_failed_run_remain_loadable() -> None:
+    with pytest.raises(RunFailedError) as info:
+        failing()
+    steps = info.value.run.steps
+    assert steps["first"].output.load() == 41
+    assert steps["independent"].output.load() == "still ran"
+    assert steps["explode"].outputs == {}
+
+
+def test_a_failed_run_is_recorded_and_readable_through_the_client() -> None:
+    with pytest.raises(RunFailedError) as info:
+        failing()
+    again = Client().get_run(info.value.run.id)
+    assert again.status == "failed"
+    assert again.steps["explode"].status == "failed"
+
+
+def test_retries_succeed_on_a_later_attempt_with_attempts_recorded() -> None:
+    @pipeline
+    def retrying() -> None:
+        flaky()
+
+    attempts_seen.clear()
+    run = retrying()
+    assert run.status == "completed"
+    assert attempts_seen == [1, 2, 3]
+    assert run.steps["flaky"].attempts == 3
+    assert run.steps["flaky"].output.load() == 3
+
+
+def test_retries_give_up_after_the_last_attempt() -> None:
+    @pipeline
+    def giving_up() -> None:
+        hopeless()
+
+    with pytest.raises(RunFailedError, match="never works") as info:
+        giving_up()
+    assert info.value.run.steps["hopeless"].attempts == 2
+
+
+def test_retries_wait_with_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    waits: list[float] = []
+    monkeypatch.setattr("dosirak.pipelines.step_runner.time.sleep", waits.append)
+
+    @step(retries=2, retry_delay_s=0.5)
+    def always_fails() -> int:
+        raise OSError("down")
+
+    @pipeline
+    def backing_off() -> None:
+        always_fails()
+
+    with pytest.raises(RunFailedError):
+        backing_off()
+    assert waits == [0.5, 1.0]
+
+
+def test_a_returned_value_of_the_wrong_type_fails_the_step() -> None:
+    @step
+    def liar() -> int:
+        return "not an int"  # type: ignore[return-value]
+
+    @pipeline
+    def lying() -> None:
+        liar()
+
+    with pytest.raises(RunFailedError, match=r"StepOutputError: step 'liar' output 'output' is declared as int "
+                                             r"but the step returned str"):
+        lying()
+
+
+def test_a_multi_output_step_returning_too_few_values_fails() -> None:
+    @step
+    def short() -> tuple[Annotated[int, "a"], Annotated[int, "b"]]:
+        return (1,)  # type: ignore[return-value]
+
+    @pipeline
+    def shorted() -> None:
+        short()
+
+    with pytest.raises(RunFailedError, match="declares 2 outputs .a, b. but returned tuple"):
+        shorted()
+
+
+def _generator() -> Iterator[int]:
+    yield 1
+
+
+@pytest.mark.parametrize("make", [_generator, threading.Lock], ids=["generator", "lock"])
+def test_an_output_with_no_materializer_and_no_pickle_support_fails_with_a_materializer_error(make: Any) -> None:
+    @step
+    def unpicklable() -> Any:
+        return make()
+
+    @pipeline
+    def unsaveable() -> None:
+        unpicklable()
+
+    with pytest.raises(RunFailedError, match=r"MaterializerError: no materializer for type .*, and it cannot be "
+                                             r"pickled .*register a Materializer for it") as info:
+        unsaveable()
+    assert info.value.run.steps["unpicklable"].outputs == {}
+
+
+def test_a_failed_output_leaves_no_artifact_files_behind() -> None:
+    @step
+    def half() -> tuple[Annotated[int, "ok"], Annotated[Any, "bad"]]:
+        return 1, threading.Lock()
+
+    @pipeline
+    def half_written() -> None:
+        half()
+
+    with pytest.raises(RunFailedError) as info:
+        half_written()
+    from dosirak.settings import get_settings
+
+    run_dir = get_settings().artifact_root / info.value.run.id
+    leftovers = [p for p in run_dir.rglob("*") if p.is_file() and ".logs" not in p.parts] if run_dir.exists() else []
+    assert leftovers == []
+
+
+def test_step_logs_capture_print_stderr_and_logging() -> None:
+    @step
+    def chatty() -> int:
+        print("to stdout")
+        print("to stderr", file=sys.stderr)
+        logging.getLogger("user.code").info("via logging")
+        return 1
+
+    @pipeline
+    def talking() -> None:
+        chatty()
+
+    run = talking()
+    text = run.steps["chatty"].logs()
+    assert "to stdout" in text
+    assert "to stderr" in text
+    assert "INFO user.code: via logging" in text
+    assert run.steps["chatty"].logs(limit=4) == text[:4]
+
+
+def test_a_silent_step_has_empty_logs_and_logging_is_restored() -> None:
+    root = logging.getLogger()
+    handlers, level, out = list(root.handlers), root.level, sys.stdout
+
+    @pipeline
+    def silent() -> None:
+        first()
+
+    run = silent()
+    assert run.steps["first"].logs() == ""
+    assert (list(root.handlers), root.level, sys.stdout) == (handlers, level, out)
+
+
+def test_logs_of_a_failing_step_are_kept() -> None:
+    @step
+    def noisy_failure() -> int:
+        print("about to fail")
+        raise RuntimeError("failed loudly")
+
+    @pipeline
+    def noisy() -> None:
+        noisy_failure()
+
+    with pytest.raises(RunFailedError) as info:
+        noisy()
+    assert "about to fail" in info.value.run.steps["noisy_failure"].logs()
+
+
+def test_step_context_names_the_run_and_step() -> None:
+    seen: dict[str, Any] = {}
+
+    @step
+    def introspect() -> int:
+        ctx = get_step_context()
+        assert ctx is not None
+        seen.update(run_id=ctx.run_id, step=ctx.step_name, pipeline=ctx.pipeline_name)
+        return 0
+
+    @pipeline
+    def context() -> None:
+        introspect()
+
+    run = context()
+    assert seen == {"run_id": run.id, "step": "introspect", "pipeline": "context"}
+    assert get_step_context() is None
+
+
+def test_a_keyboard_interrupt_in_a_step_marks_the_run_failed_and_propagates() -> None:
+    @step
+    def interrupted() -> int:
+        raise KeyboardInterrupt
+
+    @pipeline
+    def stopping() -> None:
+        after(interrupted())
+
+    with pytest.raises(KeyboardInterrupt):
+        stopping()
+    (run,) = Client().list_runs("stopping")
+    assert run.status == "failed"
+    assert {n: s.status for n, s in run.steps.items()} == {"interrupted": "failed", "after": "skipped"}
+
+
+def test_output_path_is_the_artifact_directory(tmp_path: Path) -> None:
+    @pipeline
+    def one() -> None:
+        first()
+
+    artifact = one().steps["first"].output
+    assert Path(artifact.uri).is_dir()
+    assert artifact.type == "builtins.int"
+    assert artifact.size > 0
+
+
+def test_an_any_typed_output_is_saved_by_the_type_of_its_value() -> None:
+    @step
+    def dynamic() -> Any:
+        return {"a": [1, 2]}
+
+    @pipeline
+    def untyped() -> None:
+        dynamic()
+
+    artifact = untyped().steps["dynamic"].output
+    assert artifact.type == "builtins.dict"
+    assert artifact.load() == {"a": [1, 2]}
