@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "artifact-store": ("dosirak.cli.components:artifact_store", "Manage artifact-store components."),
     "model-deployer": ("dosirak.cli.components:model_deployer", "Manage model-deployer components."),
     "flavor": ("dosirak.cli.components:flavor", "List the flavors of every component type."),
+    "deployment": ("dosirak.cli.deployments:deployment", "List, describe, follow, stop, start and delete model deployments."),
     "up": ("dosirak.cli.dashboard:up", "Start the dashboard (web UI and JSON API) and print its URL."),
     "down": ("dosirak.cli.dashboard:down", "Stop the dashboard started by `dosirak up`."),
     "serve": ("dosirak.cli.serve:serve", "Serve a service over HTTP: dosirak serve FILE.py:Class or a bundle tag."),

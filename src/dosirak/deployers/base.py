@@ -2,7 +2,7 @@
 
 How to implement a deployer flavor: subclass :class:`BaseDeployer`, set ``flavor`` and
 ``config_model`` (a pydantic model in a separate module, see
-:mod:`dosirak.deployers.configs`), and implement the five methods below. ``deploy`` must
+:mod:`dosirak.deployers.configs`), and implement the six methods below. ``deploy`` must
 record the deployment with :meth:`~dosirak.metadata.store.MetadataStore.create_deployment`
 before it starts anything, so that nothing runs that the store does not know, and must
 replace an active deployment of the same ``name`` without dropping requests. ``refresh``
@@ -76,6 +76,10 @@ class BaseDeployer(StackComponent):
 
     def start(self, deployment_id: str) -> DeploymentRecord:
         """Start a stopped or failed deployment again, as it was recorded."""
+        raise NotImplementedError
+
+    def delete(self, deployment_id: str) -> DeploymentRecord:
+        """Stop a deployment if it runs, then forget it."""
         raise NotImplementedError
 
     def logs(self, deployment_id: str, *, follow: bool = False) -> Iterator[str]:
