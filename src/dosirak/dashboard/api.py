@@ -190,7 +190,7 @@ def list_stacks(request: Request) -> Response:
 
 
 def get_stack(request: Request) -> Response:
-    return json_response(resources.stack(_store(request).get_stack(request.path_params["name"])))
+    return json_response(resources.stack(_store(request).get_stack(request.path_params["stack_name"])))
 
 
 def list_components(request: Request) -> Response:
@@ -232,7 +232,7 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("/artifacts/{artifact_id}/preview", get_artifact_preview,
              "A preview of an artifact's content that fits its type (bounded read)", "artifacts", "Preview"),
     Endpoint("/stacks", list_stacks, "Stacks with their components", "stacks", "Stack", PAGING, paginated=True),
-    Endpoint("/stacks/{name}", get_stack, "A stack with its components", "stacks", "Stack"),
+    Endpoint("/stacks/{stack_name}", get_stack, "A stack with its components", "stacks", "Stack"),
     Endpoint("/components", list_components, "Stack components", "stacks", "Component",
              (Param("type", "orchestrator, artifact-store or model-deployer"), *PAGING), paginated=True),
 ]

@@ -135,13 +135,12 @@ def _order(rows: dict[int, list[str]], parents: dict[str, list[str]], children: 
         for neighbours, seq in ((parents, depths[1:]), (children, list(reversed(depths[:-1])))):
             for depth in seq:
                 index = {n: i for r in rows.values() for i, n in enumerate(r)}
-                row = rows[depth]
 
-                def key(n: str, neighbours: dict[str, list[str]] = neighbours, row: list[str] = row) -> float:
+                def key(n: str, neighbours: dict[str, list[str]] = neighbours, index: dict[str, int] = index) -> float:
                     ns = neighbours[n]
-                    return sum(index[m] for m in ns) / len(ns) if ns else float(row.index(n))
+                    return sum(index[m] for m in ns) / len(ns) if ns else float(index[n])
 
-                row.sort(key=key)
+                rows[depth].sort(key=key)
 
 
 __all__ = ["Edge", "Layout", "Node", "edges_of", "layout"]

@@ -54,7 +54,10 @@ def preview(artifact: ArtifactRecord) -> dict[str, Any]:
             return {**base, **_text(storage.join(artifact.uri, texts[0].name), texts[0].size)}
     except Exception as exc:  # a damaged file must not break the page  # noqa: BLE001
         return {**base, "kind": "files", "message": f"cannot preview: {type(exc).__name__}: {exc}"}
-    return {**base, "kind": "files", "message": "no preview for this type; its files are listed below"}
+    if "pickle" in artifact.materializer.lower():
+        return {**base, "kind": "files", "message": "stored with pickle, which the dashboard never loads "
+                "(unpickling runs code); its summary and files are shown instead"}
+    return {**base, "kind": "files", "message": "no preview for this type; its summary and files are shown instead"}
 
 
 def _json(uri: str, size: int) -> dict[str, Any]:

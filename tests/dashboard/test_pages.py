@@ -1,0 +1,124 @@
+"""The HTML pages: they render, unknown ids are 404 pages, hostile strings stay text, nothing is written."""
+
+from __future__ import annotations
+
+import html
+import re
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.dashboard.client import AppClient
+from tests.dashboard.conftest import XSS
+from tests.dashboard.seeding import json_artifact, seed_run
+
+
+def _pages(seeded: dict[str, Any]) -> list[str]:
+    return ["/", "/pipelines", "/pipelines/training", "/runs", "/runs?status=failed", "/runs?pipeline=other",
+            f"/runs/{seeded['ok']}", f"/runs/{seeded['bad']}", f"/runs/{seeded['live']}", f"/runs/{seeded['live']}/live",
+            f"/steps/{seeded['ok_steps']['train']}", f"/steps/{seeded['bad_steps']['train']}",
+            f"/steps/{seeded['live_steps']['train']}", f"/steps/{seeded['ok_steps']['train']}/log.txt",
+            "/artifacts", f"/artifacts/{seeded['artifact']}", "/stacks", "/api"]
+
+
+def test_every_page_renders(client: AppClient, seeded: dict[str, Any]) -> None:
+    for path in _pages(seeded):
+        r = client.get(path)
+        assert r.status_code == 200, (path, r.text[:500])
+
+
+def test_run_page_draws_every_step_with_its_status(client: AppClient, seeded: dict[str, Any]) -> None:
+    page = client.get(f"/runs/{seeded['bad']}").text
+    nodes = re.findall(r'<g class="node s-(\w+)[^"]*" data-step="(\w+)"', page)
+    assert nodes == [("completed", "load"), ("completed", "split"), ("failed", "train"), ("skipped", "evaluate")]
+    assert page.count('class="edge"') == 3
+    assert 'data-status="failed"' in page
+
+
+def test_running_run_page_asks_to_be_polled(client: AppClient, seeded: dict[str, Any]) -> None:
+    page = client.get(f"/runs/{seeded['live']}").text
+    assert f'data-url="/runs/{seeded["live"]}/live" data-status="running"' in page
+    fragment = client.get(f"/runs/{seeded['live']}/live").text
+    assert "<html" not in fragment and 'data-step="train" data-status="running"' in fragment
+
+
+def test_step_page_shows_traceback_of_a_failed_step(client: AppClient, seeded: dict[str, Any]) -> None:
+    page = client.get(f"/steps/{seeded['bad_steps']['train']}").text
+    assert "ValueError: bad data" in page and 'class="traceback"' in page
+
+
+@pytest.mark.parametrize("path", ["/runs/nope", "/steps/nope", "/artifacts/nope", "/pipelines/nope",
+                                  "/artifacts/nope/thumbnail.png", "/no/such/page", "/runs/nope/live"])
+def test_unknown_ids_are_404_pages_not_tracebacks(path: str, client: AppClient, seeded: dict[str, Any]) -> None:
+    r = client.get(path)
+    assert r.status_code == 404
+    assert r.headers["content-type"].startswith("text/html")
+    assert "404" in r.text and "Traceback" not in r.text
+
+
+@pytest.mark.parametrize("query", ["limit=abc", "offset=-1", "status=<b>x</b>"])
+def test_bad_query_values_are_400_pages(query: str, client: AppClient, seeded: dict[str, Any]) -> None:
+    r = client.get(f"/runs?{query}")
+    assert r.status_code == 400
+    assert "<b>x</b>" not in r.text
+
+
+def test_hostile_names_parameters_logs_and_previews_render_as_text(client: AppClient, store: Any,
+                                                                    dosirak_home: Path) -> None:
+    run_id, steps = seed_run(store, dosirak_home, pipeline=XSS, steps=["load", "train"],
+                             parameters={XSS: XSS, "note": "\"'><img src=x onerror=alert(1)>"},
+                             log_lines={"train": f"{XSS}\n</pre><script>alert(2)</script>\n"},
+                             run_name=XSS)
+    art = json_artifact(dosirak_home, {XSS: [XSS]}, name=XSS, producer=steps["load"])
+    store.finish_step(steps["load"], status="completed", new_artifacts=[art], outputs={XSS: art.id})
+    pages = ["/", "/pipelines", f"/pipelines/{XSS.replace('/', '%2F')}", "/runs", f"/runs/{run_id}",
+             f"/runs/{run_id}/live", f"/steps/{steps['train']}", f"/steps/{steps['load']}", "/artifacts",
+             f"/artifacts/{art.id}"]
+    for path in pages:
+        r = client.get(path)
+        assert r.status_code == 200, path
+        assert "<script>alert" not in r.text, path
+        assert "<img src=x" not in r.text, path
+        assert "alert(1)" in html.unescape(r.text) or path == "/artifacts" or "steps" in path, path
+    run_page = client.get(f"/runs/{run_id}").text
+    assert html.escape(XSS, quote=False) in run_page
+    csp = client.get("/runs").headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+
+
+def test_raw_log_is_plain_text_that_cannot_run(client: AppClient, store: Any, dosirak_home: Path) -> None:
+    _, steps = seed_run(store, dosirak_home, log_lines={"train": XSS})
+    r = client.get(f"/steps/{steps['train']}/log.txt")
+    assert r.headers["content-type"].startswith("text/plain")
+    assert r.headers["x-content-type-options"] == "nosniff"
+
+
+def _dump(db: Path) -> list[str]:
+    con = sqlite3.connect(db)
+    try:
+        return list(con.iterdump())
+    finally:
+        con.close()
+
+
+def test_browsing_everything_never_writes_to_the_store(client: AppClient, seeded: dict[str, Any],
+                                                      dosirak_home: Path) -> None:
+    db = dosirak_home / "metadata.db"
+    before = _dump(db)
+    for path in _pages(seeded):
+        client.get(path)
+    for path in ["/api/v1/runs", f"/api/v1/runs/{seeded['live']}", f"/api/v1/artifacts/{seeded['artifact']}/preview",
+                 f"/api/v1/steps/{seeded['live_steps']['train']}/logs", "/api/v1/pipelines", "/api/v1/stacks"]:
+        client.get(path)
+    assert _dump(db) == before
+
+
+def test_runs_list_pages_through_many_runs(client: AppClient, store: Any, dosirak_home: Path) -> None:
+    for _ in range(55):
+        seed_run(store, dosirak_home, pipeline="many", steps=["a"])
+    first = client.get("/pipelines/many").text
+    assert "1–50 of 55" in first and 'offset=50&amp;limit=50">older' in first
+    second = client.get("/pipelines/many?offset=50").text
+    assert second.count('<td><a href="/runs/') == 5
