@@ -20,8 +20,9 @@ _registered: dict[str, type[Materializer]] = {}
 _instances: dict[str, Materializer] = {}
 _lock = threading.Lock()
 
-#: Shorter names some types are registered under (``torch.Tensor`` lives in ``torch._tensor``).
-_ALIASES = {"torch._tensor.Tensor": "torch.Tensor"}
+#: Names some types are registered under when their ``__module__`` differs between versions
+#: (``torch.Tensor`` lives in ``torch._tensor``; pandas 3 reports ``pandas.DataFrame``).
+_ALIASES = {"torch._tensor.Tensor": "torch.Tensor", "pandas.DataFrame": "pandas.core.frame.DataFrame"}
 
 
 def qualified_name(tp: type) -> str:
