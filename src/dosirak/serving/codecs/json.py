@@ -100,16 +100,27 @@ class JsonCodec:
             start += size
         return out
 
-    def schema(self, mode: str = "validation") -> dict[str, Any]:
+    def _schema_and_defs(self, mode: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        from pydantic import BaseModel
+
         schema: dict[str, Any] = self._adapter.json_schema(ref_template=_REF_TEMPLATE, mode=mode)
-        schema.pop("$defs", None)
-        return schema
+        defs: dict[str, Any] = schema.pop("$defs", {})
+        annotation = self.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            name = str(schema.get("title", annotation.__name__))
+            defs[name] = schema
+            schema = {"$ref": _REF_TEMPLATE.format(model=name)}
+        return schema, defs
+
+    def schema(self, mode: str = "validation") -> dict[str, Any]:
+        """JSON Schema of the value; pydantic models are ``$ref`` s to :meth:`components`."""
+        return self._schema_and_defs(mode)[0]
 
     def components(self) -> dict[str, Any]:
         """Named schemas (pydantic models) referenced from :meth:`schema`."""
         defs: dict[str, Any] = {}
         for mode in ("validation", "serialization"):
-            defs.update(self._adapter.json_schema(ref_template=_REF_TEMPLATE, mode=mode).get("$defs", {}))
+            defs.update(self._schema_and_defs(mode)[1])
         return defs
 
     def request_content(self) -> dict[str, Any]:

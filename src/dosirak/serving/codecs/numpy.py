@@ -159,7 +159,8 @@ class NdarrayCodec:
             raise UnprocessableError(f"the array must hold numbers, but it holds {what}")
         target = self._dtype
         if target is not None and array.dtype != target:
-            if not np.can_cast(array.dtype, target, casting="same_kind"):
+            integers = kind in "biu" and target.kind in "iu"
+            if not integers and not np.can_cast(array.dtype, target, casting="same_kind"):
                 raise UnprocessableError(f"expected dtype {target}, got {array.dtype}: send {target} values")
             if target.kind in "iu" and array.size:
                 info = np.iinfo(target)

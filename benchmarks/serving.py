@@ -1,0 +1,308 @@
+"""Serving throughput and latency: dosirak vs plain Starlette + uvicorn, in one run.
+
+    python benchmarks/serving.py [--duration 15] [--warmup 3] [--profile]
+
+Prints JSON. Each server runs pinned to CPU 0 (``taskset -c 0``) with one worker; the load
+generator, ``wrk -t1``, is pinned to CPU 1, on loopback. Servers, in turn:
+
+1. ``dosirak``: ``dosirak serve benchmarks/serving_service.py:FashionMNIST --workers 1``
+   (batchable api, adaptive batching);
+2. ``baseline``: plain Starlette + uvicorn (uvloop, httptools) running the same model per
+   request, no batching (orjson parse, ``np.asarray``, ``torch.inference_mode``);
+3. ``floor``: the same Starlette + uvicorn returning a constant: the HTTP floor.
+
+The model: the Fashion-MNIST MLP (784-512-512-10, ReLU), seed 0; one 28x28 float32 image
+per request as JSON, at concurrency 1, 16 and 64, and 32 images per request at 16. Every
+point: ``--warmup`` seconds of load, then ``--duration`` seconds measured. Also cold start
+(launch -> first 200 on /readyz) and RSS per worker; ``--profile`` adds a py-spy profile of
+the dosirak worker at concurrency 64 (self time by function, grouped).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+POINTS = [("c1", 1, 1), ("c16", 16, 1), ("c64", 64, 1), ("c16_x32", 16, 32)]
+SERVER_CPU, LOAD_CPU = "0", "1"
+
+# ------------------------------------------------------------------ baselines (ASGI apps)
+
+
+def _baseline_app(with_model: bool) -> Any:
+    import numpy as np
+    import orjson
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    sys.path.insert(0, str(HERE))
+    if with_model:
+        import torch
+        from serving_service import build_model
+
+        model = build_model()
+
+    async def predict(request: Request) -> Response:
+        data = orjson.loads(await request.body())
+        x = torch.from_numpy(np.asarray(data, dtype=np.float32))
+        with torch.inference_mode():
+            y = model(x).numpy()
+        return Response(orjson.dumps(y, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json")
+
+    async def constant(request: Request) -> Response:
+        await request.body()
+        return Response(b"[[0.0,0.0,0.0,0.0,0.0,0.0,0.0,0.0,0.0,0.0]]", media_type="application/json")
+
+    async def ready(request: Request) -> Response:
+        return Response(b'{"status":"ready"}', media_type="application/json")
+
+    routes = [Route("/predict_ndarray", predict if with_model else constant, methods=["POST"]),
+              Route("/readyz", ready)]
+    return Starlette(routes=routes)
+
+
+def baseline_app() -> Any:
+    """Factory for uvicorn: the per-request model server."""
+    return _baseline_app(True)
+
+
+def floor_app() -> Any:
+    """Factory for uvicorn: the constant-answer server."""
+    return _baseline_app(False)
+
+
+# ------------------------------------------------------------------ harness
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _command(kind: str, port: int) -> list[str]:
+    pin = ["taskset", "-c", SERVER_CPU]
+    if kind == "dosirak":
+        dosirak = str(Path(sys.executable).with_name("dosirak"))
+        return [*pin, dosirak, "serve", str(HERE / "serving_service.py") + ":FashionMNIST",
+                "--port", str(port), "--workers", "1"]
+    factory = "serving:baseline_app" if kind == "baseline" else "serving:floor_app"
+    return [*pin, sys.executable, "-m", "uvicorn", "--factory", factory, "--app-dir", str(HERE),
+            "--port", str(port), "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+            "--log-level", "warning"]
+
+
+def _get_status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return int(response.status)
+    except Exception:
+        return 0
+
+
+def _start(kind: str) -> tuple[subprocess.Popen[bytes], int, float]:
+    port = _free_port()
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")  # one core for every server
+    launched = time.perf_counter()
+    process = subprocess.Popen(_command(kind, port), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               start_new_session=True)
+    deadline = time.monotonic() + 60
+    while _get_status(f"http://127.0.0.1:{port}/readyz") != 200:
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{kind} did not start: {process.stderr.read().decode()[-2000:] if process.stderr else ''}")
+        time.sleep(0.01)
+    return process, port, time.perf_counter() - launched
+
+
+def _worker_pids(process: subprocess.Popen[bytes]) -> list[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(process.pid)], capture_output=True, text=True).stdout
+    children = [int(p) for p in out.split()]
+    workers = []
+    for pid in children:  # dosirak: supervisor -> worker; taskset execs, so process.pid is the server
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+        if b"dosirak.serving.worker" in cmd:
+            workers.append(pid)
+    return workers or [process.pid]
+
+
+def _rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
+_LUA = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local f = io.open("{body}", "rb"); wrk.body = f:read("*a"); f:close()
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('RESULT {{"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, '
+    .. '"mean_us": %.1f, "connect": %d, "read": %d, "write": %d, "status": %d, "timeout": %d}}\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), latency.mean,
+    e.connect, e.read, e.write, e.status, e.timeout))
+end
+"""
+
+
+def _wrk(port: int, concurrency: int, seconds: float, script: Path) -> dict[str, Any]:
+    command = ["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(seconds))}s",
+               "--timeout", "10s", "-s", str(script), f"http://127.0.0.1:{port}/predict_ndarray"]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    line = next(line for line in out.splitlines() if line.startswith("RESULT "))
+    return dict(json.loads(line[len("RESULT "):]))
+
+
+def _point(port: int, concurrency: int, images: int, args: argparse.Namespace, scripts: dict[int, Path]) -> dict[str, Any]:
+    if args.warmup > 0:
+        _wrk(port, concurrency, args.warmup, scripts[images])
+    raw = _wrk(port, concurrency, args.duration, scripts[images])
+    seconds = raw["duration_us"] / 1e6
+    errors = raw["connect"] + raw["read"] + raw["write"] + raw["status"] + raw["timeout"]
+    rps = raw["requests"] / seconds
+    return {"concurrency": concurrency, "images_per_request": images, "requests_per_s": round(rps, 1),
+            "images_per_s": round(rps * images, 1), "p50_ms": round(raw["p50_us"] / 1000, 3),
+            "p99_ms": round(raw["p99_us"] / 1000, 3), "errors": errors}
+
+
+def _profile(pid: int, port: int, args: argparse.Namespace, scripts: dict[int, Path]) -> dict[str, Any]:
+    """Self time by function of the dosirak worker under c=64, grouped into where it goes."""
+    out = Path(tempfile.mkdtemp()) / "profile.txt"
+    seconds = max(3, round(args.duration))
+    spy = subprocess.Popen(["taskset", "-c", LOAD_CPU, "py-spy", "record", "--pid", str(pid), "--format", "raw",
+                            "--rate", "250", "--duration", str(seconds), "--threads", "--idle", "-o", str(out)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _wrk(port, 64, seconds, scripts[1])
+    spy.wait(timeout=60)
+    groups: Counter[str] = Counter()
+    leaves: Counter[str] = Counter()
+    total = 0
+    for line in out.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        count = int(count_text)
+        frames = stack.split(";")
+        if "dosirak-batch" in frames[0]:
+            group = "model thread: " + ("idle" if "_worker (concurrent" in stack and "_call_sync" not in stack
+                                        else "torch forward" if "forward" in stack else "concat/split")
+        else:
+            group = _classify(stack)
+        if group is None:
+            continue
+        groups[group] += count
+        leaves[frames[-1][:90]] += count
+        total += count
+    share = {k: round(100 * v / max(1, total), 1) for k, v in groups.most_common()}
+    return {"samples": total, "percent_by_group": share,
+            "top_self_frames_percent": {k: round(100 * v / max(1, total), 1) for k, v in leaves.most_common(12)}}
+
+
+def _classify(stack: str) -> str | None:
+    if "dosirak-api" in stack.split(";")[0] or "ThreadPoolExecutor" in stack.split(";")[0]:
+        return None
+    rules = [
+        ("decode (orjson + np.asarray + checks)", ("_from_json", "validate (dosirak")),
+        ("encode response (orjson)", ("encode (dosirak",)),
+        ("batcher (queue, futures, wakeups)", ("batching.py",)),
+        ("metrics (prometheus)", ("prometheus_client",)),
+        ("dosirak request handler", ("_handle_api",)),
+        ("uvicorn + httptools protocol", ("httptools_impl", "uvicorn")),
+        ("event loop idle (select)", ("select (", "_run_once", "run_forever")),
+    ]
+    for name, needles in rules:
+        if any(n in stack for n in needles):
+            return name
+    return "other"
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    import numpy as np
+    import orjson
+
+    workdir = Path(tempfile.mkdtemp(prefix="dosirak-bench-"))
+    rng = np.random.default_rng(0)
+    scripts: dict[int, Path] = {}
+    for images in sorted({p[2] for p in POINTS}):
+        body = workdir / f"body{images}.json"
+        body.write_bytes(orjson.dumps(rng.random((images, 28, 28), dtype=np.float32), option=orjson.OPT_SERIALIZE_NUMPY))
+        script = workdir / f"post{images}.lua"
+        script.write_text(_LUA.replace("{body}", str(body)).replace("{{", "{").replace("}}", "}"))
+        scripts[images] = script
+    results: dict[str, Any] = {"config": {"duration_s": args.duration, "warmup_s": args.warmup,
+                                          "server_cpu": SERVER_CPU, "load_cpu": LOAD_CPU,
+                                          "body_bytes_1_image": (workdir / "body1.json").stat().st_size}}
+    for kind in ("dosirak", "baseline", "floor"):
+        process, port, cold = _start(kind)
+        try:
+            entry: dict[str, Any] = {"cold_start_s": round(cold, 3)}
+            workers = _worker_pids(process)
+            for name, concurrency, images in POINTS:
+                if kind == "floor" and images > 1:
+                    continue
+                entry[name] = _point(port, concurrency, images, args, scripts)
+            entry["rss_mib_per_worker"] = _rss_mib(workers[0])
+            if kind == "dosirak":
+                entry["rss_mib_supervisor"] = _rss_mib(process.pid)
+                if args.profile:
+                    entry["profile_c64"] = _profile(workers[0], port, args, scripts)
+            results[kind] = entry
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+            entry["exit_status_after_sigterm"] = process.returncode
+    results["summary"] = _summary(results)
+    return results
+
+
+def _summary(r: dict[str, Any]) -> dict[str, Any]:
+    d, b, f = r["dosirak"], r["baseline"], r["floor"]
+    rps_ratio = d["c64"]["requests_per_s"] / b["c64"]["requests_per_s"]
+    img_ratio = d["c16_x32"]["images_per_s"] / b["c16_x32"]["images_per_s"]
+    p50_delta = d["c1"]["p50_ms"] - b["c1"]["p50_ms"]
+    return {
+        "c64_rps_vs_baseline": round(rps_ratio, 2),
+        "c64_rps_vs_floor": round(d["c64"]["requests_per_s"] / f["c64"]["requests_per_s"], 3),
+        "baseline_c64_rps_vs_floor": round(b["c64"]["requests_per_s"] / f["c64"]["requests_per_s"], 3),
+        "c64_p99_ms": d["c64"]["p99_ms"],
+        "c64_p99_baseline_ms": b["c64"]["p99_ms"],
+        "c1_p50_delta_ms": round(p50_delta, 3),
+        "x32_images_per_s_vs_baseline": round(img_ratio, 2),
+        "targets_met": {
+            "c64_rps_at_least_2x_baseline": rps_ratio >= 2.0,
+            "c64_p99_at_most_30ms_and_baseline": d["c64"]["p99_ms"] <= min(30.0, b["c64"]["p99_ms"]),
+            "c64_zero_errors": d["c64"]["errors"] == 0,
+            "c1_p50_within_0.2ms": p50_delta <= 0.2,
+            "x32_images_at_least_2x_baseline": img_ratio >= 2.0,
+        },
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=float, default=15.0, help="measured seconds per point")
+    parser.add_argument("--warmup", type=float, default=3.0, help="warm-up seconds before each point")
+    parser.add_argument("--profile", action="store_true", help="py-spy the dosirak worker at c=64")
+    args = parser.parse_args()
+    print(json.dumps(run(args), indent=2))
+
+
+if __name__ == "__main__":
+    main()
