@@ -157,6 +157,7 @@ def predictor(images: Split, service: Any) -> Annotated[list[dict[str, Any]], "p
         rows.append(row)
         print(f"  image {i}: ndarray api -> {row['ndarray']:<12} image api -> {row['image']:<12} "
               f"(true: {row['truth']})")
+    service.close()
     return rows
 
 

@@ -81,8 +81,15 @@ class PredictionService:
         return refresh(get_store().get_deployment(self.deployment_id)).status == "running"
 
     def close(self) -> None:
+        """Close the HTTP connections (the handle reconnects on the next call)."""
         while self._client:
             self._client.pop().close()
+
+    def __enter__(self) -> PredictionService:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _is_connection_failure(exc: ClientError) -> bool:

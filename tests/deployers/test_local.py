@@ -1,0 +1,162 @@
+"""The local deployer against real `dosirak serve` processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from dosirak import process
+from dosirak.deployers import find_model_server, find_prediction_service
+from dosirak.errors import DeploymentError, DeploymentStartError, PortInUseError, StackError
+from dosirak.metadata.store import get_store
+from tests.deployers.conftest import HERE, echo_request
+
+pytestmark = pytest.mark.integration
+
+
+def wait_until(predicate: Any, timeout: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return bool(predicate())
+
+
+def test_deploy_records_the_service_and_answers_requests(deployer: Any) -> None:
+    record = deployer.deploy(echo_request())
+    assert record.status == "running"
+    assert process.is_alive(record.pid, record.pid_start)
+    assert record.url == f"http://127.0.0.1:{record.port}"
+    assert (record.pipeline_name, record.step_name, record.model_name) == ("p", "deployer_step", "echo")
+    assert record.started_at is not None and Path(str(record.log_path)).exists()
+    assert httpx.get(f"{record.url}/readyz").status_code == 200
+    found = find_model_server(pipeline_name="p", step_name="deployer_step", model_name="echo")
+    assert [r.id for r in found] == [record.id]
+    with find_prediction_service("p", "deployer_step", "echo") as service:
+        assert service.predict("double", 21.0) == 42.0
+    stopped = deployer.stop(record.id)
+    assert stopped.status == "stopped" and stopped.stopped_at is not None
+    assert wait_until(lambda: not process.is_alive(record.pid, record.pid_start))
+    assert find_model_server(model_name="echo") == []
+
+
+def test_port_in_use_by_another_process_picks_the_next_free_port(deployer: Any) -> None:
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        taken = blocker.getsockname()[1]
+        record = deployer.deploy(echo_request(port=taken))
+        assert record.port != taken and record.port > taken
+        assert httpx.get(f"{record.url}/readyz").status_code == 200
+
+
+def test_port_in_use_fails_clearly_when_configured_to(deployer: Any) -> None:
+    from dosirak.deployers.local import LocalDeployer
+
+    strict = LocalDeployer("strict", {"port_policy": "fail"})
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        taken = blocker.getsockname()[1]
+        with pytest.raises(PortInUseError, match=f"port {taken} on 127.0.0.1 is in use.*port_policy=next"):
+            strict.deploy(echo_request(port=taken))
+    assert get_store().list_deployments() == []  # nothing recorded, nothing started
+
+
+def test_a_service_that_fails_to_start_reports_its_log_tail(deployer: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ECHO_FAIL_AT_IMPORT", "1")
+    with pytest.raises(DeploymentStartError, match="(?s)cannot load its service.*ECHO_FAIL_AT_IMPORT is set"):
+        deployer.deploy(echo_request(timeout_s=30.0))
+    [record] = get_store().list_deployments()
+    assert record.status == "failed" and "ECHO_FAIL_AT_IMPORT" in str(record.error)
+    assert wait_until(lambda: not process.is_alive(record.pid, record.pid_start))
+
+
+def test_a_killed_service_turns_failed_and_is_not_found(deployer: Any) -> None:
+    record = deployer.deploy(echo_request())
+    os.kill(record.pid, signal.SIGKILL)
+    assert wait_until(lambda: not process.is_alive(record.pid, record.pid_start))
+    assert find_model_server(model_name="echo") == []
+    refreshed = get_store().get_deployment(record.id)
+    assert refreshed.status == "failed" and "exited or was killed" in str(refreshed.error)
+    with pytest.raises(DeploymentError, match="no running deployment of model 'echo'.*failed"):
+        find_prediction_service("p", "deployer_step", "echo")
+    # the workers a killed supervisor leaves behind are gone too: the port is free again
+    assert wait_until(lambda: _refused(record.url))
+
+
+def _refused(url: str) -> bool:
+    try:
+        httpx.get(f"{url}/livez", timeout=1.0)
+    except httpx.ConnectError:
+        return True
+    except httpx.HTTPError:
+        return False
+    return False
+
+
+def test_a_reused_pid_is_not_mistaken_for_the_service(deployer: Any) -> None:
+    stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        record = get_store().create_deployment(
+            name="echo", deployer="local_deployer", flavor="local", status="running", host="127.0.0.1", port=1,
+            url="http://127.0.0.1:1", pid=stranger.pid, pid_start=(process.start_time(stranger.pid) or 0) + 1,
+            model_name="echo", config={"target": "echo_service.py:Echo"})
+        assert deployer.refresh(record).status == "failed"
+        assert "belongs to another process" in str(get_store().get_deployment(record.id).error)
+        deployer.stop(record.id)
+        assert stranger.poll() is None  # never signalled
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+def test_stop_then_start_serves_again_and_delete_forgets(deployer: Any) -> None:
+    record = deployer.deploy(echo_request())
+    deployer.stop(record.id)
+    restarted = deployer.start(record.id[:8])
+    assert restarted.status == "running" and restarted.pid != record.pid
+    with find_prediction_service("p", "deployer_step", "echo") as service:
+        assert service.predict("double", 1.5) == 3.0
+    with pytest.raises(DeploymentError, match="already running"):
+        deployer.start(record.id)
+    deployer.delete(record.id)
+    assert get_store().list_deployments() == []
+    assert wait_until(lambda: not process.is_alive(restarted.pid, restarted.pid_start))
+
+
+def test_redeploy_replaces_the_old_service(deployer: Any) -> None:
+    first = deployer.deploy(echo_request(port=0))
+    second = deployer.deploy(echo_request(port=first.port))
+    assert second.port != first.port
+    old = get_store().get_deployment(first.id)
+    assert old.status == "stopped" and old.extra["replaced_by"] == second.id
+    assert wait_until(lambda: not process.is_alive(first.pid, first.pid_start))
+    assert [r.id for r in find_model_server(model_name="echo")] == [second.id]
+
+
+def test_a_stack_without_model_deployer_says_how_to_register_one() -> None:
+    from dosirak.stack.stack import load_stack
+
+    with pytest.raises(StackError, match="model-deployer register local_deployer --flavor=local"):
+        load_stack(get_store()).deployer()
+
+
+def test_record_is_frozen_and_docs_url_follows_url(deployer: Any) -> None:
+    record = get_store().create_deployment(name="x", deployer="d", flavor="local", url="http://h:1")
+    assert record.docs_url == "http://h:1/docs"
+    assert replace(record, url=None).docs_url is None
+    with pytest.raises(AttributeError):
+        record.status = "running"  # type: ignore[misc]
+    assert HERE.is_dir()
