@@ -145,8 +145,11 @@ def load_config(config: str | Path | dict[str, Any] | None) -> dict[str, Any]:
 
         try:
             data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+        except yaml.YAMLError as exc:  # one line: where, and what is wrong
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise ConfigError(f"config file {path} is not valid YAML{where}: {problem}") from None
     if not isinstance(data, dict):
         raise ConfigError("a run config must be a mapping with 'parameters', 'steps', 'enable_cache'")
     unknown = set(data) - _CONFIG_KEYS
