@@ -34,8 +34,9 @@ def training_fashion_mnist(dataset: str = "fashion_mnist", min_accuracy: float =
     model = trainer(train)
     accuracy, _report = evaluator(test, model)
     decision = deployment_trigger(accuracy, min_accuracy=min_accuracy)
-    bundle = bundle_builder(model, model_name="fashion_mnist", service=str(HERE / "service.py") + ":FashionMNIST",
-                            labels={"framework": "pytorch"}, python_packages=["torch", "pillow"])
+    bundle = bundle_builder(model, model_name="fashion_mnist", service="service.py:FashionMNIST",
+                            base_dir=str(HERE), include=["service.py"], labels={"framework": "pytorch", "dataset": dataset},
+                            python_packages=["torch", "pillow"])
     model_deployer(bundle, deploy_decision=decision, port=port)
 
 

@@ -11,6 +11,8 @@ import dosirak as dk
 
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+#: class names by the ``dataset`` label the training pipeline puts on the model version
+CLASSES = {"fashion_mnist": FASHION_CLASSES, "digits": [f"digit {d}" for d in range(10)]}
 
 
 @dk.service(name="fashion_mnist")
@@ -25,7 +27,7 @@ class FashionMNIST:
         torch.set_num_threads(1)
         version = self.model.resolve()
         self.net = version.load()  # a torch module, eval mode
-        self.classes = list(version.metadata.get("classes") or FASHION_CLASSES)
+        self.classes = CLASSES.get(str(version.labels.get("dataset")), FASHION_CLASSES)
         self.torch = torch
 
     def _scores(self, images: np.ndarray) -> np.ndarray:

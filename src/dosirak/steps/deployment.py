@@ -43,7 +43,7 @@ def _bundle_facts(bundle: Any) -> dict[str, Any]:
 
 @step(enable_cache=False)
 def model_deployer(
-    bundle: Any,
+    bundle: str,
     deploy_decision: bool = True,
     port: int | None = None,
     workers: int | None = None,
@@ -55,7 +55,7 @@ def model_deployer(
     When ``deploy_decision`` is False nothing is deployed; the output records why.
 
     Args:
-        bundle: The bundle to serve (the ``bundle_builder`` output, or a tag).
+        bundle: The tag of the bundle to serve (the ``bundle_builder`` output).
         deploy_decision: Whether to deploy (usually a trigger step's output).
         port: Port to serve on (the deployer's default when None; 0 for any free port).
         workers: Worker processes (the service's own default when None).
