@@ -83,7 +83,17 @@ def test_load_refuses_a_model_file_changed_after_saving() -> None:
     path = Path(version.path) / "model.pkl"
     path.write_bytes(path.read_bytes() + b"x")
     with pytest.raises(ModelError, match="model.pkl .* does not match its recorded SHA-256"):
-        dk.models.get("m:1").load()
+        dk.models.get("m:1").load()  # the size changed: caught by the default check
+
+
+def test_full_verification_catches_a_same_size_change() -> None:
+    version = dk.models.save("m", {"a": 1})
+    path = Path(version.path) / "model.pkl"
+    data = bytearray(path.read_bytes())
+    data[-2] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="model.pkl .* does not match its recorded SHA-256"):
+        dk.models.get("m:1").load(verify=True)
 
 
 def test_invalid_name_and_non_json_metrics_are_refused() -> None:

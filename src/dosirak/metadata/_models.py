@@ -248,7 +248,8 @@ class ModelsMixin:
         with self._read() as conn:
             model_id = self._model_id(conn, name)
             row = self._version_row(conn, model_id, name, ref)
-            aliases = self._aliases_of(conn, [row.id]).get(row.id, ())
+            aliases = tuple(conn.execute(select(t.model_aliases.c.alias).where(
+                t.model_aliases.c.model_version_id == row.id).order_by(t.model_aliases.c.alias)).scalars())
         return _version_from_row(row, aliases)
 
     def get_model_version_by_id(self, version_id: str) -> ModelVersionRecord:

@@ -59,12 +59,15 @@ class ModelVersion:
         """Whether loading unpickles data (refused for untrusted versions without ``trusted=True``)."""
         return bool(self.handler_info.get("pickle"))
 
-    def load(self, *, trusted: bool | None = None) -> Any:
-        """Verify the files' hashes and rebuild the model object.
+    def load(self, *, trusted: bool | None = None, verify: bool | None = None) -> Any:
+        """Check the files and rebuild the model object.
 
         Args:
             trusted: allow unpickling. Defaults to whether the version is trusted: versions
                 saved here are, versions from an imported bundle are not.
+            verify: check every file's SHA-256. Defaults to True for untrusted versions
+                (from a bundle) and False for versions in the local store, whose files
+                dosirak wrote itself; their sizes are always checked.
 
         Raises:
             ModelError: a file is missing or altered, or the framework cannot rebuild it.
@@ -73,7 +76,8 @@ class ModelVersion:
         from dosirak.models.frameworks.base import handler_named
 
         handler = handler_named(self.framework)
-        verify_files(self.path, self.files, f"model {self.tag}")
+        full = (not self.trusted) if verify is None else verify
+        verify_files(self.path, self.files, f"model {self.tag}", hashes=full)
         allow = self.trusted if trusted is None else trusted
         log.debug("loading model %s (%s) from %s", self.tag, self.framework, self.path)
         return handler.load(self.path, self.handler_info, allow_pickle=allow)

@@ -58,14 +58,20 @@ class ModelRef:
 
         served = serving_bundle()
         if served is not None:
+            # a bundle's files are checked in full: untrusted or not, it came from elsewhere
             return resolve_in_bundle(served[0], self.tag, trusted=served[1])
         from dosirak.models.api import get
 
         return get(self.tag)
 
     def load(self, *, trusted: bool | None = None) -> Any:
-        """Resolve and load the model object (hashes verified, no pickle from untrusted bundles)."""
-        return self.resolve().load(trusted=trusted)
+        """Resolve and load the model object (no pickle from untrusted bundles).
+
+        From a served bundle every file's SHA-256 is checked; from the local store, sizes.
+        """
+        from dosirak.settings import serving_bundle
+
+        return self.resolve().load(trusted=trusted, verify=True if serving_bundle() is not None else None)
 
 
 def model_ref(tag: str) -> ModelRef:

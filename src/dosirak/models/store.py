@@ -47,15 +47,18 @@ def hash_files(directory: Path) -> dict[str, dict[str, Any]]:
     return dict(sorted(files.items()))
 
 
-def verify_files(directory: Path, files: dict[str, dict[str, Any]], what: str) -> None:
-    """Check every recorded file exists with its size and hash; the error names the file."""
+def verify_files(directory: Path, files: dict[str, dict[str, Any]], what: str, *, hashes: bool = True) -> None:
+    """Check every recorded file exists with its size and (with ``hashes``) its SHA-256.
+
+    The error names the file.
+    """
     for rel, expected in files.items():
         path = directory / rel
         try:
             size = path.stat().st_size
         except OSError:
             raise ModelError(f"{what}: file {rel} is missing from {directory}") from None
-        if size != expected["size"] or hash_file(path) != expected["sha256"]:
+        if size != expected["size"] or (hashes and hash_file(path) != expected["sha256"]):
             raise ModelError(f"{what}: file {rel} in {directory} does not match its recorded SHA-256; "
                              "it was changed or truncated after saving")
 
@@ -63,7 +66,8 @@ def verify_files(directory: Path, files: dict[str, dict[str, Any]], what: str) -
 def write_model_yaml(directory: Path, data: dict[str, Any]) -> None:
     import yaml
 
-    text = yaml.safe_dump({"format_version": FORMAT_VERSION, **data}, sort_keys=False, allow_unicode=True)
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    text = yaml.dump({"format_version": FORMAT_VERSION, **data}, Dumper=dumper, sort_keys=False, allow_unicode=True)
     (directory / MODEL_FILE).write_text(text, encoding="utf-8")
 
 
@@ -73,7 +77,7 @@ def read_model_yaml(directory: Path) -> dict[str, Any]:
 
     path = directory / MODEL_FILE
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 - a safe loader
     except OSError as exc:
         raise ModelError(f"{directory} is not a saved model: cannot read {MODEL_FILE} ({exc})") from exc
     except yaml.YAMLError as exc:
