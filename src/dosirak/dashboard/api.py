@@ -47,7 +47,7 @@ PAGING = (Param("limit", "items per page (1-500, default 50)", "integer"),
 @dataclass(frozen=True)
 class Endpoint:
     path: str  # relative to PREFIX
-    handler: Callable[[Request], Response]
+    handler: Callable[[Request], Any]  # sync, or async for actions
     summary: str
     tag: str
     schema: str  # name of the response schema in openapi.SCHEMAS

@@ -81,6 +81,12 @@ def segment(value: Any) -> str:
     return quote(str(value), safe="")
 
 
+def http_url(value: Any) -> str:
+    """``value`` if it is an http(s) URL, else ``#``: a stored URL never becomes ``javascript:``."""
+    text = str(value or "")
+    return text if text.lower().startswith(("http://", "https://")) else "#"
+
+
 def number(value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return str(value)
@@ -101,6 +107,7 @@ FILTERS = {
     "short": short,
     "segment": segment,
     "number": number,
+    "http_url": http_url,
 }
 
 __all__ = ["FILTERS", "ago", "compact", "duration", "human_size", "number", "segment", "short", "timestamp", "to_json"]

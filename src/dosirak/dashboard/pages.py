@@ -252,6 +252,8 @@ def favicon(request: Request) -> Response:
 
 
 def routes() -> list[BaseRoute]:
+    from dosirak.dashboard import registry_pages
+
     return [
         Route("/", overview),
         Route("/favicon.ico", favicon),
@@ -267,6 +269,7 @@ def routes() -> list[BaseRoute]:
         Route("/artifacts/{artifact_id}/thumbnail.png", artifact_thumbnail),
         Route("/stacks", stacks_page),
         Route("/api", api_page),
+        *registry_pages.routes(),
     ]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from dosirak.dashboard import registry, resources
+from dosirak.dashboard import deployments, registry, resources
 from dosirak.dashboard.api import PAGING, Endpoint, json_response
 from dosirak.dashboard.context import dashboard_of
 
@@ -42,6 +42,25 @@ def get_bundle(request: Request) -> Response:
     return json_response(registry.bundle_view(dashboard_of(request), request.path_params["bundle_id"]))
 
 
+def list_deployments(request: Request) -> Response:
+    page = resources.Page.from_query(request.query_params)
+    items = deployments.list_view(dashboard_of(request))
+    return json_response(page.envelope(items[page.offset: page.offset + page.limit], len(items)))
+
+
+def get_deployment(request: Request) -> Response:
+    return json_response(deployments.detail_view(dashboard_of(request), request.path_params["deployment_id"]))
+
+
+async def deployment_action(request: Request) -> Response:
+    from starlette.concurrency import run_in_threadpool
+
+    action = request.url.path.rsplit("/", 1)[1]
+    result = await run_in_threadpool(deployments.act, dashboard_of(request), request.path_params["deployment_id"],
+                                     action)
+    return json_response(result)
+
+
 ENDPOINTS: list[Endpoint] = [
     Endpoint("/models", list_models, "Models with their version count, newest version and aliases", "models",
              "Model", PAGING, paginated=True),
@@ -54,6 +73,15 @@ ENDPOINTS: list[Endpoint] = [
              (*PAGING,), paginated=True),
     Endpoint("/bundles/{bundle_id}", get_bundle, "A bundle: apis, models, labels, files and requirements",
              "bundles", "Bundle"),
+    Endpoint("/deployments", list_deployments, "Deployments, newest first, with a live process check", "deployments",
+             "Deployment", PAGING, paginated=True),
+    Endpoint("/deployments/{deployment_id}", get_deployment,
+             "A deployment (id, prefix or name) with its bundle and last log lines", "deployments", "DeploymentDetail"),
+    Endpoint("/deployments/{deployment_id}/stop", deployment_action,
+             "Stop a deployment through its deployer (the dashboard's only writes are these two)", "deployments",
+             "Deployment", methods=("POST",)),
+    Endpoint("/deployments/{deployment_id}/start", deployment_action,
+             "Start a stopped deployment again through its deployer", "deployments", "Deployment", methods=("POST",)),
 ]
 
 __all__ = ["ENDPOINTS"]

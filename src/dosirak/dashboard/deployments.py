@@ -1,0 +1,72 @@
+"""Deployments in the dashboard: what runs where, its last log lines, and stop/start.
+
+Viewing never writes: whether a deployment's process still lives is checked read-only
+(PID and start time) and shown beside the recorded status. Stop and start are the
+dashboard's only writes, and they go through the deployer that made the deployment,
+exactly as ``dosirak deployment stop|start`` does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dosirak import process
+from dosirak.dashboard import logs, resources
+from dosirak.dashboard.context import Dashboard
+from dosirak.dashboard.registry import store_with
+
+LIVE_STATUSES = ("starting", "running", "stopping")
+LOG_TAIL_BYTES = 8 * 1024
+LOG_LINES = 40
+
+
+def deployment(record: Any) -> dict[str, Any]:
+    """A deployment's fields plus ``docs_url`` and ``process_alive`` (None when unknowable here)."""
+    out = resources.record(record)
+    out["docs_url"] = f"{record.url.rstrip('/')}/docs" if record.url else None
+    alive: bool | None = None
+    if record.status in LIVE_STATUSES and record.flavor == "local" and record.pid:
+        alive = process.is_alive(record.pid, record.pid_start)
+    out["process_alive"] = alive
+    return out
+
+
+def list_view(board: Dashboard) -> list[dict[str, Any]]:
+    store = store_with(board, "list_deployments")
+    return [deployment(d) for d in store.list_deployments()]
+
+
+def detail_view(board: Dashboard, deployment_id: str) -> dict[str, Any]:
+    store = store_with(board, "list_deployments")
+    record = store.get_deployment(deployment_id)
+    bundle = None
+    if record.bundle_id and board.has("get_bundle_by_id"):
+        try:
+            bundle = resources.record(store.get_bundle_by_id(record.bundle_id))
+        except Exception:  # noqa: BLE001 - a forgotten bundle leaves the deployment viewable
+            bundle = None
+    chunk = logs.tail(record.log_path, LOG_TAIL_BYTES)
+    lines = chunk.text.splitlines()[-LOG_LINES:]
+    return {"deployment": deployment(record), "bundle": bundle, "log_lines": lines,
+            "can_stop": record.status in LIVE_STATUSES, "can_start": record.status not in LIVE_STATUSES}
+
+
+def act(board: Dashboard, deployment_id: str, action: str) -> dict[str, Any]:
+    """Stop or start a deployment through its deployer; returns the deployment afterwards."""
+    from dosirak.errors import DashboardError, NotFoundError
+    from dosirak.stack.flavors import flavor_class
+
+    if action not in ("stop", "start"):
+        raise DashboardError(f"unknown action '{action}'; use stop or start")
+    store = store_with(board, "list_deployments")
+    record = store.get_deployment(deployment_id)
+    try:
+        config = store.get_component("model-deployer", record.deployer).config
+    except NotFoundError:
+        config = {}
+    deployer = flavor_class("model-deployer", record.flavor)(record.deployer, config)
+    result = deployer.stop(record.id) if action == "stop" else deployer.start(record.id)
+    return deployment(result)
+
+
+__all__ = ["act", "deployment", "detail_view", "list_view"]
