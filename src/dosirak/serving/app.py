@@ -238,6 +238,7 @@ class ServingApp:
                 value = decode(body, content_type, headers) if decode is not None else None
                 phase = "running the api"
                 result = await runtime.call(value)
+            phase = "encoding the result"
             payload, media_type = runtime.encode(result, accept)
             await send({"type": "http.response.start", "status": 200,
                         "headers": [(b"content-type", media_type.encode("latin-1"))]})
@@ -291,8 +292,9 @@ class ServingApp:
             return RequestTimeoutError(f"timed out after {self._timeout:g} s while {phase}: {who}")
         request_id = self._request_id(scope)
         logger.error("api '%s' raised (request %s)", api, request_id, exc_info=exc)
+        what = f"could not encode the result of api '{api}'" if phase.startswith("encoding") else f"the api '{api}' raised"
         error = InternalServerError(
-            f"the api '{api}' raised {type(exc).__name__}; the server log has the traceback under this request id"
+            f"{what}: {type(exc).__name__}; the server log has the traceback under this request id"
         )
         error.request_id = request_id  # type: ignore[attr-defined]
         return error

@@ -80,3 +80,10 @@ def test_schema_references_model_components() -> None:
     codec = JsonCodec(list[Item])
     assert codec.schema() == {"type": "array", "items": {"$ref": "#/components/schemas/Item"}}
     assert set(codec.components()["Item"]["required"]) == {"name", "price"}
+
+
+def test_encodes_what_orjson_cannot_big_integers_and_lone_surrogates() -> None:
+    body, _ = JsonCodec(dict).encode({"big": -24632121959897670011194441728, "s": "\ud85f"}, "")
+    import json
+
+    assert json.loads(body) == {"big": -24632121959897670011194441728, "s": "\ud85f"}

@@ -29,6 +29,17 @@ def _default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
+def _stdlib_dumps(value: Any) -> bytes:
+    import json
+
+    from dosirak.errors import InternalServerError
+
+    try:
+        return json.dumps(value, default=_default, allow_nan=False, ensure_ascii=True).encode()
+    except (TypeError, ValueError) as exc:
+        raise InternalServerError(f"the api returned a value JSON cannot carry: {exc}") from None
+
+
 def _mentions_model(annotation: Any) -> bool:
     from pydantic import BaseModel
 
@@ -77,7 +88,10 @@ class JsonCodec:
     def encode(self, value: Any, accept: str) -> tuple[bytes, str]:
         if self._use_pydantic_dump:
             return self._adapter.dump_json(value), JSON
-        return orjson.dumps(value, default=_default, option=orjson.OPT_SERIALIZE_NUMPY), JSON
+        try:
+            return orjson.dumps(value, default=_default, option=orjson.OPT_SERIALIZE_NUMPY), JSON
+        except TypeError:  # integers over 64 bits, lone surrogates: the slow, general encoder
+            return _stdlib_dumps(value), JSON
 
     # batching: a list is its own batch axis
     def batch_size(self, value: Any) -> int:
