@@ -91,9 +91,11 @@ def cli(ctx: click.Context, verbose: int) -> None:
     """
     import logging
 
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h.formatter, _CliFormatter)]:
+        root.removeHandler(old)  # invoked again in one process (tests, scripts): one handler, current stderr
     handler = logging.StreamHandler()
     handler.setFormatter(_CliFormatter())
-    root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(logging.WARNING)
     logging.getLogger("dosirak").setLevel(
