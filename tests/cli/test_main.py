@@ -1,0 +1,38 @@
+"""The ``dosirak`` group: lazy command table, help, version, logging set up once per invocation."""
+
+from __future__ import annotations
+
+import logging
+
+from click.testing import CliRunner
+
+from dosirak.cli.main import COMMANDS, cli
+from tests.cli.conftest import Invoke
+
+
+def test_help_lists_every_command_with_its_summary() -> None:
+    result = CliRunner().invoke(cli, ["--help"])
+    assert result.exit_code == 0
+    for name in COMMANDS:
+        assert f"  {name} " in result.output, name
+
+
+def test_every_command_in_the_table_imports_as_a_click_command() -> None:
+    ctx = cli.make_context("dosirak", ["--help"], resilient_parsing=True)
+    for name in COMMANDS:
+        assert cli.get_command(ctx, name) is not None, name
+
+
+def test_version_option_prints_the_version() -> None:
+    result = CliRunner().invoke(cli, ["--version"])
+    assert result.exit_code == 0
+    assert "dosirak" in result.output and "0." in result.output
+
+
+def test_invoking_the_cli_twice_in_one_process_logs_each_line_once(dosirak: Invoke) -> None:
+    root = logging.getLogger()
+    before = len(root.handlers)
+    dosirak("run", "tests._pipelines.measure:measure")
+    second = dosirak("run", "tests._pipelines.measure:measure", "-p", "count=2")
+    assert second.stderr.count("of pipeline 'measure' started") == 1, second.stderr
+    assert len(root.handlers) <= before + 1

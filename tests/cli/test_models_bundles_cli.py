@@ -1,0 +1,76 @@
+"""`dosirak model ...` and `dosirak bundle ...` as a user runs them (in-process)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+import dosirak as dk
+from dosirak.cli.main import main
+from tests.bundles._fixtures import make_mlp, write_service
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    try:
+        main(list(argv))
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_model_alias_show_list_and_delete(capsys: pytest.CaptureFixture[str]) -> None:
+    dk.models.save("m", 1)
+    dk.models.save("m", 2)
+    assert run(capsys, "model", "alias", "m:1", "production")[1].strip() == "m:production -> m:1"
+    assert run(capsys, "model", "alias", "m:2", "production")[1].strip() == "m:production -> m:2 (was 1)"
+    code, out, _ = run(capsys, "model", "show", "m", "--json")
+    shown = json.loads(out)
+    assert code == 0 and [v["version"] for v in shown["versions"]] == [2, 1]
+    assert [(h["from_version"], h["to_version"]) for h in shown["alias_history"]] == [(None, 1), (1, 2)]
+    assert json.loads(run(capsys, "model", "show", "m:production", "--json")[1])["version"] == 2
+    listed = json.loads(run(capsys, "model", "list", "--json")[1])
+    assert listed[0]["name"] == "m" and listed[0]["aliases"] == {"production": 2}
+    assert run(capsys, "model", "delete", "m:1", "-y")[1].strip() == "deleted m:1"
+    code, _, err = run(capsys, "model", "show", "m:1")
+    assert code == 2 and "has no version or alias '1'" in err
+
+
+def test_bundle_commands_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("torch")
+    service_dir = write_service(tmp_path / "svc")
+    dk.models.save("fashion_mnist", make_mlp())
+    spec = service_dir / "dosirak.yaml"
+    spec.write_text(yaml.safe_dump({"service": "service.py:FashionMNIST", "labels": {"stage": "test"}}))
+    code, out, err = run(capsys, "bundle", "build", "-f", str(spec), "--json")
+    assert code == 0, err
+    tag = f"{json.loads(out)['name']}:{json.loads(out)['version']}"
+    assert json.loads(run(capsys, "bundle", "list", "--json")[1])[0]["version"] == tag.split(":")[1]
+    shown = json.loads(run(capsys, "bundle", "show", "fashion_mnist:latest", "--json")[1])
+    assert shown["labels"] == {"stage": "test"} and shown["models"][0]["version"] == 1
+    verified = json.loads(run(capsys, "bundle", "verify", tag, "--json")[1])
+    assert verified["ok"] and verified["files"] == 7
+    code, _, err = run(capsys, "model", "delete", "fashion_mnist", "-y")
+    assert code == 2 and f"in use by bundle {tag}" in err
+    archive = tmp_path / "fm.bundle"
+    assert run(capsys, "bundle", "export", tag, "-o", str(archive))[0] == 0 and archive.is_file()
+    code, out, _ = run(capsys, "bundle", "containerize", tag, "-o", str(tmp_path / "ctx"))
+    assert code == 0
+    assert (tmp_path / "ctx" / "Dockerfile").is_file() and (tmp_path / "ctx" / "bundle" / "MANIFEST").is_file()
+    assert "image NOT built" in out and str(tmp_path / "ctx") in out
+    assert run(capsys, "bundle", "delete", tag, "-y")[1].strip() == f"deleted {tag}"
+    code, _, err = run(capsys, "bundle", "import", str(archive))
+    assert code == 0
+    assert json.loads(run(capsys, "bundle", "list", "--json")[1])[0]["imported"] is True
+
+
+def test_bundle_build_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "bundle", "build", "-f", str(tmp_path / "missing.yaml"))
+    assert code == 2 and err.startswith("error: no build spec at")
+    (tmp_path / "dosirak.yaml").write_text("service: nope.py:X\n")
+    code, _, err = run(capsys, "bundle", "build", "-f", str(tmp_path / "dosirak.yaml"))
+    assert code == 2 and "service file nope.py does not exist" in err

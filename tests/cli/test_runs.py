@@ -1,0 +1,109 @@
+"""``dosirak pipeline list``, ``runs list|show|logs`` and ``artifact list|show``, as tables and as --json."""
+
+from __future__ import annotations
+
+import pytest
+
+from dosirak.pipelines.views import RunView
+from tests._pipelines.measure import measure
+from tests.cli.conftest import Invoke, one_line_error
+
+
+@pytest.fixture
+def two_runs() -> tuple[RunView, RunView]:
+    return measure(count=3), measure(count=4)
+
+
+def test_pipeline_list_shows_each_pipeline_with_its_runs(dosirak: Invoke, two_runs: tuple[RunView, RunView]) -> None:
+    table = dosirak("pipeline", "list")
+    assert table.exit_code == 0
+    assert "measure" in table.stdout
+    assert dosirak("pipeline", "list", "--json").json() == [
+        {"name": "measure", "runs": 2, "last_run": two_runs[1].id, "last_status": "completed"}]
+
+
+def test_runs_list_is_newest_first(dosirak: Invoke, two_runs: tuple[RunView, RunView]) -> None:
+    first, second = two_runs
+    rows = dosirak("runs", "list", "--json").json()
+    assert [r["id"] for r in rows] == [second.id, first.id]
+    assert rows[0]["parameters"] == {"count": 4}
+    assert dosirak("runs", "list", "--json", "--status", "failed").json() == []
+    table = dosirak("runs", "list", "--pipeline", "measure").stdout
+    assert first.id[:8] in table and second.id[:8] in table
+
+
+def test_runs_show_explains_which_part_of_the_cache_key_changed(
+    dosirak: Invoke, two_runs: tuple[RunView, RunView]
+) -> None:
+    _first, second = two_runs
+    shown = dosirak("runs", "show", second.id[:8], "--json").json()
+    steps = {s["name"]: s for s in shown["steps"]}
+    assert steps["words"]["cache_miss"] == ["its parameters changed"]
+    assert steps["lengths"]["cache_miss"] == ["input(s) items changed content"]
+    assert steps["tally"]["outputs"]["output"]["type"] == "builtins.int"
+    table = dosirak("runs", "show", second.id)
+    assert table.exit_code == 0
+    assert "cache miss: its parameters changed" in table.stdout
+
+
+def test_runs_show_names_the_step_a_cache_hit_came_from(dosirak: Invoke, two_runs: tuple[RunView, RunView]) -> None:
+    third = measure(count=4)
+    steps = {s["name"]: s for s in dosirak("runs", "show", third.id, "--json").json()["steps"]}
+    assert steps["words"]["cached_from"] == two_runs[1].steps["words"].id
+    assert f"cache hit from step run {two_runs[1].steps['words'].id[:8]}" in dosirak("runs", "show", third.id).stdout
+
+
+def test_runs_show_of_a_failed_run_prints_the_traceback(dosirak: Invoke) -> None:
+    from dosirak import pipeline, step
+    from dosirak.errors import RunFailedError
+
+    @step
+    def crash() -> int:
+        raise ZeroDivisionError("cannot divide here")
+
+    @pipeline
+    def crashing() -> None:
+        crash()
+
+    with pytest.raises(RunFailedError) as info:
+        crashing()
+    shown = dosirak("runs", "show", info.value.run.id)
+    assert "traceback of step crash" in shown.stdout
+    assert "ZeroDivisionError: cannot divide here" in shown.stdout
+    as_json = dosirak("runs", "show", info.value.run.id, "--json").json()
+    assert as_json["status"] == "failed"
+    assert "ZeroDivisionError" in as_json["steps"][0]["traceback"]
+
+
+def test_runs_logs_prints_what_each_step_printed(dosirak: Invoke, two_runs: tuple[RunView, RunView]) -> None:
+    _first, second = two_runs
+    out = dosirak("runs", "logs", second.id).stdout
+    assert "== tally (completed) ==" in out
+    assert "tallying 4 numbers" in out
+    assert "== words (completed) ==\n(no output)" in out
+    only = dosirak("runs", "logs", second.id, "--step", "tally").stdout
+    assert "words" not in only and "tallying 4 numbers" in only
+
+
+def test_unknown_run_or_step_exits_2_with_a_one_line_error(
+    dosirak: Invoke, two_runs: tuple[RunView, RunView]
+) -> None:
+    assert "no run with id 'deadbeef'" in one_line_error(dosirak("runs", "show", "deadbeef"))
+    assert "has no step 'nope'; its steps: words, lengths, tally" in one_line_error(
+        dosirak("runs", "logs", two_runs[0].id, "--step", "nope"))
+    assert "no artifact with id 'deadbeef'" in one_line_error(dosirak("artifact", "show", "deadbeef"))
+
+
+def test_artifact_list_and_show(dosirak: Invoke, two_runs: tuple[RunView, RunView]) -> None:
+    listed = dosirak("artifact", "list", "--json").json()
+    assert len(listed) == 8  # words, sizes, longest, tally; twice
+    ints = dosirak("artifact", "list", "--json", "--type", "int").json()
+    assert {a["name"] for a in ints} == {"longest", "output"}
+    sizes = two_runs[0].steps["lengths"].outputs["sizes"]
+    shown = dosirak("artifact", "show", sizes.id[:8], "--json").json()
+    assert shown["artifact"]["content_hash"] == sizes.content_hash
+    roles = {(link["kind"], link["step"], link["run_id"]) for link in shown["links"]}
+    assert roles == {("output", "lengths", two_runs[0].id), ("input", "tally", two_runs[0].id)}
+    table = dosirak("artifact", "show", sizes.id).stdout
+    assert "produced by  step lengths (as 'sizes')" in table
+    assert "consumed by  step tally (as 'numbers')" in table

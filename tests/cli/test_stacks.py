@@ -1,0 +1,110 @@
+"""``dosirak stack ...``, component commands and ``flavor list``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dosirak.metadata.store import get_store
+from tests.cli.conftest import Invoke, one_line_error
+
+COMPONENT_TYPES = ["orchestrator", "artifact-store", "model-deployer"]
+
+
+def test_stack_list_and_describe_show_the_default_stack(dosirak: Invoke, dosirak_home: Path) -> None:
+    stacks = dosirak("stack", "list", "--json").json()
+    assert stacks == [{"name": "default", "active": True, "components": {
+        "orchestrator": {"name": "default", "flavor": "local"},
+        "artifact-store": {"name": "default", "flavor": "local"}}}]
+    described = dosirak("stack", "describe")
+    assert "stack default (active)" in described.stdout
+    assert f"{dosirak_home / 'artifacts'} (default)" in described.stdout.replace("\n", "")
+
+
+def test_stack_register_set_describe_delete(dosirak: Invoke, tmp_path: Path) -> None:
+    registered = dosirak("artifact-store", "register", "scratch", "--flavor", "local", f"--path={tmp_path}")
+    assert registered.exit_code == 0, registered.stderr
+    assert dosirak("model-deployer", "register", "deployer", "-f", "local", "--port", "3100").exit_code == 0
+    result = dosirak("stack", "register", "dev", "-o", "default", "-a", "scratch", "-d", "deployer", "--set")
+    assert result.exit_code == 0, result.stderr
+    assert "active stack: 'dev'" in result.stdout
+    described = dosirak("stack", "describe", "dev", "--json").json()
+    assert described["active"] is True
+    assert described["components"]["artifact-store"]["config"] == {"path": str(tmp_path)}
+    assert described["components"]["model-deployer"]["config"]["port"] == 3100
+
+    assert "stack 'dev' is active; `dosirak stack set OTHER` first" in one_line_error(dosirak("stack", "delete", "dev"))
+    assert dosirak("stack", "set", "default").exit_code == 0
+    assert get_store().active_stack_name() == "default"
+    assert dosirak("stack", "delete", "dev").exit_code == 0
+    assert [s["name"] for s in dosirak("stack", "list", "--json").json()] == ["default"]
+
+
+def test_a_pipeline_runs_on_the_stack_it_is_given(dosirak: Invoke, tmp_path: Path) -> None:
+    dosirak("artifact-store", "register", "scratch", "--flavor", "local", f"--path={tmp_path / 'arts'}")
+    dosirak("stack", "register", "dev", "-o", "default", "-a", "scratch")
+    result = dosirak("run", "tests._pipelines.measure:measure", "--stack", "dev")
+    assert result.exit_code == 0, result.stderr
+    run = dosirak("runs", "list", "--json").json()[0]
+    shown = dosirak("runs", "show", run["id"], "--json").json()
+    assert shown["stack"] == "dev"
+    assert shown["steps"][0]["outputs"]["output"]["uri"].startswith(str(tmp_path / "arts"))
+
+
+@pytest.mark.parametrize("component_type", COMPONENT_TYPES)
+def test_component_register_list_describe_delete(dosirak: Invoke, component_type: str) -> None:
+    assert dosirak(component_type, "register", "extra", "--flavor", "local").exit_code == 0
+    listed = {c["name"]: c for c in dosirak(component_type, "list", "--json").json()}
+    assert listed["extra"]["flavor"] == "local"
+    assert listed["extra"]["stacks"] == []
+    described = dosirak(component_type, "describe", "extra", "--json").json()
+    assert (described["type"], described["flavor"]) == (component_type, "local")
+    assert "schema" in described
+    assert "flavor local" in dosirak(component_type, "describe", "extra").stdout
+    assert dosirak(component_type, "delete", "extra").exit_code == 0
+    assert "extra" not in {c["name"] for c in dosirak(component_type, "list", "--json").json()}
+    assert f"no {component_type} named 'extra'" in one_line_error(dosirak(component_type, "describe", "extra"))
+
+
+def test_flavor_list_shows_every_built_in_flavor(dosirak: Invoke) -> None:
+    flavors = {(f["type"], f["flavor"]) for f in dosirak("flavor", "list", "--json").json()}
+    assert {("orchestrator", "local"), ("artifact-store", "local"), ("artifact-store", "fsspec")} <= flavors
+    assert "LocalOrchestrator" in dosirak("flavor", "list").stdout
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["orchestrator", "register", "o2", "--flavor", "nope"], "unknown orchestrator flavor 'nope'; known: local"),
+    (["artifact-store", "register", "a2", "--flavor", "local", "--colour=red"], "flavor 'local' has no option"),
+    (["artifact-store", "register", "a2", "--flavor", "local", "--path"], "option --path needs a value"),
+    (["orchestrator", "register", "default", "--flavor", "local"], "a orchestrator named 'default' already exists|"
+                                                                   "an orchestrator named 'default' already exists"),
+    (["orchestrator", "register", "bad name", "--flavor", "local"], "invalid orchestrator name 'bad name'"),
+    (["orchestrator", "delete", "default"], "is used by stack\\(s\\) default"),
+    (["stack", "register", "s", "-o", "default", "-a", "missing"], "no artifact-store named 'missing'"),
+    (["stack", "register", "default", "-o", "default", "-a", "default"], "a stack named 'default' already exists"),
+    (["stack", "set", "nope"], "no stack named 'nope'"),
+    (["stack", "describe", "nope"], "no stack named 'nope'"),
+    (["stack", "delete", "nope"], "no stack named 'nope'"),
+])
+def test_bad_stack_input_exits_2_with_a_one_line_error(dosirak: Invoke, args: list[str], message: str) -> None:
+    import re
+
+    line = one_line_error(dosirak(*args))
+    assert re.search(message, line), line
+
+
+def test_usage_errors_exit_2(dosirak: Invoke) -> None:
+    result = dosirak("stack", "register")
+    assert result.exit_code == 2
+    assert "Missing argument 'NAME'" in result.stderr
+    assert dosirak("no-such-command").exit_code == 2
+
+
+def test_init_creates_a_project_home_once(dosirak: Invoke, tmp_path: Path) -> None:
+    result = dosirak("init", str(tmp_path))
+    assert result.exit_code == 0, result.stderr
+    home = tmp_path / ".dosirak"
+    assert (home / "config.toml").is_file()
+    assert (home / "metadata.db").is_file()
+    assert "already exists; nothing to do" in dosirak("init", str(tmp_path)).stdout
