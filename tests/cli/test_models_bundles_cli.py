@@ -40,8 +40,12 @@ def test_model_alias_show_list_and_delete(capsys: pytest.CaptureFixture[str]) ->
     assert code == 2 and "has no version or alias '1'" in err
 
 
-def test_bundle_commands_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bundle_commands_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("torch")
+    from dosirak.bundles import container
+
+    monkeypatch.setattr(container, "docker_engine_answers", lambda: (False, "no Docker engine answers (test)"))
     service_dir = write_service(tmp_path / "svc")
     dk.models.save("fashion_mnist", make_mlp())
     spec = service_dir / "dosirak.yaml"
@@ -74,3 +78,10 @@ def test_bundle_build_errors_are_one_line(tmp_path: Path, capsys: pytest.Capture
     (tmp_path / "dosirak.yaml").write_text("service: nope.py:X\n")
     code, _, err = run(capsys, "bundle", "build", "-f", str(tmp_path / "dosirak.yaml"))
     assert code == 2 and "service file nope.py does not exist" in err
+
+
+def test_docker_engine_check_says_why_when_there_is_no_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dosirak.bundles.container import docker_engine_answers
+
+    monkeypatch.setenv("PATH", "")
+    assert docker_engine_answers() == (False, "the docker client is not installed")
