@@ -93,11 +93,15 @@ class PredictionService:
 
 
 def _is_connection_failure(exc: ClientError) -> bool:
-    """The request never reached a server (refused, or closed before any response)."""
+    """No response came back: refused, or the connection was closed or reset first.
+
+    A server that stops closes its idle keep-alive connections; a request sent on one at
+    that moment is reset unanswered. Model apis are side-effect free, so one retry is safe.
+    """
     import httpx
 
     cause = exc.__cause__
-    return isinstance(cause, httpx.ConnectError | httpx.RemoteProtocolError)
+    return isinstance(cause, httpx.ConnectError | httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError)
 
 
 class PredictionServiceMaterializer(Materializer):
