@@ -187,7 +187,7 @@ def build(
             target = temp / "src" / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(base_dir / rel, target)
-        models_info = []
+        models_info: list[dict[str, Any]] = []
         for model_version, tags in packed:
             rel_dir = f"models/{model_version.name}/{model_version.version}"
             from dosirak.models.store import copy_version, verify_files
@@ -210,7 +210,7 @@ def build(
             "description": spec.description, "labels": spec.labels, "apis": _apis(definition),
             "models": models_info, "requirements": [p.line for p in pins],
             "lineage": {"run_id": run_id, "step_run_id": step_run_id,
-                        "models": {m["name"] + ":" + str(m["version"]): m["run_id"] for m in models_info}},
+                        "models": {f"{m['name']}:{m['version']}": m["run_id"] for m in models_info}},
         }
         _write_yaml(temp / BUNDLE_FILE, info)
         manifest_hash = write_manifest(temp)
@@ -258,7 +258,7 @@ def _dockerfile(spec: BuildSpec, name: str, version: str, pins: list[reqs.Pin]) 
 def _write_yaml(path: Path, data: dict[str, Any]) -> None:
     import yaml
 
-    class _PlainDumper(yaml.SafeDumper):
+    class _PlainDumper(yaml.SafeDumper):  # type: ignore[misc]
         def ignore_aliases(self, data: Any) -> bool:
             return True
 

@@ -107,7 +107,7 @@ def commit(
     lineage = info.get("lineage") or {}
     try:
         created = info.get("created_at")
-        record = _store().create_bundle(
+        record: BundleRecord = _store().create_bundle(
             bundle_id=str(info.get("id") or uuid.uuid4()), name=name, version=version, path=str(target),
             service=str(info["service"]),
             created_at=datetime.fromisoformat(created) if isinstance(created, str) else created,

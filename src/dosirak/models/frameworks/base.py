@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from functools import lru_cache
+from functools import cache
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any, ClassVar
@@ -49,7 +49,7 @@ class FrameworkHandler(ABC):
         return {d: v for d in self.distributions if (v := installed_version(d)) is not None}
 
 
-@lru_cache(maxsize=None)
+@cache
 def installed_version(distribution: str) -> str | None:
     """The installed version of a distribution, or None; cached (reading metadata costs ~2 ms)."""
     try:
