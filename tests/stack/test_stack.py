@@ -1,0 +1,80 @@
+"""Stacks and components: flavors found by entry points, configs validated by their models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dosirak.artifacts.store import LocalArtifactStore
+from dosirak.errors import FlavorError, NotFoundError, StackError
+from dosirak.metadata.store import get_store
+from dosirak.orchestrators.local import LocalOrchestrator
+from dosirak.stack.flavors import flavor_class, flavor_names
+from dosirak.stack.stack import load_stack
+
+
+def test_the_default_stack_runs_locally_in_the_home(dosirak_home: Path) -> None:
+    stack = load_stack(get_store())
+    assert stack.name == "default"
+    assert isinstance(stack.orchestrator, LocalOrchestrator)
+    assert isinstance(stack.artifact_store, LocalArtifactStore)
+    assert stack.artifact_store.root == str(dosirak_home / "artifacts")
+    assert stack.model_deployer is None
+
+
+def test_a_stack_without_a_deployer_says_how_to_add_one() -> None:
+    with pytest.raises(StackError, match="has no model deployer; register one and use it"):
+        load_stack(get_store()).deployer()
+
+
+def test_flavors_are_found_through_entry_points() -> None:
+    assert flavor_class("orchestrator", "local") is LocalOrchestrator
+    assert {"local", "fsspec"} <= set(flavor_names("artifact-store"))
+    with pytest.raises(FlavorError, match="unknown orchestrator flavor 'ray'; known: local"):
+        flavor_class("orchestrator", "ray")
+    with pytest.raises(FlavorError, match="unknown component type 'scheduler'"):
+        flavor_class("scheduler", "local")
+
+
+def test_component_configs_are_validated_by_the_flavor() -> None:
+    cls = flavor_class("artifact-store", "local")
+    assert cls.validate_config({"path": "/data"}) == {"path": "/data"}
+    with pytest.raises(FlavorError, match="has no option\\(s\\) colour; known: path, storage_options"):
+        cls.validate_config({"colour": "red"})
+    with pytest.raises(FlavorError, match="invalid options for flavor 'local': path"):
+        cls.validate_config({"path": ["not", "a", "string"]})
+    assert flavor_class("orchestrator", "local").validate_config({}) == {}
+    assert "path" in cls.config_schema()["properties"]
+
+
+def test_a_registered_stack_uses_its_components(tmp_path: Path) -> None:
+    store = get_store()
+    store.register_component("artifact-store", "scratch", "local", {"path": str(tmp_path)})
+    store.register_stack("dev", {"orchestrator": "default", "artifact-store": "scratch"})
+    stack = load_stack(store, "dev")
+    assert stack.artifact_store.root == str(tmp_path)
+    assert store.get_stack().name == "default"
+
+
+def test_stacks_need_an_orchestrator_and_an_artifact_store() -> None:
+    with pytest.raises(StackError, match="needs an artifact-store"):
+        get_store().register_stack("partial", {"orchestrator": "default"})
+
+
+def test_the_default_stack_cannot_be_deleted() -> None:
+    store = get_store()
+    store.register_stack("other", {"orchestrator": "default", "artifact-store": "default"})
+    store.set_active_stack("other")
+    with pytest.raises(StackError, match="the 'default' stack cannot be deleted"):
+        store.delete_stack("default")
+
+
+def test_dosirak_stack_env_var_picks_the_active_stack(monkeypatch: pytest.MonkeyPatch) -> None:
+    store = get_store()
+    store.register_stack("envstack", {"orchestrator": "default", "artifact-store": "default"})
+    monkeypatch.setenv("DOSIRAK_STACK", "envstack")
+    assert load_stack(store).name == "envstack"
+    monkeypatch.setenv("DOSIRAK_STACK", "missing")
+    with pytest.raises(NotFoundError, match="no stack named 'missing'"):
+        load_stack(store)
