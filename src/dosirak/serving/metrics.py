@@ -55,7 +55,7 @@ def render() -> bytes:
         from prometheus_client import multiprocess
 
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry, path=directory)
+        multiprocess.MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
         return generate_latest(registry)
     return generate_latest(REGISTRY)
 
@@ -64,7 +64,7 @@ def mark_worker_dead(pid: int, directory: Path) -> None:
     """Forget the live gauges of a worker that exited (called by the supervisor)."""
     from prometheus_client import multiprocess
 
-    multiprocess.mark_process_dead(pid, path=str(directory))
+    multiprocess.mark_process_dead(pid, path=str(directory))  # type: ignore[no-untyped-call]
 
 
 class ApiMetrics:

@@ -126,7 +126,7 @@ def _define(
     if workers < 1 or timeout_s <= 0 or max_body_mb <= 0:
         raise ServiceError(f"service '{klass.__name__}': workers >= 1, timeout_s > 0 and max_body_mb > 0 are required")
     apis: list[ApiSpec] = []
-    for attr, value in _members_in_order(klass):
+    for _attr, value in _members_in_order(klass):
         options = getattr(value, API_ATTR, None)
         if options is not None:
             apis.append(build_api_spec(value, options, klass))

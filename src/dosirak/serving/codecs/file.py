@@ -61,7 +61,7 @@ class BytesCodec:
     """Codec for ``bytes``: the raw body, or the first file of a multipart upload."""
 
     kind = "file"
-    media_types = (OCTET_STREAM, MULTIPART, "*/*")
+    media_types: tuple[str, ...] = (OCTET_STREAM, MULTIPART, "*/*")
 
     def __init__(self, field: str = "file") -> None:
         self.field = field

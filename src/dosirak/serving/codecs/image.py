@@ -25,7 +25,7 @@ class ImageCodec:
     """
 
     kind = "image"
-    media_types = _ACCEPTED
+    media_types: tuple[str, ...] = _ACCEPTED
 
     def __init__(self, field: str = "image", max_pixels: int = 50_000_000) -> None:
         from dosirak._extras import require

@@ -57,7 +57,7 @@ class JsonCodec:
     """
 
     kind = "json"
-    media_types = _ACCEPTED
+    media_types: tuple[str, ...] = _ACCEPTED
 
     def __init__(self, annotation: Any = Any) -> None:
         from pydantic import TypeAdapter

@@ -58,7 +58,7 @@ class Tensor:
     def __post_init__(self) -> None:
         if self.shape is not None:
             object.__setattr__(self, "shape", tuple(-1 if d is None else int(d) for d in self.shape))
-            if any(d < -1 for d in self.shape):  # type: ignore[union-attr]
+            if any(d < -1 for d in self.shape):
                 raise ValueError(f"Tensor shape {self.shape}: use -1 for a free axis, sizes >= 0 otherwise")
         if self.dtype is not None:
             import numpy as np
@@ -73,7 +73,7 @@ class NdarrayCodec:
     """Codec for ``numpy.ndarray`` values, checked against a :class:`Tensor` declaration."""
 
     kind = "ndarray"
-    media_types = _ACCEPTED
+    media_types: tuple[str, ...] = _ACCEPTED
 
     def __init__(self, spec: Tensor | None = None) -> None:
         import numpy as np
