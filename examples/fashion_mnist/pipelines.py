@@ -13,8 +13,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the fmnist package beside this file
 
-from dosirak import pipeline  # noqa: E402
-from dosirak.steps import bundle_builder, model_deployer, prediction_service_loader  # noqa: E402
 from fmnist.steps import (  # noqa: E402
     deployment_trigger,
     evaluator,
@@ -23,6 +21,9 @@ from fmnist.steps import (  # noqa: E402
     predictor,
     trainer,
 )
+
+from dosirak import pipeline  # noqa: E402
+from dosirak.steps import bundle_builder, model_deployer, prediction_service_loader  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 

@@ -49,9 +49,9 @@ def choose_dataset(wanted: str, data_dir: str | None) -> str:
     if wanted != "auto":
         return wanted
     import httpx
+    from fmnist.data import FILES, MIRROR
 
     from dosirak.settings import get_settings
-    from fmnist.data import FILES, MIRROR
 
     places = [Path(data_dir)] if data_dir else []
     places.append(get_settings().home / "datasets" / "fashion_mnist")

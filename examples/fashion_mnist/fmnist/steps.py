@@ -143,9 +143,8 @@ def inference_loader(dataset: str = "fashion_mnist", data_dir: str | None = None
 @step(enable_cache=False)
 def predictor(images: Split, service: Any) -> Annotated[list[dict[str, Any]], "predictions"]:
     """Ask the running service, through both its ndarray and its image api, and print human labels."""
-    from PIL import Image
-
     import numpy as np
+    from PIL import Image
 
     indices = np.asarray(service.predict("predict_ndarray", images.images)).reshape(-1)
     rows: list[dict[str, Any]] = []

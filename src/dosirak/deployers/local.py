@@ -26,12 +26,15 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from dosirak import process
 from dosirak.deployers.base import BaseDeployer, DeploymentRequest
 from dosirak.errors import DeploymentError, DeploymentStartError, PortInUseError
 from dosirak.metadata.records import DeploymentRecord
+
+if TYPE_CHECKING:
+    from dosirak.metadata.store import MetadataStore
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +105,7 @@ class LocalDeployer(BaseDeployer):
         self.options = {**DEFAULTS, **self.config}
 
     @staticmethod
-    def _store() -> Any:
+    def _store() -> MetadataStore:
         from dosirak.metadata.store import get_store
 
         return get_store()
@@ -153,8 +156,8 @@ class LocalDeployer(BaseDeployer):
 
     def _launch(self, record: DeploymentRecord) -> DeploymentRecord:
         """Start the recorded service, wait for /readyz; on failure mark it failed and raise."""
-        from dosirak.settings import child_environment, get_settings
         from dosirak.metadata.timeutil import utcnow
+        from dosirak.settings import child_environment, get_settings
 
         store = self._store()
         settings = get_settings()

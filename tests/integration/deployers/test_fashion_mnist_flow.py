@@ -48,9 +48,8 @@ def test_train_deploy_predict_redeploy_and_kill(example: Any) -> None:
     import torch
 
     import dosirak as dk
-    from pipelines import inference_fashion_mnist
-
     from dosirak.deployers.local import free_port
+    from pipelines import inference_fashion_mnist
 
     port = free_port("127.0.0.1")
     training = _train(port)
