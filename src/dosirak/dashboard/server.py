@@ -15,6 +15,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import socket
 import sys
 import threading
@@ -106,6 +107,9 @@ def serve(host: str, port: int, *, token: str | None, run_dir: Path | None, stor
         os.replace(tmp, path)
     log.info("dashboard listening on %s", state.url)
     warmer.start()
+    if threading.current_thread() is threading.main_thread():
+        # uvicorn drains on SIGTERM, then re-raises it to the handler found before it: make that a clean exit
+        signal.signal(signal.SIGTERM, _exit_cleanly)
     try:
         server.run(sockets=[sock])
     finally:
@@ -114,6 +118,10 @@ def serve(host: str, port: int, *, token: str | None, run_dir: Path | None, stor
             current = read_state(path.parent)
             if current is not None and current.pid == os.getpid():
                 path.unlink(missing_ok=True)
+
+
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 def warm_up(app: object, cache_dir: Path | None) -> None:
