@@ -210,19 +210,24 @@ class ModelsMixin:
             )
 
     # -- reads ----------------------------------------------------------------------
-    def _version_row(self, conn: Connection, model_id: int, name: str, ref: str) -> Row[Any]:
+    def _version_row(self, conn: Connection, model_id: int | None, name: str, ref: str) -> Row[Any]:
+        """The row ``ref`` names; by ``model_id``, or by ``name`` in the same query when it is None."""
         source = t.model_versions.join(t.models, t.models.c.id == t.model_versions.c.model_id)
         if ref not in ("", "latest") and not ref.isdigit():
             source = source.join(t.model_aliases, t.model_aliases.c.model_version_id == t.model_versions.c.id)
-        query = select(*_VERSION_COLUMNS).select_from(source).where(t.model_versions.c.model_id == model_id)
+        query = select(*_VERSION_COLUMNS).select_from(source)
+        query = query.where(t.models.c.name == name) if model_id is None else query.where(
+            t.model_versions.c.model_id == model_id)
         if ref in ("", "latest"):
             query = query.order_by(t.model_versions.c.version.desc()).limit(1)
         elif ref.isdigit():
             query = query.where(t.model_versions.c.version == int(ref))
         else:
-            query = query.where(t.model_aliases.c.model_id == model_id, t.model_aliases.c.alias == ref)
+            query = query.where(t.model_aliases.c.alias == ref)
         row = conn.execute(query).first()
         if row is None:
+            if model_id is None:
+                self._model_id(conn, name)  # "no model named ..." when that is the problem
             what = "has no versions" if ref in ("", "latest") else f"has no version or alias '{ref}'"
             raise NotFoundError(f"model '{name}' {what}; `dosirak model show {name}` lists its versions and aliases")
         return row
@@ -246,8 +251,7 @@ class ModelsMixin:
     def get_model_version(self, name: str, ref: str = "latest") -> ModelVersionRecord:
         """A version by number (``"3"``), alias (``"production"``) or ``"latest"``."""
         with self._read() as conn:
-            model_id = self._model_id(conn, name)
-            row = self._version_row(conn, model_id, name, ref)
+            row = self._version_row(conn, None, name, ref)
             aliases = tuple(conn.execute(select(t.model_aliases.c.alias).where(
                 t.model_aliases.c.model_version_id == row.id).order_by(t.model_aliases.c.alias)).scalars())
         return _version_from_row(row, aliases)
