@@ -6,7 +6,7 @@ import inspect
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
-from dosirak.errors import StepCallError, StepInputTypeError
+from dosirak.errors import ParameterError, StepCallError, StepInputTypeError
 from dosirak.pipelines import parameters as params
 from dosirak.pipelines.dag import DAG, InputEdge, StepNode
 
@@ -91,7 +91,7 @@ class Tracer:
                 node.parameters[arg] = _check_parameter(name, arg, annotation, value)
         for arg, param in step.signature.parameters.items():
             if arg not in bound.arguments and param.default is not inspect.Parameter.empty:
-                node.parameters[arg] = params.to_json(param.default)
+                node.parameters[arg] = _default_parameter(name, arg, step.hints.get(arg), param.default)
         self.dag.nodes.append(node)
         handles = [OutputHandle(name, o.name, o.annotation) for o in step.outputs]
         if not handles:
@@ -123,6 +123,14 @@ def _check_parameter(step_name: str, arg: str, annotation: Any, value: Any) -> A
         )
     params.check_json(where, value)
     return params.to_json(params.validate(where, value, annotation))
+
+
+def _default_parameter(step_name: str, arg: str, annotation: Any, default: Any) -> Any:
+    """A default in the form an explicit value takes (``lr: float = 1`` is 1.0), so both share a cache key."""
+    try:
+        return params.to_json(params.validate(f"step '{step_name}' parameter '{arg}'", default, annotation))
+    except ParameterError:  # e.g. `data: np.ndarray | None = None`: kept as written
+        return params.to_json(default)
 
 
 def _check_edge(step_name: str, arg: str, annotation: Any, handle: OutputHandle) -> None:
