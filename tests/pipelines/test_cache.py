@@ -168,3 +168,22 @@ def test_cache_key_is_stable_and_ignores_parameter_order() -> None:
     assert cache.cache_key(a) == cache.cache_key(b)
     c = cache.cache_parts(source_hash="s", parameters={"a": 1, "b": 3}, input_hashes={}, materializer_versions={})
     assert cache.cache_key(a) != cache.cache_key(c)
+
+
+def test_an_explicit_argument_equal_to_the_default_hits() -> None:
+    from dosirak import pipeline, step
+
+    @step
+    def scaled(factor: float = 1) -> float:
+        return 2 * factor
+
+    @pipeline
+    def implicit() -> None:
+        scaled()
+
+    @pipeline
+    def explicit() -> None:
+        scaled(factor=1.0)
+
+    implicit()
+    assert statuses(explicit()) == {"scaled": "cached"}

@@ -204,3 +204,16 @@ def test_an_any_typed_input_accepts_every_producer() -> None:
         anything(make())
 
     assert [n.name for n in loose.compile().nodes] == ["text", "anything", "make", "anything_2"]
+
+
+def test_defaults_are_recorded_in_the_form_explicit_values_take() -> None:
+    @step
+    def tuned(lr: float = 1, data: Matrix | None = None) -> float:
+        return lr
+
+    @pipeline
+    def defaults() -> None:
+        tuned()
+
+    assert defaults.compile().node("tuned").parameters == {"lr": 1.0, "data": None}
+    assert isinstance(defaults.compile().node("tuned").parameters["lr"], float)
