@@ -107,3 +107,11 @@ def test_artifact_list_and_show(dosirak: Invoke, two_runs: tuple[RunView, RunVie
     table = dosirak("artifact", "show", sizes.id).stdout
     assert "produced by  step lengths (as 'sizes')" in table
     assert "consumed by  step tally (as 'numbers')" in table
+
+
+def test_runs_show_says_when_caching_was_off(dosirak: Invoke, two_runs: tuple[RunView, RunView]) -> None:
+    result = dosirak("run", "tests._pipelines.measure:measure", "-p", "count=4", "--no-cache")
+    assert result.exit_code == 0, result.stderr
+    newest = dosirak("runs", "list", "--json").json()[0]
+    steps = {s["name"]: s for s in dosirak("runs", "show", newest["id"], "--json").json()["steps"]}
+    assert steps["tally"]["cache_miss"] == ["caching is off for this step"]

@@ -303,3 +303,22 @@ def test_an_any_typed_output_is_saved_by_the_type_of_its_value() -> None:
     artifact = untyped().steps["dynamic"].output
     assert artifact.type == "builtins.dict"
     assert artifact.load() == {"a": [1, 2]}
+
+
+def test_a_corrupt_input_artifact_fails_the_consuming_step_with_artifact_corrupt_error() -> None:
+    @step
+    def source() -> list[int]:
+        return [1, 2]
+
+    @step(enable_cache=False)
+    def consumer(xs: list[int]) -> int:
+        return len(xs)
+
+    @pipeline
+    def corrupting() -> None:
+        consumer(source())
+
+    first = corrupting()
+    (Path(first.steps["source"].output.uri) / "data.json").write_text("{broken")
+    with pytest.raises(RunFailedError, match="failed at step 'consumer': ArtifactCorruptError: .*not valid JSON"):
+        corrupting()
