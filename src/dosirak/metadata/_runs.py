@@ -138,12 +138,13 @@ class RunsMixin:
         cache_parts: dict[str, Any],
         source_code: str | None,
         inputs: Mapping[str, str],
+        logs_uri: str | None = None,
     ) -> None:
-        """Mark a step ``running`` and link its input artifacts."""
+        """Mark a step ``running`` and link its input artifacts; its log is readable while it runs."""
         with self._write() as conn:
             conn.execute(_UPDATE_STEP, {
                 "_step_run_id": step_run_id, "status": "running", "start_time": utcnow(), "cache_key": cache_key,
-                "cache_parts": cache_parts, "source_code": source_code,
+                "cache_parts": cache_parts, "source_code": source_code, "logs_uri": logs_uri,
             })
             if inputs:
                 conn.execute(_INSERT_IO, [

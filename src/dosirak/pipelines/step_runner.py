@@ -60,9 +60,9 @@ def run_step(run: ActiveRun, node: StepNode) -> StepOutcome:
                 return StepOutcome("cached", outputs=outputs)
             log.info("step '%s': cached outputs are gone from the artifact store; running it again", node.name)
 
-    store.start_step(step_run_id, cache_key=key, cache_parts=parts,
-                     source_code=node.step.source_code, inputs=input_ids)
     log_uri = run.artifact_store.log_path(run.id, node.name)
+    store.start_step(step_run_id, cache_key=key, cache_parts=parts,
+                     source_code=node.step.source_code, inputs=input_ids, logs_uri=log_uri)
     attempts = 0
     options = node.step.options
     delay = options.retry_delay_s
@@ -78,9 +78,10 @@ def run_step(run: ActiveRun, node: StepNode) -> StepOutcome:
                 token = set_step_context(ctx)
                 try:
                     value = node.step.func(**kwargs)
+                    new, outputs = _save_outputs(run, node, step_run_id, value)
+                    _run_output_hooks(node, value, outputs)
                 finally:
                     reset_step_context(token)
-                new, outputs = _save_outputs(run, node, step_run_id, value)
             except BaseException as exc:  # noqa: BLE001 - every failure is recorded first
                 # start at the frame below this one: the user's code (or the materializer) that raised
                 tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__.tb_next if exc.__traceback__ else None))
@@ -176,6 +177,21 @@ def _save_outputs(
                 shutil.rmtree(Path(uri), ignore_errors=True)
         raise
     return new, {a.name: a for a in new}
+
+
+def _run_output_hooks(node: StepNode, value: Any, outputs: dict[str, ArtifactRecord]) -> None:
+    """Call each output's hooks (``Annotated`` metadata with ``on_output_published``).
+
+    This is how ``Annotated[nn.Module, dk.ModelOutput("fashion_mnist")]`` turns an output
+    into a model version without the engine knowing about models. A hook that raises
+    fails the step.
+    """
+    values = _split(node, value)
+    for spec in node.step.outputs:
+        for meta in spec.metadata:
+            hook = getattr(meta, "on_output_published", None)
+            if callable(hook):
+                hook(values[spec.name], artifact_id=outputs[spec.name].id, output_name=spec.name)
 
 
 def _summary(materializer: Any, obj: Any) -> dict[str, Any]:
