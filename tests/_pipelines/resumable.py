@@ -24,6 +24,7 @@ def double(numbers: list[int]) -> list[int]:
 
 @step
 def wait_for_gate(numbers: list[int], gate: str = "") -> int:
+    print("waiting for the gate", flush=True)
     ctx = get_step_context()
     marker = Path(gate + ".started")
     marker.write_text(ctx.run_id if ctx else "")

@@ -52,6 +52,9 @@ def test_killed_run_is_marked_failed_and_a_rerun_resumes_from_the_cache(
 
     wait_for(third_step_started, 120, "the third step to start")
     run_id = started.read_text()
+    running = Client().get_run(run_id)
+    assert running.status == "running"
+    assert "waiting for the gate" in running.steps["wait_for_gate"].logs()  # readable live
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
 
@@ -61,6 +64,7 @@ def test_killed_run_is_marked_failed_and_a_rerun_resumes_from_the_cache(
     assert {n: s.status for n, s in killed.steps.items()} == {
         "load": "completed", "double": "completed", "wait_for_gate": "failed", "report": "skipped"}
     assert killed.steps["double"].output.load() == [0, 2, 4, 6]
+    assert "waiting for the gate" in killed.steps["wait_for_gate"].logs()
 
     from tests._pipelines.resumable import resumable
 
