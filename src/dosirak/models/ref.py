@@ -144,6 +144,12 @@ class ModelOutput:
         return version
 
 
+    def on_output_published(self, value: Any, *, artifact_id: str, output_name: str) -> None:
+        """The step runner's output hook: save the output as the next model version."""
+        version = self.save(value, artifact_id=artifact_id, output_name=output_name)
+        log.info("output '%s' saved as model %s", output_name, version.tag)
+
+
 def find_model_output(annotation_metadata: tuple[Any, ...]) -> ModelOutput | None:
     """The :class:`ModelOutput` among an ``Annotated`` type's metadata, if any."""
     return next((m for m in annotation_metadata if isinstance(m, ModelOutput)), None)
