@@ -250,13 +250,7 @@ def routes() -> list[BaseRoute]:
     for e in endpoints():
         path = e.path.replace("{name}", "{name:path}") if e.path.startswith("/pipelines/") else e.path
         out.append(Route(PREFIX + path, e.handler, methods=list(e.methods)))
-    out.append(Route(PREFIX + "/{rest:path}", _unknown))
     return out
-
-
-def _unknown(request: Request) -> Response:
-    return json_response({"error": "not_found", "message": f"no API endpoint {request.url.path}; "
-                          f"see {PREFIX}/openapi.json"}, status=404)
 
 
 __all__ = ["ENDPOINTS", "PREFIX", "Endpoint", "Param", "endpoints", "json_response", "routes"]

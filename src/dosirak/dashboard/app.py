@@ -76,7 +76,11 @@ async def _on_dosirak_error(request: Request, exc: Exception) -> Response:
 
 async def _on_http_error(request: Request, exc: Exception) -> Response:
     status = getattr(exc, "status_code", 500)
-    message = "no such page" if status == 404 else str(getattr(exc, "detail", "")) or "request failed"
+    if status == 404:
+        message = (f"no API endpoint {request.url.path}; see /api/v1/openapi.json" if _is_api(request)
+                   else "no such page")
+    else:
+        message = str(getattr(exc, "detail", "")) or "request failed"
     return _error(request, status, "not_found" if status == 404 else "http_error", message)
 
 

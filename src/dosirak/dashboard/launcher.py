@@ -80,6 +80,7 @@ def start(host: str, port: int, *, run_dir: Path, configured_token: str | None,
     if token is not None:
         env["DOSIRAK_DASHBOARD_TOKEN"] = token
     log_path = run_dir / LOG_FILE
+    log_start = log_path.stat().st_size if log_path.exists() else 0
     with open(log_path, "ab") as log_file:
         child = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
             [sys.executable, "-m", SERVER_MODULE, "--host", host, "--port", str(port)],
@@ -91,13 +92,13 @@ def start(host: str, port: int, *, run_dir: Path, configured_token: str | None,
     while time.monotonic() < deadline:
         code = child.poll()
         if code is not None:
-            raise DashboardError(f"the dashboard exited at start (status {code}): {_tail(log_path)}")
+            raise DashboardError(f"the dashboard exited at start (status {code}): {_tail(log_path, log_start)}")
         state = read_state(run_dir)
         if state is not None and state.pid == child.pid and _answers(state, token):
             return Started(state, token, generated, already_running=False)
         time.sleep(0.02)
     _terminate(child.pid)
-    raise DashboardError(f"the dashboard did not answer within {timeout_s:.0f} s; its log says: {_tail(log_path)}")
+    raise DashboardError(f"the dashboard did not answer within {timeout_s:.0f} s; its log says: {_tail(log_path, log_start)}")
 
 
 def _answers(state: DashboardState, token: str | None) -> bool:
@@ -150,9 +151,10 @@ def _reap(pid: int) -> None:
         pass
 
 
-def _tail(path: Path, limit: int = 2000) -> str:
+def _tail(path: Path, start: int = 0, limit: int = 2000) -> str:
+    """The end of what this start wrote to the log (from byte ``start``)."""
     try:
-        data = path.read_bytes()[-limit:]
+        data = path.read_bytes()[start:][-limit:]
     except OSError:
         return "(no log)"
     return data.decode("utf-8", errors="replace").strip() or "(empty log)"

@@ -68,7 +68,7 @@ def _make_environment(cache_dir: Path | None) -> Any:
             bytecode_cache=bytecode_cache,
             autoescape=True,
             auto_reload=False,
-            undefined=jinja2.StrictUndefined,
+            undefined=jinja2.ChainableUndefined,  # stored JSON varies: a missing key renders empty
             trim_blocks=True,
             lstrip_blocks=True,
         )

@@ -91,12 +91,12 @@ def serve(host: str, port: int, *, token: str | None, run_dir: Path | None, stor
     sock = bind(host, port)
     actual_port = sock.getsockname()[1]
     app = create_app(store_url=store_url, token=token, loopback_only=is_loopback(host))
-    # the socket answers at once; the store and the templates load beside it
-    warmer = threading.Thread(target=warm_up, args=(app, run_dir / "template-cache" if run_dir else None),
-                              name="dashboard-warm-up", daemon=True)
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", server_header=False,
                             timeout_graceful_shutdown=3)
     server = uvicorn.Server(config)
+    # the socket answers at once; the store and the templates load beside it
+    warmer = threading.Thread(target=warm_up, args=(app, run_dir / "template-cache" if run_dir else None, server),
+                              name="dashboard-warm-up", daemon=True)
     state = DashboardState(pid=os.getpid(), pid_start=process.start_time(os.getpid()), host=host, port=actual_port,
                            url=url_for(host, actual_port), token_required=token is not None)
     path = state_path(run_dir) if run_dir else None
@@ -124,9 +124,18 @@ def _exit_cleanly(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
 
-def warm_up(app: object, cache_dir: Path | None) -> None:
-    """Open the store and load every template now, so the first page is as fast as the rest."""
+def warm_up(app: object, cache_dir: Path | None, server: object = None) -> None:
+    """Open the store and load every template now, so the first page is as fast as the rest.
+
+    With ``server``, wait until it listens first: answering comes before warming up.
+    """
+    import time
+
     from dosirak.dashboard import pages
+
+    deadline = time.monotonic() + 10
+    while server is not None and not getattr(server, "started", True) and time.monotonic() < deadline:
+        time.sleep(0.005)
 
     _ = app.state.dashboard.store  # type: ignore[attr-defined]
     env = pages.environment(cache_dir)

@@ -1,0 +1,125 @@
+"""Models, bundles and deployments in the dashboard: pages, API, and the guarded actions."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dosirak.dashboard import api, registry_api
+from tests.dashboard.client import AppClient
+from tests.dashboard.conftest import XSS
+
+
+@pytest.fixture
+def registry(store: Any, dosirak_home: Path, seeded: dict[str, Any]) -> dict[str, Any]:
+    from dosirak.metadata.timeutil import utcnow
+    from dosirak.models import api as models
+
+    v1 = models.save("clf", {"w": [1]}, metrics={"accuracy": 0.8, "f1": 0.7}, run_id=seeded["ok"])
+    v2 = models.save("clf", {"w": [2]}, metrics={"accuracy": 0.9}, labels={"note": XSS})
+    models.alias("clf:2", "production")
+    bundle_dir = dosirak_home / "bundles" / "clf" / "v1"
+    bundle_dir.mkdir(parents=True)
+    (bundle_dir / "requirements.txt").write_text("numpy==2.4.6\n")
+    (bundle_dir / "bundle.yaml").write_text("name: clf\n")
+    bundle = store.create_bundle(
+        bundle_id=str(uuid.uuid4()), name="clf", version="v1", path=str(bundle_dir), service="service.py:Clf",
+        created_at=utcnow(), size=42, manifest_hash="0" * 64, labels={}, models=[{"name": "clf", "version": 2}],
+        apis=[{"name": "predict", "route": "/predict", "batchable": True, "max_batch_size": 64, "max_latency_ms": 10,
+               "input": {"type": "array"}, "output": {"type": "array"}}], model_version_ids=[v2.id])
+    log = dosirak_home / "deploy.log"
+    log.write_text("".join(f"line {i}\n" for i in range(100)) + XSS + "\n")
+    deployment = store.create_deployment(name="clf", deployer="local_deployer", flavor="local", status="stopped",
+                                         bundle_id=bundle.id, model_name="clf", url="http://127.0.0.1:1",
+                                         log_path=str(log), run_id=seeded["ok"], pipeline_name="training")
+    return {"v1": v1, "v2": v2, "bundle": bundle, "deployment": deployment}
+
+
+def _fill(path: str, reg: dict[str, Any]) -> str:
+    values = {"name": "clf", "version": "production", "bundle_id": reg["bundle"].id,
+              "deployment_id": reg["deployment"].id}
+    return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
+
+
+@pytest.mark.parametrize("endpoint", [e for e in registry_api.ENDPOINTS if e.methods == ("GET",)],
+                         ids=lambda e: e.path)
+def test_every_registry_endpoint_answers_json(endpoint: Any, client: AppClient, registry: dict[str, Any]) -> None:
+    r = client.get(api.PREFIX + _fill(endpoint.path, registry))
+    assert r.status_code == 200, r.text
+    assert isinstance(r.json(), dict)
+
+
+def test_model_versions_side_by_side_with_stage_and_lineage(client: AppClient, registry: dict[str, Any],
+                                                            seeded: dict[str, Any]) -> None:
+    model = client.get("/api/v1/models/clf").json()
+    assert model["metric_names"] == ["accuracy", "f1"]
+    assert [(v["version"], v["aliases"]) for v in model["versions"]] == [(2, ["production"]), (1, [])]
+    page = client.get("/models/clf").text
+    assert "<th class=\"num\">accuracy</th>" in page and "production" in page
+    v1 = client.get("/api/v1/models/clf/versions/1").json()
+    assert v1["run"]["id"] == seeded["ok"]
+    prod = client.get("/api/v1/models/clf/versions/production").json()
+    assert [b["id"] for b in prod["bundles"]] == [registry["bundle"].id]
+    assert f'href="/runs/{seeded["ok"]}"' in client.get("/models/clf/versions/1").text
+
+
+def test_bundle_shows_apis_models_requirements_and_files(client: AppClient, registry: dict[str, Any]) -> None:
+    view = client.get(f"/api/v1/bundles/{registry['bundle'].id}").json()
+    assert view["requirements"] == "numpy==2.4.6\n"
+    assert {f["name"] for f in view["files"]} == {"requirements.txt", "bundle.yaml"}
+    assert [d["id"] for d in view["deployments"]] == [registry["deployment"].id]
+    page = client.get(f"/bundles/{registry['bundle'].id}").text
+    assert "POST /predict" in page and "up to 64" in page and "numpy==2.4.6" in page
+
+
+def test_deployment_page_has_docs_link_log_tail_and_confirmed_buttons(client: AppClient,
+                                                                     registry: dict[str, Any]) -> None:
+    d = registry["deployment"]
+    view = client.get(f"/api/v1/deployments/{d.id}").json()
+    assert view["deployment"]["docs_url"] == "http://127.0.0.1:1/docs"
+    assert len(view["log_lines"]) == 40 and view["log_lines"][-1] == XSS
+    assert view["can_start"] and not view["can_stop"]
+    page = client.get(f"/deployments/{d.id}").text
+    assert 'id="docs-link" href="http://127.0.0.1:1/docs"' in page
+    assert "<script>alert" not in page
+    assert re.search(r'data-action="stop"[^>]*data-confirm="Stop deployment clf\?[^"]*" disabled', page)
+    assert 'data-action="start"' in page
+
+
+def test_a_stored_javascript_url_never_becomes_a_link(client: AppClient, store: Any, registry: dict[str, Any]) -> None:
+    bad = store.create_deployment(name="bad", deployer="x", flavor="local", status="stopped",
+                                  url="javascript:alert(1)")
+    page = client.get(f"/deployments/{bad.id}").text
+    assert 'href="javascript:' not in page
+
+
+def test_actions_are_posts_with_json_and_unknown_ids_are_404(client: AppClient, registry: dict[str, Any]) -> None:
+    assert client.get(f"/api/v1/deployments/{registry['deployment'].id}/stop").status_code == 405
+    assert client.post(f"/api/v1/deployments/{registry['deployment'].id}/stop").status_code == 403  # not JSON
+    assert client.post("/api/v1/deployments/nope/stop", json={}).status_code == 404
+
+
+def test_stopping_an_already_stopped_deployment_goes_through_the_deployer(client: AppClient,
+                                                                         registry: dict[str, Any]) -> None:
+    r = client.post(f"/api/v1/deployments/{registry['deployment'].id}/stop", json={})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "stopped"
+
+
+@pytest.mark.parametrize("path", ["/models/nope", "/models/clf/versions/99", "/bundles/nope", "/deployments/nope",
+                                  "/api/v1/models/nope", "/api/v1/bundles/nope", "/api/v1/deployments/nope"])
+def test_unknown_registry_ids_are_404(path: str, client: AppClient, registry: dict[str, Any]) -> None:
+    r = client.get(path)
+    assert r.status_code == 404 and "Traceback" not in r.text
+
+
+def test_registry_pages_render(client: AppClient, registry: dict[str, Any]) -> None:
+    for path in ["/models", "/models/clf", "/models/clf/versions/2", "/bundles", f"/bundles/{registry['bundle'].id}",
+                 "/deployments", f"/deployments/{registry['deployment'].id}"]:
+        r = client.get(path)
+        assert r.status_code == 200, path
+        assert "<script>alert" not in r.text
