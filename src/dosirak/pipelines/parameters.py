@@ -21,7 +21,7 @@ _JSON_TYPES = (str, int, float, bool, type(None), list, dict, tuple)
 def check_json(where: str, value: Any) -> None:
     """Raise ParameterError unless ``value`` is JSON-serialisable (finite floats only)."""
     try:
-        json.dumps(value, allow_nan=False)
+        json.dumps(to_json(value), allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise ParameterError(
             f"{where} is {type(value).__name__} {_short(value)}, which is not JSON-serialisable ({exc}); "
@@ -167,4 +167,10 @@ def to_json(value: Any) -> Any:
     return value
 
 
-__all__ = ["check_json", "is_json_type", "to_json", "validate"]
+def from_json(value: Any, annotation: Any) -> Any:
+    """The value a step receives for a stored JSON parameter: tuples and pydantic models rebuilt."""
+    ok, converted = _check(value, annotation)
+    return converted if ok else value
+
+
+__all__ = ["check_json", "from_json", "is_json_type", "to_json", "validate"]

@@ -60,7 +60,7 @@ class Pipeline:
 
         store = get_store()
         active = load_stack(store, stack or cfg.get("stack"))
-        run = ActiveRun(dag, store=store, artifact_store=active.artifact_store, parameters=values,
+        run = ActiveRun(dag, store=store, artifact_store=active.artifact_store, parameters=params.to_json(values),
                         config=cfg, stack_name=active.name, orchestrator=active.orchestrator.flavor)
         try:
             active.orchestrator.run_dag(run)

@@ -22,6 +22,7 @@ from dosirak.errors import StepOutputError
 from dosirak.metadata.records import ArtifactRecord
 from dosirak.metadata.timeutil import utcnow
 from dosirak.pipelines import cache, logs
+from dosirak.pipelines import parameters as params
 from dosirak.pipelines.context import StepContext, reset_step_context, set_step_context
 from dosirak.pipelines.dag import StepNode
 from dosirak.pipelines.run import ActiveRun, StepOutcome
@@ -72,7 +73,7 @@ def run_step(run: ActiveRun, node: StepNode) -> StepOutcome:
             ctx = StepContext(pipeline_name=run.pipeline_name, run_id=run.id, run_name=run.name,
                               step_name=node.name, step_run_id=step_run_id, attempt=attempts)
             try:
-                kwargs = dict(node.parameters)
+                kwargs = {k: params.from_json(v, node.step.hints.get(k)) for k, v in node.parameters.items()}
                 for arg, artifact in inputs.items():
                     kwargs[arg] = _load(run, artifact, node.step.hints.get(arg))
                 token = set_step_context(ctx)
