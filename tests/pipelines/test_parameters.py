@@ -130,3 +130,31 @@ def test_config_naming_an_unknown_step_or_key_is_a_config_error() -> None:
 def test_missing_config_file_is_a_config_error(tmp_path: object) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         numbers.run(config=f"{tmp_path}/missing.yaml")
+
+
+@step
+def configure(opt: Optimiser, shape: tuple[int, int] = (2, 3)) -> str:
+    assert isinstance(opt, Optimiser), type(opt)
+    assert isinstance(shape, tuple), type(shape)
+    return f"{opt.name}@{opt.lr} {shape}"
+
+
+def test_a_step_receives_parameters_as_their_declared_types() -> None:
+    @pipeline
+    def typed() -> None:
+        configure(opt={"name": "sgd"}, shape=[4, 5])
+
+    run = typed()
+    assert run.steps["configure"].output.load() == "sgd@0.1 (4, 5)"
+    assert run.steps["configure"].parameters == {"opt": {"name": "sgd", "lr": 0.1}, "shape": [4, 5]}
+
+
+def test_pydantic_parameters_may_be_given_as_instances_to_steps_and_pipelines() -> None:
+    @pipeline
+    def configured(opt: Optimiser = Optimiser(name="adam")) -> None:  # noqa: B008 - a JSON-able default
+        configure(opt=opt)
+
+    run = configured(opt=Optimiser(name="sgd", lr=0.5))
+    assert run.parameters == {"opt": {"name": "sgd", "lr": 0.5}}
+    assert run.steps["configure"].output.load() == "sgd@0.5 (2, 3)"
+    assert configured(opt={"name": "rms"}).steps["configure"].output.load() == "rms@0.1 (2, 3)"
