@@ -208,12 +208,12 @@ def thumbnail(artifact: ArtifactRecord) -> bytes | None:
         return None
     from PIL import Image
 
-    with Image.open(path) as img:
-        if img.width * img.height > MAX_IMAGE_PIXELS:
+    with Image.open(path) as opened:
+        if opened.width * opened.height > MAX_IMAGE_PIXELS:
             return None
-        img.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX))
-        if img.mode not in ("RGB", "RGBA", "L", "LA"):
-            img = img.convert("RGBA")
+        opened.draft(None, (THUMBNAIL_PX, THUMBNAIL_PX))  # JPEG decodes at a reduced size
+        opened.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX))
+        img = opened if opened.mode in ("RGB", "RGBA", "L", "LA") else opened.convert("RGBA")
         out = io.BytesIO()
         img.save(out, format="PNG")
     return out.getvalue()

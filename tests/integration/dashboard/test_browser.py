@@ -164,3 +164,29 @@ def test_deployment_links_to_its_swagger_ui_and_stops_after_confirming(page: Any
     page.locator("h1 .badge", has_text="stopped").wait_for(timeout=10_000)
     assert page.get_by_role("button", name="Start").is_enabled()
     shot(page, "deployment-stopped")
+
+
+def test_a_running_steps_log_is_tailed_live(page: Any, dashboard: str, dosirak_home: Path) -> None:
+    import uuid
+
+    from dosirak.metadata.store import get_store
+    from tests.dashboard.seeding import chain_dag
+
+    store = get_store()
+    run_id, step_id = str(uuid.uuid4()), str(uuid.uuid4())
+    store.create_run(run_id=run_id, name="tailing", pipeline_name="live-logs", parameters={}, config={},
+                     dag=chain_dag(["train"]), stack_name="default", orchestrator="local",
+                     steps=[{"id": step_id, "name": "train", "step_type": "tests.train"}])
+    log = dosirak_home / "train.log"
+    log.write_text("epoch 1\n")
+    store.start_step(step_id, cache_key=None, cache_parts={}, source_code=None, inputs={}, logs_uri=str(log))
+    page.goto(dashboard + f"/steps/{step_id}")
+    assert page.locator("#logs").inner_text().strip() == "epoch 1"
+    with log.open("a") as fh:
+        fh.write(f"epoch 2 {XSS}\n")
+    page.locator("#logs", has_text="epoch 2").wait_for(timeout=10_000)
+    assert XSS in page.locator("#logs").inner_text()
+    shot(page, "live-log")
+    store.finish_step(step_id, status="completed", logs_uri=str(log))
+    page.locator("h1 .badge", has_text="completed").wait_for(timeout=10_000)  # the page reloads when it ends
+    assert page.problems == []
