@@ -184,7 +184,8 @@ def _profile(pid: int, port: int, args: argparse.Namespace, scripts: dict[int, P
     """Self time by function of the dosirak worker under c=64, grouped into where it goes."""
     out = Path(tempfile.mkdtemp()) / "profile.txt"
     seconds = max(3, round(args.duration))
-    spy = subprocess.Popen(["taskset", "-c", LOAD_CPU, "py-spy", "record", "--pid", str(pid), "--format", "raw",
+    py_spy = Path(sys.executable).with_name("py-spy")
+    spy = subprocess.Popen(["taskset", "-c", LOAD_CPU, str(py_spy) if py_spy.exists() else "py-spy", "record", "--pid", str(pid), "--format", "raw",
                             "--rate", "250", "--duration", str(seconds), "--threads", "--idle", "-o", str(out)],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _wrk(port, 64, seconds, scripts[1])

@@ -48,6 +48,16 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
+_HEADER_CACHE: dict[str, list[tuple[bytes, bytes]]] = {}
+
+
+def _content_type(media_type: str) -> list[tuple[bytes, bytes]]:
+    headers = _HEADER_CACHE.get(media_type)
+    if headers is None:
+        headers = _HEADER_CACHE[media_type] = [(b"content-type", media_type.encode("latin-1"))]
+    return list(headers)
+
+
 class _ApiRuntime:
     """One api bound to the service instance: its codecs, its caller, its metrics."""
 
@@ -58,7 +68,6 @@ class _ApiRuntime:
         self.metrics = metrics_
         self.call: Callable[[Any], Awaitable[Any]] = _not_ready
         self.batcher: AdaptiveBatcher | None = None
-        self.content_type_header = (b"content-type", b"")
 
 
 async def _not_ready(value: Any) -> Any:
@@ -115,6 +124,7 @@ class ServingApp:
             "/docs": self._docs,
         }
         self._load_task: asyncio.Task[None] | None = None
+        self._publisher: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ ASGI
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -142,15 +152,28 @@ class ServingApp:
     # ------------------------------------------------------------- lifecycle
     async def startup(self) -> None:
         """Start loading the service (in the background, or waiting for it)."""
-        task = asyncio.get_running_loop().create_task(self._load())
+        loop = asyncio.get_running_loop()
+        self._publisher = loop.create_task(self._publish_forever())
+        task = loop.create_task(self._load())
         self._load_task = task
         if not self._load_in_background:
             await task
             if self.load_error is not None:
                 raise self.load_error
 
+    def _publish_metrics(self) -> None:
+        for runtime in set(self._apis.values()):
+            runtime.metrics.publish()
+
+    async def _publish_forever(self, interval: float = 0.25) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            self._publish_metrics()
+
     async def shutdown(self) -> None:
         """Stop batchers and threads (in-flight requests have been drained by the server)."""
+        if self._publisher is not None:
+            self._publisher.cancel()
         for runtime in set(self._apis.values()):
             if runtime.batcher is not None:
                 await runtime.batcher.close()
@@ -216,7 +239,7 @@ class ServingApp:
     async def _handle_api(self, runtime: _ApiRuntime, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         m = runtime.metrics
-        m.in_flight.inc()
+        m.in_flight += 1
         status = 200
         phase = "reading the request body"
         try:
@@ -240,8 +263,7 @@ class ServingApp:
                 result = await runtime.call(value)
             phase = "encoding the result"
             payload, media_type = runtime.encode(result, accept)
-            await send({"type": "http.response.start", "status": 200,
-                        "headers": [(b"content-type", media_type.encode("latin-1"))]})
+            await send({"type": "http.response.start", "status": 200, "headers": _content_type(media_type)})
             await send({"type": "http.response.body", "body": payload})
         except Exception as exc:
             error = self._as_serving_error(exc, runtime.spec.name, phase, scope)
@@ -252,7 +274,7 @@ class ServingApp:
         finally:
             m.latency.observe(time.perf_counter() - started)
             m.count(status)
-            m.in_flight.dec()
+            m.in_flight -= 1
 
     async def _read_body(self, receive: Receive, length: bytes | None) -> bytes:
         limit = self._max_body
@@ -344,6 +366,7 @@ class ServingApp:
             await self._error(send, ServiceUnavailableError("the service is still loading; retry shortly"), scope)
 
     async def _metrics(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self._publish_metrics()
         await self._respond(send, 200, metrics.render(), metrics.CONTENT_TYPE.encode())
 
     async def _openapi_json(self, scope: Scope, receive: Receive, send: Send) -> None:

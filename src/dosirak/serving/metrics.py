@@ -73,10 +73,17 @@ class ApiMetrics:
     def __init__(self, api: str) -> None:
         self.api = api
         self.latency = LATENCY.labels(api)
-        self.in_flight = IN_FLIGHT.labels(api)
+        self.in_flight_gauge = IN_FLIGHT.labels(api)
+        #: Requests being handled now; published to the gauge by :meth:`publish` (a plain
+        #: int on the request path: a multiprocess gauge write costs a lock and a PID check).
+        self.in_flight = 0
         self.batch_size = BATCH_SIZE.labels(api)
         self.queue_wait = QUEUE_WAIT.labels(api)
         self._by_status: dict[int, Any] = {}
+
+    def publish(self) -> None:
+        """Copy the in-flight count to its gauge (called periodically and before each scrape)."""
+        self.in_flight_gauge.set(self.in_flight)
 
     def count(self, status: int) -> None:
         child = self._by_status.get(status)

@@ -62,10 +62,11 @@ class Server:
         return int(self.process.returncode)
 
 
-def start_server(tmp_path: Path, *args: str, env: dict[str, str] | None = None, port: int | None = None) -> Server:
+def start_server(tmp_path: Path, *args: str, env: dict[str, str] | None = None, port: int | None = None,
+                 spec: str = f"{SAMPLE}:Sample") -> Server:
     port = port or free_port()
     log = tmp_path / f"serve-{port}.log"
-    command = [sys.executable, "-m", "dosirak.cli.main", "serve", f"{SAMPLE}:Sample", "--host", "127.0.0.1",
+    command = [sys.executable, "-m", "dosirak.cli.main", "serve", spec, "--host", "127.0.0.1",
                "--port", str(port), *args]
     with log.open("wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},

@@ -160,3 +160,27 @@ def test_client_errors_are_clear_when_nothing_listens() -> None:
         with pytest.raises(ClientError, match="is the service running"):
             client.call("scale", np.ones((1, 4)))
         assert not client.is_ready()
+
+
+def test_reload_restarts_workers_when_the_service_file_changes(tmp_path: Path) -> None:
+    from tests.integration.serving.conftest import SAMPLE
+
+    source = tmp_path / "svc.py"
+    source.write_text(SAMPLE.read_text())
+    srv = start_server(tmp_path, "--workers", "1", "--reload", spec=f"{source}:Sample")
+    try:
+        srv.wait_ready()
+        before = httpx.post(srv.url + "/pid").json()
+        source.write_text(SAMPLE.read_text() + "\n# changed\n")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.post(srv.url + "/pid", timeout=2).json() != before:
+                    break
+            except (httpx.HTTPError, ValueError):
+                pass
+            time.sleep(0.1)
+        else:
+            raise AssertionError("the worker was not restarted after the source changed")
+    finally:
+        assert srv.stop() == 0
