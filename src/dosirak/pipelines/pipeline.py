@@ -10,7 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
-from dosirak.errors import ConfigError, ParameterError, RunFailedError
+from dosirak.errors import ConfigError, ParameterError, PipelineError, RunFailedError
+from dosirak.pipelines import _tracing
 from dosirak.pipelines import parameters as params
 from dosirak.pipelines._tracing import Tracer
 from dosirak.pipelines.dag import DAG
@@ -50,6 +51,12 @@ class Pipeline:
                 ``steps: {name: {parameters: {...}, enable_cache: ...}}``.
             stack: Run on this stack instead of the active one.
         """
+        tracer = _tracing.current()
+        if tracer is not None:
+            raise PipelineError(
+                f"pipeline '{self.name}' was called while pipeline '{tracer.dag.pipeline_name}' is being traced; "
+                "pipelines do not nest: call its steps instead, or run it on its own"
+            )
         cfg = load_config(config)
         values = self._bind(args, kwargs, cfg.get("parameters", {}))
         dag = self.compile(values, cfg)
