@@ -7,7 +7,7 @@ from typing import Annotated
 import pytest
 
 from dosirak import Client, pipeline, step
-from dosirak.errors import ConfigError, NotFoundError, StepInputTypeError
+from dosirak.errors import ConfigError, NotFoundError, PipelineError, StepInputTypeError
 from dosirak.metadata.store import get_store
 
 ran: list[str] = []
@@ -115,3 +115,15 @@ def test_config_file_in_yaml_sets_parameters_and_step_options(tmp_path: object) 
     run = repeating.run(config=config)
     assert run.steps["repeat"].output.load() == "xyxyxy"
 
+
+
+def test_calling_a_pipeline_inside_a_pipeline_is_an_error_before_anything_runs() -> None:
+    @pipeline
+    def outer() -> None:
+        measure()
+
+    ran.clear()
+    with pytest.raises(PipelineError, match="pipeline 'measure' was called while pipeline 'outer' is being traced"):
+        outer()
+    assert ran == []
+    assert get_store().count_runs() == 0
