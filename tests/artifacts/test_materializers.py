@@ -323,3 +323,28 @@ def test_loading_an_artifact_whose_files_were_damaged_or_deleted_is_an_artifact_
     shutil.rmtree(artifact.uri)
     with pytest.raises(ArtifactCorruptError, match="is missing; it was deleted or the artifact store moved"):
         artifact.load()
+
+
+def test_bumping_a_materializer_version_misses_the_cache() -> None:
+    class PointMaterializerV4(PointMaterializer):
+        version = "4"
+
+    @step
+    def origin() -> Point:
+        return Point(0.0, 0.0)
+
+    @pipeline
+    def versioned() -> None:
+        origin()
+
+    try:
+        registry.register(Point, PointMaterializer)
+        versioned()
+        assert versioned().steps["origin"].status == "cached"
+        registry.register(Point, PointMaterializerV4)
+        again = versioned().steps["origin"]
+        assert again.status == "completed"
+        assert again.record.cache_parts["materializers"]["out:output"].endswith("PointMaterializerV4@4")
+    finally:
+        registry._registered.pop(registry.qualified_name(Point), None)
+        registry._instances.clear()

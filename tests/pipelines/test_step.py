@@ -150,3 +150,11 @@ def test_source_code_excludes_decorators() -> None:
     assert add.source_code.startswith("def add(x: int, y: int = 1) -> int:")
     assert "@step" not in add.source_code
 
+
+
+def test_a_single_annotated_return_names_the_output() -> None:
+    @step
+    def summed(xs: list[int]) -> Annotated[int, "total"]:
+        return sum(xs)
+
+    assert [(o.name, o.annotation) for o in summed.outputs] == [("total", int)]
