@@ -90,6 +90,7 @@ def test_skipping_never_overwrites_a_finished_step() -> None:
     assert statuses == {"a": ("failed", "E"), "b": ("skipped", "stopped")}
 
 
+@pytest.mark.integration
 def test_a_run_whose_process_died_is_reaped_as_failed() -> None:
     store = get_store()
     run_id, ids = new_run(store)
