@@ -68,3 +68,31 @@ def test_a_store_with_an_unknown_newer_revision_raises_store_version_error(tmp_p
     store.close()
     with pytest.raises(StoreVersionError, match=r"schema revision '9999'.*created by a newer dosirak; upgrade dosirak"):
         MetadataStore(url)
+
+
+def test_a_store_at_an_older_revision_is_upgraded_in_place(tmp_path: Path) -> None:
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine, text
+
+    from dosirak.metadata.engine import MIGRATIONS_DIR
+    from dosirak.metadata.schema import SCHEMA_REVISION
+    from dosirak.metadata.store import MetadataStore
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = create_engine(url)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.connect() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")
+        conn.commit()
+    engine.dispose()
+
+    store = MetadataStore(url)
+    with store.engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == SCHEMA_REVISION
+        indexes = {row[1] for row in conn.execute(text("PRAGMA index_list('artifacts')"))}
+    assert "ix_artifacts_created_at" in indexes
+    assert store.get_stack("default").name == "default"  # seeded data survived the upgrade
+    store.close()

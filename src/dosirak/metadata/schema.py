@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 
 #: The newest migration's revision id. A test checks it equals alembic's head.
-SCHEMA_REVISION = "0001"
+SCHEMA_REVISION = "0002"
 
 metadata = MetaData()
 
@@ -63,6 +63,7 @@ pipeline_runs = Table(
     Column("extra", JSON, nullable=False, default=dict),
     Index("ix_pipeline_runs_pipeline_start", "pipeline_id", "start_time"),
     Index("ix_pipeline_runs_status", "status"),
+    Index("ix_pipeline_runs_start_time", "start_time"),
 )
 
 step_runs = Table(
@@ -107,6 +108,7 @@ artifacts = Table(
     Column("extra", JSON, nullable=False, default=dict),
     Index("ix_artifacts_producer", "producer_step_run_id"),
     Index("ix_artifacts_hash", "content_hash"),
+    Index("ix_artifacts_created_at", "created_at"),
 )
 
 step_run_io = Table(
