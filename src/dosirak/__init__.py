@@ -42,9 +42,9 @@ _LAZY: dict[str, str] = {
 __all__ = sorted([*_LAZY, "__version__"])
 
 if TYPE_CHECKING:  # pragma: no cover
-    from dosirak.client import Client
-    from dosirak.pipelines.pipeline import pipeline
-    from dosirak.pipelines.step import step
+    from dosirak.client import Client as Client
+    from dosirak.pipelines.pipeline import pipeline as pipeline
+    from dosirak.pipelines.step import step as step
 
 
 def __getattr__(name: str) -> Any:

@@ -20,7 +20,7 @@ built-in always wins over a plugin of the same name.
 from __future__ import annotations
 
 import threading
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from dosirak.errors import ConfigError
@@ -38,7 +38,7 @@ GROUPS: dict[str, str] = {
 _lock = threading.Lock()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _scan(group: str) -> dict[str, Any]:
     """Every entry point of ``group`` in every installed distribution (tens of ms)."""
     from importlib.metadata import entry_points
@@ -49,7 +49,7 @@ def _scan(group: str) -> dict[str, Any]:
     return found
 
 
-@lru_cache(maxsize=None)
+@cache
 def _own(group: str) -> dict[str, Any]:
     """dosirak's own entry points of ``group``: read from one distribution, so cheap."""
     from importlib.metadata import PackageNotFoundError, distribution

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Union
+from typing import TypeAlias
 
-JSONScalar = Union[str, int, float, bool, None]
-JSONValue = Union[JSONScalar, "list[JSONValue]", "dict[str, JSONValue]"]
+JSONScalar: TypeAlias = str | int | float | bool | None
+JSONValue: TypeAlias = "JSONScalar | list[JSONValue] | dict[str, JSONValue]"
 JSONDict = dict[str, JSONValue]
 #: ``name:version`` / ``name:latest`` / ``name:alias``
 Tag = str

@@ -15,7 +15,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def json_option(func: F) -> F:
     """Add ``--json`` to a command."""
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")(func)  # type: ignore[return-value]
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")(func)
 
 
 def _default(value: Any) -> Any:
@@ -33,9 +33,9 @@ def print_json(data: Any) -> None:
 
 
 def console() -> Any:
-    from rich.console import Console
-
     import shutil
+
+    from rich.console import Console
 
     width = None if shutil.get_terminal_size((0, 0)).columns else 140
     return Console(highlight=False, soft_wrap=False, width=width)

@@ -8,6 +8,7 @@ Plugins add commands through the ``dosirak.cli`` entry-point group.
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 from typing import Any
 
@@ -85,12 +86,10 @@ def cli(ctx: click.Context, verbose: int) -> None:
 
     \b
     Quick start:
-      dosirak run examples/quickstart/pipeline.py:chain
+      dosirak run examples/quickstart/pipeline.py:quickstart
       dosirak runs list
       dosirak stack describe
     """
-    import logging
-
     root = logging.getLogger()
     for old in [h for h in root.handlers if isinstance(h.formatter, _CliFormatter)]:
         root.removeHandler(old)  # invoked again in one process (tests, scripts): one handler, current stderr
@@ -103,10 +102,10 @@ def cli(ctx: click.Context, verbose: int) -> None:
         else logging.WARNING)
 
 
-class _CliFormatter:
+class _CliFormatter(logging.Formatter):
     """INFO lines as plain messages; warnings and errors prefixed with their level."""
 
-    def format(self, record: Any) -> str:
+    def format(self, record: logging.LogRecord) -> str:
         message = record.getMessage()
         if record.exc_info and record.levelno >= 40:
             import traceback

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import click
 
-from dosirak.cli._render import console, duration, fmt, human_size, json_option, print_json, status_style, table
+from dosirak.cli._render import (
+    console,
+    duration,
+    fmt,
+    human_size,
+    json_option,
+    print_json,
+    status_style,
+    table,
+)
 
 
 @click.group()

@@ -61,7 +61,7 @@ class ArtifactsMixin:
                 .where(t.step_run_io.c.artifact_id == artifact_id)
                 .order_by(t.step_runs.c.start_time)
             ).all()
-        return [tuple(r) for r in rows]  # type: ignore[misc]
+        return [tuple(r) for r in rows]
 
 
 __all__ = ["ArtifactsMixin"]

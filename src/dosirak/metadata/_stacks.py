@@ -134,7 +134,7 @@ class StacksMixin:
             if existing is not None and not replace:
                 raise StackError(f"a stack named '{name}' already exists; pick another name or delete it first")
             if existing is None:
-                existing = conn.execute(insert(t.stacks).values(name=name, created_at=utcnow())).inserted_primary_key[0]  # type: ignore[index]
+                existing = conn.execute(insert(t.stacks).values(name=name, created_at=utcnow())).inserted_primary_key[0]
             else:
                 conn.execute(delete(t.stack_members).where(t.stack_members.c.stack_id == existing))
             conn.execute(insert(t.stack_members), [{"stack_id": existing, "component_id": cid} for cid in ids])

@@ -18,11 +18,11 @@ from typing import Any
 from sqlalchemy import delete, insert, select
 
 from dosirak.metadata import schema as t
-from dosirak.metadata._overview import OverviewMixin
+from dosirak.metadata._artifacts import ArtifactsMixin
 from dosirak.metadata._bundles import BundlesMixin
 from dosirak.metadata._deployments import DeploymentsMixin
 from dosirak.metadata._models import ModelsMixin
-from dosirak.metadata._artifacts import ArtifactsMixin
+from dosirak.metadata._overview import OverviewMixin
 from dosirak.metadata._runs import RunsMixin
 from dosirak.metadata._stacks import StacksMixin
 from dosirak.metadata.engine import ensure_schema, make_engine, read_connection, write_transaction

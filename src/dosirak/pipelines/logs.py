@@ -93,8 +93,8 @@ def capture(artifact_store: Any, uri: str) -> Iterator[_Sink]:
     """
     sink = _Sink(artifact_store, uri)
     out, err = sys.stdout, sys.stderr
-    sys.stdout = _Tee(out, sink)  # type: ignore[assignment]
-    sys.stderr = _Tee(err, sink)  # type: ignore[assignment]
+    sys.stdout = _Tee(out, sink)
+    sys.stderr = _Tee(err, sink)
     handler = _Handler(sink)
     root = logging.getLogger()
     root.addHandler(handler)
