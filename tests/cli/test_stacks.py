@@ -77,8 +77,7 @@ def test_flavor_list_shows_every_built_in_flavor(dosirak: Invoke) -> None:
     (["orchestrator", "register", "o2", "--flavor", "nope"], "unknown orchestrator flavor 'nope'; known: local"),
     (["artifact-store", "register", "a2", "--flavor", "local", "--colour=red"], "flavor 'local' has no option"),
     (["artifact-store", "register", "a2", "--flavor", "local", "--path"], "option --path needs a value"),
-    (["orchestrator", "register", "default", "--flavor", "local"], "a orchestrator named 'default' already exists|"
-                                                                   "an orchestrator named 'default' already exists"),
+    (["orchestrator", "register", "default", "--flavor", "local"], "orchestrator 'default' already exists"),
     (["orchestrator", "register", "bad name", "--flavor", "local"], "invalid orchestrator name 'bad name'"),
     (["orchestrator", "delete", "default"], "is used by stack\\(s\\) default"),
     (["stack", "register", "s", "-o", "default", "-a", "missing"], "no artifact-store named 'missing'"),

@@ -124,8 +124,21 @@ def test_mismatched_producer_and_consumer_types_fail_at_compile_time() -> None:
     def mismatch() -> None:
         total(text())
 
-    with pytest.raises(StepInputTypeError, match=r"step 'total' input 'numbers' expects list but "
+    with pytest.raises(StepInputTypeError, match=r"step 'total' input 'numbers' expects list\[int\] but "
                                                  r"<output 'output' of step 'text'> is str"):
+        mismatch.compile()
+
+
+def test_generic_arguments_must_match_too() -> None:
+    @step
+    def words() -> list[str]:
+        return ["a"]
+
+    @pipeline
+    def mismatch() -> None:
+        total(words())
+
+    with pytest.raises(StepInputTypeError, match=r"expects list\[int\] but .* is list\[str\]"):
         mismatch.compile()
 
 

@@ -53,7 +53,7 @@ class StacksMixin:
         with self._write() as conn:
             if self._component_row(conn, component_type, name) is not None:
                 raise StackError(
-                    f"a {component_type} named '{name}' already exists; pick another name or "
+                    f"{component_type} '{name}' already exists; pick another name or "
                     f"`dosirak {component_type} delete {name}` first"
                 )
             conn.execute(insert(t.stack_components).values(

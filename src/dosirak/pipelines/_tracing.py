@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import typing
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
@@ -76,7 +77,7 @@ class Tracer:
         try:
             bound = step.signature.bind(*args, **kwargs)
         except TypeError as exc:
-            raise StepCallError(f"step '{name}': {exc}; its signature is {step.name}{step.signature}") from None
+            raise StepCallError(f"step '{name}': {exc}; its signature is {_signature(step)}") from None
         node = StepNode(
             name=name,
             step=step,
@@ -133,20 +134,59 @@ def _default_parameter(step_name: str, arg: str, annotation: Any, default: Any) 
         return params.to_json(default)
 
 
-def _check_edge(step_name: str, arg: str, annotation: Any, handle: OutputHandle) -> None:
+def _signature(step: Step) -> str:
+    """``name(a: int, b: float = 1.0) -> list[int]`` with resolved hints, not quoted strings."""
+    parts = []
+    for pname, param in step.signature.parameters.items():
+        text = f"{pname}: {_hint_name(step.hints.get(pname))}"
+        if param.default is not inspect.Parameter.empty:
+            text += f" = {param.default!r}"
+        parts.append(text)
+    return f"{step.name}({', '.join(parts)}) -> {_hint_name(step.hints.get('return'))}"
+
+
+def _hint_name(hint: Any) -> str:
+    if hint is None or hint is type(None):
+        return "None"
+    if isinstance(hint, type) and not typing.get_args(hint):
+        return _tname(hint)
+    return str(hint).replace("typing.", "")
+
+
+def _compatible(producer: Any, consumer: Any) -> bool:
+    """Whether a producer's declared output type can feed a consumer's declared input type.
+
+    Compares classes, then the arguments of same-origin generics (``list[int]`` does not
+    feed ``list[str]``); anything it cannot judge (Any, unions, TypeVars) is accepted.
+    """
     from dosirak.artifacts.materializers.registry import normalise
 
-    consumer = normalise(annotation)
-    producer = normalise(handle.annotation)
-    if consumer is None or producer is None or consumer is type(None):
-        return
-    if producer is consumer or issubclass(producer, consumer):
-        return
-    if consumer is float and producer in (int, bool):
+    consumer_cls = normalise(consumer)
+    producer_cls = normalise(producer)
+    if consumer_cls is None or producer_cls is None or consumer_cls is type(None):
+        return True
+    if consumer_cls is float and producer_cls in (int, bool):
+        return True
+    if not (producer_cls is consumer_cls or issubclass(producer_cls, consumer_cls)):
+        return False
+    p_args, c_args = typing.get_args(_strip(producer)), typing.get_args(_strip(consumer))
+    if p_args and c_args and len(p_args) == len(c_args) and producer_cls is consumer_cls:
+        return all(a is Ellipsis or b is Ellipsis or _compatible(a, b) for a, b in zip(p_args, c_args, strict=True))
+    return True
+
+
+def _strip(hint: Any) -> Any:
+    while typing.get_origin(hint) is typing.Annotated:
+        hint = typing.get_args(hint)[0]
+    return hint
+
+
+def _check_edge(step_name: str, arg: str, annotation: Any, handle: OutputHandle) -> None:
+    if _compatible(handle.annotation, annotation):
         return
     raise StepInputTypeError(
-        f"step '{step_name}' input '{arg}' expects {_tname(consumer)} but {handle!r} is {_tname(producer)}; "
-        "fix the type hints or convert in a step"
+        f"step '{step_name}' input '{arg}' expects {_hint_name(_strip(annotation))} but {handle!r} is "
+        f"{_hint_name(_strip(handle.annotation))}; fix the type hints or convert in a step"
     )
 
 

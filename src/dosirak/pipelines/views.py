@@ -84,8 +84,12 @@ class StepRunView:
         return next(iter(outs.values()))
 
     def logs(self, limit: int | None = None) -> str:
-        """What the step printed and logged ('' if nothing)."""
+        """What the step printed and logged ('' if nothing); a cache hit shows the reused run's logs."""
         uri = self.record.logs_uri
+        if not uri and self.record.status == "cached" and self.record.cached_from:
+            source = StepRunView(self._store.get_step_run(self.record.cached_from), self._store)
+            text = source.logs(limit)
+            return f"(cached: these are the logs of step run {source.id[:8]})\n{text}" if text else ""
         if not uri:
             return ""
         from dosirak.artifacts.store import FsspecArtifactStore, LocalArtifactStore
