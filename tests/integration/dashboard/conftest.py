@@ -70,19 +70,6 @@ def dashboard(dosirak_home: Path) -> Iterator[str]:
         stop_server(proc)
 
 
-@pytest.fixture(scope="session")
-def chromium() -> Iterator[Any]:
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is missing: `apt-get install -y chromium` (tests never download a browser)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM,
-                                    args=["--headless", "--no-sandbox", "--disable-background-networking"])
-        yield browser
-        browser.close()
-
-
 @pytest.fixture
 def page(chromium: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
     """A fresh page that fails the test on any JavaScript dialog or page error, and screenshots at the end."""

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import httpx
@@ -14,7 +14,6 @@ from tests.integration.serving.conftest import Server, start_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.timeout(180)]
 
-CHROMIUM = "/usr/bin/chromium"
 
 
 @pytest.fixture
@@ -27,32 +26,25 @@ def docs_server(tmp_path: Path) -> Iterator[Server]:
         srv.stop()
 
 
-def test_docs_page_renders_every_operation_offline(docs_server: Server) -> None:
-    if shutil.which(CHROMIUM) is None:
-        pytest.fail(f"{CHROMIUM} is missing; install it with `apt-get install -y chromium`")
-    from playwright.sync_api import sync_playwright
-
+def test_docs_page_renders_every_operation_offline(docs_server: Server, chromium: Any) -> None:
     document = httpx.get(docs_server.url + "/openapi.json").json()
     operation_ids = [op["operationId"] for item in document["paths"].values() for op in item.values()
                      if "operationId" in op]
     requested: list[str] = []
     console_errors: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-background-networking"]
-        )
-        try:
-            page = browser.new_page()
-            page.on("request", lambda request: requested.append(request.url))
-            page.on("console", lambda msg: console_errors.append(msg.text) if msg.type == "error" else None)
-            page.goto(docs_server.url + "/docs")
-            page.wait_for_selector(".opblock", timeout=30_000)
-            title = page.inner_text(".info .title")
-            paths = page.eval_on_selector_all(".opblock .opblock-summary-path",
-                                              "nodes => nodes.map(n => n.getAttribute('data-path'))")
-            errors_shown = page.query_selector_all(".errors-wrapper")
-        finally:
-            browser.close()
+    context = chromium.new_context()
+    try:
+        page = context.new_page()
+        page.on("request", lambda request: requested.append(request.url))
+        page.on("console", lambda msg: console_errors.append(msg.text) if msg.type == "error" else None)
+        page.goto(docs_server.url + "/docs")
+        page.wait_for_selector(".opblock", timeout=30_000)
+        title = page.inner_text(".info .title")
+        paths = page.eval_on_selector_all(".opblock .opblock-summary-path",
+                                          "nodes => nodes.map(n => n.getAttribute('data-path'))")
+        errors_shown = page.query_selector_all(".errors-wrapper")
+    finally:
+        context.close()
     assert "sample" in title
     for route in document["paths"]:
         assert route in paths, f"{route} is not rendered; rendered: {paths}"
