@@ -83,5 +83,11 @@ class Sample:
         return seconds
 
     @dk.api
+    def block(self, seconds: float) -> float:
+        """Hold a worker thread (not the event loop) for up to 5 s."""
+        time.sleep(max(0.0, min(seconds, 5.0)))
+        return seconds
+
+    @dk.api
     def pid(self) -> int:
         return os.getpid()

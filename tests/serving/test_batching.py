@@ -73,26 +73,46 @@ def test_a_lone_request_to_an_idle_model_is_not_held_for_max_latency() -> None:
 
 
 def test_flushes_at_max_latency_when_batch_is_not_full() -> None:
-    """When batches are costly and requests dense, it waits for more, but no longer than max_latency."""
+    """When batches are costly and requests keep coming, it gathers them, but no longer than max_latency."""
     batches: list[int] = []
 
-    async def main() -> tuple[float, float]:
+    async def main() -> float:
         batcher = make(lambda x: batches.append(len(x)) or x, max_batch_size=64, max_latency_ms=150)
         for _ in range(5):
             batcher.cost.observe(1, 1.0)  # a batch costs a second: waiting is worth it
-        batcher._gap = 0.001  # requests have been arriving every millisecond
+        batcher._gap = 0.02  # requests have been arriving every 20 ms
         started = time.perf_counter()
         first = asyncio.ensure_future(batcher.submit(np.zeros((1, 1))))
-        await asyncio.sleep(0.03)
-        second = asyncio.ensure_future(batcher.submit(np.zeros((1, 1))))
-        await asyncio.gather(first, second)
+        first.add_done_callback(lambda _: latency.append(time.perf_counter() - started))
+        others = []
+        for _ in range(14):
+            await asyncio.sleep(0.02)
+            others.append(asyncio.ensure_future(batcher.submit(np.zeros((1, 1)))))
+        await asyncio.gather(first, *others)
+        await batcher.close()
+        return latency[0]
+
+    latency: list[float] = []
+    first_latency = asyncio.run(main())
+    assert 0.14 <= first_latency < 0.6  # held for max_latency, not for the whole stream
+    assert 3 <= batches[0] < 15 and sum(batches) == 15
+
+
+def test_stops_waiting_when_requests_stop_coming() -> None:
+    batches: list[int] = []
+
+    async def main() -> float:
+        batcher = make(lambda x: batches.append(len(x)) or x, max_batch_size=64, max_latency_ms=1000)
+        for _ in range(5):
+            batcher.cost.observe(1, 1.0)
+        batcher._gap = 0.005
+        started = time.perf_counter()
+        await asyncio.gather(*(batcher.submit(np.zeros((1, 1))) for _ in range(3)))
         elapsed = time.perf_counter() - started
         await batcher.close()
-        return elapsed, batcher.idle_wait()
+        return elapsed
 
-    elapsed, _ = asyncio.run(main())
-    assert batches == [2]  # the second request joined the first one's batch
-    assert 0.14 <= elapsed < 1.0
+    assert asyncio.run(main()) < 0.3 and batches == [3]
 
 
 def test_cost_model_fits_fixed_and_per_row_cost() -> None:

@@ -8,7 +8,8 @@ How the wait adapts. While a batch runs, new requests queue, so under load the n
 is as large as the load makes it, with no deliberate wait. When the model is idle, the
 dispatcher waits for more requests only if the next one is expected sooner than the fixed
 cost of a batch (the intercept of a running linear fit of batch duration against rows),
-and never longer than ``max_latency_ms`` after the oldest request arrived; a lone request
+never longer than ``max_latency_ms`` after the oldest request arrived, and stops waiting
+as soon as no request arrives within twice the usual gap between arrivals; a lone request
 to an idle model is dispatched at once. A batch never holds more than ``max_batch_size``
 rows, except a single request that is larger by itself, which runs alone.
 
@@ -29,6 +30,8 @@ from dataclasses import dataclass
 from typing import Any
 
 logger = logging.getLogger(__name__)
+
+_MIN_GAP_WAIT = 0.0002
 
 #: Called after each batch with (rows in the batch, each caller's queue wait in seconds).
 BatchObserver = Callable[[int, list[float]], None]
@@ -189,7 +192,11 @@ class AdaptiveBatcher:
                     remaining = deadline - time.perf_counter()
                     if remaining <= 0:
                         break
-                    await self._wait_arrival(remaining)
+                    queued = len(self._queue)
+                    # keep waiting only while requests keep coming (closed-loop clients stop)
+                    await self._wait_arrival(min(remaining, max(2 * self._gap, _MIN_GAP_WAIT)))
+                    if len(self._queue) == queued:
+                        break
             batch = self._take()
             if batch:
                 await self._run(batch)
