@@ -30,9 +30,14 @@ def dosirak_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
     reset_settings()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    """One headless Chromium for the whole session (Playwright's sync API allows one per thread)."""
+    """A headless Chromium shared by one test module.
+
+    Playwright's sync API keeps an event loop running in this thread while it is open, so
+    only one may be open at a time, and it must close before tests that call
+    ``asyncio.run``: hence one per module, closed when the module's tests are done.
+    """
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: `apt-get install -y chromium` (tests never download a browser)")
     from playwright.sync_api import sync_playwright
