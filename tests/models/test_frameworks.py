@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import hashlib
 import shutil
 from pathlib import Path
+from typing import Any
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -163,3 +166,91 @@ def test_pickle_fallback_loads_here_but_needs_trust_from_an_imported_bundle(tmp_
     with pytest.raises(ModelTrustError, match="trusted=True"):
         imported.load()
     assert imported.load(trusted=True) == {"weights": [1, 2, 3]}
+
+
+class Mixed(torch.nn.Module):
+    """Tensors of several dtypes, an empty one and a scalar, for the weights file's digest."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.half = torch.nn.Linear(3, 5).to(torch.bfloat16)
+        self.norm = torch.nn.BatchNorm1d(5)  # float32 and an int64 counter
+        self.register_buffer("empty", torch.zeros(0))
+        self.register_buffer("scalar", torch.tensor(3.0, dtype=torch.float64))
+        self.register_buffer("mask", torch.tensor([True, False]))
+        self.register_buffer("f16", torch.arange(7, dtype=torch.float16))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(self.half(x.to(torch.bfloat16)).float())
+
+
+@pytest.mark.parametrize("make", [Mixed, Tied, lambda: torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU())])
+def test_torch_weights_digest_is_computed_while_saving_and_matches_the_file(make: Any) -> None:
+    from dosirak.models import store
+
+    with mock.patch.object(store, "hash_file", side_effect=AssertionError("the weights file was read back")):
+        version = dk.models.save("net", make())
+    weights = version.path / "weights.safetensors"
+    assert version.files["weights.safetensors"] == {"sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
+                                                    "size": weights.stat().st_size}
+    version.load(verify=True)
+
+
+def test_torch_weights_digest_falls_back_to_reading_the_file_when_the_layout_is_unexpected(tmp_path: Path) -> None:
+    from dosirak.models.frameworks import torch as handler
+
+    net = torch.nn.Linear(2, 3)
+    tensors = {k: v.contiguous() for k, v in net.state_dict().items()}
+    path = tmp_path / "w.safetensors"
+    from safetensors.torch import save_file
+
+    save_file(tensors, str(path))
+    assert handler._written_digest(path, tensors) == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert handler._written_digest(path, {"weight": tensors["weight"]}) is None  # a tensor it was not given
+    assert handler._written_digest(path, {**tensors, "bias": torch.zeros(4)}) is None  # a size that does not fit
+    with open(path, "ab") as fh:
+        fh.write(b"x")
+    assert handler._written_digest(path, tensors) is None  # bytes beyond the last tensor
+
+
+class _InitSpy:
+    """An init function that dispatches like ``torch.nn.init``'s and records real calls."""
+
+    def __init__(self) -> None:
+        self.calls: list[Any] = []
+
+    def __call__(self, tensor: Any, a: float = 0.0, b: float = 1.0) -> Any:
+        if torch.overrides.has_torch_function_variadic(tensor):
+            return torch.overrides.handle_torch_function(self, (tensor,), tensor, a=a, b=b)
+        self.calls.append(tensor)
+        return tensor
+
+
+@pytest.mark.parametrize("one_mode", [True, False], ids=["device-context-subclass", "public-modes"])
+def test_meta_build_skips_initialisation_of_meta_tensors(monkeypatch: pytest.MonkeyPatch, one_mode: bool) -> None:
+    from dosirak.models.frameworks import torch as handler
+
+    spy = _InitSpy()
+    monkeypatch.setattr(torch.nn.init, "uniform_", spy)  # picked up by the mode built below
+    device_context = handler._device_context(torch) if one_mode else None
+    meta_no_init = handler._meta_no_init_mode(torch, device_context)
+    with meta_no_init():
+        weight = torch.empty(3, 2)
+        torch.nn.init.uniform_(weight)
+        weight.normal_()
+        real = torch.empty(2, device="cpu")
+        torch.nn.init.uniform_(real)
+        linear = torch.nn.Linear(784, 512)
+    assert weight.is_meta and linear.weight.is_meta and tuple(linear.weight.shape) == (512, 784)
+    assert [t.device.type for t in spy.calls] == ["cpu"]  # only the real tensor was filled
+    assert torch.empty(1).device.type == "cpu"  # the device is restored afterwards
+
+
+def test_torch_spec_check_still_compares_each_module_after_the_architecture_was_seen(tmp_path: Path) -> None:
+    assert dk.models.save("tower", Tower(width=6, depth=2)).handler_info["architecture"]["kind"] == "spec"
+    changed = Tower(width=6, depth=2)
+    changed.layers[0] = torch.nn.Linear(6, 6, bias=False)  # same constructor arguments, other parameters
+    version = dk.models.save("tower", changed)
+    assert version.handler_info["architecture"]["kind"] == "pickle"
+    x = torch.randn(2, 6)
+    assert torch.equal(version.load()(x), changed(x))

@@ -118,3 +118,23 @@ def test_save_inside_a_step_records_the_run_and_step(tmp_path: Path) -> None:
     version = dk.models.get("stepped:1")
     assert version.run_id == run.id
     assert version.step_run_id == run.steps["trainer"].id
+
+
+def test_get_resolves_latest_number_and_alias_with_every_alias_of_the_version() -> None:
+    for value in range(3):
+        dk.models.save("m", value)
+    dk.models.alias("m:3", "production")
+    dk.models.alias("m:3", "canary")
+    dk.models.alias("m:1", "old")
+    for tag in ("m", "m:latest", "m:3", "m:production", "m:canary"):
+        got = dk.models.get(tag)
+        assert (got.version, got.aliases) == (3, ("canary", "production"))
+    assert dk.models.get("m:old").aliases == ("old",) and dk.models.get("m:2").aliases == ()
+    assert dk.models.get("m:old").load() == 0
+
+
+def test_a_model_whose_versions_are_all_deleted_has_no_latest() -> None:
+    dk.models.save("m", 1)
+    dk.models.delete("m:1")
+    with pytest.raises(NotFoundError, match="model 'm' has no versions"):
+        dk.models.get("m:latest")

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import Connection, Row
 
 from dosirak.errors import ModelError, NotFoundError
@@ -53,6 +53,45 @@ def _version_from_row(row: Row[Any], aliases: tuple[str, ...] = ()) -> ModelVers
 
 _VERSION_COLUMNS = (*t.model_versions.c, t.models.c.name.label("model_name"))
 
+# Statements on the save and load hot paths are built once; values travel as parameters.
+_MODEL_AND_LAST_VERSION = (
+    select(t.models.c.id, func.max(t.model_versions.c.version))
+    .select_from(t.models.outerjoin(t.model_versions, t.model_versions.c.model_id == t.models.c.id))
+    .where(t.models.c.name == bindparam("name"))
+    .group_by(t.models.c.id)
+)
+_INSERT_MODEL = insert(t.models)
+_INSERT_VERSION = insert(t.model_versions)
+_VERSION_BY_ID = select(*_VERSION_COLUMNS).join(t.models).where(t.model_versions.c.id == bindparam("version_id"))
+
+
+def _version_with_aliases(ref_kind: str) -> Any:
+    """One query for a version and its aliases (one row per alias, or one with alias NULL).
+
+    ``ref_kind`` is ``latest``, ``number`` (bind ``version``) or ``alias`` (bind ``alias``);
+    the model is bound as ``name``.
+    """
+    mv, listed = t.model_versions, t.model_aliases.alias("listed")
+    source = mv.join(t.models, t.models.c.id == mv.c.model_id)
+    if ref_kind == "alias":
+        named = t.model_aliases.alias("named")
+        source = source.join(named, (named.c.model_version_id == mv.c.id) & (named.c.model_id == mv.c.model_id))
+    source = source.outerjoin(listed, listed.c.model_version_id == mv.c.id)
+    query = select(*_VERSION_COLUMNS, listed.c.alias.label("listed_alias")).select_from(source).where(
+        t.models.c.name == bindparam("name"))
+    if ref_kind == "latest":
+        newest = t.model_versions.alias("newest")
+        query = query.where(mv.c.version == select(func.max(newest.c.version)).where(
+            newest.c.model_id == mv.c.model_id).scalar_subquery())
+    elif ref_kind == "number":
+        query = query.where(mv.c.version == bindparam("version"))
+    else:
+        query = query.where(named.c.alias == bindparam("alias"))
+    return query.order_by(listed.c.alias)
+
+
+_GET_VERSION = {kind: _version_with_aliases(kind) for kind in ("latest", "number", "alias")}
+
 
 class ModelsMixin:
     """Store operations on the model registry."""
@@ -88,20 +127,22 @@ class ModelsMixin:
         check_model_name(name)
         version_id = str(uuid.uuid4())
         with self._write() as conn:
-            model_id = self._model_id(conn, name, create=True)
-            current = conn.execute(
-                select(func.max(t.model_versions.c.version)).where(t.model_versions.c.model_id == model_id)
-            ).scalar()
+            found = conn.execute(_MODEL_AND_LAST_VERSION, {"name": name}).first()
+            if found is None:
+                model_id = int(conn.execute(_INSERT_MODEL, {"name": name, "created_at": utcnow(), "extra": {}})
+                               .inserted_primary_key[0])
+                current = None
+            else:
+                model_id, current = int(found[0]), found[1]
             version = int(current or 0) + 1
             uri = place(version, version_id)
-            conn.execute(insert(t.model_versions).values(
-                id=version_id, model_id=model_id, version=version, framework=framework, uri=uri,
-                created_at=utcnow(), metadata=metadata or {}, metrics=metrics or {}, labels=labels or {},
-                signatures=signatures or {}, libraries=libraries or {}, files=files, run_id=run_id,
-                step_run_id=step_run_id, artifact_id=artifact_id, trusted=trusted, extra=extra or {},
-            ))
-            row = conn.execute(select(*_VERSION_COLUMNS).join(t.models).where(
-                t.model_versions.c.id == version_id)).one()
+            conn.execute(_INSERT_VERSION, {
+                "id": version_id, "model_id": model_id, "version": version, "framework": framework, "uri": uri,
+                "created_at": utcnow(), "metadata": metadata or {}, "metrics": metrics or {}, "labels": labels or {},
+                "signatures": signatures or {}, "libraries": libraries or {}, "files": files, "run_id": run_id,
+                "step_run_id": step_run_id, "artifact_id": artifact_id, "trusted": trusted, "extra": extra or {},
+            })
+            row = conn.execute(_VERSION_BY_ID, {"version_id": version_id}).one()
         return _version_from_row(row)
 
     def _model_id(self, conn: Connection, name: str, *, create: bool = False) -> int:
@@ -250,11 +291,20 @@ class ModelsMixin:
 
     def get_model_version(self, name: str, ref: str = "latest") -> ModelVersionRecord:
         """A version by number (``"3"``), alias (``"production"``) or ``"latest"``."""
+        params: dict[str, Any]
+        if ref in ("", "latest"):
+            query, params = _GET_VERSION["latest"], {"name": name}
+        elif ref.isdigit():
+            query, params = _GET_VERSION["number"], {"name": name, "version": int(ref)}
+        else:
+            query, params = _GET_VERSION["alias"], {"name": name, "alias": ref}
         with self._read() as conn:
-            row = self._version_row(conn, None, name, ref)
-            aliases = tuple(conn.execute(select(t.model_aliases.c.alias).where(
-                t.model_aliases.c.model_version_id == row.id).order_by(t.model_aliases.c.alias)).scalars())
-        return _version_from_row(row, aliases)
+            rows = conn.execute(query, params).all()
+            if not rows:  # raises the NotFoundError that says what is missing (or finds a version just added)
+                row = self._version_row(conn, None, name, ref)
+                return _version_from_row(row, self._aliases_of(conn, [row.id]).get(row.id, ()))
+        aliases = tuple(r.listed_alias for r in rows if r.listed_alias is not None)
+        return _version_from_row(rows[0], aliases)
 
     def get_model_version_by_id(self, version_id: str) -> ModelVersionRecord:
         with self._read() as conn:

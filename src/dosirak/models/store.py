@@ -11,6 +11,7 @@ that records them: a failed save leaves neither files nor a row.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import shutil
@@ -34,6 +35,22 @@ def hash_file(path: Path) -> str:
         return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
+def remember_digest(path: Path, sha256: str) -> None:
+    """Note the SHA-256 of the file a handler just wrote, computed from the bytes it wrote.
+
+    :func:`hash_files` then uses it instead of reading the file again, if the file still
+    has the same device, inode, size and modification time (nanoseconds).
+    """
+    st = path.stat()
+    if len(_remembered) >= _REMEMBERED_MAX:  # left by failed saves
+        _remembered.pop(next(iter(_remembered)), None)
+    _remembered[str(path)] = ((st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns), sha256)
+
+
+_REMEMBERED_MAX = 256
+_remembered: dict[str, tuple[tuple[int, int, int, int], str]] = {}
+
+
 def hash_files(directory: Path) -> dict[str, dict[str, Any]]:
     """``{relative path: {"sha256", "size"}}`` for every file below ``directory`` but ``model.yaml``."""
     files: dict[str, dict[str, Any]] = {}
@@ -43,7 +60,13 @@ def hash_files(directory: Path) -> dict[str, dict[str, Any]]:
             rel = full.relative_to(directory).as_posix()
             if rel == MODEL_FILE:
                 continue
-            files[rel] = {"sha256": hash_file(full), "size": full.stat().st_size}
+            st = full.stat()
+            noted = _remembered.pop(str(full), None)
+            if noted is not None and noted[0] == (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns):
+                digest = noted[1]
+            else:
+                digest = hash_file(full)
+            files[rel] = {"sha256": digest, "size": st.st_size}
     return dict(sorted(files.items()))
 
 
@@ -64,11 +87,58 @@ def verify_files(directory: Path, files: dict[str, dict[str, Any]], what: str, *
 
 
 def write_model_yaml(directory: Path, data: dict[str, Any]) -> None:
+    (directory / MODEL_FILE).write_text(model_yaml_text({"format_version": FORMAT_VERSION, **data}), encoding="utf-8")
+
+
+def model_yaml_text(data: dict[str, Any]) -> str:
+    """``data`` as a block-style YAML mapping: the text one ``yaml.dump`` of it gives.
+
+    (Objects shared between entries are written out in full instead of as YAML anchors.)
+    A block mapping's text is its entries' texts one after another, so the entries in
+    :data:`CACHED_ENTRIES` (the handler's info, the same for every version of one
+    architecture, and most of the dumping time) are dumped on their own and remembered
+    by their JSON text; the other entries are dumped together around them.
+    """
+    parts: list[str] = []
+    run: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in CACHED_ENTRIES:
+            if run:
+                parts.append(_dump_yaml(run))
+                run = {}
+            parts.append(_cached_entry(key, value))
+        else:
+            run[key] = value
+    if run or not parts:
+        parts.append(_dump_yaml(run))
+    return "".join(parts)
+
+
+#: Top-level ``model.yaml`` entries whose YAML text is cached by their JSON text.
+CACHED_ENTRIES = frozenset({"handler"})
+_ENTRY_CACHE_MAX = 64
+_entry_cache: dict[tuple[str, str], str] = {}
+
+
+def _cached_entry(key: str, value: Any) -> str:
+    try:
+        token = json.dumps(value, allow_nan=False)  # keeps order and tells 1, 1.0 and true apart, as YAML does
+    except (TypeError, ValueError):
+        return _dump_yaml({key: value})
+    text = _entry_cache.get((key, token))
+    if text is None:
+        text = _dump_yaml({key: value})
+        if len(_entry_cache) >= _ENTRY_CACHE_MAX:
+            _entry_cache.pop(next(iter(_entry_cache)), None)
+        _entry_cache[(key, token)] = text
+    return text
+
+
+def _dump_yaml(data: dict[str, Any]) -> str:
     import yaml
 
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-    text = yaml.dump({"format_version": FORMAT_VERSION, **data}, Dumper=dumper, sort_keys=False, allow_unicode=True)
-    (directory / MODEL_FILE).write_text(text, encoding="utf-8")
+    return yaml.dump(data, Dumper=dumper, sort_keys=False, allow_unicode=True)  # type: ignore[no-any-return]
 
 
 def read_model_yaml(directory: Path) -> dict[str, Any]:
@@ -117,6 +187,6 @@ def copy_version(source: Path, target: Path) -> None:
 
 
 __all__ = [
-    "FORMAT_VERSION", "MODEL_FILE", "copy_version", "hash_file", "hash_files", "move_into_place",
-    "new_temp_dir", "read_model_yaml", "verify_files", "version_dir", "write_model_yaml",
+    "CACHED_ENTRIES", "FORMAT_VERSION", "MODEL_FILE", "copy_version", "hash_file", "hash_files", "model_yaml_text",
+    "move_into_place", "new_temp_dir", "read_model_yaml", "remember_digest", "verify_files", "version_dir", "write_model_yaml",
 ]

@@ -10,28 +10,48 @@ pickled instead (weights still in safetensors) and the version then loads from a
 untrusted source only with ``trusted=True``. Pass ``options={"init_args": {...}}`` to
 give the top module's constructor arguments explicitly.
 
-Loading builds the module on the ``meta`` device (no random initialisation), assigns the
-weights, and returns it in eval mode.
+Loading builds the module on the ``meta`` device with the ``torch.nn.init`` functions and
+in-place random fills turned into no-ops for meta tensors (they have no values to fill),
+assigns the weights, and returns it in eval mode. The save-time check of a spec is done
+once per spec and set of classes in a process; each save still compares the module's
+parameter shapes and ``repr`` with the rebuilt one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import ctypes
+import functools
+import hashlib
 import importlib
 import inspect
+import json
 import logging
+import os
+import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from dosirak._extras import require
 from dosirak.errors import ModelError
 from dosirak.models.frameworks.base import FrameworkHandler, refuse_pickle
+from dosirak.models.store import remember_digest
 
 log = logging.getLogger(__name__)
 
 WEIGHTS = "weights.safetensors"
 SKELETON = "architecture.pkl"
 _MISSING = object()
+#: In-place tensor methods that only change values, skipped on meta tensors while rebuilding.
+_VALUE_FILLS = ("uniform_", "normal_", "zero_", "fill_", "random_", "bernoulli_", "exponential_",
+                "geometric_", "log_normal_", "cauchy_")
+#: Rebuilt-module signatures (parameter shapes, repr) by spec and classes; see ``_check_rebuild``.
+_REBUILT: dict[tuple[str, tuple[type, ...]], tuple[dict[str, tuple[int, ...]], str]] = {}
+_REBUILT_MAX = 64
+_rebuilt_lock = threading.Lock()
 
 
 class _NotDescribable(Exception):
@@ -49,8 +69,11 @@ class TorchHandler(FrameworkHandler):
         st = require("safetensors.torch", extra="torch", purpose="saving a PyTorch model")
         state = obj.state_dict()
         unique, shared = _dedupe(state)
-        st.save_file({k: v.detach().cpu().contiguous() for k, v in unique.items()}, str(directory / WEIGHTS),
-                     metadata={"format": "pt"})
+        tensors = {k: v.detach().cpu().contiguous() for k, v in unique.items()}
+        st.save_file(tensors, str(directory / WEIGHTS), metadata={"format": "pt"})
+        digest = _written_digest(directory / WEIGHTS, tensors)
+        if digest is not None:
+            remember_digest(directory / WEIGHTS, digest)
         info: dict[str, Any] = {"weights": WEIGHTS, "shared": shared, "pickle": False,
                                 "class": f"{type(obj).__module__}.{type(obj).__qualname__}"}
         try:
@@ -73,8 +96,7 @@ class TorchHandler(FrameworkHandler):
         for duplicate, kept in (info.get("shared") or {}).items():
             state[duplicate] = state[kept]
         if arch.get("kind") == "spec":
-            with torch.device("meta"):
-                module = _build(arch["spec"], torch)
+            module = _build_on_meta(arch["spec"], torch)
         elif arch.get("kind") == "pickle":
             if not allow_pickle:
                 raise refuse_pickle("this PyTorch model's architecture")
@@ -88,13 +110,52 @@ class TorchHandler(FrameworkHandler):
             module.load_state_dict(state, strict=True, assign=True)
         except RuntimeError as exc:
             raise ModelError(f"the saved weights do not fit the rebuilt module: {exc}") from exc
-        if _has_meta(module) and arch.get("kind") == "spec":
-            # non-persistent buffers are not in the weights: build for real so __init__ sets them
-            module = _build(arch["spec"], torch)
-            module.load_state_dict(state, strict=True)
         if _has_meta(module):
-            raise ModelError("the rebuilt module still has tensors without values (non-persistent buffers?)")
+            if arch.get("kind") == "spec":
+                # non-persistent buffers are not in the weights: build for real so __init__ sets them
+                module = _build(arch["spec"], torch)
+                module.load_state_dict(state, strict=True)
+            if _has_meta(module):
+                raise ModelError("the rebuilt module still has tensors without values (non-persistent buffers?)")
         return module.eval()
+
+
+def _written_digest(path: Path, tensors: dict[str, Any]) -> str | None:
+    """SHA-256 of the safetensors file just written, from its header and the tensors in memory.
+
+    The file is the header's length (8 bytes), the header, then every tensor's bytes
+    (little-endian) back to back in the order of their ``data_offsets``. Only the header is
+    read back; None (hash the file instead) unless the offsets are contiguous, every
+    tensor's size matches its range and the lengths add up to the file's size.
+    """
+    if sys.byteorder != "little":
+        return None
+    try:
+        with open(path, "rb") as fh:
+            prefix = fh.read(8)
+            header_bytes = fh.read(int.from_bytes(prefix, "little"))
+            file_size = os.fstat(fh.fileno()).st_size
+        header = json.loads(header_bytes)
+        ranges = sorted((tuple(entry["data_offsets"]), name) for name, entry in header.items()
+                        if name != "__metadata__")
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+    digest = hashlib.sha256(prefix)
+    digest.update(header_bytes)
+    position = 0
+    for (begin, end), name in ranges:
+        tensor = tensors.get(name)
+        if tensor is None or begin != position or not tensor.is_contiguous() or tensor.device.type != "cpu":
+            return None
+        nbytes = tensor.numel() * tensor.element_size()
+        if nbytes != end - begin:
+            return None
+        if nbytes:
+            digest.update((ctypes.c_ubyte * nbytes).from_address(tensor.data_ptr()))
+        position = end
+    if len(ranges) != len(tensors) or 8 + len(header_bytes) + position != file_size:
+        return None
+    return digest.hexdigest()
 
 
 def _dedupe(state: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -124,6 +185,12 @@ def _class_path(cls: type) -> str:
     return f"{cls.__module__}:{cls.__qualname__}"
 
 
+@functools.lru_cache(maxsize=512)
+def _init_parameters(cls: type) -> tuple[inspect.Parameter, ...]:
+    """The constructor's parameters after ``self`` (inspecting a signature costs ~20 us)."""
+    return tuple(inspect.signature(cls.__init__).parameters.values())[1:]  # type: ignore[misc]
+
+
 def _describe(module: Any, torch: Any, init_args: dict[str, Any] | None = None) -> dict[str, Any]:
     path = _class_path(type(module))
     nn = torch.nn
@@ -139,7 +206,7 @@ def _describe(module: Any, torch: Any, init_args: dict[str, Any] | None = None) 
     if init_args is not None:
         return {"class": path, "args": [], "kwargs": {k: _encode(k, v, None, torch) for k, v in init_args.items()}}
     try:
-        params = list(inspect.signature(type(module).__init__).parameters.values())[1:]
+        params = _init_parameters(type(module))  # type: ignore[arg-type]  # classes are hashable
     except (TypeError, ValueError) as exc:
         raise _NotDescribable(f"{path}: no inspectable constructor ({exc})") from None
     args: list[Any] = []
@@ -235,16 +302,97 @@ def _build(spec: dict[str, Any], torch: Any) -> Any:
         raise ModelError(f"cannot rebuild {spec['class']} from its spec: {exc}") from exc
 
 
+def _device_context(torch: Any) -> type | None:
+    """The torch-function mode class ``torch.device(...)`` enters, where torch has one."""
+    found = getattr(getattr(torch.utils, "_device", None), "DeviceContext", None)
+    return found if isinstance(found, type) and issubclass(found, torch.overrides.TorchFunctionMode) else None
+
+
+def _meta_no_init_mode(torch: Any, device_context: type | None) -> Any:
+    """A context that builds on the ``meta`` device and skips value initialisation there.
+
+    ``torch.nn.init`` functions and in-place random fills return their (meta) tensor
+    unchanged: a meta tensor has no values, so the result is the same, but building
+    ``nn.Linear(784, 512)`` on meta no longer runs the Python decomposition of
+    ``kaiming_uniform_``. Everything else passes through. Torch-function modes are per
+    thread. Where torch has it, the mode is a subclass of the one ``torch.device("meta")``
+    enters (one mode instead of two, so every tensor call in a constructor costs one hop).
+    """
+    init = torch.nn.init
+    skipped = {getattr(init, n) for n in dir(init) if n.endswith("_") and not n.startswith("_")
+               and callable(getattr(init, n))}
+    skipped |= {getattr(torch.Tensor, n) for n in _VALUE_FILLS if hasattr(torch.Tensor, n)}
+    tensor_type = torch.Tensor
+
+    def skip(func: Any, args: Any, kwargs: Any) -> bool:
+        if func not in skipped:
+            return False
+        target = args[0] if args else (kwargs or {}).get("tensor")
+        return isinstance(target, tensor_type) and bool(target.is_meta)
+
+    if device_context is not None:
+
+        class _MetaNoInit(device_context):  # type: ignore[misc, valid-type]
+            def __init__(self) -> None:
+                super().__init__("meta")
+
+            def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+                if skip(func, args, kwargs):
+                    return args[0] if args else kwargs["tensor"]
+                return super().__torch_function__(func, types, args, kwargs)
+
+        return _MetaNoInit
+
+    class _SkipMetaInit(torch.overrides.TorchFunctionMode):  # type: ignore[misc]
+        def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+            if skip(func, args, kwargs):
+                return args[0] if args else kwargs["tensor"]
+            return func(*args, **(kwargs or {}))
+
+    @contextlib.contextmanager
+    def meta_no_init() -> Iterator[None]:
+        with torch.device("meta"), _SkipMetaInit():
+            yield
+
+    return meta_no_init
+
+
+@functools.cache
+def _meta_no_init() -> Any:
+    torch = require("torch", extra="torch", purpose="rebuilding a PyTorch model")
+    return _meta_no_init_mode(torch, _device_context(torch))
+
+
+def _build_on_meta(spec: dict[str, Any], torch: Any) -> Any:
+    """``_build`` on the meta device, without running weight initialisation."""
+    with _meta_no_init()():
+        return _build(spec, torch)
+
+
 def _check_rebuild(spec: dict[str, Any], module: Any, state: dict[str, Any], torch: Any) -> None:
-    try:
-        with torch.device("meta"):
-            rebuilt = _build(spec, torch)
-    except ModelError as exc:
-        raise _NotDescribable(str(exc)) from None
-    shapes = {k: tuple(v.shape) for k, v in state.items()}
-    if {k: tuple(v.shape) for k, v in rebuilt.state_dict().items()} != shapes:
+    """Refuse a spec unless the module it rebuilds has the same parameter shapes and ``repr``.
+
+    The rebuilt module's shapes and ``repr`` are kept per spec and the classes of the
+    module tree (the ones the spec names, as resolved by ``_describe``), so saving the same
+    architecture again only compares them with ``module``.
+    """
+    key = (json.dumps(spec, sort_keys=True), tuple(type(m) for m in module.modules()))
+    with _rebuilt_lock:
+        known = _REBUILT.get(key)
+    if known is None:
+        try:
+            rebuilt = _build_on_meta(spec, torch)
+        except ModelError as exc:
+            raise _NotDescribable(str(exc)) from None
+        known = ({k: tuple(v.shape) for k, v in rebuilt.state_dict().items()}, repr(rebuilt))
+        with _rebuilt_lock:
+            if len(_REBUILT) >= _REBUILT_MAX:
+                _REBUILT.pop(next(iter(_REBUILT)))
+            _REBUILT[key] = known
+    shapes, printed = known
+    if {k: tuple(v.shape) for k, v in state.items()} != shapes:
         raise _NotDescribable("the module rebuilt from its spec has different parameters")
-    if repr(rebuilt) != repr(module):
+    if printed != repr(module):
         raise _NotDescribable("the module rebuilt from its spec prints differently")
 
 
