@@ -67,9 +67,16 @@ def test_finishing_a_step_publishes_artifacts_and_links_in_one_go() -> None:
     step = store.get_step_run(ids["a"])
     assert (step.status, step.outputs, step.attempts) == ("completed", {"output": out.id}, 1)
     assert store.get_artifact(out.id[:8]) == out
-    hit = store.find_cached("k1")
+    assert store.reuse_cached(ids["b"], cache_key="other", cache_parts={}, source_code=None, inputs={},
+                              usable=lambda outputs: True) is None
+    assert store.reuse_cached(ids["b"], cache_key="k1", cache_parts={}, source_code=None, inputs={},
+                              usable=lambda outputs: False) is None
+    assert store.get_step_run(ids["b"]).status == "pending"  # a refused hit writes nothing
+    hit = store.reuse_cached(ids["b"], cache_key="k1", cache_parts={"source": "s"}, source_code=None, inputs={},
+                             usable=lambda outputs: set(outputs) == {"output"})
     assert hit is not None and hit[0] == ids["a"] and hit[1]["output"].id == out.id
-    assert store.find_cached("other") is None
+    reused = store.get_step_run(ids["b"])
+    assert (reused.status, reused.cached_from, reused.outputs) == ("cached", ids["a"], {"output": out.id})
 
 
 def test_invalid_statuses_are_refused() -> None:

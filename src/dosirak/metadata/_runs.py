@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -192,30 +192,6 @@ class RunsMixin:
                 ])
             conn.execute(_UPDATE_STEP, {"_step_run_id": step_run_id, **values})
 
-    def record_cached_step(
-        self,
-        step_run_id: str,
-        *,
-        cache_key: str,
-        cache_parts: dict[str, Any],
-        source_code: str | None,
-        inputs: Mapping[str, str],
-        outputs: Mapping[str, str],
-        cached_from: str,
-    ) -> None:
-        """Record a cache hit: inputs, re-linked outputs and status ``cached``, in one transaction."""
-        now = utcnow()
-        with self._write() as conn:
-            links = [{"step_run_id": step_run_id, "name": n, "kind": "input", "artifact_id": a} for n, a in inputs.items()]
-            links += [{"step_run_id": step_run_id, "name": n, "kind": "output", "artifact_id": a} for n, a in outputs.items()]
-            if links:
-                conn.execute(_INSERT_IO, links)
-            conn.execute(_UPDATE_STEP, {
-                "_step_run_id": step_run_id, "status": "cached", "start_time": now, "end_time": now,
-                "cache_key": cache_key, "cache_parts": cache_parts, "source_code": source_code,
-                "cached_from": cached_from, "attempts": 0,
-            })
-
     def set_step_extra(self, step_run_id: str, extra: dict[str, Any]) -> None:
         with self._write() as conn:
             conn.execute(update(t.step_runs).where(t.step_runs.c.id == step_run_id).values(extra=extra))
@@ -279,15 +255,42 @@ class RunsMixin:
         return dead
 
     # -- cache ----------------------------------------------------------------------
-    def find_cached(self, cache_key: str) -> tuple[str, dict[str, ArtifactRecord]] | None:
-        """The newest finished step run with this cache key, and its output artifacts."""
-        with self._read() as conn:
+    def reuse_cached(
+        self,
+        step_run_id: str,
+        *,
+        cache_key: str,
+        cache_parts: dict[str, Any],
+        source_code: str | None,
+        inputs: Mapping[str, str],
+        usable: Callable[[dict[str, ArtifactRecord]], bool],
+    ) -> tuple[str, dict[str, ArtifactRecord]] | None:
+        """Find a finished step run with ``cache_key`` and, if ``usable`` accepts its outputs,
+        record ``step_run_id`` as a hit re-linking them; all in one transaction.
+
+        Returns (source step run id, outputs) on a hit, None on a miss (nothing written).
+        """
+        with self._write() as conn:
             row = conn.execute(_FIND_CACHED, {"key": cache_key}).first()
             if row is None:
                 return None
-            outputs = conn.execute(_CACHED_OUTPUTS, {"sid": row[0]}).all()
-        source = row[1] or row[0]
-        return source, {r._mapping["link_name"]: _artifact_from_row(r) for r in outputs}
+            outputs = {r._mapping["link_name"]: _artifact_from_row(r)
+                       for r in conn.execute(_CACHED_OUTPUTS, {"sid": row[0]}).all()}
+            if not usable(outputs):
+                return None
+            source = row[1] or row[0]
+            now = utcnow()
+            links = [{"step_run_id": step_run_id, "name": n, "kind": "input", "artifact_id": a} for n, a in inputs.items()]
+            links += [{"step_run_id": step_run_id, "name": n, "kind": "output", "artifact_id": a.id}
+                      for n, a in outputs.items()]
+            if links:
+                conn.execute(_INSERT_IO, links)
+            conn.execute(_UPDATE_STEP, {
+                "_step_run_id": step_run_id, "status": "cached", "start_time": now, "end_time": now,
+                "cache_key": cache_key, "cache_parts": cache_parts, "source_code": source_code,
+                "cached_from": source, "attempts": 0,
+            })
+        return source, outputs
 
     def previous_step_run(self, pipeline_name: str, step_name: str, before_run_id: str) -> StepRunRecord | None:
         """The same step in the latest earlier run of the pipeline (to explain a cache miss)."""

@@ -48,17 +48,23 @@ def run_step(run: ActiveRun, node: StepNode) -> StepOutcome:
     store = run.store
 
     if node.enable_cache:
-        hit = store.find_cached(key)
+        expected = {o.name for o in node.step.outputs}
+        gone: list[bool] = []
+
+        def usable(outputs: dict[str, ArtifactRecord]) -> bool:
+            if set(outputs) != expected:
+                return False
+            present = all(run.artifact_store.exists(a.uri) for a in outputs.values())
+            gone.append(not present)
+            return present
+
+        hit = store.reuse_cached(step_run_id, cache_key=key, cache_parts=parts, source_code=node.step.source_code,
+                                 inputs=input_ids, usable=usable)
         if hit is not None:
             source_id, outputs = hit
-            expected = {o.name for o in node.step.outputs}
-            if set(outputs) == expected and all(run.artifact_store.exists(a.uri) for a in outputs.values()):
-                store.record_cached_step(
-                    step_run_id, cache_key=key, cache_parts=parts, source_code=node.step.source_code,
-                    inputs=input_ids, outputs={k: a.id for k, a in outputs.items()}, cached_from=source_id,
-                )
-                log.info("step '%s' cached (reusing step run %s)", node.name, source_id[:8])
-                return StepOutcome("cached", outputs=outputs)
+            log.info("step '%s' cached (reusing step run %s)", node.name, source_id[:8])
+            return StepOutcome("cached", outputs=outputs)
+        if any(gone):
             log.info("step '%s': cached outputs are gone from the artifact store; running it again", node.name)
 
     log_uri = run.artifact_store.log_path(run.id, node.name)
