@@ -76,7 +76,7 @@ def test_port_in_use_fails_clearly_when_configured_to(deployer: Any) -> None:
 
 def test_a_service_that_fails_to_start_reports_its_log_tail(deployer: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ECHO_FAIL_AT_IMPORT", "1")
-    with pytest.raises(DeploymentStartError, match="(?s)cannot load its service.*ECHO_FAIL_AT_IMPORT is set"):
+    with pytest.raises(DeploymentStartError, match="(?s)exited before it was ready.*could not be loaded.*ECHO_FAIL_AT_IMPORT is set"):
         deployer.deploy(echo_request(timeout_s=30.0))
     [record] = get_store().list_deployments()
     assert record.status == "failed" and "ECHO_FAIL_AT_IMPORT" in str(record.error)

@@ -33,6 +33,10 @@ class Sample:
         delay = float(os.environ.get("SAMPLE_INIT_DELAY", "0"))  # lets tests observe /readyz before ready
         if delay:
             time.sleep(delay)
+        if os.environ.get("SAMPLE_INIT_FAIL"):  # lets tests see a service that cannot be constructed
+            raise RuntimeError("sample refuses to start: SAMPLE_INIT_FAIL is set")
+        if os.environ.get("SAMPLE_INIT_EXIT"):  # a worker that dies without a word
+            os._exit(int(os.environ["SAMPLE_INIT_EXIT"]))
         self.weights = np.arange(4, dtype=np.float32)
         self.calls = 0
 

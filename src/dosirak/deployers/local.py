@@ -43,8 +43,6 @@ DEFAULTS: dict[str, Any] = {"host": "127.0.0.1", "port": 3000, "port_policy": "n
 #: Statuses whose process should be alive.
 LIVE = ("starting", "running", "stopping")
 _PORT_SCAN = 100
-#: What ``dosirak serve`` logs when a worker cannot import or construct the service.
-_LOAD_FAILURE = "could not load the service"
 # Runs in a short-lived interpreter: starts the server in a new session and prints its PID, so
 # the server is never a child of the deploying process (no zombie, no stray Popen to reap).
 _LAUNCHER = (
@@ -198,6 +196,7 @@ class LocalDeployer(BaseDeployer):
         with httpx.Client(timeout=2.0) as client:
             while True:
                 if not process.is_alive(record.pid, record.pid_start):
+                    # `dosirak serve` exits (status 3) when its service cannot be loaded
                     raise DeploymentStartError(
                         f"deployment {record.id[:8]}: `dosirak serve {record.config['target']}` exited before it was "
                         f"ready; last lines of {record.log_path}:\n{tail(record.log_path)}")
@@ -206,11 +205,6 @@ class LocalDeployer(BaseDeployer):
                         return
                 except httpx.HTTPError:
                     pass
-                if _LOAD_FAILURE in tail(record.log_path, 50):
-                    # the supervisor would keep restarting a worker that cannot import the service
-                    raise DeploymentStartError(
-                        f"deployment {record.id[:8]}: `dosirak serve {record.config['target']}` cannot load its "
-                        f"service; last lines of {record.log_path}:\n{tail(record.log_path, 8)}")
                 if time.monotonic() >= deadline:
                     raise DeploymentStartError(
                         f"deployment {record.id[:8]}: {record.url}/readyz did not answer 200 within {timeout:g} s "

@@ -5,7 +5,14 @@ that inherit the listening socket, so the kernel spreads connections among them.
 never imports the user's code, so it stays small. It
 
 * splits the CPU: each worker gets ``OMP_NUM_THREADS = cores // workers`` (unless set);
-* restarts a worker that dies, with a growing delay if it keeps dying, and logs it;
+* restarts a worker that dies after the service was up, with a growing delay if it keeps
+  dying, and logs it;
+* exits with :data:`EXIT_SERVICE_FAILED` (3), after an ERROR line naming the cause, when the
+  service never came up: a worker could not import or construct it, or workers died
+  :data:`MAX_FAILURES_BEFORE_READY` times in a row before any was ready (with ``reload``
+  it keeps waiting for a fix instead);
+* gives each worker the read end of a "lifeline" pipe whose write end only the supervisor
+  holds: when the supervisor dies, even by SIGKILL, the workers read EOF and stop;
 * keeps ``/readyz`` at 503 until every worker has run the service's ``__init__``;
 * on SIGTERM or SIGINT, stops the workers gracefully (each finishes its in-flight
   requests), then returns 0;
@@ -31,11 +38,16 @@ from pathlib import Path
 
 from dosirak.errors import ConfigError
 from dosirak.serving import metrics
+from dosirak.serving.worker import EXIT_LOAD_FAILED
 from dosirak.settings import child_environment
 
 logger = logging.getLogger(__name__)
 
 SAGEMAKER_PORT = 8080
+#: Exit status of ``dosirak serve`` when the service never came up (see the module docstring).
+EXIT_SERVICE_FAILED = 3
+#: Worker deaths in a row, before any worker was ready, after which the supervisor gives up.
+MAX_FAILURES_BEFORE_READY = 3
 _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
@@ -44,6 +56,7 @@ class _Worker:
     slot: int
     process: subprocess.Popen[bytes]
     status_fd: int
+    lifeline_fd: int
     started: float
     loaded: bool = False
     ready: bool = False
@@ -114,6 +127,10 @@ class Supervisor:
         self.selector.register(self._wake_r, selectors.EVENT_READ, None)
         self._all_ready_logged = False
         self._mtimes: dict[Path, float] = {}
+        self.exit_status = 0
+        self._ever_ready = False
+        self._failures_before_ready = 0
+        self._last_failure = ""
 
     # ---------------------------------------------------------------- workers
     def _worker_env(self) -> dict[str, str]:
@@ -129,18 +146,28 @@ class Supervisor:
 
     def _start(self, slot: int) -> None:
         read_fd, write_fd = os.pipe()
+        lifeline_r, lifeline_w = os.pipe()  # the worker reads EOF when this process dies
         command = [
             sys.executable, "-m", "dosirak.serving.worker",
             "--spec", self.spec, "--fd", str(self.sock.fileno()), "--pipe", str(write_fd),
+            "--lifeline", str(lifeline_r),
             "--ready-file", str(self.ready_file), "--graceful-timeout", str(self.graceful_timeout_s),
             "--log-level", self.log_level,
         ]
         if self.base_dir is not None:
             command += ["--base-dir", str(self.base_dir)]
-        process = subprocess.Popen(command, pass_fds=(self.sock.fileno(), write_fd), env=self._worker_env())
-        os.close(write_fd)
+        try:
+            process = subprocess.Popen(command, pass_fds=(self.sock.fileno(), write_fd, lifeline_r),
+                                       env=self._worker_env())
+        except BaseException:
+            for fd in (read_fd, lifeline_w):
+                os.close(fd)
+            raise
+        finally:
+            os.close(write_fd)
+            os.close(lifeline_r)
         os.set_blocking(read_fd, False)
-        worker = _Worker(slot, process, read_fd, time.monotonic())
+        worker = _Worker(slot, process, read_fd, lifeline_w, time.monotonic())
         self.workers[slot] = worker
         self.selector.register(read_fd, selectors.EVENT_READ, slot)
         logger.debug("started worker %d (pid %d)", slot, process.pid)
@@ -170,10 +197,13 @@ class Supervisor:
                     self._fill()
             elif line == "ready":
                 worker.ready = True
+                self._ever_ready = True
+                self._failures_before_ready = 0
                 self._crashes.pop(worker.slot, None)
             elif line.startswith("failed"):
+                self._last_failure = line[len("failed "):]
                 logger.error("worker %d (pid %d) could not load the service: %s", worker.slot,
-                             worker.process.pid, line[len("failed "):])
+                             worker.process.pid, self._last_failure)
 
     def _fill(self) -> None:
         for slot in range(self.target):
@@ -187,12 +217,20 @@ class Supervisor:
             if code is None:
                 continue
             if worker.status_fd >= 0:
+                self._on_status(worker)  # a last "failed" line may still sit in the pipe
+            if worker.status_fd >= 0:
                 self.selector.unregister(worker.status_fd)
                 os.close(worker.status_fd)
+            os.close(worker.lifeline_fd)
             del self.workers[slot]
             metrics.mark_worker_dead(worker.process.pid, self.metrics_dir)
             if self.stopping or worker.stopping:
                 continue
+            if not worker.ready and not self._ever_ready and not self.reload:
+                self._failures_before_ready += 1
+                if code == EXIT_LOAD_FAILED or self._failures_before_ready >= MAX_FAILURES_BEFORE_READY:
+                    self._give_up(worker, code)
+                    return
             crashes = self._crashes.get(slot, 0) + 1
             self._crashes[slot] = crashes
             delay = min(10.0, 0.5 * 2 ** (crashes - 1)) if crashes > 1 else 0.0
@@ -203,6 +241,16 @@ class Supervisor:
             if now >= when and not self.stopping:
                 del self._restart_at[slot]
                 self._start(slot)
+
+    def _give_up(self, worker: _Worker, code: int) -> None:
+        cause = self._last_failure or f"worker exited with status {code} before it was ready"
+        if code != EXIT_LOAD_FAILED:
+            cause = f"{self._failures_before_ready} workers in a row died before the service was ready " \
+                    f"(last: pid {worker.process.pid}, status {code}); {cause}"
+        logger.error("the service could not be loaded, so dosirak serve exits with status %d: %s",
+                     EXIT_SERVICE_FAILED, cause)
+        self.exit_status = EXIT_SERVICE_FAILED
+        self.stopping = True
 
     def _update_ready(self) -> None:
         ready = (
@@ -289,7 +337,8 @@ class Supervisor:
                     next_reload_check = time.monotonic() + 1.0
                     if self._changed():
                         self._restart_all()
-            logger.info("stopping: draining in-flight requests")
+            if not self.exit_status:
+                logger.info("stopping: draining in-flight requests")
             self.ready_file.unlink(missing_ok=True)
             for worker in self.workers.values():
                 if worker.process.poll() is None:
@@ -300,13 +349,15 @@ class Supervisor:
                 if worker.process.poll() is None:
                     worker.process.kill()
                     worker.process.wait()
+                os.close(worker.lifeline_fd)
             self.sock.close()
             self.selector.close()
             os.close(self._wake_r)
             os.close(self._wake_w)
             shutil.rmtree(self.state_dir, ignore_errors=True)
-        logger.info("stopped")
-        return 0
+        if not self.exit_status:
+            logger.info("stopped")
+        return self.exit_status
 
 
 def serve(
@@ -321,7 +372,9 @@ def serve(
     graceful_timeout_s: float = 30.0,
     log_level: str = "INFO",
 ) -> int:
-    """Serve a service until SIGTERM/SIGINT; return the process exit status (0 after a clean stop).
+    """Serve a service until SIGTERM/SIGINT; return the process exit status.
+
+    0 after a clean stop; :data:`EXIT_SERVICE_FAILED` when the service could not be loaded.
 
     Args:
         spec: ``path/to/file.py:Class`` or ``module:Class`` (see
@@ -355,4 +408,4 @@ def serve(
             signal.signal(sig, handler)
 
 
-__all__ = ["SAGEMAKER_PORT", "Supervisor", "bind_socket", "cpu_count", "serve"]
+__all__ = ["EXIT_SERVICE_FAILED", "MAX_FAILURES_BEFORE_READY", "SAGEMAKER_PORT", "Supervisor", "bind_socket", "cpu_count", "serve"]

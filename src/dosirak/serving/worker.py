@@ -4,6 +4,11 @@ Started by :mod:`dosirak.serving.server` as ``python -m dosirak.serving.worker .
 meant to be run by hand. It tells the supervisor through a pipe when the service class is
 imported (``loaded workers=N``) and when ``__init__`` has run (``ready``). It exits 0 after
 a graceful shutdown (SIGTERM), 3 when the service cannot be loaded.
+
+It also holds the read end of a "lifeline" pipe whose write end only the supervisor has.
+A thread blocks reading it; EOF means the supervisor is gone (even after SIGKILL), and the
+worker stops as on SIGTERM: it closes the listening socket at once, lets in-flight
+requests finish, and is forced out after the graceful timeout.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ import logging
 import os
 import socket
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -27,10 +34,31 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--base-dir", default=None)
     parser.add_argument("--fd", type=int, required=True, help="listening socket inherited from the supervisor")
     parser.add_argument("--pipe", type=int, required=True, help="write end of the status pipe")
+    parser.add_argument("--lifeline", type=int, default=None, help="read end of a pipe at EOF once the supervisor dies")
     parser.add_argument("--ready-file", required=True, help="exists while every worker is ready")
     parser.add_argument("--graceful-timeout", type=float, default=30.0)
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
+
+
+def watch_lifeline(fd: int, on_orphaned: Callable[[], None], hard_exit_after_s: float) -> threading.Thread:
+    """Call ``on_orphaned`` when ``fd`` reads EOF, then end the process ``hard_exit_after_s`` later."""
+
+    def watch() -> None:
+        try:
+            while os.read(fd, 64):
+                pass
+        except OSError:
+            pass
+        logger.warning("the supervisor is gone; stopping this worker")
+        on_orphaned()
+        threading.Event().wait(hard_exit_after_s)
+        logger.error("still running %.0f s after the supervisor died; exiting now", hard_exit_after_s)
+        os._exit(1)
+
+    thread = threading.Thread(target=watch, name="dosirak-lifeline", daemon=True)
+    thread.start()
+    return thread
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,6 +76,16 @@ def main(argv: list[str] | None = None) -> int:
             status.write(message + "\n")
         except OSError:  # the supervisor is gone; keep serving until told to stop
             pass
+
+    stoppers: list[Callable[[], None]] = []  # set once uvicorn runs
+
+    def on_orphaned() -> None:
+        if not stoppers:  # still importing the service: nothing to drain
+            os._exit(1)
+        stoppers[0]()
+
+    if args.lifeline is not None:
+        watch_lifeline(args.lifeline, on_orphaned, args.graceful_timeout + 5)
 
     from dosirak.errors import DosirakError
     from dosirak.serving.service import load_service
@@ -95,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         date_header=False,
     )
     server = uvicorn.Server(config)
+    stoppers.append(lambda: setattr(server, "should_exit", True))
     sock = socket.socket(fileno=args.fd)
     server.run(sockets=[sock])
     return EXIT_LOAD_FAILED if failed else 0
