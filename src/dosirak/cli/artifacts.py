@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from dosirak.cli._render import console, fmt, human_size, json_option, print_json, table
+from dosirak.cli._render import console, fmt, json_option, print_json, table
+from dosirak.units import human_size
 
 
 @click.group()

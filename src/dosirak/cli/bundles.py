@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from dosirak.cli._render import human_size, json_option, print_json, table
+from dosirak.cli._render import json_option, print_json, table
+from dosirak.units import human_size
 
 
 @click.group("bundle")

@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from dosirak.cli._render import human_size, json_option, print_json, table
+from dosirak.cli._render import json_option, print_json, table
+from dosirak.units import human_size
 
 if TYPE_CHECKING:
     from dosirak.models.model import ModelVersion

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from dosirak.cli._render import duration, json_option, print_json, status_style, table
+from dosirak.cli._render import json_option, print_json, status_style, table
+from dosirak.units import duration
 
 
 @click.group()

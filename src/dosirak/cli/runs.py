@@ -4,16 +4,8 @@ from __future__ import annotations
 
 import click
 
-from dosirak.cli._render import (
-    console,
-    duration,
-    fmt,
-    human_size,
-    json_option,
-    print_json,
-    status_style,
-    table,
-)
+from dosirak.cli._render import console, fmt, json_option, print_json, status_style, table
+from dosirak.units import duration, human_size
 
 
 @click.group()

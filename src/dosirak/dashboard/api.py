@@ -110,7 +110,7 @@ def list_runs(request: Request) -> Response:
     pipeline = request.query_params.get("pipeline") or request.path_params.get("name")
     if "name" in request.path_params:
         store.get_pipeline_record(pipeline)  # 404 for an unknown pipeline
-    runs = store.recent_runs(pipeline_name=pipeline, status=status, limit=page.limit, offset=page.offset)
+    runs = store.list_runs(pipeline_name=pipeline, status=status, limit=page.limit, offset=page.offset)
     counts = store.step_status_counts([r.id for r in runs])
     items = [resources.run(r, counts[r.id]) for r in runs]
     return json_response(page.envelope(items, store.count_runs(pipeline_name=pipeline, status=status)))
@@ -165,7 +165,7 @@ def list_artifacts(request: Request) -> Response:
     store = _store(request)
     page = resources.Page.from_query(request.query_params)
     type_name = request.query_params.get("type") or None
-    items = [resources.artifact(a) for a in store.recent_artifacts(limit=page.limit, offset=page.offset,
+    items = [resources.artifact(a) for a in store.list_artifacts(limit=page.limit, offset=page.offset,
                                                                  type_name=type_name)]
     total = store.count_artifacts() if type_name is None else store.count_artifacts_of_type(type_name)
     return json_response(page.envelope(items, total))

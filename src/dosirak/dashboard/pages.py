@@ -101,7 +101,7 @@ def error_page(request: Request, status: int, message: str) -> HTMLResponse:
 def overview(request: Request) -> Response:
     store = dashboard_of(request).store
     pipes = store.list_pipelines()
-    runs = store.recent_runs(limit=12)
+    runs = store.list_runs(limit=12)
     counts = store.step_status_counts([r.id for r in runs])
     return render(request, "overview.html", title="Overview", counts=store.store_counts(),
                   pipelines=[resources.pipeline(*p) for p in pipes],
@@ -120,7 +120,7 @@ def pipeline_page(request: Request) -> Response:
     record = store.get_pipeline_record(name)
     page = resources.Page.from_query(request.query_params)
     status = _status_param(request)
-    runs = store.recent_runs(pipeline_name=name, status=status, limit=page.limit, offset=page.offset)
+    runs = store.list_runs(pipeline_name=name, status=status, limit=page.limit, offset=page.offset)
     counts = store.step_status_counts([r.id for r in runs])
     return render(request, "pipeline.html", title=f"Pipeline {name}", pipeline=record, status=status,
                   history=timeline.history(store.run_timeline(name, limit=120)),
@@ -140,7 +140,7 @@ def runs_page(request: Request) -> Response:
     page = resources.Page.from_query(request.query_params)
     status = _status_param(request)
     pipeline = request.query_params.get("pipeline") or None
-    runs = store.recent_runs(pipeline_name=pipeline, status=status, limit=page.limit, offset=page.offset)
+    runs = store.list_runs(pipeline_name=pipeline, status=status, limit=page.limit, offset=page.offset)
     counts = store.step_status_counts([r.id for r in runs])
     return render(request, "runs.html", title="Runs", runs=[resources.run(r, counts[r.id]) for r in runs],
                   page=page, total=store.count_runs(pipeline_name=pipeline, status=status),
@@ -212,7 +212,7 @@ def artifacts_page(request: Request) -> Response:
     store = dashboard_of(request).store
     page = resources.Page.from_query(request.query_params)
     type_name = request.query_params.get("type") or None
-    items = store.recent_artifacts(limit=page.limit, offset=page.offset, type_name=type_name)
+    items = store.list_artifacts(limit=page.limit, offset=page.offset, type_name=type_name)
     producers = store.step_run_names([a.producer_step_run_id for a in items if a.producer_step_run_id])
     return render(request, "artifacts.html", title="Artifacts", artifacts=[resources.artifact(a) for a in items],
                   producers=producers, page=page, type_name=type_name,

@@ -40,12 +40,18 @@ class ArtifactsMixin:
         return {r.id: _artifact_from_row(r) for r in rows}
 
     def list_artifacts(self, *, limit: int = 50, offset: int = 0, type_name: str | None = None) -> list[ArtifactRecord]:
-        query = select(*t.artifacts.c)
+        """Artifacts, newest first, sorting ids only and reading one page of rows."""
+        a = t.artifacts.c
+        ids_query = select(a.id).order_by(a.created_at.desc(), a.id).limit(limit).offset(offset)
         if type_name:
-            query = query.where(or_(t.artifacts.c.type == type_name, t.artifacts.c.type.endswith("." + type_name)))
-        query = query.order_by(t.artifacts.c.created_at.desc()).limit(limit).offset(offset)
+            ids_query = ids_query.where(or_(a.type == type_name, a.type.endswith("." + type_name)))
         with self._read() as conn:
-            return [_artifact_from_row(r) for r in conn.execute(query).all()]
+            ids = [row[0] for row in conn.execute(ids_query).all()]
+            if not ids:
+                return []
+            rows = conn.execute(select(*t.artifacts.c).where(a.id.in_(ids))).all()
+        by_id = {row._mapping["id"]: _artifact_from_row(row) for row in rows}
+        return [by_id[i] for i in ids if i in by_id]
 
     def count_artifacts(self) -> int:
         with self._read() as conn:

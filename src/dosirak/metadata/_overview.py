@@ -14,8 +14,6 @@ from typing import Any
 from sqlalchemy import func, or_, select
 
 from dosirak.metadata import schema as t
-from dosirak.metadata._runs import _RUN_COLUMNS, _artifact_from_row, _run_from_row
-from dosirak.metadata.records import ArtifactRecord, RunRecord
 from dosirak.metadata.timeutil import as_utc
 
 
@@ -23,49 +21,6 @@ class OverviewMixin:
     """Aggregate reads over runs, step runs and artifacts."""
 
     def _read(self) -> Any: ...  # provided by MetadataStore
-
-    def recent_runs(
-        self,
-        *,
-        pipeline_name: str | None = None,
-        status: str | None = None,
-        limit: int = 50,
-        offset: int = 0,
-    ) -> list[RunRecord]:
-        """Runs, newest first, like ``list_runs``, in two steps that stay fast for long histories.
-
-        The sort reads only ids and start times; the full rows (with their DAG and config
-        JSON) are read for the ``limit`` runs of the page alone.
-        """
-        r = t.pipeline_runs.c
-        ids_query = select(r.id).order_by(r.start_time.desc(), r.id).limit(limit).offset(offset)
-        if pipeline_name is not None:
-            ids_query = ids_query.join(t.pipelines, t.pipelines.c.id == r.pipeline_id).where(
-                t.pipelines.c.name == pipeline_name)
-        if status is not None:
-            ids_query = ids_query.where(r.status == status)
-        with self._read() as conn:
-            ids = [row[0] for row in conn.execute(ids_query).all()]
-            if not ids:
-                return []
-            rows = conn.execute(select(*_RUN_COLUMNS).join(t.pipelines, t.pipelines.c.id == r.pipeline_id)
-                                .where(r.id.in_(ids))).all()
-        by_id = {row._mapping["id"]: _run_from_row(row) for row in rows}
-        return [by_id[i] for i in ids if i in by_id]
-
-    def recent_artifacts(self, *, limit: int = 50, offset: int = 0, type_name: str | None = None) -> list[ArtifactRecord]:
-        """Artifacts, newest first, like ``list_artifacts``, sorting ids only and reading one page of rows."""
-        a = t.artifacts.c
-        ids_query = select(a.id).order_by(a.created_at.desc(), a.id).limit(limit).offset(offset)
-        if type_name:
-            ids_query = ids_query.where(or_(a.type == type_name, a.type.endswith("." + type_name)))
-        with self._read() as conn:
-            ids = [row[0] for row in conn.execute(ids_query).all()]
-            if not ids:
-                return []
-            rows = conn.execute(select(*t.artifacts.c).where(a.id.in_(ids))).all()
-        by_id = {row._mapping["id"]: _artifact_from_row(row) for row in rows}
-        return [by_id[i] for i in ids if i in by_id]
 
     def step_status_counts(self, run_ids: Iterable[str]) -> dict[str, dict[str, int]]:
         """For each run id, how many of its steps are in each status (one query)."""

@@ -365,15 +365,26 @@ class RunsMixin:
         limit: int = 50,
         offset: int = 0,
     ) -> list[RunRecord]:
-        """Runs, newest first."""
-        query = self._run_select()
+        """Runs, newest first, in two steps that stay fast for long histories.
+
+        The sort reads only ids and start times; the full rows (with their DAG and config
+        JSON) are read for the ``limit`` runs of the page alone.
+        """
+        r = t.pipeline_runs.c
+        ids_query = select(r.id).order_by(r.start_time.desc(), r.id).limit(limit).offset(offset)
         if pipeline_name is not None:
-            query = query.where(t.pipelines.c.name == pipeline_name)
+            ids_query = ids_query.join(t.pipelines, t.pipelines.c.id == r.pipeline_id).where(
+                t.pipelines.c.name == pipeline_name)
         if status is not None:
-            query = query.where(t.pipeline_runs.c.status == status)
-        query = query.order_by(t.pipeline_runs.c.start_time.desc()).limit(limit).offset(offset)
+            ids_query = ids_query.where(r.status == status)
         with self._read() as conn:
-            return [_run_from_row(r) for r in conn.execute(query).all()]
+            ids = [row[0] for row in conn.execute(ids_query).all()]
+            if not ids:
+                return []
+            rows = conn.execute(select(*_RUN_COLUMNS).join(t.pipelines, t.pipelines.c.id == r.pipeline_id)
+                                .where(r.id.in_(ids))).all()
+        by_id = {row._mapping["id"]: _run_from_row(row) for row in rows}
+        return [by_id[i] for i in ids if i in by_id]
 
     def count_runs(self, *, pipeline_name: str | None = None, status: str | None = None) -> int:
         query = select(func.count()).select_from(t.pipeline_runs.join(t.pipelines))
