@@ -10,8 +10,12 @@ dispatcher waits for more requests only if the next one is expected sooner than 
 cost of a batch (the intercept of a running linear fit of batch duration against rows),
 never longer than ``max_latency_ms`` after the oldest request arrived, and stops waiting
 as soon as no request arrives within twice the usual gap between arrivals; a lone request
-to an idle model is dispatched at once. A batch never holds more than ``max_batch_size``
-rows, except a single request that is larger by itself, which runs alone.
+to an idle model is dispatched at once, by its own caller (no hop through the dispatcher
+task). A batch never holds more than ``max_batch_size`` rows, except a single request that
+is larger by itself, which runs alone.
+
+A sync api runs on one dedicated model thread fed by a queue; it hands each result back
+with a single ``call_soon_threadsafe`` (cheaper than an executor's future chain).
 
 If a batch raises, each of its callers is retried alone so that only the callers whose
 input fails receive the exception. A caller cancelled while queued is dropped from the
@@ -22,10 +26,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import queue
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,6 +74,55 @@ class _CostModel:
             return self.sd / self.s1
         slope = (self.snd * self.s1 - self.sn * self.sd) / var
         return max(0.0, (self.sd - slope * self.sn) / self.s1)
+
+
+class ModelThread:
+    """One thread running blocking calls in order, each answered on its caller's event loop."""
+
+    def __init__(self, name: str) -> None:
+        self._jobs: queue.SimpleQueue[tuple[asyncio.AbstractEventLoop, asyncio.Future[Any], Callable[..., Any],
+                                            tuple[Any, ...]] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._work, name=name, daemon=True)
+        self._thread.start()
+
+    def run(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+        """Queue ``fn(*args)``; the returned future (of the running loop) gets its result."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._jobs.put((loop, future, fn, args))
+        return future
+
+    def close(self) -> None:
+        """Let the thread finish its queued calls, then end."""
+        self._jobs.put(None)
+
+    def _work(self) -> None:
+        jobs = self._jobs
+        while (job := jobs.get()) is not None:
+            loop, future, fn, args = job
+            try:
+                result = fn(*args)
+            except BaseException as exc:  # handed to the caller, like an executor does
+                _post(loop, _settle_error, future, exc)
+            else:
+                _post(loop, _settle, future, result)
+
+
+def _post(loop: asyncio.AbstractEventLoop, callback: Callable[..., None], *args: Any) -> None:
+    try:
+        loop.call_soon_threadsafe(callback, *args)
+    except RuntimeError:  # the loop is closed: nobody waits for the answer
+        pass
+
+
+def _settle(future: asyncio.Future[Any], result: Any) -> None:
+    if not future.done():
+        future.set_result(result)
+
+
+def _settle_error(future: asyncio.Future[Any], exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(exc)
 
 
 class AdaptiveBatcher:
@@ -116,7 +170,8 @@ class AdaptiveBatcher:
         self._gap = float("inf")  # EWMA of the time between submissions
         self._last_submit = 0.0
         self._task: asyncio.Task[None] | None = None
-        self._executor: ThreadPoolExecutor | None = None
+        self._thread: ModelThread | None = None
+        self._busy = False  # a batch (or a lone request) is running
         self._closed = False
 
     # ------------------------------------------------------------------ callers
@@ -133,14 +188,33 @@ class AdaptiveBatcher:
         if self._last_submit:
             self._gap = 0.8 * self._gap + 0.2 * (now - self._last_submit) if self._gap != float("inf") else now - self._last_submit
         self._last_submit = now
-        future: asyncio.Future[Any] = loop.create_future()
         size = self.size_of(value)
+        if not self._busy and not self._queue and self.idle_wait() == 0:
+            return await self._run_alone(value, size, now)
+        future: asyncio.Future[Any] = loop.create_future()
         self._queue.append(_Item(value, size, future, now))
         self._rows += size
+        self._wake()
+        return await future
+
+    async def _run_alone(self, value: Any, size: int, enqueued: float) -> Any:
+        """Run a lone request to an idle model from its caller's task (the common case at low load)."""
+        self._busy = True
+        started = time.perf_counter()
+        try:
+            return (await self._call([value], [size]))[0]
+        finally:
+            self._busy = False
+            self.cost.observe(size, time.perf_counter() - started)
+            if self.observer is not None:
+                self.observer(size, [started - enqueued])
+            if self._queue:  # others arrived meanwhile: the dispatcher takes them now
+                self._wake()
+
+    def _wake(self) -> None:
         arrival = self._arrival
         if arrival is not None and not arrival.done():
             arrival.set_result(None)
-        return await future
 
     async def close(self) -> None:
         """Stop the dispatcher; queued callers get ServiceUnavailableError."""
@@ -157,8 +231,8 @@ class AdaptiveBatcher:
             item = self._queue.popleft()
             if not item.future.done():
                 item.future.set_exception(ServiceUnavailableError("the service is shutting down"))
-        if self._executor is not None:
-            self._executor.shutdown(wait=False)
+        if self._thread is not None:
+            self._thread.close()
 
     # --------------------------------------------------------------- dispatcher
     async def _wait_arrival(self, timeout: float | None) -> None:
@@ -182,7 +256,7 @@ class AdaptiveBatcher:
 
     async def _dispatch_forever(self) -> None:
         while True:
-            if not self._queue:
+            if not self._queue or self._busy:  # nothing to do, or a lone request holds the model
                 await self._wait_arrival(None)
                 continue
             wait = self.idle_wait()
@@ -199,7 +273,11 @@ class AdaptiveBatcher:
                         break
             batch = self._take()
             if batch:
-                await self._run(batch)
+                self._busy = True
+                try:
+                    await self._run(batch)
+                finally:
+                    self._busy = False
 
     def _take(self) -> list[_Item]:
         batch: list[_Item] = []
@@ -251,10 +329,10 @@ class AdaptiveBatcher:
         if self.is_async:
             result = await self.fn(self.concat(values))
             return self.split(result, sizes)
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"dosirak-batch-{self.name}")
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._call_sync, values, sizes)
+        if self._thread is None:
+            self._thread = ModelThread(f"dosirak-batch-{self.name}")
+        pieces: list[Any] = await self._thread.run(self._call_sync, values, sizes)
+        return pieces
 
     def _call_sync(self, values: list[Any], sizes: list[int]) -> list[Any]:
         return self.split(self.fn(self.concat(values)), sizes)
@@ -274,4 +352,4 @@ def _answer(future: asyncio.Future[Any], result: Any = None, exc: BaseException 
         future.set_result(result)
 
 
-__all__ = ["AdaptiveBatcher", "BatchObserver"]
+__all__ = ["AdaptiveBatcher", "BatchObserver", "ModelThread"]
