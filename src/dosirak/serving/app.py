@@ -177,6 +177,7 @@ class ServingApp:
         for runtime in set(self._apis.values()):
             if runtime.batcher is not None:
                 await runtime.batcher.close()
+        self._publish_metrics()
         self._executor.shutdown(wait=False)
 
     async def _load(self) -> None:

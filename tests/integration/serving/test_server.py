@@ -29,8 +29,10 @@ def test_routes_answer_over_real_http(server: Server) -> None:
         assert too_big.status_code == 413 and too_big.json()["error"]["type"] == "payload_too_large"
         assert http.post("/fail", json=1.0).status_code == 500
         assert http.post("/add", json={"a": 1, "b": 2}).json() == 3
-        metrics = http.get("/metrics").text
-        assert 'dosirak_requests_total{api="scale",status="200"}' in metrics
+        deadline = time.monotonic() + 5  # each worker publishes its tallies every 0.25 s
+        while 'dosirak_requests_total{api="scale",status="200"}' not in (metrics := http.get("/metrics").text):
+            assert time.monotonic() < deadline, metrics
+            time.sleep(0.05)
         assert "dosirak_batch_size_bucket" in metrics
 
 
