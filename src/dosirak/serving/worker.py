@@ -14,6 +14,7 @@ requests finish, and is forced out after the graceful timeout.
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import socket
@@ -25,7 +26,6 @@ from pathlib import Path
 logger = logging.getLogger(__name__)
 
 EXIT_LOAD_FAILED = 3
-SWITCH_INTERVAL_S = 0.0002
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
@@ -61,15 +61,23 @@ def watch_lifeline(fd: int, on_orphaned: Callable[[], None], hard_exit_after_s: 
     return thread
 
 
+def on_ready(tell: Callable[[str], None]) -> None:
+    """The service is constructed: freeze what exists and tell the supervisor.
+
+    ``gc.freeze`` moves the ~170k objects of torch, numpy and the model out of the
+    collector's view, so a full collection, which the request path's garbage triggers now
+    and then, no longer pauses the event loop for tens of milliseconds (a p99 spike).
+    """
+    gc.freeze()
+    tell("ready")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one worker until SIGTERM; return its exit status."""
     args = _parse(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=args.log_level.upper(), format=f"%(levelname)s [worker {os.getpid()}] %(name)s: %(message)s")
     logging.getLogger("uvicorn").setLevel(logging.WARNING)
     status = os.fdopen(args.pipe, "w", buffering=1)
-    # The model runs in a thread that drops and retakes the GIL around every torch/numpy op;
-    # with the default 5 ms switch interval a busy event loop makes it wait 5 ms each time.
-    sys.setswitchinterval(SWITCH_INTERVAL_S)
 
     def tell(message: str) -> None:
         try:
@@ -117,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         all_workers_ready=lambda: os.path.exists(ready_file),
         load_in_background=True,
         on_fatal=on_fatal,
-        on_ready=lambda: tell("ready"),
+        on_ready=lambda: on_ready(tell),
     )
     config = uvicorn.Config(
         app,
