@@ -142,3 +142,31 @@ def test_tensor_declaration_is_checked() -> None:
     with pytest.raises(ValueError, match="-1"):
         Tensor(shape=(-2,))
     assert Tensor(dtype="float", shape=(None, 3)).shape == (-1, 3)
+
+
+def test_json_of_the_declared_inner_shape_decodes_exactly_like_numpy() -> None:
+    codec = NdarrayCodec(Tensor("float32", (-1, 28, 28)))
+    images = np.random.default_rng(0).random((5, 28, 28))  # float64 values, rounded to float32 by the codec
+    body = orjson.dumps(images.tolist())
+    decoded = codec.decode(body, JSON, [])
+    assert decoded.dtype == np.float32 and decoded.shape == (5, 28, 28)
+    np.testing.assert_array_equal(decoded, np.asarray(orjson.loads(body), dtype=np.float32))
+
+
+@pytest.mark.parametrize("body", [
+    b"[[[1,2,3],[4,5,6]],[[7,8,9],[1,2]]]",  # a short row
+    b"[[[1,2,3],[4,5,6]],[[7,8,9],[1,2,3,4]]]",  # a long row
+    b"[[[1,2,3],[4,5,[6]]]]",  # a list where a number belongs
+    b"[[[1,2,3],[4,5,6]],[7,8]]",  # numbers where rows belong
+    b"[[[1,2,3],{}]]",
+])
+def test_ragged_or_misnested_json_is_refused_with_422(body: bytes) -> None:
+    codec = NdarrayCodec(Tensor("float32", (-1, 2, 3)))
+    with pytest.raises(UnprocessableError, match="not rectangular|expected shape"):
+        codec.decode(body, JSON, [])
+
+
+def test_overflowing_numbers_are_refused_not_silently_infinite() -> None:
+    codec = NdarrayCodec(Tensor("float32", (-1, 2)))
+    with pytest.raises(UnprocessableError, match="NaN or infinity"):
+        codec.decode(b"[[1, 1e40]]", JSON, [])

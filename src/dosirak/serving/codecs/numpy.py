@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 import orjson
@@ -83,6 +84,12 @@ class NdarrayCodec:
         self._dtype = np.dtype(self.spec.dtype) if self.spec.dtype else None
         self._shape = self.spec.shape
         self._float_target = self._dtype is not None and self._dtype.kind == "f"
+        shape = self._shape
+        #: Declared sizes of the inner axes when all are fixed: nested lists then go
+        #: straight into a flat array after a length check per level (no shape discovery).
+        self._inner: tuple[int, ...] | None = (
+            shape[1:] if self._float_target and shape and all(d >= 0 for d in shape[1:]) else None
+        )
 
     # ---------------------------------------------------------------- decoding
     def decode(self, body: bytes, content_type: str, headers: RawHeaders) -> Any:
@@ -119,14 +126,38 @@ class NdarrayCodec:
             # the common case in one pass: numbers straight to the declared float dtype
             try:
                 with np.errstate(over="ignore", invalid="ignore"):  # overflow becomes inf, refused below
-                    return self.validate(np.asarray(data, dtype=self._dtype))
-            except ValueError:
+                    array = self._from_fixed_lists(data) if self._inner is not None else None
+                    return self.validate(array if array is not None else np.asarray(data, dtype=self._dtype))
+            except (ValueError, TypeError):
                 pass  # ragged: the general path below says so
         try:
             array = np.asarray(data)
         except ValueError as exc:  # ragged nesting
             raise UnprocessableError(f"the array is not rectangular: {exc}") from exc
         return self.validate(array)
+
+    def _from_fixed_lists(self, data: list[Any]) -> Any:
+        """Nested lists of the declared inner sizes as an array, or None when they do not fit.
+
+        Each level's lengths are checked (so ragged input never lands here), then the numbers
+        are read in one pass by ``numpy.fromiter``; a list where a number belongs raises
+        TypeError or ValueError, and the caller falls back to the general path.
+        """
+        inner = self._inner
+        if inner is None:
+            return None
+        level: list[Any] = data
+        total = len(data)
+        last = len(inner)
+        for depth, size in enumerate(inner, start=1):
+            if set(map(len, level)) != {size}:
+                return None
+            total *= size
+            if depth < last:
+                level = list(chain.from_iterable(level))
+        items = chain.from_iterable(level) if last else iter(level)
+        flat = self._np.fromiter(items, dtype=self._dtype, count=total)
+        return flat.reshape((len(data), *inner))
 
     def _from_raw(self, body: bytes, headers: RawHeaders) -> Any:
         np = self._np
