@@ -197,8 +197,10 @@ def _profile(pid: int, port: int, args: argparse.Namespace, scripts: dict[int, P
         stack, _, count_text = line.rpartition(" ")
         count = int(count_text)
         frames = stack.split(";")
+        if "dosirak-lifeline" in frames[0]:  # blocked reading the supervisor pipe, never busy
+            continue
         if "dosirak-batch" in frames[0]:
-            group = "model thread: " + ("idle" if "_worker (concurrent" in stack and "_call_sync" not in stack
+            group = "model thread: " + ("idle" if "_call_sync" not in stack
                                         else "torch forward" if "forward" in stack else "concat/split")
         else:
             group = _classify(stack)
@@ -221,11 +223,13 @@ def _profile(pid: int, port: int, args: argparse.Namespace, scripts: dict[int, P
 def _classify(stack: str) -> str | None:
     if "dosirak-api" in stack.split(";")[0] or "ThreadPoolExecutor" in stack.split(";")[0]:
         return None
+    if stack.rsplit(";", 1)[-1].startswith("Runner.run ("):  # uvloop waiting in C, below asyncio.run
+        return "event loop idle (select)"
     rules = [
-        ("decode (orjson + np.asarray + checks)", ("_from_json", "validate (dosirak")),
+        ("decode (orjson + np.asarray + checks)", ("_from_json", "_from_fixed_lists", "validate (dosirak")),
         ("encode response (orjson)", ("encode (dosirak",)),
         ("batcher (queue, futures, wakeups)", ("batching.py",)),
-        ("metrics (prometheus)", ("prometheus_client",)),
+        ("metrics (prometheus)", ("prometheus_client", "serving/metrics.py")),
         ("dosirak request handler", ("_handle_api",)),
         ("uvicorn + httptools protocol", ("httptools_impl", "uvicorn")),
         ("event loop idle (select)", ("select (", "_run_once", "run_forever")),
