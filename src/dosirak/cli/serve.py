@@ -50,6 +50,9 @@ def serve(target: str, host: str | None, port: int | None, workers: int | None, 
     \b
     Routes: POST /<api> per api, GET /docs, /openapi.json, /livez, /readyz, /metrics,
     and the SageMaker contract GET /ping, POST /invocations.
+
+    Exits 0 after SIGTERM or Ctrl-C, and 3 when the service cannot be loaded (its import
+    or __init__ fails before any worker was ready); the log's ERROR line names the cause.
     """
     import logging
 
