@@ -36,3 +36,15 @@ def test_invoking_the_cli_twice_in_one_process_logs_each_line_once(dosirak: Invo
     second = dosirak("run", "tests._pipelines.measure:measure", "-p", "count=2")
     assert second.stderr.count("of pipeline 'measure' started") == 1, second.stderr
     assert len(root.handlers) <= before + 1
+
+
+def test_a_mistyped_command_suggests_the_closest_ones(dosirak: Invoke) -> None:
+    result = dosirak("bundles", "list")
+    assert result.exit_code == 2
+    assert "No such command 'bundles'. Did you mean 'bundle'?" in result.stderr, result.stderr
+
+
+def test_an_unknown_command_with_nothing_close_is_refused_without_a_guess(dosirak: Invoke) -> None:
+    result = dosirak("frobnicate")
+    assert result.exit_code == 2
+    assert "No such command 'frobnicate'." in result.stderr and "Did you mean" not in result.stderr

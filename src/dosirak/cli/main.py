@@ -7,6 +7,7 @@ Plugins add commands through the ``dosirak.cli`` entry-point group.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import logging
 import sys
@@ -69,6 +70,17 @@ class LazyGroup(click.Group):
         if not isinstance(command, click.Command):
             raise click.ClickException(f"'{entry[0]}' is not a click command")
         return command
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and not ctx.resilient_parsing and self.get_command(ctx, name) is None:
+            # click suggests from ``self.commands``, which a lazy group leaves empty
+            close = difflib.get_close_matches(name, self.list_commands(ctx), n=3, cutoff=0.6)
+            hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+            ctx.fail(f"No such command {name!r}.{hint}")
+        return super().resolve_command(ctx, args)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, self.lazy[name][1]) for name in self.list_commands(ctx)]
