@@ -217,6 +217,25 @@ def test_step_logs_capture_print_stderr_and_logging() -> None:
     assert run.steps["chatty"].logs(limit=4) == text[:4]
 
 
+def test_step_logs_leave_out_per_request_info_of_http_clients() -> None:
+    @step
+    def calls_a_service() -> int:
+        logging.getLogger("httpx").info('HTTP Request: GET http://127.0.0.1:3001/readyz "HTTP/1.1 200 OK"')
+        logging.getLogger("httpx").warning("retrying")
+        logging.getLogger("user.code").info("called it")
+        return 1
+
+    @pipeline
+    def calling() -> None:
+        calls_a_service()
+
+    run = calling()
+    text = run.steps["calls_a_service"].logs()
+    assert "HTTP Request" not in text
+    assert "WARNING httpx: retrying" in text and "INFO user.code: called it" in text
+    assert logging.getLogger("httpx").level == logging.NOTSET
+
+
 def test_a_silent_step_has_empty_logs_and_logging_is_restored() -> None:
     root = logging.getLogger()
     handlers, level, out = list(root.handlers), root.level, sys.stdout

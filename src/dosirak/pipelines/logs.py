@@ -11,6 +11,8 @@ from contextlib import contextmanager
 from typing import Any, TextIO
 
 _FORMAT = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+#: libraries that log every request at INFO; kept at WARNING while a step's INFO is captured
+_CHATTY = ("httpx",)
 
 
 class _Sink:
@@ -99,13 +101,19 @@ def capture(artifact_store: Any, uri: str) -> Iterator[_Sink]:
     root = logging.getLogger()
     root.addHandler(handler)
     old_level = root.level
+    quieted: list[logging.Logger] = []
     if root.level > logging.INFO or root.level == logging.NOTSET:
         root.setLevel(logging.INFO)  # a step's logging.info() lands in its log
+        quieted = [lg for lg in map(logging.getLogger, _CHATTY) if lg.level == logging.NOTSET]
+        for lg in quieted:  # ... but not a line per HTTP request (the deployer polls /readyz)
+            lg.setLevel(logging.WARNING)
     try:
         yield sink
     finally:
         root.removeHandler(handler)
         root.setLevel(old_level)
+        for lg in quieted:
+            lg.setLevel(logging.NOTSET)
         sys.stdout, sys.stderr = out, err
         sink.close()
 
