@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,7 +31,74 @@ def resolve_target(target: str) -> ServeTarget:
     if bundle is not None:
         spec, base_dir, env = bundle
         return ServeTarget(spec=spec, base_dir=base_dir, env=env)
+    check_target(target)
     return ServeTarget(spec=target)
+
+
+def check_target(target: str) -> None:
+    """Refuse a TARGET that names nothing servable, before any worker starts.
+
+    Catches the typical slips without importing anything: no ``:Class``, a file that does
+    not exist, a class name the file never defines, a module (or bundle) that is not there.
+    A file that defines the name but fails to import is left to the workers (exit status 3).
+
+    Raises:
+        ServiceError: What is wrong with TARGET and what to give instead.
+    """
+    import importlib.machinery
+    import os
+    import sys
+
+    from dosirak.errors import ServiceError
+
+    source, sep, attr = target.rpartition(":")
+    if not sep or not source or not attr:
+        raise ServiceError(f"give the service as FILE.py:Class (or a bundle tag), got '{target}'"
+                           + _services_hint(Path(target)))
+    path = Path(source)
+    if source.endswith(".py") or path.is_file():
+        if not path.is_file():
+            raise ServiceError(f"service file {path} does not exist")
+        try:
+            tree = ast.parse(path.read_bytes(), filename=str(path))
+        except (SyntaxError, ValueError):
+            return  # the workers report it with the import error
+        names = _bound_names(tree)
+        if attr not in names and "*" not in names:
+            raise ServiceError(f"{path} defines no '{attr}'" + _services_hint(path))
+        return
+    top = source.partition(".")[0]
+    if importlib.machinery.PathFinder.find_spec(top, [os.getcwd(), *sys.path]) is None \
+            and top not in sys.builtin_module_names:
+        raise ServiceError(f"'{target}' is no bundle (`dosirak bundle list`) and no module '{top}' can be "
+                           "imported; give a bundle tag, FILE.py:Class or module:Class")
+
+
+def _bound_names(tree: ast.Module) -> set[str]:
+    """Every name a module binds anywhere (over-approximated); '*' when it cannot tell."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                names.add("*" if alias.name == "*" else (alias.asname or alias.name.partition(".")[0]))
+    return names | ({"*"} if "__getattr__" in names else set())
+
+
+def _services_hint(path: Path) -> str:
+    """``; services there: A, B`` for the @service classes of a readable Python file, else ''."""
+    try:
+        tree = ast.parse(path.read_bytes(), filename=str(path))
+    except (OSError, SyntaxError, ValueError):
+        return ""
+    found = [node.name for node in tree.body if isinstance(node, ast.ClassDef)
+             and any("service" in ast.unparse(d) for d in node.decorator_list)]
+    if not found:
+        return "; it has no @dk.service class"
+    return "; services there: " + ", ".join(f"{path}:{name}" for name in found)
 
 
 @click.command("serve")
@@ -53,6 +121,8 @@ def serve(target: str, host: str | None, port: int | None, workers: int | None, 
 
     Exits 0 after SIGTERM or Ctrl-C, and 3 when the service cannot be loaded (its import
     or __init__ fails before any worker was ready); the log's ERROR line names the cause.
+    A TARGET that names nothing servable (no :Class, no such file, class or module) is
+    refused before any worker starts, with status 2.
     """
     import logging
 

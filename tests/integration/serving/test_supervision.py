@@ -32,7 +32,7 @@ def error_lines(server: Server) -> list[str]:
 
 def test_a_service_that_cannot_be_imported_makes_serve_exit_with_status_3(tmp_path: Path) -> None:
     broken = tmp_path / "broken.py"
-    broken.write_text("raise RuntimeError('broken at import: missing weights')\n")
+    broken.write_text("raise RuntimeError('broken at import: missing weights')\nclass Broken: ...\n")
     srv = start_server(tmp_path, "--workers", "2", spec=f"{broken}:Broken")
     assert wait_exit(srv) == EXIT_SERVICE_FAILED
     [last] = [line for line in error_lines(srv) if "dosirak serve exits with status 3" in line]

@@ -1,0 +1,66 @@
+"""``dosirak serve``: a TARGET that names nothing servable is one error line, before any worker starts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dosirak.cli.serve import check_target
+from tests.cli.conftest import Invoke, one_line_error
+
+SERVICE = '''
+import dosirak as dk
+
+
+@dk.service(name="echo")
+class Echo:
+    @dk.api
+    def echo(self, text: str) -> str:
+        return text
+'''
+
+
+@pytest.fixture
+def service_file(tmp_path: Path) -> Path:
+    path = tmp_path / "svc.py"
+    path.write_text(SERVICE)
+    return path
+
+
+def test_a_file_without_a_class_name_is_refused_naming_its_services(dosirak: Invoke, service_file: Path) -> None:
+    line = one_line_error(dosirak("serve", str(service_file)))
+    assert "give the service as FILE.py:Class" in line and f"services there: {service_file}:Echo" in line
+
+
+def test_a_missing_file_is_refused(dosirak: Invoke, tmp_path: Path) -> None:
+    line = one_line_error(dosirak("serve", f"{tmp_path}/nope.py:Echo"))
+    assert line == f"error: service file {tmp_path}/nope.py does not exist"
+
+
+def test_a_class_the_file_does_not_define_is_refused(dosirak: Invoke, service_file: Path) -> None:
+    line = one_line_error(dosirak("serve", f"{service_file}:Echoo"))
+    assert f"defines no 'Echoo'; services there: {service_file}:Echo" in line
+
+
+def test_a_file_with_no_service_class_says_so(dosirak: Invoke, tmp_path: Path) -> None:
+    plain = tmp_path / "plain.py"
+    plain.write_text("x = 1\n")
+    line = one_line_error(dosirak("serve", f"{plain}:Service"))
+    assert line.endswith("defines no 'Service'; it has no @dk.service class")
+
+
+def test_an_unknown_bundle_or_module_is_refused(dosirak: Invoke) -> None:
+    line = one_line_error(dosirak("serve", "no_such_bundle_or_module:latest"))
+    assert "is no bundle (`dosirak bundle list`) and no module 'no_such_bundle_or_module'" in line
+
+
+def test_names_the_check_cannot_see_are_left_to_the_workers(tmp_path: Path, service_file: Path) -> None:
+    star = tmp_path / "star.py"
+    star.write_text("from svc import *\n")
+    broken = tmp_path / "broken.py"
+    broken.write_text("def x(:\n")
+    check_target(f"{star}:Echo")  # bound by the star import, as far as we can tell
+    check_target(f"{broken}:Echo")  # a syntax error is the import's to report (exit status 3)
+    check_target("json:JSONDecoder")
+    check_target(f"{service_file}:Echo")
