@@ -39,7 +39,7 @@ class FashionMNIST:
     def predict_ndarray(
         self, images: Annotated[np.ndarray, dk.Tensor(dtype="uint8", shape=(-1, 28, 28))]
     ) -> Annotated[np.ndarray, dk.Tensor(dtype="int64", shape=(-1,))]:
-        """The class index of each 28×28 ``uint8`` image."""
+        """The class index of each 28×28 `uint8` image."""
         return self._scores(images).argmax(axis=1).astype(np.int64)
 
     @dk.api
