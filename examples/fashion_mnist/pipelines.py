@@ -14,6 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the fmnist package beside this file
 
 from fmnist.steps import (  # noqa: E402
+    bundle_labels,
     deployment_trigger,
     evaluator,
     importer,
@@ -35,8 +36,9 @@ def training_fashion_mnist(dataset: str = "fashion_mnist", min_accuracy: float =
     model = trainer(train)
     accuracy, _report = evaluator(test, model)
     decision = deployment_trigger(accuracy, min_accuracy=min_accuracy)
+    labels = bundle_labels(train)  # the dataset actually learnt (the importer may have fallen back)
     bundle = bundle_builder(model, model_name="fashion_mnist", service="service.py:FashionMNIST",
-                            base_dir=str(HERE), include=["service.py"], labels={"framework": "pytorch", "dataset": dataset},
+                            base_dir=str(HERE), include=["service.py"], labels=labels,
                             python_packages=["torch", "pillow"])
     model_deployer(bundle, deploy_decision=decision, port=port)
 

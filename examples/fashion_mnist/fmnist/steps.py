@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from torch import nn
 
 from dosirak import step
-from fmnist.data import MIRROR, DatasetUnavailableError, Split, load_digits_28, load_fashion_mnist
+from fmnist.data import DIGIT_CLASSES, MIRROR, DatasetUnavailableError, Split, load_digits_28, load_fashion_mnist
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +118,17 @@ def deployment_trigger(accuracy: float, min_accuracy: float = 0.8) -> bool:
     print(f"accuracy {accuracy:.4f} {'>=' if decision else '<'} min_accuracy {min_accuracy}: "
           f"{'deploy' if decision else 'do not deploy'}")
     return decision
+
+
+@step
+def bundle_labels(train: Split) -> dict[str, str]:
+    """Labels for the model version and bundle, naming the dataset the model really learnt.
+
+    The importer may have fallen back to the embedded digits; the service picks its class
+    names from this label, so it must follow the data, not the requested dataset.
+    """
+    dataset = "digits" if list(train.classes) == list(DIGIT_CLASSES) else "fashion_mnist"
+    return {"framework": "pytorch", "dataset": dataset}
 
 
 @step
