@@ -74,7 +74,9 @@ def trainer(train: Split, epochs: int = 4, lr: float = 2e-3, batch_size: int = 6
     for epoch in range(1, epochs + 1):
         order = torch.randperm(len(y))
         started, seen, total_loss = time.perf_counter(), 0, 0.0
-        with tqdm(range(0, len(y), batch_size), desc=f"epoch {epoch}/{epochs}", unit="batch", leave=True) as bar:
+        # a live bar on a terminal only; one summary line per epoch everywhere (and in the step's log)
+        with tqdm(range(0, len(y), batch_size), desc=f"epoch {epoch}/{epochs}", unit="batch", leave=False,
+                  disable=None, mininterval=0.5) as bar:
             for start in bar:
                 idx = order[start : start + batch_size]
                 opt.zero_grad()
@@ -85,6 +87,8 @@ def trainer(train: Split, epochs: int = 4, lr: float = 2e-3, batch_size: int = 6
                 total_loss += loss.item() * len(idx)
                 bar.set_postfix(loss=f"{total_loss / seen:.4f}",
                                 samples_s=f"{seen / max(time.perf_counter() - started, 1e-9):.0f}")
+        elapsed = max(time.perf_counter() - started, 1e-9)
+        print(f"epoch {epoch}/{epochs}: loss {total_loss / seen:.4f}, {seen / elapsed:.0f} samples/s")
     return net.eval()
 
 
