@@ -82,8 +82,9 @@ class BundlesMixin:
             query = query.where(t.bundles.c.version == version)
         row = conn.execute(query).first()
         if row is None:
-            what = "no bundles" if version in ("", "latest") else f"no version '{version}'"
-            raise NotFoundError(f"bundle '{name}' has {what}; `dosirak bundle list` shows the known ones")
+            if version in ("", "latest"):
+                raise NotFoundError(f"no bundle named '{name}'; `dosirak bundle list` shows the known ones")
+            raise NotFoundError(f"bundle '{name}' has no version '{version}'; `dosirak bundle list` shows the known ones")
         return row
 
     def get_bundle(self, name: str, version: str = "latest") -> BundleRecord:
