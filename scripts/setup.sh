@@ -19,10 +19,12 @@ PIP=(.venv/bin/python -m pip --disable-pip-version-check -q)
 if [[ $WITH_TEST == 1 ]]; then
   echo "==> installing dosirak with the dev extras (constraints.txt pins torch to the CPU build)"
   "${PIP[@]}" install -c constraints.txt -e '.[dev]'
-  # system packages: chromium for the dashboard/Swagger browser tests, wrk for load tests
+  # system packages: chromium for the dashboard/Swagger browser tests, wrk for load tests,
+  # the PostgreSQL server for the metadata store tests (they start their own throwaway cluster)
   need=()
   command -v chromium >/dev/null || need+=(chromium)
   command -v wrk >/dev/null || need+=(wrk)
+  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
   if (( ${#need[@]} )); then
     echo "==> installing system packages: ${need[*]}"
     SUDO=""; [[ $(id -u) != 0 ]] && SUDO="sudo"

@@ -23,7 +23,7 @@ class ArtifactsMixin:
         with self._read() as conn:
             row = conn.execute(select(*t.artifacts.c).where(t.artifacts.c.id == artifact_id)).first()
             if row is None and len(artifact_id) >= 4:
-                rows = conn.execute(select(*t.artifacts.c).where(t.artifacts.c.id.startswith(artifact_id)).limit(2)).all()
+                rows = conn.execute(select(*t.artifacts.c).where(t.id_startswith(t.artifacts.c.id, artifact_id)).limit(2)).all()
                 if len(rows) > 1:
                     raise NotFoundError(f"artifact id prefix '{artifact_id}' is ambiguous; give more characters")
                 row = rows[0] if rows else None

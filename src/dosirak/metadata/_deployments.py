@@ -77,7 +77,7 @@ class DeploymentsMixin:
     def _deployment_row(conn: Connection, deployment_id: str) -> Row[Any]:
         """By full id, unique id prefix, or name (the newest deployment of that name)."""
         rows = conn.execute(select(*t.deployments.c).where(
-            or_(t.deployments.c.id == deployment_id, t.deployments.c.id.startswith(deployment_id, autoescape=True))
+            or_(t.deployments.c.id == deployment_id, t.id_startswith(t.deployments.c.id, deployment_id))
         ).limit(2)).all()
         exact = [r for r in rows if r.id == deployment_id]
         if exact:

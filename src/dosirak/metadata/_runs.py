@@ -349,7 +349,7 @@ class RunsMixin:
         with self._read() as conn:
             row = conn.execute(self._run_select().where(t.pipeline_runs.c.id == run_id)).first()
             if row is None and len(run_id) >= 4:
-                rows = conn.execute(self._run_select().where(t.pipeline_runs.c.id.startswith(run_id)).limit(2)).all()
+                rows = conn.execute(self._run_select().where(t.id_startswith(t.pipeline_runs.c.id, run_id)).limit(2)).all()
                 if len(rows) > 1:
                     raise NotFoundError(f"run id prefix '{run_id}' is ambiguous; give more characters")
                 row = rows[0] if rows else None
@@ -426,7 +426,7 @@ class RunsMixin:
         with self._read() as conn:
             row = conn.execute(select(*t.step_runs.c).where(t.step_runs.c.id == step_run_id)).first()
             if row is None and len(step_run_id) >= 4:
-                rows = conn.execute(select(*t.step_runs.c).where(t.step_runs.c.id.startswith(step_run_id)).limit(2)).all()
+                rows = conn.execute(select(*t.step_runs.c).where(t.id_startswith(t.step_runs.c.id, step_run_id)).limit(2)).all()
                 row = rows[0] if len(rows) == 1 else None
             if row is None:
                 raise NotFoundError(f"no step run with id '{step_run_id}'")

@@ -2,7 +2,11 @@
 
 SQLite runs in WAL mode with a busy timeout, and every write transaction starts with
 ``BEGIN IMMEDIATE`` so that concurrent writers queue on the lock instead of failing with
-"database is locked". An up-to-date store is recognised by one query, so alembic is
+"database is locked". PostgreSQL keeps the same contract: a write transaction first takes
+a transaction-scoped advisory lock, so writers queue one after another and the store's
+read-then-write steps (the next model version, a pipeline created by its first run) never
+race; a read runs in one read-only REPEATABLE READ snapshot, as a SQLite read transaction
+does; sessions use UTC. An up-to-date store is recognised by one query, so alembic is
 imported only when the schema must be created or upgraded.
 """
 
@@ -26,6 +30,9 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_S = 60.0
+#: PostgreSQL advisory lock keys: schema migrations (session lock), writes (transaction lock).
+PG_MIGRATION_LOCK = 727001
+PG_WRITE_LOCK = 727002
 
 
 def known_revisions() -> list[str]:
@@ -45,6 +52,9 @@ def make_engine(url: str) -> Engine:
         kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False}
     else:
         kwargs["pool_pre_ping"] = True
+        if url.startswith("postgresql"):
+            # timestamps are timestamptz; a UTC session keeps any server-side conversion in UTC
+            kwargs["connect_args"] = {"options": "-c timezone=UTC"}
     try:
         engine = create_engine(url, **kwargs)
     except (SQLAlchemyError, ImportError, ValueError) as exc:
@@ -80,6 +90,9 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
         conn.info["write"] = True
         try:
             with conn.begin():
+                if conn.dialect.name == "postgresql":
+                    # writers queue here, like SQLite's BEGIN IMMEDIATE; released at commit/rollback
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_WRITE_LOCK})
                 yield conn
         finally:
             conn.info["write"] = False
@@ -89,6 +102,8 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
 def read_connection(engine: Engine) -> Iterator[Connection]:
     """A connection for reads (one consistent snapshot until it closes)."""
     with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
         yield conn
 
 
@@ -153,12 +168,12 @@ def _migration_lock(url: str, engine: Engine) -> Iterator[None]:
             os.close(fd)
     elif engine.dialect.name == "postgresql":
         with engine.connect() as conn:
-            conn.execute(text("SELECT pg_advisory_lock(727001)"))
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": PG_MIGRATION_LOCK})
             conn.commit()
             try:
                 yield
             finally:
-                conn.execute(text("SELECT pg_advisory_unlock(727001)"))
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": PG_MIGRATION_LOCK})
                 conn.commit()
     else:
         yield

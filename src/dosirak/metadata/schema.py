@@ -8,6 +8,9 @@ a feature add fields without a migration while it settles.
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -23,13 +26,45 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.types import TypeDecorator
+
+from dosirak.metadata.timeutil import as_utc
 
 #: The newest migration's revision id. A test checks it equals alembic's head.
-SCHEMA_REVISION = "0002"
+SCHEMA_REVISION = "0003"
 
 metadata = MetaData()
 
-UTC = DateTime(timezone=True)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """``DateTime(timezone=True)`` that stores and returns aware UTC on every database.
+
+    A naive value is taken to be UTC (PostgreSQL would read it in the session's time zone)
+    and an aware one is converted to UTC (SQLite would drop its offset).
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return as_utc(value)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return as_utc(value)
+
+
+UTC = UTCDateTime()
+
+
+def id_startswith(column: Any, prefix: str) -> ColumnElement[bool]:
+    """``column`` starts with ``prefix``, taken literally (no LIKE wildcards) and in lower case.
+
+    Ids are lower-case uuid strings; SQLite's LIKE ignores case and PostgreSQL's does not,
+    so the prefix is lowered to make "3F2A" find the same run on both.
+    """
+    return column.startswith(prefix.lower(), autoescape=True)  # type: ignore[no-any-return]
 
 pipelines = Table(
     "pipelines",
@@ -267,10 +302,12 @@ deployments = Table(
 
 __all__ = [
     "SCHEMA_REVISION",
+    "UTCDateTime",
     "artifacts",
     "bundle_models",
     "bundles",
     "deployments",
+    "id_startswith",
     "kv",
     "metadata",
     "model_alias_history",
