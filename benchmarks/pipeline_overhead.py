@@ -160,6 +160,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="dosirak-bench-") as home:
         env = {**os.environ, "DOSIRAK_HOME": home}
+        # as on a normal install, Python may cache bytecode (some CI images set this variable)
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         os.environ["DOSIRAK_HOME"] = home
         results: dict[str, object] = {"runs": args.runs}
         results.update(in_process(args.runs))
