@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
+from pathlib import Path
 
 from dosirak import pipeline, step
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @step
@@ -20,6 +25,21 @@ def describe(item: dict[str, object]) -> str:
 @pipeline
 def chain(tag: str = "a", i: int = 0) -> None:
     describe(produce(tag=tag, i=i))
+
+
+def run_in_two_processes(runs_per_process: int, env: dict[str, str] | None = None) -> list[tuple[int, str, str]]:
+    """Run ``chain`` ``runs_per_process`` times in each of two processes at once.
+
+    Returns (exit status, stdout, stderr) of each process.
+    """
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "tests._pipelines.chain", tag, str(runs_per_process)],
+                         env=env or dict(os.environ), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+        for tag in ("left", "right")
+    ]
+    outputs = [p.communicate(timeout=300) for p in procs]
+    return [(p.returncode, out, err) for p, (out, err) in zip(procs, outputs, strict=True)]
 
 
 if __name__ == "__main__":

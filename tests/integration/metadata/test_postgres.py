@@ -17,6 +17,7 @@ from dosirak.errors import NotFoundError, RunFailedError
 from dosirak.metadata import schema
 from dosirak.metadata.engine import current_revision
 from dosirak.metadata.store import MetadataStore, get_store
+from tests._pipelines.chain import run_in_two_processes
 from tests.integration.metadata import pg_pipelines
 from tests.integration.pipelines.test_client_process import REPO, python_env
 
@@ -236,14 +237,8 @@ def test_concurrent_saves_of_one_model_get_distinct_versions(postgres_home: str)
 # -- two processes --------------------------------------------------------------------
 @pytest.mark.slow
 def test_two_processes_times_ten_runs_lose_no_rows(postgres_home: str) -> None:
-    procs = [
-        subprocess.Popen([sys.executable, "-m", "tests._pipelines.chain", tag, str(RUNS_PER_PROCESS)],
-                         env=python_env(), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for tag in ("left", "right")
-    ]
-    results = [p.communicate(timeout=300) for p in procs]
-    for proc, (out, err) in zip(procs, results, strict=True):
-        assert proc.returncode == 0, err
+    for returncode, out, err in run_in_two_processes(RUNS_PER_PROCESS, python_env()):
+        assert returncode == 0, err
         assert out.strip() == "done"
     runs = Client().list_runs("chain", limit=1000)
     assert len(runs) == 2 * RUNS_PER_PROCESS

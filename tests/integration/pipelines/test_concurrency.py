@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
 from dosirak import Client
 from dosirak.metadata.store import get_store
-from tests.integration.pipelines.test_client_process import REPO, python_env
+from tests._pipelines.chain import run_in_two_processes
+from tests.integration.pipelines.test_client_process import python_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -18,14 +16,8 @@ RUNS_PER_PROCESS = 20
 
 def test_two_processes_times_twenty_runs_lose_no_rows_and_never_lock() -> None:
     get_store()  # create the schema first, so both writers open an existing store
-    procs = [
-        subprocess.Popen([sys.executable, "-m", "tests._pipelines.chain", tag, str(RUNS_PER_PROCESS)],
-                         env=python_env(), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for tag in ("left", "right")
-    ]
-    results = [p.communicate(timeout=300) for p in procs]
-    for proc, (out, err) in zip(procs, results, strict=True):
-        assert proc.returncode == 0, err
+    for returncode, out, err in run_in_two_processes(RUNS_PER_PROCESS, python_env()):
+        assert returncode == 0, err
         assert out.strip() == "done"
         assert "database is locked" not in err
     runs = Client().list_runs("chain", limit=1000)
@@ -37,12 +29,6 @@ def test_two_processes_times_twenty_runs_lose_no_rows_and_never_lock() -> None:
 
 
 def test_two_processes_creating_the_schema_at_once_both_succeed() -> None:
-    procs = [
-        subprocess.Popen([sys.executable, "-m", "tests._pipelines.chain", tag, "1"], env=python_env(), cwd=REPO,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for tag in ("one", "two")
-    ]
-    for proc in procs:
-        _out, err = proc.communicate(timeout=120)
-        assert proc.returncode == 0, err
+    for returncode, _out, err in run_in_two_processes(1, python_env()):
+        assert returncode == 0, err
     assert len(Client().list_runs("chain")) == 2
