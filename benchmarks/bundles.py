@@ -12,6 +12,8 @@ Prints JSON. Figures are medians over --runs repetitions:
   include the metadata-store transaction and file hashing on save, and the store lookup
   and size check on load (the default for the local store);
   ``model_load_full_hash_check_*`` adds the SHA-256 check done for versions from a bundle;
+  ``model_save_ratio_vs_new_file`` compares with ``torch.save`` to a new file each time (as
+  a registry keeps every version), which on some filesystems is cheaper than overwriting;
 - bundle build time and size (directory and exported archive) for that model's bundle;
 - bundle verify throughput (SHA-256 of every file against the MANIFEST), on the
   Fashion-MNIST bundle and on a ~200 MB bundle where per-file overhead does not dominate
@@ -107,6 +109,12 @@ def main() -> None:
         def pt_save_fn() -> None:
             torch.save(net, plain)
 
+        saved = iter(range(10**6))
+
+        def pt_save_new_file_fn() -> None:
+            # as a model registry does: every version is a new file, none is overwritten
+            torch.save(net, root / f"plain-{next(saved)}.pt")
+
         def dk_load_fn() -> Any:
             return dk.models.get("fashion_mnist:latest").load()
 
@@ -117,10 +125,12 @@ def main() -> None:
             return torch.load(plain, weights_only=False)
 
         dk_save, pt_save, dk_load, pt_load, dk_load_verified, pt_load_2 = [], [], [], [], [], []
+        dk_save_2, pt_save_new = [], []
         for _ in range(3):  # warm-up: imports, store creation, page cache
-            dk_save_fn(), pt_save_fn(), dk_load_fn(), dk_load_verified_fn(), pt_load_fn()
+            dk_save_fn(), pt_save_fn(), pt_save_new_file_fn(), dk_load_fn(), dk_load_verified_fn(), pt_load_fn()
         for i in range(args.runs):
             for dk_fn, pt_fn, dk_out, pt_out in ((dk_save_fn, pt_save_fn, dk_save, pt_save),
+                                                 (dk_save_fn, pt_save_new_file_fn, dk_save_2, pt_save_new),
                                                  (dk_load_fn, pt_load_fn, dk_load, pt_load),
                                                  (dk_load_verified_fn, pt_load_fn, dk_load_verified, pt_load_2)):
                 dk_s, pt_s = _pair(dk_fn, pt_fn, dk_first=i % 2 == 0)
@@ -156,12 +166,15 @@ def main() -> None:
         return round(statistics.median(r.mb_per_s for r in reports), 1)
 
     save_ratio, save_ratio_of_medians = _ratios(dk_save, pt_save)
+    save_new_ratio, _ = _ratios(dk_save_2, pt_save_new)
     load_ratio, load_ratio_of_medians = _ratios(dk_load, pt_load)
     verified_ratio, _ = _ratios(dk_load_verified, pt_load_2)
     result = {
         "python": sys.version.split()[0], "torch": torch.__version__, "runs": args.runs,
         "model_save_ms": _median_ms(dk_save), "torch_save_ms": _median_ms(pt_save),
         "model_save_ratio": round(save_ratio, 3), "model_save_ratio_of_medians": round(save_ratio_of_medians, 3),
+        "torch_save_new_file_ms": _median_ms(pt_save_new),
+        "model_save_ratio_vs_new_file": round(save_new_ratio, 3),
         "model_load_ms": _median_ms(dk_load), "torch_load_ms": _median_ms(pt_load),
         "model_load_ratio": round(load_ratio, 3), "model_load_ratio_of_medians": round(load_ratio_of_medians, 3),
         "model_load_full_hash_check_ms": _median_ms(dk_load_verified),
