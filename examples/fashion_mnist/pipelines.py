@@ -19,6 +19,7 @@ from fmnist.steps import (  # noqa: E402
     evaluator,
     importer,
     inference_loader,
+    model_metrics,
     predictor,
     trainer,
 )
@@ -39,7 +40,7 @@ def training_fashion_mnist(dataset: str = "fashion_mnist", min_accuracy: float =
     labels = bundle_labels(train)  # the dataset actually learnt (the importer may have fallen back)
     bundle = bundle_builder(model, model_name="fashion_mnist", service="service.py:FashionMNIST",
                             base_dir=str(HERE), include=["service.py"], labels=labels,
-                            python_packages=["torch", "pillow"])
+                            metrics=model_metrics(accuracy), python_packages=["torch", "pillow"])
     model_deployer(bundle, deploy_decision=decision, port=port)
 
 

@@ -125,6 +125,12 @@ def deployment_trigger(accuracy: float, min_accuracy: float = 0.8) -> bool:
 
 
 @step
+def model_metrics(accuracy: float) -> dict[str, float]:
+    """The metrics kept with the model version (``dosirak model show fashion_mnist``)."""
+    return {"accuracy": round(accuracy, 4)}
+
+
+@step
 def bundle_labels(train: Split) -> dict[str, str]:
     """Labels for the model version and bundle, naming the dataset the model really learnt.
 
