@@ -17,6 +17,7 @@ import os
 import shutil
 import tempfile
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,7 +27,7 @@ from dosirak.errors import ArtifactCorruptError, ArtifactError
 from dosirak.stack.component import StackComponent
 
 
-class BaseArtifactStore(StackComponent):
+class BaseArtifactStore(StackComponent, ABC):
     """An artifact store. ``uri`` of an artifact is a directory path or URL under ``root``."""
 
     component_type: ClassVar[str] = "artifact-store"
@@ -40,29 +41,33 @@ class BaseArtifactStore(StackComponent):
         """Where an output of a step in a run is kept."""
         return f"{self.root.rstrip('/')}/{run_id}/{step_name}/{output}"
 
-    def staging(self, uri: str) -> Any:  # pragma: no cover - interface
+    @abstractmethod
+    def staging(self, uri: str) -> Any:
         """Context manager yielding a fresh local directory to fill, later published at ``uri``."""
-        raise NotImplementedError
 
-    def publish(self, staged: Path, uri: str) -> None:  # pragma: no cover - interface
+    @abstractmethod
+    def publish(self, staged: Path, uri: str) -> None:
         """Move a filled staging directory to ``uri`` atomically."""
-        raise NotImplementedError
 
-    def exists(self, uri: str) -> bool:  # pragma: no cover - interface
-        raise NotImplementedError
+    @abstractmethod
+    def exists(self, uri: str) -> bool:
+        """Whether an artifact is stored at ``uri``."""
 
-    def local_copy(self, uri: str) -> Any:  # pragma: no cover - interface
+    @abstractmethod
+    def local_copy(self, uri: str) -> Any:
         """Context manager yielding a local directory with the artifact's files."""
-        raise NotImplementedError
 
     def log_path(self, run_id: str, step_name: str) -> str:
+        """Where a step's log is kept."""
         return f"{self.root.rstrip('/')}/{run_id}/{step_name}/.logs/step.log"
 
-    def write_log(self, uri: str, text: str) -> None:  # pragma: no cover - interface
-        raise NotImplementedError
+    @abstractmethod
+    def write_log(self, uri: str, text: str) -> None:
+        """Store a step's whole log text at ``uri``."""
 
-    def read_text(self, uri: str, limit: int | None = None) -> str:  # pragma: no cover - interface
-        raise NotImplementedError
+    @abstractmethod
+    def read_text(self, uri: str, limit: int | None = None) -> str:
+        """Up to ``limit`` characters of the text at ``uri`` ('' if it does not exist)."""
 
 
 class LocalArtifactStore(BaseArtifactStore):

@@ -16,6 +16,7 @@ makes a record's status match reality (a vanished process is ``failed``, not
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -57,34 +58,34 @@ class DeploymentRequest:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class BaseDeployer(StackComponent):
+class BaseDeployer(StackComponent, ABC):
     """A model deployer: the ``-d`` component of a stack. See the module docstring."""
 
     component_type: ClassVar[str] = "model-deployer"
 
+    @abstractmethod
     def deploy(self, request: DeploymentRequest) -> DeploymentRecord:
         """Start serving ``request.target``, replacing an active deployment of the same name."""
-        raise NotImplementedError
 
+    @abstractmethod
     def refresh(self, record: DeploymentRecord) -> DeploymentRecord:
         """The record with its status checked against reality (and corrected in the store)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def stop(self, deployment_id: str) -> DeploymentRecord:
         """Stop a deployment (in-flight requests finish first); a no-op when it is not running."""
-        raise NotImplementedError
 
+    @abstractmethod
     def start(self, deployment_id: str) -> DeploymentRecord:
         """Start a stopped or failed deployment again, as it was recorded."""
-        raise NotImplementedError
 
+    @abstractmethod
     def delete(self, deployment_id: str) -> DeploymentRecord:
         """Stop a deployment if it runs, then forget it."""
-        raise NotImplementedError
 
+    @abstractmethod
     def logs(self, deployment_id: str, *, follow: bool = False) -> Iterator[str]:
         """The service's log lines; with ``follow``, keep yielding until it stops."""
-        raise NotImplementedError
 
 
 __all__ = ["BaseDeployer", "DeploymentRequest"]

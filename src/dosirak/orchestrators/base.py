@@ -8,20 +8,21 @@ Register the class in the ``dosirak.orchestrators`` entry-point group.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import ClassVar
 
 from dosirak.pipelines.run import ActiveRun
 from dosirak.stack.component import StackComponent
 
 
-class BaseOrchestrator(StackComponent):
+class BaseOrchestrator(StackComponent, ABC):
     """Runs the steps of an :class:`ActiveRun`."""
 
     component_type: ClassVar[str] = "orchestrator"
 
-    def run_dag(self, run: ActiveRun) -> None:  # pragma: no cover - interface
+    @abstractmethod
+    def run_dag(self, run: ActiveRun) -> None:
         """Run every step of ``run.dag``, filling ``run.outcomes``."""
-        raise NotImplementedError
 
 
 __all__ = ["BaseOrchestrator"]

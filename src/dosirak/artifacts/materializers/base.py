@@ -20,23 +20,24 @@ Example::
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
 
 
-class Materializer:
+class Materializer(ABC):
     """Saves and loads one kind of Python object in a directory it owns."""
 
     #: Format version, part of cache keys: bump it when ``save`` writes something new.
     version: ClassVar[str] = "1"
 
+    @abstractmethod
     def save(self, obj: Any, path: Path) -> None:
         """Write ``obj`` into the (empty, existing) directory ``path``."""
-        raise NotImplementedError
 
+    @abstractmethod
     def load(self, path: Path, data_type: type | None) -> Any:
         """Read back what :meth:`save` wrote in ``path``; ``data_type`` is the declared type."""
-        raise NotImplementedError
 
     def summary(self, obj: Any) -> dict[str, Any]:
         """A small JSON-serialisable description of ``obj`` (shape, dtype, length ...)."""
