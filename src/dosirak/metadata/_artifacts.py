@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from sqlalchemy import func, or_, select
 
 from dosirak.errors import NotFoundError
 from dosirak.metadata import schema as t
 from dosirak.metadata._runs import _artifact_from_row
+from dosirak.metadata.database import Database
 from dosirak.metadata.records import ArtifactRecord
 
 
-class ArtifactsMixin:
+class ArtifactsMixin(Database):
     """Store reads of artifact versions (writes happen with their step, in ``RunsMixin``)."""
 
-    def _read(self) -> Any: ...  # provided by MetadataStore
 
     def get_artifact(self, artifact_id: str) -> ArtifactRecord:
         """An artifact version by id or unambiguous id prefix."""

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection, Row
 from dosirak.errors import BundleError, NotFoundError
 from dosirak.metadata import schema as t
 from dosirak.metadata._models import INACTIVE_DEPLOYMENT_STATUSES
+from dosirak.metadata.database import Database
 from dosirak.metadata.records import BundleRecord
 from dosirak.metadata.timeutil import as_utc
 
@@ -27,11 +28,9 @@ def _bundle_from_row(row: Row[Any]) -> BundleRecord:
     )
 
 
-class BundlesMixin:
+class BundlesMixin(Database):
     """Store operations on bundles."""
 
-    def _write(self) -> Any: ...  # provided by MetadataStore
-    def _read(self) -> Any: ...
 
     def create_bundle(
         self,

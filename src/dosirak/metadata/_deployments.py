@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection, Row
 
 from dosirak.errors import DeploymentError, NotFoundError
 from dosirak.metadata import schema as t
+from dosirak.metadata.database import Database
 from dosirak.metadata.records import DeploymentRecord
 from dosirak.metadata.timeutil import as_utc, utcnow
 
@@ -27,11 +28,9 @@ def _deployment_from_row(row: Row[Any]) -> DeploymentRecord:
     return DeploymentRecord(**m)
 
 
-class DeploymentsMixin:
+class DeploymentsMixin(Database):
     """Store operations on deployments (one transaction per change)."""
 
-    def _write(self) -> Any: ...  # provided by MetadataStore
-    def _read(self) -> Any: ...
 
     def create_deployment(self, *, name: str, deployer: str, flavor: str, status: str = "starting",
                           **fields: Any) -> DeploymentRecord:

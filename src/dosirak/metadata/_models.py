@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection, Row
 
 from dosirak.errors import ModelError, NotFoundError
 from dosirak.metadata import schema as t
+from dosirak.metadata.database import Database, inserted_id
 from dosirak.metadata.records import AliasMoveRecord, ModelRecord, ModelVersionRecord
 from dosirak.metadata.timeutil import as_utc, utcnow
 
@@ -93,11 +94,9 @@ def _version_with_aliases(ref_kind: str) -> Any:
 _GET_VERSION = {kind: _version_with_aliases(kind) for kind in ("latest", "number", "alias")}
 
 
-class ModelsMixin:
+class ModelsMixin(Database):
     """Store operations on the model registry."""
 
-    def _write(self) -> Any: ...  # provided by MetadataStore
-    def _read(self) -> Any: ...
 
     # -- writes ---------------------------------------------------------------------
     def create_model_version(
@@ -129,8 +128,7 @@ class ModelsMixin:
         with self._write() as conn:
             found = conn.execute(_MODEL_AND_LAST_VERSION, {"name": name}).first()
             if found is None:
-                model_id = int(conn.execute(_INSERT_MODEL, {"name": name, "created_at": utcnow(), "extra": {}})
-                               .inserted_primary_key[0])
+                model_id = inserted_id(conn.execute(_INSERT_MODEL, {"name": name, "created_at": utcnow(), "extra": {}}))
                 current = None
             else:
                 model_id, current = int(found[0]), found[1]
@@ -152,7 +150,7 @@ class ModelsMixin:
         if not create:
             raise NotFoundError(f"no model named '{name}'; `dosirak model list` shows the known ones")
         result = conn.execute(insert(t.models).values(name=name, created_at=utcnow(), extra={}))
-        return int(result.inserted_primary_key[0])  # type: ignore[index]
+        return inserted_id(result)
 
     def set_model_alias(self, name: str, alias: str, version: int, *, actor: str | None = None) -> AliasMoveRecord:
         """Point ``alias`` at ``version`` of ``name``; the move is kept in the alias history."""

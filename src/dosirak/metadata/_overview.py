@@ -9,18 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import func, or_, select
 
 from dosirak.metadata import schema as t
+from dosirak.metadata.database import Database
 from dosirak.metadata.timeutil import as_utc
 
 
-class OverviewMixin:
+class OverviewMixin(Database):
     """Aggregate reads over runs, step runs and artifacts."""
 
-    def _read(self) -> Any: ...  # provided by MetadataStore
 
     def step_status_counts(self, run_ids: Iterable[str]) -> dict[str, dict[str, int]]:
         """For each run id, how many of its steps are in each status (one query)."""

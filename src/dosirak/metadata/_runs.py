@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection, Row
 from dosirak import process
 from dosirak.errors import NotFoundError, StoreError
 from dosirak.metadata import schema as t
+from dosirak.metadata.database import Database, inserted_id
 from dosirak.metadata.records import ArtifactRecord, PipelineRecord, RunRecord, StepRunRecord
 from dosirak.metadata.timeutil import as_utc, utcnow
 
@@ -82,11 +83,9 @@ _CACHED_OUTPUTS = (
 _PIPELINE_ID = select(t.pipelines.c.id).where(t.pipelines.c.name == bindparam("name"))
 
 
-class RunsMixin:
+class RunsMixin(Database):
     """Store operations on pipelines, runs, step runs and artifacts."""
 
-    def _write(self) -> Any: ...  # provided by MetadataStore
-    def _read(self) -> Any: ...
 
     # -- writes ---------------------------------------------------------------------
     def create_run(
@@ -128,7 +127,7 @@ class RunsMixin:
         if not create:
             raise NotFoundError(f"no pipeline named '{name}'; `dosirak pipeline list` shows the known ones")
         result = conn.execute(insert(t.pipelines).values(name=name, created_at=utcnow(), extra={}))
-        return int(result.inserted_primary_key[0])  # type: ignore[index]
+        return inserted_id(result)
 
     def start_step(
         self,
@@ -313,7 +312,7 @@ class RunsMixin:
         """Every pipeline with its number of runs and its latest run."""
         with self._read() as conn:
             pipes = conn.execute(select(*t.pipelines.c).order_by(t.pipelines.c.name)).all()
-            counts = dict(conn.execute(
+            counts: dict[int, int] = dict(conn.execute(
                 select(t.pipeline_runs.c.pipeline_id, func.count()).group_by(t.pipeline_runs.c.pipeline_id)
             ).all())
             latest_ids = conn.execute(

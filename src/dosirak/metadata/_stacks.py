@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection
 
 from dosirak.errors import NotFoundError, StackError
 from dosirak.metadata import schema as t
+from dosirak.metadata.database import Database, inserted_id
 from dosirak.metadata.records import ComponentRecord, StackRecord
 from dosirak.metadata.timeutil import as_utc, utcnow
 
@@ -38,13 +39,9 @@ def _component(row: Any) -> ComponentRecord:
                            config=row.config or {}, created_at=as_utc(row.created_at))  # type: ignore[arg-type]
 
 
-class StacksMixin:
+class StacksMixin(Database):
     """Store operations on stacks and their components."""
 
-    def _write(self) -> Any: ...  # provided by MetadataStore
-    def _read(self) -> Any: ...
-    def get_value(self, key: str, default: Any = None) -> Any: ...
-    def set_value(self, key: str, value: Any) -> None: ...
 
     # -- components -----------------------------------------------------------------
     def register_component(self, component_type: str, name: str, flavor: str, config: dict[str, Any]) -> ComponentRecord:
@@ -134,7 +131,7 @@ class StacksMixin:
             if existing is not None and not replace:
                 raise StackError(f"a stack named '{name}' already exists; pick another name or delete it first")
             if existing is None:
-                existing = conn.execute(insert(t.stacks).values(name=name, created_at=utcnow())).inserted_primary_key[0]
+                existing = inserted_id(conn.execute(insert(t.stacks).values(name=name, created_at=utcnow())))
             else:
                 conn.execute(delete(t.stack_members).where(t.stack_members.c.stack_id == existing))
             conn.execute(insert(t.stack_members), [{"stack_id": existing, "component_id": cid} for cid in ids])
