@@ -37,7 +37,7 @@ def parse_options(args: list[str]) -> dict[str, Any]:
 def _component_group(component_type: str) -> click.Group:
     @click.group(name=component_type, help=f"Manage {component_type} components.")
     def group() -> None:
-        pass
+        """Only holds the subcommands below (its help text is set above)."""
 
     @group.command("register", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
     @click.argument("name")

@@ -16,6 +16,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -145,10 +146,8 @@ def _terminate(pid: int, timeout_s: float = STOP_TIMEOUT_S) -> None:
 
 def _reap(pid: int) -> None:
     """Collect a child we started ourselves, so it does not linger as a zombie."""
-    try:
+    with suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def _tail(path: Path, start: int = 0, limit: int = 2000) -> str:

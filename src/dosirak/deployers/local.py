@@ -25,6 +25,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Iterator
+from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -200,11 +201,9 @@ class LocalDeployer(BaseDeployer):
                     raise DeploymentStartError(
                         f"deployment {record.id[:8]}: `dosirak serve {record.config['target']}` exited before it was "
                         f"ready; last lines of {record.log_path}:\n{tail(record.log_path)}")
-                try:
+                with suppress(httpx.HTTPError):  # not listening yet
                     if client.get(f"{record.url}/readyz").status_code == 200:
                         return
-                except httpx.HTTPError:
-                    pass
                 if time.monotonic() >= deadline:
                     raise DeploymentStartError(
                         f"deployment {record.id[:8]}: {record.url}/readyz did not answer 200 within {timeout:g} s "
@@ -296,13 +295,11 @@ class LocalDeployer(BaseDeployer):
 
 
 def _signal_group(pid: int, sig: int) -> None:
-    try:
+    with suppress(ProcessLookupError):  # already gone
         if os.getpgid(pid) == pid:
             os.killpg(pid, sig)
         else:
             os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def _kill_group(pgid: int) -> None:
@@ -311,10 +308,8 @@ def _kill_group(pgid: int) -> None:
     A process group id cannot be reused while any member lives, so this reaches only the
     processes the deployment started.
     """
-    try:
+    with suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _now() -> Any:

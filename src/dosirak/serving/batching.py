@@ -31,6 +31,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,10 +110,8 @@ class ModelThread:
 
 
 def _post(loop: asyncio.AbstractEventLoop, callback: Callable[..., None], *args: Any) -> None:
-    try:
+    with suppress(RuntimeError):  # the loop is closed: nobody waits for the answer
         loop.call_soon_threadsafe(callback, *args)
-    except RuntimeError:  # the loop is closed: nobody waits for the answer
-        pass
 
 
 def _settle(future: asyncio.Future[Any], result: Any) -> None:
@@ -223,10 +222,8 @@ class AdaptiveBatcher:
         self._closed = True
         if self._task is not None:
             self._task.cancel()
-            try:
+            with suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
         while self._queue:
             item = self._queue.popleft()
             if not item.future.done():

@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -300,10 +301,8 @@ class Supervisor:
     def request_stop(self, *_: object) -> None:
         """Begin a graceful stop (signal-safe)."""
         self.stopping = True
-        try:
+        with suppress(OSError):
             os.write(self._wake_w, b"x")
-        except OSError:
-            pass
 
     def _wait_exit(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout

@@ -21,6 +21,7 @@ import socket
 import sys
 import threading
 from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -45,11 +46,9 @@ def watch_lifeline(fd: int, on_orphaned: Callable[[], None], hard_exit_after_s: 
     """Call ``on_orphaned`` when ``fd`` reads EOF, then end the process ``hard_exit_after_s`` later."""
 
     def watch() -> None:
-        try:
-            while os.read(fd, 64):
-                pass
-        except OSError:
-            pass
+        with suppress(OSError):
+            while os.read(fd, 64):  # the supervisor never writes: only EOF (its death) matters
+                continue
         logger.warning("the supervisor is gone; stopping this worker")
         on_orphaned()
         threading.Event().wait(hard_exit_after_s)
@@ -80,10 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     status = os.fdopen(args.pipe, "w", buffering=1)
 
     def tell(message: str) -> None:
-        try:
+        with suppress(OSError):  # the supervisor is gone; keep serving until told to stop
             status.write(message + "\n")
-        except OSError:  # the supervisor is gone; keep serving until told to stop
-            pass
 
     stoppers: list[Callable[[], None]] = []  # set once uvicorn runs
 
