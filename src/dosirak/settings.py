@@ -10,7 +10,6 @@ This is the only module that reads ``os.environ`` for dosirak settings.
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -85,6 +84,8 @@ def find_project_dir(start: Path | None = None) -> Path | None:
 def _read_toml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
+    import tomllib  # only when a config file exists
+
     try:
         with path.open("rb") as fh:
             return tomllib.load(fh)

@@ -198,6 +198,13 @@ class FsspecArtifactStore(BaseArtifactStore):
             return str(fh.read() if limit is None else fh.read(limit))
 
 
+def store_for_uri(uri: str) -> BaseArtifactStore:
+    """A store able to read ``uri`` wherever it was written (a local path or an fsspec URL)."""
+    if "://" in uri and not uri.startswith("file://"):
+        return FsspecArtifactStore(uri)
+    return LocalArtifactStore("/")
+
+
 def artifact_store_for(flavor: str, config: dict[str, Any]) -> BaseArtifactStore:
     """Build an artifact store from a component's flavor and config (``path`` or URL)."""
     from dosirak import plugins
@@ -210,4 +217,4 @@ def artifact_store_for(flavor: str, config: dict[str, Any]) -> BaseArtifactStore
     return cls(path.removeprefix("file://"), config=config)  # type: ignore[no-any-return]
 
 
-__all__ = ["BaseArtifactStore", "FsspecArtifactStore", "LocalArtifactStore", "artifact_store_for"]
+__all__ = ["BaseArtifactStore", "FsspecArtifactStore", "LocalArtifactStore", "artifact_store_for", "store_for_uri"]

@@ -85,8 +85,9 @@ def run_step(run: ActiveRun, node: StepNode) -> StepOutcome:
                 token = set_step_context(ctx)
                 try:
                     value = node.step.func(**kwargs)
-                    new, outputs = _save_outputs(run, node, step_run_id, value)
-                    _run_output_hooks(node, value, outputs)
+                    values = _split(node, value)
+                    new, outputs = _save_outputs(run, node, step_run_id, values)
+                    _run_output_hooks(node, values, outputs)
                 finally:
                     reset_step_context(token)
             except BaseException as exc:  # noqa: BLE001 - every failure is recorded first
@@ -154,9 +155,8 @@ def _check_type(node: StepNode, spec: OutputSpec, value: Any) -> None:
 
 
 def _save_outputs(
-    run: ActiveRun, node: StepNode, step_run_id: str, value: Any
+    run: ActiveRun, node: StepNode, step_run_id: str, values: dict[str, Any]
 ) -> tuple[list[ArtifactRecord], dict[str, ArtifactRecord]]:
-    values = _split(node, value)
     new: list[ArtifactRecord] = []
     published: list[str] = []
     try:
@@ -186,14 +186,13 @@ def _save_outputs(
     return new, {a.name: a for a in new}
 
 
-def _run_output_hooks(node: StepNode, value: Any, outputs: dict[str, ArtifactRecord]) -> None:
+def _run_output_hooks(node: StepNode, values: dict[str, Any], outputs: dict[str, ArtifactRecord]) -> None:
     """Call each output's hooks (``Annotated`` metadata with ``on_output_published``).
 
     This is how ``Annotated[nn.Module, dk.ModelOutput("fashion_mnist")]`` turns an output
     into a model version without the engine knowing about models. A hook that raises
     fails the step.
     """
-    values = _split(node, value)
     for spec in node.step.outputs:
         for meta in spec.metadata:
             hook = getattr(meta, "on_output_published", None)

@@ -31,10 +31,10 @@ class ArtifactView:
     def load(self) -> Any:
         """Read the artifact back into a Python object with the materializer that wrote it."""
         from dosirak.artifacts.materializers import registry
-        from dosirak.artifacts.store import FsspecArtifactStore, LocalArtifactStore
+        from dosirak.artifacts.store import store_for_uri
 
         uri = self.record.uri
-        store = FsspecArtifactStore(uri) if "://" in uri else LocalArtifactStore(str(uri))
+        store = store_for_uri(uri)
         materializer = registry.by_name(self.record.materializer)
         with store.local_copy(uri) as path:
             return materializer.load(path, None)
@@ -92,9 +92,9 @@ class StepRunView:
             return f"(cached: these are the logs of step run {source.id[:8]})\n{text}" if text else ""
         if not uri:
             return ""
-        from dosirak.artifacts.store import FsspecArtifactStore, LocalArtifactStore
+        from dosirak.artifacts.store import store_for_uri
 
-        store = FsspecArtifactStore(uri.rsplit("/", 1)[0]) if "://" in uri else LocalArtifactStore("/")
+        store = store_for_uri(uri)
         return store.read_text(uri, limit)
 
     def __repr__(self) -> str:
