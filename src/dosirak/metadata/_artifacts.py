@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from sqlalchemy import func, or_, select
 
 from dosirak.errors import NotFoundError
 from dosirak.metadata import schema as t
-from dosirak.metadata._runs import _artifact_from_row
-from dosirak.metadata.database import Database
+from dosirak.metadata.recorder import RunRecorder, artifact_record
 from dosirak.metadata.records import ArtifactRecord
 
 
-class ArtifactsMixin(Database):
-    """Store reads of artifact versions (writes happen with their step, in ``RunsMixin``)."""
+class ArtifactsMixin(RunRecorder):
+    """Store reads of artifact versions (written with their step, by ``RunRecorder``)."""
 
 
     def get_artifact(self, artifact_id: str) -> ArtifactRecord:
@@ -28,15 +25,7 @@ class ArtifactsMixin(Database):
                 row = rows[0] if rows else None
         if row is None:
             raise NotFoundError(f"no artifact with id '{artifact_id}'; `dosirak artifact list` shows them")
-        return _artifact_from_row(row)
-
-    def get_artifacts(self, ids: Iterable[str]) -> dict[str, ArtifactRecord]:
-        ids = list(ids)
-        if not ids:
-            return {}
-        with self._read() as conn:
-            rows = conn.execute(select(*t.artifacts.c).where(t.artifacts.c.id.in_(ids))).all()
-        return {r.id: _artifact_from_row(r) for r in rows}
+        return artifact_record(row._mapping)
 
     def list_artifacts(self, *, limit: int = 50, offset: int = 0, type_name: str | None = None) -> list[ArtifactRecord]:
         """Artifacts, newest first, sorting ids only and reading one page of rows."""
@@ -49,7 +38,7 @@ class ArtifactsMixin(Database):
             if not ids:
                 return []
             rows = conn.execute(select(*t.artifacts.c).where(a.id.in_(ids))).all()
-        by_id = {row._mapping["id"]: _artifact_from_row(row) for row in rows}
+        by_id = {row._mapping["id"]: artifact_record(row._mapping) for row in rows}
         return [by_id[i] for i in ids if i in by_id]
 
     def count_artifacts(self) -> int:

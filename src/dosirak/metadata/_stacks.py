@@ -10,14 +10,14 @@ from sqlalchemy.engine import Connection
 
 from dosirak.errors import NotFoundError, StackError
 from dosirak.metadata import schema as t
-from dosirak.metadata.database import Database, inserted_id
+from dosirak.metadata.database import inserted_id
+from dosirak.metadata.recorder import ACTIVE_STACK_KEY, RunRecorder, component_record
 from dosirak.metadata.records import ComponentRecord, StackRecord
-from dosirak.metadata.timeutil import as_utc, utcnow
+from dosirak.metadata.timeutil import utcnow
 
 COMPONENT_TYPES = ("orchestrator", "artifact-store", "model-deployer")
 REQUIRED_TYPES = ("orchestrator", "artifact-store")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-ACTIVE_STACK_KEY = "active_stack"
 
 
 def check_name(kind: str, name: str) -> None:
@@ -34,12 +34,7 @@ def check_type(component_type: str) -> None:
         raise StackError(f"unknown component type '{component_type}'; known: {', '.join(COMPONENT_TYPES)}")
 
 
-def _component(row: Any) -> ComponentRecord:
-    return ComponentRecord(id=row.id, name=row.name, type=row.type, flavor=row.flavor,
-                           config=row.config or {}, created_at=as_utc(row.created_at))  # type: ignore[arg-type]
-
-
-class StacksMixin(Database):
+class StacksMixin(RunRecorder):
     """Store operations on stacks and their components."""
 
 
@@ -56,7 +51,7 @@ class StacksMixin(Database):
             conn.execute(insert(t.stack_components).values(
                 name=name, type=component_type, flavor=flavor, config=config, created_at=utcnow()))
             row = self._component_row(conn, component_type, name)
-        return _component(row)
+        return component_record(row._mapping)
 
     def update_component(self, component_type: str, name: str, config: dict[str, Any]) -> ComponentRecord:
         with self._write() as conn:
@@ -65,7 +60,7 @@ class StacksMixin(Database):
                 raise self._no_component(component_type, name)
             conn.execute(update(t.stack_components).where(t.stack_components.c.id == row.id).values(config=config))
             row = self._component_row(conn, component_type, name)
-        return _component(row)
+        return component_record(row._mapping)
 
     @staticmethod
     def _component_row(conn: Connection, component_type: str, name: str) -> Any:
@@ -85,7 +80,7 @@ class StacksMixin(Database):
             row = self._component_row(conn, component_type, name)
         if row is None:
             raise self._no_component(component_type, name)
-        return _component(row)
+        return component_record(row._mapping)
 
     def list_components(self, component_type: str | None = None) -> list[ComponentRecord]:
         query = select(*t.stack_components.c).order_by(t.stack_components.c.type, t.stack_components.c.name)
@@ -93,7 +88,7 @@ class StacksMixin(Database):
             check_type(component_type)
             query = query.where(t.stack_components.c.type == component_type)
         with self._read() as conn:
-            return [_component(r) for r in conn.execute(query).all()]
+            return [component_record(r._mapping) for r in conn.execute(query).all()]
 
     def delete_component(self, component_type: str, name: str) -> None:
         with self._write() as conn:
@@ -137,20 +132,6 @@ class StacksMixin(Database):
             conn.execute(insert(t.stack_members), [{"stack_id": existing, "component_id": cid} for cid in ids])
         return self.get_stack(name)
 
-    def get_stack(self, name: str | None = None) -> StackRecord:
-        """A stack with its components; the active stack when ``name`` is None."""
-        active = self.active_stack_name()
-        name = name or active
-        with self._read() as conn:
-            stack = conn.execute(select(*t.stacks.c).where(t.stacks.c.name == name)).first()
-            if stack is None:
-                raise NotFoundError(f"no stack named '{name}'; `dosirak stack list` shows them")
-            rows = conn.execute(select(*t.stack_components.c).join(
-                t.stack_members, t.stack_members.c.component_id == t.stack_components.c.id
-            ).where(t.stack_members.c.stack_id == stack.id)).all()
-        return StackRecord(id=stack.id, name=stack.name, components={r.type: _component(r) for r in rows},
-                           created_at=as_utc(stack.created_at), active=stack.name == active)  # type: ignore[arg-type]
-
     def list_stacks(self) -> list[StackRecord]:
         with self._read() as conn:
             names = conn.execute(select(t.stacks.c.name).order_by(t.stacks.c.name)).scalars().all()
@@ -167,11 +148,6 @@ class StacksMixin(Database):
                 raise NotFoundError(f"no stack named '{name}'; `dosirak stack list` shows them")
             conn.execute(delete(t.stack_members).where(t.stack_members.c.stack_id == stack_id))
             conn.execute(delete(t.stacks).where(t.stacks.c.id == stack_id))
-
-    def active_stack_name(self) -> str:
-        from dosirak.settings import env_value
-
-        return env_value("DOSIRAK_STACK") or str(self.get_value(ACTIVE_STACK_KEY, "default"))
 
     def set_active_stack(self, name: str) -> None:
         with self._read() as conn:

@@ -24,12 +24,11 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
 
 from dosirak.errors import StoreError, StoreVersionError
-from dosirak.metadata.schema import SCHEMA_REVISION
+from dosirak.metadata.database import SCHEMA_REVISION, SQLITE_BUSY_TIMEOUT_S
 
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-SQLITE_BUSY_TIMEOUT_S = 60.0
 #: PostgreSQL advisory lock keys: schema migrations (session lock), writes (transaction lock).
 PG_MIGRATION_LOCK = 727001
 PG_WRITE_LOCK = 727002

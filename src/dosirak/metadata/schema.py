@@ -29,10 +29,8 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator
 
+from dosirak.metadata.database import SCHEMA_REVISION
 from dosirak.metadata.timeutil import as_utc
-
-#: The newest migration's revision id. A test checks it equals alembic's head.
-SCHEMA_REVISION = "0003"
 
 metadata = MetaData()
 

@@ -2,7 +2,8 @@
 
 Every change a user cares about is written in one transaction. Reads hand out frozen
 records from :mod:`dosirak.metadata.records`, never live rows. The store is split by
-concept into mixins (runs, stacks, ...) that share one engine.
+concept into mixins (runs, stacks, ...) that share one database; what a pipeline run
+needs is in :mod:`dosirak.metadata.recorder`, which works without SQLAlchemy on SQLite.
 
 Example::
 
@@ -12,8 +13,6 @@ Example::
 
 from __future__ import annotations
 
-import threading
-
 from dosirak.metadata._artifacts import ArtifactsMixin
 from dosirak.metadata._bundles import BundlesMixin
 from dosirak.metadata._deployments import DeploymentsMixin
@@ -21,9 +20,7 @@ from dosirak.metadata._models import ModelsMixin
 from dosirak.metadata._overview import OverviewMixin
 from dosirak.metadata._runs import RunsMixin
 from dosirak.metadata._stacks import StacksMixin
-
-_stores: dict[str, MetadataStore] = {}
-_lock = threading.Lock()
+from dosirak.metadata.recorder import close_stores, open_store
 
 
 class MetadataStore(RunsMixin, ArtifactsMixin, StacksMixin, OverviewMixin, ModelsMixin, BundlesMixin, DeploymentsMixin):
@@ -32,23 +29,7 @@ class MetadataStore(RunsMixin, ArtifactsMixin, StacksMixin, OverviewMixin, Model
 
 def get_store(url: str | None = None) -> MetadataStore:
     """The store at ``url`` (default: the settings' one), opened once per process."""
-    if url is None:
-        from dosirak.settings import get_settings
-
-        url = get_settings().metadata_url
-    with _lock:
-        store = _stores.get(url)
-        if store is None:
-            store = _stores[url] = MetadataStore(url)
-        return store
-
-
-def close_stores() -> None:
-    """Close every open store (tests switch ``DOSIRAK_HOME`` between cases)."""
-    with _lock:
-        for store in _stores.values():
-            store.close()
-        _stores.clear()
+    return open_store(url, MetadataStore)
 
 
 __all__ = ["MetadataStore", "close_stores", "get_store"]

@@ -60,12 +60,12 @@ class Pipeline:
         cfg = load_config(config)
         values = self._bind(args, kwargs, cfg.get("parameters", {}))
         dag = self.compile(values, cfg)
-        from dosirak.metadata.store import get_store
+        from dosirak.metadata.recorder import get_recorder
         from dosirak.pipelines.run import ActiveRun
         from dosirak.pipelines.views import RunView
         from dosirak.stack.stack import load_stack
 
-        store = get_store()
+        store = get_recorder()
         active = load_stack(store, stack or cfg.get("stack"))
         run = ActiveRun(dag, store=store, artifact_store=active.artifact_store, parameters=params.to_json(values),
                         config=cfg, stack_name=active.name, orchestrator=active.orchestrator.flavor)

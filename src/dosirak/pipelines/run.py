@@ -13,7 +13,7 @@ from dosirak.metadata.records import ArtifactRecord
 
 if TYPE_CHECKING:
     from dosirak.artifacts.store import BaseArtifactStore
-    from dosirak.metadata.store import MetadataStore
+    from dosirak.metadata.recorder import RunRecorder
     from dosirak.pipelines.dag import DAG
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ class ActiveRun:
         self,
         dag: DAG,
         *,
-        store: MetadataStore,
+        store: RunRecorder,
         artifact_store: BaseArtifactStore,
         parameters: dict[str, Any],
         config: dict[str, Any],

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from dosirak.metadata.records import ArtifactRecord, RunRecord, StepRunRecord
 
 if TYPE_CHECKING:
+    from dosirak.metadata.recorder import RunRecorder
     from dosirak.metadata.store import MetadataStore
 
 
@@ -46,7 +47,7 @@ class ArtifactView:
 class StepRunView:
     """One step of a run: status, timings, inputs and outputs, logs."""
 
-    def __init__(self, record: StepRunRecord, store: MetadataStore) -> None:
+    def __init__(self, record: StepRunRecord, store: RunRecorder) -> None:
         self.record = record
         self._store = store
 
@@ -104,7 +105,7 @@ class StepRunView:
 class RunView:
     """One pipeline run: ``.status``, ``.steps[name]``, timings and parameters."""
 
-    def __init__(self, record: RunRecord, store: MetadataStore) -> None:
+    def __init__(self, record: RunRecord, store: RunRecorder) -> None:
         self.record = record
         self._store = store
 

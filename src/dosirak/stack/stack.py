@@ -10,8 +10,8 @@ from dosirak.stack.flavors import flavor_class
 
 if TYPE_CHECKING:
     from dosirak.artifacts.store import BaseArtifactStore
+    from dosirak.metadata.recorder import RunRecorder
     from dosirak.metadata.records import ComponentRecord, StackRecord
-    from dosirak.metadata.store import MetadataStore
 
 
 @dataclass
@@ -41,7 +41,7 @@ class Stack:
         return cls(record.name, record.config)
 
 
-def load_stack(store: MetadataStore, name: str | None = None) -> Stack:
+def load_stack(store: RunRecorder, name: str | None = None) -> Stack:
     """Build the stack ``name`` (default: the active one) from the store."""
     from dosirak.artifacts.store import artifact_store_for
 

@@ -1,0 +1,267 @@
+"""SQL text on the metadata database, without SQLAlchemy for a SQLite file.
+
+A pipeline run records a handful of rows per step. Importing SQLAlchemy alone takes
+0.25-0.45 s on a small machine, longer than a whole run of ten steps, so the operations
+a run needs (:mod:`dosirak.metadata.recorder`) are written once as portable SQL text
+(``:name`` parameters, ``RETURNING``, ``LIKE ... ESCAPE``) and run by one of two drivers:
+
+* :class:`SqliteDriver`: the standard library's ``sqlite3`` on a SQLite file, with the
+  same pragmas and ``BEGIN IMMEDIATE`` writes as the SQLAlchemy engine
+  (:mod:`dosirak.metadata.engine`);
+* :class:`EngineDriver`: a SQLAlchemy engine (PostgreSQL, or any other URL).
+
+Both hand back rows as plain dicts with the values SQLAlchemy's column types would give:
+JSON columns parsed, times as aware UTC datetimes, booleans as ``bool``. Which column holds
+what is known by its name (:data:`JSON_COLUMNS` ...); a test checks those sets against the
+tables in :mod:`dosirak.metadata.schema`. Everything else in the store uses SQLAlchemy Core
+on the same database, and reads what these drivers write.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from dosirak.errors import StoreError
+from dosirak.metadata.timeutil import as_utc
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Engine
+
+#: Columns of SQLAlchemy type JSON, UTCDateTime and Boolean, by name, in every table.
+JSON_COLUMNS = frozenset({
+    "extra", "parameters", "config", "dag", "cache_parts", "summary", "value", "metadata", "metrics",
+    "labels", "signatures", "libraries", "files", "manifest",
+})
+TIME_COLUMNS = frozenset({
+    "created_at", "start_time", "end_time", "heartbeat_at", "updated_at", "moved_at",
+})
+BOOL_COLUMNS = frozenset({"cache_enabled", "trusted"})
+
+Row = dict[str, Any]
+_PARAM = re.compile(r"(?<!:):([A-Za-z_][A-Za-z0-9_]*)")
+#: How SQLAlchemy's DateTime stores a (UTC) time in SQLite, so both read each other's rows.
+_SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
+
+
+class Cursor(Protocol):
+    """One open transaction: statements with ``:name`` parameters, rows as dicts."""
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]: ...
+
+    def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None: ...
+
+
+class Driver(Protocol):
+    """Transactions on one metadata database."""
+
+    def write(self) -> AbstractContextManager[Cursor]: ...
+
+    def read(self) -> AbstractContextManager[Cursor]: ...
+
+    def close(self) -> None: ...
+
+
+def like_prefix(prefix: str) -> str:
+    """A ``LIKE :x ESCAPE '/'`` pattern for ids starting with ``prefix``, taken literally.
+
+    Ids are lower-case uuids; SQLite's LIKE ignores case and PostgreSQL's does not, so the
+    prefix is lowered to make "3F2A" find the same run on both.
+    """
+    escaped = prefix.lower().replace("/", "//").replace("%", "/%").replace("_", "/_")
+    return escaped + "%"
+
+
+# ---------------------------------------------------------------------------- SQLite
+def _sqlite_value(name: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if name in JSON_COLUMNS:
+        return json.dumps(value)
+    if isinstance(value, datetime):
+        return as_utc(value).strftime(_SQLITE_TIME)  # type: ignore[union-attr]
+    return value
+
+
+def _from_sqlite(names: Sequence[str], values: Sequence[Any]) -> Row:
+    row: Row = {}
+    for name, value in zip(names, values, strict=True):
+        if value is not None:
+            if name in JSON_COLUMNS:
+                value = json.loads(value)
+            elif name in TIME_COLUMNS:
+                value = datetime.fromisoformat(value).replace(tzinfo=UTC)
+            elif name in BOOL_COLUMNS:
+                value = bool(value)
+        row[name] = value
+    return row
+
+
+class _SqliteCursor:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
+        values = {k: _sqlite_value(k, v) for k, v in (params or {}).items()}
+        cur = self._conn.execute(sql, values)
+        if cur.description is None:
+            return []
+        names = [d[0] for d in cur.description]
+        return [_from_sqlite(names, r) for r in cur.fetchall()]
+
+    def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        self._conn.executemany(sql, [{k: _sqlite_value(k, v) for k, v in r.items()} for r in rows])
+
+
+class SqliteDriver:
+    """A SQLite file through the standard library: WAL, a busy timeout, one writer at a time.
+
+    One connection per process, shared by its threads under a lock; a forked child opens
+    its own on first use.
+    """
+
+    def __init__(self, path: str, busy_timeout_s: float) -> None:
+        self.path = path
+        self._timeout = busy_timeout_s
+        self._lock = threading.RLock()
+        self._conn: sqlite3.Connection | None = None
+        self._pid = 0
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None or self._pid != os.getpid():
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None,
+                                       check_same_thread=False)
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute(f"PRAGMA busy_timeout={int(self._timeout * 1000)}")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute("PRAGMA foreign_keys=ON")
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot open the metadata store '{self.path}': {exc}") from exc
+            self._conn, self._pid = conn, os.getpid()
+        return self._conn
+
+    @contextmanager
+    def _transaction(self, begin: str) -> Iterator[Cursor]:
+        with self._lock:
+            conn = self._connection()
+            conn.execute(begin)
+            try:
+                yield _SqliteCursor(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def write(self) -> AbstractContextManager[Cursor]:
+        """One write transaction (``BEGIN IMMEDIATE``): committed on success, rolled back on error."""
+        return self._transaction("BEGIN IMMEDIATE")
+
+    def read(self) -> AbstractContextManager[Cursor]:
+        """A read transaction: one consistent snapshot until it ends."""
+        return self._transaction("BEGIN")
+
+    def revision(self) -> str | None:
+        """The schema revision alembic recorded, or None for a database without one."""
+        try:
+            with self.read() as cur:
+                rows = cur.execute("SELECT version_num FROM alembic_version")
+        except sqlite3.OperationalError:
+            return None
+        return rows[0]["version_num"] if rows else None
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None and self._pid == os.getpid():
+                self._conn.close()
+            self._conn = None
+
+
+# ------------------------------------------------------------------------ SQLAlchemy
+class _EngineCursor:
+    def __init__(self, conn: Connection, statements: dict[str, Any], parse_json: bool) -> None:
+        self._conn = conn
+        self._statements = statements
+        self._parse_json = parse_json
+
+    def _statement(self, sql: str) -> Any:
+        statement = self._statements.get(sql)
+        if statement is None:
+            from sqlalchemy import JSON, bindparam, text
+
+            json_params = [bindparam(n, type_=JSON) for n in dict.fromkeys(_PARAM.findall(sql)) if n in JSON_COLUMNS]
+            statement = self._statements[sql] = text(sql).bindparams(*json_params)
+        return statement
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
+        result = self._conn.execute(self._statement(sql), dict(params or {}))
+        if not result.returns_rows:
+            return []
+        return [_from_engine(row._mapping, self._parse_json) for row in result]
+
+    def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        self._conn.execute(self._statement(sql), [dict(r) for r in rows])
+
+
+def _from_engine(mapping: Mapping[Any, Any], parse_json: bool) -> Row:
+    row: Row = dict(mapping)
+    for name, value in row.items():
+        if value is None:
+            continue
+        if name in JSON_COLUMNS and parse_json:
+            row[name] = json.loads(value)  # untyped SQL text hands back a JSON column's text
+        elif name in TIME_COLUMNS:
+            row[name] = as_utc(value)
+        elif name in BOOL_COLUMNS:
+            row[name] = bool(value)
+    return row
+
+
+class EngineDriver:
+    """The same transactions on a SQLAlchemy engine (PostgreSQL: writers queue on an advisory lock)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._statements: dict[str, Any] = {}
+        #: PostgreSQL's driver parses json columns itself; other databases hand back text
+        self._parse_json = engine.dialect.name != "postgresql"
+
+    @contextmanager
+    def write(self) -> Iterator[Cursor]:
+        from dosirak.metadata.engine import write_transaction
+
+        with write_transaction(self.engine) as conn:
+            yield _EngineCursor(conn, self._statements, self._parse_json)
+
+    @contextmanager
+    def read(self) -> Iterator[Cursor]:
+        from dosirak.metadata.engine import read_connection
+
+        with read_connection(self.engine) as conn:
+            yield _EngineCursor(conn, self._statements, self._parse_json)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def sqlite_path(url: str) -> str | None:
+    """The file of a plain ``sqlite:///PATH`` URL, or None for any other URL (memory, options)."""
+    if not url.startswith("sqlite:///") or "?" in url:
+        return None
+    path = url[len("sqlite:///"):]
+    return path if path and path != ":memory:" else None
+
+
+__all__ = [
+    "BOOL_COLUMNS", "JSON_COLUMNS", "TIME_COLUMNS", "Cursor", "Driver", "EngineDriver", "SqliteDriver",
+    "like_prefix", "sqlite_path",
+]
