@@ -1,0 +1,304 @@
+"""SQL text on the metadata database: by-name typing, literal id prefixes, transactions, both paths agreeing."""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import closing
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import JSON, Boolean, insert, select
+
+from dosirak.errors import NotFoundError
+from dosirak.metadata import schema as t
+from dosirak.metadata.driver import BOOL_COLUMNS, JSON_COLUMNS, TIME_COLUMNS, SqliteDriver
+from dosirak.metadata.recorder import RunRecorder, get_recorder
+from dosirak.metadata.records import ArtifactRecord
+from dosirak.metadata.store import MetadataStore, get_store
+
+#: Values a JSON column must give back exactly: nesting, unicode keys and values, every JSON scalar.
+NESTED = {"이름": "김밥", "nested": {"list": [1, 2.5, None, True, False, "🍱"], "empty": {}}, "quote": "a\"b\\c"}
+#: An offset time with microseconds; the store must hand it back as the same instant in UTC.
+SEOUL_NOON = datetime(2026, 3, 1, 21, 0, 0, 123456, tzinfo=timezone(timedelta(hours=9)))
+
+KINDS = {"JSON": (JSON, JSON_COLUMNS), "UTCDateTime": (t.UTCDateTime, TIME_COLUMNS), "Boolean": (Boolean, BOOL_COLUMNS)}
+
+
+def new_run(recorder: RunRecorder, *, run_id: str | None = None, step_ids: dict[str, str] | None = None,
+            pipeline: str = "p", parameters: dict[str, Any] | None = None) -> tuple[str, dict[str, str]]:
+    run_id = run_id or str(uuid.uuid4())
+    ids = step_ids or {"a": str(uuid.uuid4()), "b": str(uuid.uuid4())}
+    recorder.create_run(
+        run_id=run_id, name=f"{pipeline}-{run_id[:4]}", pipeline_name=pipeline, parameters=parameters or {},
+        config={"retries": 0}, dag={"steps": [{"name": n} for n in ids]}, stack_name="default",
+        orchestrator="local",
+        steps=[{"id": sid, "name": n, "step_type": "m.f", "parameters": {}, "cache_enabled": n != "b"}
+               for n, sid in ids.items()],
+    )
+    return run_id, ids
+
+
+def artifact(step_run_id: str, *, created_at: datetime | None = None, summary: dict[str, Any] | None = None,
+             ) -> ArtifactRecord:
+    return ArtifactRecord(id=str(uuid.uuid4()), uri=f"/tmp/{uuid.uuid4()}", type="builtins.dict",
+                          materializer="m:M", materializer_version="1", content_hash="h" * 64, size=12,
+                          producer_step_run_id=step_run_id, name="output",
+                          created_at=created_at or datetime.now(UTC), summary=summary or {})
+
+
+def run_step(recorder: RunRecorder, step_run_id: str, *, created_at: datetime | None = None,
+             summary: dict[str, Any] | None = None, inputs: dict[str, str] | None = None) -> ArtifactRecord:
+    """Start and complete one step with one new output artifact, as the step runner does."""
+    recorder.start_step(step_run_id, cache_key=f"key-{step_run_id}", cache_parts={"source": NESTED},
+                        source_code="def f(): ...", inputs=inputs or {})
+    out = artifact(step_run_id, created_at=created_at, summary=summary)
+    recorder.finish_step(step_run_id, status="completed", new_artifacts=[out], outputs={"output": out.id},
+                         extra={"note": "ünïcode"})
+    return out
+
+
+def count(recorder: RunRecorder, table: str) -> int:
+    with recorder.sql.read() as cur:
+        return int(cur.execute(f"SELECT count(*) AS n FROM {table}")[0]["n"])
+
+
+def times_are_aware_utc(record: Any) -> bool:
+    times = [v for v in dataclasses.asdict(record).values() if isinstance(v, datetime)]
+    return bool(times) and all(v.tzinfo is not None and v.utcoffset() == timedelta(0) for v in times)
+
+
+@pytest.fixture
+def store() -> MetadataStore:
+    """The default store: the recorder's SQL text on sqlite3, Core on SQLAlchemy, one file."""
+    opened = get_store()
+    assert isinstance(opened.sql, SqliteDriver)
+    return opened
+
+
+@pytest.fixture
+def second_connection(store: MetadataStore) -> Iterator[RunRecorder]:
+    """Another recorder on the same file, with its own sqlite3 connection (as another process has)."""
+    other = RunRecorder(store.url)
+    yield other
+    other.close()
+
+
+# -- which column is which kind ---------------------------------------------------------
+def schema_columns() -> list[tuple[str, Any]]:
+    return [(table.name, column) for table in t.metadata.sorted_tables for column in table.columns]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_name_in_a_typed_set_is_that_type_in_every_table_it_occurs_in(kind: str) -> None:
+    sql_type, names = KINDS[kind]
+    wrong = [f"{table}.{column.name} is {type(column.type).__name__}, but '{column.name}' is in the set for {kind}"
+             for table, column in schema_columns() if column.name in names and not isinstance(column.type, sql_type)]
+    assert not wrong, "\n".join(wrong)
+
+
+# -- id prefixes ---------------------------------------------------------------------------
+@pytest.mark.parametrize(("wanted", "lookalike", "prefix"), [
+    ("ab_d0000-0000-0000-0000-000000000000", "abxd0000-0000-0000-0000-000000000000", "ab_d"),
+    ("ab%d0000-0000-0000-0000-000000000000", "abzzd000-0000-0000-0000-000000000000", "ab%d"),
+    ("ab/d0000-0000-0000-0000-000000000000", "abd00000-0000-0000-0000-000000000000", "ab/d"),
+], ids=["underscore", "percent", "escape-character"])
+def test_run_and_step_id_prefixes_are_matched_literally(store: MetadataStore, wanted: str, lookalike: str,
+                                                        prefix: str) -> None:
+    for run_id in (wanted, lookalike):
+        new_run(store, run_id=run_id, step_ids={"a": "s" + run_id[1:]})
+    assert store.get_run(prefix).id == wanted
+    assert store.get_step_run("s" + prefix[1:]).id == "s" + wanted[1:]
+
+
+def test_id_prefixes_ignore_case(store: MetadataStore) -> None:
+    run_id, ids = new_run(store, run_id="abcd_f00-0000-0000-0000-000000000000")
+    assert store.get_run("ABCD_F").id == run_id
+    assert store.get_step_run(ids["a"][:6].upper()).id == ids["a"]
+
+
+def test_a_prefix_with_wildcards_finds_no_other_run(store: MetadataStore) -> None:
+    new_run(store)
+    new_run(store)
+    for prefix in ("%%%%", "____", "//%_"):
+        with pytest.raises(NotFoundError, match=f"no run with id '{prefix}'"):
+            store.get_run(prefix)
+
+
+# -- transactions --------------------------------------------------------------------------
+def test_a_write_that_raises_leaves_nothing_behind_and_the_connection_stays_usable(store: MetadataStore) -> None:
+    with pytest.raises(RuntimeError, match="boom"), store.sql.write() as cur:
+        cur.execute("INSERT INTO kv (key, value) VALUES (:key, :value)", {"key": "half", "value": "written"})
+        raise RuntimeError("boom")
+    assert store.get_value("half", "absent") == "absent"
+    store.set_value("after", "default")
+    assert store.get_value("after") == "default"
+
+
+def test_a_step_whose_output_link_fails_keeps_neither_its_artifact_nor_its_status(store: MetadataStore) -> None:
+    _run_id, ids = new_run(store)
+    orphan = artifact(ids["a"])
+    with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
+        store.finish_step(ids["a"], status="completed", new_artifacts=[orphan], outputs={"output": "no-such-artifact"})
+    assert store.get_artifacts([orphan.id]) == {}
+    assert store.get_step_run(ids["a"]).status == "pending"
+    out = run_step(store, ids["a"])
+    assert store.get_step_run(ids["a"]).outputs == {"output": out.id}
+
+
+def test_a_read_sees_one_snapshot_while_another_connection_commits(store: MetadataStore,
+                                                                   second_connection: RunRecorder) -> None:
+    store.set_value("k", "before")
+    with store.sql.read() as cur:
+        before = cur.execute("SELECT value FROM kv WHERE key = :key", {"key": "k"})
+        second_connection.set_value("k", "after")
+        new_run(second_connection)
+        assert cur.execute("SELECT value FROM kv WHERE key = :key", {"key": "k"}) == before == [{"value": "before"}]
+        assert cur.execute("SELECT count(*) AS n FROM pipeline_runs") == [{"n": 0}]
+    assert store.get_value("k") == "after"
+    assert count(store, "pipeline_runs") == 1
+
+
+# -- the recorder's SQL text and SQLAlchemy Core read each other's rows ----------------------
+def test_rows_the_recorder_writes_read_the_same_through_core(store: MetadataStore) -> None:
+    first, first_ids = new_run(store, parameters=NESTED)
+    a_out = run_step(store, first_ids["a"], created_at=SEOUL_NOON, summary=NESTED)
+    run_step(store, first_ids["b"], inputs={"x": a_out.id})
+    store.finish_run(first, status="completed")
+    second, _ids = new_run(store)
+
+    runs = {run_id: store.get_run(run_id) for run_id in (first, second)}
+    assert {r.id: r for r in store.list_runs()} == runs
+    assert runs[first].parameters == NESTED and runs[first].config == {"retries": 0}
+    assert all(times_are_aware_utc(r) for r in runs.values())
+
+    assert store.get_artifact(a_out.id) == store.get_artifacts([a_out.id])[a_out.id] == a_out
+    assert store.get_artifact(a_out.id).created_at == datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
+    assert times_are_aware_utc(store.get_artifact(a_out.id))
+    recorded = store.get_artifacts(store.get_step_run(i).outputs["output"] for i in first_ids.values())
+    assert sorted(store.list_artifacts(), key=lambda a: a.id) == sorted(recorded.values(), key=lambda a: a.id)
+
+    step = store.get_step_run(first_ids["a"])
+    assert (step.cache_parts, step.extra, step.cache_enabled) == ({"source": NESTED}, {"note": "ünïcode"}, True)
+    assert store.previous_step_run("p", "a", before_run_id=second) == dataclasses.replace(step, outputs={})
+    not_cached = store.previous_step_run("p", "b", before_run_id=second)
+    assert not_cached == dataclasses.replace(store.get_step_run(first_ids["b"]), inputs={}, outputs={})
+    assert not_cached is not None and not_cached.cache_enabled is False
+    with store._read() as conn:
+        core_step = conn.execute(select(t.step_runs).where(t.step_runs.c.id == first_ids["b"])).one()
+    assert core_step.cache_enabled is False and core_step.start_time == not_cached.start_time
+
+
+def test_the_driver_hands_back_json_times_and_booleans_typed_by_column(store: MetadataStore) -> None:
+    new_run(store, parameters=NESTED)
+    with store.sql.read() as cur:
+        rows = cur.execute("SELECT name, parameters, cache_enabled, start_time FROM step_runs ORDER BY name")
+        (run,) = cur.execute("SELECT parameters, start_time, end_time FROM pipeline_runs")
+    assert [(r["name"], r["parameters"], r["cache_enabled"], r["start_time"]) for r in rows] == [
+        ("a", {}, True, None), ("b", {}, False, None)]
+    assert all(type(r["cache_enabled"]) is bool for r in rows)
+    assert run["parameters"] == NESTED and run["end_time"] is None
+    assert run["start_time"].utcoffset() == timedelta(0)
+    assert abs(datetime.now(UTC) - run["start_time"]) < timedelta(minutes=1)
+
+
+def test_rows_core_writes_read_the_same_through_the_recorder(store: MetadataStore) -> None:
+    orchestrator = store.register_component("orchestrator", "team", "local", {"workers": 2, "opts": NESTED})
+    artifacts = store.register_component("artifact-store", "team", "local", {"path": "/tmp/팀"})
+    store.register_stack("team", {"orchestrator": "team", "artifact-store": "team"})
+    store.set_active_stack("team")
+    with store._write() as conn:
+        conn.execute(insert(t.kv).values(key="core-json", value=NESTED))
+        conn.execute(insert(t.kv).values(key="core-text", value="default"))
+    with store._read() as conn:
+        created_at = conn.execute(select(t.stacks.c.created_at).where(t.stacks.c.name == "team")).scalar_one()
+        active = conn.execute(select(t.kv.c.value).where(t.kv.c.key == "active_stack")).scalar_one()
+
+    stack = store.get_stack()
+    assert (stack.name, stack.active, stack.created_at) == ("team", True, created_at)
+    assert stack.components == {"orchestrator": orchestrator, "artifact-store": artifacts}
+    assert stack.components == {c.type: c for c in store.list_components() if c.name == "team"}
+    assert times_are_aware_utc(stack) and all(times_are_aware_utc(c) for c in stack.components.values())
+    assert (store.get_value("core-json"), store.get_value("core-text"), active) == (NESTED, "default", "team")
+
+
+# -- concurrency -----------------------------------------------------------------------------
+def record_runs(recorder: RunRecorder, runs: int, run_ids: list[str], start: threading.Barrier) -> None:
+    start.wait(timeout=30)
+    for _ in range(runs):
+        run_id, ids = new_run(recorder)
+        out = run_step(recorder, ids["a"])
+        run_step(recorder, ids["b"], inputs={"x": out.id})
+        recorder.finish_run(run_id, status="completed")
+        run_ids.append(run_id)
+
+
+@pytest.mark.parametrize("connections", [1, 2], ids=["one-shared-recorder", "two-connections"])
+def test_concurrent_writers_lose_no_rows_and_never_see_a_locked_database(store: MetadataStore,
+                                                                          second_connection: RunRecorder,
+                                                                          connections: int) -> None:
+    threads_count, runs = 6, 5
+    recorders = [store, second_connection][:connections]
+    start = threading.Barrier(threads_count)
+    run_ids: list[str] = []
+    errors: list[BaseException] = []
+
+    def work(recorder: RunRecorder) -> None:
+        try:
+            record_runs(recorder, runs, run_ids, start)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(recorders[i % connections],)) for i in range(threads_count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    assert len(set(run_ids)) == threads_count * runs
+    assert (count(store, "pipeline_runs"), count(store, "step_runs"), count(store, "artifacts"),
+            count(store, "step_run_io")) == (threads_count * runs, 2 * threads_count * runs,
+                                             2 * threads_count * runs, 3 * threads_count * runs)
+    assert {store.get_run(r).status for r in run_ids} == {"completed"}
+    assert {s.status for r in run_ids for s in store.get_steps(r)} == {"completed"}
+
+
+def record_runs_from_a_child(recorder: RunRecorder, runs: int, start: Any) -> None:
+    start.wait(timeout=30)
+    for _ in range(runs):
+        run_id, ids = new_run(recorder, pipeline="from-child")
+        run_step(recorder, ids["a"])
+        recorder.finish_run(run_id, status="completed")
+
+
+@pytest.mark.integration
+def test_a_forked_child_records_through_the_parents_recorder_while_the_parent_records_too() -> None:
+    recorder = get_recorder()
+    new_run(recorder)  # the parent's connection is open when it forks
+    runs = 20
+    context = multiprocessing.get_context("fork")
+    start = context.Barrier(2)
+    child = context.Process(target=record_runs_from_a_child, args=(recorder, runs, start))
+    child.start()
+    start.wait(timeout=30)
+    for _ in range(runs):
+        run_id, ids = new_run(recorder, pipeline="from-parent")
+        run_step(recorder, ids["a"])
+        recorder.finish_run(run_id, status="completed")
+    child.join(timeout=120)
+    assert child.exitcode == 0
+    assert count(recorder, "pipeline_runs") == 1 + 2 * runs
+    with recorder.sql.read() as cur:
+        rows = cur.execute("SELECT pipelines.name AS pipeline, pipeline_runs.status FROM pipeline_runs "
+                           "JOIN pipelines ON pipelines.id = pipeline_runs.pipeline_id WHERE pipelines.name != 'p'")
+    assert sorted((r["pipeline"], r["status"]) for r in rows) == sorted(
+        [("from-child", "completed")] * runs + [("from-parent", "completed")] * runs)
+    new_run(recorder)  # the parent still writes after the child closed what it inherited
+    with closing(sqlite3.connect(Path(recorder.url.removeprefix("sqlite:///")))) as check:
+        assert check.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
