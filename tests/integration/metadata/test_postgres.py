@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -15,7 +16,9 @@ from sqlalchemy import inspect, text
 from dosirak import Client
 from dosirak.errors import NotFoundError, RunFailedError
 from dosirak.metadata import schema
+from dosirak.metadata.driver import EngineDriver
 from dosirak.metadata.engine import current_revision
+from dosirak.metadata.records import ArtifactRecord
 from dosirak.metadata.store import MetadataStore, get_store
 from tests._pipelines.chain import run_in_two_processes
 from tests.integration.metadata import pg_pipelines
@@ -158,6 +161,39 @@ def test_run_and_artifact_id_prefixes_match_like_on_sqlite(postgres_home: str) -
         store.get_run("%%%%")
     with pytest.raises(NotFoundError):
         store.get_run("____")
+
+
+def test_the_recorders_sql_text_keeps_plain_values_reuses_outputs_and_finds_steps_by_prefix(
+        postgres_url: str) -> None:
+    store = MetadataStore(postgres_url)
+    try:
+        assert isinstance(store.sql, EngineDriver)
+        store.set_value("greeting", "default")
+        assert store.get_value("greeting") == "default"
+        with store._read() as conn:
+            assert conn.execute(text("SELECT value::text FROM kv WHERE key = 'greeting'")).scalar() == '"default"'
+
+        first, again = "cd_e0000-0000-0000-0000-000000000000", "cdxe0000-0000-0000-0000-000000000000"
+        store.create_run(run_id="ab_d0000-0000-0000-0000-000000000000", name="r", pipeline_name="p",
+                         parameters={"이름": "김밥"}, config={}, dag={}, stack_name="default", orchestrator="local",
+                         steps=[{"id": sid, "name": sid[:4], "step_type": "m.f"} for sid in (first, again)])
+        store.start_step(first, cache_key="k", cache_parts={"source": "s"}, source_code=None, inputs={})
+        out = ArtifactRecord(id=str(uuid.uuid4()), uri="/tmp/out", type="builtins.int", materializer="m:M",
+                             materializer_version="1", content_hash="h" * 64, size=1, producer_step_run_id=first,
+                             name="output", created_at=datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC),
+                             summary={"이름": ["김밥", None, 2.5]})
+        store.finish_step(first, status="completed", new_artifacts=[out], outputs={"output": out.id})
+        hit = store.reuse_cached(again, cache_key="k", cache_parts={"source": "s"}, source_code=None, inputs={},
+                                 usable=lambda outputs: True)
+        assert hit == (first, {"output": out})
+
+        assert store.get_step_run("CD_E").id == first  # '_' taken literally, the prefix lowered for LIKE
+        assert (store.get_step_run("CDXE").status, store.get_step_run("CDXE").cached_from) == ("cached", first)
+        assert store.get_run("AB_D").parameters == {"이름": "김밥"}
+        with pytest.raises(NotFoundError, match="no step run with id 'cd%e'"):
+            store.get_step_run("cd%e")
+    finally:
+        store.close()
 
 
 def test_a_failing_step_fails_the_run_and_skips_what_follows(postgres_home: str) -> None:
