@@ -13,7 +13,8 @@ import pytest
 
 pytestmark = pytest.mark.integration
 
-HEAVY = ("torch", "sqlalchemy", "pydantic", "numpy", "fsspec", "rich", "pandas", "sklearn", "alembic", "yaml")
+HEAVY = ("torch", "sqlalchemy", "pydantic", "numpy", "fsspec", "rich", "pandas", "sklearn", "alembic", "yaml",
+         "simdjson")
 
 IMPORT = "import dosirak"
 HELP = (

@@ -1,12 +1,22 @@
 from __future__ import annotations
 
 import io
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from dosirak.errors import BadRequestError, InternalServerError, UnprocessableError, UnsupportedMediaTypeError
+from dosirak.errors import (
+    BadRequestError,
+    InternalServerError,
+    ServingError,
+    UnprocessableError,
+    UnsupportedMediaTypeError,
+)
 from dosirak.serving.codecs.numpy import NdarrayCodec, Tensor
 
 JSON = "application/json"
@@ -170,3 +180,182 @@ def test_overflowing_numbers_are_refused_not_silently_infinite() -> None:
     codec = NdarrayCodec(Tensor("float32", (-1, 2)))
     with pytest.raises(UnprocessableError, match="NaN or infinity"):
         codec.decode(b"[[1, 1e40]]", JSON, [])
+
+
+# ------------------------------------------------ the simdjson path for fixed inner sizes
+# Bodies of numbers in the declared inner sizes are read by simdjson; everything else, and
+# every error, by the orjson path. The two must agree bit for bit, and on every error.
+
+
+def orjson_only(spec: Tensor) -> NdarrayCodec:
+    """The codec with its simdjson path switched off: the reference the fast path must match."""
+    codec = NdarrayCodec(spec)
+    codec._simdjson = None
+    return codec
+
+
+def outcome(codec: NdarrayCodec, body: bytes) -> tuple[str, Any]:
+    try:
+        array = codec.decode(body, JSON, [])
+    except ServingError as exc:
+        return type(exc).__name__, str(exc)
+    return "array", (array.dtype.str, array.shape, array.tobytes())
+
+
+def assert_same_as_orjson(spec: Tensor, body: bytes) -> tuple[str, Any]:
+    fast = outcome(NdarrayCodec(spec), body)
+    assert fast == outcome(orjson_only(spec), body), body[:300]
+    return fast
+
+
+EDGE_FLOATS = [0.0, -0.0, 1e-45, -1e-45, 1.4e-45, 3.4e38, -3.4e38, 3.4028235e38, 1.1754944e-38, 1.0, 255.0, 0.1]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    dtype=st.sampled_from(["float16", "float32", "float64"]),
+    rows=st.integers(1, 4),
+    data=st.data(),
+    as_float32=st.booleans(),
+    instances=st.booleans(),
+)
+def test_fixed_shape_json_decodes_bit_identically_to_the_orjson_path(
+    dtype: str, rows: int, data: st.DataObject, as_float32: bool, instances: bool
+) -> None:
+    numbers = st.one_of(
+        st.floats(width=32, allow_nan=False, allow_infinity=False),
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.sampled_from(EDGE_FLOATS),
+        st.integers(-(2**63), 2**64 - 1),  # written without a decimal point
+        st.integers(-1000, 1000),
+    )
+    values = data.draw(st.lists(numbers, min_size=rows * 6, max_size=rows * 6))
+    if as_float32:  # what a numpy client sends: float32 values, shortest float32 repr
+        with np.errstate(over="ignore"):  # beyond float32: inf, which orjson writes as null
+            array = np.array([float(v) for v in values], dtype=np.float32).reshape(rows, 2, 3)
+        body = orjson.dumps(array, option=orjson.OPT_SERIALIZE_NUMPY)
+    else:
+        body = orjson.dumps(np.array(values, dtype=object).reshape(rows, 2, 3).tolist())
+    if instances:
+        body = b'{"instances": ' + body + b"}"
+    assert_same_as_orjson(Tensor(dtype, (-1, 2, 3)), body)
+    if as_float32 and b"null" not in body:  # the case the fast path is for: it must have read it
+        assert NdarrayCodec(Tensor(dtype, (-1, 2, 3)))._from_json_numbers(body) is not None
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(alphabet="1234567890.eE+-", min_size=1, max_size=30))
+def test_any_number_literal_decodes_like_orjson(literal: str) -> None:
+    assert_same_as_orjson(Tensor("float32", (-1, 1)), f"[[{literal}]]".encode())
+
+
+TOKENS = ["[", "]", "[", "]", ",", ",", " ", "\n", "1", "-0", "2.5", "1e400", "1e-400", "3e38", "9007199254740993",
+          "18446744073709551615", "123456789012345678901234567890", '"a"', "null", "true", "false", "{}",
+          '{"instances":', '"instances"', ":", "}", "\ufeff", "NaN"]
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.sampled_from(TOKENS), max_size=40), st.sampled_from([(-1, 2), (-1, 2, 1), (-1,), (2, 1)]))
+def test_any_body_is_answered_exactly_as_by_the_orjson_path(tokens: list[str], shape: tuple[int, ...]) -> None:
+    assert_same_as_orjson(Tensor("float32", shape), "".join(tokens).encode())
+
+
+def valid_and_mangled(rows: list[list[Any]]) -> list[bytes]:
+    body = orjson.dumps(rows)
+    return [body, b'{"instances": ' + body + b"}", b" \n\t" + body + b"\r\n"]
+
+
+@pytest.mark.parametrize("body", [
+    *valid_and_mangled([[[1, 2, 3], [4, 5, 6]]]),
+    b"[[[1,2,3],[[4,5],6,[]]]]",  # nested lists where numbers belong, with the right count of numbers
+    b"[[[1,2,3],[4,5,[6]]],[[],[1,2,3]]]",
+    b"[[[1,2,3],[4,5,6]],[[7,8,9],[1,2]]]",
+    b"[[[1,2,3],{\"a\":1,\"b\":2,\"c\":3}]]",  # an object with as many keys as the row has numbers
+    b"[[[1,2,3],\"abc\"]]",
+    b"[[[1,2,3],[4,5,true]]]", b"[[[1,2,3],[4,5,null]]]", b'[[[1,2,3],[4,5,"6"]]]',
+    b"[[[1,2,3],[4,5,1e400]]]", b"[[[1,2,3],[4,5,1e39]]]", b"[[[1,2,3],[4,5,-1e-400]]]",
+    b"[]", b"[[]]", b"{}", b'{"instances": []}', b'{"instances": 3}', b'{"data": [[[1,2,3],[4,5,6]]]}',
+    b'{"instances": [[[1,2,3],[4,5,6]]], "other": [1]}',  # extra keys: ignored, as orjson does
+    b'{"instances": [[[1,2,3],[4,5,6]]], "instances": [[[6,5,4],[3,2,1]]]}',  # a repeated key: the last wins
+    b'{"instanc\\u0065s": [[[1,2,3],[4,5,6]]]}',
+    b"\xef\xbb\xbf[[[1,2,3],[4,5,6]]]",  # a byte-order mark: orjson refuses it
+    b"[[[1,2,3],[4,5,6]]] x", b"[[[1,2,3],[4,5,6]]", b"[[[1,2,3],[4,5,6,]]]",
+    b"[[[9007199254740993,1,1],[1,1,1]]]", b'{"instances": [[[9007199254740993,1,1],[1,1,1]]]}',
+    b'{"instances": [[[1152921573326323713,1,1],[1,1,1]]]}',  # 2**60 + 2**36 + 1: rounds differently via int64
+    b"[[[1152921573326323713,1,1],[1,1,1]]]", b'{"instances": [[[1152921573326323713.0,1,1],[1,1,1]]]}',
+    b"[[[18446744073709551615,1,1],[1,1,1]]]", b"[[[-9223372036854775809,1,1],[1,1,1]]]",
+    b"[[[123456789012345678901234567890,1,1],[1,1,1]]]",
+])
+def test_the_simdjson_path_agrees_with_orjson_on_valid_and_invalid_bodies(body: bytes) -> None:
+    for spec in (Tensor("float32", (-1, 2, 3)), Tensor("float64", (-1, 2, 3)), Tensor("float32", (1, 2, 3)),
+                 Tensor("float32", (-1,))):
+        assert_same_as_orjson(spec, body)
+
+
+def test_the_simdjson_path_reads_numbers_in_the_declared_sizes_and_nothing_else() -> None:
+    codec = NdarrayCodec(Tensor("float32", (-1, 2, 3)))
+    for body in valid_and_mangled([[[1, 2.5, 3], [4, 5, 6]], [[0, -0.0, 1e-45], [3.4e38, 7, 8]]]):
+        assert codec._from_json_numbers(body) is not None, body
+    assert codec._from_json_numbers(b'{"instances": [[[1,2,3],[4,5,6]]]}') is not None  # no decimal point
+    for body in (b"[[[1,2,3],[[4,5],6,[]]]]", b"[[[1,2,3],[4,5,6]],[[7,8,9],[1,2]]]", b"[]", b"[[[1,2,3],{}]]",
+                 b'{"instances": [[[1,2,3],[4,5,6]]], "other": 1}', b"[[[1,2,3],[4,5,1e400]]]",
+                 b'{"instances": [[[1,2,3],[4,5,9007199254740992]]]}'):
+        assert codec._from_json_numbers(body) is None, body
+    assert NdarrayCodec(Tensor("float32", (-1, 2))).decode(b"[[1, 2]]", JSON, []) is not None
+    assert NdarrayCodec(Tensor("float32", (-1, None)))._simdjson is None  # a free inner axis: orjson
+    assert NdarrayCodec(Tensor("int64", (-1, 2)))._simdjson is None
+
+
+def test_nested_lists_where_numbers_belong_are_refused_with_422() -> None:
+    codec = NdarrayCodec(Tensor("float32", (-1, 2, 3)))
+    for body in (b"[[[1,2,3],[[4,5],6,[]]]]", b'{"instances": [[[1,2,3],[[4,5],6,[]]]]}'):
+        with pytest.raises(UnprocessableError, match="not rectangular|expected shape"):
+            codec.decode(body, JSON, [])
+
+
+def test_a_large_body_decodes_like_orjson() -> None:
+    images = np.random.default_rng(1).random((300, 28, 28)).astype(np.float32)
+    body = orjson.dumps(images, option=orjson.OPT_SERIALIZE_NUMPY)
+    assert len(body) > 1 << 20  # beyond the size whose parser a thread keeps
+    kind, (_, shape, raw) = assert_same_as_orjson(Tensor("float32", (-1, 28, 28)), body)
+    assert kind == "array" and shape == (300, 28, 28) and raw == images.tobytes()
+
+
+def test_decoded_arrays_are_writable() -> None:
+    array = NdarrayCodec(Tensor("float64", (-1, 2))).decode(b"[[1, 2]]", JSON, [])
+    array[0, 0] = 5.0  # torch.from_numpy warns on read-only arrays
+
+
+def test_several_threads_decode_at_once() -> None:
+    codec = NdarrayCodec(Tensor("float32", (-1, 28, 28)))
+    rng = np.random.default_rng(2)
+    batches = [rng.random((n, 28, 28)).astype(np.float32) for n in (1, 3, 8, 32, 200)]
+    bodies = [orjson.dumps(b, option=orjson.OPT_SERIALIZE_NUMPY) for b in batches]
+
+    def decode_all(_: int) -> bool:
+        return all(np.array_equal(codec.decode(body, JSON, []), batch)
+                   for _ in range(10) for body, batch in zip(bodies, batches, strict=True))
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert all(pool.map(decode_all, range(16)))
+
+
+def test_a_parser_still_held_by_an_earlier_document_is_replaced() -> None:
+    import simdjson
+
+    from dosirak.serving.codecs.numpy import _parser
+
+    held = _parser(simdjson, 10).parse(b"[[1]]")  # as if an escaped error's traceback kept a proxy
+    codec = NdarrayCodec(Tensor("float32", (-1, 2)))
+    assert codec.decode(b"[[1, 2]]", JSON, []).tolist() == [[1, 2]]  # answered by orjson this time
+    assert codec._from_json_numbers(b"[[3, 4]]").tolist() == [[3, 4]]  # by a fresh parser
+    assert held.as_list() == [[1]]
+
+
+def test_a_thread_keeps_its_parser_for_small_bodies_only() -> None:
+    import simdjson
+
+    from dosirak.serving.codecs.numpy import _parser
+
+    assert _parser(simdjson, 1000) is _parser(simdjson, 1000)
+    assert _parser(simdjson, 2 << 20) is not _parser(simdjson, 2 << 20)  # its buffers go with the request

@@ -21,8 +21,10 @@ Responses are JSON nested lists, or ``.npy`` when the request says
 from __future__ import annotations
 
 import io
+import threading
 from dataclasses import dataclass
 from itertools import chain
+from math import prod
 from typing import Any
 
 import orjson
@@ -34,6 +36,11 @@ SHAPE_HEADER = b"x-dosirak-shape"
 DTYPE_HEADER = b"x-dosirak-dtype"
 _ACCEPTED = (JSON, OCTET_STREAM, NPY)
 _ORJSON_NUMPY = orjson.OPT_SERIALIZE_NUMPY
+_BOM = b"\xef\xbb\xbf"
+_OPEN = ord("[")
+_EXACT = 2.0**53  # integers below it are exact doubles, so every parse rounds them alike
+_REUSED_PARSER_BYTES = 1 << 20  # larger bodies get a parser of their own, freed after
+_PARSERS = threading.local()  # one simdjson parser per thread, made on first use
 
 
 @dataclass(frozen=True)
@@ -90,6 +97,15 @@ class NdarrayCodec:
         self._inner: tuple[int, ...] | None = (
             shape[1:] if self._float_target and shape and all(d >= 0 for d in shape[1:]) else None
         )
+        self._simdjson: Any = None
+        if self._inner is not None and self._dtype is not None and self._dtype.itemsize <= 8:
+            import simdjson
+
+            self._simdjson = simdjson  # JSON of that shape is read by _from_json_numbers
+            inner = self._inner
+            #: Per row of the outer list: how many lists it holds, and how many numbers.
+            self._lists_per_row = sum(prod(inner[:depth]) for depth in range(len(inner)))
+            self._numbers_per_row = prod(inner)
 
     # ---------------------------------------------------------------- decoding
     def decode(self, body: bytes, content_type: str, headers: RawHeaders) -> Any:
@@ -111,6 +127,10 @@ class NdarrayCodec:
     def _from_json(self, body: bytes) -> Any:
         if not body:
             raise BadRequestError("the request body is empty; send a JSON array or {\"instances\": [...]}")
+        if self._simdjson is not None:
+            fast = self._from_json_numbers(body)
+            if fast is not None:
+                return self.validate(fast)
         try:
             data = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
@@ -135,6 +155,56 @@ class NdarrayCodec:
         except ValueError as exc:  # ragged nesting
             raise UnprocessableError(f"the array is not rectangular: {exc}") from exc
         return self.validate(array)
+
+    def _from_json_numbers(self, body: bytes) -> Any:
+        """A JSON body of numbers in the declared inner sizes as an array, or None for anything else.
+
+        simdjson parses the body and ``as_buffer`` copies every number out as a double in
+        one C loop, about three times faster than building Python floats with orjson.
+        ``as_buffer`` flattens any nesting (``[[1, 2], [3]]`` gives three numbers), so the
+        nesting is proven first: the length of every list above the numbers, and the count
+        of ``[`` in the body, one per list, which leaves no list where a number belongs.
+        Anything else returns None and the orjson path answers exactly as before: malformed
+        JSON, a byte-order mark, an empty outer list, ragged or misnested lists, strings,
+        null, booleans, objects other than ``{"instances": [...]}``, integers beyond 64 bits,
+        and, under ``"instances"`` with no decimal point in the body, magnitudes of 2**53 and
+        more: there the orjson path rounds all-integer lists from int64, not from doubles.
+        """
+        if body.startswith(_BOM):  # orjson refuses it, simdjson skips it
+            return None
+        simdjson, np = self._simdjson, self._np
+        parser = _parser(simdjson, len(body))
+        try:
+            doc = parser.parse(body)
+        except ValueError:  # malformed JSON
+            return None
+        except RuntimeError:  # an integer beyond 64 bits, or the parser still held by an escaped error's proxies
+            _PARSERS.parser = None
+            return None
+        wrapped = isinstance(doc, simdjson.Object)
+        if wrapped:
+            doc = doc.get("instances") if len(doc) == 1 else None
+        if not isinstance(doc, simdjson.Array) or not len(doc):
+            return None
+        rows = len(doc)
+        inner: tuple[int, ...] = self._inner or ()
+        level: list[Any] = [doc]
+        try:
+            for size in inner:
+                level = list(chain.from_iterable(level))
+                if set(map(len, level)) != {size}:
+                    return None
+            if np.count_nonzero(np.frombuffer(body, dtype=np.uint8) == _OPEN) != 1 + rows * self._lists_per_row:
+                return None
+            values = np.frombuffer(doc.as_buffer(of_type="d"), dtype=np.float64)
+        except TypeError:  # a number where a list belongs, or a non-number among the numbers
+            return None
+        if values.size != rows * self._numbers_per_row:
+            return None
+        if wrapped and b"." not in body and max(values.max(), -values.min()) >= _EXACT:
+            return None  # maybe all integers: orjson's path would round them from int64, not from doubles
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow becomes inf, refused by validate
+            return values.astype(self._dtype).reshape((rows, *inner))
 
     def _from_fixed_lists(self, data: list[Any]) -> Any:
         """Nested lists of the declared inner sizes as an array, or None when they do not fit.
@@ -294,6 +364,21 @@ class NdarrayCodec:
 
     def response_content(self) -> dict[str, Any]:
         return {JSON: {"schema": self.schema()}, NPY: {"schema": {"type": "string", "format": "binary"}}}
+
+
+def _parser(simdjson: Any, size: int) -> Any:
+    """A simdjson parser for a body of ``size`` bytes: this thread's own, or a new one for a large body.
+
+    A parser keeps its buffers (about four times the largest body it has read) and cannot
+    be shared between threads; reusing one saves a fresh allocation's page faults, which
+    cost as much as the parse itself.
+    """
+    if size > _REUSED_PARSER_BYTES:
+        return simdjson.Parser()
+    parser = getattr(_PARSERS, "parser", None)
+    if parser is None:
+        parser = _PARSERS.parser = simdjson.Parser()
+    return parser
 
 
 def _only_numbers(body: bytes) -> bool:
