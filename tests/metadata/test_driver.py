@@ -16,9 +16,16 @@ from typing import Any
 import pytest
 from sqlalchemy import JSON, Boolean, insert, select
 
-from dosirak.errors import NotFoundError
+from dosirak.errors import NotFoundError, StoreError
 from dosirak.metadata import schema as t
-from dosirak.metadata.driver import BOOL_COLUMNS, JSON_COLUMNS, TIME_COLUMNS, SqliteDriver
+from dosirak.metadata.driver import (
+    BOOL_COLUMNS,
+    JSON_COLUMNS,
+    TIME_COLUMNS,
+    EngineDriver,
+    SqliteDriver,
+    sqlite_path,
+)
 from dosirak.metadata.recorder import RunRecorder, get_recorder
 from dosirak.metadata.records import ArtifactRecord
 from dosirak.metadata.store import MetadataStore, get_store
@@ -82,6 +89,18 @@ def store() -> MetadataStore:
     return opened
 
 
+@pytest.fixture(params=["sqlite3", "sqlalchemy-engine"])
+def either_path(request: pytest.FixtureRequest, store: MetadataStore) -> MetadataStore:
+    """The store with its SQL text on sqlite3, or on a SQLAlchemy engine (a URL with options)."""
+    if request.param == "sqlite3":
+        return store
+    url = f"{store.url}?timeout=30"
+    assert sqlite_path(url) is None
+    opened = get_store(url)
+    assert isinstance(opened.sql, EngineDriver)
+    return opened
+
+
 @pytest.fixture
 def second_connection(store: MetadataStore) -> Iterator[RunRecorder]:
     """Another recorder on the same file, with its own sqlite3 connection (as another process has)."""
@@ -96,11 +115,26 @@ def schema_columns() -> list[tuple[str, Any]]:
 
 
 @pytest.mark.parametrize("kind", KINDS)
+def test_every_column_of_a_typed_kind_is_named_in_its_set(kind: str) -> None:
+    sql_type, names = KINDS[kind]
+    missing = [f"{table}.{column.name} is {kind} but '{column.name}' is not in the driver's set for {kind}"
+               for table, column in schema_columns() if isinstance(column.type, sql_type) and column.name not in names]
+    assert not missing, "\n".join(missing)
+
+
+@pytest.mark.parametrize("kind", KINDS)
 def test_a_name_in_a_typed_set_is_that_type_in_every_table_it_occurs_in(kind: str) -> None:
     sql_type, names = KINDS[kind]
     wrong = [f"{table}.{column.name} is {type(column.type).__name__}, but '{column.name}' is in the set for {kind}"
              for table, column in schema_columns() if column.name in names and not isinstance(column.type, sql_type)]
     assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_name_in_a_typed_set_is_a_column_of_some_table(kind: str) -> None:
+    _sql_type, names = KINDS[kind]
+    unused = sorted(names - {column.name for _table, column in schema_columns()})
+    assert not unused, f"in the set for {kind} but no table has such a column: {', '.join(unused)}"
 
 
 # -- id prefixes ---------------------------------------------------------------------------
@@ -144,7 +178,7 @@ def test_a_write_that_raises_leaves_nothing_behind_and_the_connection_stays_usab
 def test_a_step_whose_output_link_fails_keeps_neither_its_artifact_nor_its_status(store: MetadataStore) -> None:
     _run_id, ids = new_run(store)
     orphan = artifact(ids["a"])
-    with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
+    with pytest.raises(StoreError, match="FOREIGN KEY"):
         store.finish_step(ids["a"], status="completed", new_artifacts=[orphan], outputs={"output": "no-such-artifact"})
     assert store.get_artifacts([orphan.id]) == {}
     assert store.get_step_run(ids["a"]).status == "pending"
@@ -166,7 +200,8 @@ def test_a_read_sees_one_snapshot_while_another_connection_commits(store: Metada
 
 
 # -- the recorder's SQL text and SQLAlchemy Core read each other's rows ----------------------
-def test_rows_the_recorder_writes_read_the_same_through_core(store: MetadataStore) -> None:
+def test_rows_the_recorder_writes_read_the_same_through_core(either_path: MetadataStore) -> None:
+    store = either_path
     first, first_ids = new_run(store, parameters=NESTED)
     a_out = run_step(store, first_ids["a"], created_at=SEOUL_NOON, summary=NESTED)
     run_step(store, first_ids["b"], inputs={"x": a_out.id})
@@ -195,7 +230,8 @@ def test_rows_the_recorder_writes_read_the_same_through_core(store: MetadataStor
     assert core_step.cache_enabled is False and core_step.start_time == not_cached.start_time
 
 
-def test_the_driver_hands_back_json_times_and_booleans_typed_by_column(store: MetadataStore) -> None:
+def test_the_driver_hands_back_json_times_and_booleans_typed_by_column(either_path: MetadataStore) -> None:
+    store = either_path
     new_run(store, parameters=NESTED)
     with store.sql.read() as cur:
         rows = cur.execute("SELECT name, parameters, cache_enabled, start_time FROM step_runs ORDER BY name")
@@ -208,7 +244,8 @@ def test_the_driver_hands_back_json_times_and_booleans_typed_by_column(store: Me
     assert abs(datetime.now(UTC) - run["start_time"]) < timedelta(minutes=1)
 
 
-def test_rows_core_writes_read_the_same_through_the_recorder(store: MetadataStore) -> None:
+def test_rows_core_writes_read_the_same_through_the_recorder(either_path: MetadataStore) -> None:
+    store = either_path
     orchestrator = store.register_component("orchestrator", "team", "local", {"workers": 2, "opts": NESTED})
     artifacts = store.register_component("artifact-store", "team", "local", {"path": "/tmp/팀"})
     store.register_stack("team", {"orchestrator": "team", "artifact-store": "team"})
@@ -226,6 +263,14 @@ def test_rows_core_writes_read_the_same_through_the_recorder(store: MetadataStor
     assert stack.components == {c.type: c for c in store.list_components() if c.name == "team"}
     assert times_are_aware_utc(stack) and all(times_are_aware_utc(c) for c in stack.components.values())
     assert (store.get_value("core-json"), store.get_value("core-text"), active) == (NESTED, "default", "team")
+
+
+@pytest.mark.parametrize("value", [1, 2.5, -3, True, None, "7", [1, "a"], {"n": 1}])
+def test_a_value_kept_in_the_store_reads_back_as_written(either_path: MetadataStore, value: Any) -> None:
+    either_path.set_value("k", value)
+    assert either_path.get_value("k", "absent") == value
+    with either_path._read() as conn:
+        assert conn.execute(select(t.kv.c.value).where(t.kv.c.key == "k")).scalar_one() == value
 
 
 # -- concurrency -----------------------------------------------------------------------------

@@ -24,9 +24,10 @@ import os
 import re
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -39,12 +40,12 @@ if TYPE_CHECKING:
 #: Columns of SQLAlchemy type JSON, UTCDateTime and Boolean, by name, in every table.
 JSON_COLUMNS = frozenset({
     "extra", "parameters", "config", "dag", "cache_parts", "summary", "value", "metadata", "metrics",
-    "labels", "signatures", "libraries", "files", "manifest",
+    "labels", "signatures", "libraries", "files", "apis", "models",
 })
 TIME_COLUMNS = frozenset({
-    "created_at", "start_time", "end_time", "heartbeat_at", "updated_at", "moved_at",
+    "created_at", "start_time", "end_time", "heartbeat_at", "updated_at", "moved_at", "started_at", "stopped_at",
 })
-BOOL_COLUMNS = frozenset({"cache_enabled", "trusted"})
+BOOL_COLUMNS = frozenset({"cache_enabled", "trusted", "imported"})
 
 Row = dict[str, Any]
 _PARAM = re.compile(r"(?<!:):([A-Za-z_][A-Za-z0-9_]*)")
@@ -91,18 +92,26 @@ def _sqlite_value(name: str, value: Any) -> Any:
     return value
 
 
+def _typed(name: str, value: Any, json_text: bool = True) -> Any:
+    """A value read through untyped SQL text, as the column's SQLAlchemy type would give it.
+
+    ``json_text``: the database hands back a JSON column's text (SQLite), not parsed values
+    (PostgreSQL's driver parses them itself).
+    """
+    if value is None:
+        return None
+    if name in JSON_COLUMNS:
+        # a JSON column has numeric affinity in SQLite: the text "1" comes back as the number 1
+        return json.loads(value) if json_text and isinstance(value, str) else value
+    if name in TIME_COLUMNS:
+        return as_utc(datetime.fromisoformat(value) if isinstance(value, str) else value)
+    if name in BOOL_COLUMNS:
+        return bool(value)
+    return value
+
+
 def _from_sqlite(names: Sequence[str], values: Sequence[Any]) -> Row:
-    row: Row = {}
-    for name, value in zip(names, values, strict=True):
-        if value is not None:
-            if name in JSON_COLUMNS:
-                value = json.loads(value)
-            elif name in TIME_COLUMNS:
-                value = datetime.fromisoformat(value).replace(tzinfo=UTC)
-            elif name in BOOL_COLUMNS:
-                value = bool(value)
-        row[name] = value
-    return row
+    return {name: _typed(name, value) for name, value in zip(names, values, strict=True)}
 
 
 class _SqliteCursor:
@@ -134,6 +143,12 @@ class SqliteDriver:
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
         self._pid = 0
+        _drivers.add(self)
+
+    def _after_fork_in_child(self) -> None:
+        # another thread (a run's heartbeat) may have held the lock at the fork: it never returns here
+        self._lock = threading.RLock()
+        self._conn = None
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None or self._pid != os.getpid():
@@ -154,13 +169,18 @@ class SqliteDriver:
     def _transaction(self, begin: str) -> Iterator[Cursor]:
         with self._lock:
             conn = self._connection()
-            conn.execute(begin)
             try:
-                yield _SqliteCursor(conn)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+                conn.execute(begin)
+                try:
+                    yield _SqliteCursor(conn)
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise StoreError(f"metadata store '{self.path}': {exc}") from exc
 
     def write(self) -> AbstractContextManager[Cursor]:
         """One write transaction (``BEGIN IMMEDIATE``): committed on success, rolled back on error."""
@@ -172,11 +192,10 @@ class SqliteDriver:
 
     def revision(self) -> str | None:
         """The schema revision alembic recorded, or None for a database without one."""
-        try:
-            with self.read() as cur:
-                rows = cur.execute("SELECT version_num FROM alembic_version")
-        except sqlite3.OperationalError:
-            return None
+        with self.read() as cur:
+            if not cur.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'"):
+                return None
+            rows = cur.execute("SELECT version_num FROM alembic_version")
         return rows[0]["version_num"] if rows else None
 
     def close(self) -> None:
@@ -186,44 +205,45 @@ class SqliteDriver:
             self._conn = None
 
 
+_drivers: weakref.WeakSet[SqliteDriver] = weakref.WeakSet()
+
+
+def _reset_after_fork() -> None:
+    for driver in list(_drivers):
+        driver._after_fork_in_child()
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)
+
+
 # ------------------------------------------------------------------------ SQLAlchemy
 class _EngineCursor:
-    def __init__(self, conn: Connection, statements: dict[str, Any], parse_json: bool) -> None:
+    def __init__(self, conn: Connection, statements: dict[str, Any]) -> None:
         self._conn = conn
         self._statements = statements
-        self._parse_json = parse_json
+        self._json_text = conn.dialect.name != "postgresql"
 
     def _statement(self, sql: str) -> Any:
         statement = self._statements.get(sql)
         if statement is None:
             from sqlalchemy import JSON, bindparam, text
 
-            json_params = [bindparam(n, type_=JSON) for n in dict.fromkeys(_PARAM.findall(sql)) if n in JSON_COLUMNS]
-            statement = self._statements[sql] = text(sql).bindparams(*json_params)
+            from dosirak.metadata.schema import UTC as UTC_TIME
+
+            names = dict.fromkeys(_PARAM.findall(sql))
+            typed = [bindparam(n, type_=JSON) for n in names if n in JSON_COLUMNS]
+            typed += [bindparam(n, type_=UTC_TIME) for n in names if n in TIME_COLUMNS]
+            statement = self._statements[sql] = text(sql).bindparams(*typed)
         return statement
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
         result = self._conn.execute(self._statement(sql), dict(params or {}))
         if not result.returns_rows:
             return []
-        return [_from_engine(row._mapping, self._parse_json) for row in result]
+        return [{name: _typed(name, value, self._json_text) for name, value in row._mapping.items()} for row in result]
 
     def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
         self._conn.execute(self._statement(sql), [dict(r) for r in rows])
-
-
-def _from_engine(mapping: Mapping[Any, Any], parse_json: bool) -> Row:
-    row: Row = dict(mapping)
-    for name, value in row.items():
-        if value is None:
-            continue
-        if name in JSON_COLUMNS and parse_json:
-            row[name] = json.loads(value)  # untyped SQL text hands back a JSON column's text
-        elif name in TIME_COLUMNS:
-            row[name] = as_utc(value)
-        elif name in BOOL_COLUMNS:
-            row[name] = bool(value)
-    return row
 
 
 class EngineDriver:
@@ -232,32 +252,31 @@ class EngineDriver:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._statements: dict[str, Any] = {}
-        #: PostgreSQL's driver parses json columns itself; other databases hand back text
-        self._parse_json = engine.dialect.name != "postgresql"
 
     @contextmanager
     def write(self) -> Iterator[Cursor]:
         from dosirak.metadata.engine import write_transaction
 
         with write_transaction(self.engine) as conn:
-            yield _EngineCursor(conn, self._statements, self._parse_json)
+            yield _EngineCursor(conn, self._statements)
 
     @contextmanager
     def read(self) -> Iterator[Cursor]:
         from dosirak.metadata.engine import read_connection
 
         with read_connection(self.engine) as conn:
-            yield _EngineCursor(conn, self._statements, self._parse_json)
+            yield _EngineCursor(conn, self._statements)
 
     def close(self) -> None:
         self.engine.dispose()
 
 
 def sqlite_path(url: str) -> str | None:
-    """The file of a plain ``sqlite:///PATH`` URL, or None for any other URL (memory, options)."""
-    if not url.startswith("sqlite:///") or "?" in url:
+    """The file of a ``sqlite:///PATH`` URL (or ``sqlite+pysqlite``), or None for any other URL
+    (memory, a URL with options, another driver): those go through SQLAlchemy."""
+    scheme, sep, path = url.partition(":///")
+    if scheme not in ("sqlite", "sqlite+pysqlite") or not sep or "?" in path:
         return None
-    path = url[len("sqlite:///"):]
     return path if path and path != ":memory:" else None
 
 

@@ -45,7 +45,7 @@ def make_engine(url: str) -> Engine:
     is_sqlite = url.startswith("sqlite")
     kwargs: dict[str, Any] = {}
     if is_sqlite:
-        path = url.split("///", 1)[1] if "///" in url else ""
+        path = url.split("///", 1)[1].split("?", 1)[0] if "///" in url else ""
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False}
@@ -157,7 +157,7 @@ def _migration_lock(url: str, engine: Engine) -> Iterator[None]:
     if url.startswith("sqlite") and "///" in url and not url.endswith(":memory:"):
         import fcntl
 
-        lock_path = url.split("///", 1)[1] + ".migrate.lock"
+        lock_path = url.split("///", 1)[1].split("?", 1)[0] + ".migrate.lock"
         fd = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
