@@ -347,3 +347,37 @@ def test_a_forked_child_records_through_the_parents_recorder_while_the_parent_re
     new_run(recorder)  # the parent still writes after the child closed what it inherited
     with closing(sqlite3.connect(Path(recorder.url.removeprefix("sqlite:///")))) as check:
         assert check.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+
+
+def record_one_run_in_a_child(recorder: RunRecorder) -> None:
+    run_id, ids = new_run(recorder, pipeline="forked-while-locked")
+    recorder.finish_run(run_id, status="completed")
+
+
+@pytest.mark.integration
+def test_a_child_forked_while_another_thread_holds_the_store_lock_does_not_hang() -> None:
+    recorder = get_recorder()
+    new_run(recorder)
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_a_transaction() -> None:  # like a run's heartbeat thread caught mid-write by the fork
+        with recorder.sql.read():
+            holding.set()
+            release.wait(timeout=30)
+
+    holder = threading.Thread(target=hold_a_transaction)
+    holder.start()
+    assert holding.wait(timeout=30)
+    try:
+        child = multiprocessing.get_context("fork").Process(target=record_one_run_in_a_child, args=(recorder,))
+        child.start()
+        child.join(timeout=60)
+        stuck = child.is_alive()
+        if stuck:
+            child.kill()
+    finally:
+        release.set()
+        holder.join(timeout=30)
+    assert not stuck, "the forked child waited for a lock its parent's thread held"
+    assert child.exitcode == 0
+    assert [r.status for r in get_store().list_runs(pipeline_name="forked-while-locked")] == ["completed"]
