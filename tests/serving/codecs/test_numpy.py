@@ -249,6 +249,23 @@ def test_any_number_literal_decodes_like_orjson(literal: str) -> None:
     assert_same_as_orjson(Tensor("float32", (-1, 1)), f"[[{literal}]]".encode())
 
 
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.integers(1, 3), data=st.data(), instances=st.booleans())
+def test_lists_made_ragged_with_the_same_counts_are_answered_as_by_the_orjson_path(
+    rows: int, data: st.DataObject, instances: bool
+) -> None:
+    lists: list[Any] = np.arange(rows * 6).reshape(rows, 2, 3).tolist()
+    leaves = [(i, j) for i in range(rows) for j in range(2)]
+    (a, b), (c, d) = data.draw(st.lists(st.sampled_from(leaves), min_size=2, max_size=2))
+    moved = data.draw(st.integers(0, 3))
+    lists[c][d].extend(lists[a][b][:moved])  # numbers moved from one row to another
+    del lists[a][b][:moved]
+    if data.draw(st.booleans()) and rows > 1:  # or a whole row moved to another image
+        lists[-1].append(lists[0].pop())
+    body = orjson.dumps({"instances": lists} if instances else lists)
+    assert_same_as_orjson(Tensor("float32", (-1, 2, 3)), body)
+
+
 TOKENS = ["[", "]", "[", "]", ",", ",", " ", "\n", "1", "-0", "2.5", "1e400", "1e-400", "3e38", "9007199254740993",
           "18446744073709551615", "123456789012345678901234567890", '"a"', "null", "true", "false", "{}",
           '{"instances":', '"instances"', ":", "}", "\ufeff", "NaN"]
@@ -270,6 +287,7 @@ def valid_and_mangled(rows: list[list[Any]]) -> list[bytes]:
     b"[[[1,2,3],[[4,5],6,[]]]]",  # nested lists where numbers belong, with the right count of numbers
     b"[[[1,2,3],[4,5,[6]]],[[],[1,2,3]]]",
     b"[[[1,2,3],[4,5,6]],[[7,8,9],[1,2]]]",
+    b"[[[1,2,3,4],[5,6]]]", b"[[[1,2,3]],[[4,5,6],[7,8,9],[1,2,3]]]",  # ragged, with the right counts
     b"[[[1,2,3],{\"a\":1,\"b\":2,\"c\":3}]]",  # an object with as many keys as the row has numbers
     b"[[[1,2,3],\"abc\"]]",
     b"[[[1,2,3],[4,5,true]]]", b"[[[1,2,3],[4,5,null]]]", b'[[[1,2,3],[4,5,"6"]]]',
@@ -298,6 +316,7 @@ def test_the_simdjson_path_reads_numbers_in_the_declared_sizes_and_nothing_else(
         assert codec._from_json_numbers(body) is not None, body
     assert codec._from_json_numbers(b'{"instances": [[[1,2,3],[4,5,6]]]}') is not None  # no decimal point
     for body in (b"[[[1,2,3],[[4,5],6,[]]]]", b"[[[1,2,3],[4,5,6]],[[7,8,9],[1,2]]]", b"[]", b"[[[1,2,3],{}]]",
+                 b"[[[1,2,3,4],[5,6]]]", b"[[[1,2,3]],[[4,5,6],[7,8,9],[1,2,3]]]",
                  b'{"instances": [[[1,2,3],[4,5,6]]], "other": 1}', b"[[[1,2,3],[4,5,1e400]]]",
                  b'{"instances": [[[1,2,3],[4,5,9007199254740992]]]}'):
         assert codec._from_json_numbers(body) is None, body

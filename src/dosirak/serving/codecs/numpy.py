@@ -188,12 +188,9 @@ class NdarrayCodec:
             return None
         rows = len(doc)
         inner: tuple[int, ...] = self._inner or ()
-        level: list[Any] = [doc]
         try:
-            for size in inner:
-                level = list(chain.from_iterable(level))
-                if set(map(len, level)) != {size}:
-                    return None
+            if inner and not _lists_fit(doc, inner):
+                return None
             if np.count_nonzero(np.frombuffer(body, dtype=np.uint8) == _OPEN) != 1 + rows * self._lists_per_row:
                 return None
             values = np.frombuffer(doc.as_buffer(of_type="d"), dtype=np.float64)
@@ -364,6 +361,20 @@ class NdarrayCodec:
 
     def response_content(self) -> dict[str, Any]:
         return {JSON: {"schema": self.schema()}, NPY: {"schema": {"type": "string", "format": "binary"}}}
+
+
+def _lists_fit(lists: Any, sizes: tuple[int, ...]) -> bool:
+    """Whether every item of ``lists`` has ``sizes[0]`` items, each fitting ``sizes[1:]`` in turn.
+
+    One item at a time, so the proxies simdjson makes for them are freed as soon as they are
+    checked: holding a request's hundreds of them at once would set off the garbage
+    collector, whose full passes over a model's objects cost more than the parse.
+    """
+    size, rest = sizes[0], sizes[1:]
+    for item in lists:
+        if len(item) != size or (rest and not _lists_fit(item, rest)):
+            return False
+    return True
 
 
 def _parser(simdjson: Any, size: int) -> Any:
