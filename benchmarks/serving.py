@@ -226,7 +226,7 @@ def _classify(stack: str) -> str | None:
     if stack.rsplit(";", 1)[-1].startswith("Runner.run ("):  # uvloop waiting in C, below asyncio.run
         return "event loop idle (select)"
     rules = [
-        ("decode (orjson + np.asarray + checks)", ("_from_json", "_from_fixed_lists", "validate (dosirak")),
+        ("decode (JSON parse + checks)", ("_from_json", "_from_fixed_lists", "validate (dosirak")),
         ("encode response (orjson)", ("encode (dosirak",)),
         ("batcher (queue, futures, wakeups)", ("batching.py",)),
         ("metrics (prometheus)", ("prometheus_client", "serving/metrics.py")),
