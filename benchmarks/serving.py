@@ -1,6 +1,6 @@
 """Serving throughput and latency: dosirak vs plain Starlette + uvicorn, in one run.
 
-    python benchmarks/serving.py [--duration 15] [--warmup 3] [--profile]
+    python benchmarks/serving.py [--duration 15] [--warmup 3] [--rounds 3] [--profile]
 
 Prints JSON. Each server runs pinned to CPU 0 (``taskset -c 0``) with one worker; the load
 generator, ``wrk -t1``, is pinned to CPU 1, on loopback. Servers, in turn:
@@ -16,6 +16,11 @@ per request as JSON, at concurrency 1, 16 and 64, and 32 images per request at 1
 point: ``--warmup`` seconds of load, then ``--duration`` seconds measured. Also cold start
 (launch -> first 200 on /readyz) and RSS per worker; ``--profile`` adds a py-spy profile of
 the dosirak worker at concurrency 64 (self time by function, grouped).
+
+This machine is shared and noisy: one 15 s sample per point swings by 10-20 %. So the whole
+sequence runs ``--rounds`` times (each round starting with the next server), every figure
+is the median over rounds, the summary's ratios are taken between those medians, and each
+round's own summary is printed too (``summary_per_round``).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import json
 import os
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -262,34 +268,70 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         script = workdir / f"post{images}.lua"
         script.write_text(_LUA.replace("{body}", str(body)).replace("{{", "{").replace("}}", "}"))
         scripts[images] = script
-    results: dict[str, Any] = {"config": {"duration_s": args.duration, "warmup_s": args.warmup,
+    results: dict[str, Any] = {"config": {"duration_s": args.duration, "warmup_s": args.warmup, "rounds": args.rounds,
                                           "server_cpu": SERVER_CPU, "load_cpu": LOAD_CPU,
                                           "body_bytes_1_image": (workdir / "body1.json").stat().st_size}}
-    for kind in ("dosirak", "baseline", "floor"):
-        process, port, cold = _start(kind)
-        try:
-            entry: dict[str, Any] = {"cold_start_s": round(cold, 3)}
-            workers = _worker_pids(process)
-            for name, concurrency, images in POINTS:
-                if kind == "floor" and images > 1:
-                    continue
-                entry[name] = _point(port, concurrency, images, args, scripts)
-            entry["rss_mib_per_worker"] = _rss_mib(workers[0])
-            if kind == "dosirak":
-                entry["rss_mib_supervisor"] = _rss_mib(process.pid)
-                if args.profile:
-                    entry["profile_c64"] = _profile(workers[0], port, args, scripts)
-            results[kind] = entry
-        finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-            entry["exit_status_after_sigterm"] = process.returncode
+    kinds = ["dosirak", "baseline", "floor"]
+    rounds: list[dict[str, Any]] = []
+    for number in range(args.rounds):
+        # each round runs every server in turn, starting one later each time, so that a slow
+        # spell of this shared machine lands on all of them alike
+        order = kinds[number % 3:] + kinds[:number % 3]
+        entries = {kind: _measure(kind, args, scripts, profile=args.profile and number == 0) for kind in order}
+        rounds.append({"summary": _summary(entries), "load_avg_after": os.getloadavg()[0], **entries})
+        print(f"round {number + 1}/{args.rounds}: {json.dumps(rounds[-1]['summary'])}", file=sys.stderr, flush=True)
+    for kind in kinds:
+        results[kind] = _median_entry([r[kind] for r in rounds])
     results["summary"] = _summary(results)
+    results["summary_per_round"] = [r["summary"] for r in rounds]
+    results["rounds"] = rounds
     return results
+
+
+def _measure(kind: str, args: argparse.Namespace, scripts: dict[int, Path], *, profile: bool) -> dict[str, Any]:
+    """Start one server, measure every point against it, stop it with SIGTERM."""
+    process, port, cold = _start(kind)
+    entry: dict[str, Any] = {"cold_start_s": round(cold, 3)}
+    try:
+        workers = _worker_pids(process)
+        for name, concurrency, images in POINTS:
+            if kind == "floor" and images > 1:
+                continue
+            entry[name] = _point(port, concurrency, images, args, scripts)
+        entry["rss_mib_per_worker"] = _rss_mib(workers[0])
+        if kind == "dosirak":
+            entry["rss_mib_supervisor"] = _rss_mib(process.pid)
+            if profile:
+                entry["profile_c64"] = _profile(workers[0], port, args, scripts)
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        entry["exit_status_after_sigterm"] = process.returncode
+    return entry
+
+
+_SETTINGS = ("concurrency", "images_per_request")
+
+
+def _median_entry(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per figure, the median over rounds (errors: their sum; a profile: the first round's)."""
+    merged: dict[str, Any] = {}
+    for key, first in entries[0].items():
+        values = [e[key] for e in entries]
+        if isinstance(first, dict) and "requests_per_s" in first:
+            merged[key] = {k: sum(p[k] for p in values) if k == "errors" else first[k] if k in _SETTINGS
+                           else round(statistics.median(p[k] for p in values), 3) for k in first}
+        elif isinstance(first, int | float) and key != "exit_status_after_sigterm":
+            merged[key] = round(statistics.median(values), 3)
+        elif key == "exit_status_after_sigterm":
+            merged[key] = sorted(set(values))
+        else:
+            merged[key] = first
+    return merged
 
 
 def _summary(r: dict[str, Any]) -> dict[str, Any]:
@@ -319,7 +361,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=float, default=15.0, help="measured seconds per point")
     parser.add_argument("--warmup", type=float, default=3.0, help="warm-up seconds before each point")
-    parser.add_argument("--profile", action="store_true", help="py-spy the dosirak worker at c=64")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="times every server is measured, in rotating order; figures are medians over rounds")
+    parser.add_argument("--profile", action="store_true", help="py-spy the dosirak worker at c=64 (first round)")
     args = parser.parse_args()
     print(json.dumps(run(args), indent=2))
 
