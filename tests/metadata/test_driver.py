@@ -381,3 +381,10 @@ def test_a_child_forked_while_another_thread_holds_the_store_lock_does_not_hang(
     assert not stuck, "the forked child waited for a lock its parent's thread held"
     assert child.exitcode == 0
     assert [r.status for r in get_store().list_runs(pipeline_name="forked-while-locked")] == ["completed"]
+
+
+def test_a_file_that_is_not_a_database_is_a_store_error_that_says_what_to_do(tmp_path: Path) -> None:
+    bad = tmp_path / "metadata.db"
+    bad.write_bytes(b"not a database at all, but long enough to have a header" * 4)
+    with pytest.raises(StoreError, match="file is not a database; move that file aside"):
+        RunRecorder(f"sqlite:///{bad}")

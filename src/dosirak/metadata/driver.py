@@ -161,7 +161,10 @@ class SqliteDriver:
                 conn.execute("PRAGMA synchronous=NORMAL")
                 conn.execute("PRAGMA foreign_keys=ON")
             except sqlite3.Error as exc:
-                raise StoreError(f"cannot open the metadata store '{self.path}': {exc}") from exc
+                raise StoreError(
+                    f"cannot open the metadata store '{self.path}': {exc}; move that file aside (an empty "
+                    "store is created in its place) or point DOSIRAK_HOME or DOSIRAK_METADATA_URL elsewhere"
+                ) from exc
             self._conn, self._pid = conn, os.getpid()
         return self._conn
 
