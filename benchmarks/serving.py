@@ -14,8 +14,8 @@ generator, ``wrk -t1``, is pinned to CPU 1, on loopback. Servers, in turn:
 The model: the Fashion-MNIST MLP (784-512-512-10, ReLU), seed 0; one 28x28 float32 image
 per request as JSON, at concurrency 1, 16 and 64, and 32 images per request at 16. Every
 point: ``--warmup`` seconds of load, then ``--duration`` seconds measured. Also cold start
-(launch -> first 200 on /readyz) and RSS per worker; ``--profile`` adds a py-spy profile of
-the dosirak worker at concurrency 64 (self time by function, grouped).
+(launch -> first 200 on /readyz) and RSS per worker; ``--profile`` adds py-spy profiles of
+the dosirak worker at concurrency 64 and at 16 with 32 images (self time by function, grouped).
 
 This machine is shared and noisy: one 15 s sample per point swings by 10-20 %. So the whole
 sequence runs ``--rounds`` times (each round starting with the next server), every figure
@@ -186,15 +186,16 @@ def _point(port: int, concurrency: int, images: int, args: argparse.Namespace, s
             "p99_ms": round(raw["p99_us"] / 1000, 3), "errors": errors}
 
 
-def _profile(pid: int, port: int, args: argparse.Namespace, scripts: dict[int, Path]) -> dict[str, Any]:
-    """Self time by function of the dosirak worker under c=64, grouped into where it goes."""
+def _profile(pid: int, port: int, args: argparse.Namespace, scripts: dict[int, Path], *, concurrency: int = 64,
+             images: int = 1) -> dict[str, Any]:
+    """Self time by function of the dosirak worker under one load point, grouped into where it goes."""
     out = Path(tempfile.mkdtemp()) / "profile.txt"
     seconds = max(3, round(args.duration))
     py_spy = Path(sys.executable).with_name("py-spy")
     spy = subprocess.Popen(["taskset", "-c", LOAD_CPU, str(py_spy) if py_spy.exists() else "py-spy", "record", "--pid", str(pid), "--format", "raw",
                             "--rate", "250", "--duration", str(seconds), "--threads", "--idle", "-o", str(out)],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _wrk(port, 64, seconds, scripts[1])
+    _wrk(port, concurrency, seconds, scripts[images])
     spy.wait(timeout=60)
     groups: Counter[str] = Counter()
     leaves: Counter[str] = Counter()
@@ -303,6 +304,7 @@ def _measure(kind: str, args: argparse.Namespace, scripts: dict[int, Path], *, p
             entry["rss_mib_supervisor"] = _rss_mib(process.pid)
             if profile:
                 entry["profile_c64"] = _profile(workers[0], port, args, scripts)
+                entry["profile_c16_x32"] = _profile(workers[0], port, args, scripts, concurrency=16, images=32)
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:
@@ -363,7 +365,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3.0, help="warm-up seconds before each point")
     parser.add_argument("--rounds", type=int, default=3,
                         help="times every server is measured, in rotating order; figures are medians over rounds")
-    parser.add_argument("--profile", action="store_true", help="py-spy the dosirak worker at c=64 (first round)")
+    parser.add_argument("--profile", action="store_true",
+                        help="py-spy the dosirak worker at c=64 and at c=16 with 32 images (first round)")
     args = parser.parse_args()
     print(json.dumps(run(args), indent=2))
 
