@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from sqlalchemy import func, or_, select
 
-from dosirak.errors import NotFoundError
 from dosirak.metadata import schema as t
 from dosirak.metadata.recorder import RunRecorder, artifact_record
 from dosirak.metadata.records import ArtifactRecord
@@ -13,19 +12,6 @@ from dosirak.metadata.records import ArtifactRecord
 class ArtifactsMixin(RunRecorder):
     """Store reads of artifact versions (written with their step, by ``RunRecorder``)."""
 
-
-    def get_artifact(self, artifact_id: str) -> ArtifactRecord:
-        """An artifact version by id or unambiguous id prefix."""
-        with self._read() as conn:
-            row = conn.execute(select(*t.artifacts.c).where(t.artifacts.c.id == artifact_id)).first()
-            if row is None and len(artifact_id) >= 4:
-                rows = conn.execute(select(*t.artifacts.c).where(t.id_startswith(t.artifacts.c.id, artifact_id)).limit(2)).all()
-                if len(rows) > 1:
-                    raise NotFoundError(f"artifact id prefix '{artifact_id}' is ambiguous; give more characters")
-                row = rows[0] if rows else None
-        if row is None:
-            raise NotFoundError(f"no artifact with id '{artifact_id}'; `dosirak artifact list` shows them")
-        return artifact_record(row._mapping)
 
     def list_artifacts(self, *, limit: int = 50, offset: int = 0, type_name: str | None = None) -> list[ArtifactRecord]:
         """Artifacts, newest first, sorting ids only and reading one page of rows."""

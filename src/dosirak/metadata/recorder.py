@@ -394,6 +394,14 @@ class RunRecorder(Database):
             io = self._io_for(cur, [row["id"]])
         return step_record(row, io)
 
+    def get_artifact(self, artifact_id: str) -> ArtifactRecord:
+        """An artifact version by id or unambiguous id prefix."""
+        with self.sql.read() as cur:
+            row = _by_id_or_prefix(cur, "SELECT * FROM artifacts", "id", artifact_id, "artifact")
+        if row is None:
+            raise NotFoundError(f"no artifact with id '{artifact_id}'; `dosirak artifact list` shows them")
+        return artifact_record(row)
+
     def get_artifacts(self, ids: Iterable[str]) -> dict[str, ArtifactRecord]:
         ids = list(dict.fromkeys(ids))
         if not ids:

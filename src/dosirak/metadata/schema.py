@@ -30,6 +30,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator
 
 from dosirak.metadata.database import SCHEMA_REVISION
+from dosirak.metadata.driver import like_prefix
 from dosirak.metadata.timeutil import as_utc
 
 metadata = MetaData()
@@ -57,12 +58,8 @@ UTC = UTCDateTime()
 
 
 def id_startswith(column: Any, prefix: str) -> ColumnElement[bool]:
-    """``column`` starts with ``prefix``, taken literally (no LIKE wildcards) and in lower case.
-
-    Ids are lower-case uuid strings; SQLite's LIKE ignores case and PostgreSQL's does not,
-    so the prefix is lowered to make "3F2A" find the same run on both.
-    """
-    return column.startswith(prefix.lower(), autoescape=True)  # type: ignore[no-any-return]
+    """``column`` starts with ``prefix``, taken literally and in lower case (see :func:`like_prefix`)."""
+    return column.like(like_prefix(prefix), escape="/")  # type: ignore[no-any-return]
 
 pipelines = Table(
     "pipelines",
