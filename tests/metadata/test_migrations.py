@@ -71,22 +71,15 @@ def test_a_store_with_an_unknown_newer_revision_raises_store_version_error(tmp_p
 
 
 def test_a_store_at_an_older_revision_is_upgraded_in_place(tmp_path: Path) -> None:
-    from alembic import command
-    from alembic.config import Config
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import text
 
-    from dosirak.metadata.engine import MIGRATIONS_DIR
+    from dosirak.metadata.engine import make_engine, upgrade
     from dosirak.metadata.schema import SCHEMA_REVISION
     from dosirak.metadata.store import MetadataStore
 
     url = f"sqlite:///{tmp_path / 'old.db'}"
-    engine = create_engine(url)
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    with engine.connect() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0001")
-        conn.commit()
+    engine = make_engine(url)
+    upgrade(engine, "0001")
     engine.dispose()
 
     store = MetadataStore(url)

@@ -132,21 +132,22 @@ def ensure_schema(engine: Engine, url: str) -> None:
     with _migration_lock(url, engine):
         if current_revision(engine) == SCHEMA_REVISION:
             return
-        _upgrade(engine)
+        upgrade(engine)
 
 
-def _upgrade(engine: Engine) -> None:
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Run the shipped alembic migrations up to ``revision`` (tests build older stores with it)."""
     from alembic import command
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    log.debug("upgrading metadata store schema to %s", SCHEMA_REVISION)
+    log.debug("upgrading metadata store schema to %s", revision)
     with engine.connect() as conn:
         conn.info["write"] = False
         cfg.attributes["connection"] = conn
         try:
-            command.upgrade(cfg, "head")
+            command.upgrade(cfg, revision)
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot create or upgrade the metadata store schema: {exc}") from exc
 

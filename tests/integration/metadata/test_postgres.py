@@ -92,18 +92,10 @@ def test_components_and_stacks_registered_after_the_seeded_ones_get_new_ids(post
 
 
 def test_a_store_created_at_revision_0002_is_upgraded_and_its_sequences_reset(postgres_url: str) -> None:
-    from alembic import command
-    from alembic.config import Config
-    from sqlalchemy import create_engine
+    from dosirak.metadata.engine import make_engine, upgrade
 
-    from dosirak.metadata.engine import MIGRATIONS_DIR
-
-    engine = create_engine(postgres_url)
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0002")
+    engine = make_engine(postgres_url)
+    upgrade(engine, "0002")
     engine.dispose()
     store = MetadataStore(postgres_url)
     try:
