@@ -42,6 +42,23 @@ def run_in_two_processes(runs_per_process: int, env: dict[str, str] | None = Non
     return [(p.returncode, out, err) for p, (out, err) in zip(procs, outputs, strict=True)]
 
 
+def check_two_processes_record_every_run(runs_per_process: int, env: dict[str, str]) -> None:
+    """Run :func:`run_in_two_processes` and check the store lost no run, output or artifact."""
+    from dosirak import Client
+    from dosirak.metadata.store import get_store
+
+    for returncode, out, err in run_in_two_processes(runs_per_process, env):
+        assert returncode == 0, err
+        assert out.strip() == "done"
+        assert "database is locked" not in err
+    runs = Client().list_runs("chain", limit=1000)
+    assert len(runs) == 2 * runs_per_process
+    assert {r.status for r in runs} == {"completed"}
+    outputs = sorted(r.steps["describe"].output.load() for r in runs)
+    assert outputs == sorted(f"{tag}-{i}" for tag in ("left", "right") for i in range(runs_per_process))
+    assert get_store().count_artifacts() == 2 * 2 * runs_per_process
+
+
 if __name__ == "__main__":
     tag, count = sys.argv[1], int(sys.argv[2])
     for i in range(count):

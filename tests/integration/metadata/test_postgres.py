@@ -20,7 +20,7 @@ from dosirak.metadata.driver import EngineDriver
 from dosirak.metadata.engine import current_revision
 from dosirak.metadata.records import ArtifactRecord
 from dosirak.metadata.store import MetadataStore, get_store
-from tests._pipelines.chain import run_in_two_processes
+from tests._pipelines.chain import check_two_processes_record_every_run
 from tests.integration.metadata import pg_pipelines
 from tests.integration.pipelines.test_client_process import REPO, python_env
 
@@ -265,15 +265,7 @@ def test_concurrent_saves_of_one_model_get_distinct_versions(postgres_home: str)
 # -- two processes --------------------------------------------------------------------
 @pytest.mark.slow
 def test_two_processes_times_ten_runs_lose_no_rows(postgres_home: str) -> None:
-    for returncode, out, err in run_in_two_processes(RUNS_PER_PROCESS, python_env()):
-        assert returncode == 0, err
-        assert out.strip() == "done"
-    runs = Client().list_runs("chain", limit=1000)
-    assert len(runs) == 2 * RUNS_PER_PROCESS
-    assert {r.status for r in runs} == {"completed"}
-    outputs = sorted(r.steps["describe"].output.load() for r in runs)
-    assert outputs == sorted(f"{tag}-{i}" for tag in ("left", "right") for i in range(RUNS_PER_PROCESS))
-    assert get_store().count_artifacts() == 2 * 2 * RUNS_PER_PROCESS
+    check_two_processes_record_every_run(RUNS_PER_PROCESS, python_env())
     assert [p.name for p, _count, _latest in get_store().list_pipelines()] == ["chain"]
 
 
