@@ -183,7 +183,10 @@ class SqliteDriver:
             except sqlite3.Error as exc:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
-                raise StoreError(f"metadata store '{self.path}': {exc}") from exc
+                raise StoreError(
+                    f"the metadata store '{self.path}' refused a change: {exc}; if another process keeps it "
+                    "locked, stop that process; if the file is damaged, move it aside or point DOSIRAK_HOME elsewhere"
+                ) from exc
 
     def write(self) -> AbstractContextManager[Cursor]:
         """One write transaction (``BEGIN IMMEDIATE``): committed on success, rolled back on error."""
