@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from dosirak.cli._render import console, fmt, json_option, print_json, status_style, table
+from dosirak.metadata.recorder import RUN_STATUSES
 from dosirak.units import duration, human_size
 
 
@@ -15,7 +16,7 @@ def runs() -> None:
 
 @runs.command("list")
 @click.option("--pipeline", "pipeline_name", help="Only runs of this pipeline.")
-@click.option("--status", type=click.Choice(["running", "completed", "failed"]))
+@click.option("--status", type=click.Choice(RUN_STATUSES))
 @click.option("-n", "--limit", default=20, show_default=True)
 @json_option
 def list_runs(pipeline_name: str | None, status: str | None, limit: int, as_json: bool) -> None:

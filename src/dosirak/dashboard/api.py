@@ -18,11 +18,10 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from dosirak.dashboard import logs, previews, resources
-from dosirak.dashboard.context import dashboard_of
+from dosirak.dashboard.context import dashboard_of, run_status_param
 from dosirak.errors import DashboardError
 
 PREFIX = "/api/v1"
-RUN_STATUSES = ("running", "completed", "failed")
 
 
 def json_response(data: Any, status: int = 200) -> Response:
@@ -59,13 +58,6 @@ class Endpoint:
 
 def _store(request: Request) -> Any:
     return dashboard_of(request).store
-
-
-def _status(request: Request) -> str | None:
-    status = request.query_params.get("status") or None
-    if status is not None and status not in RUN_STATUSES:
-        raise DashboardError(f"status must be one of {', '.join(RUN_STATUSES)}, got '{status}'")
-    return status
 
 
 # -- handlers -----------------------------------------------------------------------------
@@ -106,7 +98,7 @@ def get_pipeline(request: Request) -> Response:
 def list_runs(request: Request) -> Response:
     store = _store(request)
     page = resources.Page.from_query(request.query_params)
-    status = _status(request)
+    status = run_status_param(request)
     pipeline = request.query_params.get("pipeline") or request.path_params.get("name")
     if "name" in request.path_params:
         store.get_pipeline_record(pipeline)  # 404 for an unknown pipeline

@@ -38,4 +38,15 @@ def dashboard_of(request: Any) -> Dashboard:
     return request.app.state.dashboard  # type: ignore[no-any-return]
 
 
+def run_status_param(request: Any) -> str | None:
+    """The ``?status=`` filter of a runs listing, checked against the statuses a run can have."""
+    from dosirak.errors import DashboardError
+    from dosirak.metadata.recorder import RUN_STATUSES
+
+    status: str | None = request.query_params.get("status") or None
+    if status is not None and status not in RUN_STATUSES:
+        raise DashboardError(f"status must be one of {', '.join(RUN_STATUSES)}, got '{status}'")
+    return status
+
+
 __all__ = ["Dashboard", "dashboard_of"]

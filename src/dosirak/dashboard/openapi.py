@@ -9,6 +9,8 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+from dosirak.metadata.recorder import RUN_STATUSES
+
 _TIME = {"type": ["string", "null"], "format": "date-time"}
 _ANY_OBJECT = {"type": "object", "additionalProperties": True}
 _STR = {"type": "string"}
@@ -19,7 +21,7 @@ _RUN = {
     "type": "object",
     "properties": {
         "id": _STR, "name": _STR, "pipeline_name": _STR,
-        "status": {"type": "string", "enum": ["running", "completed", "failed"]},
+        "status": {"type": "string", "enum": list(RUN_STATUSES)},
         "parameters": _ANY_OBJECT, "stack_name": _OPT_STR, "orchestrator": _OPT_STR,
         "start_time": _TIME, "end_time": _TIME, "duration_s": _NUM, "hostname": _OPT_STR,
         "error": _OPT_STR, "step_count": {"type": "integer"},

@@ -17,12 +17,11 @@ from starlette.routing import BaseRoute, Route
 
 from dosirak.dashboard import dag as dag_layout
 from dosirak.dashboard import logs, previews, resources, timeline
-from dosirak.dashboard.context import dashboard_of
+from dosirak.dashboard.context import dashboard_of, run_status_param
 from dosirak.dashboard.filters import FILTERS
-from dosirak.errors import DashboardError, NotFoundError
+from dosirak.errors import NotFoundError
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
-RUN_STATUSES = ("running", "completed", "failed")
 _env: Any = None
 _env_lock = threading.Lock()
 
@@ -119,7 +118,7 @@ def pipeline_page(request: Request) -> Response:
     name = request.path_params["name"]
     record = store.get_pipeline_record(name)
     page = resources.Page.from_query(request.query_params)
-    status = _status_param(request)
+    status = run_status_param(request)
     runs = store.list_runs(pipeline_name=name, status=status, limit=page.limit, offset=page.offset)
     counts = store.step_status_counts([r.id for r in runs])
     return render(request, "pipeline.html", title=f"Pipeline {name}", pipeline=record, status=status,
@@ -128,17 +127,10 @@ def pipeline_page(request: Request) -> Response:
                   total=store.count_runs(pipeline_name=name, status=status))
 
 
-def _status_param(request: Request) -> str | None:
-    status = request.query_params.get("status") or None
-    if status is not None and status not in RUN_STATUSES:
-        raise DashboardError(f"status must be one of {', '.join(RUN_STATUSES)}, got '{status}'")
-    return status
-
-
 def runs_page(request: Request) -> Response:
     store = dashboard_of(request).store
     page = resources.Page.from_query(request.query_params)
-    status = _status_param(request)
+    status = run_status_param(request)
     pipeline = request.query_params.get("pipeline") or None
     runs = store.list_runs(pipeline_name=pipeline, status=status, limit=page.limit, offset=page.offset)
     counts = store.step_status_counts([r.id for r in runs])
