@@ -112,6 +112,18 @@ def _update_step(cur: Cursor, step_run_id: str, values: Mapping[str, Any]) -> No
     cur.execute(f"UPDATE step_runs SET {sets} WHERE id = :_step_run_id", {**values, "_step_run_id": step_run_id})
 
 
+def _value(cur: Cursor, key: str, default: Any) -> Any:
+    rows = cur.execute("SELECT value FROM kv WHERE key = :key", {"key": key})
+    return default if not rows else rows[0]["value"]
+
+
+def _active_stack(cur: Cursor) -> str:
+    """``DOSIRAK_STACK``, or the stack ``dosirak stack set`` made active (``default`` at first)."""
+    from dosirak.settings import env_value
+
+    return env_value("DOSIRAK_STACK") or str(_value(cur, ACTIVE_STACK_KEY, "default"))
+
+
 def _links(step_run_id: str, kind: str, links: Mapping[str, str]) -> list[dict[str, str]]:
     return [{"step_run_id": step_run_id, "name": n, "kind": kind, "artifact_id": a} for n, a in links.items()]
 
@@ -133,8 +145,7 @@ class RunRecorder(Database):
     def get_value(self, key: str, default: Any = None) -> Any:
         """A setting kept in the store (e.g. the active stack)."""
         with self.sql.read() as cur:
-            rows = cur.execute("SELECT value FROM kv WHERE key = :key", {"key": key})
-        return default if not rows else rows[0]["value"]
+            return _value(cur, key, default)
 
     def set_value(self, key: str, value: Any) -> None:
         with self.sql.write() as cur:
@@ -142,15 +153,14 @@ class RunRecorder(Database):
             cur.execute("INSERT INTO kv (key, value) VALUES (:key, :value)", {"key": key, "value": value})
 
     def active_stack_name(self) -> str:
-        from dosirak.settings import env_value
-
-        return env_value("DOSIRAK_STACK") or str(self.get_value(ACTIVE_STACK_KEY, "default"))
+        with self.sql.read() as cur:
+            return _active_stack(cur)
 
     def get_stack(self, name: str | None = None) -> StackRecord:
         """A stack with its components; the active stack when ``name`` is None."""
-        active = self.active_stack_name()
-        name = name or active
         with self.sql.read() as cur:
+            active = _active_stack(cur)
+            name = name or active
             stacks = cur.execute("SELECT * FROM stacks WHERE name = :name", {"name": name})
             if not stacks:
                 raise NotFoundError(f"no stack named '{name}'; `dosirak stack list` shows them")
