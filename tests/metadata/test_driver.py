@@ -24,6 +24,7 @@ from dosirak.metadata.driver import (
     TIME_COLUMNS,
     EngineDriver,
     SqliteDriver,
+    configure_sqlite,
     sqlite_path,
 )
 from dosirak.metadata.recorder import RunRecorder, get_recorder
@@ -388,3 +389,34 @@ def test_a_file_that_is_not_a_database_is_a_store_error_that_says_what_to_do(tmp
     bad.write_bytes(b"not a database at all, but long enough to have a header" * 4)
     with pytest.raises(StoreError, match="file is not a database; move that file aside"):
         RunRecorder(f"sqlite:///{bad}")
+
+
+def _hold_a_write_on_a_new_file(path: Path) -> sqlite3.Connection:
+    """A connection in the middle of creating ``path``: rollback journal, a write lock held."""
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("CREATE TABLE t (i INTEGER)")
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("INSERT INTO t VALUES (1)")
+    return holder
+
+
+def test_opening_a_file_another_process_is_creating_waits_for_it_instead_of_failing(tmp_path: Path) -> None:
+    # SQLite refuses the switch to WAL at once (no busy wait) while another connection writes
+    path = tmp_path / "metadata.db"
+    holder = _hold_a_write_on_a_new_file(path)
+    threading.Timer(0.3, lambda: holder.execute("COMMIT")).start()
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        configure_sqlite(conn, busy_timeout_s=10)
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert conn.execute("PRAGMA foreign_keys").fetchone() == (1,)
+    holder.close()
+
+
+def test_a_file_locked_longer_than_the_busy_timeout_is_a_store_error(tmp_path: Path) -> None:
+    path = tmp_path / "metadata.db"
+    holder = _hold_a_write_on_a_new_file(path)
+    try:
+        with pytest.raises(StoreError, match="database is locked"):
+            SqliteDriver(str(path), busy_timeout_s=0.2).revision()
+    finally:
+        holder.close()

@@ -24,6 +24,7 @@ import os
 import re
 import sqlite3
 import threading
+import time
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -130,6 +131,30 @@ class _SqliteCursor:
         self._conn.executemany(sql, [{k: _sqlite_value(k, v) for k, v in r.items()} for r in rows])
 
 
+def configure_sqlite(conn: sqlite3.Connection, busy_timeout_s: float) -> None:
+    """Put a new SQLite connection in WAL mode with a busy timeout, NORMAL sync and FK checks.
+
+    Switching a new file to WAL needs an exclusive lock, and SQLite answers "database is
+    locked" at once, without waiting, when another process is creating the same file at
+    that moment (waiting could deadlock). So the switch is retried until the busy timeout.
+    """
+    conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
+    deadline = time.monotonic() + busy_timeout_s
+    pause = 0.002
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as exc:
+            busy = "locked" in str(exc) or "busy" in str(exc)
+            if not busy or time.monotonic() + pause > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.1)
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+
+
 class SqliteDriver:
     """A SQLite file through the standard library: WAL, a busy timeout, one writer at a time.
 
@@ -156,10 +181,7 @@ class SqliteDriver:
             try:
                 conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None,
                                        check_same_thread=False)
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute(f"PRAGMA busy_timeout={int(self._timeout * 1000)}")
-                conn.execute("PRAGMA synchronous=NORMAL")
-                conn.execute("PRAGMA foreign_keys=ON")
+                configure_sqlite(conn, self._timeout)
             except sqlite3.Error as exc:
                 raise StoreError(
                     f"cannot open the metadata store '{self.path}': {exc}; move that file aside (an empty "

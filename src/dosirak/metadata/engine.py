@@ -25,6 +25,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
 
 from dosirak.errors import StoreError, StoreVersionError
 from dosirak.metadata.database import SCHEMA_REVISION, SQLITE_BUSY_TIMEOUT_S
+from dosirak.metadata.driver import configure_sqlite
 
 log = logging.getLogger(__name__)
 
@@ -70,12 +71,7 @@ def _install_sqlite_hooks(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
-        cur.execute("PRAGMA synchronous=NORMAL")
-        cur.execute("PRAGMA foreign_keys=ON")
-        cur.close()
+        configure_sqlite(dbapi_conn, SQLITE_BUSY_TIMEOUT_S)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
