@@ -1,6 +1,6 @@
 """Serving throughput and latency: dosirak vs plain Starlette + uvicorn, in one run.
 
-    python benchmarks/serving.py [--duration 15] [--warmup 3] [--rounds 3] [--profile]
+    python benchmarks/serving.py [--duration 15] [--warmup 3] [--slice 3] [--rounds 3] [--profile]
 
 Prints JSON. Each server runs pinned to CPU 0 (``taskset -c 0``) with one worker; the load
 generator, ``wrk -t1``, is pinned to CPU 1, on loopback. Servers, in turn:
@@ -17,10 +17,13 @@ point: ``--warmup`` seconds of load, then ``--duration`` seconds measured. Also 
 (launch -> first 200 on /readyz) and RSS per worker; ``--profile`` adds py-spy profiles of
 the dosirak worker at concurrency 64 and at 16 with 32 images (self time by function, grouped).
 
-This machine is shared and noisy: one 15 s sample per point swings by 10-20 %. So the whole
-sequence runs ``--rounds`` times (each round starting with the next server), every figure
-is the median over rounds, the summary's ratios are taken between those medians, and each
-round's own summary is printed too (``summary_per_round``).
+This machine is shared and noisy: the same CPU work takes from 1x to 1.75x as long from one
+second to the next, and one 15 s sample per point swings by 10-20 %. So the three servers
+run side by side (idle but for the one under load), each point's measured seconds are cut
+into ``--slice``-second slices that the servers take in turn, and the whole sequence runs
+``--rounds`` times (each round starting with the next server). Every figure is the median
+over rounds, the summary's ratios are taken between those medians, and each round's own
+summary is printed too (``summary_per_round``).
 """
 
 from __future__ import annotations
@@ -158,10 +161,13 @@ wrk.headers["Content-Type"] = "application/json"
 local f = io.open("{body}", "rb"); wrk.body = f:read("*a"); f:close()
 done = function(summary, latency, requests)
   local e = summary.errors
+  local q = {{}}
+  for i = 0, 999 do q[#q + 1] = string.format("%d", latency:percentile((i + 0.5) / 10)) end
   io.write(string.format('RESULT {{"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, '
-    .. '"mean_us": %.1f, "connect": %d, "read": %d, "write": %d, "status": %d, "timeout": %d}}\\n',
+    .. '"mean_us": %.1f, "connect": %d, "read": %d, "write": %d, "status": %d, "timeout": %d, '
+    .. '"quantiles_us": [%s]}}\\n',
     summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), latency.mean,
-    e.connect, e.read, e.write, e.status, e.timeout))
+    e.connect, e.read, e.write, e.status, e.timeout, table.concat(q, ",")))
 end
 """
 
@@ -174,16 +180,46 @@ def _wrk(port: int, concurrency: int, seconds: float, script: Path) -> dict[str,
     return dict(json.loads(line[len("RESULT "):]))
 
 
-def _point(port: int, concurrency: int, images: int, args: argparse.Namespace, scripts: dict[int, Path]) -> dict[str, Any]:
+def _points(ports: dict[str, int], concurrency: int, images: int, args: argparse.Namespace,
+            scripts: dict[int, Path]) -> dict[str, dict[str, Any]]:
+    """One load point on every server: a warm-up each, then measured slices taken in turn.
+
+    The ``--duration`` seconds each server gets are cut into slices of about ``--slice``
+    seconds, alternating between the servers, so that a slow spell of the machine (the same
+    CPU work here takes from 1x to 1.75x as long from one second to the next) lands on all
+    of them alike. Rates are summed over a server's slices; its latency percentiles come
+    from the pooled per-slice latency distributions (1,000 quantiles each, weighted by count).
+    """
+    script = scripts[images]
     if args.warmup > 0:
-        _wrk(port, concurrency, args.warmup, scripts[images])
-    raw = _wrk(port, concurrency, args.duration, scripts[images])
-    seconds = raw["duration_us"] / 1e6
-    errors = raw["connect"] + raw["read"] + raw["write"] + raw["status"] + raw["timeout"]
-    rps = raw["requests"] / seconds
+        for port in ports.values():
+            _wrk(port, concurrency, args.warmup, script)
+    cuts = max(1, round(args.duration / args.slice))
+    raws: dict[str, list[dict[str, Any]]] = {kind: [] for kind in ports}
+    for _ in range(cuts):
+        for kind, port in ports.items():
+            raws[kind].append(_wrk(port, concurrency, args.duration / cuts, script))
+    return {kind: _pooled(runs, concurrency, images) for kind, runs in raws.items()}
+
+
+def _pooled(runs: list[dict[str, Any]], concurrency: int, images: int) -> dict[str, Any]:
+    requests = sum(r["requests"] for r in runs)
+    seconds = sum(r["duration_us"] for r in runs) / 1e6
+    errors = sum(r["connect"] + r["read"] + r["write"] + r["status"] + r["timeout"] for r in runs)
+    weighted = sorted((q, r["requests"] / len(r["quantiles_us"])) for r in runs for q in r["quantiles_us"])
+
+    def quantile(p: float) -> float:
+        target, seen = p * sum(w for _, w in weighted), 0.0
+        for value, weight in weighted:
+            seen += weight
+            if seen >= target:
+                return value
+        return weighted[-1][0] if weighted else 0.0
+
+    rps = requests / seconds
     return {"concurrency": concurrency, "images_per_request": images, "requests_per_s": round(rps, 1),
-            "images_per_s": round(rps * images, 1), "p50_ms": round(raw["p50_us"] / 1000, 3),
-            "p99_ms": round(raw["p99_us"] / 1000, 3), "errors": errors}
+            "images_per_s": round(rps * images, 1), "p50_ms": round(quantile(0.50) / 1000, 3),
+            "p99_ms": round(quantile(0.99) / 1000, 3), "errors": errors, "slices": len(runs)}
 
 
 def _profile(pid: int, port: int, args: argparse.Namespace, scripts: dict[int, Path], *, concurrency: int = 64,
@@ -275,10 +311,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     kinds = ["dosirak", "baseline", "floor"]
     rounds: list[dict[str, Any]] = []
     for number in range(args.rounds):
-        # each round runs every server in turn, starting one later each time, so that a slow
-        # spell of this shared machine lands on all of them alike
+        # each point is measured on every server in turn, and each round starts one server later
         order = kinds[number % 3:] + kinds[:number % 3]
-        entries = {kind: _measure(kind, args, scripts, profile=args.profile and number == 0) for kind in order}
+        entries = _measure_round(order, args, scripts, profile=args.profile and number == 0)
         rounds.append({"summary": _summary(entries), "load_avg_after": os.getloadavg()[0], **entries})
         print(f"round {number + 1}/{args.rounds}: {json.dumps(rounds[-1]['summary'])}", file=sys.stderr, flush=True)
     for kind in kinds:
@@ -289,31 +324,49 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
-def _measure(kind: str, args: argparse.Namespace, scripts: dict[int, Path], *, profile: bool) -> dict[str, Any]:
-    """Start one server, measure every point against it, stop it with SIGTERM."""
-    process, port, cold = _start(kind)
-    entry: dict[str, Any] = {"cold_start_s": round(cold, 3)}
+def _measure_round(order: list[str], args: argparse.Namespace, scripts: dict[int, Path], *,
+                   profile: bool) -> dict[str, dict[str, Any]]:
+    """One round: start every server, measure each point on each server back to back, stop them.
+
+    The servers are started one after another (cold start is timed alone) and then stay up
+    together, idle while another is measured; so the two servers a ratio compares are
+    measured seconds apart, not minutes, and a slow spell of the machine shifts both.
+    """
+    started: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
+    entries: dict[str, dict[str, Any]] = {kind: {} for kind in order}
     try:
-        workers = _worker_pids(process)
+        for kind in order:
+            process, port, cold = _start(kind)
+            started[kind] = (process, port)
+            entries[kind]["cold_start_s"] = round(cold, 3)
         for name, concurrency, images in POINTS:
-            if kind == "floor" and images > 1:
-                continue
-            entry[name] = _point(port, concurrency, images, args, scripts)
-        entry["rss_mib_per_worker"] = _rss_mib(workers[0])
-        if kind == "dosirak":
-            entry["rss_mib_supervisor"] = _rss_mib(process.pid)
-            if profile:
-                entry["profile_c64"] = _profile(workers[0], port, args, scripts)
-                entry["profile_c16_x32"] = _profile(workers[0], port, args, scripts, concurrency=16, images=32)
+            ports = {kind: started[kind][1] for kind in order if kind != "floor" or images == 1}
+            for kind, point in _points(ports, concurrency, images, args, scripts).items():
+                entries[kind][name] = point
+        for kind, (process, port) in started.items():
+            workers = _worker_pids(process)
+            entries[kind]["rss_mib_per_worker"] = _rss_mib(workers[0])
+            if kind == "dosirak":
+                entries[kind]["rss_mib_supervisor"] = _rss_mib(process.pid)
+                if profile:
+                    entries[kind]["profile_c64"] = _profile(workers[0], port, args, scripts)
+                    entries[kind]["profile_c16_x32"] = _profile(workers[0], port, args, scripts,
+                                                                concurrency=16, images=32)
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        entry["exit_status_after_sigterm"] = process.returncode
-    return entry
+        for kind, (process, _port) in started.items():
+            entries[kind]["exit_status_after_sigterm"] = _stop(process)
+    return {kind: entries[kind] for kind in ("dosirak", "baseline", "floor")}
+
+
+def _stop(process: subprocess.Popen[bytes]) -> int:
+    """SIGTERM the server's process group; its exit status (SIGKILL after 40 s)."""
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=40)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    return process.returncode
 
 
 _SETTINGS = ("concurrency", "images_per_request")
@@ -363,6 +416,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=float, default=15.0, help="measured seconds per point")
     parser.add_argument("--warmup", type=float, default=3.0, help="warm-up seconds before each point")
+    parser.add_argument("--slice", type=float, default=3.0,
+                        help="seconds per measured slice; the servers take turns slice by slice")
     parser.add_argument("--rounds", type=int, default=3,
                         help="times every server is measured, in rotating order; figures are medians over rounds")
     parser.add_argument("--profile", action="store_true",
