@@ -371,8 +371,10 @@ def _lists_fit(lists: Any, sizes: tuple[int, ...]) -> bool:
     collector, whose full passes over a model's objects cost more than the parse.
     """
     size, rest = sizes[0], sizes[1:]
+    if not rest:  # the last level: lengths read in one C loop
+        return list(map(len, lists)) == [size] * len(lists)
     for item in lists:
-        if len(item) != size or (rest and not _lists_fit(item, rest)):
+        if len(item) != size or not _lists_fit(item, rest):
             return False
     return True
 
