@@ -31,7 +31,12 @@ class FashionMNIST:
         self.torch = torch
         self.net = build_model()
 
-    @dk.api(batchable=True, max_batch_size=128, max_latency_ms=10)
+    # 512 rows: the 32-image point's 16 concurrent requests fit one forward pass. Every pass
+    # streams the 2.7 MB of weights through the cache and MKL repacks them (its copy routines
+    # took ~4 % of the worker's CPU at 128 rows), so more rows per pass pay off: 512 served
+    # 14 % more images/s than 128 here (same run, alternating 3 s slices). One-image
+    # requests never come near either cap (at most 64 are in flight).
+    @dk.api(batchable=True, max_batch_size=512, max_latency_ms=10)
     def predict_ndarray(
         self, images: Annotated[np.ndarray, dk.Tensor(dtype="float32", shape=(-1, 28, 28))]
     ) -> np.ndarray:

@@ -69,7 +69,8 @@ def api(
         batchable: Concurrent requests are joined along the first axis of the input, the
             method runs once on the batch, and each caller gets back exactly its rows. The
             method must take and return one batch (an ndarray or a list).
-        max_batch_size: Most rows in one batch.
+        max_batch_size: Most rows in one batch (rows, not requests: for requests of many
+            rows, raise it so that concurrent requests still share one call).
         max_latency_ms: Longest a request waits for others to join its batch; the wait
             shrinks when the model is idle or batches are cheap.
         route: URL path (default ``/<name>``).
