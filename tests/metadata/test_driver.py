@@ -416,7 +416,16 @@ def test_a_file_locked_longer_than_the_busy_timeout_is_a_store_error(tmp_path: P
     path = tmp_path / "metadata.db"
     holder = _hold_a_write_on_a_new_file(path)
     try:
-        with pytest.raises(StoreError, match="database is locked"):
+        with pytest.raises(StoreError, match="database is locked") as raised:
             SqliteDriver(str(path), busy_timeout_s=0.2).revision()
     finally:
         holder.close()
+    assert "stop that process" in str(raised.value)
+    assert "move that file aside" not in str(raised.value)  # a locked file is not a damaged one
+
+
+def test_a_store_whose_directory_cannot_be_made_is_a_store_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "home"
+    blocker.write_text("a file where the store's directory should be")
+    with pytest.raises(StoreError, match="point DOSIRAK_HOME or DOSIRAK_METADATA_URL somewhere writable"):
+        SqliteDriver(str(blocker / "metadata.db"), busy_timeout_s=1).revision()

@@ -131,14 +131,38 @@ class _SqliteCursor:
         self._conn.executemany(sql, [{k: _sqlite_value(k, v) for k, v in r.items()} for r in rows])
 
 
-def configure_sqlite(conn: sqlite3.Connection, busy_timeout_s: float) -> None:
-    """Put a new SQLite connection in WAL mode with a busy timeout, NORMAL sync and FK checks.
+def _primary_code(exc: sqlite3.Error) -> int:
+    """The SQLite result code of ``exc`` without its extended bits (``SQLITE_BUSY_SNAPSHOT`` is busy)."""
+    return int(getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
 
-    Switching a new file to WAL needs an exclusive lock, and SQLite answers "database is
-    locked" at once, without waiting, when another process is creating the same file at
-    that moment (waiting could deadlock). So the switch is retried until the busy timeout.
+
+_BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+_ADVICE = {  # what a user can do about a SQLite error, by its primary result code
+    **dict.fromkeys(_BUSY, "another process has held it locked for longer than the busy timeout; stop that "
+                           "process or wait for it, or point DOSIRAK_HOME or DOSIRAK_METADATA_URL elsewhere"),
+    **dict.fromkeys((sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT),
+                    "move that file aside (an empty store is created in its place) or point DOSIRAK_HOME "
+                    "or DOSIRAK_METADATA_URL elsewhere"),
+    **dict.fromkeys((sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM),
+                    "check that its directory exists and is writable, or point DOSIRAK_HOME or "
+                    "DOSIRAK_METADATA_URL elsewhere"),
+    sqlite3.SQLITE_FULL: "free some disk space, or point DOSIRAK_HOME elsewhere",
+}
+
+
+def _store_error(what: str, exc: sqlite3.Error) -> StoreError:
+    advice = _ADVICE.get(_primary_code(exc))
+    return StoreError(f"{what}: {exc}; {advice}" if advice else f"{what}: {exc}")
+
+
+def configure_sqlite(conn: sqlite3.Connection, busy_timeout_s: float) -> None:
+    """Put a new SQLite connection in WAL mode, with NORMAL sync and FK checks.
+
+    ``conn`` was opened with ``timeout=busy_timeout_s``. Switching a new file to WAL needs an
+    exclusive lock, and SQLite answers "database is locked" at once, without waiting, when
+    another process is creating the same file at that moment (waiting could deadlock). So
+    the switch is retried until the busy timeout.
     """
-    conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
     deadline = time.monotonic() + busy_timeout_s
     pause = 0.002
     while True:
@@ -146,8 +170,7 @@ def configure_sqlite(conn: sqlite3.Connection, busy_timeout_s: float) -> None:
             conn.execute("PRAGMA journal_mode=WAL")
             break
         except sqlite3.OperationalError as exc:
-            busy = "locked" in str(exc) or "busy" in str(exc)
-            if not busy or time.monotonic() + pause > deadline:
+            if _primary_code(exc) not in _BUSY or time.monotonic() + pause > deadline:
                 raise
             time.sleep(pause)
             pause = min(pause * 2, 0.1)
@@ -177,16 +200,17 @@ class SqliteDriver:
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None or self._pid != os.getpid():
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create the directory of the metadata store '{self.path}': {exc}; "
+                                 "point DOSIRAK_HOME or DOSIRAK_METADATA_URL somewhere writable") from exc
             try:
                 conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None,
                                        check_same_thread=False)
                 configure_sqlite(conn, self._timeout)
             except sqlite3.Error as exc:
-                raise StoreError(
-                    f"cannot open the metadata store '{self.path}': {exc}; move that file aside (an empty "
-                    "store is created in its place) or point DOSIRAK_HOME or DOSIRAK_METADATA_URL elsewhere"
-                ) from exc
+                raise _store_error(f"cannot open the metadata store '{self.path}'", exc) from exc
             self._conn, self._pid = conn, os.getpid()
         return self._conn
 
@@ -205,10 +229,7 @@ class SqliteDriver:
             except sqlite3.Error as exc:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
-                raise StoreError(
-                    f"the metadata store '{self.path}' refused a change: {exc}; if another process keeps it "
-                    "locked, stop that process; if the file is damaged, move it aside or point DOSIRAK_HOME elsewhere"
-                ) from exc
+                raise _store_error(f"the metadata store '{self.path}' failed a transaction", exc) from exc
 
     def write(self) -> AbstractContextManager[Cursor]:
         """One write transaction (``BEGIN IMMEDIATE``): committed on success, rolled back on error."""
