@@ -72,13 +72,18 @@ class Driver(Protocol):
     def close(self) -> None: ...
 
 
+#: The escape character of :func:`like_prefix` patterns (``LIKE :x ESCAPE '/'``).
+LIKE_ESCAPE = "/"
+
+
 def like_prefix(prefix: str) -> str:
     """A ``LIKE :x ESCAPE '/'`` pattern for ids starting with ``prefix``, taken literally.
 
     Ids are lower-case uuids; SQLite's LIKE ignores case and PostgreSQL's does not, so the
     prefix is lowered to make "3F2A" find the same run on both.
     """
-    escaped = prefix.lower().replace("/", "//").replace("%", "/%").replace("_", "/_")
+    e = LIKE_ESCAPE
+    escaped = prefix.lower().replace(e, e + e).replace("%", e + "%").replace("_", e + "_")
     return escaped + "%"
 
 

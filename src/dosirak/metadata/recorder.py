@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from dosirak import process
 from dosirak.errors import NotFoundError, StoreError
 from dosirak.metadata.database import Database
-from dosirak.metadata.driver import Cursor, Row, like_prefix
+from dosirak.metadata.driver import LIKE_ESCAPE, Cursor, Row, like_prefix
 from dosirak.metadata.records import ArtifactRecord, ComponentRecord, RunRecord, StackRecord, StepRunRecord
 from dosirak.metadata.timeutil import utcnow
 
@@ -132,7 +132,8 @@ def _by_id_or_prefix(cur: Cursor, select: str, column: str, key: str, what: str)
     """The row whose ``column`` is ``key``, or the one row whose id starts with it (4+ characters)."""
     rows = cur.execute(f"{select} WHERE {column} = :key", {"key": key})
     if not rows and len(key) >= 4:
-        rows = cur.execute(f"{select} WHERE {column} LIKE :prefix ESCAPE '/' LIMIT 2", {"prefix": like_prefix(key)})
+        rows = cur.execute(f"{select} WHERE {column} LIKE :prefix ESCAPE '{LIKE_ESCAPE}' LIMIT 2",
+                           {"prefix": like_prefix(key)})
         if len(rows) > 1:
             raise NotFoundError(f"{what} id prefix '{key}' is ambiguous; give more characters")
     return rows[0] if rows else None

@@ -30,7 +30,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator
 
 from dosirak.metadata.database import SCHEMA_REVISION
-from dosirak.metadata.driver import like_prefix
+from dosirak.metadata.driver import LIKE_ESCAPE, like_prefix
 from dosirak.metadata.timeutil import as_utc
 
 metadata = MetaData()
@@ -59,7 +59,7 @@ UTC = UTCDateTime()
 
 def id_startswith(column: Any, prefix: str) -> ColumnElement[bool]:
     """``column`` starts with ``prefix``, taken literally and in lower case (see :func:`like_prefix`)."""
-    return column.like(like_prefix(prefix), escape="/")  # type: ignore[no-any-return]
+    return column.like(like_prefix(prefix), escape=LIKE_ESCAPE)  # type: ignore[no-any-return]
 
 pipelines = Table(
     "pipelines",
