@@ -10,6 +10,9 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from dosirak.errors import DashboardError
+from dosirak.metadata.recorder import RUN_STATUSES
+
 
 class Dashboard:
     """Opens the metadata store on first use and keeps it for the process."""
@@ -40,13 +43,10 @@ def dashboard_of(request: Any) -> Dashboard:
 
 def run_status_param(request: Any) -> str | None:
     """The ``?status=`` filter of a runs listing, checked against the statuses a run can have."""
-    from dosirak.errors import DashboardError
-    from dosirak.metadata.recorder import RUN_STATUSES
-
     status: str | None = request.query_params.get("status") or None
     if status is not None and status not in RUN_STATUSES:
         raise DashboardError(f"status must be one of {', '.join(RUN_STATUSES)}, got '{status}'")
     return status
 
 
-__all__ = ["Dashboard", "dashboard_of"]
+__all__ = ["Dashboard", "dashboard_of", "run_status_param"]
