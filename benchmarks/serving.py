@@ -163,11 +163,9 @@ done = function(summary, latency, requests)
   local e = summary.errors
   local q = {{}}
   for i = 0, 999 do q[#q + 1] = string.format("%d", latency:percentile((i + 0.5) / 10)) end
-  io.write(string.format('RESULT {{"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, '
-    .. '"mean_us": %.1f, "connect": %d, "read": %d, "write": %d, "status": %d, "timeout": %d, '
-    .. '"quantiles_us": [%s]}}\\n',
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), latency.mean,
-    e.connect, e.read, e.write, e.status, e.timeout, table.concat(q, ",")))
+  io.write(string.format('RESULT {{"requests": %d, "duration_us": %d, "connect": %d, "read": %d, '
+    .. '"write": %d, "status": %d, "timeout": %d, "quantiles_us": [%s]}}\\n',
+    summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout, table.concat(q, ",")))
 end
 """
 
@@ -185,9 +183,8 @@ def _points(ports: dict[str, int], concurrency: int, images: int, args: argparse
     """One load point on every server: a warm-up each, then measured slices taken in turn.
 
     The ``--duration`` seconds each server gets are cut into slices of about ``--slice``
-    seconds, alternating between the servers, so that a slow spell of the machine (the same
-    CPU work here takes from 1x to 1.75x as long from one second to the next) lands on all
-    of them alike. Rates are summed over a server's slices; its latency percentiles come
+    seconds, alternating between the servers, so that a slow spell of the machine lands on
+    all of them alike. Rates are summed over a server's slices; its latency percentiles come
     from the pooled per-slice latency distributions (1,000 quantiles each, weighted by count).
     """
     script = scripts[images]
