@@ -33,6 +33,7 @@ what was wrong and what to do about it.
     ├── ServiceError                    service definition problems
     ├── ServingError                    errors answered over HTTP (carry status_code)
     │   ├── BadRequestError     400
+    │   ├── UnauthorizedError   401 (no or wrong API key)
     │   ├── NotFoundRouteError  404
     │   ├── MethodNotAllowedError 405
     │   ├── RequestTimeoutError 408
@@ -197,6 +198,13 @@ class BadRequestError(ServingError):
 
     status_code = 400
     error_type = "bad_request"
+
+
+class UnauthorizedError(ServingError):
+    """The request carries no API key, or a wrong one, for a service started with keys."""
+
+    status_code = 401
+    error_type = "unauthorized"
 
 
 class NotFoundRouteError(ServingError):

@@ -106,18 +106,35 @@ def _services_hint(path: Path) -> str:
 @click.option("--host", default=None, help="Address to listen on [default: 127.0.0.1; 0.0.0.0 with --sagemaker].")
 @click.option("--port", type=int, default=None, help="TCP port [default: 3000; 8080 with --sagemaker].")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="Worker processes [default: the service's workers option].")
+              help="Worker processes [default: the service's workers option]. Each loads its own copy of "
+                   "the model; with 2 workers a crashed worker's in-flight requests fail but the other keeps "
+                   "answering while it restarts.")
 @click.option("--reload", is_flag=True, help="Restart the workers when a .py file next to the service changes.")
 @click.option("--sagemaker", is_flag=True, help="Follow the SageMaker container contract (port 8080, all interfaces).")
 @click.option("--graceful-timeout", type=float, default=30.0, show_default=True,
               help="Seconds in-flight requests may take to finish on SIGTERM.")
+@click.option("--api-key-env", metavar="VAR", default=None,
+              help="Require 'Authorization: Bearer KEY', KEY being one of the comma-separated keys (16+ "
+                   "characters each) in the environment variable VAR; keys are never taken on the command line. "
+                   "/livez, /readyz and /ping stay open. Without it, a --host beyond the loopback serves anyone "
+                   "who can reach it.")
+@click.option("--public-docs", is_flag=True, help="With --api-key-env: serve /docs and /openapi.json without a key.")
+@click.option("--public-metrics", is_flag=True,
+              help="With --api-key-env: serve /metrics without a key (for a scraper that cannot send one).")
 def serve(target: str, host: str | None, port: int | None, workers: int | None, reload: bool, sagemaker: bool,
-          graceful_timeout: float) -> None:
+          graceful_timeout: float, api_key_env: str | None, public_docs: bool, public_metrics: bool) -> None:
     """Serve TARGET (FILE.py:Class, or a bundle tag) over HTTP until SIGTERM or Ctrl-C.
 
     \b
     Routes: POST /<api> per api, GET /docs, /openapi.json, /livez, /readyz, /metrics,
     and the SageMaker contract GET /ping, POST /invocations.
+
+    \b
+    Binding beyond the loopback (--host 0.0.0.0, --sagemaker) without --api-key-env
+    serves anyone who can reach the address; a WARNING says so at start-up.
+    \b
+    With --workers 1, a worker that crashes or is killed is an outage until it is
+    restarted and has loaded the service; with 2 workers the other one keeps serving.
 
     Exits 0 after SIGTERM or Ctrl-C, and 3 when the service cannot be loaded (its import
     or __init__ fails before any worker was ready); the log's ERROR line names the cause.
@@ -126,15 +143,19 @@ def serve(target: str, host: str | None, port: int | None, workers: int | None, 
     """
     import logging
 
+    from dosirak.serving.auth import AccessPolicy
     from dosirak.serving.server import SAGEMAKER_PORT
     from dosirak.serving.server import serve as run_server
 
     logging.getLogger("dosirak").setLevel(logging.INFO)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    access = None if api_key_env is None else AccessPolicy.from_env(
+        api_key_env, public_docs=public_docs, public_metrics=public_metrics)
     resolved = resolve_target(target)
     host = host or ("0.0.0.0" if sagemaker else "127.0.0.1")
     port = port if port is not None else (SAGEMAKER_PORT if sagemaker else 3000)
     code = run_server(resolved.spec, host=host, port=port, workers=workers, base_dir=resolved.base_dir,
-                      env=resolved.env or None, reload=reload, graceful_timeout_s=graceful_timeout)
+                      env=resolved.env or None, reload=reload, graceful_timeout_s=graceful_timeout,
+                      access=access)
     raise SystemExit(code)

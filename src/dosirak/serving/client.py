@@ -158,10 +158,23 @@ def _wrap(url: str, exc: httpx.HTTPError) -> ClientError:
     return ClientError(f"{url}: {type(exc).__name__}: {exc}; is the service running?")
 
 
+def request_headers(headers: dict[str, str] | None, api_key: str | None) -> dict[str, str]:
+    """The headers every request carries: ``headers`` plus ``Authorization: Bearer`` when a key is given."""
+    merged = dict(headers or {})
+    if api_key is not None:
+        if not api_key or not api_key.isascii() or not api_key.isprintable() or " " in api_key:
+            raise ClientError("api_key must be a non-empty key of visible ASCII characters (no spaces)")
+        merged["authorization"] = f"Bearer {api_key}"
+    return merged
+
+
 class _Base:
     def __init__(self, url: str) -> None:
         self.url = url.rstrip("/")
         self._ops: dict[str, Operation] | None = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.url!r})"
 
     def _op(self, name: str) -> Operation:
         ops = self._ops or {}
@@ -184,11 +197,14 @@ class ServiceClient(_Base):
         url: Base URL of the service, e.g. ``http://127.0.0.1:3000``.
         timeout: Seconds for each request (connect, read, write).
         headers: Extra headers sent with every request.
+        api_key: Sent as ``Authorization: Bearer KEY`` with every request, for a service
+            started with ``dosirak serve --api-key-env VAR``.
     """
 
-    def __init__(self, url: str, *, timeout: float = 30.0, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, url: str, *, timeout: float = 30.0, headers: dict[str, str] | None = None,
+                 api_key: str | None = None) -> None:
         super().__init__(url)
-        self._http = httpx.Client(base_url=self.url, timeout=timeout, headers=headers)
+        self._http = httpx.Client(base_url=self.url, timeout=timeout, headers=request_headers(headers, api_key))
 
     @property
     def apis(self) -> dict[str, Operation]:
@@ -250,11 +266,12 @@ class ServiceClient(_Base):
 
 
 class AsyncServiceClient(_Base):
-    """The asyncio twin of :class:`ServiceClient`: ``await client.predict(x)``."""
+    """The asyncio twin of :class:`ServiceClient` (same arguments): ``await client.predict(x)``."""
 
-    def __init__(self, url: str, *, timeout: float = 30.0, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, url: str, *, timeout: float = 30.0, headers: dict[str, str] | None = None,
+                 api_key: str | None = None) -> None:
         super().__init__(url)
-        self._http = httpx.AsyncClient(base_url=self.url, timeout=timeout, headers=headers)
+        self._http = httpx.AsyncClient(base_url=self.url, timeout=timeout, headers=request_headers(headers, api_key))
 
     async def apis(self) -> dict[str, Operation]:
         """The service's apis (fetched from /openapi.json once)."""
@@ -304,4 +321,5 @@ class AsyncServiceClient(_Base):
         await self.aclose()
 
 
-__all__ = ["AsyncServiceClient", "Operation", "ServiceClient", "build_request", "operations", "read_response"]
+__all__ = ["AsyncServiceClient", "Operation", "ServiceClient", "build_request", "operations", "read_response",
+           "request_headers"]

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dosirak.errors import ConfigError
-from dosirak.serving import metrics
+from dosirak.serving import auth, metrics
 from dosirak.serving.worker import EXIT_LOAD_FAILED
 from dosirak.settings import child_environment
 
@@ -370,6 +370,7 @@ def serve(
     reload: bool = False,
     graceful_timeout_s: float = 30.0,
     log_level: str = "INFO",
+    access: auth.AccessPolicy | None = None,
 ) -> int:
     """Serve a service until SIGTERM/SIGINT; return the process exit status.
 
@@ -386,6 +387,8 @@ def serve(
         reload: Restart the workers when a ``.py`` file next to the service changes.
         graceful_timeout_s: How long in-flight requests may take to finish at shutdown.
         log_level: Log level of the workers.
+        access: API keys the apis require (:class:`~dosirak.serving.auth.AccessPolicy`);
+            None serves anyone who can reach ``host``.
 
     Example::
 
@@ -395,11 +398,13 @@ def serve(
     if workers is not None and workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {workers}")
     sock = bind_socket(host, port)
+    env = {**(env or {}), **auth.worker_env(access)}
     supervisor = Supervisor(spec, sock=sock, workers=workers, base_dir=base_dir, env=env, reload=reload,
                             graceful_timeout_s=graceful_timeout_s, log_level=log_level)
     previous = {sig: signal.signal(sig, supervisor.request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     bound = sock.getsockname()
     logger.info("dosirak serve: listening on http://%s:%d", bound[0], bound[1])
+    auth.log_exposure(host, access)
     try:
         return supervisor.run()
     finally:

@@ -105,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import uvicorn
 
+    from dosirak.serving import auth
     from dosirak.serving.app import ServingApp
 
     failed: list[BaseException] = []
@@ -117,6 +118,14 @@ def main(argv: list[str] | None = None) -> int:
         if server is not None:
             server.should_exit = True
 
+    try:
+        access = auth.policy_from_environment()
+    except DosirakError as exc:
+        logger.error("%s", exc)
+        tell(f"failed {exc}")
+        return EXIT_LOAD_FAILED
+    if access is not None:
+        auth.declare_in_openapi(definition, access)
     app = ServingApp(
         definition,
         all_workers_ready=lambda: os.path.exists(ready_file),
@@ -125,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         on_ready=lambda: on_ready(tell),
     )
     config = uvicorn.Config(
-        app,
+        auth.protect(app, access),
         loop="uvloop",
         http="httptools",
         lifespan="on",
