@@ -10,7 +10,8 @@ what was wrong and what to do about it.
     DosirakError
     ├── ConfigError                     bad settings, config file, or CLI input
     │   ├── StackError                  unknown/invalid stack or component
-    │   └── FlavorError                 unknown flavor, bad component config
+    │   ├── FlavorError                 unknown flavor, bad component config
+    │   └── CredentialError             a credential in clear text, or a reference to an unset one
     ├── MissingExtraError               an optional dependency is not installed
     ├── PipelineError                   anything about defining a pipeline
     │   ├── StepSignatureError          a step's signature cannot be used
@@ -80,6 +81,12 @@ class FlavorError(ConfigError):
     """A flavor is unknown, or a component's configuration does not fit its flavor."""
 
     error_type = "flavor_error"
+
+
+class CredentialError(ConfigError):
+    """A component option holds a credential in clear text, or refers to one that is not set."""
+
+    error_type = "credential_error"
 
 
 class MissingExtraError(DosirakError):

@@ -107,3 +107,67 @@ def test_init_creates_a_project_home_once(dosirak: Invoke, tmp_path: Path) -> No
     assert (home / "config.toml").is_file()
     assert (home / "metadata.db").is_file()
     assert "already exists; nothing to do" in dosirak("init", str(tmp_path)).stdout
+
+
+def _showing_commands() -> list[list[str]]:
+    """Every stack and component command that shows something, with each argument it can take."""
+    import click
+
+    from dosirak.cli.main import COMMANDS, cli
+    from tests.stack.planting import PLANTED
+
+    ctx = click.Context(cli)
+    writers = {"register", "delete", "set"}
+    invocations: list[list[str]] = []
+    for group_name in ("stack", "orchestrator", "artifact-store", "model-deployer", "flavor"):
+        assert group_name in COMMANDS
+        group = cli.get_command(ctx, group_name)
+        assert isinstance(group, click.Group)
+        readers = set(group.list_commands(ctx)) - writers
+        assert readers <= {"list", "describe"}, f"`dosirak {group_name}` has new commands {readers}: cover them here"
+        for command in sorted(readers):
+            if command == "list":
+                invocations.append([group_name, command])
+            elif group_name == "stack":
+                invocations += [[group_name, command], [group_name, command, "legacy"]]
+            else:
+                names = ["default"] if group_name != "model-deployer" else []
+                names += [name for (ctype, name) in PLANTED if ctype == group_name]
+                invocations += [[group_name, command, name] for name in names]
+    return [[*args, *extra] for args in invocations for extra in ([], ["--json"])]
+
+
+def test_no_stack_or_component_command_shows_a_credential_stored_in_clear_text(dosirak: Invoke) -> None:
+    import re
+
+    from dosirak.settings import get_settings
+    from tests.stack.planting import MARKER, NUMBER, plant_clear_text_credentials
+
+    plant_clear_text_credentials(get_store(), get_settings().metadata_url)
+    commands = _showing_commands()
+    assert ["artifact-store", "describe", "legacy_s3", "--json"] in commands
+    assert ["stack", "describe", "--json"] in commands
+    for args in commands:
+        result = dosirak(*args)
+        assert result.exit_code == 0, (args, result.stderr)
+        for output in (result.stdout, result.stderr):
+            flat = re.sub(r"[\s│┃|]", "", output)
+            assert MARKER not in flat and str(NUMBER) not in flat, (args, output)
+    described = dosirak("artifact-store", "describe", "legacy_s3", "--json").json()
+    assert described["config"]["storage_options"]["secret"] == "********"
+    assert described["config"]["storage_options"]["client_kwargs"]["region_name"] == "eu-west-1"
+
+
+def test_registering_a_clear_text_credential_is_refused_and_a_reference_is_kept(dosirak: Invoke) -> None:
+    refused = one_line_error(dosirak("artifact-store", "register", "s3", "-f", "fsspec", "--path=memory://b",
+                                     '--storage_options={"key": "AKIAEXAMPLE", "secret": "hunter2"}'))
+    assert "artifact-store 's3': option 'storage_options.key' (and storage_options.secret) holds a credential" in refused
+    assert "{env:KEY}" in refused and "hunter2" not in refused and "AKIAEXAMPLE" not in refused
+    assert dosirak("artifact-store", "list", "--json").json()[-1]["name"] == "default"
+    options = '{"key": "{env:AWS_ACCESS_KEY_ID}", "secret": "{env:AWS_SECRET_ACCESS_KEY}"}'
+    registered = dosirak("artifact-store", "register", "s3", "-f", "fsspec", "--path=memory://b",
+                         f"--storage_options={options}")
+    assert registered.exit_code == 0, registered.stderr
+    described = dosirak("artifact-store", "describe", "s3", "--json").json()
+    assert described["config"]["storage_options"] == {"key": "{env:AWS_ACCESS_KEY_ID}",
+                                                      "secret": "{env:AWS_SECRET_ACCESS_KEY}"}

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import uuid
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,31 +10,6 @@ import pytest
 from dosirak.dashboard import api, registry_api
 from tests.dashboard.client import AppClient
 from tests.dashboard.conftest import XSS
-
-
-@pytest.fixture
-def registry(store: Any, dosirak_home: Path, seeded: dict[str, Any]) -> dict[str, Any]:
-    from dosirak.metadata.timeutil import utcnow
-    from dosirak.models import api as models
-
-    v1 = models.save("clf", {"w": [1]}, metrics={"accuracy": 0.8, "f1": 0.7}, run_id=seeded["ok"])
-    v2 = models.save("clf", {"w": [2]}, metrics={"accuracy": 0.9}, labels={"note": XSS})
-    models.alias("clf:2", "production")
-    bundle_dir = dosirak_home / "bundles" / "clf" / "v1"
-    bundle_dir.mkdir(parents=True)
-    (bundle_dir / "requirements.txt").write_text("numpy==2.4.6\n")
-    (bundle_dir / "bundle.yaml").write_text("name: clf\n")
-    bundle = store.create_bundle(
-        bundle_id=str(uuid.uuid4()), name="clf", version="v1", path=str(bundle_dir), service="service.py:Clf",
-        created_at=utcnow(), size=42, manifest_hash="0" * 64, labels={}, models=[{"name": "clf", "version": 2}],
-        apis=[{"name": "predict", "route": "/predict", "batchable": True, "max_batch_size": 64, "max_latency_ms": 10,
-               "input": {"type": "array"}, "output": {"type": "array"}}], model_version_ids=[v2.id])
-    log = dosirak_home / "deploy.log"
-    log.write_text("".join(f"line {i}\n" for i in range(100)) + XSS + "\n")
-    deployment = store.create_deployment(name="clf", deployer="local_deployer", flavor="local", status="stopped",
-                                         bundle_id=bundle.id, model_name="clf", url="http://127.0.0.1:1",
-                                         log_path=str(log), run_id=seeded["ok"], pipeline_name="training")
-    return {"v1": v1, "v2": v2, "bundle": bundle, "deployment": deployment}
 
 
 def _fill(path: str, reg: dict[str, Any]) -> str:

@@ -150,8 +150,12 @@ class FsspecArtifactStore(BaseArtifactStore):
             import fsspec
         except ImportError as exc:  # pragma: no cover - fsspec is a core dependency
             raise ArtifactError("fsspec is not installed") from exc
+        from dosirak.stack.credentials import resolve
+
+        # {env:NAME} references become values only here, for the filesystem; self.config keeps the references
+        options = resolve(storage_options, f"{self.component_type} '{name}'", at="storage_options")
         try:
-            self.fs, _ = fsspec.core.url_to_fs(root, **storage_options)
+            self.fs, _ = fsspec.core.url_to_fs(root, **options)
         except (ImportError, ValueError) as exc:
             scheme = root.split("://", 1)[0]
             raise ArtifactError(
@@ -205,16 +209,16 @@ def store_for_uri(uri: str) -> BaseArtifactStore:
     return LocalArtifactStore("/")
 
 
-def artifact_store_for(flavor: str, config: dict[str, Any]) -> BaseArtifactStore:
-    """Build an artifact store from a component's flavor and config (``path`` or URL)."""
+def artifact_store_for(flavor: str, config: dict[str, Any], name: str = "default") -> BaseArtifactStore:
+    """Build the artifact store component ``name`` from its flavor and config (``path`` or URL)."""
     from dosirak import plugins
     from dosirak.settings import get_settings
 
     path = str(config.get("path") or get_settings().artifact_root)
     if "://" in path and not path.startswith("file://"):
-        return FsspecArtifactStore(path, config=config, **dict(config.get("storage_options") or {}))
+        return FsspecArtifactStore(path, name, config=config, **dict(config.get("storage_options") or {}))
     cls = plugins.load("artifact_stores", flavor)
-    return cls(path.removeprefix("file://"), config=config)  # type: ignore[no-any-return]
+    return cls(path.removeprefix("file://"), name, config=config)  # type: ignore[no-any-return]
 
 
 __all__ = ["BaseArtifactStore", "FsspecArtifactStore", "LocalArtifactStore", "artifact_store_for", "store_for_uri"]

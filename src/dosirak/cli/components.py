@@ -58,6 +58,7 @@ def _component_group(component_type: str) -> click.Group:
     def list_(as_json: bool) -> None:
         """Registered components of this type, and the stacks using them."""
         from dosirak.metadata.store import get_store
+        from dosirak.stack.credentials import masked
 
         store = get_store()
         components = store.list_components(component_type)
@@ -67,11 +68,11 @@ def _component_group(component_type: str) -> click.Group:
             if comp is not None:
                 users.setdefault(comp.name, []).append(stack.name)
         if as_json:
-            print_json([{"name": c.name, "flavor": c.flavor, "config": c.config, "stacks": users.get(c.name, [])}
-                        for c in components])
+            print_json([{"name": c.name, "flavor": c.flavor, "config": masked(c.config),
+                         "stacks": users.get(c.name, [])} for c in components])
             return
         table(f"{component_type} components", ["name", "flavor", "config", "used by"],
-              [(c.name, c.flavor, c.config or None, ", ".join(users.get(c.name, [])) or None) for c in components])
+              [(c.name, c.flavor, masked(c.config) or None, ", ".join(users.get(c.name, [])) or None) for c in components])
 
     @group.command("describe")
     @click.argument("name")
@@ -79,17 +80,18 @@ def _component_group(component_type: str) -> click.Group:
     def describe(name: str, as_json: bool) -> None:
         """One component: flavor, configuration and the options its flavor takes."""
         from dosirak.metadata.store import get_store
+        from dosirak.stack.credentials import masked
         from dosirak.stack.flavors import flavor_class
 
         comp = get_store().get_component(component_type, name)
         schema = flavor_class(component_type, comp.flavor).config_schema()
         if as_json:
-            print_json({"name": comp.name, "type": comp.type, "flavor": comp.flavor, "config": comp.config,
+            print_json({"name": comp.name, "type": comp.type, "flavor": comp.flavor, "config": masked(comp.config),
                         "schema": schema})
             return
         out = console()
         out.print(f"[bold]{component_type}[/bold] {fmt(comp.name)}  flavor {fmt(comp.flavor)}")
-        out.print(f"config  {fmt(comp.config)}")
+        out.print(f"config  {fmt(masked(comp.config))}")
         for key, prop in (schema.get("properties") or {}).items():
             out.print(f"  --{key}: {fmt(prop.get('description', prop.get('type', '')))}")
 

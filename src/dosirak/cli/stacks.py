@@ -60,11 +60,12 @@ def describe(name: str | None, as_json: bool) -> None:
     """A stack's components and their configuration (default: the active stack)."""
     from dosirak.metadata.store import get_store
     from dosirak.settings import get_settings
+    from dosirak.stack.credentials import masked
 
     s = get_store().get_stack(name)
     if as_json:
         print_json({"name": s.name, "active": s.active, "components": {
-            t: {"name": c.name, "flavor": c.flavor, "config": c.config} for t, c in s.components.items()}})
+            t: {"name": c.name, "flavor": c.flavor, "config": masked(c.config)} for t, c in s.components.items()}})
         return
     out = console()
     out.print(f"[bold]stack {fmt(s.name)}[/bold]{' (active)' if s.active else ''}")
@@ -73,7 +74,7 @@ def describe(name: str | None, as_json: bool) -> None:
         if comp is None:
             out.print(f"  {ctype:>15}  -")
             continue
-        config = dict(comp.config)
+        config = masked(comp.config)
         if ctype == "artifact-store" and not config.get("path"):
             config["path"] = f"{get_settings().artifact_root} (default)"
         out.print(f"  {ctype:>15}  {fmt(comp.name)} ({fmt(comp.flavor)})  {fmt(config) if config else ''}")

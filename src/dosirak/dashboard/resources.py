@@ -18,6 +18,7 @@ from dosirak.metadata.records import (
     StackRecord,
     StepRunRecord,
 )
+from dosirak.stack.credentials import masked
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -104,7 +105,8 @@ def links(rows: list[tuple[str, str, str, str, str]]) -> dict[str, list[dict[str
 
 
 def component(c: ComponentRecord) -> dict[str, Any]:
-    return {"id": c.id, "name": c.name, "type": c.type, "flavor": c.flavor, "config": c.config,
+    """A component with its config masked: credentials never leave the store through the dashboard."""
+    return {"id": c.id, "name": c.name, "type": c.type, "flavor": c.flavor, "config": masked(c.config),
             "created_at": c.created_at}
 
 

@@ -14,6 +14,7 @@ from dosirak.metadata.database import inserted_id
 from dosirak.metadata.recorder import ACTIVE_STACK_KEY, RunRecorder, component_record
 from dosirak.metadata.records import ComponentRecord, StackRecord
 from dosirak.metadata.timeutil import utcnow
+from dosirak.stack.credentials import refuse_clear_text
 
 COMPONENT_TYPES = ("orchestrator", "artifact-store", "model-deployer")
 REQUIRED_TYPES = ("orchestrator", "artifact-store")
@@ -42,6 +43,7 @@ class StacksMixin(RunRecorder):
     def register_component(self, component_type: str, name: str, flavor: str, config: dict[str, Any]) -> ComponentRecord:
         check_type(component_type)
         check_name(component_type, name)
+        refuse_clear_text(config, f"{component_type} '{name}'")
         with self._write() as conn:
             if self._component_row(conn, component_type, name) is not None:
                 raise StackError(
@@ -54,6 +56,7 @@ class StacksMixin(RunRecorder):
         return component_record(row._mapping)
 
     def update_component(self, component_type: str, name: str, config: dict[str, Any]) -> ComponentRecord:
+        refuse_clear_text(config, f"{component_type} '{name}'")
         with self._write() as conn:
             row = self._component_row(conn, component_type, name)
             if row is None:

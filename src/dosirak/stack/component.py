@@ -6,7 +6,9 @@ How to implement a flavor: subclass the base for its component type (e.g.
 imports pydantic), and register the class in the entry-point group of its type
 (``dosirak.orchestrators``, ``dosirak.artifact_stores``, ``dosirak.model_deployers``).
 The config's JSON schema drives ``dosirak <type> register --key=value`` validation and
-the dashboard's forms.
+the dashboard's forms. An option that is a credential holds a ``{env:NAME}`` reference
+(:mod:`dosirak.stack.credentials`): the flavor turns it into the value with
+``credentials.resolve`` at the moment it uses it, and keeps only the reference in ``config``.
 """
 
 from __future__ import annotations

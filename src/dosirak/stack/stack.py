@@ -51,7 +51,7 @@ def load_stack(store: RunRecorder, name: str | None = None) -> Stack:
     if orch is None or art is None:
         raise StackError(f"stack '{record.name}' lacks an orchestrator or artifact store; register it again")
     orchestrator = flavor_class("orchestrator", orch.flavor)(orch.name, orch.config)
-    artifact_store = artifact_store_for(art.flavor, art.config)
+    artifact_store = artifact_store_for(art.flavor, art.config, art.name)
     return Stack(name=record.name, record=record, orchestrator=orchestrator, artifact_store=artifact_store)
 
 
