@@ -160,3 +160,110 @@ def test_record_is_frozen_and_docs_url_follows_url(deployer: Any) -> None:
     with pytest.raises(AttributeError):
         record.status = "running"  # type: ignore[misc]
     assert HERE.is_dir()
+
+
+ECHO_KEY_A = "echo-key-a-0123456789abcdef"
+ECHO_KEY_B = "echo-key-b-fedcba9876543210"
+
+
+def test_a_deployment_with_api_keys_requires_them_and_records_only_the_variable_name(
+        deployer: Any, dosirak_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from dosirak.deployers.prediction_service import PredictionServiceMaterializer
+
+    monkeypatch.setenv("ECHO_API_KEYS", f"{ECHO_KEY_A},{ECHO_KEY_B}")
+    record = deployer.deploy(echo_request(api_key_env="ECHO_API_KEYS"))
+    assert record.status == "running" and record.config["api_key_env"] == "ECHO_API_KEYS"
+    assert httpx.get(f"{record.url}/readyz").status_code == 200
+    assert httpx.post(f"{record.url}/double", json=2.0).status_code == 401
+    for key in (ECHO_KEY_A, ECHO_KEY_B):
+        assert httpx.post(f"{record.url}/double", json=2.0, headers={"authorization": f"Bearer {key}"}).json() == 4.0
+    with find_prediction_service("p", "deployer_step", "echo") as service:
+        assert service.api_key_env == "ECHO_API_KEYS"
+        assert service.predict("double", 21.0) == 42.0
+        PredictionServiceMaterializer().save(service, dosirak_home)
+    # the key is in no record, artifact, log or command line: only the variable's name is
+    stored = [p.read_bytes() for p in dosirak_home.rglob("*") if p.is_file()]
+    assert stored and not any(ECHO_KEY_A.encode() in data or ECHO_KEY_B.encode() in data for data in stored)
+    cmdline = Path(f"/proc/{record.pid}/cmdline").read_bytes()
+    assert b"ECHO_API_KEYS" in cmdline and ECHO_KEY_A.encode() not in cmdline
+    assert json.loads((dosirak_home / "service.json").read_text())["api_key_env"] == "ECHO_API_KEYS"
+
+
+def test_the_prediction_service_names_the_variable_to_set_when_its_key_is_missing(
+        deployer: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dosirak.errors import ConfigError
+
+    monkeypatch.setenv("ECHO_API_KEYS", ECHO_KEY_A)
+    deployer.deploy(echo_request(api_key_env="ECHO_API_KEYS"))
+    monkeypatch.delenv("ECHO_API_KEYS")
+    with find_prediction_service("p", "deployer_step", "echo") as service, \
+            pytest.raises(ConfigError, match=r"requires an API key.*set ECHO_API_KEYS in this process"):
+        service.predict("double", 1.0)
+
+
+def test_an_unusable_api_key_variable_is_refused_before_anything_is_recorded_or_started(
+        deployer: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dosirak.errors import ConfigError
+
+    monkeypatch.delenv("ECHO_API_KEYS", raising=False)
+    with pytest.raises(ConfigError, match="ECHO_API_KEYS named by --api-key-env is not set"):
+        deployer.deploy(echo_request(api_key_env="ECHO_API_KEYS"))
+    assert get_store().list_deployments() == []
+
+
+def test_the_deployer_config_names_the_key_variable_for_every_deployment(
+        dosirak_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dosirak.deployers.local import LocalDeployer
+    from dosirak.errors import ConfigError
+
+    monkeypatch.delenv("TEAM_KEYS", raising=False)
+    keyed = LocalDeployer("keyed", {"api_keys": "{env:TEAM_KEYS}"})
+    with pytest.raises(ConfigError, match="TEAM_KEYS named by --api-key-env is not set"):
+        keyed.deploy(echo_request())
+    with pytest.raises(ConfigError, match=r"option 'api_keys' must name .* \{env:NAME\}") as info:
+        LocalDeployer("clear", {"api_keys": ECHO_KEY_A}).deploy(echo_request())
+    assert ECHO_KEY_A not in str(info.value)
+    assert get_store().list_deployments() == []
+
+
+def test_the_deployer_registers_its_key_variable_as_a_reference_only() -> None:
+    from dosirak.errors import ConfigError
+    from dosirak.stack.flavors import flavor_class
+
+    local = flavor_class("model-deployer", "local")
+    assert local.validate_config({"api_keys": "{env:TEAM_KEYS}"})["api_keys"] == "{env:TEAM_KEYS}"
+    with pytest.raises(ConfigError, match="api_keys") as info:
+        local.validate_config({"api_keys": ECHO_KEY_A})
+    assert ECHO_KEY_A not in str(info.value)
+
+
+def test_starting_a_keyed_deployment_again_needs_its_variable(
+        deployer: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dosirak.errors import ConfigError
+
+    monkeypatch.setenv("ECHO_API_KEYS", ECHO_KEY_A)
+    record = deployer.deploy(echo_request(api_key_env="ECHO_API_KEYS"))
+    deployer.stop(record.id)
+    monkeypatch.delenv("ECHO_API_KEYS")
+    with pytest.raises(ConfigError, match="ECHO_API_KEYS"):
+        deployer.start(record.id)
+    assert get_store().get_deployment(record.id).status == "stopped"
+
+
+def _children(pid: int) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(child) for child in children]
+
+
+def test_deployments_run_two_workers_on_two_or_more_cores_unless_told_otherwise(deployer: Any) -> None:
+    from dosirak.serving.server import cpu_count
+
+    default = deployer.deploy(echo_request())
+    expected = 2 if cpu_count() >= 2 else None
+    assert default.config["workers"] == expected
+    assert wait_until(lambda: len(_children(default.pid)) == (expected or 1))
+    explicit = deployer.deploy(echo_request(workers=1))
+    assert explicit.config["workers"] == 1
+    assert wait_until(lambda: len(_children(explicit.pid)) == 1)

@@ -57,3 +57,25 @@ def test_loading_a_service_that_is_not_running_names_what_was_searched() -> None
     with pytest.raises(DeploymentError, match="no running deployment of model 'm' deployed by step 's' of "
                                               "pipeline 'p'; none was ever recorded"):
         prediction_service_loader("p", "s", "m")
+
+
+def test_the_deployer_step_hands_the_key_variable_to_the_deployer(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dosirak.metadata.store import get_store
+    from dosirak.stack.flavors import flavor_class
+
+    _fake_bundle()
+    store = get_store()
+    store.register_component("model-deployer", "local_deployer", "local",
+                             flavor_class("model-deployer", "local").validate_config({}))
+    store.register_stack("local_stack", {"orchestrator": "default", "artifact-store": "default",
+                                         "model-deployer": "local_deployer"})
+    store.set_active_stack("local_stack")
+    monkeypatch.delenv("STEP_API_KEYS", raising=False)
+
+    @pipeline(enable_cache=False)
+    def deploy_with_keys() -> None:
+        model_deployer(tag(), api_key_env="STEP_API_KEYS")
+
+    with pytest.raises(RunFailedError, match="STEP_API_KEYS named by --api-key-env is not set"):
+        deploy_with_keys()
+    assert store.list_deployments() == []

@@ -40,6 +40,9 @@ class DeploymentRequest:
         workers: Worker processes; None takes the service's own default.
         timeout_s: How long to wait for ``/readyz``; None takes the deployer's default.
         cwd: Directory the service spec is relative to.
+        api_key_env: Name of the environment variable holding the API keys the service
+            requires (``dosirak serve --api-key-env``); only the name is recorded, never
+            a key. None takes the deployer's default (no keys unless it names one).
     """
 
     target: str
@@ -49,6 +52,7 @@ class DeploymentRequest:
     workers: int | None = None
     timeout_s: float | None = None
     cwd: str | None = None
+    api_key_env: str | None = None
     bundle_id: str | None = None
     model_name: str | None = None
     model_version_id: str | None = None

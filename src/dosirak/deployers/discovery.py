@@ -65,7 +65,8 @@ def find_prediction_service(pipeline_name: str | None, step_name: str | None, mo
             + ". Run the training pipeline (it deploys when the trigger says so), or see `dosirak deployment list`")
     record = found[0]
     return PredictionService(deployment_id=record.id, url=str(record.url), model_name=record.model_name,
-                             pipeline_name=record.pipeline_name, step_name=record.step_name, timeout_s=timeout_s)
+                             pipeline_name=record.pipeline_name, step_name=record.step_name, timeout_s=timeout_s,
+                             api_key_env=(record.config or {}).get("api_key_env"))
 
 
 __all__ = ["find_model_server", "find_prediction_service", "refresh"]

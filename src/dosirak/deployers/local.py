@@ -5,6 +5,14 @@ A deployment is a row in the metadata store first, then a process: the deployer 
 with its output in ``DOSIRAK_HOME/deployments/<id>/serve.log``, records its PID together
 with the PID's kernel start time, and waits for ``/readyz``.
 
+Each service runs 2 workers where there are 2 or more cores (:func:`default_workers`),
+unless the request or the deployer's config says otherwise: with one worker, a crashed
+worker is an outage of seconds (every request fails until it has restarted and loaded the
+model); with two, the other answers meanwhile. With ``api_key_env`` on the request (or
+the deployer's ``api_keys`` option, a ``{env:NAME}`` reference) the service requires the
+API keys held by that environment variable (``dosirak serve --api-key-env``): the
+variable passes to the service through its environment, and only its name is recorded.
+
 Replacing a deployment of the same name never drops a request: the new service starts
 on another port (the requested one is held by the old service), is checked ready, the
 store switches to it in one transaction, and only then is the old one sent SIGTERM, which
@@ -31,7 +39,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from dosirak import process
 from dosirak.deployers.base import BaseDeployer, DeploymentRequest
-from dosirak.errors import DeploymentError, DeploymentStartError, PortInUseError
+from dosirak.errors import ConfigError, DeploymentError, DeploymentStartError, PortInUseError
 from dosirak.metadata.records import DeploymentRecord
 
 if TYPE_CHECKING:
@@ -40,7 +48,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULTS: dict[str, Any] = {"host": "127.0.0.1", "port": 3000, "port_policy": "next", "ready_timeout_s": 60.0,
-                            "stop_timeout_s": 30.0}
+                            "stop_timeout_s": 30.0, "workers": None, "api_keys": None}
 #: Statuses whose process should be alive.
 LIVE = ("starting", "running", "stopping")
 _PORT_SCAN = 100
@@ -74,6 +82,24 @@ def free_port(host: str) -> int:
     with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def default_workers() -> int | None:
+    """Workers of a deployment that names none: 2 where this process may use 2+ cores, else None.
+
+    None leaves the choice to the service's own ``workers`` option.
+    """
+    from dosirak.serving.server import cpu_count
+
+    return 2 if cpu_count() >= 2 else None
+
+
+def _check_api_keys(env_name: str | None) -> None:
+    """Refuse (ConfigError) a deployment whose key variable is unset or holds no usable key, before it starts."""
+    if env_name:
+        from dosirak.serving.auth import read_keys
+
+        read_keys(env_name)
 
 
 def tail(path: str | Path | None, lines: int = 20) -> str:
@@ -111,14 +137,17 @@ class LocalDeployer(BaseDeployer):
 
     # -- deploy -----------------------------------------------------------------------
     def deploy(self, request: DeploymentRequest) -> DeploymentRecord:
+        key_env = request.api_key_env or self._configured_key_env()
+        _check_api_keys(key_env)
         store = self._store()
         previous = [d for d in (self.refresh(r) for r in store.list_deployments(name=request.name, statuses=LIVE))
                     if d.status in ("starting", "running")]
         host = request.host or str(self.options["host"])
         wanted = int(self.options["port"] if request.port is None else request.port)
         port = self._choose_port(host, wanted, held_by_us={d.port for d in previous if d.host == host})
-        config = {"target": request.target, "workers": request.workers, "cwd": request.cwd,
-                  "timeout_s": request.timeout_s, "requested_port": wanted}
+        workers = request.workers or self.options["workers"] or default_workers()
+        config = {"target": request.target, "workers": workers, "cwd": request.cwd,
+                  "timeout_s": request.timeout_s, "requested_port": wanted, "api_key_env": key_env}
         record = store.create_deployment(
             name=request.name, deployer=self.name, flavor=self.flavor, status="starting", host=host, port=port,
             url=f"http://{host}:{port}", bundle_id=request.bundle_id, model_name=request.model_name,
@@ -134,6 +163,19 @@ class LocalDeployer(BaseDeployer):
         log.info("deployment %s serves %s at %s (docs: %s/docs)", record.id[:8], request.target, record.url,
                  record.url)
         return record
+
+    def _configured_key_env(self) -> str | None:
+        """The variable named by the ``api_keys`` option (``{env:NAME}``), or None."""
+        from dosirak.stack.credentials import reference_name
+
+        value = self.options["api_keys"]
+        if not value:
+            return None
+        name = reference_name(value)
+        if name is None:
+            raise ConfigError(f"model-deployer '{self.name}': option 'api_keys' must name the environment variable "
+                              "holding the keys, written {env:NAME}, never the keys themselves")
+        return name
 
     def _choose_port(self, host: str, wanted: int, held_by_us: set[int | None]) -> int:
         if wanted == 0:
@@ -168,6 +210,8 @@ class LocalDeployer(BaseDeployer):
                 "--host", str(record.host), "--port", str(record.port)]
         if cfg.get("workers"):
             argv += ["--workers", str(cfg["workers"])]
+        if cfg.get("api_key_env"):
+            argv += ["--api-key-env", str(cfg["api_key_env"])]  # the keys pass through the environment
         env = child_environment({"DOSIRAK_HOME": str(settings.home), "DOSIRAK_METADATA_URL": settings.metadata_url,
                                  "PYTHONUNBUFFERED": "1"})
         spec = json.dumps({"argv": argv, "log": str(log_path), "cwd": cfg.get("cwd") or None})
@@ -247,6 +291,7 @@ class LocalDeployer(BaseDeployer):
         if others:
             raise DeploymentError(f"deployment {others[0].id[:8]} of '{record.name}' is {others[0].status} at "
                                   f"{others[0].url}; stop it first, or deploy again to replace it")
+        _check_api_keys(record.config.get("api_key_env"))
         port = self._choose_port(str(record.host), int(record.port or 0), held_by_us=set())
         record = store.update_deployment(record.id, port=port, url=f"http://{record.host}:{port}")
         return self._launch(record)
@@ -318,4 +363,4 @@ def _now() -> Any:
     return utcnow()
 
 
-__all__ = ["DEFAULTS", "LocalDeployer", "free_port", "port_is_free", "tail"]
+__all__ = ["DEFAULTS", "LocalDeployer", "default_workers", "free_port", "port_is_free", "tail"]

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from dosirak.artifacts.materializers.base import Materializer
-from dosirak.errors import ClientError, DeploymentError
+from dosirak.errors import ClientError, ConfigError, DeploymentError
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +22,10 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class PredictionService:
     """A running deployment of a model; ``predict`` calls one of its apis.
+
+    When the deployment requires API keys, ``api_key_env`` names the environment variable
+    holding them (as deployed): the handle sends its first key, read when it connects; the
+    handle itself (and its saved ``service.json``) holds only the name.
 
     Example::
 
@@ -35,6 +39,7 @@ class PredictionService:
     pipeline_name: str | None = None
     step_name: str | None = None
     timeout_s: float = 30.0
+    api_key_env: str | None = None
     _client: list[Any] = field(default_factory=list, repr=False, compare=False)
 
     @property
@@ -46,8 +51,19 @@ class PredictionService:
 
         if not self._client or self._client[0].url != url.rstrip("/"):
             self.close()
-            self._client.append(ServiceClient(url, timeout=self.timeout_s))
+            self._client.append(ServiceClient(url, timeout=self.timeout_s, api_key=self._api_key()))
         return self._client[0]
+
+    def _api_key(self) -> str | None:
+        if not self.api_key_env:
+            return None
+        from dosirak.serving.auth import read_keys
+
+        try:
+            return read_keys(self.api_key_env)[0]
+        except ConfigError as exc:
+            raise ConfigError(f"the service {self.url} (deployment {self.deployment_id[:8]}) requires an API key: "
+                              f"set {self.api_key_env} in this process to one of its keys ({exc})") from None
 
     def predict(self, api_name: str, data: Any, **kwargs: Any) -> Any:
         """Call api ``api_name`` with ``data``; follows a redeployment once if the old service is gone."""
@@ -110,7 +126,8 @@ class PredictionServiceMaterializer(Materializer):
     version = "1"
 
     def save(self, obj: PredictionService, path: Path) -> None:
-        data = {k: v for k, v in asdict(obj).items() if not k.startswith("_")}
+        # not asdict(): it would deep-copy the open HTTP client of a handle already used
+        data = {f.name: getattr(obj, f.name) for f in fields(obj) if not f.name.startswith("_")}
         (path / "service.json").write_text(json.dumps(data, indent=2))
 
     def load(self, path: Path, data_type: type | None) -> PredictionService:

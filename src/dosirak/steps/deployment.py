@@ -49,6 +49,7 @@ def model_deployer(
     workers: int | None = None,
     timeout_s: float | None = None,
     host: str | None = None,
+    api_key_env: str | None = None,
 ) -> Annotated[dict[str, Any], "deployment"]:
     """Serve ``bundle`` with the active stack's model deployer, replacing its older deployment.
 
@@ -58,9 +59,12 @@ def model_deployer(
         bundle: The tag of the bundle to serve (the ``bundle_builder`` output).
         deploy_decision: Whether to deploy (usually a trigger step's output).
         port: Port to serve on (the deployer's default when None; 0 for any free port).
-        workers: Worker processes (the service's own default when None).
+        workers: Worker processes (the deployer's default when None: 2 on 2+ cores).
         timeout_s: How long to wait for the service to be ready.
         host: Address to listen on (the deployer's default when None).
+        api_key_env: Name of the environment variable holding the API keys the service will
+            require (comma-separated); it must be set where the pipeline runs, and where
+            ``prediction_service_loader``'s handle calls the service. Only the name is recorded.
 
     Returns:
         ``{"deployed": bool, ...}``: the deployment's id, URL and docs URL, or the reason
@@ -83,6 +87,7 @@ def model_deployer(
     deployer = stack.deployer()
     record = deployer.deploy(DeploymentRequest(
         target=facts["target"], name=facts["name"], port=port, host=host, workers=workers, timeout_s=timeout_s,
+        api_key_env=api_key_env,
         bundle_id=facts["bundle_id"], model_name=facts["model_name"], model_version_id=facts["model_version_id"],
         pipeline_name=ctx.pipeline_name if ctx else None, run_id=ctx.run_id if ctx else None,
         step_name=ctx.step_name if ctx else None,
