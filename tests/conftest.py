@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -46,3 +48,45 @@ def chromium() -> Iterator[Any]:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+@pytest.fixture
+def small_disk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A real 2 MiB filesystem (tmpfs) to fill up; unmounted afterwards.
+
+    Skipped, saying why, when this process may not mount one (it needs root or CAP_SYS_ADMIN).
+    """
+    mount = tmp_path_factory.mktemp("small_disk")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0755", "tmpfs", str(mount)],
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a 2 MiB tmpfs to fill for real: {done.stderr.strip() or done.returncode}")
+    try:
+        yield mount
+    finally:
+        from dosirak.metadata.store import close_stores
+
+        close_stores()  # a store on the small disk keeps its files open
+        if subprocess.run(["umount", str(mount)], capture_output=True, check=False).returncode != 0:
+            subprocess.run(["umount", "-l", str(mount)], capture_output=True, check=False)
+
+
+def fill_disk(directory: Path, keep_free: int = 0) -> Path:
+    """Write a file in ``directory`` until its filesystem has at most ``keep_free`` bytes left."""
+    path = directory / "filler"
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o644)
+    try:
+        block = b"\0" * 4096
+        while True:
+            st = os.statvfs(directory)
+            if st.f_bavail * st.f_frsize <= keep_free:
+                break
+            try:
+                os.write(fd, block)
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+                break
+    finally:
+        os.close(fd)
+    return path

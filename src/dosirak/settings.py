@@ -23,6 +23,22 @@ _settings: Settings | None = None
 
 
 @dataclass(frozen=True)
+class ImportLimits:
+    """What ``dosirak bundle import`` accepts, checked from the archive's headers before extraction.
+
+    Settings (environment variable / config-file key): ``DOSIRAK_IMPORT_MAX_BYTES`` /
+    ``import_max_bytes`` (all files together, default 16 GiB), ``DOSIRAK_IMPORT_MAX_FILE_BYTES`` /
+    ``import_max_file_bytes`` (one file, default 8 GiB), ``DOSIRAK_IMPORT_MAX_MEMBERS`` /
+    ``import_max_members`` (files, directories and links, default 10,000). Sizes take units
+    (``500MB``, ``32GiB``).
+    """
+
+    max_bytes: int = 16 * 1024**3
+    max_file_bytes: int = 8 * 1024**3
+    max_members: int = 10_000
+
+
+@dataclass(frozen=True)
 class Settings:
     """Where dosirak keeps its state, and how it behaves."""
 
@@ -36,6 +52,8 @@ class Settings:
     dashboard_token: str | None = None
     #: Level for dosirak's own log output when the CLI configures logging.
     log_level: str = "INFO"
+    #: Limits a bundle archive must meet before anything in it is extracted.
+    import_limits: ImportLimits = field(default_factory=ImportLimits)
     #: Settings of plugins, from the config files' ``[extra]`` table.
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -128,7 +146,30 @@ def load_settings(**explicit: Any) -> Settings:
         project_root=project_root,
         dashboard_token=pick("dashboard_token", "DOSIRAK_DASHBOARD_TOKEN"),
         log_level=str(pick("log_level", "DOSIRAK_LOG_LEVEL", "INFO")).upper(),
+        import_limits=_import_limits(pick),
     )
+
+
+def _import_limits(pick: Any) -> ImportLimits:
+    from dosirak.units import parse_size
+
+    default = ImportLimits()
+    values: dict[str, int] = {}
+    for key, env_name, fallback, is_size in (
+        ("max_bytes", "DOSIRAK_IMPORT_MAX_BYTES", default.max_bytes, True),
+        ("max_file_bytes", "DOSIRAK_IMPORT_MAX_FILE_BYTES", default.max_file_bytes, True),
+        ("max_members", "DOSIRAK_IMPORT_MAX_MEMBERS", default.max_members, False),
+    ):
+        raw = pick(f"import_{key}", env_name, fallback)
+        try:
+            value = parse_size(raw) if is_size else int(raw)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{env_name} / import_{key}: {raw!r} is not a {'size' if is_size else 'count'}; "
+                              f"use e.g. {'32GiB' if is_size else '50000'}") from exc
+        if value <= 0:
+            raise ConfigError(f"{env_name} / import_{key} must be positive, got {raw!r}")
+        values[key] = value
+    return ImportLimits(**values)
 
 
 def get_settings() -> Settings:
@@ -193,6 +234,7 @@ def serving_bundle() -> tuple[Path, bool] | None:
 __all__ = [
     "BUNDLE_DIR_ENV",
     "BUNDLE_TRUSTED_ENV",
+    "ImportLimits",
     "Settings",
     "child_environment",
     "configure",

@@ -31,4 +31,24 @@ def human_size(size: int | None) -> str:
     return f"{value:.1f} TiB"
 
 
-__all__ = ["MISSING", "duration", "human_size"]
+_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb": 1000**2, "mib": 1024**2,
+          "g": 1000**3, "gb": 1000**3, "gib": 1024**3, "t": 1000**4, "tb": 1000**4, "tib": 1024**4}
+
+
+def parse_size(text: str | int) -> int:
+    """``"16GiB"`` -> 17179869184; ``"500MB"``, ``"2048"``, ``"1.5 GiB"`` too. ValueError if unreadable."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        value, unit = float(text), ""
+    else:
+        raw = str(text).strip().lower().replace(" ", "").replace("_", "")
+        number = raw.rstrip("abcdefghijklmnopqrstuvwxyz")
+        try:
+            value, unit = float(number) if number else -1.0, raw[len(number):]
+        except ValueError:
+            value, unit = -1.0, ""
+    if unit not in _UNITS or not value >= 0 or value == float("inf"):
+        raise ValueError(f"'{text}' is not a size: use a number of bytes or e.g. 500MB, 16GiB")
+    return int(value * _UNITS[unit])
+
+
+__all__ = ["MISSING", "duration", "human_size", "parse_size"]

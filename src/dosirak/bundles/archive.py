@@ -1,11 +1,16 @@
 """Export a bundle as one archive file, and import one safely.
 
 An archive is a gzip-compressed tar of the bundle directory (paths relative to its root).
-Import checks every member before extracting anything: it refuses absolute paths, ``..``,
-devices and FIFOs, and links whose target leaves the bundle, naming the member. It then
-extracts into a temporary directory inside the bundle store, verifies the MANIFEST
-(naming any file whose hash differs, or that is missing or extra), checks the bundle
-format version, and only then moves the bundle into place and records it as imported.
+Import reads every member's header before extracting anything: it refuses absolute paths,
+``..``, devices, FIFOs and sparse files, links whose target leaves the bundle (naming the
+member), and an archive over the import limits (member count, one file's size, total size:
+:class:`~dosirak.settings.ImportLimits`), stopping at the first header past a limit so a
+bomb is refused at once; then the free disk space. It then extracts into a temporary
+directory inside the bundle store, verifies the MANIFEST (naming any file whose hash
+differs, or that is missing or extra), checks the bundle format version and that
+``bundle.yaml``'s name, version, service and model paths are in the name grammar
+(:mod:`dosirak.names`) or stay inside the bundle, and only then moves the bundle into
+place (a path checked to stay below the bundle store) and records it as imported.
 
 Example::
 
@@ -15,18 +20,23 @@ Example::
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import posixpath
 import shutil
 import tarfile
 import uuid
+import zlib
+from collections.abc import Collection
 from pathlib import Path
 
 from dosirak.bundles import store
 from dosirak.bundles.bundle import Bundle
 from dosirak.errors import BundleError, BundleIntegrityError
 from dosirak.metadata.records import BundleRecord
+from dosirak.settings import ImportLimits
+from dosirak.units import human_size
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +63,7 @@ def _files(root: Path) -> list[str]:
     return [p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() or p.is_symlink()]
 
 
-def check_member(member: tarfile.TarInfo, names: set[str]) -> None:
+def check_member(member: tarfile.TarInfo, names: Collection[str]) -> None:
     """Refuse a member that could write outside the bundle or is not a plain file/dir/link."""
     name = member.name
     parts = name.split("/")
@@ -78,20 +88,29 @@ def check_member(member: tarfile.TarInfo, names: set[str]) -> None:
                                        "which is not a file of the bundle; refusing to import")
 
 
-def import_bundle(archive: Path) -> BundleRecord:
+def import_bundle(archive: Path, *, limits: ImportLimits | None = None) -> BundleRecord:
     """Import a ``.bundle`` archive into the bundle store; nothing is kept if any check fails.
 
+    ``limits`` (default: the settings' :class:`~dosirak.settings.ImportLimits`) bound the
+    member count, each file's size and the total size; they are checked from the archive's
+    headers before anything is extracted, and free disk space is checked too.
+
     Raises:
-        BundleIntegrityError: unreadable/truncated archive, unsafe member, or MANIFEST mismatch.
+        BundleIntegrityError: unreadable/truncated archive, unsafe member or name, over a limit,
+            or MANIFEST mismatch.
         BundleVersionError: the bundle was built by a newer dosirak.
         BundleError: a bundle with the same name and version is already here.
     """
     archive = Path(archive)
     if not archive.is_file():
         raise BundleError(f"no bundle archive at {archive}")
+    if limits is None:
+        from dosirak.settings import get_settings
+
+        limits = get_settings().import_limits
     temp = store.new_temp_dir()
     try:
-        _extract(archive, temp)
+        _extract(archive, temp, limits)
         bundle = Bundle.open(temp, check=True)  # MANIFEST, then the format version
         try:
             existing = store.get(bundle.tag)
@@ -112,20 +131,62 @@ def import_bundle(archive: Path) -> BundleRecord:
     return record
 
 
-def _extract(archive: Path, into: Path) -> None:
+def _extract(archive: Path, into: Path, limits: ImportLimits) -> None:
     try:
         with tarfile.open(archive, "r:*") as tar:
-            members = tar.getmembers()
-            names = {posixpath.normpath(m.name) for m in members if m.isfile()}
-            for member in members:
-                check_member(member, names)
-            tar.extractall(into, filter="data")
-    except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
+            members, total = _checked_members(tar, archive, limits)
+            free = shutil.disk_usage(into).free
+            if total > free:
+                raise BundleError(f"{archive} unpacks to {human_size(total)} but only {human_size(free)} is free "
+                                  f"below {into.parent}: disk full; free some space first")
+            tar.extractall(into, members=members, filter="data")
+    except (tarfile.TarError, EOFError, OSError, ValueError, zlib.error) as exc:
         if isinstance(exc, tarfile.FilterError):
             raise BundleIntegrityError(f"{archive}: unsafe archive member: {exc}") from exc
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            raise BundleError(f"disk full while extracting {archive} below {into.parent}; free some space "
+                              "and import again (nothing was kept)") from exc
         raise BundleIntegrityError(
             f"{archive} is not a readable bundle archive (truncated or damaged?): {type(exc).__name__}: {exc}"
         ) from exc
+
+
+def _checked_members(tar: tarfile.TarFile, archive: Path, limits: ImportLimits) -> tuple[list[tarfile.TarInfo], int]:
+    """Read the archive's headers one by one, refusing it as soon as a limit or a member is wrong.
+
+    A header states its member's size before its data, so a member over the per-file or
+    total limit is refused without decompressing its data, and a flood of members stops at
+    the count limit: a bomb costs no more than the limits themselves.
+    """
+    members: list[tarfile.TarInfo] = []
+    sizes: dict[str, int] = {}  # regular files seen so far: hard links may only point at these
+    total = 0
+    setting = "(raise it with {env} or `dosirak bundle import --{flag}` if you trust this archive)"
+    while (member := tar.next()) is not None:
+        if len(members) >= limits.max_members:
+            raise BundleIntegrityError(
+                f"{archive} has more than {limits.max_members:,} members: refusing to import a possible archive "
+                f"bomb {setting.format(env='DOSIRAK_IMPORT_MAX_MEMBERS', flag='max-members')}")
+        check_member(member, sizes.keys())
+        if member.issparse():
+            raise BundleIntegrityError(f"archive member '{member.name}' is a sparse file; refusing to import")
+        size = member.size if member.isfile() else 0
+        if member.islnk():
+            size = sizes.get(posixpath.normpath(member.linkname), 0)
+        if size > limits.max_file_bytes:
+            raise BundleIntegrityError(
+                f"archive member '{member.name}' unpacks to {human_size(size)}, over the per-file limit of "
+                f"{human_size(limits.max_file_bytes)}: refusing to import a possible archive bomb "
+                f"{setting.format(env='DOSIRAK_IMPORT_MAX_FILE_BYTES', flag='max-file-size')}")
+        total += size
+        if total > limits.max_bytes:
+            raise BundleIntegrityError(
+                f"{archive} unpacks to more than {human_size(limits.max_bytes)} (the limit): refusing to import a "
+                f"possible archive bomb {setting.format(env='DOSIRAK_IMPORT_MAX_BYTES', flag='max-size')}")
+        members.append(member)
+        if member.isfile():
+            sizes[posixpath.normpath(member.name)] = member.size
+    return members, total
 
 
 __all__ = ["check_member", "export_bundle", "import_bundle"]

@@ -21,7 +21,6 @@ import json
 import logging
 import os
 import platform
-import re
 import shutil
 import uuid
 from pathlib import Path
@@ -36,10 +35,10 @@ from dosirak.errors import BundleError, NotFoundError, ServiceError
 from dosirak.metadata.records import BundleRecord
 from dosirak.models.model import ModelVersion
 from dosirak.models.ref import ModelRef
+from dosirak.names import check_name
 
 log = logging.getLogger(__name__)
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 #: Never packed, whatever ``include`` says.
 DEFAULT_EXCLUDE = (".git/", ".hg/", ".svn/", "__pycache__/", "*.pyc", ".venv/", "venv/", ".dosirak/",
                    "node_modules/", ".pytest_cache/", ".mypy_cache/", ".ruff_cache/", ".ipynb_checkpoints/",
@@ -174,10 +173,7 @@ def build(
     if run_id is None and step_run_id is None:
         run_id, step_run_id = current_step_lineage()
 
-    name = spec.name or definition.name
-    if not _NAME.match(name or ""):
-        raise BundleError(f"invalid bundle name '{name}': use 1-128 letters, digits, '_', '-' or '.', "
-                          "starting with a letter or digit")
+    name = check_name(spec.name or definition.name, "bundle name", error=BundleError)
     version = new_version()
     from dosirak.metadata.timeutil import utcnow
 

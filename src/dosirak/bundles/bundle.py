@@ -24,6 +24,7 @@ from typing import Any
 
 from dosirak.bundles.manifest import VerifyReport, verify
 from dosirak.errors import BundleError, BundleIntegrityError, BundleVersionError
+from dosirak.names import check_name
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,45 @@ def read_bundle_yaml(root: Path) -> dict[str, Any]:
             f"bundle {data['name']}:{data['version']} was built by a newer dosirak ({built_by}) than this one "
             f"({dosirak.__version__}); upgrade dosirak to use it"
         )
+    check_info(data, path)
     return data
+
+
+def check_info(data: dict[str, Any], path: Path) -> None:
+    """Refuse a ``bundle.yaml`` whose names or paths could lead outside the bundle or the store.
+
+    The name and version become ``<bundles_root>/NAME/VERSION``; the service file is
+    imported from ``src/``; each model is read from its ``path``. All come from a file
+    that may have been crafted, so each is checked against the name grammar or to be a
+    plain relative path before anything uses it.
+    """
+    where = f"{path}: "
+    check_name(data.get("name"), "bundle name", error=BundleIntegrityError)
+    version = check_name(data.get("version"), "bundle version", error=BundleIntegrityError)
+    if version == "latest":
+        raise BundleIntegrityError(f"{where}'latest' cannot be a bundle version: it always means the newest one")
+    service = data.get("service")
+    file_part, sep, attr = str(service).rpartition(":")
+    if not isinstance(service, str) or not sep or not attr.isidentifier() or not _relative(file_part):
+        raise BundleIntegrityError(f"{where}service {service!r} is not FILE.py:Class with a relative FILE inside src/")
+    models = data.get("models") or []
+    if not isinstance(models, list):
+        raise BundleIntegrityError(f"{where}'models' must be a list")
+    for model in models:
+        if not isinstance(model, dict):
+            raise BundleIntegrityError(f"{where}each entry of 'models' must be a mapping")
+        check_name(model.get("name"), "model name", error=BundleIntegrityError)
+        check_name(str(model.get("version")), "model version", error=BundleIntegrityError)
+        if not _relative(model.get("path")):
+            raise BundleIntegrityError(f"{where}model path {model.get('path')!r} must be a relative path inside the bundle")
+
+
+def _relative(value: object) -> bool:
+    """A non-empty relative POSIX path with no ``..``, backslash or NUL (it stays below its root)."""
+    if not isinstance(value, str) or not value or "\\" in value or "\0" in value:
+        return False
+    parts = value.split("/")
+    return not value.startswith("/") and ".." not in parts and all(parts)
 
 
 @dataclass(frozen=True)
@@ -134,4 +173,4 @@ class Bundle:
         return cls(path=path, info=read_bundle_yaml(path))
 
 
-__all__ = ["BUNDLE_FILE", "FORMAT_VERSION", "Bundle", "new_version", "read_bundle_yaml"]
+__all__ = ["BUNDLE_FILE", "FORMAT_VERSION", "Bundle", "check_info", "new_version", "read_bundle_yaml"]

@@ -16,6 +16,10 @@ from pathlib import Path
 
 from dosirak.bundles import store
 from dosirak.errors import BundleError
+from dosirak.names import path_under
+
+#: What a build context written by :func:`containerize` holds: only such a directory is replaced.
+_CONTEXT_ENTRIES = frozenset({"bundle", "Dockerfile"})
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +72,15 @@ def containerize(tag_or_path: str, *, output: Path | None = None, trusted: bool 
 
     path, record = store.resolve(tag_or_path)
     bundle = store.open_bundle(path, check=True)
-    context = Path(output) if output else get_settings().home / "containers" / bundle.name / bundle.version
+    if output:
+        context = Path(output)
+    else:
+        context = path_under(get_settings().home / "containers", bundle.name, bundle.version, error=BundleError)
     if context.exists():
+        leftovers = {p.name for p in context.iterdir()} if context.is_dir() else {"?"}
+        if leftovers and not leftovers <= _CONTEXT_ENTRIES:
+            raise BundleError(f"{context} exists and is not a build context dosirak wrote "
+                              f"(it holds {', '.join(sorted(leftovers)[:5])}); choose another --output")
         shutil.rmtree(context)
     context.mkdir(parents=True)
     shutil.copytree(bundle.path, context / "bundle", symlinks=True)

@@ -24,6 +24,7 @@ from typing import Any
 from dosirak.bundles.bundle import BUNDLE_FILE, Bundle
 from dosirak.errors import BundleError, NotFoundError
 from dosirak.metadata.records import BundleRecord
+from dosirak.names import check_name, path_under
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +42,12 @@ def root() -> Path:
 
 
 def parse_tag(tag: str) -> tuple[str, str]:
-    """``name:version`` / ``name:latest`` / ``name`` -> ``(name, version)``."""
+    """``name:version`` / ``name:latest`` / ``name`` -> ``(name, version)``, both in the name grammar."""
     name, sep, version = str(tag).strip().partition(":")
     if not name or (sep and not version):
         raise BundleError(f"invalid bundle tag '{tag}': use NAME, NAME:VERSION or NAME:latest")
-    return name, version or "latest"
+    check_name(name, "bundle name", error=BundleError)
+    return name, check_name(version or "latest", "bundle version", error=BundleError)
 
 
 def get(tag: str) -> BundleRecord:
@@ -98,8 +100,9 @@ def commit(
     imported: bool = False,
 ) -> BundleRecord:
     """Move a finished bundle from ``temp`` into place and record it; undo the move on failure."""
-    name, version = str(info["name"]), str(info["version"])
-    target = root() / name / version
+    name = check_name(info.get("name"), "bundle name", error=BundleError)
+    version = check_name(info.get("version"), "bundle version", error=BundleError)
+    target = path_under(root(), name, version, error=BundleError)
     if target.exists():
         raise BundleError(f"bundle {name}:{version} already exists at {target}; delete it first")
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -128,8 +131,12 @@ def delete(tag: str) -> BundleRecord:
     name, version = parse_tag(tag)
     record: BundleRecord = _store().delete_bundle(name, version)
     path = Path(record.path)
-    if path.is_relative_to(root()):
+    home = root().resolve()
+    if path.resolve().is_relative_to(home) and path.resolve() != home and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
+    else:  # recorded by an older dosirak that let a crafted bundle.yaml place it elsewhere
+        log.warning("bundle %s was recorded at %s, outside the bundle store %s: its record is deleted but "
+                    "its files are left alone; inspect and remove that directory yourself", record.tag, path, home)
     log.info("deleted bundle %s", record.tag)
     return record
 

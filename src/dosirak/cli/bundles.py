@@ -122,13 +122,42 @@ def export(tag: str, output: Path) -> None:
     click.echo(f"exported {tag} to {path} ({human_size(path.stat().st_size)})")
 
 
+def _size(_ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    from dosirak.units import parse_size
+
+    if value is None:
+        return None
+    try:
+        size = parse_size(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param=param) from exc
+    if size <= 0:
+        raise click.BadParameter("must be positive", param=param)
+    return size
+
+
 @bundle.command("import")
 @click.argument("archive", type=click.Path(path_type=Path))
-def import_(archive: Path) -> None:
-    """Import a bundle archive: refuses unsafe paths and links, and any file whose hash differs."""
-    from dosirak.bundles.archive import import_bundle
+@click.option("--max-size", callback=_size, default=None, metavar="SIZE",
+              help="Refuse an archive unpacking to more than this [default: 16GiB, or DOSIRAK_IMPORT_MAX_BYTES].")
+@click.option("--max-file-size", callback=_size, default=None, metavar="SIZE",
+              help="Refuse an archive holding a file larger than this [default: 8GiB, or "
+                   "DOSIRAK_IMPORT_MAX_FILE_BYTES].")
+@click.option("--max-members", type=click.IntRange(min=1), default=None,
+              help="Refuse an archive with more members than this [default: 10000, or DOSIRAK_IMPORT_MAX_MEMBERS].")
+def import_(archive: Path, max_size: int | None, max_file_size: int | None, max_members: int | None) -> None:
+    """Import a bundle archive: refuses unsafe paths, links and names, any file whose hash differs, and an
+    archive over the size limits (checked from its headers before anything is extracted)."""
+    from dataclasses import replace
 
-    record = import_bundle(archive)
+    from dosirak.bundles.archive import import_bundle
+    from dosirak.settings import get_settings
+
+    limits = get_settings().import_limits
+    limits = replace(limits, max_bytes=max_size or limits.max_bytes,
+                     max_file_bytes=max_file_size or limits.max_file_bytes,
+                     max_members=max_members or limits.max_members)
+    record = import_bundle(archive, limits=limits)
     click.echo(f"imported {record.tag} at {record.path}")
 
 

@@ -15,6 +15,7 @@ from dosirak.metadata._models import INACTIVE_DEPLOYMENT_STATUSES
 from dosirak.metadata.database import Database
 from dosirak.metadata.records import BundleRecord
 from dosirak.metadata.timeutil import as_utc
+from dosirak.names import check_name
 
 
 def _bundle_from_row(row: Row[Any]) -> BundleRecord:
@@ -53,6 +54,8 @@ class BundlesMixin(Database):
         extra: dict[str, Any] | None = None,
     ) -> BundleRecord:
         """Record a bundle already in place, linked to the local model versions it carries."""
+        check_name(name, "bundle name", error=BundleError)
+        check_name(version, "bundle version", error=BundleError)
         with self._write() as conn:
             clash = conn.execute(select(t.bundles.c.id).where(
                 t.bundles.c.name == name, t.bundles.c.version == version)).scalar()

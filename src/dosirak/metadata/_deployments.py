@@ -13,6 +13,7 @@ from dosirak.metadata import schema as t
 from dosirak.metadata.database import Database
 from dosirak.metadata.records import DeploymentRecord
 from dosirak.metadata.timeutil import as_utc, utcnow
+from dosirak.names import check_name
 
 #: Statuses of a deployment whose process should be running.
 ACTIVE_DEPLOYMENT_STATUSES = ("starting", "running", "stopping")
@@ -35,6 +36,7 @@ class DeploymentsMixin(Database):
     def create_deployment(self, *, name: str, deployer: str, flavor: str, status: str = "starting",
                           **fields: Any) -> DeploymentRecord:
         """Record a new deployment (any column of ``deployments`` may be given as a keyword)."""
+        check_name(name, "deployment name", error=DeploymentError)
         unknown = set(fields) - _COLUMNS
         if unknown:
             raise DeploymentError(f"unknown deployment field(s): {', '.join(sorted(unknown))}")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection
 
+from dosirak import names
 from dosirak.errors import NotFoundError, StackError
 from dosirak.metadata import schema as t
 from dosirak.metadata.database import inserted_id
@@ -18,16 +18,11 @@ from dosirak.stack.credentials import refuse_clear_text
 
 COMPONENT_TYPES = ("orchestrator", "artifact-store", "model-deployer")
 REQUIRED_TYPES = ("orchestrator", "artifact-store")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
 def check_name(kind: str, name: str) -> None:
-    """Names are 1-128 letters, digits, '_', '-', '.', starting with a letter or digit."""
-    if not _NAME.match(name or ""):
-        raise StackError(
-            f"invalid {kind} name '{name}': use 1-128 letters, digits, '_', '-' or '.', "
-            "starting with a letter or digit"
-        )
+    """Stack and component names follow the one name grammar (:mod:`dosirak.names`)."""
+    names.check_name(name, f"{kind} name", error=StackError)
 
 
 def check_type(component_type: str) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from dosirak.errors import ModelError
+from dosirak.names import check_name, path_under
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +169,9 @@ def new_temp_dir(root: Path) -> Path:
 
 
 def version_dir(root: Path, name: str, version: int) -> Path:
-    return root / name / str(version)
+    """``root/NAME/VERSION``, with the name checked against the grammar and the path kept below ``root``."""
+    check_name(name, "model name", error=ModelError)
+    return path_under(root, name, str(int(version)), error=ModelError)
 
 
 def move_into_place(temp: Path, target: Path) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
 from dosirak.errors import ConfigError, ParameterError, PipelineError, RunFailedError
+from dosirak.names import check_name
 from dosirak.pipelines import _tracing
 from dosirak.pipelines import parameters as params
 from dosirak.pipelines._tracing import Tracer
@@ -30,7 +31,8 @@ class Pipeline:
 
     def __init__(self, func: Callable[..., Any], *, name: str | None = None, enable_cache: bool = True) -> None:
         self.func = func
-        self.name = name or func.__name__
+        self.name = check_name(name or func.__name__, "pipeline name", error=PipelineError,
+                               hint="choose one with @pipeline(name=...)")
         self.enable_cache = enable_cache
         self.signature = inspect.signature(func)
         try:

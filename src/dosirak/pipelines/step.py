@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, overload
 
 from dosirak.errors import StepCallError, StepSignatureError
+from dosirak.names import check_name
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,8 @@ class Step:
             raise StepSignatureError(f"@step decorates functions, not {func!r}")
         if options.retries < 0:
             raise StepSignatureError(f"step '{options.name}': retries must be >= 0, got {options.retries}")
+        check_name(options.name, "step name", error=StepSignatureError,
+                   hint="it names the step's artifact directory; choose one with @step(name=...)")
         self.func = func
         self.options = options
         self.name = options.name
