@@ -40,6 +40,17 @@ def test_model_alias_show_list_and_delete(capsys: pytest.CaptureFixture[str]) ->
     assert code == 2 and "has no version or alias '1'" in err
 
 
+@pytest.mark.parametrize("command", [("model", "show"), ("model", "delete", "-y"), ("model", "alias", "-", "staging")])
+def test_a_version_number_too_large_for_the_store_is_a_one_line_not_found(
+        capsys: pytest.CaptureFixture[str], command: tuple[str, ...]) -> None:
+    dk.models.save("m", 1)
+    tag = "m:99999999999999999999999"
+    argv = [tag if a == "-" else a for a in command] if "-" in command else [*command[:2], tag, *command[2:]]
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and err.strip() == ("error: model 'm' has no version or alias '99999999999999999999999'; "
+                                         "`dosirak model show m` lists its versions and aliases"), err
+
+
 def test_bundle_commands_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                     monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("torch")

@@ -115,3 +115,18 @@ def test_runs_show_says_when_caching_was_off(dosirak: Invoke, two_runs: tuple[Ru
     newest = dosirak("runs", "list", "--json").json()[0]
     steps = {s["name"]: s for s in dosirak("runs", "show", newest["id"], "--json").json()["steps"]}
     assert steps["tally"]["cache_miss"] == ["caching is off for this step"]
+
+
+@pytest.mark.parametrize("command", [("runs", "list"), ("artifact", "list")])
+@pytest.mark.parametrize("limit", ["0", "-1", "99999999999999999999999"])
+def test_a_limit_outside_what_the_store_can_take_is_a_usage_error(dosirak: Invoke, command: tuple[str, str],
+                                                                  limit: str) -> None:
+    result = dosirak(*command, "-n", limit)
+    assert result.exit_code == 2 and "Invalid value for '-n' / '--limit'" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_artifact_type_filter_takes_wildcards_literally(dosirak: Invoke, two_runs: tuple[RunView, RunView]) -> None:
+    assert dosirak("artifact", "list", "--type", "%", "--json").json() == []
+    assert dosirak("artifact", "list", "--type", "_", "--json").json() == []
+    assert dosirak("artifact", "list", "--type", "int", "--json").json() != []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from typing import Any
 
@@ -177,3 +178,36 @@ def test_posts_must_be_json_from_the_dashboard_itself(client: AppClient) -> None
     assert cross.status_code == 403
     same = client.post("/api/v1/runs", json={}, headers={"Origin": "http://127.0.0.1:8237"})
     assert same.status_code == 405  # passed the guard; the route is read-only
+
+
+def test_a_post_from_an_opaque_origin_is_refused(client: AppClient) -> None:
+    for origin in ("null", ""):
+        r = client.post("/api/v1/runs", json={}, headers={"Origin": origin})
+        assert r.status_code == 403 and r.json()["message"] == "actions must come from the dashboard's own pages"
+
+
+def test_like_wildcards_in_the_artifact_type_filter_are_literal(client: AppClient, seeded: dict[str, Any]) -> None:
+    for wildcard in ("%25", "_", "%25float", "floa_"):
+        assert client.get(f"/api/v1/artifacts?type={wildcard}").json()["total"] == 0, wildcard
+        assert seeded["artifact"] not in client.get(f"/artifacts?type={wildcard}").text
+    assert client.get("/api/v1/artifacts?type=float").json()["total"] > 0
+
+
+HUGE = "99999999999999999999999"
+
+
+def _offset_urls(seeded: dict[str, Any]) -> list[str]:
+    lists = [api.PREFIX + _fill(e.path, seeded) for e in api.endpoints() if e.paginated and "{" not in e.path
+             or e.paginated and e.path.startswith(("/pipelines/", "/runs/"))]
+    return [*lists, api.PREFIX + _fill("/steps/{step_id}/logs", seeded), "/runs", "/artifacts", "/pipelines/training"]
+
+
+@pytest.mark.parametrize("value", [HUGE, str(2**63), "9" * 5000])
+def test_an_offset_no_store_can_take_is_400_on_every_list(value: str, client: AppClient,
+                                                          seeded: dict[str, Any]) -> None:
+    urls = _offset_urls(seeded)
+    assert len(urls) >= 10
+    for url in urls:
+        r = client.get(f"{url}?offset={value}")
+        assert r.status_code == 400, (url, r.text)
+        assert "offset must be between 0 and" in html.unescape(r.text), url

@@ -96,3 +96,16 @@ def test_registry_pages_render(client: AppClient, registry: dict[str, Any]) -> N
         r = client.get(path)
         assert r.status_code == 200, path
         assert "<script>alert" not in r.text
+
+
+@pytest.mark.parametrize("path", ["/models/clf/versions/99999999999999999999999",
+                                  "/api/v1/models/clf/versions/99999999999999999999999",
+                                  "/models/clf/versions/%C2%B2", "/api/v1/models/clf/versions/%C2%B2"])
+def test_a_version_number_no_store_can_hold_is_404_with_a_message(path: str, client: AppClient,
+                                                                   registry: dict[str, Any]) -> None:
+    import html
+
+    r = client.get(path)
+    assert r.status_code == 404, r.text
+    shown = r.json()["message"] if path.startswith("/api/") else html.unescape(r.text)
+    assert "model 'clf' has no version or alias" in shown

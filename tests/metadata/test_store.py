@@ -139,3 +139,16 @@ def test_list_runs_is_newest_first_and_filters() -> None:
     assert [r.id for r in store.list_runs(status="completed")] == [first]
     assert store.count_runs(pipeline_name="q") == 1
     assert [(p.name, n) for p, n, _last in store.list_pipelines()] == [("p", 1), ("q", 1)]
+
+
+def test_the_artifact_type_filter_takes_like_wildcards_literally() -> None:
+    store = get_store()
+    _run_id, ids = new_run(store, steps=("a",))
+    store.start_step(ids["a"], cache_key="k", cache_parts={}, source_code=None, inputs={})
+    out = artifact(ids["a"])
+    store.finish_step(ids["a"], status="completed", new_artifacts=[out], outputs={"output": out.id}, attempts=1)
+    for literal in ("%", "_", "i%", "%int", "in_", "/", "//%"):
+        assert store.list_artifacts(type_name=literal) == [], literal
+        assert store.count_artifacts_of_type(literal) == 0, literal
+    assert [a.id for a in store.list_artifacts(type_name="int")] == [out.id]
+    assert store.count_artifacts_of_type("builtins.int") == store.count_artifacts_of_type("int") == 1

@@ -138,3 +138,12 @@ def test_a_model_whose_versions_are_all_deleted_has_no_latest() -> None:
     dk.models.delete("m:1")
     with pytest.raises(NotFoundError, match="model 'm' has no versions"):
         dk.models.get("m:latest")
+
+
+@pytest.mark.parametrize("ref", ["99999999999999999999999", str(2**63), "9" * 5000, "²", "١"])
+def test_a_version_number_no_store_can_hold_is_not_found(ref: str) -> None:
+    dk.models.save("m", 1)
+    with pytest.raises(NotFoundError, match=f"model 'm' has no version or alias '{ref}'"):
+        dk.models.get(f"m:{ref}")
+    with pytest.raises(NotFoundError, match="no model named 'nope'"):
+        dk.models.get(f"nope:{ref}")

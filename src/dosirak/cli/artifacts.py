@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from dosirak.cli._render import console, fmt, json_option, print_json, table
+from dosirak.metadata.driver import MAX_SQL_INTEGER
 from dosirak.units import human_size
 
 
@@ -14,7 +15,7 @@ def artifact() -> None:
 
 
 @artifact.command("list")
-@click.option("-n", "--limit", default=30, show_default=True)
+@click.option("-n", "--limit", default=30, show_default=True, type=click.IntRange(1, MAX_SQL_INTEGER))
 @click.option("--type", "type_name", help="Only artifacts of this type (e.g. ndarray or numpy.ndarray).")
 @json_option
 def list_artifacts(limit: int, type_name: str | None, as_json: bool) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from dosirak.cli._render import console, fmt, json_option, print_json, status_style, table
+from dosirak.metadata.driver import MAX_SQL_INTEGER
 from dosirak.metadata.recorder import RUN_STATUSES
 from dosirak.units import duration, human_size
 
@@ -17,7 +18,7 @@ def runs() -> None:
 @runs.command("list")
 @click.option("--pipeline", "pipeline_name", help="Only runs of this pipeline.")
 @click.option("--status", type=click.Choice(RUN_STATUSES))
-@click.option("-n", "--limit", default=20, show_default=True)
+@click.option("-n", "--limit", default=20, show_default=True, type=click.IntRange(1, MAX_SQL_INTEGER))
 @json_option
 def list_runs(pipeline_name: str | None, status: str | None, limit: int, as_json: bool) -> None:
     """Runs, newest first."""

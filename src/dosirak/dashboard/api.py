@@ -19,7 +19,6 @@ from starlette.routing import BaseRoute, Route
 
 from dosirak.dashboard import logs, previews, resources
 from dosirak.dashboard.context import dashboard_of, run_status_param
-from dosirak.errors import DashboardError
 
 PREFIX = "/api/v1"
 
@@ -138,17 +137,11 @@ def get_step(request: Request) -> Response:
 def get_step_logs(request: Request) -> Response:
     store = _store(request)
     step = store.get_step_run(request.path_params["step_id"])
-    raw = request.query_params.get("offset")
-    if raw in (None, ""):
+    if request.query_params.get("offset") in (None, ""):
         chunk = logs.tail(step.logs_uri)
     else:
-        try:
-            offset = int(raw)
-        except ValueError:
-            raise DashboardError(f"'offset' must be a whole number, got {raw!r}") from None
-        if offset < 0:
-            raise DashboardError(f"offset must be 0 or more, got {offset}")
-        chunk = logs.since(step.logs_uri, offset)
+        chunk = logs.since(step.logs_uri, resources.int_param(request.query_params, "offset", 0, 0,
+                                                              resources.MAX_OFFSET))
     return json_response({"text": chunk.text, "offset": chunk.offset, "size": chunk.size,
                           "truncated": chunk.truncated, "step_status": step.status})
 

@@ -6,7 +6,8 @@
 - Without a token (loopback only), the ``Host`` header must name the loopback, so a web
   page cannot reach the dashboard through DNS rebinding.
 - Requests that change something (POST) must be JSON and, when the browser says where
-  they come from, come from the dashboard itself: a form on another site cannot post.
+  they come from, come from the dashboard itself: a form on another site cannot post, nor
+  can a page whose origin the browser hides (``Origin: null``).
 """
 
 from __future__ import annotations
@@ -111,7 +112,8 @@ def _write_problem(headers: dict[str, str], host: str) -> str | None:
     if content_type != "application/json":
         return "actions must be sent as JSON (Content-Type: application/json)"
     origin = headers.get("origin")
-    if origin and origin != "null" and origin.split("://", 1)[-1] != host:
+    # a present Origin must be the dashboard's own; "null" (a sandboxed frame, a data: or file: page) never is
+    if origin is not None and (origin == "null" or origin.split("://", 1)[-1] != host):
         return "actions must come from the dashboard's own pages"
     return None
 

@@ -6,10 +6,12 @@ page is in the API under the same name. Every function here only reads the store
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from dosirak.errors import DashboardError
+from dosirak.metadata.driver import MAX_SQL_INTEGER
 from dosirak.metadata.records import (
     ArtifactRecord,
     ComponentRecord,
@@ -22,6 +24,9 @@ from dosirak.stack.credentials import masked
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
+#: The largest offset taken from a query: past it, offset + limit would not fit the store's integers.
+MAX_OFFSET = MAX_SQL_INTEGER - MAX_LIMIT
+_WHOLE_NUMBER = re.compile(r"-?[0-9]+")
 
 
 @dataclass(frozen=True)
@@ -33,13 +38,8 @@ class Page:
 
     @classmethod
     def from_query(cls, query: Any, default_limit: int = DEFAULT_LIMIT) -> Page:
-        limit = _int_param(query, "limit", default_limit)
-        offset = _int_param(query, "offset", 0)
-        if not 1 <= limit <= MAX_LIMIT:
-            raise DashboardError(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
-        if offset < 0:
-            raise DashboardError(f"offset must be 0 or more, got {offset}")
-        return cls(limit=limit, offset=offset)
+        return cls(limit=int_param(query, "limit", default_limit, 1, MAX_LIMIT),
+                   offset=int_param(query, "offset", 0, 0, MAX_OFFSET))
 
     def envelope(self, items: list[Any], total: int) -> dict[str, Any]:
         """The API's list shape: items, total, limit, offset and the next offset (or null)."""
@@ -48,14 +48,22 @@ class Page:
                 "next_offset": nxt if nxt < total else None}
 
 
-def _int_param(query: Any, name: str, default: int) -> int:
+def int_param(query: Any, name: str, default: int, minimum: int, maximum: int) -> int:
+    """The whole number ``?name=`` (ASCII digits), ``default`` when absent; a 400 outside ``minimum..maximum``.
+
+    Every integer the dashboard takes from a query goes through here, so none can reach the
+    store (or the JSON encoder) beyond what a 64-bit integer holds.
+    """
     raw = query.get(name)
     if raw in (None, ""):
         return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise DashboardError(f"'{name}' must be a whole number, got {raw!r}") from None
+    shown = raw if len(raw) <= 40 else raw[:40] + "..."
+    if not _WHOLE_NUMBER.fullmatch(raw):
+        raise DashboardError(f"'{name}' must be a whole number, got {shown!r}")
+    value = int(raw) if len(raw) <= 40 else None  # int() of thousands of digits is slow, then refused
+    if value is None or not minimum <= value <= maximum:
+        raise DashboardError(f"{name} must be between {minimum} and {maximum}, got {shown}")
+    return value
 
 
 def pipeline(p: PipelineRecord, run_count: int, latest: RunRecord | None) -> dict[str, Any]:
@@ -126,5 +134,5 @@ def record(obj: Any) -> dict[str, Any]:
     raise TypeError(f"cannot describe {type(obj).__name__}")
 
 
-__all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "Page", "artifact", "component", "links", "pipeline", "record", "run",
+__all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "MAX_OFFSET", "Page", "int_param", "artifact", "component", "links", "pipeline", "record", "run",
            "stack", "step"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 
 from dosirak.metadata import schema as t
 from dosirak.metadata.recorder import RunRecorder, artifact_record
@@ -18,7 +18,7 @@ class ArtifactsMixin(RunRecorder):
         a = t.artifacts.c
         ids_query = select(a.id).order_by(a.created_at.desc(), a.id).limit(limit).offset(offset)
         if type_name:
-            ids_query = ids_query.where(or_(a.type == type_name, a.type.endswith("." + type_name)))
+            ids_query = ids_query.where(t.type_named(a.type, type_name))
         with self._read() as conn:
             ids = [row[0] for row in conn.execute(ids_query).all()]
             if not ids:

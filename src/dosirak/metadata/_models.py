@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection, Row
 from dosirak.errors import ModelError, NotFoundError
 from dosirak.metadata import schema as t
 from dosirak.metadata.database import Database, inserted_id
+from dosirak.metadata.driver import MAX_SQL_INTEGER
 from dosirak.metadata.records import AliasMoveRecord, ModelRecord, ModelVersionRecord
 from dosirak.metadata.timeutil import as_utc, utcnow
 
@@ -29,6 +30,15 @@ def check_model_name(name: str) -> None:
             f"invalid model name '{name}': use 1-128 letters, digits, '_', '-' or '.', "
             "starting with a letter or digit"
         )
+
+
+def is_version_number(ref: str) -> bool:
+    """Whether ``ref`` names a version by number: ASCII digits of an integer a store can hold.
+
+    Anything else (``²``, a number beyond :data:`MAX_SQL_INTEGER`) is looked up as an alias,
+    which finds nothing, so it is "not found" rather than a crash in the database driver.
+    """
+    return ref.isascii() and ref.isdigit() and len(ref) <= 19 and int(ref) <= MAX_SQL_INTEGER
 
 
 def check_alias(alias: str) -> None:
@@ -252,14 +262,14 @@ class ModelsMixin(Database):
     def _version_row(self, conn: Connection, model_id: int | None, name: str, ref: str) -> Row[Any]:
         """The row ``ref`` names; by ``model_id``, or by ``name`` in the same query when it is None."""
         source = t.model_versions.join(t.models, t.models.c.id == t.model_versions.c.model_id)
-        if ref not in ("", "latest") and not ref.isdigit():
+        if ref not in ("", "latest") and not is_version_number(ref):
             source = source.join(t.model_aliases, t.model_aliases.c.model_version_id == t.model_versions.c.id)
         query = select(*_VERSION_COLUMNS).select_from(source)
         query = query.where(t.models.c.name == name) if model_id is None else query.where(
             t.model_versions.c.model_id == model_id)
         if ref in ("", "latest"):
             query = query.order_by(t.model_versions.c.version.desc()).limit(1)
-        elif ref.isdigit():
+        elif is_version_number(ref):
             query = query.where(t.model_versions.c.version == int(ref))
         else:
             query = query.where(t.model_aliases.c.alias == ref)
@@ -292,7 +302,7 @@ class ModelsMixin(Database):
         params: dict[str, Any]
         if ref in ("", "latest"):
             query, params = _GET_VERSION["latest"], {"name": name}
-        elif ref.isdigit():
+        elif is_version_number(ref):
             query, params = _GET_VERSION["number"], {"name": name, "version": int(ref)}
         else:
             query, params = _GET_VERSION["alias"], {"name": name, "alias": ref}
@@ -365,4 +375,4 @@ class ModelsMixin(Database):
                                 moved_at=as_utc(r[5]), actor=r[6]) for r in rows]  # type: ignore[arg-type]
 
 
-__all__ = ["INACTIVE_DEPLOYMENT_STATUSES", "ModelsMixin", "check_alias", "check_model_name"]
+__all__ = ["INACTIVE_DEPLOYMENT_STATUSES", "ModelsMixin", "check_alias", "check_model_name", "is_version_number"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 
 from dosirak.metadata import schema as t
 from dosirak.metadata.database import Database
@@ -64,8 +64,7 @@ class OverviewMixin(Database):
 
     def count_artifacts_of_type(self, type_name: str) -> int:
         """How many artifacts have this type (qualified, or its last dotted part)."""
-        query = select(func.count()).select_from(t.artifacts).where(
-            or_(t.artifacts.c.type == type_name, t.artifacts.c.type.endswith("." + type_name)))
+        query = select(func.count()).select_from(t.artifacts).where(t.type_named(t.artifacts.c.type, type_name))
         with self._read() as conn:
             return int(conn.execute(query).scalar_one())
 

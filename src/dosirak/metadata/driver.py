@@ -74,6 +74,14 @@ class Driver(Protocol):
 
 #: The escape character of :func:`like_prefix` patterns (``LIKE :x ESCAPE '/'``).
 LIKE_ESCAPE = "/"
+#: The largest integer SQLite (and PostgreSQL's BIGINT) holds: a bigger one from outside names nothing stored.
+MAX_SQL_INTEGER = 2**63 - 1
+
+
+def escape_like(text: str) -> str:
+    """``text`` for a ``LIKE ... ESCAPE '/'`` pattern, its ``%``, ``_`` and ``/`` taken literally."""
+    e = LIKE_ESCAPE
+    return text.replace(e, e + e).replace("%", e + "%").replace("_", e + "_")
 
 
 def like_prefix(prefix: str) -> str:
@@ -82,9 +90,7 @@ def like_prefix(prefix: str) -> str:
     Ids are lower-case uuids; SQLite's LIKE ignores case and PostgreSQL's does not, so the
     prefix is lowered to make "3F2A" find the same run on both.
     """
-    e = LIKE_ESCAPE
-    escaped = prefix.lower().replace(e, e + e).replace("%", e + "%").replace("_", e + "_")
-    return escaped + "%"
+    return escape_like(prefix.lower()) + "%"
 
 
 # ---------------------------------------------------------------------------- SQLite
@@ -336,5 +342,5 @@ def sqlite_path(url: str) -> str | None:
 
 __all__ = [
     "BOOL_COLUMNS", "JSON_COLUMNS", "TIME_COLUMNS", "Cursor", "Driver", "EngineDriver", "SqliteDriver",
-    "like_prefix", "sqlite_path",
+    "LIKE_ESCAPE", "MAX_SQL_INTEGER", "escape_like", "like_prefix", "sqlite_path",
 ]

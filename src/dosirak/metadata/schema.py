@@ -25,12 +25,13 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    or_,
 )
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator
 
 from dosirak.metadata.database import SCHEMA_REVISION
-from dosirak.metadata.driver import LIKE_ESCAPE, like_prefix
+from dosirak.metadata.driver import LIKE_ESCAPE, escape_like, like_prefix
 from dosirak.metadata.timeutil import as_utc
 
 metadata = MetaData()
@@ -60,6 +61,11 @@ UTC = UTCDateTime()
 def id_startswith(column: Any, prefix: str) -> ColumnElement[bool]:
     """``column`` starts with ``prefix``, taken literally and in lower case (see :func:`like_prefix`)."""
     return column.like(like_prefix(prefix), escape=LIKE_ESCAPE)  # type: ignore[no-any-return]
+
+
+def type_named(column: Any, type_name: str) -> ColumnElement[bool]:
+    """``column`` holds the qualified type ``type_name`` or one whose last dotted parts are it, taken literally."""
+    return or_(column == type_name, column.like("%." + escape_like(type_name), escape=LIKE_ESCAPE))
 
 pipelines = Table(
     "pipelines",
