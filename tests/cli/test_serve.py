@@ -64,3 +64,11 @@ def test_names_the_check_cannot_see_are_left_to_the_workers(tmp_path: Path, serv
     check_target(f"{broken}:Echo")  # a syntax error is the import's to report (exit status 3)
     check_target("json:JSONDecoder")
     check_target(f"{service_file}:Echo")
+
+
+@pytest.mark.parametrize("port", ["-5", "65536", "99999999999999999999"])
+def test_a_port_no_socket_can_have_is_a_usage_error_before_anything_starts(dosirak: Invoke, service_file: Path,
+                                                                           port: str) -> None:
+    result = dosirak("serve", f"{service_file}:Echo", "--port", port)
+    assert result.exit_code == 2 and "Invalid value for '--port'" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr

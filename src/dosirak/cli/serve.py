@@ -104,7 +104,7 @@ def _services_hint(path: Path) -> str:
 @click.command("serve")
 @click.argument("target")
 @click.option("--host", default=None, help="Address to listen on [default: 127.0.0.1; 0.0.0.0 with --sagemaker].")
-@click.option("--port", type=int, default=None, help="TCP port [default: 3000; 8080 with --sagemaker].")
+@click.option("--port", type=click.IntRange(0, 65535), default=None, help="TCP port [default: 3000; 8080 with --sagemaker].")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Worker processes [default: the service's workers option]. Each loads its own copy of "
                    "the model; with 2 workers a crashed worker's in-flight requests fail but the other keeps "
