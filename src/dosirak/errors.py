@@ -30,6 +30,7 @@ what was wrong and what to do about it.
     │   └── ModelTrustError             loading would run pickle from an untrusted source
     ├── BundleError                     bundle build/load
     │   ├── BundleIntegrityError        tampered, truncated or unsafe bundle
+    │   │   └── BundleSignatureError    no valid signature by a trusted key (when required)
     │   └── BundleVersionError          built by a newer dosirak
     ├── ServiceError                    service definition problems
     ├── ServingError                    errors answered over HTTP (carry status_code)
@@ -185,6 +186,10 @@ class BundleIntegrityError(BundleError):
 
 class BundleVersionError(BundleError):
     """A bundle was built by a newer dosirak than this one."""
+
+
+class BundleSignatureError(BundleIntegrityError):
+    """A bundle lacks a valid signature by a trusted key where one is required, or its SIGNATURES is damaged."""
 
 
 class ServiceError(DosirakError):

@@ -54,6 +54,10 @@ class Settings:
     log_level: str = "INFO"
     #: Limits a bundle archive must meet before anything in it is extracted.
     import_limits: ImportLimits = field(default_factory=ImportLimits)
+    #: Refuse to import or serve a bundle without a valid signature by a trusted key.
+    require_signed_bundles: bool = False
+    #: File of trusted public keys (``dosirak-ed25519 BASE64 NAME`` lines) that signatures are checked against.
+    trusted_keys: Path | None = None
     #: Settings of plugins, from the config files' ``[extra]`` table.
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -147,7 +151,24 @@ def load_settings(**explicit: Any) -> Settings:
         dashboard_token=pick("dashboard_token", "DOSIRAK_DASHBOARD_TOKEN"),
         log_level=str(pick("log_level", "DOSIRAK_LOG_LEVEL", "INFO")).upper(),
         import_limits=_import_limits(pick),
+        require_signed_bundles=_flag(pick("require_signed_bundles", "DOSIRAK_REQUIRE_SIGNED_BUNDLES", False)),
+        trusted_keys=_optional_path(pick("trusted_keys", "DOSIRAK_TRUSTED_KEYS")),
     )
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off", ""}:
+        return False
+    raise ConfigError(f"{value!r} is not a yes/no value; use 1/0, true/false, yes/no or on/off")
+
+
+def _optional_path(value: Any) -> Path | None:
+    return Path(str(value)).expanduser() if value else None
 
 
 def _import_limits(pick: Any) -> ImportLimits:

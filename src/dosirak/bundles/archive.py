@@ -99,6 +99,7 @@ def import_bundle(archive: Path, *, limits: ImportLimits | None = None) -> Bundl
         BundleIntegrityError: unreadable/truncated archive, unsafe member or name, over a limit,
             or MANIFEST mismatch.
         BundleVersionError: the bundle was built by a newer dosirak.
+        BundleSignatureError: signed bundles are required and none of its signatures is by a trusted key.
         BundleError: a bundle with the same name and version is already here.
     """
     archive = Path(archive)
@@ -111,7 +112,10 @@ def import_bundle(archive: Path, *, limits: ImportLimits | None = None) -> Bundl
     temp = store.new_temp_dir()
     try:
         _extract(archive, temp, limits)
-        bundle = Bundle.open(temp, check=True)  # MANIFEST, then the format version
+        bundle = Bundle.open(temp, check=True)  # MANIFEST, then the format version and names
+        from dosirak.bundles.signing import enforce_policy
+
+        signers = enforce_policy(temp, f"{bundle.tag} from {archive}")  # refused unless signed by a trusted key, when that is required
         try:
             existing = store.get(bundle.tag)
         except Exception:  # noqa: BLE001 - NotFoundError: the usual case
@@ -127,7 +131,8 @@ def import_bundle(archive: Path, *, limits: ImportLimits | None = None) -> Bundl
     except BaseException:
         shutil.rmtree(temp, ignore_errors=True)
         raise
-    log.info("imported bundle %s from %s", record.tag, archive)
+    log.info("imported bundle %s from %s%s", record.tag, archive,
+             f" (signed by {', '.join(k.name for k in signers)})" if signers else "")
     return record
 
 

@@ -5,7 +5,7 @@ Format: a header line, then one line per file, sorted by path::
     # dosirak bundle manifest v1
     <sha256>  <size>  <relative/posix/path>
 
-``MANIFEST`` lists every file of the bundle but itself. Verification fails, naming the
+``MANIFEST`` lists every file of the bundle but itself and ``SIGNATURES``. Verification fails, naming the
 file, when a listed file is missing, has another size or hash, or is a link leaving the
 bundle, and when a file is present that the manifest does not list.
 """
@@ -21,6 +21,8 @@ from pathlib import Path
 from dosirak.errors import BundleIntegrityError
 
 MANIFEST = "MANIFEST"
+#: Signatures over the MANIFEST (:mod:`dosirak.bundles.signing`): the one other file it does not list.
+SIGNATURES = "SIGNATURES"
 HEADER = "# dosirak bundle manifest v1"
 
 
@@ -55,7 +57,7 @@ def _walk(root: Path) -> list[str]:
     for dirpath, dirnames, names in os.walk(root):
         for name in (*names, *(d for d in dirnames if os.path.islink(os.path.join(dirpath, d)))):
             rel = Path(dirpath, name).relative_to(root).as_posix()
-            if rel != MANIFEST:
+            if rel not in (MANIFEST, SIGNATURES):
                 found.append(rel)
     return sorted(found)
 
@@ -132,4 +134,4 @@ def verify(root: Path) -> VerifyReport:
                         manifest_sha256=manifest_hash)
 
 
-__all__ = ["HEADER", "MANIFEST", "Entry", "VerifyReport", "read_manifest", "verify", "write_manifest"]
+__all__ = ["HEADER", "MANIFEST", "SIGNATURES", "Entry", "VerifyReport", "read_manifest", "verify", "write_manifest"]

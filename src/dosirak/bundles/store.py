@@ -21,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from dosirak import process
 from dosirak.bundles.bundle import BUNDLE_FILE, Bundle
 from dosirak.errors import BundleError, NotFoundError
 from dosirak.metadata.records import BundleRecord
@@ -84,8 +85,12 @@ def open_bundle(tag_or_path: str | Path, *, check: bool = True) -> Bundle:
 
 
 def new_temp_dir() -> Path:
-    """An empty directory inside the bundle store, on the same filesystem as the bundles."""
-    path = root() / ".tmp" / uuid.uuid4().hex
+    """An empty directory inside the bundle store, on the same filesystem as the bundles.
+
+    Its name starts with this process's :func:`~dosirak.process.owner_tag`: ``dosirak gc``
+    removes it once this process is gone, never while it runs.
+    """
+    path = root() / ".tmp" / f"{process.owner_tag()}-{uuid.uuid4().hex}"
     path.mkdir(parents=True)
     return path
 
@@ -153,7 +158,7 @@ def serve_parts(target: str) -> tuple[str, Path, dict[str, str]] | None:
     """How to serve ``target`` if it is a bundle (tag or directory), else None.
 
     Returns ``(service spec, source directory, worker environment)``. The bundle's
-    MANIFEST is verified first. Its pickled models may load when the bundle was built
+    MANIFEST is verified first, then the signing policy (``require_signed_bundles``). Its pickled models may load when the bundle was built
     here (not imported), or when ``DOSIRAK_BUNDLE_TRUSTED=1`` is already set.
     """
     from dosirak.settings import BUNDLE_DIR_ENV, BUNDLE_TRUSTED_ENV, env_flag
@@ -167,6 +172,9 @@ def serve_parts(target: str) -> tuple[str, Path, dict[str, str]] | None:
             return None
     path, record = resolve(target)
     bundle = Bundle.open(path, check=True)
+    from dosirak.bundles.signing import enforce_policy
+
+    enforce_policy(bundle.path, bundle.tag)
     trusted = (record is not None and not record.imported) or env_flag(BUNDLE_TRUSTED_ENV)
     env = {BUNDLE_DIR_ENV: str(bundle.path.resolve()), BUNDLE_TRUSTED_ENV: "1" if trusted else "0"}
     log.info("serving bundle %s from %s%s", bundle.tag, bundle.path, "" if trusted else " (untrusted: no pickle)")

@@ -1,4 +1,4 @@
-"""``dosirak bundle``: build, list, show, verify, delete, export, import and containerize bundles."""
+"""``dosirak bundle``: build, list, show, verify, sign, delete, export, import and containerize bundles."""
 
 from __future__ import annotations
 
@@ -84,17 +84,58 @@ def show(tag: str, as_json: bool) -> None:
 @click.argument("tag_or_path")
 @json_option
 def verify(tag_or_path: str, as_json: bool) -> None:
-    """Re-check every file of a bundle against its MANIFEST."""
+    """Re-check every file of a bundle against its MANIFEST, and check its signatures against the trusted keys."""
     from dosirak.bundles import store
+    from dosirak.bundles.signing import enforce_policy, read_signatures
 
     opened = store.open_bundle(tag_or_path, check=False)
     report = opened.verify()
+    present = read_signatures(opened.path)
+    trusted = enforce_policy(opened.path, opened.tag)  # refuses (exit 1) when signatures are required and none is trusted
+    trusted_ids = {k.key_id for k in trusted}
+    signatures = [{"key_id": s.key_id, "key_name": s.key_name, "trusted": s.key_id in trusted_ids} for s in present]
     if as_json:
         print_json({"tag": opened.tag, "files": report.files, "bytes": report.bytes, "seconds": report.seconds,
-                    "manifest_sha256": report.manifest_sha256, "ok": True})
+                    "manifest_sha256": report.manifest_sha256, "signatures": signatures, "ok": True})
         return
     click.echo(f"{opened.tag}: {report.files} files, {human_size(report.bytes)} verified "
                f"({report.mb_per_s:.0f} MB/s); MANIFEST sha256 {report.manifest_sha256}")
+    if not present:
+        click.echo("not signed: the MANIFEST proves the files are consistent, not who built them "
+                   "(`dosirak bundle sign`)")
+    for sig in signatures:
+        state = ("valid, by a trusted key" if sig["trusted"]
+                 else "NOT trusted here (key not in DOSIRAK_TRUSTED_KEYS, or the signature does not match)")
+        click.echo(f"signed by {sig['key_name']} ({sig['key_id']}): {state}")
+
+
+@bundle.command("keygen")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--name", required=True, help="The key's name, shown with each signature it makes (e.g. ml-team).")
+def keygen(path: Path, name: str) -> None:
+    """Make an Ed25519 key pair for signing bundles: PATH (private, mode 0600) and PATH.pub.
+
+    Keep PATH secret; add the line in PATH.pub to the trusted keys file (DOSIRAK_TRUSTED_KEYS)
+    of every machine that imports or serves your bundles.
+    """
+    from dosirak.bundles.signing import generate_key
+
+    public = generate_key(path, name=name)
+    click.echo(f"wrote private key {path} and public key {path}.pub (id {public.key_id})\n{public.line()}")
+
+
+@bundle.command("sign")
+@click.argument("tag_or_path")
+@click.option("--key", "key_path", type=click.Path(path_type=Path), required=True,
+              help="Private key file made by `dosirak bundle keygen`.")
+def sign(tag_or_path: str, key_path: Path) -> None:
+    """Sign a bundle (verified first): proves who built it, to importers and servers that trust the key."""
+    from dosirak.bundles import store
+    from dosirak.bundles.signing import sign as sign_bundle
+
+    opened = store.open_bundle(tag_or_path, check=True)
+    public = sign_bundle(opened.path, key_path)
+    click.echo(f"signed {opened.tag} with {public.name} ({public.key_id})")
 
 
 @bundle.command("delete")
