@@ -13,7 +13,12 @@ never imports the user's code, so it stays small. It
   it keeps waiting for a fix instead);
 * gives each worker the read end of a "lifeline" pipe whose write end only the supervisor
   holds: when the supervisor dies, even by SIGKILL, the workers read EOF and stop;
-* keeps ``/readyz`` at 503 until every worker has run the service's ``__init__``;
+* keeps ``/readyz`` at 503 until every worker has run the service's ``__init__``; after
+  that, ``/readyz`` stays 200 while at least one worker is ready, so a crashed worker
+  does not take the whole server out of a load balancer;
+* starts a worker that replaces one while others serve with ``--load-first``: it runs the
+  service's ``__init__`` before it accepts a connection, so the ready workers take every
+  request meanwhile instead of the newcomer answering 503 until it has loaded;
 * on SIGTERM or SIGINT, stops the workers gracefully (each finishes its in-flight
   requests), then returns 0;
 * with ``reload=True``, restarts the workers when a ``.py`` file near the service changes.
@@ -157,6 +162,8 @@ class Supervisor:
         ]
         if self.base_dir is not None:
             command += ["--base-dir", str(self.base_dir)]
+        if any(w.ready for w in self.workers.values()):
+            command.append("--load-first")  # others serve meanwhile: accept only once loaded
         try:
             process = subprocess.Popen(command, pass_fds=(self.sock.fileno(), write_fd, lifeline_r),
                                        env=self._worker_env())
@@ -254,11 +261,14 @@ class Supervisor:
         self.stopping = True
 
     def _update_ready(self) -> None:
-        ready = (
-            not self.stopping
-            and len(self.workers) >= self.target
-            and all(w.ready for w in self.workers.values())
-        )
+        if self._all_ready_logged:  # up once: one ready worker serves while others restart
+            ready = not self.stopping and any(w.ready for w in self.workers.values())
+        else:
+            ready = (
+                not self.stopping
+                and len(self.workers) >= self.target
+                and all(w.ready for w in self.workers.values())
+            )
         if ready and not self.ready_file.exists():
             self.ready_file.touch()
             if not self._all_ready_logged:

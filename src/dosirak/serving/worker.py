@@ -36,9 +36,11 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--fd", type=int, required=True, help="listening socket inherited from the supervisor")
     parser.add_argument("--pipe", type=int, required=True, help="write end of the status pipe")
     parser.add_argument("--lifeline", type=int, default=None, help="read end of a pipe at EOF once the supervisor dies")
-    parser.add_argument("--ready-file", required=True, help="exists while every worker is ready")
+    parser.add_argument("--ready-file", required=True, help="exists while the server is ready (every worker at start; then at least one)")
     parser.add_argument("--graceful-timeout", type=float, default=30.0)
     parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--load-first", action="store_true",
+                        help="construct the service before accepting connections (other workers serve meanwhile)")
     return parser.parse_args(argv)
 
 
@@ -129,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     app = ServingApp(
         definition,
         all_workers_ready=lambda: os.path.exists(ready_file),
-        load_in_background=True,
+        load_in_background=not args.load_first,
         on_fatal=on_fatal,
         on_ready=lambda: on_ready(tell),
     )

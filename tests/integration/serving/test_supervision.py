@@ -112,3 +112,41 @@ def test_workers_stop_when_the_supervisor_is_killed(tmp_path: Path) -> None:
         for pid in workers:
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_with_two_workers_a_killed_worker_costs_no_503_and_readiness_holds(tmp_path: Path) -> None:
+    """The survivor takes every request while the replacement loads (slowly: 2 s of __init__).
+
+    The replacement must not accept connections before its service is loaded (it would
+    answer them 503), and /readyz must stay 200 while one worker serves.
+    """
+    srv = start_server(tmp_path, "--workers", "2", env={"SAMPLE_INIT_DELAY": "2"})
+    try:
+        srv.wait_ready()
+        before = srv.worker_pids()
+        os.kill(before[0], signal.SIGKILL)
+        statuses: list[int] = []
+        ready: list[int] = []
+        deadline = time.monotonic() + 30
+        # fresh connections, as clients without a pool open them, until the replacement is ready
+        while not (set(srv.worker_pids()) - set(before) and _replacement_loaded(srv)):
+            assert time.monotonic() < deadline, srv.log.read_text()
+            with httpx.Client(base_url=srv.url, timeout=10) as http:
+                try:
+                    statuses.append(http.post("/add", json={"a": 1}).status_code)
+                    ready.append(http.get("/readyz").status_code)
+                except httpx.TransportError:  # a request on the killed worker's last connections
+                    statuses.append(0)
+        for _ in range(20):  # and a little after
+            statuses.append(httpx.post(srv.url + "/add", json={"a": 1}, timeout=10).status_code)
+        assert len(statuses) > 40
+        assert statuses.count(503) == 0, statuses
+        assert statuses[5:].count(0) == 0, statuses
+        assert set(ready) == {200}, ready
+    finally:
+        assert srv.stop() == 0
+
+
+def _replacement_loaded(srv: Server) -> bool:
+    """Whether the log says the replacement worker has loaded the service (the third 'loaded' line)."""
+    return srv.log.read_text().count("service 'sample' loaded") >= 3
