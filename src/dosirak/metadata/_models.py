@@ -16,20 +16,16 @@ from dosirak.metadata.database import Database, inserted_id
 from dosirak.metadata.driver import MAX_SQL_INTEGER
 from dosirak.metadata.records import AliasMoveRecord, ModelRecord, ModelVersionRecord
 from dosirak.metadata.timeutil import as_utc, utcnow
+from dosirak.names import check_name
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-_ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
+_ALIAS = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
 #: Deployment statuses that no longer hold on to a model or bundle.
 INACTIVE_DEPLOYMENT_STATUSES = ("stopped", "failed", "removed", "deleted")
 
 
 def check_model_name(name: str) -> None:
-    """Model names are 1-128 letters, digits, '_', '-', '.', starting with a letter or digit."""
-    if not _NAME.match(name or ""):
-        raise ModelError(
-            f"invalid model name '{name}': use 1-128 letters, digits, '_', '-' or '.', "
-            "starting with a letter or digit"
-        )
+    """Model names follow the one name grammar (:mod:`dosirak.names`)."""
+    check_name(name, "model name", error=ModelError)
 
 
 def is_version_number(ref: str) -> bool:
@@ -43,7 +39,7 @@ def is_version_number(ref: str) -> bool:
 
 def check_alias(alias: str) -> None:
     """Aliases start with a letter; ``latest`` is computed, never set."""
-    if alias == "latest" or not _ALIAS.match(alias or ""):
+    if alias == "latest" or not isinstance(alias, str) or not _ALIAS.fullmatch(alias):
         raise ModelError(
             f"invalid alias '{alias}': use up to 64 letters, digits, '_', '-' or '.', starting with a "
             "letter ('latest' is reserved: it always means the newest version)"
