@@ -83,6 +83,12 @@ def model_ref(tag: str) -> ModelRef:
     return ref
 
 
+def _version_number(described: dict[str, Any]) -> int:
+    """A packed model's version as a number; -1 for anything a crafted bundle.yaml put there instead."""
+    text = str(described.get("version", ""))
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 19 else -1
+
+
 def resolve_in_bundle(bundle_dir: Path, tag: str, *, trusted: bool) -> ModelVersion:
     """The version of ``tag`` packed in ``bundle_dir`` (as listed in its ``bundle.yaml``)."""
     import yaml
@@ -96,12 +102,12 @@ def resolve_in_bundle(bundle_dir: Path, tag: str, *, trusted: bool) -> ModelVers
         raise BundleError(f"cannot read {bundle_dir / 'bundle.yaml'}: {exc}") from exc
     packed = [m for m in described.get("models") or [] if m.get("name") == name]
     chosen = None
-    if ref.isdigit():
-        chosen = next((m for m in packed if int(m.get("version", -1)) == int(ref)), None)
+    if ref.isascii() and ref.isdigit():
+        chosen = next((m for m in packed if _version_number(m) == int(ref)), None)
     else:
         chosen = next((m for m in packed if f"{name}:{ref}" in (m.get("tags") or [])), None)
         if chosen is None and ref == "latest" and packed:
-            chosen = max(packed, key=lambda m: int(m.get("version", 0)))
+            chosen = max(packed, key=_version_number)
     if chosen is None:
         have = ", ".join(f"{m['name']}:{m['version']}" for m in described.get("models") or []) or "none"
         raise ModelError(f"the bundle at {bundle_dir} does not contain model {tag} (it has: {have}); "
