@@ -2,11 +2,16 @@
 
 A PID alone is not enough (the kernel reuses them), so dosirak records a PID together
 with the process's start time (``/proc/<pid>/stat`` field 22 on Linux) and compares both.
+A temporary file or directory can carry the same identity in its name
+(:func:`owner_tag`), so whoever finds it later can tell whether its writer still runs
+(:func:`owner_alive`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import socket
 
 
@@ -58,4 +63,32 @@ def hostname() -> str:
     return socket.gethostname()
 
 
-__all__ = ["hostname", "is_alive", "start_time"]
+_OWNER = re.compile(r"([0-9a-f]{8})-([0-9]+)-([0-9]+)-")
+
+
+def _host_key() -> str:
+    return hashlib.sha256(hostname().encode()).hexdigest()[:8]
+
+
+def owner_tag() -> str:
+    """``HOST-PID-START``: a prefix for the name of a temporary file this process writes.
+
+    ``HOST`` is a short hash of the hostname (any hostname fits in a file name this way),
+    ``START`` the kernel start time of this process (0 if unknown).
+    """
+    pid = os.getpid()
+    return f"{_host_key()}-{pid}-{start_time(pid) or 0}"
+
+
+def owner_alive(name: str) -> bool | None:
+    """Whether the process named by a name starting with :func:`owner_tag` still runs.
+
+    None when that cannot be told here: the name carries no tag, or a process on another host wrote it.
+    """
+    found = _OWNER.match(name)
+    if found is None or found.group(1) != _host_key():
+        return None
+    return is_alive(int(found.group(2)), int(found.group(3)) or None)
+
+
+__all__ = ["hostname", "is_alive", "owner_alive", "owner_tag", "start_time"]

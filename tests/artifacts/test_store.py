@@ -89,3 +89,40 @@ def test_artifact_store_for_defaults_to_the_home_and_takes_urls(dosirak_home: Pa
     assert local.root == str(dosirak_home / "artifacts")
     remote = artifact_store_for("local", {"path": "memory://elsewhere"})
     assert isinstance(remote, FsspecArtifactStore)
+
+
+def _files_below(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if not p.is_dir())
+
+
+def test_a_write_that_fills_the_disk_says_disk_full_and_leaves_nothing_visible(small_disk: Path) -> None:
+    store = LocalArtifactStore(str(small_disk / "artifacts"))
+    uri = store.location("run1", "s", "output")
+    with pytest.raises(ArtifactError, match="disk full") as info, store.staging(uri) as staged:
+        (staged / "big.bin").write_bytes(b"x" * (4 << 20))
+        store.publish(staged, uri)
+    message = str(info.value)
+    assert str(small_disk) in message and "free" in message and "dosirak gc" in message
+    assert not store.exists(uri)
+    assert _files_below(small_disk / "artifacts") == []
+
+
+def test_a_numpy_short_write_on_a_full_disk_says_disk_full(small_disk: Path) -> None:
+    np = pytest.importorskip("numpy")
+    from dosirak.artifacts.materializers.numpy import NumpyMaterializer
+
+    store = LocalArtifactStore(str(small_disk / "artifacts"))
+    uri = store.location("run1", "s", "output")
+    with pytest.raises(ArtifactError, match="disk full") as info, store.staging(uri) as staged:
+        NumpyMaterializer().save(np.zeros(1 << 20), staged)  # 8 MiB: numpy says "N requested and M written"
+    assert "requested and" in str(info.value.__cause__)
+    assert not store.exists(uri)
+    assert _files_below(small_disk / "artifacts") == []
+
+
+def test_an_unrelated_write_error_is_not_called_disk_full(tmp_path: Path) -> None:
+    store = LocalArtifactStore(str(tmp_path))
+    uri = store.location("run1", "s", "output")
+    with pytest.raises(OSError, match="requested and") as info, store.staging(uri):
+        raise OSError("10 requested and 3 written")  # numpy's words, but this disk has room
+    assert "disk full" not in str(info.value)

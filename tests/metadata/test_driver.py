@@ -429,3 +429,44 @@ def test_a_store_whose_directory_cannot_be_made_is_a_store_error(tmp_path: Path)
     blocker.write_text("a file where the store's directory should be")
     with pytest.raises(StoreError, match="point DOSIRAK_HOME or DOSIRAK_METADATA_URL somewhere writable"):
         SqliteDriver(str(blocker / "metadata.db"), busy_timeout_s=1).revision()
+
+
+def test_a_store_on_a_full_disk_is_a_store_error_saying_disk_full(small_disk: Path) -> None:
+    driver = SqliteDriver(str(small_disk / "metadata.db"), 5.0)
+    with driver.write() as cur:
+        cur.execute("CREATE TABLE t (x BLOB)")
+    with pytest.raises(StoreError, match="disk full") as info:  # SQLite: "database or disk is full"
+        for _ in range(100):
+            with driver.write() as cur:
+                cur.execute("INSERT INTO t (x) VALUES (:x)", {"x": b"x" * 100_000})
+    assert str(small_disk / "metadata.db") in str(info.value) and "dosirak gc" in str(info.value)
+    driver.close()
+
+
+def test_a_disk_io_error_on_a_full_disk_says_disk_full(small_disk: Path) -> None:
+    from tests.conftest import fill_disk
+
+    path = small_disk / "metadata.db"
+    first = SqliteDriver(str(path), 5.0)
+    with first.write() as cur:
+        cur.execute("CREATE TABLE t (x BLOB)")
+    first.close()
+    fill_disk(small_disk)
+    again = SqliteDriver(str(path), 5.0)
+    with pytest.raises(StoreError, match="disk full") as info:  # SQLite: "disk I/O error" (SHMSIZE)
+        with again.write() as cur:
+            cur.execute("INSERT INTO t (x) VALUES (:x)", {"x": b"x" * 5000})
+    assert "disk I/O error" in str(info.value)
+    again.close()
+
+
+def test_a_full_disk_under_the_sqlalchemy_path_is_a_store_error_saying_disk_full(small_disk: Path) -> None:
+    from tests.conftest import fill_disk
+
+    store = MetadataStore(f"sqlite:///{small_disk / 'metadata.db'}")
+    store.set_value("warm", 1)
+    fill_disk(small_disk)
+    with pytest.raises(StoreError, match="disk full"):
+        store.create_model_version("m", framework="pickle", place=lambda v, i: f"/nowhere/{v}", files={},
+                                   metadata={"pad": "x" * 100_000})
+    store.close()

@@ -63,6 +63,16 @@ def test_raising_hook_fails_the_step() -> None:
         exploding()
 
 
+def test_a_raising_hook_leaves_no_published_output_without_a_row() -> None:
+    from dosirak.settings import get_settings
+
+    with pytest.raises(RunFailedError) as info:
+        exploding()
+    step_dir = get_settings().artifact_root / info.value.run.id / "make_exploding"
+    assert info.value.run.steps["make_exploding"].outputs == {}
+    assert sorted(p.name for p in step_dir.iterdir() if p.name != ".logs") == []
+
+
 def test_model_output_annotation_saves_a_model_version_with_lineage() -> None:
     sklearn_linear = pytest.importorskip("sklearn.linear_model")
     import numpy as np

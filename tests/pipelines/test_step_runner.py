@@ -341,3 +341,67 @@ def test_a_corrupt_input_artifact_fails_the_consuming_step_with_artifact_corrupt
     (Path(first.steps["source"].output.uri) / "data.json").write_text("{broken")
     with pytest.raises(RunFailedError, match="failed at step 'consumer': ArtifactCorruptError: .*not valid JSON"):
         corrupting()
+
+
+@step
+def big_blob(size: int = 4 << 20) -> bytes:
+    return b"x" * size
+
+
+@step
+def fill_then_return(directory: str = "") -> int:
+    from tests.conftest import fill_disk
+
+    fill_disk(Path(directory))
+    return 7
+
+
+def _use_home(monkeypatch: pytest.MonkeyPatch, home: Path, metadata_db: Path) -> None:
+    from dosirak.metadata.store import close_stores
+    from dosirak.settings import reset_settings
+
+    close_stores()
+    monkeypatch.setenv("DOSIRAK_HOME", str(home))
+    monkeypatch.setenv("DOSIRAK_METADATA_URL", f"sqlite:///{metadata_db}")
+    reset_settings()
+
+
+def test_a_step_whose_output_fills_the_disk_fails_saying_disk_full_and_leaves_nothing(
+    small_disk: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _use_home(monkeypatch, small_disk, tmp_path / "metadata.db")  # artifacts on the small disk, the store not
+
+    @pipeline(enable_cache=False)
+    def blob() -> None:
+        big_blob()
+
+    with pytest.raises(RunFailedError, match="disk full") as info:
+        blob()
+    error = info.value.run.steps["big_blob"].error
+    assert "disk full" in error and "dosirak gc" in error
+    artifacts = small_disk / "artifacts"
+    assert [p for p in artifacts.rglob("*") if p.is_file() and ".logs" not in p.parts] == []
+    assert not (artifacts / info.value.run.id / "big_blob" / "output").exists()
+
+
+def test_a_store_that_fills_up_before_a_step_is_recorded_keeps_no_published_output(
+    small_disk: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from dosirak.errors import StoreError
+
+    _use_home(monkeypatch, tmp_path / "home", small_disk / "metadata.db")  # the store on the small disk
+
+    @pipeline(enable_cache=False)
+    def filling() -> None:
+        fill_then_return(directory=str(small_disk))
+
+    with pytest.raises(StoreError, match="disk full"):
+        filling()
+    (small_disk / "filler").unlink()
+    artifacts = tmp_path / "home" / "artifacts"
+    run_dirs = [p for p in artifacts.iterdir() if not p.name.startswith(".")]
+    assert len(run_dirs) == 1
+    outputs = [p for p in run_dirs[0].rglob("*") if ".logs" not in p.parts and p.name not in ("fill_then_return",)]
+    assert outputs == []
+    assert [p for p in artifacts.rglob("*") if p.is_file() and ".logs" not in p.parts] == []
+    assert Client().list_runs()[0].steps["fill_then_return"].outputs == {}

@@ -1,14 +1,22 @@
 """Artifact stores: where artifacts' bytes live.
 
 Materializers always write into and read from a local directory. The local store hands
-them a temporary directory inside its root and renames it into place when complete, so a
-half-written artifact is never visible. The fsspec store (``s3://``, ``gs://``, any fsspec
-URL) stages locally and uploads the finished directory before the artifact is published
-in the metadata store.
+them a temporary directory inside its root, ``ROOT/.staging/RUN_ID/``, and renames it into
+place (``ROOT/RUN_ID/STEP/OUTPUT``) when complete, so a half-written artifact is never
+visible. A run's staging area lives until the run is closed (:meth:`release_run`): one left
+behind names a run that was killed, and whatever it holds, and whatever that run
+published without recording, is removed by the next run or ``dosirak gc``
+(:mod:`dosirak.artifacts.gc`). The fsspec store (``s3://``, ``gs://``, any fsspec URL)
+stages locally and uploads the finished directory before the artifact is published in
+the metadata store.
+
+A write that fails because the disk is full is an :class:`ArtifactError` saying "disk
+full", with the path and what to do (:mod:`dosirak.disk`).
 
 How to implement a store: subclass :class:`BaseArtifactStore`, implement ``staging``,
 ``publish``, ``exists``, ``local_copy`` and ``write_log``, and register the class in the
-``dosirak.artifact_stores`` entry-point group under its flavor name.
+``dosirak.artifact_stores`` entry-point group under its flavor name. ``discard`` and
+``release_run`` are optional.
 """
 
 from __future__ import annotations
@@ -23,8 +31,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
-from dosirak.errors import ArtifactCorruptError, ArtifactError
+from dosirak import disk
+from dosirak.errors import ArtifactCorruptError, ArtifactError, DosirakError
 from dosirak.stack.component import StackComponent
+
+#: The directory below a local store's root holding each running run's staging area.
+STAGING_DIR = ".staging"
 
 
 class BaseArtifactStore(StackComponent, ABC):
@@ -57,6 +69,12 @@ class BaseArtifactStore(StackComponent, ABC):
     def local_copy(self, uri: str) -> Any:
         """Context manager yielding a local directory with the artifact's files."""
 
+    def discard(self, uri: str) -> None:
+        """Remove an artifact published at ``uri`` that could not be recorded (default: leave it)."""
+
+    def release_run(self, run_id: str) -> None:
+        """Forget the run's staging area once the run is closed (default: nothing to forget)."""
+
     def log_path(self, run_id: str, step_name: str) -> str:
         """Where a step's log is kept."""
         return f"{self.root.rstrip('/')}/{run_id}/{step_name}/.logs/step.log"
@@ -84,26 +102,55 @@ class LocalArtifactStore(BaseArtifactStore):
             os.makedirs(directory, exist_ok=True)
             self._made.add(directory)
 
+    def staging_area(self, uri: str) -> str:
+        """Where outputs bound for ``uri`` are staged: ``ROOT/.staging/RUN_ID`` for ``ROOT/RUN_ID/...``.
+
+        The same filesystem as ``uri``, so publishing is one rename; a ``uri`` outside the
+        root is staged beside itself.
+        """
+        rel = os.path.relpath(uri, self.root).split(os.sep)
+        if len(rel) < 2 or rel[0] in ("", ".", "..") or rel[0].startswith("."):
+            return os.path.dirname(uri)
+        return os.path.join(self.root, STAGING_DIR, rel[0])
+
     @contextmanager
     def staging(self, uri: str) -> Iterator[Path]:
-        """A hidden directory beside ``uri`` (same filesystem, so publishing is one rename)."""
-        parent = os.path.dirname(uri)
-        self._ensure_dir(parent)
-        path = Path(parent) / f".staging-{uuid.uuid4().hex}"
-        path.mkdir()
+        """A fresh directory in the run's staging area, removed again unless it was published."""
+        path = Path(self.staging_area(uri)) / uuid.uuid4().hex
+        try:
+            self._ensure_dir(os.path.dirname(uri))
+            self._ensure_dir(str(path.parent))
+            path.mkdir()
+        except OSError as exc:
+            _raise_disk_full(exc, path, uri)
+            raise
         try:
             yield path
+        except Exception as exc:
+            _raise_disk_full(exc, path, uri)
+            raise
         finally:
-            if path.exists():
-                shutil.rmtree(path, ignore_errors=True)
+            shutil.rmtree(path, ignore_errors=True)
 
     def publish(self, staged: Path, uri: str) -> None:
-        if os.path.exists(uri):
+        if os.path.lexists(uri):
             # a retry of the same step run: the earlier attempt is replaced whole
-            old = f"{os.path.dirname(uri)}/.replaced-{uuid.uuid4().hex}"
+            old = os.path.join(os.path.dirname(staged), f"replaced-{uuid.uuid4().hex}")
             os.rename(uri, old)
             shutil.rmtree(old, ignore_errors=True)
         os.rename(staged, uri)
+
+    def discard(self, uri: str) -> None:
+        if os.path.isdir(uri) and not os.path.islink(uri):
+            shutil.rmtree(uri, ignore_errors=True)
+
+    def release_run(self, run_id: str) -> None:
+        if not run_id or run_id.startswith(".") or os.sep in run_id:
+            return
+        area = os.path.join(self.root, STAGING_DIR, run_id)
+        self._made.discard(area)
+        if os.path.isdir(area) and not os.path.islink(area):
+            shutil.rmtree(area, ignore_errors=True)
 
     def exists(self, uri: str) -> bool:
         return os.path.isdir(uri)
@@ -166,7 +213,15 @@ class FsspecArtifactStore(BaseArtifactStore):
     @contextmanager
     def staging(self, uri: str) -> Iterator[Path]:
         with tempfile.TemporaryDirectory(prefix="dosirak-stage-") as tmp:
-            yield Path(tmp)
+            try:
+                yield Path(tmp)
+            except Exception as exc:
+                _raise_disk_full(exc, Path(tmp), uri)
+                raise
+
+    def discard(self, uri: str) -> None:
+        if self.fs.exists(uri):
+            self.fs.rm(uri, recursive=True)
 
     def publish(self, staged: Path, uri: str) -> None:
         if self.fs.exists(uri):
@@ -200,6 +255,14 @@ class FsspecArtifactStore(BaseArtifactStore):
             return ""
         with self.fs.open(uri, "r") as fh:
             return str(fh.read() if limit is None else fh.read(limit))
+
+
+def _raise_disk_full(exc: Exception, path: Path, uri: str) -> None:
+    """Raise an ArtifactError saying "disk full" if ``exc``, raised while staging ``uri`` in
+    ``path``, came from a full disk (numpy, torch and others each word that their own way:
+    any error but dosirak's own counts while the disk really is full)."""
+    if disk.out_of_space(exc, path) or (not isinstance(exc, DosirakError) and disk.is_full(path)):
+        raise ArtifactError(disk.full_message(uri, "writing artifact", exc)) from exc
 
 
 def store_for_uri(uri: str) -> BaseArtifactStore:

@@ -34,7 +34,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "down": ("dosirak.cli.dashboard:down", "Stop the dashboard started by `dosirak up`."),
     "serve": ("dosirak.cli.serve:serve", "Serve a service over HTTP: dosirak serve FILE.py:Class or a bundle tag."),
     "model": ("dosirak.cli.models:model", "The model registry: list, show, alias and delete model versions."),
-    "bundle": ("dosirak.cli.bundles:bundle", "Build, list, verify, export, import and containerize bundles."),
+    "bundle": ("dosirak.cli.bundles:bundle", "Build, list, verify, sign, export, import and containerize bundles."),
+    "gc": ("dosirak.cli.gc:gc", "Remove the files no run, model or bundle refers to (what killed runs left)."),
 }
 
 

@@ -32,6 +32,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from dosirak import disk
 from dosirak.errors import StoreError
 from dosirak.metadata.timeutil import as_utc
 
@@ -157,11 +158,13 @@ _ADVICE = {  # what a user can do about a SQLite error, by its primary result co
     **dict.fromkeys((sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM),
                     "check that its directory exists and is writable, or point DOSIRAK_HOME or "
                     "DOSIRAK_METADATA_URL elsewhere"),
-    sqlite3.SQLITE_FULL: "free some disk space, or point DOSIRAK_HOME elsewhere",
 }
 
 
-def _store_error(what: str, exc: sqlite3.Error) -> StoreError:
+def _store_error(what: str, exc: sqlite3.Error, path: str) -> StoreError:
+    """A StoreError saying what failed and what to do; "disk full" when the disk holding ``path`` is."""
+    if disk.out_of_space(exc, path):
+        return StoreError(disk.full_message(path, "writing the metadata store", exc))
     advice = _ADVICE.get(_primary_code(exc))
     return StoreError(f"{what}: {exc}; {advice}" if advice else f"{what}: {exc}")
 
@@ -221,7 +224,7 @@ class SqliteDriver:
                                        check_same_thread=False)
                 configure_sqlite(conn, self._timeout)
             except sqlite3.Error as exc:
-                raise _store_error(f"cannot open the metadata store '{self.path}'", exc) from exc
+                raise _store_error(f"cannot open the metadata store '{self.path}'", exc, self.path) from exc
             self._conn, self._pid = conn, os.getpid()
         return self._conn
 
@@ -239,8 +242,11 @@ class SqliteDriver:
                 conn.execute("COMMIT")
             except sqlite3.Error as exc:
                 if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise _store_error(f"the metadata store '{self.path}' failed a transaction", exc) from exc
+                    try:
+                        conn.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass  # the error that matters is exc
+                raise _store_error(f"the metadata store '{self.path}' failed a transaction", exc, self.path) from exc
 
     def write(self) -> AbstractContextManager[Cursor]:
         """One write transaction (``BEGIN IMMEDIATE``): committed on success, rolled back on error."""

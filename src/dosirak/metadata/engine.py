@@ -21,8 +21,9 @@ from typing import Any
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError, SQLAlchemyError
 
+from dosirak import disk
 from dosirak.errors import StoreError, StoreVersionError
 from dosirak.metadata.database import SCHEMA_REVISION, SQLITE_BUSY_TIMEOUT_S
 from dosirak.metadata.driver import configure_sqlite
@@ -80,17 +81,26 @@ def _install_sqlite_hooks(engine: Engine) -> None:
 
 @contextmanager
 def write_transaction(engine: Engine) -> Iterator[Connection]:
-    """One write transaction: committed on success, rolled back on any error."""
-    with engine.connect() as conn:
-        conn.info["write"] = True
-        try:
-            with conn.begin():
-                if conn.dialect.name == "postgresql":
-                    # writers queue here, like SQLite's BEGIN IMMEDIATE; released at commit/rollback
-                    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_WRITE_LOCK})
-                yield conn
-        finally:
-            conn.info["write"] = False
+    """One write transaction: committed on success, rolled back on any error.
+
+    A SQLite file on a full disk is a StoreError saying "disk full".
+    """
+    try:
+        with engine.connect() as conn:
+            conn.info["write"] = True
+            try:
+                with conn.begin():
+                    if conn.dialect.name == "postgresql":
+                        # writers queue here, like SQLite's BEGIN IMMEDIATE; released at commit/rollback
+                        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_WRITE_LOCK})
+                    yield conn
+            finally:
+                conn.info["write"] = False
+    except DBAPIError as exc:
+        path = engine.url.database if engine.dialect.name == "sqlite" else None
+        if path and path != ":memory:" and disk.out_of_space(exc, path):
+            raise StoreError(disk.full_message(path, "writing the metadata store", exc.orig)) from exc
+        raise
 
 
 @contextmanager

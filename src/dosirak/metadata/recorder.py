@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 from dosirak import process
 from dosirak.errors import NotFoundError, StoreError
-from dosirak.metadata.database import Database
+from dosirak.metadata._references import ReferencesMixin
 from dosirak.metadata.driver import LIKE_ESCAPE, Cursor, Row, like_prefix
 from dosirak.metadata.records import ArtifactRecord, ComponentRecord, RunRecord, StackRecord, StepRunRecord
 from dosirak.metadata.timeutil import utcnow
@@ -139,7 +139,7 @@ def _by_id_or_prefix(cur: Cursor, select: str, column: str, key: str, what: str)
     return rows[0] if rows else None
 
 
-class RunRecorder(Database):
+class RunRecorder(ReferencesMixin):
     """The store operations a pipeline run performs, in SQL text on the store's driver."""
 
     # -- key/values and the stack -----------------------------------------------------

@@ -21,6 +21,7 @@ import json
 import logging
 import platform
 import shutil
+from pathlib import Path
 from typing import Any
 
 from dosirak.errors import ModelError
@@ -108,6 +109,7 @@ def save(
         run_id, step_run_id = current_step_lineage()
     root = get_settings().models_root
     temp = files.new_temp_dir(root)
+    placed: builtins.list[Path] = []
     try:
         info = handler.save(model, temp, dict(options or {}))
         hashes = files.hash_files(temp)
@@ -124,6 +126,7 @@ def save(
             })
             target = files.version_dir(root, name, version)
             files.move_into_place(temp, target)
+            placed.append(target)
             return str(target)
 
         record = _store().create_model_version(
@@ -133,9 +136,25 @@ def save(
         )
     except BaseException:
         shutil.rmtree(temp, ignore_errors=True)
+        _remove_unrecorded(placed)
         raise
     log.info("saved model %s (%s)", record.tag, handler.name)
     return ModelVersion.from_record(record)
+
+
+def _remove_unrecorded(placed: builtins.list[Path]) -> None:
+    """Remove version directories moved into place whose row was not recorded (the store's disk was
+    full, ...), so none stays without its row; if the store cannot say, ``dosirak gc`` decides later."""
+    if not placed:
+        return
+    try:
+        recorded = _store().model_version_uris()
+    except Exception:  # noqa: BLE001 - the error being raised matters more
+        log.warning("could not check whether %s was recorded; `dosirak gc` removes it if not", placed[0])
+        return
+    for path in placed:
+        if str(path) not in recorded:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def get(tag: str) -> ModelVersion:

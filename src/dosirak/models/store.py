@@ -19,6 +19,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from dosirak import process
 from dosirak.errors import ModelError
 from dosirak.names import check_name, path_under
 
@@ -162,8 +163,12 @@ def read_model_yaml(directory: Path) -> dict[str, Any]:
 
 
 def new_temp_dir(root: Path) -> Path:
-    """An empty directory inside ``root`` (same filesystem, so a rename moves it into place)."""
-    path = root / ".tmp" / uuid.uuid4().hex
+    """An empty directory inside ``root`` (same filesystem, so a rename moves it into place).
+
+    Its name starts with this process's :func:`~dosirak.process.owner_tag`: ``dosirak gc``
+    removes it once this process is gone, never while it runs.
+    """
+    path = root / ".tmp" / f"{process.owner_tag()}-{uuid.uuid4().hex}"
     path.mkdir(parents=True)
     return path
 

@@ -54,6 +54,7 @@ class ActiveRun:
         self.outcomes: dict[str, StepOutcome] = {}
         self._stop = threading.Event()
         store.reap_abandoned_runs()
+        self._sweep_abandoned()
         store.create_run(
             run_id=self.id, name=self.name, pipeline_name=dag.pipeline_name, parameters=parameters,
             config=config, dag=dag.to_json(), stack_name=stack_name, orchestrator=orchestrator,
@@ -63,6 +64,26 @@ class ActiveRun:
         self._beat = threading.Thread(target=self._heartbeat, name=f"dosirak-heartbeat-{self.id[:8]}", daemon=True)
         self._beat.start()
         log.info("run %s of pipeline '%s' started (%d steps)", self.name, self.pipeline_name, len(dag.nodes))
+
+    def _sweep_abandoned(self) -> None:
+        """Remove what runs killed mid-write left in the artifact store (never a live run's files).
+
+        Runs just marked failed by ``reap_abandoned_runs`` (and any other ended run) lose
+        their staging area and the outputs they published without recording them; see
+        :func:`dosirak.artifacts.gc.sweep_abandoned` for how a live run is told apart.
+        """
+        from dosirak.artifacts.gc import sweep_abandoned
+
+        try:
+            sweep_abandoned(self.store, self.artifact_store)
+        except Exception:  # noqa: BLE001 - cleaning up must not stop a run; `dosirak gc` does it too
+            log.warning("could not clean up after killed runs; `dosirak gc` will", exc_info=True)
+
+    def _release(self) -> None:
+        try:
+            self.artifact_store.release_run(self.id)
+        except Exception:  # noqa: BLE001 - the next run or `dosirak gc` removes it
+            log.debug("could not remove the staging area of run %s", self.id, exc_info=True)
 
     def _heartbeat(self) -> None:
         while not self._stop.wait(HEARTBEAT_INTERVAL_S):
@@ -87,6 +108,7 @@ class ActiveRun:
     def finish(self) -> str:
         """Close the run: ``failed`` if any step failed, else ``completed``. Returns the status."""
         self._stop.set()
+        self._release()
         failed = [name for name, o in self.outcomes.items() if o.status == "failed"]
         missing = [n.name for n in self.dag.nodes if n.name not in self.outcomes]
         if missing:
@@ -105,6 +127,7 @@ class ActiveRun:
     def abort(self, error: str) -> None:
         """Close the run as failed after an error outside any step (e.g. Ctrl-C)."""
         self._stop.set()
+        self._release()
         missing = [n.name for n in self.dag.nodes if n.name not in self.outcomes]
         self.store.skip_steps(self.id, missing, error)
         self.store.finish_run(self.id, status="failed", error=error)

@@ -9,11 +9,9 @@ half-written visible.
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 import traceback
 import uuid
-from pathlib import Path
 from typing import Any
 
 from dosirak.artifacts.hashing import hash_tree
@@ -87,7 +85,11 @@ def run_step(run: ActiveRun, node: StepNode) -> StepOutcome:
                     value = node.step.func(**kwargs)
                     values = _split(node, value)
                     new, outputs = _save_outputs(run, node, step_run_id, values)
-                    _run_output_hooks(node, values, outputs)
+                    try:
+                        _run_output_hooks(node, values, outputs)
+                    except BaseException:
+                        _discard(run, new)
+                        raise
                 finally:
                     reset_step_context(token)
             except BaseException as exc:  # noqa: BLE001 - every failure is recorded first
@@ -108,9 +110,23 @@ def run_step(run: ActiveRun, node: StepNode) -> StepOutcome:
                     raise
                 return StepOutcome("failed", error=error)
             break
-    store.finish_step(step_run_id, status="completed", new_artifacts=new, outputs={k: a.id for k, a in outputs.items()},
-                      attempts=attempts, logs_uri=log_uri if sink.used else None)
+    try:
+        store.finish_step(step_run_id, status="completed", new_artifacts=new,
+                          outputs={k: a.id for k, a in outputs.items()}, attempts=attempts,
+                          logs_uri=log_uri if sink.used else None)
+    except BaseException:
+        _discard(run, new)  # e.g. the store's disk filled up: no published output without its row
+        raise
     return StepOutcome("completed", outputs=outputs)
+
+
+def _discard(run: ActiveRun, artifacts: list[ArtifactRecord]) -> None:
+    """Remove published outputs that will not be recorded (nothing visible without its row)."""
+    for artifact in artifacts:
+        try:
+            run.artifact_store.discard(artifact.uri)
+        except Exception:  # noqa: BLE001 - `dosirak gc` removes what is left
+            log.warning("could not remove unrecorded output %s; `dosirak gc` will", artifact.uri, exc_info=True)
 
 
 def _materializer_version(node: StepNode, spec: OutputSpec) -> str:
@@ -180,8 +196,7 @@ def _save_outputs(
             ))
     except BaseException:
         for uri in published:  # nothing half-written stays behind
-            if "://" not in uri:
-                shutil.rmtree(Path(uri), ignore_errors=True)
+            run.artifact_store.discard(uri)
         raise
     return new, {a.name: a for a in new}
 
