@@ -1,6 +1,7 @@
 """The ASGI application of one serving worker.
 
-Routes: ``POST <api route>`` per api, ``POST /invocations`` (the default api), ``GET
+Routes: ``POST <api route>`` per api, ``POST /invocations`` (the api named by SageMaker's
+``X-Amzn-SageMaker-Custom-Attributes: api=NAME``, else the default api), ``GET
 /livez``, ``/readyz``, ``/ping``, ``/metrics``, ``/openapi.json`` and ``/docs`` (Swagger UI 5
 from the ``swagger-ui-py`` package's files, no CDN).
 
@@ -46,6 +47,8 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 _JSON_HEADERS = [(b"content-type", b"application/json")]
+_INVOCATIONS = "/invocations"
+_CUSTOM_ATTRIBUTES = b"x-amzn-sagemaker-custom-attributes"
 
 
 _HEADER_CACHE: dict[str, list[tuple[bytes, bytes]]] = {}
@@ -128,8 +131,9 @@ class ServingApp:
         self._apis: dict[str, _ApiRuntime] = {}
         for spec in definition.apis:
             self._apis[spec.route] = _ApiRuntime(spec, metrics.ApiMetrics(spec.name))
+        self._by_name = {spec.name: self._apis[spec.route] for spec in definition.apis}
         default = definition.api(definition.default_api)
-        self._apis["/invocations"] = self._apis[default.route]
+        self._apis[_INVOCATIONS] = self._apis[default.route]
         self._get: dict[str, Callable[[Scope, Receive, Send], Awaitable[None]]] = {
             "/livez": self._livez,
             "/readyz": self._readyz,
@@ -148,6 +152,14 @@ class ServingApp:
             path = scope["path"]
             runtime = self._apis.get(path)
             if runtime is not None:
+                if path == _INVOCATIONS:
+                    runtime = self._invocation_target(scope, runtime)
+                    if runtime is None:
+                        apis = ", ".join(self._by_name)
+                        await self._error(send, NotFoundRouteError(
+                            f"{_CUSTOM_ATTRIBUTES.decode()} names an api this service does not have; "
+                            f"write api=NAME with one of: {apis}"), scope)
+                        return
                 await self._handle_api(runtime, scope, receive, send)
                 return
             handler = self._get.get(path)
@@ -163,6 +175,16 @@ class ServingApp:
             await handler(scope, receive, send)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
+
+    def _invocation_target(self, scope: Scope, default: _ApiRuntime) -> _ApiRuntime | None:
+        """The api an ``api=NAME`` custom attribute names (None if unknown), else ``default``."""
+        for key, value in scope["headers"]:
+            if key == _CUSTOM_ATTRIBUTES:
+                for attribute in value.decode("latin-1").split(","):
+                    key_, sep, name = attribute.partition("=")
+                    if sep and key_.strip() == "api":
+                        return self._by_name.get(name.strip())
+        return default
 
     # ------------------------------------------------------------- lifecycle
     async def startup(self) -> None:
