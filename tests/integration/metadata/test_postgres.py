@@ -324,3 +324,25 @@ def test_a_read_sees_one_snapshot_while_a_writer_commits(postgres_url: str) -> N
         assert store.get_value("written-meanwhile") == 1
     finally:
         store.close()
+
+
+def test_gc_removes_unrecorded_outputs_and_model_versions_and_keeps_recorded_ones(postgres_home: str) -> None:
+    from dosirak.artifacts.gc import Roots, collect
+    from dosirak.models import api as models
+    from dosirak.settings import get_settings
+    from tests._pipelines.measure import measure
+
+    run = measure()
+    models.save("pg-gc", {"w": 1}, framework="pickle")
+    settings = get_settings()
+    stray_output = settings.artifact_root / run.id / "words" / "extra"
+    stray_model = settings.models_root / "pg-gc" / "5"
+    for stray in (stray_output, stray_model):
+        stray.mkdir(parents=True)
+        (stray / "data.bin").write_bytes(b"x" * 10)
+    report = collect(get_store(), Roots.of_home(), dry_run=False)  # the model check holds the advisory lock
+    assert sorted((o.kind, o.path) for o in report.orphans) == [("artifact", str(stray_output)),
+                                                                ("model", str(stray_model))]
+    assert not stray_output.exists() and not stray_model.exists()
+    assert Client().get_run(run.id).steps["words"].output.load() == ["x", "xx", "xxx"]
+    assert models.load("pg-gc:1") == {"w": 1}
