@@ -254,3 +254,26 @@ def test_torch_spec_check_still_compares_each_module_after_the_architecture_was_
     assert version.handler_info["architecture"]["kind"] == "pickle"
     x = torch.randn(2, 6)
     assert torch.equal(version.load()(x), changed(x))
+
+
+@pytest.mark.parametrize(("framework_key", "make"), [
+    ("file", lambda: {"weights": [1, 2, 3]}),                 # pickle
+    ("weights", lambda: torch.nn.Sequential(torch.nn.Linear(2, 2))),  # torch
+])
+def test_a_crafted_model_yaml_cannot_point_a_handler_outside_its_directory(
+        tmp_path: Path, framework_key: str, make: Any) -> None:
+    """model.yaml comes with an imported bundle: its file names are refused if they lead elsewhere."""
+    import yaml
+
+    version = dk.models.save("crafted", make())
+    imported = tmp_path / "imported"
+    shutil.copytree(version.path, imported)
+    (tmp_path / "elsewhere.bin").write_bytes(b"not yours")
+    described = yaml.safe_load((imported / "model.yaml").read_text())
+    described["handler"][framework_key] = "../elsewhere.bin"
+    described["files"]["../elsewhere.bin"] = {"sha256": "0" * 64, "size": 9}
+    (imported / "model.yaml").write_text(yaml.safe_dump(described))
+    with pytest.raises(ModelError, match="refusing path '../elsewhere.bin'"):
+        ModelVersion.from_directory(imported, trusted=True).load(verify=False)
+    with pytest.raises(ModelError, match="refusing path '../elsewhere.bin'"):
+        ModelVersion.from_directory(imported, trusted=True).load(verify=True)

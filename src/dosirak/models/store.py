@@ -78,7 +78,7 @@ def verify_files(directory: Path, files: dict[str, dict[str, Any]], what: str, *
     The error names the file.
     """
     for rel, expected in files.items():
-        path = directory / rel
+        path = path_under(directory, rel, error=ModelError)  # model.yaml may come from a crafted bundle
         try:
             size = path.stat().st_size
         except OSError:

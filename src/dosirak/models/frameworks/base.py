@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 
 from dosirak import plugins
 from dosirak.errors import ModelError, ModelTrustError
+from dosirak.names import path_under
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,15 @@ class FrameworkHandler(ABC):
     def libraries(self) -> dict[str, str]:
         """Installed versions of :attr:`distributions` (read once per process)."""
         return {d: v for d in self.distributions if (v := installed_version(d)) is not None}
+
+
+def model_file(directory: Path, info: dict[str, Any], key: str, default: str) -> Path:
+    """The file a handler's ``info[key]`` names in a version directory, kept inside it.
+
+    ``info`` comes from ``model.yaml``, which an imported bundle may have crafted: a name
+    that leads outside ``directory`` (``..``, an absolute path, a symlink) is a ModelError.
+    """
+    return path_under(directory, str(info.get(key, default)), error=ModelError)
 
 
 @cache
@@ -106,4 +116,5 @@ def _instantiate(key: str) -> FrameworkHandler:
     return handler
 
 
-__all__ = ["FALLBACK_KEY", "FrameworkHandler", "handler_for_object", "handler_named", "qualified_name", "refuse_pickle"]
+__all__ = ["FALLBACK_KEY", "FrameworkHandler", "handler_for_object", "handler_named", "model_file", "qualified_name",
+           "refuse_pickle"]

@@ -7,7 +7,7 @@ from typing import Any
 
 from dosirak._extras import require
 from dosirak.errors import ModelError
-from dosirak.models.frameworks.base import FrameworkHandler
+from dosirak.models.frameworks.base import FrameworkHandler, model_file
 
 FILE = "model.onnx"
 
@@ -35,7 +35,7 @@ class OnnxHandler(FrameworkHandler):
 
     def load(self, directory: Path, info: dict[str, Any], *, allow_pickle: bool) -> Any:
         onnx = require("onnx", extra="onnx", purpose="loading an ONNX model")
-        return onnx.load(str(directory / info.get("file", FILE)))
+        return onnx.load(str(model_file(directory, info, "file", FILE)))
 
 
 __all__ = ["OnnxHandler"]

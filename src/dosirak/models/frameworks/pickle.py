@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from dosirak.errors import ModelError
-from dosirak.models.frameworks.base import FrameworkHandler, refuse_pickle
+from dosirak.models.frameworks.base import FrameworkHandler, model_file, refuse_pickle
 
 FILE = "model.pkl"
 
@@ -36,7 +36,7 @@ class PickleHandler(FrameworkHandler):
             raise refuse_pickle("this model")
         import pickle
 
-        with open(directory / info.get("file", FILE), "rb") as fh:
+        with open(model_file(directory, info, "file", FILE), "rb") as fh:
             return pickle.load(fh)  # noqa: S301 - only reached for trusted sources
 
 

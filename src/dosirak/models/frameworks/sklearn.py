@@ -12,7 +12,7 @@ from typing import Any
 
 from dosirak._extras import require
 from dosirak.errors import ModelError, ModelTrustError
-from dosirak.models.frameworks.base import FrameworkHandler, refuse_pickle
+from dosirak.models.frameworks.base import FrameworkHandler, model_file, refuse_pickle
 from dosirak.models.frameworks.pickle import PickleHandler
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ class SklearnHandler(FrameworkHandler):
                 raise refuse_pickle("this scikit-learn model")
             return PickleHandler().load(directory, info, allow_pickle=True)
         sio = require("skops.io", extra="sklearn", purpose="loading a scikit-learn model")
-        path = directory / info.get("file", FILE)
+        path = model_file(directory, info, "file", FILE)
         try:
             untrusted = sio.get_untrusted_types(file=path)
         except Exception as exc:

@@ -37,7 +37,7 @@ from typing import Any
 
 from dosirak._extras import require
 from dosirak.errors import ModelError
-from dosirak.models.frameworks.base import FrameworkHandler, refuse_pickle
+from dosirak.models.frameworks.base import FrameworkHandler, model_file, refuse_pickle
 from dosirak.models.store import remember_digest
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ class TorchHandler(FrameworkHandler):
         torch = require("torch", extra="torch", purpose="loading a PyTorch model")
         st = require("safetensors.torch", extra="torch", purpose="loading a PyTorch model")
         arch = info.get("architecture") or {}
-        state = st.load_file(str(directory / info.get("weights", WEIGHTS)))
+        state = st.load_file(str(model_file(directory, info, "weights", WEIGHTS)))
         for duplicate, kept in (info.get("shared") or {}).items():
             state[duplicate] = state[kept]
         if arch.get("kind") == "spec":
@@ -102,7 +102,7 @@ class TorchHandler(FrameworkHandler):
                 raise refuse_pickle("this PyTorch model's architecture")
             import pickle
 
-            with open(directory / arch["file"], "rb") as fh:
+            with open(model_file(directory, arch, "file", SKELETON), "rb") as fh:
                 module = pickle.load(fh)  # noqa: S301 - only reached for trusted sources
         else:
             raise ModelError(f"unknown PyTorch architecture format {arch.get('kind')!r}; upgrade dosirak")
