@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -13,8 +15,8 @@ from dosirak.errors import BundleError, NotFoundError
 from dosirak.metadata import schema as t
 from dosirak.metadata._models import INACTIVE_DEPLOYMENT_STATUSES
 from dosirak.metadata.database import Database
-from dosirak.metadata.records import BundleRecord
-from dosirak.metadata.timeutil import as_utc
+from dosirak.metadata.records import BundleRecord, ImageRecord
+from dosirak.metadata.timeutil import as_utc, utcnow
 from dosirak.names import check_name
 
 
@@ -27,6 +29,26 @@ def _bundle_from_row(row: Row[Any]) -> BundleRecord:
         models=m["models"] or [], run_id=m["run_id"], step_run_id=m["step_run_id"],
         imported=bool(m["imported"]), extra=m["extra"] or {},
     )
+
+
+#: Where an image lives: a builder's local storage, or a registry it was pushed to.
+IMAGE_LOCATIONS = ("local", "registry")
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+_MAX_REFERENCE = 1024
+
+
+def _image_from_row(row: Row[Any]) -> ImageRecord:
+    m = dict(row._mapping)
+    m["bundle_tag"] = f"{m.pop('bundle_name')}:{m.pop('bundle_version')}"
+    m["created_at"] = as_utc(m["created_at"])
+    m["extra"] = m["extra"] or {}
+    return ImageRecord(**m)
+
+
+def _image_query() -> Any:
+    return select(*t.bundle_images.c, t.bundles.c.name.label("bundle_name"),
+                  t.bundles.c.version.label("bundle_version")).join(
+        t.bundles, t.bundles.c.id == t.bundle_images.c.bundle_id)
 
 
 class BundlesMixin(Database):
@@ -116,6 +138,53 @@ class BundlesMixin(Database):
             ).where(t.bundle_models.c.model_version_id == version_id)).all()
         return [_bundle_from_row(r) for r in rows]
 
+    def record_image(
+        self,
+        *,
+        bundle_id: str,
+        reference: str,
+        location: str,
+        digest: str,
+        builder: str,
+        size: int,
+        base_image: str,
+        image_id: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> ImageRecord:
+        """Record a container image of a bundle; one row per bundle and reference (a rebuild replaces it).
+
+        Raises:
+            BundleError: a field is malformed (location, digest, reference).
+            NotFoundError: no bundle has ``bundle_id``.
+        """
+        if location not in IMAGE_LOCATIONS:
+            raise BundleError(f"image location {location!r} is not one of {', '.join(IMAGE_LOCATIONS)}")
+        if not _DIGEST.fullmatch(digest):
+            raise BundleError(f"image digest {digest[:80]!r} is not sha256:<64 hex digits>")
+        if not reference or len(reference) > _MAX_REFERENCE or not reference.isprintable() or " " in reference:
+            raise BundleError(f"image reference {reference[:80]!r} is empty, too long or holds spaces")
+        image_key = str(uuid.uuid4())
+        with self._write() as conn:
+            if conn.execute(select(t.bundles.c.id).where(t.bundles.c.id == bundle_id)).scalar() is None:
+                raise NotFoundError(f"no bundle with id '{bundle_id}' to record image {reference} against")
+            conn.execute(delete(t.bundle_images).where(t.bundle_images.c.bundle_id == bundle_id,
+                                                       t.bundle_images.c.reference == reference))
+            conn.execute(insert(t.bundle_images).values(
+                id=image_key, bundle_id=bundle_id, reference=reference, location=location, digest=digest,
+                image_id=image_id, builder=builder, size=size, base_image=base_image, created_at=utcnow(),
+                extra=extra or {},
+            ))
+            row = conn.execute(_image_query().where(t.bundle_images.c.id == image_key)).one()
+        return _image_from_row(row)
+
+    def list_images(self, bundle_id: str | None = None) -> list[ImageRecord]:
+        """Images recorded against one bundle (or every bundle), newest first."""
+        query = _image_query().order_by(t.bundle_images.c.created_at.desc(), t.bundle_images.c.id)
+        if bundle_id is not None:
+            query = query.where(t.bundle_images.c.bundle_id == bundle_id)
+        with self._read() as conn:
+            return [_image_from_row(r) for r in conn.execute(query).all()]
+
     def delete_bundle(self, name: str, version: str) -> BundleRecord:
         """Forget a bundle; refused while a deployment that is not stopped uses it."""
         with self._write() as conn:
@@ -131,6 +200,7 @@ class BundlesMixin(Database):
             # stopped deployments keep their history but no longer point at the bundle's row
             conn.execute(t.deployments.update().where(t.deployments.c.bundle_id == row.id).values(bundle_id=None))
             conn.execute(delete(t.bundle_models).where(t.bundle_models.c.bundle_id == row.id))
+            conn.execute(delete(t.bundle_images).where(t.bundle_images.c.bundle_id == row.id))
             conn.execute(delete(t.bundles).where(t.bundles.c.id == row.id))
         return _bundle_from_row(row)
 

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, CursorResult, Engine
 
 #: The newest migration's revision id. A test checks it equals alembic's head.
-SCHEMA_REVISION = "0003"
+SCHEMA_REVISION = "0004"
 SQLITE_BUSY_TIMEOUT_S = 60.0
 
 

@@ -172,6 +172,29 @@ class BundleRecord:
 
 
 @dataclass(frozen=True)
+class ImageRecord:
+    """A container image of a bundle: built into a builder's local storage, or pushed to a registry.
+
+    ``reference`` is what ``docker run`` takes (``localhost/svc:1``, or
+    ``REGISTRY/REPO@sha256:...`` once pushed); ``digest`` is the image manifest's digest
+    there; ``size`` the image's size in bytes as its builder reports it.
+    """
+
+    id: str
+    bundle_id: str
+    bundle_tag: str
+    reference: str
+    location: str  # "local" | "registry"
+    digest: str
+    image_id: str | None
+    builder: str
+    size: int
+    base_image: str
+    created_at: datetime
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class DeploymentRecord:
     """A model service a deployer started: where it runs, what it serves, who deployed it."""
 

@@ -272,6 +272,23 @@ bundle_models = Table(
     Column("model_version_id", String(36), ForeignKey("model_versions.id"), primary_key=True),
 )
 
+bundle_images = Table(
+    "bundle_images",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("bundle_id", String(36), ForeignKey("bundles.id", ondelete="CASCADE"), nullable=False),
+    Column("reference", Text, nullable=False),
+    Column("location", String(16), nullable=False),  # "local" (a builder's storage) | "registry" (pushed)
+    Column("digest", String(128), nullable=False),
+    Column("image_id", String(128)),
+    Column("builder", String(32), nullable=False),
+    Column("size", BigInteger, nullable=False, default=0),
+    Column("base_image", Text, nullable=False),
+    Column("created_at", UTC, nullable=False),
+    Column("extra", JSON, nullable=False, default=dict),
+    Index("ix_bundle_images_bundle", "bundle_id"),
+)
+
 deployments = Table(
     "deployments",
     metadata,
@@ -305,6 +322,7 @@ __all__ = [
     "SCHEMA_REVISION",
     "UTCDateTime",
     "artifacts",
+    "bundle_images",
     "bundle_models",
     "bundles",
     "deployments",
