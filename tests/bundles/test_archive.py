@@ -80,11 +80,7 @@ def _crafted(tmp_path: Path, bundle: Path, *, extra_files: dict[str, bytes] | No
         (copy / rel).parent.mkdir(parents=True, exist_ok=True)
         (copy / rel).write_bytes(data)
     write_manifest(copy)
-    out = tmp_path / f"{copy.name}.bundle"
-    with tarfile.open(out, "w:gz") as tar:
-        for path in sorted(copy.rglob("*")):
-            tar.add(path, arcname=path.relative_to(copy).as_posix(), recursive=False)
-    return out
+    return _tar(copy, tmp_path / f"{copy.name}.bundle")
 
 
 def _everything_under(root: Path) -> set[Path]:
@@ -120,6 +116,34 @@ def test_import_refuses_names_and_paths_that_lead_elsewhere(bundle_dir: Path, tm
     assert store.list_bundles() == []
     assert [p for p in (home / "bundles").rglob("*") if p.is_file()] == []
     assert {p for p in _everything_under(tmp_path) - before if not p.is_relative_to(home)} == set()
+
+
+def test_an_alias_bomb_in_bundle_yaml_is_refused_before_anything_walks_it(bundle_dir: Path, tmp_path: Path,
+                                                                         fresh_home: Callable[..., Path]) -> None:
+    """500 bytes of labels expanding to 10**9 values: recording them as JSON would never finish."""
+    from tests.test_untrusted import billion_laughs
+
+    copy = tmp_path / "laughs"
+    subprocess.run(["cp", "-a", str(bundle_dir), str(copy)], check=True)
+    info = (copy / "bundle.yaml").read_text()
+    laughs = "".join(f"  {line}\n" for line in billion_laughs().splitlines())
+    (copy / "bundle.yaml").write_text(info.replace("labels: {}\n", f"labels:\n{laughs}"))
+    assert "&a8 [*a7" in (copy / "bundle.yaml").read_text()
+    write_manifest(copy)
+    archive = _tar(copy, tmp_path / "laughs.bundle")
+    fresh_home()
+    started = time.perf_counter()
+    with pytest.raises(BundleIntegrityError, match="expands to more than 1,000,000 values"):
+        import_bundle(archive)
+    assert time.perf_counter() - started < 5
+    assert store.list_bundles() == []
+
+
+def _tar(directory: Path, out: Path) -> Path:
+    with tarfile.open(out, "w:gz") as tar:
+        for path in sorted(directory.rglob("*")):
+            tar.add(path, arcname=path.relative_to(directory).as_posix(), recursive=False)
+    return out
 
 
 def test_a_crafted_bundle_cannot_plant_code_that_the_next_interpreter_runs(bundle_dir: Path, tmp_path: Path,

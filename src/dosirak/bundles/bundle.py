@@ -25,6 +25,7 @@ from typing import Any
 from dosirak.bundles.manifest import VerifyReport, verify
 from dosirak.errors import BundleError, BundleIntegrityError, BundleVersionError
 from dosirak.names import check_name
+from dosirak.untrusted import load_yaml
 
 log = logging.getLogger(__name__)
 
@@ -54,17 +55,12 @@ def read_bundle_yaml(root: Path) -> dict[str, Any]:
         BundleIntegrityError: it is missing or not a mapping.
         BundleVersionError: it was written by a newer dosirak than this one.
     """
-    import yaml
-
     import dosirak
 
     path = root / BUNDLE_FILE
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise BundleIntegrityError(f"{root} is not a bundle: cannot read {BUNDLE_FILE} ({exc})") from exc
-    except yaml.YAMLError as exc:
-        raise BundleIntegrityError(f"{path} is not valid YAML: {exc}") from exc
+    if not path.is_file():
+        raise BundleIntegrityError(f"{root} is not a bundle: it has no {BUNDLE_FILE}")
+    data = load_yaml(path, what=BUNDLE_FILE, error=BundleIntegrityError)
     if not isinstance(data, dict) or "name" not in data or "version" not in data:
         raise BundleIntegrityError(f"{path} does not describe a bundle (no name/version)")
     fmt = data.get("format_version", 0)

@@ -91,15 +91,13 @@ def _version_number(described: dict[str, Any]) -> int:
 
 def resolve_in_bundle(bundle_dir: Path, tag: str, *, trusted: bool) -> ModelVersion:
     """The version of ``tag`` packed in ``bundle_dir`` (as listed in its ``bundle.yaml``)."""
-    import yaml
-
     from dosirak.models.api import parse_tag
+    from dosirak.untrusted import load_yaml
 
     name, ref = parse_tag(tag)
-    try:
-        described = yaml.safe_load((bundle_dir / "bundle.yaml").read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise BundleError(f"cannot read {bundle_dir / 'bundle.yaml'}: {exc}") from exc
+    described = load_yaml(bundle_dir / "bundle.yaml", what="bundle.yaml", error=BundleError) or {}
+    if not isinstance(described, dict):
+        raise BundleError(f"{bundle_dir / 'bundle.yaml'} does not describe a bundle")
     packed = [m for m in described.get("models") or [] if m.get("name") == name]
     chosen = None
     if ref.isascii() and ref.isdigit():

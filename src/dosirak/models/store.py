@@ -22,6 +22,7 @@ from typing import Any
 from dosirak import process
 from dosirak.errors import ModelError
 from dosirak.names import check_name, path_under
+from dosirak.untrusted import load_yaml
 
 log = logging.getLogger(__name__)
 
@@ -145,15 +146,11 @@ def _dump_yaml(data: dict[str, Any]) -> str:
 
 def read_model_yaml(directory: Path) -> dict[str, Any]:
     """The description of the version saved in ``directory``."""
-    import yaml
 
     path = directory / MODEL_FILE
-    try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 - a safe loader
-    except OSError as exc:
-        raise ModelError(f"{directory} is not a saved model: cannot read {MODEL_FILE} ({exc})") from exc
-    except yaml.YAMLError as exc:
-        raise ModelError(f"{path} is not valid YAML: {exc}") from exc
+    if not path.is_file():
+        raise ModelError(f"{directory} is not a saved model: it has no {MODEL_FILE}")
+    data = load_yaml(path, what=MODEL_FILE, error=ModelError)
     if not isinstance(data, dict):
         raise ModelError(f"{path} does not describe a model")
     if int(data.get("format_version", 0)) > FORMAT_VERSION:
