@@ -35,6 +35,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("dosirak.cli.serve:serve", "Serve a service over HTTP: dosirak serve FILE.py:Class or a bundle tag."),
     "model": ("dosirak.cli.models:model", "The model registry: list, show, alias and delete model versions."),
     "bundle": ("dosirak.cli.bundles:bundle", "Build, list, verify, sign, export, import and containerize bundles."),
+    "deploy": ("dosirak.cli.deploy:deploy", "Deploy a bundle to a SageMaker endpoint: init, build, apply, status, invoke, destroy, run-local."),
+    "image-entrypoint": ("dosirak.cli.entrypoint:entrypoint",
+                         "Serve a bundle inside its container image (the image's ENTRYPOINT)."),
     "gc": ("dosirak.cli.gc:gc", "Remove the files no run, model or bundle refers to (what killed runs left)."),
 }
 

@@ -66,7 +66,9 @@ def find_prediction_service(pipeline_name: str | None, step_name: str | None, mo
     record = found[0]
     return PredictionService(deployment_id=record.id, url=str(record.url), model_name=record.model_name,
                              pipeline_name=record.pipeline_name, step_name=record.step_name, timeout_s=timeout_s,
-                             api_key_env=(record.config or {}).get("api_key_env"))
+                             api_key_env=(record.config or {}).get("api_key_env"), flavor=record.flavor,
+                             region=(record.config or {}).get("region"),
+                             endpoint_name=(record.config or {}).get("endpoint_name"), bundle_id=record.bundle_id)
 
 
 __all__ = ["find_model_server", "find_prediction_service", "refresh"]

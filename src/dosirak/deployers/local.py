@@ -140,8 +140,9 @@ class LocalDeployer(BaseDeployer):
         key_env = request.api_key_env or self._configured_key_env()
         _check_api_keys(key_env)
         store = self._store()
-        previous = [d for d in (self.refresh(r) for r in store.list_deployments(name=request.name, statuses=LIVE))
-                    if d.status in ("starting", "running")]
+        # only this flavor's deployments: a SageMaker endpoint of the same name is not a process to replace
+        previous = [d for d in (self.refresh(r) for r in store.list_deployments(name=request.name, statuses=LIVE)
+                                if r.flavor == self.flavor) if d.status in ("starting", "running")]
         host = request.host or str(self.options["host"])
         wanted = int(self.options["port"] if request.port is None else request.port)
         port = self._choose_port(host, wanted, held_by_us={d.port for d in previous if d.host == host})
@@ -286,8 +287,8 @@ class LocalDeployer(BaseDeployer):
         record = self.refresh(store.get_deployment(deployment_id))
         if record.status in LIVE:
             raise DeploymentError(f"deployment {record.id[:8]} is already {record.status} at {record.url}")
-        others = [d for d in (self.refresh(r) for r in store.list_deployments(name=record.name, statuses=LIVE))
-                  if d.id != record.id]
+        others = [d for d in (self.refresh(r) for r in store.list_deployments(name=record.name, statuses=LIVE)
+                              if r.flavor == self.flavor) if d.id != record.id]
         if others:
             raise DeploymentError(f"deployment {others[0].id[:8]} of '{record.name}' is {others[0].status} at "
                                   f"{others[0].url}; stop it first, or deploy again to replace it")

@@ -40,6 +40,11 @@ class PredictionService:
     step_name: str | None = None
     timeout_s: float = 30.0
     api_key_env: str | None = None
+    #: The deployer flavor: ``sagemaker`` calls go through sagemaker-runtime to ``endpoint_name`` in ``region``.
+    flavor: str = "local"
+    region: str | None = None
+    endpoint_name: str | None = None
+    bundle_id: str | None = None
     _client: list[Any] = field(default_factory=list, repr=False, compare=False)
 
     @property
@@ -47,11 +52,21 @@ class PredictionService:
         return f"{self.url}/docs"
 
     def _service_client(self, url: str) -> Any:
+        if self.flavor == "sagemaker":
+            return self._sagemaker_client()
         from dosirak.serving.client import ServiceClient
 
         if not self._client or self._client[0].url != url.rstrip("/"):
             self.close()
             self._client.append(ServiceClient(url, timeout=self.timeout_s, api_key=self._api_key()))
+        return self._client[0]
+
+    def _sagemaker_client(self) -> Any:
+        from dosirak.deployers.sagemaker_client import SageMakerServiceClient, bundle_openapi
+
+        if not self._client:
+            self._client.append(SageMakerServiceClient(str(self.endpoint_name), region=self.region,
+                                                       openapi=bundle_openapi(self.bundle_id)))
         return self._client[0]
 
     def _api_key(self) -> str | None:

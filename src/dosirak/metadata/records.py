@@ -224,4 +224,5 @@ class DeploymentRecord:
 
     @property
     def docs_url(self) -> str | None:
-        return f"{self.url}/docs" if self.url else None
+        """The service's Swagger UI; None for a SageMaker endpoint (only /invocations is reachable there)."""
+        return f"{self.url}/docs" if self.url and self.flavor != "sagemaker" else None
