@@ -31,7 +31,8 @@ what was wrong and what to do about it.
     ├── BundleError                     bundle build/load
     │   ├── BundleIntegrityError        tampered, truncated or unsafe bundle
     │   │   └── BundleSignatureError    no valid signature by a trusted key (when required)
-    │   └── BundleVersionError          built by a newer dosirak
+    │   ├── BundleVersionError          built by a newer dosirak
+    │   └── ImageError                  a container image cannot be built, pushed or found
     ├── ServiceError                    service definition problems
     ├── ServingError                    errors answered over HTTP (carry status_code)
     │   ├── BadRequestError     400
@@ -190,6 +191,10 @@ class BundleVersionError(BundleError):
 
 class BundleSignatureError(BundleIntegrityError):
     """A bundle lacks a valid signature by a trusted key where one is required, or its SIGNATURES is damaged."""
+
+
+class ImageError(BundleError):
+    """A bundle's container image cannot be built or pushed: no builder works, a build step or push failed."""
 
 
 class ServiceError(DosirakError):

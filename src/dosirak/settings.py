@@ -21,6 +21,12 @@ CONFIG_FILE_NAME = "config.toml"
 
 _settings: Settings | None = None
 
+#: The base image ``dosirak bundle containerize`` uses by default: Debian bookworm's own Python 3.11,
+#: which dosirak builds locally with mmdebstrap when it is missing (no registry needed).
+DEFAULT_CONTAINER_BASE_IMAGE = "localhost/debian-python:bookworm"
+#: Image builders ``containerize`` knows, in the order ``auto`` tries them.
+CONTAINER_BUILDERS = ("docker", "podman", "buildah")
+
 
 @dataclass(frozen=True)
 class ImportLimits:
@@ -58,6 +64,10 @@ class Settings:
     require_signed_bundles: bool = False
     #: File of trusted public keys (``dosirak-ed25519 BASE64 NAME`` lines) that signatures are checked against.
     trusted_keys: Path | None = None
+    #: Base image of ``dosirak bundle containerize`` when neither ``--base-image`` nor the bundle names one.
+    container_base_image: str = DEFAULT_CONTAINER_BASE_IMAGE
+    #: Image builder of ``containerize``: ``auto`` (the first of docker, podman, buildah that works) or one of them.
+    container_builder: str = "auto"
     #: Settings of plugins, from the config files' ``[extra]`` table.
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -153,7 +163,18 @@ def load_settings(**explicit: Any) -> Settings:
         import_limits=_import_limits(pick),
         require_signed_bundles=_flag(pick("require_signed_bundles", "DOSIRAK_REQUIRE_SIGNED_BUNDLES", False)),
         trusted_keys=_optional_path(pick("trusted_keys", "DOSIRAK_TRUSTED_KEYS")),
+        container_base_image=str(pick("container_base_image", "DOSIRAK_CONTAINER_BASE_IMAGE",
+                                      DEFAULT_CONTAINER_BASE_IMAGE)),
+        container_builder=_choice(pick("container_builder", "DOSIRAK_CONTAINER_BUILDER", "auto"),
+                                  ("auto", *CONTAINER_BUILDERS), "DOSIRAK_CONTAINER_BUILDER / container_builder"),
     )
+
+
+def _choice(value: Any, choices: tuple[str, ...], what: str) -> str:
+    text = str(value).strip().lower()
+    if text not in choices:
+        raise ConfigError(f"{what}: {value!r} is not one of {', '.join(choices)}")
+    return text
 
 
 def _flag(value: Any) -> bool:
@@ -255,6 +276,8 @@ def serving_bundle() -> tuple[Path, bool] | None:
 __all__ = [
     "BUNDLE_DIR_ENV",
     "BUNDLE_TRUSTED_ENV",
+    "CONTAINER_BUILDERS",
+    "DEFAULT_CONTAINER_BASE_IMAGE",
     "ImportLimits",
     "Settings",
     "child_environment",

@@ -12,7 +12,7 @@ from dosirak.bundles.builder import build, build_from_file, matches
 from dosirak.bundles.bundle import Bundle
 from dosirak.bundles.spec import make_spec
 from dosirak.errors import BundleError, ModelError
-from dosirak.settings import get_settings
+from dosirak.settings import DEFAULT_CONTAINER_BASE_IMAGE, get_settings
 from tests.bundles._fixtures import make_mlp, write_service
 
 pytest.importorskip("torch")
@@ -56,7 +56,8 @@ def test_build_writes_a_complete_verified_bundle(service_dir: Path) -> None:
 
     assert f"numpy=={numpy.__version__}" in requirements and f"torch=={torch.__version__}" in requirements
     assert "safetensors==" in requirements
-    assert "FROM python:3" in (bundle.path / "env/Dockerfile").read_text()
+    dockerfile = (bundle.path / "env/Dockerfile").read_text()
+    assert f"FROM {DEFAULT_CONTAINER_BASE_IMAGE} AS dependencies\n" in dockerfile and "docker" not in info
     assert json.loads((bundle.path / "openapi.json").read_text())["paths"]["/predict"]
     assert record.tag == f"fashion_mnist:{info['version']}"
     assert store.get("fashion_mnist:latest").id == record.id
@@ -80,7 +81,8 @@ def test_build_from_dosirak_yaml_with_name_and_include(service_dir: Path) -> Non
     assert bundle.name == "fm"
     assert sorted(p.name for p in (bundle.path / "src").rglob("*") if p.is_file()) == ["service.py"]
     dockerfile = (bundle.path / "env/Dockerfile").read_text()
-    assert "FROM python:3.11\n" in dockerfile and "libgomp1" in dockerfile
+    assert "FROM python:3.11 AS dependencies\n" in dockerfile and "libgomp1" in dockerfile
+    assert bundle.info["docker"] == {"base_image": "python:3.11", "system_packages": ["libgomp1"]}
 
 
 @pytest.mark.parametrize(("rel", "pattern", "expected"), [

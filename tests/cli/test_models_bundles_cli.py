@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -54,9 +55,6 @@ def test_a_version_number_too_large_for_the_store_is_a_one_line_not_found(
 def test_bundle_commands_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                     monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("torch")
-    from dosirak.bundles import container
-
-    monkeypatch.setattr(container, "docker_engine_answers", lambda: (False, "no Docker engine answers (test)"))
     service_dir = write_service(tmp_path / "svc")
     dk.models.save("fashion_mnist", make_mlp())
     spec = service_dir / "dosirak.yaml"
@@ -73,10 +71,18 @@ def test_bundle_commands_round_trip(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert code == 2 and f"in use by bundle {tag}" in err
     archive = tmp_path / "fm.bundle"
     assert run(capsys, "bundle", "export", tag, "-o", str(archive))[0] == 0 and archive.is_file()
-    code, out, _ = run(capsys, "bundle", "containerize", tag, "-o", str(tmp_path / "ctx"))
-    assert code == 0
-    assert (tmp_path / "ctx" / "Dockerfile").is_file() and (tmp_path / "ctx" / "bundle" / "MANIFEST").is_file()
-    assert "image NOT built" in out and str(tmp_path / "ctx") in out
+    empty, path = tmp_path / "no-programs", os.environ["PATH"]
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))  # no docker, podman nor buildah to be found
+    code, out, err = run(capsys, "bundle", "containerize", tag, "-o", str(tmp_path / "ctx"), "--no-wheelhouse")
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "no image builder works here" in err and f"the build context is at {tmp_path / 'ctx'}" in err
+    assert "docker: the docker client is not installed" in err and "buildah: buildah is not installed" in err
+    context = tmp_path / "ctx"
+    assert (context / "Dockerfile").is_file() and (context / "bundle" / "MANIFEST").is_file()
+    assert [p.name for p in (context / "dosirak").iterdir()] == ["dosirak-0.1.0-py3-none-any.whl"]
+    assert "torch==" in (context / "requirements.txt").read_text()
+    monkeypatch.setenv("PATH", path)
     assert run(capsys, "bundle", "delete", tag, "-y")[1].strip() == f"deleted {tag}"
     code, _, err = run(capsys, "bundle", "import", str(archive))
     assert code == 0
@@ -92,7 +98,7 @@ def test_bundle_build_errors_are_one_line(tmp_path: Path, capsys: pytest.Capture
 
 
 def test_docker_engine_check_says_why_when_there_is_no_client(monkeypatch: pytest.MonkeyPatch) -> None:
-    from dosirak.bundles.container import docker_engine_answers
+    from dosirak.bundles.builders import DockerBuilder
 
     monkeypatch.setenv("PATH", "")
-    assert docker_engine_answers() == (False, "the docker client is not installed")
+    assert DockerBuilder().problem() == "the docker client is not installed"

@@ -196,7 +196,7 @@ def build(
         env = temp / "env"
         env.mkdir()
         (env / "requirements.txt").write_text(reqs.render(pins, f"bundle {name}:{version}"), encoding="utf-8")
-        (env / "Dockerfile").write_text(_dockerfile(spec, name, version, pins), encoding="utf-8")
+        (env / "Dockerfile").write_text(_dockerfile(spec, name, version), encoding="utf-8")
         (temp / "openapi.json").write_text(json.dumps(definition.openapi(), indent=2, sort_keys=True),
                                            encoding="utf-8")
         info = {
@@ -208,6 +208,8 @@ def build(
             "lineage": {"run_id": run_id, "step_run_id": step_run_id,
                         "models": {f"{m['name']}:{m['version']}": m["run_id"] for m in models_info}},
         }
+        if spec.docker.base_image or spec.docker.system_packages:
+            info["docker"] = spec.docker.model_dump(exclude_defaults=True)
         _write_yaml(temp / BUNDLE_FILE, info)
         manifest_hash = write_manifest(temp)
         record = store.commit(temp, info=info, size=store.directory_size(temp), manifest_hash=manifest_hash,
@@ -234,21 +236,13 @@ def _framework_distributions(framework: str) -> tuple[str, ...]:
     return handler_named(framework).distributions
 
 
-def _dockerfile(spec: BuildSpec, name: str, version: str, pins: list[reqs.Pin]) -> str:
-    import jinja2
+def _dockerfile(spec: BuildSpec, name: str, version: str) -> str:
+    from dosirak.bundles.container import render_dockerfile
+    from dosirak.settings import get_settings
 
-    import dosirak
-
-    template = jinja2.Environment(
-        loader=jinja2.PackageLoader("dosirak.bundles", "templates"), keep_trailing_newline=True,
-        undefined=jinja2.StrictUndefined, autoescape=False,  # noqa: S701 - a Dockerfile, not HTML
-    ).get_template("Dockerfile.j2")
-    major_minor = ".".join(platform.python_version_tuple()[:2])
-    return template.render(
-        name=name, version=version, dosirak_version=dosirak.__version__,
-        base_image=spec.docker.base_image or f"python:{major_minor}-slim",
-        system_packages=spec.docker.system_packages, extra_index_urls=reqs.extra_index_urls(pins),
-    )
+    return render_dockerfile(name=name, version=version,
+                             base_image=spec.docker.base_image or get_settings().container_base_image,
+                             system_packages=spec.docker.system_packages)
 
 
 def _write_yaml(path: Path, data: dict[str, Any]) -> None:

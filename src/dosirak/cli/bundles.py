@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -64,7 +65,9 @@ def show(tag: str, as_json: bool) -> None:
 
     opened = store.open_bundle(tag, check=False)
     if as_json:
-        print_json({"path": str(opened.path), **opened.info})
+        from dosirak.bundles.container import describe
+
+        print_json({"path": str(opened.path), **opened.info, "images": [describe(i) for i in _images(opened.path)]})
         return
     info = opened.info
     rows = [("tag", opened.tag), ("path", str(opened.path)), ("created", info.get("created_at")),
@@ -78,6 +81,18 @@ def show(tag: str, as_json: bool) -> None:
           [(f"{m['name']}:{m['version']}", m["framework"], ", ".join(m.get("tags") or []), m["path"])
            for m in opened.models])
     table("requirements", ["pin"], [(line,) for line in info.get("requirements") or []])
+    table("images", ["reference", "where", "digest", "builder", "size", "base image", "created"],
+          [(i.reference, i.location, i.digest[:19], i.builder, human_size(i.size), i.base_image, i.created_at)
+           for i in _images(opened.path)])
+
+
+def _images(path: Path) -> list[Any]:
+    """Images recorded against the bundle at ``path`` (none when the store does not know it)."""
+    from dosirak.bundles import store
+    from dosirak.bundles.container import images
+
+    _path, record = store.resolve(path)
+    return images(record.tag) if record is not None else []
 
 
 @bundle.command("verify")
@@ -204,17 +219,46 @@ def import_(archive: Path, max_size: int | None, max_file_size: int | None, max_
 
 @bundle.command("containerize")
 @click.argument("tag")
+@click.option("--builder", type=click.Choice(["auto", "docker", "podman", "buildah"]), default=None,
+              help="Image builder [default: DOSIRAK_CONTAINER_BUILDER, else auto: the first of a Docker engine that "
+                   "answers, podman, buildah].")
+@click.option("--base-image", default=None, metavar="IMAGE",
+              help="Image to start from [default: the bundle's docker.base_image, else DOSIRAK_CONTAINER_BASE_IMAGE, "
+                   "else localhost/debian-python:bookworm, made here from Debian packages when missing].")
+@click.option("--wheelhouse/--no-wheelhouse", default=True, show_default=True,
+              help="Install every requirement from wheels taken from this environment (no network, the exact builds "
+                   "installed here, e.g. CPU PyTorch); --no-wheelhouse installs them from an index by version.")
+@click.option("--tag", "image", default=None, metavar="IMAGE:TAG", help="Image reference [default: localhost/NAME:VERSION].")
+@click.option("--push", "repository", default=None, metavar="REPOSITORY",
+              help="Then push to REGISTRY/PATH[:TAG] with the builder's own login (plain HTTP for a registry on "
+                   "127.0.0.1/localhost) and record the pushed digest.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
-              help="Directory for the Docker build context [default: DOSIRAK_HOME/containers/NAME/VERSION].")
+              help="Directory for the build context [default: DOSIRAK_HOME/containers/NAME/VERSION].")
 @click.option("--trusted/--untrusted", default=None,
               help="Let the image load pickled models [default: trusted when the bundle was built here].")
-def containerize(tag: str, output: Path | None, trusted: bool | None) -> None:
-    """Write the Docker build context and run `docker build` when a Docker engine answers."""
-    from dosirak.bundles.container import containerize as run
+@click.option("-q", "--quiet", is_flag=True, help="Do not show the builder's output (a failure still shows its last lines).")
+@json_option
+def containerize(tag: str, builder: str | None, base_image: str | None, wheelhouse: bool, image: str | None,
+                 repository: str | None, output: Path | None, trusted: bool | None, quiet: bool, as_json: bool) -> None:
+    """Build the bundle's container image (and push it): `docker run IMAGE` serves on 3000, `docker run IMAGE serve` (SageMaker) on 8080."""
+    import time
 
-    result = run(tag, output=output, trusted=trusted)
-    if result.built:
-        click.echo(f"built image {result.image} from {result.context}")
+    from dosirak.bundles.container import build_image, describe, push_image
+
+    def progress(line: str) -> None:
+        click.echo(line, err=True)
+
+    show = None if quiet or as_json else progress
+    started = time.perf_counter()
+    built = build_image(tag, builder=builder, base_image=base_image, wheelhouse=wheelhouse, image=image,
+                        trusted=trusted, output=output, progress=show)
+    seconds = time.perf_counter() - started
+    pushed = push_image(built, repository, progress=show) if repository else None
+    if as_json:
+        print_json({"image": describe(built), "pushed": describe(pushed) if pushed else None,
+                    "context": built.extra.get("context"), "seconds": round(seconds, 1)})
         return
-    click.echo(f"image NOT built: {result.reason}.\nbuild context: {result.context}\n"
-               f"build it where a Docker engine runs: docker build -t {result.image} {result.context}")
+    click.echo(f"built image {built.reference} ({built.digest[:19]}, {human_size(built.size)}) with {built.builder} "
+               f"in {seconds:.0f} s from {built.base_image}; context {built.extra.get('context')}")
+    if pushed is not None:
+        click.echo(f"pushed {pushed.extra.get('tag')} as {pushed.reference}")
