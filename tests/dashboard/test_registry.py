@@ -49,6 +49,21 @@ def test_bundle_shows_apis_models_requirements_and_files(client: AppClient, regi
     assert "POST /predict" in page and "up to 64" in page and "numpy==2.4.6" in page
 
 
+def test_bundle_page_lists_its_container_images(client: AppClient, registry: dict[str, Any], store: Any) -> None:
+    digest = "sha256:" + "d" * 64
+    store.record_image(bundle_id=registry["bundle"].id, reference="localhost/clf:v1", location="local", digest=digest,
+                       builder="buildah", size=5 * 1024**2, base_image="localhost/debian-python:bookworm")
+    store.record_image(bundle_id=registry["bundle"].id, reference=f"127.0.0.1:5000/clf@{digest}",
+                       location="registry", digest=digest, builder="buildah", size=5 * 1024**2,
+                       base_image="localhost/debian-python:bookworm", extra={"tag": "127.0.0.1:5000/clf:v1"})
+    view = client.get(f"/api/v1/bundles/{registry['bundle'].id}").json()
+    assert [(i["reference"], i["location"]) for i in view["images"]] == [
+        (f"127.0.0.1:5000/clf@{digest}", "registry"), ("localhost/clf:v1", "local")]
+    page = client.get(f"/bundles/{registry['bundle'].id}").text
+    assert "localhost/clf:v1" in page and f"127.0.0.1:5000/clf@{digest}" in page and "buildah" in page
+    assert "localhost/debian-python:bookworm" in page and "5.0 MiB" in page
+
+
 def test_deployment_page_has_docs_link_log_tail_and_confirmed_buttons(client: AppClient,
                                                                      registry: dict[str, Any]) -> None:
     d = registry["deployment"]

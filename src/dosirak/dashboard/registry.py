@@ -69,9 +69,10 @@ def bundle_view(board: Dashboard, bundle_id: str) -> dict[str, Any]:
     deployments = []
     if board.has("list_deployments"):
         deployments = [resources.record(d) for d in store.list_deployments() if getattr(d, "bundle_id", None) == bundle.id]
+    images = [resources.record(i) for i in store.list_images(bundle.id)] if board.has("list_images") else []
     return {"bundle": resources.record(bundle), "files": [{"name": f.name, "size": f.size} for f in files],
             "requirements": requirements, "requirements_file": req.name if req else None,
-            "deployments": deployments}
+            "deployments": deployments, "images": images}
 
 
 __all__ = ["bundle_view", "model_version_view", "model_view", "store_with"]
