@@ -38,6 +38,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "deploy": ("dosirak.cli.deploy:deploy", "Deploy a bundle to a SageMaker endpoint: init, build, apply, status, invoke, destroy, run-local."),
     "image-entrypoint": ("dosirak.cli.entrypoint:entrypoint",
                          "Serve a bundle inside its container image (the image's ENTRYPOINT)."),
+    "integration": ("dosirak.cli.integrations:integration", "Optional extras (torch, aws, s3, ...): list them, install them with pip."),
     "gc": ("dosirak.cli.gc:gc", "Remove the files no run, model or bundle refers to (what killed runs left)."),
 }
 
