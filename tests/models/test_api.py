@@ -32,3 +32,22 @@ def test_a_save_the_store_cannot_record_for_a_full_disk_leaves_no_version_direct
     assert list((models / ".tmp").iterdir()) == []
     (small_disk / "filler").unlink()
     assert dk.models.save("m", {"v": 2}).tag == "m:2"
+
+
+def test_a_save_that_fills_the_disk_is_a_model_error_saying_disk_full_and_leaves_nothing(
+    small_disk: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from dosirak.errors import ModelError
+    from dosirak.metadata.store import close_stores
+    from dosirak.settings import get_settings, reset_settings
+
+    close_stores()
+    monkeypatch.setenv("DOSIRAK_HOME", str(small_disk))  # model files on the small disk
+    monkeypatch.setenv("DOSIRAK_METADATA_URL", f"sqlite:///{tmp_path / 'metadata.db'}")  # the store not
+    reset_settings()
+    with pytest.raises(ModelError, match="disk full") as info:
+        dk.models.save("big", {"weights": "x" * (4 << 20)})
+    assert str(small_disk) in str(info.value) and "dosirak gc" in str(info.value)
+    models = get_settings().models_root
+    assert [p for p in models.rglob("*") if p.is_file()] == []
+    assert not (models / "big").exists()

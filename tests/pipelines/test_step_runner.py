@@ -405,3 +405,26 @@ def test_a_store_that_fills_up_before_a_step_is_recorded_keeps_no_published_outp
     assert outputs == []
     assert [p for p in artifacts.rglob("*") if p.is_file() and ".logs" not in p.parts] == []
     assert Client().list_runs()[0].steps["fill_then_return"].outputs == {}
+
+
+@step
+def fill_print_and_return(directory: str = "") -> bytes:
+    from tests.conftest import fill_disk
+
+    fill_disk(Path(directory))
+    for i in range(200):
+        print(f"line {i} of a step that keeps talking on a full disk", flush=True)
+    return b"x" * 100_000
+
+
+def test_a_step_that_prints_on_a_full_disk_fails_on_its_output_saying_disk_full(
+    small_disk: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _use_home(monkeypatch, small_disk, tmp_path / "metadata.db")  # artifacts and logs on the small disk
+
+    @pipeline(enable_cache=False)
+    def talkative() -> None:
+        fill_print_and_return(directory=str(small_disk))
+
+    with pytest.raises(RunFailedError, match="ArtifactError: disk full"):
+        talkative()

@@ -24,7 +24,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from dosirak.errors import ModelError
+from dosirak import disk
+from dosirak.errors import DosirakError, ModelError, StoreError
 from dosirak.metadata.records import AliasMoveRecord, ModelRecord
 from dosirak.models.model import ModelVersion
 
@@ -134,12 +135,22 @@ def save(
             signatures=sigs, libraries=libraries, run_id=run_id, step_run_id=step_run_id, artifact_id=artifact_id,
             trusted=True, extra={"handler": info},
         )
-    except BaseException:
+    except BaseException as exc:
+        full = _disk_full(exc, temp)  # before the cleanup frees space
         shutil.rmtree(temp, ignore_errors=True)
         _remove_unrecorded(placed)
+        if full:
+            raise ModelError(disk.full_message(root, f"saving model '{name}' in", exc)) from exc
         raise
     log.info("saved model %s (%s)", record.tag, handler.name)
     return ModelVersion.from_record(record)
+
+
+def _disk_full(exc: BaseException, temp: Path) -> bool:
+    """Whether ``exc``, raised while saving into ``temp``, came from a full disk (a full store already says so)."""
+    if not isinstance(exc, Exception) or isinstance(exc, StoreError):
+        return False
+    return disk.out_of_space(exc, temp) or (not isinstance(exc, DosirakError) and disk.is_full(temp))
 
 
 def _remove_unrecorded(placed: builtins.list[Path]) -> None:

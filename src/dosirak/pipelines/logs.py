@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
 
+log = logging.getLogger(__name__)
 _FORMAT = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
 #: libraries that log every request at INFO; kept at WARNING while a step's INFO is captured
 _CHATTY = ("httpx",)
@@ -29,25 +30,50 @@ class _Sink:
     def write(self, text: str) -> None:
         if not text:
             return
+        lost: OSError | None = None
         with self._lock:
             if not self.used:
                 self.used = True
                 opener = getattr(self.store, "open_log", None)
                 if opener is not None:
-                    self._file = opener(self.uri)
+                    try:
+                        self._file = opener(self.uri)
+                    except OSError as exc:
+                        lost = exc
                 else:
                     self._buffer = io.StringIO()
             if self._file is not None:
-                self._file.write(text)
+                try:
+                    self._file.write(text)
+                except OSError as exc:  # e.g. a full disk: the step goes on, its output says what failed
+                    lost = exc
+                    self._give_up()
             elif self._buffer is not None:
                 self._buffer.write(text)
+        if lost is not None:  # outside the lock: this record comes back here (and goes nowhere now)
+            log.warning("stopped writing the step log %s: %s", self.uri, lost)
+
+    def _give_up(self) -> None:
+        """Stop writing the log file after a failed write (the console still shows everything)."""
+        file, self._file = self._file, None
+        if file is not None:
+            try:
+                file.close()
+            except OSError:
+                pass  # its buffer cannot be written either
 
     def close(self) -> None:
+        lost: OSError | None = None
         with self._lock:
             if self._file is not None:
-                self._file.close()
+                try:
+                    self._file.close()
+                except OSError as exc:
+                    lost = exc
             elif self._buffer is not None:
                 self.store.write_log(self.uri, self._buffer.getvalue())
+        if lost is not None:
+            log.warning("the end of the step log %s was lost: %s", self.uri, lost)
 
 
 class _Tee(io.TextIOBase):
