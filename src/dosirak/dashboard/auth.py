@@ -14,28 +14,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 
+from dosirak.network import is_loopback
+
 COOKIE = "dosirak_token"
-LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
 
 Scope = dict[str, Any]
 Receive = Any
 Send = Any
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` (a name or address, maybe ``[v6]``) is the local machine only."""
-    host = host.strip("[]").lower()
-    if host in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _host_name(value: str) -> str:

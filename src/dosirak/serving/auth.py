@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import itertools
 import logging
 import os
@@ -41,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from dosirak.errors import ConfigError, UnauthorizedError
+from dosirak.network import is_loopback
 from dosirak.serving.docs import STATIC_PREFIX
 from dosirak.settings import env_value
 
@@ -62,7 +62,6 @@ MIN_KEY_LENGTH = 16
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 _KEY = re.compile(r"[\x21-\x7e]+")  # visible ASCII: what a header carries unchanged
 _REQUEST_ID = re.compile(rb"[A-Za-z0-9._:/+=-]{1,128}")
-_LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 _GENERATE = "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
 
 
@@ -157,17 +156,6 @@ def policy_from_environment() -> AccessPolicy | None:
         return None
     public = set((env_value(PUBLIC_ENV_VAR) or "").split(","))
     return AccessPolicy.from_env(env_name, public_docs="docs" in public, public_metrics="metrics" in public)
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` (a name or address, maybe ``[v6]``) reaches this machine only."""
-    host = host.strip("[]").lower()
-    if host in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def log_exposure(host: str, policy: AccessPolicy | None) -> None:
