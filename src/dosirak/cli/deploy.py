@@ -124,6 +124,19 @@ def _configured_region() -> str | None:
     return str(region) if region else None
 
 
+@deploy.command("build")
+@_CONFIG
+def build(config_file: Path) -> None:
+    """Build the bundle's image, push it (creating the ECR repository when missing), record its digest."""
+    from dosirak.deployers.aws import AWS
+    from dosirak.deployers.registry import build_and_push
+
+    config = _load(config_file)
+    aws = AWS(config.region) if config.image_repository is None or config.region else None
+    image = build_and_push(config, aws, progress=_progress)
+    click.echo(f"pushed {image.reference}")
+
+
 @deploy.command("apply")
 @_CONFIG
 @json_option
@@ -142,9 +155,9 @@ def apply(config_file: Path, as_json: bool) -> None:
         print_json({"deployment": result.record, "changes": list(result.changes)})
         return
     record = result.record
-    summary = "; ".join(result.changes) if result.changes else "nothing to change"
+    summary = f"{len(result.changes)} change(s), listed above" if result.changes else "nothing to change"
     click.echo(f"endpoint {config.name} is InService in {aws.region} serving {lineage.bundle_tag} "
-               f"({image.reference}); deployment {record.id[:8]}; {len(result.changes)} change(s): {summary}")
+               f"({image.reference}); deployment {record.id[:8]}; {summary}")
 
 
 @deploy.command("status")
@@ -246,14 +259,32 @@ def destroy(name: str, purge_image: bool, yes: bool, region: str | None) -> None
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535),
               help="Port the container serves on (SAGEMAKER_BIND_TO_PORT when not 8080).")
 @click.option("--timeout", "timeout_s", default=300.0, show_default=True, help="Seconds to wait for /ping.")
-def run_local(config_file: Path, port: int, timeout_s: float) -> None:
-    """Run the pushed image as SageMaker will (`serve`) and check ping, every api, and SIGTERM."""
+@click.option("--sample", "samples", multiple=True, metavar="API=@FILE",
+              help="The body to send to API (content type from the extension: .json, .png, .jpg, .npy); "
+                   "default: the api's OpenAPI example.")
+def run_local(config_file: Path, port: int, timeout_s: float, samples: tuple[str, ...]) -> None:
+    """Run the built image as SageMaker will (`serve`) and check ping, every api, and SIGTERM."""
     from dosirak.deployers.sagemaker_contract import check_image
 
     config = _load(config_file)
-    report = check_image(config, port=port, timeout_s=timeout_s, progress=_progress)
+    report = check_image(config, port=port, timeout_s=timeout_s, samples=_samples(samples), progress=_progress)
     rows = [(c.name, "ok" if c.ok else "FAILED", c.detail) for c in report.checks]
     table(f"SageMaker contract of {report.image}", ["check", "result", "detail"], rows)
     if not report.ok:
         raise click.ClickException(f"{sum(not c.ok for c in report.checks)} check(s) failed; SageMaker would not "
                                    "serve this image as it is")
+
+
+_SAMPLE_TYPES = {".json": "application/json", ".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
+                 ".npy": "application/x-npy"}
+
+
+def _samples(values: tuple[str, ...]) -> dict[str, tuple[bytes, str]]:
+    out = {}
+    for value in values:
+        api, eq, ref = value.partition("=")
+        if not eq or not api or not ref.startswith("@"):
+            raise ConfigError(f"--sample {value[:60]!r}: write API=@FILE")
+        path = Path(ref[1:])
+        out[api] = (_read_body(ref, 6 * 1024 * 1024), _SAMPLE_TYPES.get(path.suffix.lower(), "application/octet-stream"))
+    return out

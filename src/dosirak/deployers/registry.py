@@ -21,6 +21,8 @@ from dosirak.deployers.sagemaker_config import ECR_HOST, REPOSITORY
 from dosirak.errors import DeploymentError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from dosirak.deployers.sagemaker import Image
     from dosirak.deployers.sagemaker_config import DeployConfig
     from dosirak.metadata.records import ImageRecord
@@ -130,22 +132,63 @@ def pushed_images(bundle_tag: str, repository: Repository) -> list[ImageRecord]:
     return [i for i in get_store().list_images(record.id) if i.location == "registry" and i.reference.startswith(prefix)]
 
 
-def image_for(config: DeployConfig, aws: AWS) -> Image:
-    """The image of ``config.bundle`` pushed to the config's repository, as the store recorded it.
-
-    DeploymentError when none was pushed, saying to run ``dosirak deploy build``.
-    """
+def find_pushed(config: DeployConfig, aws: AWS | None) -> Image | None:
+    """The newest image of ``config.bundle`` pushed to the config's repository, as the store recorded it."""
     from dosirak.bundles import store as bundles
     from dosirak.deployers.sagemaker import Image
 
     repository = repository_for(config, aws)
-    tag = bundles.get(config.bundle).tag  # NAME:latest -> the version it is now
-    found = pushed_images(tag, repository)
-    if found:
-        return Image(repository.uri, found[0].digest)
-    raise DeploymentError(f"no image of bundle {tag} was pushed to {repository.uri}; run "
-                          f"`dosirak deploy build -f CONFIG` first")
+    found = pushed_images(bundles.get(config.bundle).tag, repository)  # NAME:latest -> the version it is now
+    return Image(repository.uri, found[0].digest) if found else None
 
 
-__all__ = ["RegistryLogin", "Repository", "ecr_login", "image_for", "ensure_ecr_repository",
+def image_for(config: DeployConfig, aws: AWS) -> Image:
+    """:func:`find_pushed`, or DeploymentError saying to run ``dosirak deploy build``."""
+    from dosirak.bundles import store as bundles
+
+    image = find_pushed(config, aws)
+    if image is None:
+        raise DeploymentError(f"no image of bundle {bundles.get(config.bundle).tag} was pushed to "
+                              f"{repository_for(config, aws).uri}; run `dosirak deploy build -f CONFIG` first")
+    return image
+
+
+def build_and_push(config: DeployConfig, aws: AWS | None, *,
+                   progress: Callable[[str], None] | None = None) -> Image:
+    """Build the image of ``config.bundle``, push it to the config's repository, and record it.
+
+    An ECR repository is created when missing and logged in to with ``GetAuthorizationToken``;
+    the login goes to the builder's push in a temporary auth file and nowhere else.
+
+    Raises:
+        DeploymentError: the push was refused or failed (one line naming the repository).
+        ImageError: no builder works, the base image is missing or the build failed.
+    """
+    from dosirak.bundles.container import build_image, push_image
+    from dosirak.deployers.sagemaker import Image
+    from dosirak.errors import ImageError
+
+    say = progress or (lambda line: log.info("%s", line))
+    repository = repository_for(config, aws)
+    login = None
+    if repository.is_ecr:
+        ecr_aws = aws if aws is not None and aws.region == repository.ecr_region else AWS(repository.ecr_region)
+        if ensure_ecr_repository(repository, ecr_aws):
+            say(f"created ECR repository {repository.path} in {repository.ecr_region}")
+        login = ecr_login(repository, ecr_aws)
+    built = build_image(config.bundle, builder=None if config.builder == "auto" else config.builder,
+                        base_image=config.base_image, progress=say)
+    say(f"built {built.reference} ({built.digest}, {built.size} bytes); pushing to {repository.uri}")
+    try:
+        pushed = push_image(built, repository.uri, username=login.username if login else None,
+                            password=login.password if login else None, progress=say)
+    except ImageError as exc:
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        why = lines[-1] if len(lines) > 1 else (lines[0] if lines else "no reason given")
+        raise DeploymentError(f"pushing {built.reference} to {repository.uri} failed: {why[:400]}; check that "
+                              "the repository exists and that you may push there") from None
+    return Image(repository.uri, pushed.digest)
+
+
+__all__ = ["RegistryLogin", "Repository", "build_and_push", "ecr_login", "find_pushed", "image_for", "ensure_ecr_repository",
            "parse_repository", "pushed_images", "repository_for"]

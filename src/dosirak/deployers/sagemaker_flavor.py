@@ -9,8 +9,8 @@ deploy config: instance type, image repository, autoscaling, ...)::
 
 A deployment of bundle ``fashion_mnist:3`` goes to the endpoint ``fashion-mnist`` (the
 deployment's name with every character SageMaker refuses turned into ``-``): the bundle's
-image is built and pushed unless an image of that bundle was already pushed to the
-repository, then the endpoint is applied as by ``dosirak deploy apply``. ``refresh``
+image is built and pushed (:func:`~dosirak.deployers.registry.build_and_push`) unless an
+image of that bundle was already pushed to the repository, then the endpoint is applied as by ``dosirak deploy apply``. ``refresh``
 asks SageMaker for the endpoint's status; ``stop`` deletes the endpoint but keeps its
 configuration, so ``start`` brings it back; ``delete`` removes every resource.
 """
@@ -75,7 +75,7 @@ class SageMakerDeployer(BaseDeployer):
 
     def deploy(self, request: DeploymentRequest) -> DeploymentRecord:
         from dosirak.deployers.aws import AWS
-        from dosirak.deployers.registry import image_for
+        from dosirak.deployers.registry import build_and_push, find_pushed
         from dosirak.deployers.sagemaker import Endpoints, Lineage, bundle_lineage
 
         config = self.deploy_config(request)
@@ -86,7 +86,7 @@ class SageMakerDeployer(BaseDeployer):
                           run_id=request.run_id or lineage.run_id, pipeline_name=request.pipeline_name,
                           step_name=request.step_name, deployer=self.name, extra=dict(request.extra))
         aws = AWS(config.region)
-        image = image_for(config, aws)
+        image = find_pushed(config, aws) or build_and_push(config, aws)
         result = Endpoints(aws).apply(config, image, lineage)
         log.info("deployment %s: endpoint %s is InService (%s)", result.record.id[:8], config.name,
                  "; ".join(result.changes) or "nothing changed")

@@ -137,7 +137,7 @@ def test_apply_twice_with_nothing_changed_changes_nothing(deployed: dict[str, An
     rows = get_store().list_deployments(name="echo-endpoint")
     again = cli("deploy", "apply", "-f", str(deployed["config"]))
     assert again.exit_code == 0, again.output
-    assert "0 change(s): nothing to change" in again.output
+    assert again.output.strip().endswith("; nothing to change")
     assert owned_names() == before
     assert sagemaker().describe_endpoint(EndpointName="echo-endpoint")["LastModifiedTime"] == modified
     assert [r.id for r in get_store().list_deployments(name="echo-endpoint")] == [r.id for r in rows]
@@ -250,3 +250,32 @@ def test_cloud_and_local_deployments_of_one_name_are_listed_side_by_side(deploye
             ("echo-endpoint", "sagemaker", "running"), ("echo-endpoint", "local", "running")}
     finally:
         kill_deployments()
+
+
+def test_the_sagemaker_flavor_deploys_from_a_pipeline_and_the_loaded_service_calls_the_endpoint(
+        aws: str, registry: str, moto_server: str, tmp_path: Path) -> None:
+    from dosirak.deployers import find_model_server
+    from tests.integration.deployers.sagemaker_pipelines import call_echo, deploy_echo
+
+    bundle = build_echo_bundle(tmp_path)
+    image = push_tiny_image(registry, "echo", tmp_path, "v1")
+    record_pushed(bundle, image)
+    registered = cli("model-deployer", "register", "sm", "--flavor=sagemaker", "--region=us-east-1",
+                     f"--role-arn={ROLE}", f"--image-repository={registry}/echo",
+                     '--timeouts={"endpoint_s": 60, "poll_s": 0.2}')
+    assert registered.exit_code == 0, registered.output
+    stacked = cli("stack", "register", "aws", "-a", "default", "-o", "default", "-d", "sm", "--set")
+    assert stacked.exit_code == 0, stacked.output
+    deploy_echo()
+    [server] = find_model_server(pipeline_name="deploy_echo", step_name="model_deployer", model_name="echo")
+    assert (server.flavor, server.name, server.status, server.deployer) == ("sagemaker", "echo", "running", "sm")
+    assert server.config["image"] == f"{image.repository}@{image.digest}"
+    model = sagemaker().describe_model(ModelName=server.config["sagemaker_model"])
+    assert model["PrimaryContainer"]["Image"] == f"{image.repository}@{image.digest}"
+    # moto's InvokeEndpoint answers the canned reply set here, not the model: run-local tests real inference
+    httpx.post(f"{moto_server}/moto-api/static/sagemaker/endpoint-results", timeout=10, json={
+        "results": [{"Body": "42.0", "ContentType": "application/json", "InvokedProductionVariant": "AllTraffic",
+                     "CustomAttributes": ""}]}).raise_for_status()
+    run = call_echo()
+    assert run.status == "completed"
+    assert run.steps["predictor"].output.load() == 42.0
