@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
 from pathlib import Path
 from typing import Any
+
+from tests.ports import free_port  # noqa: F401 - re-exported for the bundle tests
 
 SERVICE_SOURCE = '''
 import numpy as np
@@ -44,12 +45,6 @@ def write_service(directory: Path, source: str = SERVICE_SOURCE) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "service.py").write_text(source, encoding="utf-8")
     return directory
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_ready(url: str, proc: subprocess.Popen[Any], timeout_s: float = 60.0) -> None:

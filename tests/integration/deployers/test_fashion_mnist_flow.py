@@ -17,6 +17,7 @@ from dosirak import process
 from dosirak.deployers import find_model_server, find_prediction_service
 from dosirak.metadata.store import get_store
 from tests.deployers.conftest import kill_deployments
+from tests.ports import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -48,10 +49,9 @@ def test_train_deploy_predict_redeploy_and_kill(example: Any) -> None:
     import torch
 
     import dosirak as dk
-    from dosirak.deployers.local import free_port
     from pipelines import inference_fashion_mnist
 
-    port = free_port("127.0.0.1")
+    port = free_port()
     training = _train(port)
     deployment = training.steps["model_deployer"].outputs["deployment"].load()
     assert deployment["deployed"] and deployment["url"] == f"http://127.0.0.1:{port}"

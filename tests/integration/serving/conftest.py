@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -18,15 +17,11 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
+from tests.ports import free_port
+
 T = TypeVar("T")
 
 SAMPLE = Path(__file__).resolve().parents[2] / "serving" / "sample_service.py"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
