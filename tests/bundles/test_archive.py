@@ -312,3 +312,17 @@ def test_a_zip_file_is_refused_as_not_a_bundle_archive(tmp_path: Path) -> None:
         z.writestr("bundle.yaml", "name: x\n")
     with pytest.raises(BundleIntegrityError, match="not a readable bundle archive"):
         import_bundle(archive)
+
+
+def test_building_a_bundle_on_a_full_disk_says_disk_full_and_keeps_nothing(
+        tmp_path: Path, small_disk: Path, fresh_home: Callable[..., Path]) -> None:
+    source = tmp_path / "svc"
+    source.mkdir()
+    (source / "service.py").write_text(ECHO_SERVICE + "\n# padding\n" * 2000)
+    home = fresh_home(small_disk / "home")
+    get_store()
+    get_settings().bundles_root.mkdir(parents=True)
+    fill_disk(small_disk)
+    with pytest.raises(BundleError, match="disk full: building bundle 'echo' in"):
+        build(make_spec(service="service.py:Echo"), base_dir=source)
+    assert [p for p in (home / "bundles").rglob("*") if p.is_file()] == []

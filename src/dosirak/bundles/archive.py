@@ -20,7 +20,6 @@ Example::
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import posixpath
@@ -31,6 +30,7 @@ import zlib
 from collections.abc import Collection
 from pathlib import Path
 
+from dosirak import disk
 from dosirak.bundles import store
 from dosirak.bundles.bundle import Bundle
 from dosirak.errors import BundleError, BundleIntegrityError
@@ -148,9 +148,9 @@ def _extract(archive: Path, into: Path, limits: ImportLimits) -> None:
     except (tarfile.TarError, EOFError, OSError, ValueError, zlib.error) as exc:
         if isinstance(exc, tarfile.FilterError):
             raise BundleIntegrityError(f"{archive}: unsafe archive member: {exc}") from exc
-        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-            raise BundleError(f"disk full while extracting {archive} below {into.parent}; free some space "
-                              "and import again (nothing was kept)") from exc
+        if isinstance(exc, OSError) and disk.out_of_space(exc, into):
+            raise BundleError(disk.full_message(into.parent, f"importing {archive} (nothing was kept) into",
+                                                exc)) from exc
         raise BundleIntegrityError(
             f"{archive} is not a readable bundle archive (truncated or damaged?): {type(exc).__name__}: {exc}"
         ) from exc

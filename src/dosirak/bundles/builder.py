@@ -26,6 +26,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from dosirak import disk
 from dosirak.bundles import requirements as reqs
 from dosirak.bundles import store
 from dosirak.bundles.bundle import BUNDLE_FILE, FORMAT_VERSION, new_version
@@ -214,8 +215,10 @@ def build(
         manifest_hash = write_manifest(temp)
         record = store.commit(temp, info=info, size=store.directory_size(temp), manifest_hash=manifest_hash,
                               model_version_ids=[v.id for v, _ in packed])
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(temp, ignore_errors=True)
+        if isinstance(exc, OSError) and disk.out_of_space(exc, temp.parent):
+            raise BundleError(disk.full_message(temp.parent, f"building bundle '{name}' in", exc)) from exc
         raise
     log.info("built bundle %s (%d files, %d models)", record.tag, len(files), len(packed))
     return record
