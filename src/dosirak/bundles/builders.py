@@ -109,8 +109,9 @@ class ImageBuilder:
         """None when this builder can build here, else one line saying why not."""
         raise NotImplementedError
 
-    def build_command(self, context: Path, reference: str, build_args: Mapping[str, str]) -> list[str]:
-        """The command building ``context`` into ``reference``, reusing cached layers."""
+    def build_command(self, context: Path, reference: str, build_args: Mapping[str, str],
+                      no_cache: bool = False) -> list[str]:
+        """The command building ``context`` into ``reference``, reusing cached layers unless ``no_cache``."""
         raise NotImplementedError
 
     def inspect(self, reference: str) -> LocalImage | None:
@@ -127,13 +128,13 @@ class ImageBuilder:
         raise NotImplementedError
 
     def build(self, context: Path, reference: str, *, build_args: Mapping[str, str] | None = None,
-              progress: Progress | None = None) -> LocalImage:
+              no_cache: bool = False, progress: Progress | None = None) -> LocalImage:
         """Build ``context`` (a directory with a ``Dockerfile``) into ``reference``.
 
         Raises:
             ImageError: the build failed; the message holds its last output lines.
         """
-        command = self.build_command(context, reference, build_args or {})
+        command = self.build_command(context, reference, build_args or {}, no_cache)
         run(command, f"{self.name} build of {reference}", progress=progress)
         image = self.inspect(reference)
         if image is None:
@@ -159,8 +160,10 @@ class DockerBuilder(ImageBuilder):
             return f"no Docker engine answers ({lines[-1] if lines else 'docker info failed'})"
         return None
 
-    def build_command(self, context: Path, reference: str, build_args: Mapping[str, str]) -> list[str]:
-        return ["docker", "build", "-t", reference, *_build_args(build_args), str(context)]
+    def build_command(self, context: Path, reference: str, build_args: Mapping[str, str],
+                      no_cache: bool = False) -> list[str]:
+        return ["docker", "build", *(["--no-cache"] if no_cache else []), "-t", reference, *_build_args(build_args),
+                str(context)]
 
     def inspect(self, reference: str) -> LocalImage | None:
         done = quiet(["docker", "image", "inspect", "--format", "{{json .}}", reference])
@@ -246,17 +249,19 @@ class _ContainersStorageBuilder(ImageBuilder):
 class PodmanBuilder(_ContainersStorageBuilder):
     name = program = "podman"
 
-    def build_command(self, context: Path, reference: str, build_args: Mapping[str, str]) -> list[str]:
-        return ["podman", "build", "--layers", "--network", "host", "-t", reference, *_build_args(build_args),
-                str(context)]
+    def build_command(self, context: Path, reference: str, build_args: Mapping[str, str],
+                      no_cache: bool = False) -> list[str]:
+        return ["podman", "build", "--layers", *(["--no-cache"] if no_cache else []), "--network", "host",
+                "-t", reference, *_build_args(build_args), str(context)]
 
 
 class BuildahBuilder(_ContainersStorageBuilder):
     name = program = "buildah"
 
-    def build_command(self, context: Path, reference: str, build_args: Mapping[str, str]) -> list[str]:
-        return ["buildah", "bud", "--layers", "--isolation", "chroot", "--network", "host", "-t", reference,
-                *_build_args(build_args), str(context)]
+    def build_command(self, context: Path, reference: str, build_args: Mapping[str, str],
+                      no_cache: bool = False) -> list[str]:
+        return ["buildah", "bud", "--layers", *(["--no-cache"] if no_cache else []), "--isolation", "chroot",
+                "--network", "host", "-t", reference, *_build_args(build_args), str(context)]
 
 
 #: Every builder, in the order ``auto`` tries them.

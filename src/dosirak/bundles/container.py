@@ -166,6 +166,7 @@ def build_image(
     image: str | None = None,
     trusted: bool | None = None,
     output: Path | None = None,
+    no_cache: bool = False,
     progress: Progress | None = None,
 ) -> ImageRecord:
     """Build the container image of bundle ``tag`` and record it against the bundle.
@@ -181,6 +182,7 @@ def build_image(
         image: the image reference to build [default: ``localhost/NAME:VERSION``].
         trusted: let the image load pickled models [default: the bundle was built here].
         output: the build context directory [default: ``DOSIRAK_HOME/containers/NAME/VERSION``].
+        no_cache: rebuild every layer instead of reusing the builder's cached ones.
         progress: called with each line of the builder's output.
 
     Raises:
@@ -208,7 +210,7 @@ def build_image(
     write_context(bundle, context, options, progress=progress)
     ensure_base_image(chosen, options.base_image, progress=progress)
     log.info("building %s from bundle %s with %s", reference, bundle.tag, chosen.name)
-    built = chosen.build(context, str(reference), progress=progress,
+    built = chosen.build(context, str(reference), progress=progress, no_cache=no_cache,
                          build_args={"DOSIRAK_BUNDLE_TRUSTED": "1" if options.trusted else "0"})
     recorded: ImageRecord = get_store().record_image(
         bundle_id=record.id, reference=built.reference, location="local", digest=built.digest,

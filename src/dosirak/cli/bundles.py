@@ -236,10 +236,12 @@ def import_(archive: Path, max_size: int | None, max_file_size: int | None, max_
               help="Directory for the build context [default: DOSIRAK_HOME/containers/NAME/VERSION].")
 @click.option("--trusted/--untrusted", default=None,
               help="Let the image load pickled models [default: trusted when the bundle was built here].")
+@click.option("--no-cache", is_flag=True, help="Rebuild every layer instead of reusing the builder's cached ones.")
 @click.option("-q", "--quiet", is_flag=True, help="Do not show the builder's output (a failure still shows its last lines).")
 @json_option
 def containerize(tag: str, builder: str | None, base_image: str | None, wheelhouse: bool, image: str | None,
-                 repository: str | None, output: Path | None, trusted: bool | None, quiet: bool, as_json: bool) -> None:
+                 repository: str | None, output: Path | None, trusted: bool | None, no_cache: bool, quiet: bool,
+                 as_json: bool) -> None:
     """Build the bundle's container image (and push it): `docker run IMAGE` serves on 3000, `docker run IMAGE serve` (SageMaker) on 8080."""
     import time
 
@@ -251,7 +253,7 @@ def containerize(tag: str, builder: str | None, base_image: str | None, wheelhou
     show = None if quiet or as_json else progress
     started = time.perf_counter()
     built = build_image(tag, builder=builder, base_image=base_image, wheelhouse=wheelhouse, image=image,
-                        trusted=trusted, output=output, progress=show)
+                        trusted=trusted, output=output, no_cache=no_cache, progress=show)
     seconds = time.perf_counter() - started
     pushed = push_image(built, repository, progress=show) if repository else None
     if as_json:
