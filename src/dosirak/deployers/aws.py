@@ -68,6 +68,9 @@ def error_message(exc: BaseException) -> str:
         text = str(response["Error"]["Message"])
     else:
         text = str(exc)
+    if text.lstrip().lower().startswith(("<!doctype html", "<html")):  # an HTTP error page, not an AWS error
+        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode") if isinstance(response, dict) else None
+        return f"the service answered an HTML error page (HTTP {status}) instead of an AWS error"
     return " ".join(text.split())[:500]
 
 

@@ -190,5 +190,34 @@ def build_and_push(config: DeployConfig, aws: AWS | None, *,
     return Image(repository.uri, pushed.digest)
 
 
-__all__ = ["RegistryLogin", "Repository", "build_and_push", "ecr_login", "find_pushed", "image_for", "ensure_ecr_repository",
+def delete_image(repository: Repository, digest: str, aws: AWS | None = None) -> None:
+    """Delete the image ``digest`` from ``repository`` (ECR: BatchDeleteImage; else the registry API).
+
+    Another registry is asked anonymously (``DELETE /v2/PATH/manifests/DIGEST``, plain HTTP on
+    the loopback); one that refuses says so, with what to do.
+    """
+    if repository.is_ecr:
+        ecr = (aws if aws is not None and aws.region == repository.ecr_region else AWS(repository.ecr_region))
+        with translated(f"deleting image {repository.reference(digest)}"):
+            answer = ecr.client("ecr").batch_delete_image(repositoryName=repository.path,
+                                                          imageIds=[{"imageDigest": digest}])
+        failures = [f for f in answer.get("failures", []) if f.get("failureCode") != "ImageNotFound"]
+        if failures:
+            raise DeploymentError(f"ECR did not delete {repository.reference(digest)}: "
+                                  f"{failures[0].get('failureReason')}")
+        return
+    import httpx
+
+    scheme = "http" if repository.insecure else "https"
+    url = f"{scheme}://{repository.host}/v2/{repository.path}/manifests/{digest}"
+    try:
+        answer = httpx.delete(url, timeout=30.0)
+    except httpx.HTTPError as exc:
+        raise DeploymentError(f"cannot reach {repository.host} to delete {repository.reference(digest)}: {exc}") from None
+    if answer.status_code not in (202, 404):
+        raise DeploymentError(f"{repository.host} refused to delete {repository.reference(digest)} (HTTP "
+                              f"{answer.status_code}); delete it with the registry's own tools")
+
+
+__all__ = ["RegistryLogin", "Repository", "build_and_push", "delete_image", "ecr_login", "find_pushed", "image_for", "ensure_ecr_repository",
            "parse_repository", "pushed_images", "repository_for"]

@@ -440,11 +440,12 @@ class Endpoints:
             with translated(f"deleting model {model}"):
                 self.sm.delete_model(ModelName=model)
             done.append(f"model {model}")
-        for reference in images:
-            done.append(self._purge(reference))
+        self._record_destroyed(name)
         for line in done:
             self.progress(f"deleted {line}")
-        self._record_destroyed(name)
+        for reference in images:  # last: a registry that refuses leaves nothing else behind
+            done.append(self._purge(reference))
+            self.progress(f"deleted {done[-1]}")
         return done
 
     def _images_of(self, models: list[str]) -> list[str]:
@@ -457,21 +458,13 @@ class Endpoints:
         return refs
 
     def _purge(self, reference: str) -> str:
-        """Delete one image (``repo@sha256:...``) from its ECR repository."""
-        from dosirak.deployers.registry import parse_repository
+        """Delete one image (``repo@sha256:...``) from its repository."""
+        from dosirak.deployers.registry import delete_image, parse_repository
 
         repo_text, _, digest = reference.partition("@")
-        repository = parse_repository(repo_text)
-        if not repository.is_ecr or not digest:
-            raise DeploymentError(f"--purge-image deletes images from ECR only; {reference} is elsewhere: delete it "
-                                  "with your registry's own tools (everything else was destroyed)")
-        ecr = AWS(repository.ecr_region).client("ecr") if repository.ecr_region != self.aws.region else \
-            self.aws.client("ecr")
-        with translated(f"deleting image {reference}"):
-            answer = ecr.batch_delete_image(repositoryName=repository.path, imageIds=[{"imageDigest": digest}])
-        failures = [f for f in answer.get("failures", []) if f.get("failureCode") != "ImageNotFound"]
-        if failures:
-            raise DeploymentError(f"ECR did not delete {reference}: {failures[0].get('failureReason')}")
+        if not digest:
+            raise DeploymentError(f"image {reference} is not named by digest; delete it with your registry's tools")
+        delete_image(parse_repository(repo_text), digest, self.aws)
         return f"image {reference}"
 
     # -- the store -------------------------------------------------------------------
@@ -494,6 +487,7 @@ class Endpoints:
                 "initial_instance_count": config.initial_instance_count,
                 "autoscaling": config.autoscaling.model_dump() if config.autoscaling else None,
                 "data_capture": config.data_capture.model_dump() if config.data_capture else None,
+                "timeouts": config.timeouts.model_dump(),
                 "environment": sorted(config.environment)}  # names only: values may be credentials
 
     def _record_start(self, config: DeployConfig, image: Image, wanted: Plan, lineage: Lineage) -> DeploymentRecord:

@@ -148,7 +148,9 @@ class SageMakerDeployer(BaseDeployer):
             endpoints.sm.create_endpoint(EndpointName=name, EndpointConfigName=record.config["endpoint_config_name"])
         store.update_deployment(record.id, status="starting", error=None, stopped_at=None)
         try:
-            endpoints.wait(name, timeout_s=1800.0, poll_s=15.0)
+            timeouts = record.config.get("timeouts") or {}
+            endpoints.wait(name, timeout_s=float(timeouts.get("endpoint_s", 1800.0)),
+                           poll_s=float(timeouts.get("poll_s", 15.0)))
         except DeploymentError as exc:
             store.update_deployment(record.id, status="failed", error=str(exc), stopped_at=_now())
             raise

@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -192,6 +193,7 @@ def test_a_changed_bundle_against_moto_stops_at_update_endpoint_and_says_what_ex
     endpoints, configs, models = owned_names()
     assert len(configs) == 2 and len(models) == 2
     assert "updating endpoint echo-endpoint" in line and "exists now in us-east-1" in line
+    assert "answered an HTML error page (HTTP 500)" in line and "<html" not in line
     for name in [*configs, *models]:
         assert name in line
     rows = get_store().list_deployments(name="echo-endpoint")
@@ -279,3 +281,41 @@ def test_the_sagemaker_flavor_deploys_from_a_pipeline_and_the_loaded_service_cal
     run = call_echo()
     assert run.status == "completed"
     assert run.steps["predictor"].output.load() == 42.0
+
+
+def test_destroy_purge_image_deletes_the_image_from_the_registry(deployed: dict[str, Any], registry: str) -> None:
+    image: PushedImage = deployed["image"]
+    manifest = f"http://{registry}/v2/echo/manifests/{image.digest}"
+    accept = {"accept": "application/vnd.oci.image.manifest.v1+json"}
+    assert httpx.head(manifest, headers=accept, timeout=10).status_code == 200
+    gone = cli("deploy", "destroy", "echo-endpoint", "--yes", "--purge-image")
+    assert gone.exit_code == 0, gone.output
+    assert f"deleted image {image.repository}@{image.digest}" in gone.output
+    assert owned_names() == ([], [], [])
+    assert httpx.head(manifest, headers=accept, timeout=10).status_code == 404
+
+
+def test_deployment_stop_start_delete_and_logs_of_an_endpoint(deployed: dict[str, Any]) -> None:
+    import boto3
+
+    from dosirak.metadata.store import get_store
+
+    [row] = get_store().list_deployments(name="echo-endpoint")
+    short = row.id[:8]
+    stopped = cli("deployment", "stop", short)
+    assert stopped.exit_code == 0 and "is stopped" in stopped.output, stopped.output
+    endpoints, configs, models = owned_names()
+    assert endpoints == [] and len(configs) == 1 and len(models) == 1  # stop keeps what start needs
+    started = cli("deployment", "start", short)
+    assert started.exit_code == 0 and "is running" in started.output, started.output
+    assert sagemaker().describe_endpoint(EndpointName="echo-endpoint")["EndpointStatus"] == "InService"
+    logs = boto3.client("logs", region_name="us-east-1")
+    logs.create_log_group(logGroupName="/aws/sagemaker/Endpoints/echo-endpoint")
+    logs.create_log_stream(logGroupName="/aws/sagemaker/Endpoints/echo-endpoint", logStreamName="AllTraffic/i-1")
+    logs.put_log_events(logGroupName="/aws/sagemaker/Endpoints/echo-endpoint", logStreamName="AllTraffic/i-1",
+                        logEvents=[{"timestamp": int(time.time() * 1000), "message": "dosirak serve: ready on 0.0.0.0:8080"}])
+    shown = cli("deployment", "logs", short)
+    assert shown.exit_code == 0 and "AllTraffic/i-1: dosirak serve: ready on 0.0.0.0:8080" in shown.output
+    deleted = cli("deployment", "delete", short, "--yes")
+    assert deleted.exit_code == 0, deleted.output
+    assert owned_names() == ([], [], []) and get_store().list_deployments() == []
