@@ -134,6 +134,7 @@ def write_context(bundle: Bundle, context: Path, options: ImageOptions, *, progr
     context.mkdir(parents=True)
     requirements = bundle_requirements(bundle)
     shutil.copytree(bundle.path, context / "bundle", symlinks=True)
+    _readable_by_all(context / "bundle")
     own_wheel = wheelhouse.dosirak_wheel(context / "dosirak", progress=progress)
     if options.wheelhouse:
         pins = wheelhouse.fill(context / "wheels", dosirak_wheel_path=own_wheel, requirements=requirements,
@@ -155,6 +156,14 @@ def write_context(bundle: Bundle, context: Path, options: ImageOptions, *, progr
         extra_index_urls=[] if options.wheelhouse else extra_index_urls(pins_read),
     ), encoding="utf-8")
     return context
+
+
+def _readable_by_all(root: Path) -> None:
+    """Modes the image's unprivileged user can read (files the stores wrote 0600 included); the copy only."""
+    for path in [root, *root.rglob("*")]:
+        if path.is_symlink():
+            continue
+        path.chmod(0o755 if path.is_dir() else 0o644)
 
 
 def build_image(
