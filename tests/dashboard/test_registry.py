@@ -124,3 +124,21 @@ def test_a_version_number_no_store_can_hold_is_404_with_a_message(path: str, cli
     assert r.status_code == 404, r.text
     shown = r.json()["message"] if path.startswith("/api/") else html.unescape(r.text)
     assert "model 'clf' has no version or alias" in shown
+
+
+def test_a_sagemaker_deployment_is_listed_beside_local_ones_without_a_docs_link(
+        client: AppClient, store: Any, registry: dict[str, Any]) -> None:
+    url = "https://runtime.sagemaker.us-east-1.amazonaws.com/endpoints/clf-endpoint/invocations"
+    arn = "arn:aws:sagemaker:us-east-1:123456789012:endpoint/clf-endpoint"
+    cloud = store.create_deployment(name="clf-endpoint", deployer="dosirak-deploy", flavor="sagemaker",
+                                    status="running", url=url, bundle_id=registry["bundle"].id,
+                                    extra={"endpoint_arn": arn, "image_digest": "sha256:" + "e" * 64})
+    listed = client.get("/api/v1/deployments").json()
+    rows = listed["items"] if isinstance(listed, dict) else listed
+    assert {(d["name"], d["flavor"]) for d in rows} >= {("clf", "local"), ("clf-endpoint", "sagemaker")}
+    view = client.get(f"/api/v1/deployments/{cloud.id}").json()
+    assert view["deployment"]["docs_url"] is None  # SageMaker reaches only /invocations
+    page = client.get(f"/deployments/{cloud.id}").text
+    assert 'id="docs-link"' not in page and f"<code>{arn}</code>" in page
+    listing = client.get("/deployments").text
+    assert url in listing and f"{url}/docs" not in listing

@@ -23,7 +23,8 @@ LOG_LINES = 40
 def deployment(record: Any) -> dict[str, Any]:
     """A deployment's fields plus ``docs_url`` and ``process_alive`` (None when unknowable here)."""
     out = resources.record(record)
-    out["docs_url"] = f"{record.url.rstrip('/')}/docs" if record.url else None
+    # a SageMaker endpoint answers only /invocations (through sagemaker-runtime): no Swagger UI to link
+    out["docs_url"] = f"{record.url.rstrip('/')}/docs" if record.url and record.flavor != "sagemaker" else None
     alive: bool | None = None
     if record.status in LIVE_STATUSES and record.flavor == "local" and record.pid:
         alive = process.is_alive(record.pid, record.pid_start)
