@@ -31,11 +31,19 @@ class AWS:
         boto3 = require("boto3", extra="aws", purpose="deploying to AWS")
         from botocore.config import Config
 
+        from dosirak.deployers.sagemaker_config import REGION
+
+        # the region becomes part of every service's host name: nothing but a region name may pass
+        if region is not None and not REGION.fullmatch(region):
+            raise DeploymentError(f"{region[:40]!r} is not an AWS region; write one such as us-east-1")
         self.session = boto3.session.Session(region_name=region) if region else boto3.session.Session()
         self.region: str | None = self.session.region_name
         if not self.region:
             raise DeploymentError("no AWS region given and none configured for boto3; write region: in the deploy "
                                   "config, pass --region, or set AWS_DEFAULT_REGION")
+        if not REGION.fullmatch(self.region):
+            raise DeploymentError(f"boto3's configured region {self.region[:40]!r} is not an AWS region; fix "
+                                  "AWS_DEFAULT_REGION or the profile's region")
         self._config = Config(connect_timeout=connect_timeout_s, read_timeout=read_timeout_s,
                               retries={"max_attempts": max_attempts, "mode": "standard"},
                               user_agent_extra="dosirak")

@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     from dosirak.metadata.records import ImageRecord
 
 log = logging.getLogger(__name__)
-_LOOPBACK_HOSTS = ("127.", "localhost", "[::1]")
 
 
 @dataclass(frozen=True)
@@ -49,9 +48,10 @@ class Repository:
 
     @property
     def insecure(self) -> bool:
-        """Plain HTTP: only for a registry on the loopback interface."""
-        name = self.host.rsplit(":", 1)[0] if not self.host.startswith("[") else self.host.split("]")[0] + "]"
-        return name.startswith(_LOOPBACK_HOSTS)
+        """Plain HTTP: only for a registry on the loopback interface (127.x.y.z, localhost)."""
+        from dosirak.bundles.builders import is_loopback_registry
+
+        return is_loopback_registry(self.host)
 
     def reference(self, digest: str) -> str:
         """``host/path@sha256:...``: the image by digest, as SageMaker is given it."""
