@@ -29,3 +29,17 @@ def deploy_echo() -> None:
 def call_echo() -> None:
     service = prediction_service_loader(pipeline_name="deploy_echo", step_name="model_deployer", model_name="echo")
     predictor(service)
+
+
+@step
+def make_model() -> dict[str, float]:
+    return {"scale": 2.0}
+
+
+@pipeline(enable_cache=False)
+def train_and_deploy_echo(service_dir: str) -> None:
+    from dosirak.steps import bundle_builder
+
+    bundle = bundle_builder(make_model(), model_name="echo", service="service.py:Echo", base_dir=service_dir,
+                            name="echo", include=["service.py"])
+    model_deployer(bundle)

@@ -81,3 +81,26 @@ def test_a_refused_push_and_the_ecr_path_are_one_line_exit_2(aws: str, registry:
     assert repo["repositoryName"] == "dosirak/echo-endpoint"
     assert "testing-secret-key" not in pushed.stderr + pushed.stdout  # the credentials never show
 
+
+
+def test_a_pipeline_builds_pushes_and_deploys_with_the_sagemaker_flavor(aws: str, registry: str,
+                                                                        tmp_path: Path) -> None:
+    from dosirak.metadata.store import get_store
+    from tests.integration.deployers.sagemaker_pipelines import train_and_deploy_echo
+    from tests.integration.deployers.test_sagemaker import ROLE, SERVICE
+
+    source = tmp_path / "service"
+    source.mkdir()
+    (source / "service.py").write_text(SERVICE.replace("{note}", "pipeline"))
+    assert cli("model-deployer", "register", "sm", "--flavor=sagemaker", "--region=us-east-1", f"--role-arn={ROLE}",
+               f"--image-repository={registry}/echo", '--timeouts={"endpoint_s": 60, "poll_s": 0.2}').exit_code == 0
+    assert cli("stack", "register", "aws", "-a", "default", "-o", "default", "-d", "sm", "--set").exit_code == 0
+    run = train_and_deploy_echo(service_dir=str(source))
+    assert run.status == "completed"
+    [row] = get_store().list_deployments(name="echo")
+    bundle = get_store().get_bundle_by_id(str(row.bundle_id))
+    assert (row.flavor, row.status, row.run_id, bundle.run_id) == ("sagemaker", "running", run.id, run.id)
+    digest = row.extra["image_digest"]
+    assert digest == registry_digest(registry, "echo", bundle.version)  # built and pushed by the flavor
+    model = sagemaker().describe_model(ModelName=row.config["sagemaker_model"])
+    assert model["PrimaryContainer"]["Image"] == f"{registry}/echo@{digest}"
