@@ -43,6 +43,7 @@ what was wrong and what to do about it.
     │   ├── PayloadTooLargeError 413
     │   ├── UnsupportedMediaTypeError 415
     │   ├── UnprocessableError  422
+    │   ├── RequestHeaderFieldsTooLargeError 431
     │   ├── InternalServerError 500
     │   └── ServiceUnavailableError 503
     ├── ClientError                     the service client failed (``status_code`` if any)
@@ -266,6 +267,13 @@ class UnprocessableError(ServingError):
     error_type = "validation_error"
 
 
+class RequestHeaderFieldsTooLargeError(ServingError):
+    """The request's head (request line and header fields) is larger, or has more fields, than the server allows."""
+
+    status_code = 431
+    error_type = "header_fields_too_large"
+
+
 class InternalServerError(ServingError):
     """The user's api raised; details are in the server log under the request id."""
 
@@ -274,10 +282,14 @@ class InternalServerError(ServingError):
 
 
 class ServiceUnavailableError(ServingError):
-    """The service is not ready or is shutting down."""
+    """The service is not ready, is shutting down, or is busy; ``retry_after_s`` is sent as ``Retry-After``."""
 
     status_code = 503
     error_type = "unavailable"
+
+    def __init__(self, message: str, retry_after_s: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class ClientError(DosirakError):

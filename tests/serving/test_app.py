@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import io
 import re
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -12,8 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import dosirak as dk
 from dosirak.serving.app import ServingApp
-from dosirak.serving.service import load_service
+from dosirak.serving.service import definition_of, load_service
 
 HERE = Path(__file__).parent
 Check = Callable[[httpx.AsyncClient, ServingApp], Awaitable[None]]
@@ -245,3 +247,94 @@ def test_readyz_waits_for_every_worker() -> None:
         assert (await client.get("/readyz")).status_code == 200
 
     run(check, all_workers_ready=lambda: others_ready)
+
+
+def test_wrong_methods_on_an_api_route_are_405_with_an_allow_header() -> None:
+    async def check(client: httpx.AsyncClient, app: ServingApp) -> None:
+        for method in ("GET", "PUT", "TRACE"):
+            response = await client.request(method, "/scale")
+            error_of(response, 405, "method_not_allowed")
+            assert response.headers["allow"] == "POST"
+        response = await client.post("/livez")
+        assert response.status_code == 405 and response.headers["allow"] == "GET, HEAD"
+
+    run(check)
+
+
+def test_a_batch_of_zero_rows_is_a_422_naming_the_problem() -> None:
+    async def check(client: httpx.AsyncClient, app: ServingApp) -> None:
+        out = io.BytesIO()
+        np.save(out, np.zeros((0, 4), np.float32))
+        empty_npy = await client.post("/scale", content=out.getvalue(), headers={"content-type": "application/x-npy"})
+        assert "no rows" in error_of(empty_npy, 422, "validation_error")
+        raw = await client.post("/scale", content=b"", headers={"content-type": "application/octet-stream",
+                                                                 "x-dosirak-shape": "0,4"})
+        assert "no rows" in error_of(raw, 422, "validation_error")
+        error_of(await client.post("/scale", json=[]), 422, "validation_error")
+        assert app.instance.calls == 0  # the model never saw them
+
+    run(check)
+
+
+def big_png(width: int, height: int, mode: str = "RGB") -> bytes:
+    out = io.BytesIO()
+    Image.new(mode, (width, height)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_a_large_image_is_decoded_while_the_event_loop_keeps_answering() -> None:
+    body = big_png(7000, 7000)  # 196 MB once decoded, 150 KB of PNG
+
+    async def check(client: httpx.AsyncClient, app: ServingApp) -> None:
+        big = asyncio.ensure_future(client.post("/size", content=body, headers={"content-type": "image/png"}))
+        started = time.perf_counter()
+        assert (await client.get("/livez")).status_code == 200
+        assert time.perf_counter() - started < 0.1 and not big.done()
+        assert (await big).json() == [7000, 7000]
+
+    run(check)
+
+
+@dk.service(name="tight", max_decoded_mb=20, decode_budget_mb=20)
+class Tight:
+    @dk.api
+    def hold(self, image: Image.Image) -> list[int]:
+        """Keep the request (and its decoded image) for half a second."""
+        time.sleep(0.5)
+        return [image.width, image.height]
+
+
+def run_tight(check: Check) -> None:
+    async def main() -> None:
+        app = ServingApp(definition_of(Tight), decode_wait_s=0.2)
+        await app.startup()
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+            await check(client, app)
+        await app.shutdown()
+
+    asyncio.run(main())
+
+
+def test_large_decodes_beyond_the_workers_budget_wait_briefly_then_get_503_with_retry_after() -> None:
+    body = big_png(2000, 2000)  # 16 MB decoded: one fits the 20 MB budget, two do not
+
+    async def check(client: httpx.AsyncClient, app: ServingApp) -> None:
+        headers = {"content-type": "image/png"}
+        first, second = await asyncio.gather(client.post("/hold", content=body, headers=headers),
+                                             client.post("/hold", content=body, headers=headers))
+        statuses = sorted([first.status_code, second.status_code])
+        assert statuses == [200, 503], statuses
+        refused = first if first.status_code == 503 else second
+        assert "decoding other large requests" in error_of(refused, 503, "unavailable")
+        assert int(refused.headers["retry-after"]) >= 1
+        assert (await client.post("/hold", content=body, headers=headers)).status_code == 200  # room again
+
+    run_tight(check)
+
+
+def test_an_image_that_decodes_beyond_max_decoded_mb_is_a_413_before_it_is_decoded() -> None:
+    async def check(client: httpx.AsyncClient, app: ServingApp) -> None:
+        response = await client.post("/hold", content=big_png(3000, 3000), headers={"content-type": "image/png"})
+        assert "max_decoded_mb" in error_of(response, 413, "payload_too_large")
+
+    run_tight(check)

@@ -48,3 +48,28 @@ def test_pydantic_models_are_components() -> None:
 def test_invocations_mirror_the_default_api() -> None:
     doc = document()
     assert doc["paths"]["/invocations"]["post"]["requestBody"] == doc["paths"]["/scale"]["post"]["requestBody"]
+
+
+def test_schemas_say_what_the_apis_refuse() -> None:
+    doc = document()
+    scale = doc["paths"]["/scale"]["post"]["requestBody"]["content"]
+    plain, wrapped = scale["application/json"]["schema"]["anyOf"]
+    assert plain["minItems"] == 1 and wrapped["properties"]["instances"]["minItems"] == 1  # no batch of zero rows
+    assert plain["items"] == {"type": "array", "items": plain["items"]["items"], "minItems": 4, "maxItems": 4}
+    for media in ("application/octet-stream", "application/x-npy"):
+        assert scale[media]["schema"]["minLength"] == 1
+    checksum = doc["paths"]["/checksum"]["post"]["requestBody"]["content"]
+    assert "minLength" not in checksum["application/octet-stream"]["schema"]  # empty bytes are bytes
+    size = doc["paths"]["/size"]["post"]["requestBody"]["content"]
+    assert size["image/png"]["schema"]["minLength"] == 1
+    part = size["multipart/form-data"]
+    assert part["schema"]["properties"]["image"]["minLength"] == 1
+    assert part["encoding"]["image"]["contentType"].startswith("image/")
+
+
+def test_an_inner_free_axis_above_another_axis_needs_at_least_one_item() -> None:
+    from dosirak.serving.codecs.numpy import NdarrayCodec, Tensor
+
+    schema = NdarrayCodec(Tensor("float32", (-1, -1, 3))).schema()
+    assert schema["minItems"] == 1 and schema["items"]["minItems"] == 1  # [] or [[]] cannot have 3 axes
+    assert "minItems" not in NdarrayCodec(Tensor("float32", (-1,))).schema()

@@ -21,7 +21,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -38,6 +38,8 @@ from dosirak.errors import (
 from dosirak.serving import docs, metrics
 from dosirak.serving.api import ApiSpec
 from dosirak.serving.batching import AdaptiveBatcher
+from dosirak.serving.codecs.base import Codec
+from dosirak.serving.decoding import DECODE_WAIT_S, INLINE_BODY_BYTES, LargeBodyDecoder
 from dosirak.serving.service import ServiceDefinition
 
 logger = logging.getLogger(__name__)
@@ -66,7 +68,10 @@ class _ApiRuntime:
 
     def __init__(self, spec: ApiSpec, metrics_: metrics.ApiMetrics) -> None:
         self.spec = spec
+        self.codec = spec.input_codec
         self.decode = spec.input_codec.decode if spec.input_codec is not None else None
+        #: Bodies up to INLINE_BODY_BYTES decode inline, unless a small body may decode large (images).
+        self.inline_bytes = -1 if getattr(spec.input_codec, "compressed", False) else INLINE_BODY_BYTES
         self.encode = spec.output_codec.encode
         self.metrics = metrics_
         self.call: Callable[[Any], Awaitable[Any]] = _not_ready
@@ -103,6 +108,8 @@ class ServingApp:
             it, so ``/livez`` answers (and ``/readyz`` says 503) while models load.
         on_fatal: Called when ``__init__`` raises, to stop the worker.
         on_ready: Called once ``__init__`` has returned and the apis are bound.
+        decode_wait_s: Longest a large body waits for room in the decode budget (503 after),
+            see :mod:`dosirak.serving.decoding`.
     """
 
     def __init__(
@@ -113,6 +120,7 @@ class ServingApp:
         load_in_background: bool = False,
         on_fatal: Callable[[BaseException], None] | None = None,
         on_ready: Callable[[], None] | None = None,
+        decode_wait_s: float = DECODE_WAIT_S,
     ) -> None:
         self.definition = definition
         self.instance: Any = None
@@ -125,6 +133,8 @@ class ServingApp:
         self._timeout = definition.timeout_s
         self._max_body = definition.max_body_bytes
         self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="dosirak-api")
+        self._decoder = LargeBodyDecoder(max_decoded_bytes=definition.max_decoded_bytes,
+                                         budget_bytes=definition.decode_budget_bytes, wait_s=decode_wait_s)
         self._ids = itertools.count(1)
         self._id_prefix = f"{os.getpid():x}"
         self._openapi = orjson.dumps(definition.openapi())
@@ -216,11 +226,12 @@ class ServingApp:
                 await runtime.batcher.close()
         self._publish_metrics()
         self._executor.shutdown(wait=False)
+        self._decoder.shutdown()
 
     async def _load(self) -> None:
         started = time.perf_counter()
         try:
-            self.instance = await asyncio.get_running_loop().run_in_executor(self._executor, self.definition.cls)
+            self.instance = await asyncio.get_running_loop().run_in_executor(self._executor, self._construct)
             for runtime in set(self._apis.values()):
                 self._bind(runtime)
         except BaseException as exc:
@@ -234,6 +245,14 @@ class ServingApp:
             self._on_ready()
         logger.info("service '%s' loaded in %.2f s (pid %d)", self.definition.name,
                     time.perf_counter() - started, os.getpid())
+
+    def _construct(self) -> Any:
+        """Prepare the codecs (what they would import on a first request) and run the class's ``__init__``."""
+        for runtime in set(self._apis.values()):
+            prepare = getattr(runtime.codec, "prepare", None)
+            if prepare is not None:
+                prepare()
+        return self.definition.cls()
 
     def _bind(self, runtime: _ApiRuntime) -> None:
         spec = runtime.spec
@@ -280,6 +299,7 @@ class ServingApp:
         m.in_flight += 1
         status = 200
         phase = "reading the request body"
+        held = 0
         try:
             if scope["method"] != "POST":
                 raise MethodNotAllowedError(f"{scope['path']} answers POST, not {scope['method']}")
@@ -298,8 +318,15 @@ class ServingApp:
             timer = asyncio.get_running_loop().call_later(self._timeout, deadline)
             try:
                 body = await self._read_body(receive, length)
+                phase = "decoding the request body"
                 decode = runtime.decode
-                value = decode(body, content_type, headers) if decode is not None else None
+                if decode is None:
+                    value = None
+                elif len(body) <= runtime.inline_bytes:
+                    value = decode(body, content_type, headers)
+                else:
+                    codec = cast(Codec, runtime.codec)  # there is a decode, so there is its codec
+                    value, held = await self._decoder.decode(codec, body, content_type, headers)
                 phase = "running the api"
                 result = await runtime.call(value)
             except asyncio.CancelledError:
@@ -318,8 +345,12 @@ class ServingApp:
             status = error.status_code
             m.error(error.error_type)
             extra = [(b"connection", b"close")] if isinstance(error, PayloadTooLargeError | RequestTimeoutError) else None
+            if isinstance(error, MethodNotAllowedError):
+                extra = [(b"allow", b"POST")]
             await self._error(send, error, scope, extra=extra)
         finally:
+            if held:
+                self._decoder.release(held)
             m.latency.observe(time.perf_counter() - started)
             m.count(status)
             m.in_flight -= 1
@@ -358,11 +389,14 @@ class ServingApp:
                 logger.error("api '%s' failed (request %s): %s", api, self._request_id(scope), exc)
             return exc
         if isinstance(exc, TimeoutError):
-            who = "the client sent its body too slowly" if phase.startswith("reading") else "the api took too long"
+            who = ("the client sent its body too slowly" if phase.startswith("reading")
+                   else "the body took too long to decode" if phase.startswith("decoding") else "the api took too long")
             return RequestTimeoutError(f"timed out after {self._timeout:g} s while {phase}: {who}")
         request_id = self._request_id(scope)
         logger.error("api '%s' raised (request %s)", api, request_id, exc_info=exc)
-        what = f"could not encode the result of api '{api}'" if phase.startswith("encoding") else f"the api '{api}' raised"
+        what = (f"could not encode the result of api '{api}'" if phase.startswith("encoding")
+                else f"could not decode the request body of api '{api}'" if phase.startswith("decoding")
+                else f"the api '{api}' raised")
         error = InternalServerError(
             f"{what}: {type(exc).__name__}; the server log has the traceback under this request id"
         )
@@ -388,6 +422,9 @@ class ServingApp:
         headers = [*_JSON_HEADERS, (b"x-request-id", request_id.encode("latin-1"))]
         if extra:
             headers.extend(extra)
+        retry_after = getattr(error, "retry_after_s", None)
+        if retry_after is not None:
+            headers.append((b"retry-after", str(retry_after).encode()))
         await send({"type": "http.response.start", "status": error.status_code, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 

@@ -188,6 +188,10 @@ class AdaptiveBatcher:
             self._gap = 0.8 * self._gap + 0.2 * (now - self._last_submit) if self._gap != float("inf") else now - self._last_submit
         self._last_submit = now
         size = self.size_of(value)
+        if not size:
+            from dosirak.errors import UnprocessableError
+
+            raise UnprocessableError("the request holds no rows; send at least one (this api runs rows in batches)")
         if not self._busy and not self._queue and self.idle_wait() == 0:
             return await self._run_alone(value, size, now)
         future: asyncio.Future[Any] = loop.create_future()

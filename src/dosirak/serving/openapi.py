@@ -38,9 +38,11 @@ _ERROR_STATUSES = {
     "408": "The client sent its body too slowly, or the api took longer than the service timeout.",
     "413": "The body is larger than the service accepts.",
     "415": "The content type is not one this api accepts.",
-    "422": "The body parsed but does not fit the declared types (shape, dtype, fields).",
+    "422": "The body parsed but does not fit the declared types (shape, dtype, fields), or a batchable api got no rows.",
+    "431": "The request's header fields are too large or too many (dosirak serve --max-header-bytes, --max-headers).",
     "500": "The api raised; the server log has the traceback under the request id.",
-    "503": "The service is starting or shutting down.",
+    "503": "The service is starting or shutting down, or the worker is busy decoding other large bodies "
+           "(see Retry-After).",
 }
 
 
@@ -68,10 +70,28 @@ def _operation(api: ApiSpec, operation_id: str, summary: str, components: dict[s
     if api.doc:
         op["description"] = api.doc
     if api.input_codec is not None:
-        op["requestBody"] = {"required": True, "content": _with_examples(api.input_schema, components)}
+        content = api.input_schema
+        if api.batchable:
+            content = {media: {**entry, "schema": _non_empty(entry["schema"])} if "schema" in entry else entry
+                       for media, entry in content.items()}
+        op["requestBody"] = {"required": True, "content": _with_examples(content, components)}
     for status, text in _ERROR_STATUSES.items():
         op["responses"][status] = _error_response(text)
     return op
+
+
+def _non_empty(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` refusing zero rows, as a batchable api does (422): arrays of 1+ items, binary of 1+ bytes."""
+    if "anyOf" in schema:
+        return {**schema, "anyOf": [_non_empty(option) for option in schema["anyOf"]]}
+    if schema.get("type") == "array":
+        return {**schema, "minItems": max(1, int(schema.get("minItems", 0)))}
+    if schema.get("type") == "string" and schema.get("format") == "binary":
+        return {**schema, "minLength": max(1, int(schema.get("minLength", 0)))}
+    properties = schema.get("properties", {})
+    if schema.get("type") == "object" and "instances" in properties:
+        return {**schema, "properties": {**properties, "instances": _non_empty(properties["instances"])}}
+    return schema
 
 
 def _with_examples(content: dict[str, Any], components: dict[str, Any]) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import hashlib
 import importlib
 import importlib.util
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -45,6 +45,11 @@ class ServiceDefinition:
         max_body_mb: Largest request body accepted; larger ones are answered 413 before
             they are read.
         default_api: Name of the api answering ``POST /invocations`` (SageMaker).
+        max_decoded_mb: Largest decoded input of one request (an image's pixels, an
+            array), read before decoding; larger ones are answered 413.
+        decode_budget_mb: Decoded inputs of large bodies one worker holds at once; past
+            it a large body waits briefly, then is answered 503 with ``Retry-After`` (see
+            :mod:`dosirak.serving.decoding`).
     """
 
     name: str
@@ -55,11 +60,21 @@ class ServiceDefinition:
     max_body_mb: float = 20.0
     default_api: str = ""
     description: str = ""
+    max_decoded_mb: float = 256.0
+    decode_budget_mb: float = 512.0
     _openapi: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def max_body_bytes(self) -> int:
         return int(self.max_body_mb * 1024 * 1024)
+
+    @property
+    def max_decoded_bytes(self) -> int:
+        return int(self.max_decoded_mb * 1024 * 1024)
+
+    @property
+    def decode_budget_bytes(self) -> int:
+        return int(self.decode_budget_mb * 1024 * 1024)
 
     def api(self, name: str) -> ApiSpec:
         """The api called ``name``; ServiceError listing the known ones otherwise."""
@@ -86,6 +101,8 @@ def service(
     timeout_s: float = 60.0,
     max_body_mb: float = 20.0,
     default_api: str | None = None,
+    max_decoded_mb: float = 256.0,
+    decode_budget_mb: float = 512.0,
 ) -> Any:
     """Make a class servable: its ``@dk.api`` methods become ``POST`` routes.
 
@@ -95,6 +112,11 @@ def service(
         timeout_s: Longest an api call, or a client sending its body, may take (408 after).
         max_body_mb: Largest request body accepted (413 above it, before reading it).
         default_api: The api behind ``POST /invocations`` (default: the first one).
+        max_decoded_mb: Largest decoded input of one request, e.g. an image's pixels (413
+            above it, before decoding).
+        decode_budget_mb: Decoded inputs of large bodies (over 256 KiB, or images over
+            4 MB decoded) one worker holds at once; past it a request waits up to 2 s, then
+            gets 503 with ``Retry-After``. At least ``max_decoded_mb``.
 
     Example::
 
@@ -112,6 +134,10 @@ def service(
 
     def wrap(klass: T) -> T:
         definition = _define(klass, name, workers, timeout_s, max_body_mb, default_api)
+        if not 0 < max_decoded_mb <= decode_budget_mb:
+            raise ServiceError(f"service '{klass.__name__}': 0 < max_decoded_mb <= decode_budget_mb is required, "
+                               f"got {max_decoded_mb} and {decode_budget_mb}")
+        definition = replace(definition, max_decoded_mb=float(max_decoded_mb), decode_budget_mb=float(decode_budget_mb))
         setattr(klass, SERVICE_ATTR, definition)
         return klass
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+import re
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -140,7 +141,7 @@ def test_splits_a_batch_result_back_by_rows(codec: NdarrayCodec) -> None:
 
 def test_schema_describes_shape_and_dtype(codec: NdarrayCodec) -> None:
     schema = codec.schema()
-    assert schema["type"] == "array" and "minItems" not in schema
+    assert schema["type"] == "array" and schema["minItems"] == 1 and "maxItems" not in schema  # [] has no 3 axes
     assert schema["items"]["minItems"] == 2 and schema["items"]["items"]["maxItems"] == 3
     assert schema["items"]["items"]["items"]["format"] == "float"
     assert np.asarray(codec.example()).shape == (1, 2, 3)
@@ -378,3 +379,145 @@ def test_a_thread_keeps_its_parser_for_small_bodies_only() -> None:
 
     assert _parser(simdjson, 1000) is _parser(simdjson, 1000)
     assert _parser(simdjson, 2 << 20) is not _parser(simdjson, 2 << 20)  # its buffers go with the request
+
+
+# ------------------------------------------------ hostile binary bodies: a 4xx, never a 500
+
+
+@pytest.mark.parametrize("name", ["(2147483648,)u1", "(2,)u1", "V8", "O", "U4", "M8", "(", "u1,u1", "float33"])
+def test_a_dtype_header_that_names_no_plain_number_type_is_a_400(name: str) -> None:
+    codec = NdarrayCodec(Tensor("uint8", (-1, 28, 28)))
+    headers = [(b"x-dosirak-dtype", name.encode()), (b"x-dosirak-shape", b"1,28,28")]
+    with pytest.raises(BadRequestError, match="X-Dosirak-Dtype"):
+        codec.decode(b"\x00" * 784, "application/octet-stream", headers)
+
+
+@pytest.mark.parametrize("shape", [b"100000000000000000000000", b"-5,2", b"1,-1,-1", b"," * 100, b"1," * 70 + b"1"])
+def test_a_shape_header_no_array_can_have_is_a_4xx(shape: bytes) -> None:
+    codec = NdarrayCodec(Tensor("uint8", None))
+    with pytest.raises((BadRequestError, UnprocessableError)):
+        codec.decode(b"\x00" * 24, "application/octet-stream", [(b"x-dosirak-shape", shape), (b"x-dosirak-dtype", b"uint8")])
+
+
+def npy_header(descr: str, shape: tuple[int, ...], fortran: bool = False) -> bytes:
+    out = io.BytesIO()
+    np.lib.format.write_array_header_1_0(out, {"descr": descr, "fortran_order": fortran, "shape": shape})
+    return out.getvalue()
+
+
+def test_an_npy_header_claiming_more_than_the_body_holds_is_a_400_before_anything_is_allocated() -> None:
+    codec = NdarrayCodec(Tensor("uint8", (-1, 28, 28)))
+    for shape in ((10**11, 28, 28), (2, 28, 28), (2**62, 2**62)):
+        with pytest.raises(BadRequestError, match=r"claims .* but the body holds 784 bytes"):
+            codec.decode(npy_header("|u1", shape) + b"\x00" * 784, "application/x-npy", [])
+    with pytest.raises(BadRequestError, match="claims"):  # fewer items than the body holds
+        codec.decode(npy_header("|u1", (1, 28, 27)) + b"\x00" * 784, "application/x-npy", [])
+
+
+def test_an_npy_of_a_record_or_object_dtype_is_a_400() -> None:
+    codec = NdarrayCodec(Tensor("uint8", None))
+    for descr in ("|O", "[('a', '|u1')]", "|V4", "<U1"):
+        with pytest.raises(BadRequestError, match=".npy"):
+            codec.decode(npy_header(descr, (1,)) + b"\x00" * 4, "application/x-npy", [])
+
+
+def test_a_fortran_order_npy_decodes_like_numpy_load() -> None:
+    data = np.asfortranarray(np.arange(6, dtype=np.float32).reshape(2, 3))
+    array = NdarrayCodec(Tensor("float32", (-1, 3))).decode(npy(data), "application/x-npy", [])
+    np.testing.assert_array_equal(array, data)
+    array[0, 0] = 7.0  # writable
+
+
+def test_json_booleans_are_not_numbers() -> None:
+    for dtype in ("uint8", "int64", "float32"):
+        codec = NdarrayCodec(Tensor(dtype, (-1, 2)))
+        for body in (b"[[true, false]]", b"[[1, true]]", b'{"instances": [[0, false]]}'):
+            with pytest.raises(UnprocessableError, match="booleans"):
+                codec.decode(body, JSON, [])
+    with pytest.raises(UnprocessableError, match="expected dtype uint8, got bool"):
+        NdarrayCodec(Tensor("uint8", (-1, 2))).decode(npy(np.ones((1, 2), bool)), "application/x-npy", [])
+    assert NdarrayCodec(Tensor("bool", (-1, 2))).decode(b"[[true, false]]", JSON, []).tolist() == [[True, False]]
+    assert NdarrayCodec(Tensor("uint8", (-1, 2))).decode(b'[[1, 2]]', JSON, []).tolist() == [[1, 2]]
+
+
+def test_the_decoded_size_is_read_without_decoding() -> None:
+    codec = NdarrayCodec(Tensor("uint8", (-1, 28, 28)))
+    assert codec.decoded_size(npy_header("|u1", (10**11, 28, 28)), "application/x-npy", []) == 10**11 * 784
+    assert codec.decoded_size(b"\x00" * 784, "application/octet-stream", []) == 784
+    assert codec.decoded_size(b"[" * 1000, JSON, []) >= 1000
+
+
+# ------------------------------------------------ large JSON bodies, decoded in pieces
+# A body over a few hundred KiB is cut at the commas between the outer array's items and
+# read piece by piece, so that no single call holds the interpreter for long. Every body
+# gets the answer a whole-body decode gives: the same array, or an error of the same kind.
+
+
+def in_pieces(codec: NdarrayCodec, body: bytes, piece_bytes: int) -> tuple[str, Any]:
+    try:
+        array = codec._from_json_in_pieces(body, piece_bytes)
+    except ServingError as exc:
+        return type(exc).__name__, str(exc)
+    return "array", (array.dtype.str, array.shape, array.tobytes())
+
+
+#: The one object form a large body may take: ``{"instances": VALUE}`` and nothing else.
+ONLY_INSTANCES = re.compile(rb'[ \t\n\r]*\{[ \t\n\r]*"instances"[ \t\n\r]*:(.*)\}[ \t\n\r]*', re.DOTALL)
+
+
+def only_instances(body: bytes) -> bool:
+    match = ONLY_INSTANCES.fullmatch(body)
+    if match is None:
+        return False
+    try:
+        orjson.loads(match.group(1))
+    except orjson.JSONDecodeError:
+        return False  # more keys after the value
+    return True
+
+
+def assert_pieces_agree(spec: Tensor, body: bytes) -> None:
+    codec = NdarrayCodec(spec)
+    whole = outcome(codec, body)
+    for piece_bytes in (1, 7, 64):
+        cut = in_pieces(codec, body, piece_bytes)
+        if body.lstrip(b" \t\n\r").startswith(b"{") and not only_instances(body):
+            assert cut[0] in ("BadRequestError", "UnprocessableError"), (body[:300], cut)
+        elif whole[0] == "array" or cut[0] == "array":
+            assert cut == whole, (body[:300], piece_bytes)
+        else:
+            assert cut[0] == whole[0], (body[:300], piece_bytes, cut, whole)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(TOKENS), max_size=40),
+       st.sampled_from([(-1, 2), (-1, 2, 1), (-1,), None]),
+       st.sampled_from(["float32", "uint8", "int64", None]))
+def test_any_body_in_pieces_is_answered_as_the_whole_body(tokens: list[str], shape: tuple[int, ...] | None,
+                                                          dtype: str | None) -> None:
+    assert_pieces_agree(Tensor(dtype, shape), "".join(tokens).encode())
+
+
+@pytest.mark.parametrize("body", [
+    *valid_and_mangled([[[1, 2, 3], [4, 5, 6]], [[7, 8, 9], [1, 2, 3]], [[4, 5, 6], [7, 8, 9]]]),
+    b"[[[1,2,3],[4,5,6]],[[7,8,9],[1,2]]]", b"[[[1,2,3],[4,5,6]],[[7,8.5,9],[1,2,3]]]",
+    b"[[[1,2,3],[4,5,6]],[[7,8,9],[1,2,true]]]", b"[[[1,2,3],[4,5,6]],[[7,8,9],[1,2,null]]]",
+    b"[[[1,2,3],[4,5,6]],[[7,8,9],[1,2,3]]]]", b"[[[1,2,3],[4,5,6]],,[[7,8,9],[1,2,3]]]",
+    b"[[[1,2,3],[4,5,6]] [[7,8,9],[1,2,3]]]", b"[[[1,2,3],[4,5,6]],[[7,8,9],[1,2,3]]", b"[[[1,2,3],[4,5,6]],]",
+    b"[[[1,2,3],[4,5,300]]]", b'[[[1,2,3],[4,5,"6"]]]', b"[[[1,2,3],{}]]", b"[]", b" [ ] ",
+])
+def test_bodies_cut_in_pieces_agree_with_the_whole_body(body: bytes) -> None:
+    for spec in (Tensor("float32", (-1, 2, 3)), Tensor("uint8", (-1, 2, 3)), Tensor(None, None)):
+        assert_pieces_agree(spec, body)
+
+
+def test_a_large_body_is_read_in_pieces_and_gives_the_same_array() -> None:
+    images = np.random.default_rng(3).integers(0, 256, (2000, 28, 28), dtype=np.uint8)
+    body = orjson.dumps(images, option=orjson.OPT_SERIALIZE_NUMPY)
+    assert len(body) > 4 << 20
+    for spec in (Tensor("uint8", (-1, 28, 28)), Tensor("float32", (-1, 28, 28))):
+        codec = NdarrayCodec(spec)
+        array = codec.decode(body, JSON, [])
+        np.testing.assert_array_equal(array, images)
+        wrapped = codec.decode(b'{ "instances" :' + body + b" }\n", JSON, [])
+        np.testing.assert_array_equal(wrapped, images)

@@ -10,7 +10,11 @@ How to implement a codec: subclass nothing; provide the attributes and methods o
 cannot be parsed, :class:`~dosirak.errors.UnprocessableError` for one that parses but does
 not fit the declared type, and :class:`~dosirak.errors.UnsupportedMediaTypeError` for a
 content type it does not take. A codec that can batch (its values have a first, batch
-axis) also implements :class:`BatchCodec`. Third-party codecs register in the
+axis) also implements :class:`BatchCodec`. Two optional methods keep a worker's event loop
+free (see :mod:`dosirak.serving.decoding`): ``decoded_size(body, content_type, headers) ->
+int``, the bytes the decoded value will take, read without decoding it (an image's header),
+and ``prepare()``, run once per worker before it serves, to import what decoding needs. A
+codec whose small bodies may decode into large values sets ``compressed = True``. Third-party codecs register in the
 ``dosirak.codecs`` entry-point group, keyed by the qualified name of the type they handle,
 as a factory ``(annotation, metadata) -> Codec``.
 """

@@ -1,7 +1,7 @@
 """Files and raw bytes over HTTP: a raw body of any type, or a multipart upload.
 
 An api parameter typed ``bytes`` receives the body as it came (``application/octet-stream``
-or any other type), or the first file of a ``multipart/form-data`` upload. A ``bytes``
+or any other type, empty included), or the first file of a ``multipart/form-data`` upload. A ``bytes``
 result is answered as ``application/octet-stream``.
 """
 
@@ -66,12 +66,18 @@ class BytesCodec:
     def __init__(self, field: str = "file") -> None:
         self.field = field
 
+    def prepare(self) -> None:
+        """Import the multipart parser now, not on the first request's event loop."""
+        import python_multipart  # noqa: F401
+
     def decode(self, body: bytes, content_type: str, headers: RawHeaders) -> Any:
         if media_type_of(content_type) == MULTIPART:
             return first_upload(body, content_type, self.field)
-        if not body:
-            raise BadRequestError("the request body is empty; send the file's bytes")
-        return body
+        return body  # empty bytes are bytes too
+
+    def decoded_size(self, body: bytes, content_type: str, headers: RawHeaders) -> int:
+        """The body's own size: the bytes handed over are the body, or one file of it."""
+        return len(body)
 
     def encode(self, value: Any, accept: str) -> tuple[bytes, str]:
         return bytes(value), OCTET_STREAM

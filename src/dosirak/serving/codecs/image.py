@@ -1,7 +1,9 @@
 """PIL images over HTTP: a raw ``image/*`` body or a multipart upload; PNG responses.
 
 A parameter typed ``PIL.Image.Image`` receives a decoded image; a body that is not an image
-is a 400. A result of that type is answered as ``image/png``.
+is a 400. A result of that type is answered as ``image/png``. A compressed image can be
+thousands of times larger decoded than sent, so :meth:`ImageCodec.decoded_size` reads its
+size from the header alone, before anything is decoded.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from dosirak.serving.codecs.base import MULTIPART, RawHeaders, check_media_type
 from dosirak.serving.codecs.file import first_upload
 
 _ACCEPTED = ("image/*", MULTIPART)
+#: Bytes a decoded pixel takes in PIL, by mode (4 for every other mode).
+_PIXEL_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 2}
 
 
 class ImageCodec:
@@ -26,6 +30,8 @@ class ImageCodec:
 
     kind = "image"
     media_types: tuple[str, ...] = _ACCEPTED
+    #: A small body can decode into a large image: its size is read before it is decoded.
+    compressed = True
 
     def __init__(self, field: str = "image", max_pixels: int = 50_000_000) -> None:
         from dosirak._extras import require
@@ -34,7 +40,29 @@ class ImageCodec:
         self.field = field
         self.max_pixels = max_pixels
 
+    def prepare(self) -> None:
+        """Import PIL's format plugins and the multipart parser now, not on the first request's event loop."""
+        import python_multipart  # noqa: F401
+
+        self._pil.init()
+
     def decode(self, body: bytes, content_type: str, headers: RawHeaders) -> Any:
+        image = self._open(body, content_type)
+        try:
+            image.load()
+        except (OSError, ValueError, SyntaxError, self._pil.DecompressionBombError) as exc:
+            raise BadRequestError(
+                f"the body is not an image PIL can read ({type(exc).__name__}); send a PNG, JPEG, WebP, ... file"
+            ) from None
+        return image
+
+    def decoded_size(self, body: bytes, content_type: str, headers: RawHeaders) -> int:
+        """Bytes the decoded image takes (PIL holds most modes at 4 bytes a pixel), read from its header."""
+        image = self._open(body, content_type)
+        return int(image.width * image.height * _PIXEL_BYTES.get(image.mode, 4))
+
+    def _open(self, body: bytes, content_type: str) -> Any:
+        """The image, its header read but its pixels not yet decoded; 400/413 if it cannot be one."""
         media = check_media_type(content_type, _ACCEPTED)
         data = first_upload(body, content_type, self.field) if media == MULTIPART else body
         if not data:
@@ -42,15 +70,13 @@ class ImageCodec:
         Image = self._pil
         try:
             image = Image.open(io.BytesIO(data))
-            if image.width * image.height > self.max_pixels:
-                raise PayloadTooLargeError(f"the image has more than {self.max_pixels} pixels")
-            image.load()
-        except PayloadTooLargeError:
-            raise
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
             raise BadRequestError(
                 f"the body is not an image PIL can read ({type(exc).__name__}); send a PNG, JPEG, WebP, ... file"
             ) from None
+        if image.width * image.height > self.max_pixels:
+            raise PayloadTooLargeError(f"the image has {image.width}x{image.height} pixels, more than the "
+                                       f"{self.max_pixels} this api decodes")
         return image
 
     def encode(self, value: Any, accept: str) -> tuple[bytes, str]:
@@ -59,11 +85,14 @@ class ImageCodec:
         return out.getvalue(), "image/png"
 
     def request_content(self) -> dict[str, Any]:
-        binary = {"type": "string", "format": "binary"}
+        binary = {"type": "string", "format": "binary", "minLength": 1}  # an empty body is no image
         return {
             "image/png": {"schema": binary},
             "image/jpeg": {"schema": binary},
-            MULTIPART: {"schema": {"type": "object", "properties": {self.field: binary}, "required": [self.field]}},
+            MULTIPART: {
+                "schema": {"type": "object", "properties": {self.field: binary}, "required": [self.field]},
+                "encoding": {self.field: {"contentType": "image/png, image/jpeg"}},
+            },
         }
 
     def response_content(self) -> dict[str, Any]:

@@ -16,12 +16,20 @@ Requests may be sent as
 
 Responses are JSON nested lists, or ``.npy`` when the request says
 ``Accept: application/x-npy``.
+
+JSON ``true``/``false`` are not numbers: they are refused unless the declared dtype is
+``bool``. A ``.npy`` body is read from its header, which must claim exactly the bytes that
+follow it, before anything is allocated. A JSON body over 1 MiB is cut at the commas
+between the outer array's items and read about 256 KiB at a time, so that no single call
+holds the interpreter for long; it gets the answer the whole body would get, except that
+such a body must be an array, or an object whose only key is ``"instances"``.
 """
 
 from __future__ import annotations
 
 import io
 import threading
+import time
 from dataclasses import dataclass
 from itertools import chain
 from math import prod
@@ -31,6 +39,7 @@ import orjson
 
 from dosirak.errors import BadRequestError, InternalServerError, UnprocessableError
 from dosirak.serving.codecs.base import JSON, NPY, OCTET_STREAM, RawHeaders, check_media_type, header
+from dosirak.serving.codecs.json_pieces import JSON_SPACE, cut_points, outer_array
 
 SHAPE_HEADER = b"x-dosirak-shape"
 DTYPE_HEADER = b"x-dosirak-dtype"
@@ -41,6 +50,9 @@ _OPEN = ord("[")
 _EXACT = 2.0**53  # integers below it are exact doubles, so every parse rounds them alike
 _REUSED_PARSER_BYTES = 1 << 20  # larger bodies get a parser of their own, freed after
 _PARSERS = threading.local()  # one simdjson parser per thread, made on first use
+_PIECEWISE_BYTES = 1 << 20  # JSON bodies larger than this are read in pieces
+_PIECE_BYTES = 64 << 10  # about this much JSON per piece
+_DTYPE_KINDS = "biufc"  # what a raw or .npy body may hold (complex is refused later, with 422)
 
 
 @dataclass(frozen=True)
@@ -91,6 +103,8 @@ class NdarrayCodec:
         self._dtype = np.dtype(self.spec.dtype) if self.spec.dtype else None
         self._shape = self.spec.shape
         self._float_target = self._dtype is not None and self._dtype.kind == "f"
+        #: JSON true/false are refused: the declared dtype is a number type other than bool.
+        self._numbers_only = self._dtype is not None and self._dtype.kind != "b"
         shape = self._shape
         #: Declared sizes of the inner axes when all are fixed: nested lists then go
         #: straight into a flat array after a length check per level (no shape discovery).
@@ -112,25 +126,42 @@ class NdarrayCodec:
         media = check_media_type(content_type or JSON, _ACCEPTED)
         if media == JSON:
             return self._from_json(body)
-        if not body:
-            raise BadRequestError("the request body is empty; send the array's bytes")
         if media == NPY:
-            try:
-                array = self._np.load(io.BytesIO(body), allow_pickle=False)
-            except (ValueError, EOFError, OSError) as exc:
-                raise BadRequestError(f"the body is not a valid .npy file ({exc}); write it with numpy.save") from exc
-            if not isinstance(array, self._np.ndarray):
-                raise BadRequestError("the body is not a single .npy array")
-            return self.validate(array)
+            return self.validate(self._from_npy(body))
         return self._from_raw(body, headers)
+
+    def decoded_size(self, body: bytes, content_type: str, headers: RawHeaders) -> int:
+        """Bytes the decoded array may take, read without decoding (a ``.npy`` header's claim).
+
+        A JSON body counts as the most numbers it can hold (one per two bytes), each read as
+        8 bytes, then held again at the declared item size.
+        """
+        media = check_media_type(content_type or JSON, _ACCEPTED)
+        if media == NPY:
+            shape, _, dtype = self._npy_header(io.BytesIO(body))
+            return int(prod(shape) * dtype.itemsize)
+        if media == JSON:
+            return (len(body) // 2 + 1) * (8 + (self._dtype.itemsize if self._dtype is not None else 8))
+        return len(body)
 
     def _from_json(self, body: bytes) -> Any:
         if not body:
             raise BadRequestError("the request body is empty; send a JSON array or {\"instances\": [...]}")
-        if self._simdjson is not None:
+        if len(body) > _PIECEWISE_BYTES:
+            return self._from_json_in_pieces(body, _PIECE_BYTES)
+        return self.validate(self._json_array(body))
+
+    def _json_array(self, body: bytes, direct: bool | None = None) -> Any:
+        """The array a JSON body holds, not yet checked against the declaration.
+
+        ``direct``: read the numbers straight into the declared float dtype, as for a whole
+        body of nothing but numbers; False reads them as numpy infers their dtype (the
+        general path); None decides from ``body`` itself.
+        """
+        if self._simdjson is not None and direct is not False:
             fast = self._from_json_numbers(body)
             if fast is not None:
-                return self.validate(fast)
+                return fast
         try:
             data = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
@@ -142,19 +173,66 @@ class NdarrayCodec:
         if not isinstance(data, list):
             raise UnprocessableError(f"expected a JSON array, got {type(data).__name__}")
         np = self._np
-        if self._float_target and _only_numbers(body):
+        if self._numbers_only and (b"true" in body or b"false" in body) and _holds_bool(data):
+            raise UnprocessableError(f"the array holds booleans (true/false); send {self._dtype} numbers")
+        if direct is None:
+            direct = self._float_target and _only_numbers(body)
+        if direct:
             # the common case in one pass: numbers straight to the declared float dtype
             try:
-                with np.errstate(over="ignore", invalid="ignore"):  # overflow becomes inf, refused below
+                with np.errstate(over="ignore", invalid="ignore"):  # overflow becomes inf, refused by validate
                     array = self._from_fixed_lists(data) if self._inner is not None else None
-                    return self.validate(array if array is not None else np.asarray(data, dtype=self._dtype))
+                    return array if array is not None else np.asarray(data, dtype=self._dtype)
             except (ValueError, TypeError):
                 pass  # ragged: the general path below says so
         try:
-            array = np.asarray(data)
+            return np.asarray(data)
         except ValueError as exc:  # ragged nesting
             raise UnprocessableError(f"the array is not rectangular: {exc}") from exc
-        return self.validate(array)
+
+    def _from_json_in_pieces(self, body: bytes, piece_bytes: int) -> Any:
+        """The checked array of a large JSON body, read piece by piece (see the module docstring).
+
+        Every piece is parsed even after one was refused, so that a malformed body is a 400
+        wherever the fault is, as when it is parsed whole. Numbers are read as the whole
+        body would be: straight into the declared float dtype when it holds nothing but
+        numbers, else each piece as numpy infers it, then all in the dtype numpy would
+        infer for the whole (``numpy.result_type`` of the pieces), then cast.
+        """
+        np = self._np
+        start, end = outer_array(body)
+        bounds = [start, *cut_points(np, body, start, end, piece_bytes), end]
+        direct = self._float_target and _only_numbers(body)
+        parts: list[Any] = []
+        refused: UnprocessableError | None = None
+        for left, right in zip(bounds, bounds[1:], strict=False):
+            time.sleep(0)  # hand the interpreter to a waiting thread (the event loop) now, not in 5 ms
+            piece = b"[" + body[left + 1 : right] + b"]"
+            if len(bounds) > 2 and not piece[1:-1].strip(JSON_SPACE):
+                raise BadRequestError(f"malformed JSON: an empty item in the array after byte {left}")
+            if refused is None:
+                try:
+                    part = self._json_array(piece, direct)
+                    parts.append(self._cast(part) if direct else self._numbers(part))
+                    continue
+                except UnprocessableError as exc:
+                    refused, parts = exc, []
+            try:
+                orjson.loads(piece)
+            except orjson.JSONDecodeError as exc:
+                raise BadRequestError(f"malformed JSON after byte {left}: {exc}") from exc
+        if refused is not None:
+            raise refused
+        if not direct:
+            whole = np.result_type(*parts)
+            parts = [self._cast(parts[i].astype(whole, copy=False)) for i in range(len(parts))]
+        if len(parts) == 1:
+            return self._check(parts[0])
+        try:
+            array = np.concatenate(parts)
+        except ValueError as exc:  # the pieces' rows differ in shape: ragged
+            raise UnprocessableError(f"the array is not rectangular: {exc}") from exc
+        return self._check(array)
 
     def _from_json_numbers(self, body: bytes) -> Any:
         """A JSON body of numbers in the declared inner sizes as an array, or None for anything else.
@@ -229,14 +307,18 @@ class NdarrayCodec:
     def _from_raw(self, body: bytes, headers: RawHeaders) -> Any:
         np = self._np
         dtype_name = header(headers, DTYPE_HEADER)
-        try:
-            dtype = np.dtype(dtype_name) if dtype_name else self._dtype
-        except TypeError as exc:
-            raise BadRequestError(f"X-Dosirak-Dtype '{dtype_name}' is not a numpy dtype name") from exc
-        if dtype is None:
+        if dtype_name:
+            try:
+                dtype = np.dtype(dtype_name)
+            except (TypeError, ValueError, SyntaxError):
+                dtype = None
+            if dtype is None or not _plain(dtype):
+                raise BadRequestError(f"X-Dosirak-Dtype '{dtype_name[:100]}' does not name a plain number type; "
+                                      "send a name like float32, int64, uint8 or bool")
+        elif self._dtype is not None:
+            dtype = self._dtype
+        else:
             raise BadRequestError("send the array's dtype in the X-Dosirak-Dtype header, e.g. 'float32'")
-        if dtype.hasobject or dtype.itemsize == 0:
-            raise BadRequestError(f"dtype '{dtype}' cannot be sent as raw bytes")
         if len(body) % dtype.itemsize:
             raise BadRequestError(f"the body has {len(body)} bytes, not a whole number of {dtype} items")
         array = np.frombuffer(bytearray(body), dtype=dtype)
@@ -246,41 +328,89 @@ class NdarrayCodec:
             try:
                 shape = tuple(int(part) for part in shape_value.replace("x", ",").split(",") if part.strip())
             except ValueError as exc:
-                raise BadRequestError(f"X-Dosirak-Shape '{shape_value}' is not a list of integers like 1,28,28") from exc
+                raise BadRequestError(f"X-Dosirak-Shape '{shape_value[:100]}' is not a list of integers like 1,28,28") from exc
+            if any(d < -1 for d in shape) or shape.count(-1) > 1:
+                raise BadRequestError(f"X-Dosirak-Shape {shape_value[:100]}: sizes are >= 0, with at most one -1 (inferred)")
         elif self._shape is not None and self._shape.count(-1) <= 1:
             shape = self._shape
         else:
             raise BadRequestError("send the array's shape in the X-Dosirak-Shape header, e.g. '1,28,28'")
         try:
             array = array.reshape(shape)
-        except ValueError as exc:
+        except (ValueError, OverflowError) as exc:
             raise UnprocessableError(f"{array.size} items cannot have shape {shape}") from exc
         return self.validate(array)
 
+    def _npy_header(self, stream: io.BytesIO) -> tuple[tuple[int, ...], bool, Any]:
+        """``(shape, fortran_order, dtype)`` from a ``.npy`` header; 400 if it is not one of plain numbers."""
+        np = self._np
+        try:
+            version = np.lib.format.read_magic(stream)
+            read = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+            if read is None:
+                raise ValueError(f"version {version[0]}.{version[1]} is not read here")
+            shape, fortran_order, dtype = read(stream)
+        except (ValueError, EOFError, OSError, SyntaxError, TypeError) as exc:
+            raise BadRequestError(f"the body is not a valid .npy file ({exc}); write it with numpy.save") from None
+        if not _plain(dtype):
+            raise BadRequestError(f"the .npy array holds {dtype}, not plain numbers; save a numeric array")
+        if any(d < 0 for d in shape):
+            raise BadRequestError(f"the .npy header claims the shape {shape}; write it with numpy.save")
+        return shape, bool(fortran_order), dtype
+
+    def _from_npy(self, body: bytes) -> Any:
+        """The array of a ``.npy`` body, after checking its header's claim against the body's size."""
+        if not body:
+            raise BadRequestError("the request body is empty; send the array as a .npy file")
+        stream = io.BytesIO(body)
+        shape, fortran_order, dtype = self._npy_header(stream)
+        offset = stream.tell()
+        count = prod(shape)
+        if count * dtype.itemsize != len(body) - offset:
+            raise BadRequestError(
+                f"the .npy header claims {shape} of {dtype} ({count * dtype.itemsize} bytes), but the body holds "
+                f"{len(body) - offset} bytes after it; write it with numpy.save"
+            )
+        array = self._np.frombuffer(body, dtype=dtype, count=count, offset=offset)
+        return array.reshape(shape, order="F" if fortran_order else "C").copy(order="K")
+
     def validate(self, array: Any) -> Any:
         """Check and cast an array against the declaration; raise 422 naming the problem."""
-        np = self._np
+        return self._check(self._cast(array))
+
+    @staticmethod
+    def _numbers(array: Any) -> Any:
+        """The array, if it holds numbers (or booleans); 422 naming what it holds otherwise."""
         kind = array.dtype.kind
         if kind not in "biuf":
             what = "strings" if kind in "US" else "null or mixed values" if kind == "O" else f"dtype {array.dtype}"
             raise UnprocessableError(f"the array must hold numbers, but it holds {what}")
+        return array
+
+    def _cast(self, array: Any) -> Any:
+        """The array in the declared dtype; 422 for what that dtype cannot take."""
+        np = self._np
+        kind = self._numbers(array).dtype.kind
         target = self._dtype
         if target is not None and array.dtype != target:
-            integers = kind in "biu" and target.kind in "iu"
-            if not integers and not np.can_cast(array.dtype, target, casting="same_kind"):
+            if kind == "b" or not (kind in "iu" and target.kind in "iu" or np.can_cast(array.dtype, target, casting="same_kind")):
                 raise UnprocessableError(f"expected dtype {target}, got {array.dtype}: send {target} values")
             if target.kind in "iu" and array.size:
                 info = np.iinfo(target)
                 if array.min() < info.min or array.max() > info.max:
                     raise UnprocessableError(f"values out of range for {target} ({info.min}..{info.max})")
-            with np.errstate(over="ignore", invalid="ignore"):  # overflow becomes inf, refused below
+            with np.errstate(over="ignore", invalid="ignore"):  # overflow becomes inf, refused by _check
                 array = array.astype(target)
+        return array
+
+    def _check(self, array: Any) -> Any:
+        """The array, if its shape fits the declaration and its floats are finite; 422 otherwise."""
         shape = self._shape
         if shape is not None:
             if array.ndim != len(shape) or any(d != -1 and d != n for d, n in zip(shape, array.shape, strict=True)):
                 want = "(" + ", ".join("N" if d == -1 else str(d) for d in shape) + ")"
                 raise UnprocessableError(f"expected shape {want}, got {tuple(array.shape)}")
-        if array.dtype.kind == "f" and not self.spec.allow_nonfinite and not np.isfinite(array).all():
+        if array.dtype.kind == "f" and not self.spec.allow_nonfinite and not self._np.isfinite(array).all():
             raise UnprocessableError("the array holds NaN or infinity, which this api does not accept")
         return array
 
@@ -330,10 +460,12 @@ class NdarrayCodec:
         if shape is None:
             return {"type": "array", "items": {}, "description": "an n-dimensional array of numbers (nested lists)"}
         schema: dict[str, Any] = item
-        for size in reversed(shape):
+        for axis, size in reversed(list(enumerate(shape))):
             level: dict[str, Any] = {"type": "array", "items": schema}
             if size >= 0:
                 level["minItems"] = level["maxItems"] = size
+            elif axis < len(shape) - 1:  # [] cannot stand for an axis with axes below it
+                level["minItems"] = 1
             schema = level
         return schema
 
@@ -355,8 +487,8 @@ class NdarrayCodec:
                 },
                 "example": self.example(),
             },
-            NPY: {"schema": binary},
-            OCTET_STREAM: {"schema": binary},
+            NPY: {"schema": {**binary, "minLength": 1}},  # an empty body is no .npy file
+            OCTET_STREAM: {"schema": binary},  # empty: an array of no items
         }
 
     def response_content(self) -> dict[str, Any]:
@@ -392,6 +524,23 @@ def _parser(simdjson: Any, size: int) -> Any:
     if parser is None:
         parser = _PARSERS.parser = simdjson.Parser()
     return parser
+
+
+def _plain(dtype: Any) -> bool:
+    """Whether a dtype is one plain number type (no record, sub-array, object, string or date)."""
+    return dtype.kind in _DTYPE_KINDS and dtype.names is None and not dtype.shape and dtype.itemsize > 0
+
+
+def _holds_bool(data: list[Any]) -> bool:
+    """Whether nested lists hold a ``True`` or ``False`` anywhere (walked without recursion)."""
+    stack: list[Any] = [data]
+    while stack:
+        item = stack.pop()
+        if item is True or item is False:
+            return True
+        if isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def _only_numbers(body: bytes) -> bool:
