@@ -121,8 +121,13 @@ def _services_hint(path: Path) -> str:
 @click.option("--public-docs", is_flag=True, help="With --api-key-env: serve /docs and /openapi.json without a key.")
 @click.option("--public-metrics", is_flag=True,
               help="With --api-key-env: serve /metrics without a key (for a scraper that cannot send one).")
+@click.option("--max-header-bytes", type=click.IntRange(min=1024), default=65536, show_default=True,
+              help="Largest request head (request line and header fields); larger ones get 431 and are not read further.")
+@click.option("--max-headers", type=click.IntRange(min=8), default=100, show_default=True,
+              help="Most header fields in a request; more get 431.")
 def serve(target: str, host: str | None, port: int | None, workers: int | None, reload: bool, sagemaker: bool,
-          graceful_timeout: float, api_key_env: str | None, public_docs: bool, public_metrics: bool) -> None:
+          graceful_timeout: float, api_key_env: str | None, public_docs: bool, public_metrics: bool,
+          max_header_bytes: int, max_headers: int) -> None:
     """Serve TARGET (FILE.py:Class, or a bundle tag) over HTTP until SIGTERM or Ctrl-C.
 
     \b
@@ -147,6 +152,7 @@ def serve(target: str, host: str | None, port: int | None, workers: int | None, 
     import logging
 
     from dosirak.serving.auth import AccessPolicy
+    from dosirak.serving.protocol import HeadLimits
     from dosirak.serving.server import SAGEMAKER_PORT
     from dosirak.serving.server import serve as run_server
 
@@ -160,5 +166,5 @@ def serve(target: str, host: str | None, port: int | None, workers: int | None, 
     port = port if port is not None else (SAGEMAKER_PORT if sagemaker else 3000)
     code = run_server(resolved.spec, host=host, port=port, workers=workers, base_dir=resolved.base_dir,
                       env=resolved.env or None, reload=reload, graceful_timeout_s=graceful_timeout,
-                      access=access)
+                      access=access, head_limits=HeadLimits(max_header_bytes, max_headers))
     raise SystemExit(code)

@@ -18,7 +18,7 @@ thread finishes.
 A decoding thread still holds the interpreter lock while it runs C code; the codecs keep
 each such call short (images decode with the lock released, large JSON arrays are read in
 pieces), but a JSON document of a JSON-typed api (``dict``, a pydantic model) is parsed in
-one call, about 30 ms per MB.
+one call, holding the interpreter 30-60 ms per MB.
 """
 
 from __future__ import annotations

@@ -44,6 +44,7 @@ from pathlib import Path
 
 from dosirak.errors import ConfigError
 from dosirak.serving import auth, metrics
+from dosirak.serving.protocol import DEFAULT_HEAD_LIMITS, HeadLimits
 from dosirak.serving.worker import EXIT_LOAD_FAILED
 from dosirak.settings import child_environment
 
@@ -108,8 +109,10 @@ class Supervisor:
         reload: bool = False,
         graceful_timeout_s: float = 30.0,
         log_level: str = "INFO",
+        head_limits: HeadLimits = DEFAULT_HEAD_LIMITS,
     ) -> None:
         self.spec = spec
+        self.head_limits = head_limits
         self.sock = sock
         self.requested_workers = workers
         self.target = workers or 1
@@ -159,6 +162,7 @@ class Supervisor:
             "--lifeline", str(lifeline_r),
             "--ready-file", str(self.ready_file), "--graceful-timeout", str(self.graceful_timeout_s),
             "--log-level", self.log_level,
+            "--max-header-bytes", str(self.head_limits.max_bytes), "--max-headers", str(self.head_limits.max_fields),
         ]
         if self.base_dir is not None:
             command += ["--base-dir", str(self.base_dir)]
@@ -381,6 +385,7 @@ def serve(
     graceful_timeout_s: float = 30.0,
     log_level: str = "INFO",
     access: auth.AccessPolicy | None = None,
+    head_limits: HeadLimits = DEFAULT_HEAD_LIMITS,
 ) -> int:
     """Serve a service until SIGTERM/SIGINT; return the process exit status.
 
@@ -399,6 +404,8 @@ def serve(
         log_level: Log level of the workers.
         access: API keys the apis require (:class:`~dosirak.serving.auth.AccessPolicy`);
             None serves anyone who can reach ``host``.
+        head_limits: Largest request head (bytes, header fields) the workers read; larger
+            ones are answered 431 (:mod:`dosirak.serving.protocol`).
 
     Example::
 
@@ -410,7 +417,7 @@ def serve(
     sock = bind_socket(host, port)
     env = {**(env or {}), **auth.worker_env(access)}
     supervisor = Supervisor(spec, sock=sock, workers=workers, base_dir=base_dir, env=env, reload=reload,
-                            graceful_timeout_s=graceful_timeout_s, log_level=log_level)
+                            graceful_timeout_s=graceful_timeout_s, log_level=log_level, head_limits=head_limits)
     previous = {sig: signal.signal(sig, supervisor.request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     bound = sock.getsockname()
     logger.info("dosirak serve: listening on http://%s:%d", bound[0], bound[1])

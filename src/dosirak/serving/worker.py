@@ -24,6 +24,8 @@ from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
 
+from dosirak.serving.protocol import HeadLimits, protocol_class
+
 logger = logging.getLogger(__name__)
 
 EXIT_LOAD_FAILED = 3
@@ -39,6 +41,8 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--ready-file", required=True, help="exists while the server is ready (every worker at start; then at least one)")
     parser.add_argument("--graceful-timeout", type=float, default=30.0)
     parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--max-header-bytes", type=int, default=HeadLimits.max_bytes)
+    parser.add_argument("--max-headers", type=int, default=HeadLimits.max_fields)
     parser.add_argument("--load-first", action="store_true",
                         help="construct the service before accepting connections (other workers serve meanwhile)")
     return parser.parse_args(argv)
@@ -138,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     config = uvicorn.Config(
         auth.protect(app, access),
         loop="uvloop",
-        http="httptools",
+        http=protocol_class(HeadLimits(args.max_header_bytes, args.max_headers)),  # httptools, heads bounded
         lifespan="on",
         access_log=False,
         log_config=None,
