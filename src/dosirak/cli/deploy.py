@@ -165,7 +165,7 @@ def apply(config_file: Path, as_json: bool) -> None:
 @_REGION
 @json_option
 def status(name: str, region: str | None, as_json: bool) -> None:
-    """The endpoint's status (e.g. InService), configuration, model and image."""
+    """Show the endpoint's status (such as InService), configuration, model and image."""
     from dosirak.deployers.sagemaker import Endpoints
     from dosirak.errors import NotFoundError
 

@@ -4,6 +4,8 @@ repository and login are real moto answers, the push is refused (moto stores no 
 
 from __future__ import annotations
 
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -18,6 +20,17 @@ from tests.integration.deployers.test_sagemaker import (
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture(autouse=True)
+def remove_built_images() -> Iterator[None]:
+    """Remove the images these tests built from local storage (their layers stay cached for the next build)."""
+    yield
+    from dosirak.metadata.store import get_store
+
+    for image in get_store().list_images():
+        if image.location == "local":
+            subprocess.run(["buildah", "rmi", image.reference], capture_output=True, timeout=120, check=False)
 
 
 def registry_digest(registry: str, path: str, tag: str) -> str:
