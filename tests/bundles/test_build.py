@@ -57,7 +57,7 @@ def test_build_writes_a_complete_verified_bundle(service_dir: Path) -> None:
     assert f"numpy=={numpy.__version__}" in requirements and f"torch=={torch.__version__}" in requirements
     assert "safetensors==" in requirements
     dockerfile = (bundle.path / "env/Dockerfile").read_text()
-    assert f"FROM {DEFAULT_CONTAINER_BASE_IMAGE} AS dependencies\n" in dockerfile and "docker" not in info
+    assert f"FROM {DEFAULT_CONTAINER_BASE_IMAGE}\n" in dockerfile and "docker" not in info
     assert json.loads((bundle.path / "openapi.json").read_text())["paths"]["/predict"]
     assert record.tag == f"fashion_mnist:{info['version']}"
     assert store.get("fashion_mnist:latest").id == record.id
@@ -81,7 +81,7 @@ def test_build_from_dosirak_yaml_with_name_and_include(service_dir: Path) -> Non
     assert bundle.name == "fm"
     assert sorted(p.name for p in (bundle.path / "src").rglob("*") if p.is_file()) == ["service.py"]
     dockerfile = (bundle.path / "env/Dockerfile").read_text()
-    assert "FROM python:3.11 AS dependencies\n" in dockerfile and "libgomp1" in dockerfile
+    assert "FROM python:3.11\n" in dockerfile and "libgomp1" in dockerfile
     assert bundle.info["docker"] == {"base_image": "python:3.11", "system_packages": ["libgomp1"]}
 
 

@@ -16,6 +16,7 @@ from dosirak.bundles.wheelhouse import (
     canonical,
     dosirak_wheel,
     fill,
+    hashed_requirements,
     installed_constraints,
     repack,
     wheel_requirements,
@@ -72,6 +73,8 @@ def test_the_wheelhouse_holds_every_dependency_at_its_installed_version(tmp_path
     pins = fill(tmp_path / "wheels", dosirak_wheel_path=own, requirements=[f"PyYAML=={metadata.version('PyYAML')}"],
                 cache=tmp_path / "cache")
     by_name = {canonical(p.split("==")[0]): p.split("==")[1] for p in pins}
+    click = next(wheel for pin, wheel in pins.items() if pin.lower().startswith("click=="))
+    assert f"--hash=sha256:{hashlib.sha256(click.read_bytes()).hexdigest()}" in hashed_requirements(pins)
     for name in ("click", "pydantic", "starlette", "uvicorn", "numpy", "pyyaml"):
         assert by_name[name] == metadata.version(name), name
     assert "dosirak" not in by_name and "torch" not in by_name

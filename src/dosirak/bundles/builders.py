@@ -201,10 +201,11 @@ class _ContainersStorageBuilder(ImageBuilder):
         program = self.executable()
         if program is None:
             return f"{self.program} is not installed"
-        done = quiet([program, "images", "--quiet"], timeout_s=30)
+        # `version` answers without taking the storage lock, which a build elsewhere may hold for minutes
+        done = quiet([program, "version"], timeout_s=30)
         if done is None or done.returncode != 0:
             lines = (done.stderr or done.stdout).strip().splitlines() if done else ["it did not answer in 30 s"]
-            return f"{self.program} cannot reach its image storage ({lines[-1] if lines else 'failed'})"
+            return f"{self.program} does not run ({lines[-1] if lines else 'failed'})"
         return None
 
     def inspect(self, reference: str) -> LocalImage | None:
@@ -284,6 +285,8 @@ def choose(name: str = "auto") -> ImageBuilder:
         builder = BUILDERS[candidate]()
         why = builder.problem()
         if why is None:
+            if reasons:
+                log.info("building with %s (%s)", candidate, "; ".join(reasons))
             return builder
         reasons.append(f"{candidate}: {why}")
     raise ImageError("no image builder works here (" + "; ".join(reasons) + "); install one (docker, podman "

@@ -137,11 +137,9 @@ def write_context(bundle: Bundle, context: Path, options: ImageOptions, *, progr
     _readable_by_all(context / "bundle")
     own_wheel = wheelhouse.dosirak_wheel(context / "dosirak", progress=progress)
     if options.wheelhouse:
-        pins = wheelhouse.fill(context / "wheels", dosirak_wheel_path=own_wheel, requirements=requirements,
-                               cache=get_settings().home / "containers" / "wheels", progress=progress)
-        (context / "wheels" / "requirements.txt").write_text(
-            "# every package the image installs, each a wheel in this directory\n" + "\n".join(pins) + "\n",
-            encoding="utf-8")
+        wheels = wheelhouse.fill(context / "wheels", dosirak_wheel_path=own_wheel, requirements=requirements,
+                                 cache=get_settings().home / "containers" / "wheels", progress=progress)
+        (context / "wheels" / "requirements.txt").write_text(wheelhouse.hashed_requirements(wheels), encoding="utf-8")
     else:
         lines = sorted(set(requirements) | set(wheelhouse.wheel_requirements(own_wheel)))
         (context / "requirements.txt").write_text(

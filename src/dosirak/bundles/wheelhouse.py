@@ -154,8 +154,8 @@ def installed_constraints() -> tuple[list[str], list[Path]]:
 
 
 def fill(dest: Path, *, dosirak_wheel_path: Path, requirements: Sequence[str], cache: Path,
-         progress: Progress | None = None) -> list[str]:
-    """Put into ``dest`` a wheel of every package the image needs; return their ``NAME==VERSION`` pins.
+         progress: Progress | None = None) -> dict[str, Path]:
+    """Put into ``dest`` a wheel of every package the image needs; return their ``NAME==VERSION`` pins and files.
 
     The wheels are dosirak's dependencies and ``requirements`` (the bundle's pins), each at
     the version installed here, resolved by ``pip wheel`` with this environment's pip
@@ -182,15 +182,28 @@ def fill(dest: Path, *, dosirak_wheel_path: Path, requirements: Sequence[str], c
     finally:
         constraints.unlink(missing_ok=True)
     (dest / dosirak_wheel_path.name).unlink(missing_ok=True)
-    found: dict[str, str] = {}
+    found: dict[str, tuple[str, Path]] = {}
     for wheel in sorted(dest.glob("*.whl")):
         match = _WHEEL_NAME.match(wheel.name)
         if match is None:
             raise ImageError(f"pip wrote a wheel whose name cannot be read: {wheel.name}")
         if not (cache / wheel.name).exists():
             shutil.copyfile(wheel, cache / wheel.name)
-        found[canonical(match["name"])] = f"{match['name']}=={match['version']}"
-    return sorted(found.values())
+        found[canonical(match["name"])] = (f"{match['name']}=={match['version']}", wheel)
+    return dict(sorted(found.values()))
 
 
-__all__ = ["canonical", "dosirak_wheel", "fill", "installed_constraints", "repack", "wheel_requirements"]
+def hashed_requirements(wheels: dict[str, Path]) -> str:
+    """A requirements file pinning each wheel by version and SHA-256 (for ``pip install --require-hashes``)."""
+    lines = ["# every package the image installs, each a wheel in this directory, pinned by its SHA-256"]
+    for pin, wheel in wheels.items():
+        digest = hashlib.sha256()
+        with wheel.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+        lines.append(f"{pin} --hash=sha256:{digest.hexdigest()}")
+    return "\n".join(lines) + "\n"
+
+
+__all__ = ["canonical", "dosirak_wheel", "fill", "hashed_requirements", "installed_constraints", "repack",
+           "wheel_requirements"]
