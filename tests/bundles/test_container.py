@@ -17,8 +17,8 @@ from dosirak.bundles.container import (
     render_dockerfile,
     write_context,
 )
-from dosirak.errors import BundleError, ImageError
-from dosirak.settings import DEFAULT_CONTAINER_BASE_IMAGE, reset_settings
+from dosirak.errors import BundleError, ConfigError, ImageError
+from dosirak.settings import DEFAULT_CONTAINER_BASE_IMAGE, get_settings, reset_settings
 
 
 def bundle(info: dict[str, object], path: Path = Path("/nowhere")) -> Bundle:
@@ -95,3 +95,14 @@ def test_a_directory_dosirak_did_not_write_is_never_replaced_by_a_context(tmp_pa
     with pytest.raises(BundleError, match=re.escape(f"{tmp_path} exists and is not a build context dosirak wrote")):
         write_context(bundle({}), tmp_path, ImageOptions(base_image="python:3.11"))
     assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_the_builder_setting_takes_only_known_builders(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOSIRAK_CONTAINER_BUILDER", "Podman")
+    reset_settings()
+    assert get_settings().container_builder == "podman"
+    monkeypatch.setenv("DOSIRAK_CONTAINER_BUILDER", "kaniko")
+    reset_settings()
+    with pytest.raises(ConfigError, match="DOSIRAK_CONTAINER_BUILDER / container_builder: 'kaniko' is not one of "
+                                          "auto, docker, podman, buildah"):
+        get_settings()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -77,13 +78,16 @@ class _machine_lock:
     """One base build at a time on this machine (builders' storage is per machine, not per home)."""
 
     def __enter__(self) -> None:
-        path = Path(tempfile.gettempdir()) / "dosirak-base-image.lock"
-        self._fh = path.open("a")
-        fcntl.flock(self._fh, fcntl.LOCK_EX)
+        path = Path(tempfile.gettempdir()) / f"dosirak-base-image-{os.getuid()}.lock"
+        try:  # never through a symlink someone planted in the shared temporary directory
+            self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        except OSError as exc:
+            raise ImageError(f"cannot open the base image lock {path}: {exc}; remove it if it is not a file") from exc
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
 
     def __exit__(self, *exc: object) -> None:
-        fcntl.flock(self._fh, fcntl.LOCK_UN)
-        self._fh.close()
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        os.close(self._fd)
 
 
 __all__ = ["DEBIAN_PACKAGES", "DEBIAN_PYTHON", "DEBIAN_SUITE", "ensure_base_image"]

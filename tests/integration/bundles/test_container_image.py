@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -21,6 +22,7 @@ from dosirak.bundles import store
 from dosirak.bundles.builder import build_from_file
 from dosirak.bundles.builders import ImageBuilder
 from dosirak.bundles.container import build_image, images
+from dosirak.errors import ImageError
 from dosirak.metadata.records import ImageRecord
 from dosirak.metadata.store import close_stores
 from dosirak.settings import DEFAULT_CONTAINER_BASE_IMAGE, reset_settings
@@ -199,3 +201,25 @@ def test_a_rebuild_after_a_code_only_change_reuses_the_dependency_layers(
 def _wheel_bytes(image: ImageRecord) -> bytes:
     [wheel] = (Path(image.extra["context"]) / "dosirak").glob("dosirak-*.whl")
     return wheel.read_bytes()
+
+
+def test_a_missing_local_base_image_and_a_base_without_python_are_clear_errors(
+        image_builder: ImageBuilder, tmp_path: Path) -> None:
+    tag = build_from_file(write_tiny_service(tmp_path / "tiny") / "dosirak.yaml").tag
+    with pytest.raises(ImageError, match=r"base image localhost/dosirak-test-missing:1 does not exist in \w+'s storage"):
+        build_image(tag, base_image="localhost/dosirak-test-missing:1")
+    context = tmp_path / "no-python"
+    context.mkdir()
+    (context / "Dockerfile").write_text(f"FROM {DEFAULT_CONTAINER_BASE_IMAGE}\nRUN rm -f /usr/bin/python3*\n")
+    base = f"localhost/dosirak-test-no-python:{uuid.uuid4().hex[:8]}"
+    image_builder.build(context, base)
+    try:
+        with pytest.raises(ImageError) as caught:
+            build_image(tag, base_image=base, image=f"localhost/dosirak-test-unbuilt:{uuid.uuid4().hex[:8]}")
+    finally:
+        image_builder.remove(base)
+    first, *last_lines = str(caught.value).splitlines()
+    assert re.fullmatch(r"\w+ build of localhost/dosirak-test-unbuilt:\w+ failed \(exit status \d+\); its last lines:",
+                        first)
+    assert any("python3" in line and "not found" in line for line in last_lines), last_lines
+    assert images(tag) == []  # nothing recorded for a build that failed
