@@ -127,7 +127,9 @@ def start(started: list[Container], image: str, *args: str, port_env: str | None
     """Start ``image`` detached, reachable on a free port of 127.0.0.1.
 
     ``port_env``: share the host's network (as SageMaker does) and tell the container its
-    port through that variable; ``publish``: map a free port to this container port instead.
+    port through that variable; the server is then told ``--host 127.0.0.1``, since tests
+    never listen beyond the loopback. ``publish``: map a free port of 127.0.0.1 to this
+    container port instead (the server keeps the image's own 0.0.0.0 inside the container).
     """
     port = free_port()
     environment = dict(env or {})
@@ -135,6 +137,7 @@ def start(started: list[Container], image: str, *args: str, port_env: str | None
         network = ["-p", f"127.0.0.1:{port}:{publish}"]
     elif port_env is not None:
         network, environment[port_env] = ["--network", "host"], str(port)
+        args = (*args, "--host", "127.0.0.1")
     else:
         raise ValueError("give port_env (host network) or publish (a mapped port)")
     container = Container(name=f"dosirak-test-{uuid.uuid4().hex[:10]}", port=port)
