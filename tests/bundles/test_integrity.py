@@ -197,3 +197,31 @@ def test_import_refuses_a_bundle_from_a_newer_dosirak(built: Path, tmp_path: Pat
     with pytest.raises(BundleVersionError, match="format 2"):
         import_bundle(archive)
     assert store.list_bundles() == []
+
+
+def test_an_unreadable_file_is_an_integrity_error_naming_it_not_a_traceback(built: Path) -> None:
+    """Checked as an unprivileged user (root reads every file), on a copy that user can reach."""
+    import subprocess
+    import sys
+    import tempfile
+
+    if os.geteuid() != 0:
+        (built / "openapi.json").chmod(0o000)
+        with pytest.raises(BundleIntegrityError, match="cannot read file openapi.json"):
+            verify(built)
+        return
+    reachable = Path(tempfile.mkdtemp(prefix="dosirak-unreadable-"))
+    try:
+        reachable.chmod(0o755)
+        copy = Path(shutil.copytree(built, reachable / "bundle"))
+        for path in [copy, *copy.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        (copy / "openapi.json").chmod(0o000)
+        script = ("import os; from pathlib import Path; from dosirak.bundles.manifest import verify; "
+                  f"os.setuid(65534); verify(Path({str(copy)!r}))")  # imported as root, verified as nobody
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+        last = done.stderr.strip().splitlines()[-1]
+        assert last.startswith("dosirak.errors.BundleIntegrityError") and "cannot read file openapi.json" in last, \
+            done.stderr
+    finally:
+        shutil.rmtree(reachable)

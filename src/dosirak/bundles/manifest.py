@@ -123,11 +123,16 @@ def verify(root: Path) -> VerifyReport:
         if rel not in present or not path.exists():
             raise BundleIntegrityError(f"bundle {root}: file {rel} listed in the MANIFEST is missing")
         real = _inside(root, path)
-        size = real.stat().st_size
-        if size != entry.size:
-            raise BundleIntegrityError(
-                f"bundle {root}: file {rel} has {size} bytes, the MANIFEST says {entry.size} (truncated or changed)")
-        if _hash(real) != entry.sha256:
+        try:
+            size = real.stat().st_size
+            if size != entry.size:
+                raise BundleIntegrityError(
+                    f"bundle {root}: file {rel} has {size} bytes, the MANIFEST says {entry.size} (truncated or changed)")
+            digest = _hash(real)
+        except OSError as exc:
+            raise BundleIntegrityError(f"bundle {root}: cannot read file {rel} ({exc.strerror or exc}); give this "
+                                       "user read access to the bundle's files") from exc
+        if digest != entry.sha256:
             raise BundleIntegrityError(f"bundle {root}: file {rel} does not match its SHA-256 in the MANIFEST")
         total += size
     return VerifyReport(files=len(entries), bytes=total, seconds=time.perf_counter() - start,
