@@ -41,6 +41,29 @@ def make_mlp(seed: int = 0) -> Any:
     )
 
 
+#: The smallest service: one JSON api, no model (bundles of it build in milliseconds).
+ECHO_SERVICE = '''
+import dosirak as dk
+
+
+@dk.service(name="echo")
+class Echo:
+    @dk.api
+    def echo(self, text: str) -> str:
+        return text
+'''
+
+
+def build_echo_bundle(directory: Path) -> Path:
+    """Build the echo service in ``directory`` into the current home's bundle store; its path."""
+    from dosirak.bundles.builder import build
+    from dosirak.bundles.spec import make_spec
+
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "service.py").write_text(ECHO_SERVICE)
+    return Path(build(make_spec(service="service.py:Echo"), base_dir=directory).path)
+
+
 def write_service(directory: Path, source: str = SERVICE_SOURCE) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "service.py").write_text(source, encoding="utf-8")

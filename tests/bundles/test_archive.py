@@ -30,26 +30,13 @@ from dosirak.bundles.spec import make_spec
 from dosirak.errors import BundleError, BundleIntegrityError
 from dosirak.metadata.store import close_stores, get_store
 from dosirak.settings import ImportLimits, get_settings, reset_settings
+from tests.bundles._fixtures import ECHO_SERVICE, build_echo_bundle
 from tests.conftest import fill_disk
-
-ECHO_SERVICE = '''
-import dosirak as dk
-
-
-@dk.service(name="echo")
-class Echo:
-    @dk.api
-    def echo(self, text: str) -> str:
-        return text
-'''
 
 
 @pytest.fixture
 def bundle_dir(tmp_path: Path) -> Path:
-    source = tmp_path / "svc"
-    source.mkdir()
-    (source / "service.py").write_text(ECHO_SERVICE)
-    return Path(build(make_spec(service="service.py:Echo"), base_dir=source).path)
+    return build_echo_bundle(tmp_path / "svc")
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import pytest
 
 from dosirak.bundles import store
 from dosirak.bundles.archive import export_bundle, import_bundle
-from dosirak.bundles.builder import build
 from dosirak.bundles.manifest import write_manifest
 from dosirak.bundles.signing import (
     SIGNATURES,
@@ -23,21 +22,17 @@ from dosirak.bundles.signing import (
     sign,
     trusted_signers,
 )
-from dosirak.bundles.spec import make_spec
 from dosirak.errors import BundleSignatureError, ConfigError
 from dosirak.metadata.store import close_stores
 from dosirak.settings import reset_settings
-from tests.bundles.test_archive import ECHO_SERVICE
+from tests.bundles._fixtures import build_echo_bundle
 
 pytest.importorskip("cryptography")
 
 
 @pytest.fixture
 def bundle_dir(tmp_path: Path) -> Path:
-    source = tmp_path / "svc"
-    source.mkdir()
-    (source / "service.py").write_text(ECHO_SERVICE)
-    return Path(build(make_spec(service="service.py:Echo"), base_dir=source).path)
+    return build_echo_bundle(tmp_path / "svc")
 
 
 @pytest.fixture

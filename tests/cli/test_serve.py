@@ -7,24 +7,14 @@ from pathlib import Path
 import pytest
 
 from dosirak.cli.serve import check_target
+from tests.bundles._fixtures import ECHO_SERVICE
 from tests.cli.conftest import Invoke, one_line_error
-
-SERVICE = '''
-import dosirak as dk
-
-
-@dk.service(name="echo")
-class Echo:
-    @dk.api
-    def echo(self, text: str) -> str:
-        return text
-'''
 
 
 @pytest.fixture
 def service_file(tmp_path: Path) -> Path:
     path = tmp_path / "svc.py"
-    path.write_text(SERVICE)
+    path.write_text(ECHO_SERVICE)
     return path
 
 
