@@ -57,6 +57,8 @@ def test_bytes_from_raw_or_multipart_bodies() -> None:
     body, content_type = multipart("data", b"payload")
     assert codec.decode(body, content_type, []) == b"payload"
     assert codec.decode(b"", "application/octet-stream", []) == b""  # the schema's binary string may be empty
+    with pytest.raises(BadRequestError, match="no body"):  # but a request without a body has none
+        codec.decode(b"", "", [])
     assert codec.encode(b"ab", "") == (b"ab", "application/octet-stream")
 
 

@@ -521,3 +521,27 @@ def test_a_large_body_is_read_in_pieces_and_gives_the_same_array() -> None:
         np.testing.assert_array_equal(array, images)
         wrapped = codec.decode(b'{ "instances" :' + body + b" }\n", JSON, [])
         np.testing.assert_array_equal(wrapped, images)
+
+
+def test_numbers_without_a_fraction_are_integers_as_json_schema_says() -> None:
+    codec = NdarrayCodec(Tensor("uint8", (-1, 2)))
+    array = codec.decode(b"[[131.0, 2], [0.0, 255.0]]", JSON, [])
+    assert array.dtype == np.uint8 and array.tolist() == [[131, 2], [0, 255]]
+    for body in (b"[[1.5, 2]]", b"[[1e400, 2]]", b"[[256.0, 2]]"):
+        with pytest.raises((UnprocessableError, BadRequestError)):
+            codec.decode(body, JSON, [])
+    with pytest.raises(UnprocessableError, match="got float32"):  # a binary body says its dtype: floats are floats
+        codec.decode(npy(np.array([[3, 1]], np.float32)), "application/x-npy", [])
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32"])
+def test_the_schemas_float_bound_is_where_numbers_stop_rounding_to_a_finite_value(dtype: str) -> None:
+    codec = NdarrayCodec(Tensor(dtype, (-1,)))
+    bound = codec.schema()["items"]["exclusiveMaximum"]
+    largest = np.finfo(dtype).max
+    below = float(np.nextafter(bound, 0))
+    for body in (orjson.dumps([below]), orjson.dumps([-below])):
+        assert abs(codec.decode(body, JSON, [])[0]) == largest
+    for body in (orjson.dumps([bound]), orjson.dumps([-bound])):
+        with pytest.raises(UnprocessableError, match="infinity"):
+            codec.decode(body, JSON, [])

@@ -73,7 +73,10 @@ class BytesCodec:
     def decode(self, body: bytes, content_type: str, headers: RawHeaders) -> Any:
         if media_type_of(content_type) == MULTIPART:
             return first_upload(body, content_type, self.field)
-        return body  # empty bytes are bytes too
+        if not body and not content_type:
+            raise BadRequestError("the request has no body; send the file's bytes "
+                                  "(an empty file as an empty application/octet-stream body)")
+        return body  # empty bytes with a content type: an empty file
 
     def decoded_size(self, body: bytes, content_type: str, headers: RawHeaders) -> int:
         """The body's own size: the bytes handed over are the body, or one file of it."""

@@ -18,7 +18,7 @@ Responses are JSON nested lists, or ``.npy`` when the request says
 ``Accept: application/x-npy``.
 
 JSON ``true``/``false`` are not numbers: they are refused unless the declared dtype is
-``bool``. A ``.npy`` body is read from its header, which must claim exactly the bytes that
+``bool``; a number without a fraction (``131.0``) fits an integer dtype, as JSON Schema says. A ``.npy`` body is read from its header, which must claim exactly the bytes that
 follow it, before anything is allocated. A JSON body over 1 MiB is cut at the commas
 between the outer array's items and read about 256 KiB at a time, so that no single call
 holds the interpreter for long; it gets the answer the whole body would get, except that
@@ -149,7 +149,7 @@ class NdarrayCodec:
             raise BadRequestError("the request body is empty; send a JSON array or {\"instances\": [...]}")
         if len(body) > _PIECEWISE_BYTES:
             return self._from_json_in_pieces(body, _PIECE_BYTES)
-        return self.validate(self._json_array(body))
+        return self._check(self._cast(self._json_array(body), whole_floats=True))
 
     def _json_array(self, body: bytes, direct: bool | None = None) -> Any:
         """The array a JSON body holds, not yet checked against the declaration.
@@ -213,7 +213,7 @@ class NdarrayCodec:
             if refused is None:
                 try:
                     part = self._json_array(piece, direct)
-                    parts.append(self._cast(part) if direct else self._numbers(part))
+                    parts.append(self._cast(part, whole_floats=True) if direct else self._numbers(part))
                     continue
                 except UnprocessableError as exc:
                     refused, parts = exc, []
@@ -225,7 +225,7 @@ class NdarrayCodec:
             raise refused
         if not direct:
             whole = np.result_type(*parts)
-            parts = [self._cast(parts[i].astype(whole, copy=False)) for i in range(len(parts))]
+            parts = [self._cast(parts[i].astype(whole, copy=False), whole_floats=True) for i in range(len(parts))]
         if len(parts) == 1:
             return self._check(parts[0])
         try:
@@ -387,13 +387,19 @@ class NdarrayCodec:
             raise UnprocessableError(f"the array must hold numbers, but it holds {what}")
         return array
 
-    def _cast(self, array: Any) -> Any:
-        """The array in the declared dtype; 422 for what that dtype cannot take."""
+    def _cast(self, array: Any, whole_floats: bool = False) -> Any:
+        """The array in the declared dtype; 422 for what that dtype cannot take.
+
+        ``whole_floats``: floats without a fraction fit an integer dtype (JSON numbers,
+        where ``131.0`` is an integer); binary bodies say their dtype, and a float one does not.
+        """
         np = self._np
         kind = self._numbers(array).dtype.kind
         target = self._dtype
         if target is not None and array.dtype != target:
-            if kind == "b" or not (kind in "iu" and target.kind in "iu" or np.can_cast(array.dtype, target, casting="same_kind")):
+            integers = kind in "iu" and target.kind in "iu" or (
+                whole_floats and kind == "f" and target.kind in "iu" and _integral(np, array))
+            if kind == "b" or not (integers or np.can_cast(array.dtype, target, casting="same_kind")):
                 raise UnprocessableError(f"expected dtype {target}, got {array.dtype}: send {target} values")
             if target.kind in "iu" and array.size:
                 info = np.iinfo(target)
@@ -531,6 +537,12 @@ def _plain(dtype: Any) -> bool:
     return dtype.kind in _DTYPE_KINDS and dtype.names is None and not dtype.shape and dtype.itemsize > 0
 
 
+def _integral(np: Any, array: Any) -> bool:
+    """Whether every float in ``array`` is a whole number (``131.0`` is an integer, as JSON Schema says)."""
+    with np.errstate(invalid="ignore"):  # inf % 1 is NaN: not whole
+        return bool(np.all(np.mod(array, 1) == 0))
+
+
 def _holds_bool(data: list[Any]) -> bool:
     """Whether nested lists hold a ``True`` or ``False`` anywhere (walked without recursion)."""
     stack: list[Any] = [data]
@@ -557,8 +569,13 @@ def _item_schema(np: Any, dtype: Any) -> dict[str, Any]:
         info = np.iinfo(dtype)
         return {"type": "integer", "minimum": int(info.min), "maximum": int(info.max)}
     info = np.finfo(dtype)
-    return {"type": "number", "format": "float" if dtype.itemsize <= 4 else "double",
-            "minimum": -float(info.max), "maximum": float(info.max)}
+    if dtype.itemsize >= 8:
+        return {"type": "number", "format": "double", "minimum": -float(info.max), "maximum": float(info.max)}
+    # a JSON number rounds to the largest finite value up to half a step above it, and to
+    # infinity (refused) from there: that is the bound, not the largest value itself
+    step = 2.0 ** (int(info.maxexp) - 1 - int(info.nmant))  # between the largest value and the one below it
+    bound = float(info.max) + step / 2
+    return {"type": "number", "format": "float", "exclusiveMinimum": -bound, "exclusiveMaximum": bound}
 
 
 __all__ = ["DTYPE_HEADER", "SHAPE_HEADER", "NdarrayCodec", "Tensor"]
