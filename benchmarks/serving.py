@@ -1,6 +1,7 @@
 """Serving throughput and latency: dosirak vs plain Starlette + uvicorn, in one run.
 
     python benchmarks/serving.py [--duration 15] [--warmup 3] [--slice 3] [--rounds 3] [--profile]
+                                 [--compare-with CHECKOUT]
 
 Prints JSON. Each server runs pinned to CPU 0 (``taskset -c 0``) with one worker; the load
 generator, ``wrk -t1``, is pinned to CPU 1, on loopback. Servers, in turn:
@@ -24,6 +25,12 @@ into ``--slice``-second slices that the servers take in turn, and the whole sequ
 ``--rounds`` times (each round starting with the next server). Every figure is the median
 over rounds, the summary's ratios are taken between those medians, and each round's own
 summary is printed too (``summary_per_round``).
+
+``--compare-with CHECKOUT`` measures a change: a fourth server, ``dosirak_before``, runs the
+same service with the dosirak of another checkout (``PYTHONPATH=CHECKOUT/src``, e.g. a
+``git worktree add /tmp/before HEAD~1``), side by side with the others, and
+``comparison`` gives every point's figures after vs before (ratios of requests/s,
+latencies in ms).
 """
 
 from __future__ import annotations
@@ -105,7 +112,7 @@ def _free_port() -> int:
 
 def _command(kind: str, port: int) -> list[str]:
     pin = ["taskset", "-c", SERVER_CPU]
-    if kind == "dosirak":
+    if kind in ("dosirak", "dosirak_before"):
         dosirak = str(Path(sys.executable).with_name("dosirak"))
         return [*pin, dosirak, "serve", str(HERE / "serving_service.py") + ":FashionMNIST",
                 "--port", str(port), "--workers", "1"]
@@ -123,9 +130,11 @@ def _get_status(url: str) -> int:
         return 0
 
 
-def _start(kind: str) -> tuple[subprocess.Popen[bytes], int, float]:
+def _start(kind: str, before: Path | None = None) -> tuple[subprocess.Popen[bytes], int, float]:
     port = _free_port()
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")  # one core for every server
+    if kind == "dosirak_before" and before is not None:
+        env["PYTHONPATH"] = str(before / "src")  # imported before the installed (this checkout's) dosirak
     launched = time.perf_counter()
     process = subprocess.Popen(_command(kind, port), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                start_new_session=True)
@@ -305,11 +314,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {"config": {"duration_s": args.duration, "warmup_s": args.warmup, "rounds": args.rounds,
                                           "server_cpu": SERVER_CPU, "load_cpu": LOAD_CPU,
                                           "body_bytes_1_image": (workdir / "body1.json").stat().st_size}}
-    kinds = ["dosirak", "baseline", "floor"]
+    kinds = ["dosirak", "baseline", "floor"] + (["dosirak_before"] if args.compare_with else [])
+    if args.compare_with:
+        results["config"]["compare_with"] = str(args.compare_with)
     rounds: list[dict[str, Any]] = []
     for number in range(args.rounds):
         # each point is measured on every server in turn, and each round starts one server later
-        order = kinds[number % 3:] + kinds[:number % 3]
+        order = kinds[number % len(kinds):] + kinds[:number % len(kinds)]
         entries = _measure_round(order, args, scripts, profile=args.profile and number == 0)
         rounds.append({"summary": _summary(entries), "load_avg_after": os.getloadavg()[0], **entries})
         print(f"round {number + 1}/{args.rounds}: {json.dumps(rounds[-1]['summary'])}", file=sys.stderr, flush=True)
@@ -333,7 +344,7 @@ def _measure_round(order: list[str], args: argparse.Namespace, scripts: dict[int
     entries: dict[str, dict[str, Any]] = {kind: {} for kind in order}
     try:
         for kind in order:
-            process, port, cold = _start(kind)
+            process, port, cold = _start(kind, args.compare_with)
             started[kind] = (process, port)
             entries[kind]["cold_start_s"] = round(cold, 3)
         for name, concurrency, images in POINTS:
@@ -343,16 +354,16 @@ def _measure_round(order: list[str], args: argparse.Namespace, scripts: dict[int
         for kind, (process, port) in started.items():
             workers = _worker_pids(process)
             entries[kind]["rss_mib_per_worker"] = _rss_mib(workers[0])
-            if kind == "dosirak":
+            if kind in ("dosirak", "dosirak_before"):
                 entries[kind]["rss_mib_supervisor"] = _rss_mib(process.pid)
-                if profile:
+                if profile and kind == "dosirak":
                     entries[kind]["profile_c64"] = _profile(workers[0], port, args, scripts)
                     entries[kind]["profile_c16_x32"] = _profile(workers[0], port, args, scripts,
                                                                 concurrency=16, images=32)
     finally:
         for kind, (process, _port) in started.items():
             entries[kind]["exit_status_after_sigterm"] = _stop(process)
-    return {kind: entries[kind] for kind in ("dosirak", "baseline", "floor")}
+    return {kind: entries[kind] for kind in ("dosirak", "baseline", "floor", "dosirak_before") if kind in entries}
 
 
 def _stop(process: subprocess.Popen[bytes]) -> int:
@@ -386,12 +397,27 @@ def _median_entry(entries: list[dict[str, Any]]) -> dict[str, Any]:
     return merged
 
 
+def _comparison(after: dict[str, Any], before: dict[str, Any]) -> dict[str, Any]:
+    """Every point after vs before: requests/s ratio, p50/p99 in ms (before -> after); cold start, RSS."""
+    out: dict[str, Any] = {}
+    for name, _, _ in POINTS:
+        a, b = after[name], before[name]
+        out[name] = {"rps_after_vs_before": round(a["requests_per_s"] / b["requests_per_s"], 3),
+                     "p50_ms": [b["p50_ms"], a["p50_ms"]], "p99_ms": [b["p99_ms"], a["p99_ms"]],
+                     "errors": [b["errors"], a["errors"]]}
+    for key in ("cold_start_s", "rss_mib_per_worker"):
+        out[key] = [before[key], after[key]]
+    return out
+
+
 def _summary(r: dict[str, Any]) -> dict[str, Any]:
     d, b, f = r["dosirak"], r["baseline"], r["floor"]
     rps_ratio = d["c64"]["requests_per_s"] / b["c64"]["requests_per_s"]
     img_ratio = d["c16_x32"]["images_per_s"] / b["c16_x32"]["images_per_s"]
     p50_delta = d["c1"]["p50_ms"] - b["c1"]["p50_ms"]
+    compared = {"comparison": _comparison(d, r["dosirak_before"])} if "dosirak_before" in r else {}
     return {
+        **compared,
         "c64_rps_vs_baseline": round(rps_ratio, 2),
         "c64_rps_vs_floor": round(d["c64"]["requests_per_s"] / f["c64"]["requests_per_s"], 3),
         "baseline_c64_rps_vs_floor": round(b["c64"]["requests_per_s"] / f["c64"]["requests_per_s"], 3),
@@ -419,6 +445,8 @@ def main() -> None:
                         help="times every server is measured, in rotating order; figures are medians over rounds")
     parser.add_argument("--profile", action="store_true",
                         help="py-spy the dosirak worker at c=64 and at c=16 with 32 images (first round)")
+    parser.add_argument("--compare-with", type=Path, default=None, metavar="CHECKOUT",
+                        help="also serve with the dosirak of CHECKOUT (its src/ on PYTHONPATH), as 'dosirak_before'")
     args = parser.parse_args()
     print(json.dumps(run(args), indent=2))
 
