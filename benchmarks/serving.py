@@ -29,8 +29,8 @@ summary is printed too (``summary_per_round``).
 ``--compare-with CHECKOUT`` measures a change: a fourth server, ``dosirak_before``, runs the
 same service with the dosirak of another checkout (``PYTHONPATH=CHECKOUT/src``, e.g. a
 ``git worktree add /tmp/before HEAD~1``), side by side with the others, and
-``comparison`` gives every point's figures after vs before (ratios of requests/s,
-latencies in ms).
+``comparison`` gives every point's figures after vs before (ratios of requests/s, also
+paired slice by slice, and latencies in ms).
 """
 
 from __future__ import annotations
@@ -225,7 +225,8 @@ def _pooled(runs: list[dict[str, Any]], concurrency: int, images: int) -> dict[s
     rps = requests / seconds
     return {"concurrency": concurrency, "images_per_request": images, "requests_per_s": round(rps, 1),
             "images_per_s": round(rps * images, 1), "p50_ms": round(quantile(0.50) / 1000, 3),
-            "p99_ms": round(quantile(0.99) / 1000, 3), "errors": errors, "slices": len(runs)}
+            "p99_ms": round(quantile(0.99) / 1000, 3), "errors": errors, "slices": len(runs),
+            "slice_rps": [round(r["requests"] / r["duration_us"] * 1e6, 1) for r in runs]}
 
 
 def _profile(pid: int, port: int, args: argparse.Namespace, scripts: dict[int, Path], *, concurrency: int = 64,
@@ -387,6 +388,7 @@ def _median_entry(entries: list[dict[str, Any]]) -> dict[str, Any]:
         values = [e[key] for e in entries]
         if isinstance(first, dict) and "requests_per_s" in first:
             merged[key] = {k: sum(p[k] for p in values) if k == "errors" else first[k] if k in _SETTINGS
+                           else [rps for p in values for rps in p[k]] if k == "slice_rps"
                            else round(statistics.median(p[k] for p in values), 3) for k in first}
         elif isinstance(first, int | float) and key != "exit_status_after_sigterm":
             merged[key] = round(statistics.median(values), 3)
@@ -398,11 +400,19 @@ def _median_entry(entries: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _comparison(after: dict[str, Any], before: dict[str, Any]) -> dict[str, Any]:
-    """Every point after vs before: requests/s ratio, p50/p99 in ms (before -> after); cold start, RSS."""
+    """Every point after vs before: requests/s ratios, p50/p99 in ms (before -> after); cold start, RSS.
+
+    ``rps_after_vs_before`` divides the two servers' figures; ``rps_paired_ratio_median``
+    is the median, over every slice of every round, of the ratio between the two servers'
+    slices taken one after the other: the machine's slow spells, which last seconds, cancel
+    out of it.
+    """
     out: dict[str, Any] = {}
     for name, _, _ in POINTS:
         a, b = after[name], before[name]
+        paired = [x / y for x, y in zip(a["slice_rps"], b["slice_rps"], strict=True)]
         out[name] = {"rps_after_vs_before": round(a["requests_per_s"] / b["requests_per_s"], 3),
+                     "rps_paired_ratio_median": round(statistics.median(paired), 3),
                      "p50_ms": [b["p50_ms"], a["p50_ms"]], "p99_ms": [b["p99_ms"], a["p99_ms"]],
                      "errors": [b["errors"], a["errors"]]}
     for key in ("cold_start_s", "rss_mib_per_worker"):

@@ -393,10 +393,10 @@ class ServingApp:
                    else "the body took too long to decode" if phase.startswith("decoding") else "the api took too long")
             return RequestTimeoutError(f"timed out after {self._timeout:g} s while {phase}: {who}")
         request_id = self._request_id(scope)
-        logger.error("api '%s' raised (request %s)", api, request_id, exc_info=exc)
         what = (f"could not encode the result of api '{api}'" if phase.startswith("encoding")
                 else f"could not decode the request body of api '{api}'" if phase.startswith("decoding")
                 else f"the api '{api}' raised")
+        logger.error("%s (request %s)", what, request_id, exc_info=exc)
         error = InternalServerError(
             f"{what}: {type(exc).__name__}; the server log has the traceback under this request id"
         )
