@@ -175,3 +175,29 @@ def test_four_18_mb_json_arrays_at_once_leave_livez_answering(bulk: Server) -> N
     assert all(a.json() == expected for run in runs for a in run.answers if a.status_code == 200)
     growth = max(run.rss_growth_mb for run in runs)
     assert growth < 256 + 150, growth
+
+
+def npy_claiming(shape: tuple[int, ...], payload: bytes) -> bytes:
+    out = io.BytesIO()
+    np.lib.format.write_array_header_1_0(out, {"descr": "|u1", "fortran_order": False, "shape": shape})
+    return out.getvalue() + payload
+
+
+def test_hostile_array_bodies_are_4xx_naming_the_problem(bulk: Server) -> None:
+    empty = io.BytesIO()
+    np.save(empty, np.zeros((0, 28, 28), np.uint8))
+    raw = {"content-type": "application/octet-stream", "x-dosirak-shape": "1,28,28"}
+    probes = [  # (body, headers, status, words of the message)
+        (b"\0" * 784, {**raw, "x-dosirak-dtype": "(2147483648,)u1"}, 400, "X-Dosirak-Dtype"),
+        (npy_claiming((10**11, 28, 28), b"\0" * 784), {"content-type": "application/x-npy"}, 400, "claims"),
+        (empty.getvalue(), {"content-type": "application/x-npy"}, 422, "no rows"),
+        (orjson.dumps([[[True] * 28] * 28]), {"content-type": "application/json"}, 422, "booleans"),
+        (b"", {"content-type": "application/octet-stream"}, 422, "no rows"),
+    ]
+    with httpx.Client(base_url=bulk.url, timeout=30) as client:
+        for body, headers, status, words in probes:
+            answer = client.post("/predict_ndarray", content=body, headers=headers)
+            assert answer.status_code == status and words in answer.json()["error"]["message"], answer.text
+        assert client.post("/predict_image", content=b"", headers={"content-type": "image/png"}).status_code == 400
+        allowed = client.request("TRACE", "/predict_ndarray")
+        assert allowed.status_code == 405 and allowed.headers["allow"] == "POST"
