@@ -62,3 +62,11 @@ def test_a_port_no_socket_can_have_is_a_usage_error_before_anything_starts(dosir
     result = dosirak("serve", f"{service_file}:Echo", "--port", port)
     assert result.exit_code == 2 and "Invalid value for '--port'" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("args", [["--graceful-timeout", "1e400"], ["--graceful-timeout", "-1"],
+                                  ["--workers", "100000"], ["--workers", "0"]])
+def test_an_out_of_range_drain_time_or_worker_count_is_a_usage_error(dosirak: Invoke, service_file: Path,
+                                                                    args: list[str]) -> None:
+    result = dosirak("serve", f"{service_file}:Echo", *args)
+    assert result.exit_code == 2 and "Invalid value" in result.stderr, result

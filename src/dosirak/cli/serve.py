@@ -105,13 +105,13 @@ def _services_hint(path: Path) -> str:
 @click.argument("target")
 @click.option("--host", default=None, help="Address to listen on [default: 127.0.0.1; 0.0.0.0 with --sagemaker].")
 @click.option("--port", type=click.IntRange(0, 65535), default=None, help="TCP port [default: 3000; 8080 with --sagemaker].")
-@click.option("--workers", type=click.IntRange(min=1), default=None,
+@click.option("--workers", type=click.IntRange(min=1, max=256), default=None,
               help="Worker processes [default: the service's workers option]. Each loads its own copy of "
                    "the model; with 2 workers a crashed worker's in-flight requests fail but the other keeps "
                    "answering while it restarts.")
 @click.option("--reload", is_flag=True, help="Restart the workers when a .py file next to the service changes.")
 @click.option("--sagemaker", is_flag=True, help="Follow the SageMaker container contract (port 8080, all interfaces).")
-@click.option("--graceful-timeout", type=float, default=30.0, show_default=True,
+@click.option("--graceful-timeout", type=click.FloatRange(min=0, max=3600), default=30.0, show_default=True,
               help="Seconds in-flight requests may take to finish on SIGTERM.")
 @click.option("--api-key-env", metavar="VAR", default=None,
               help="Require 'Authorization: Bearer KEY', KEY being one of the comma-separated keys (16+ "
