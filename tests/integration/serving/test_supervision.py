@@ -139,7 +139,8 @@ def test_with_two_workers_a_killed_worker_costs_no_503_and_readiness_holds(tmp_p
                     statuses.append(0)
         for _ in range(20):  # and a little after
             statuses.append(httpx.post(srv.url + "/add", json={"a": 1}, timeout=10).status_code)
-        assert len(statuses) > 40
+        during = len(statuses) - 20
+        assert during >= 5, f"only {during} requests while the replacement loaded: too few to prove anything"
         assert statuses.count(503) == 0, statuses
         assert statuses[5:].count(0) == 0, statuses
         assert set(ready) == {200}, ready
