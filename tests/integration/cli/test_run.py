@@ -111,6 +111,21 @@ def test_a_run_on_a_terminal_shows_silent_steps_live_and_the_steps_own_progress_
     assert run.steps["draw"].logs() == "downloading 500/500\n"  # the log keeps the bar's final state
 
 
+@pytest.mark.parametrize(("flags", "extra_env"), [(["--plain"], {}), ([], {"CI": "true"})])
+def test_plain_lines_on_a_terminal_with_the_plain_flag_or_under_ci(flags: list[str], extra_env: dict[str, str]) -> None:
+    env = {**python_env(), "TERM": "xterm-256color", **extra_env}
+    if "CI" not in extra_env:
+        env.pop("CI", None)
+    term = Terminal([*DOSIRAK, "run", "tests._pipelines.progress_bars:progress_bars", *flags], env)
+    try:
+        code = term.finish()
+    finally:
+        term.kill()
+    assert code == 0, term.screen
+    assert "step silent started\r\n" in term.screen and "\x1b[2K" not in term.screen, term.screen
+    assert "\rdownloading 500/500" in term.screen  # the step still sees a terminal and draws in place
+
+
 def test_a_run_in_a_pipe_shows_plain_lines_and_a_progress_bar_as_periodic_lines() -> None:
     env = {**python_env(), "DOSIRAK_PROGRESS_INTERVAL": "0.2"}
     env.pop("CI", None)
