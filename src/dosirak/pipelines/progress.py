@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import sys
 import threading
 import time
@@ -162,6 +163,8 @@ _MARKS = {"completed": ("✓", "green"), "cached": ("↺", "cyan"), "failed": ("
           "skipped": ("–", "dim"), "cancelled": ("■", "bold")}
 _ASCII_MARKS = {"completed": "+", "cached": "=", "failed": "x", "skipped": "-", "cancelled": "#"}
 _ERASE = "\r\x1b[2K"
+#: Terminal control sequences (ESC [ ... letter) at the end of a write: they do not move the cursor off a line start.
+_TRAILING_CONTROLS = re.compile(r"(?:\x1b\[[0-9;?]*[A-Za-z])+$")
 
 
 class _TerminalStream(io.TextIOBase):
@@ -288,8 +291,11 @@ class LiveProgress(RunProgress):
                 self._print(Text(f"  {'▸' if self._unicode else '>'} {step}", style="dim"))
 
     def after_output(self, text: str) -> None:
+        """Something was written: note whether the cursor is at the start of a line now."""
+        visible = _TRAILING_CONTROLS.sub("", text)  # e.g. rich showing the cursor again after its bar
+        if visible:
+            self._at_line_start = visible.endswith(("\n", "\r"))
         if text:
-            self._at_line_start = text.endswith(("\n", "\r"))
             self._last_output = time.monotonic()
 
     def _draw(self) -> None:
