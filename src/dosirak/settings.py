@@ -68,6 +68,12 @@ class Settings:
     container_base_image: str = DEFAULT_CONTAINER_BASE_IMAGE
     #: Image builder of ``containerize``: ``auto`` (the first of docker, podman, buildah that works) or one of them.
     container_builder: str = "auto"
+    #: How a pipeline run shows its steps on stderr: ``live`` (a status line redrawn in place, for a
+    #: terminal), ``plain`` (one line per event, for logs and CI), ``off``, or ``auto`` (``live`` when
+    #: stderr is a terminal and ``CI`` is not set, else ``plain``).
+    progress: str = "auto"
+    #: Seconds between two lines of an in-place progress bar (``\r`` updates) in a step's output that is not a terminal.
+    progress_interval_s: float = 10.0
     #: Settings of plugins, from the config files' ``[extra]`` table.
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -167,7 +173,32 @@ def load_settings(**explicit: Any) -> Settings:
                                       DEFAULT_CONTAINER_BASE_IMAGE)),
         container_builder=_choice(pick("container_builder", "DOSIRAK_CONTAINER_BUILDER", "auto"),
                                   ("auto", *CONTAINER_BUILDERS), "DOSIRAK_CONTAINER_BUILDER / container_builder"),
+        progress=_progress_mode(pick("progress", "DOSIRAK_PROGRESS", "auto"), env.get("CI")),
+        progress_interval_s=_seconds(pick("progress_interval", "DOSIRAK_PROGRESS_INTERVAL", 10.0),
+                                     "DOSIRAK_PROGRESS_INTERVAL / progress_interval"),
     )
+
+
+#: Values of ``DOSIRAK_PROGRESS`` / ``progress``.
+PROGRESS_MODES = ("auto", "live", "plain", "off")
+
+
+def _progress_mode(value: Any, ci: str | None) -> str:
+    """``auto`` becomes ``plain`` under CI (``CI`` set to anything but ``false``/``0``); the rest stay."""
+    mode = _choice(value, PROGRESS_MODES, "DOSIRAK_PROGRESS / progress")
+    if mode == "auto" and ci and ci.strip().lower() not in {"0", "false", "no", "off"}:
+        return "plain"
+    return mode
+
+
+def _seconds(value: Any, what: str) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{what}: {value!r} is not a number of seconds; use e.g. 10 or 0.5") from None
+    if not 0 < seconds <= 86400:  # also refuses nan and inf
+        raise ConfigError(f"{what} must be between 0 and 86400 seconds, got {value!r}")
+    return seconds
 
 
 def _choice(value: Any, choices: tuple[str, ...], what: str) -> str:
@@ -279,6 +310,7 @@ __all__ = [
     "CONTAINER_BUILDERS",
     "DEFAULT_CONTAINER_BASE_IMAGE",
     "ImportLimits",
+    "PROGRESS_MODES",
     "Settings",
     "child_environment",
     "configure",

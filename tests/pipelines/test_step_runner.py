@@ -283,7 +283,8 @@ def test_step_context_names_the_run_and_step() -> None:
     assert get_step_context() is None
 
 
-def test_a_keyboard_interrupt_in_a_step_marks_the_run_failed_and_propagates() -> None:
+def test_a_keyboard_interrupt_in_a_step_marks_the_run_cancelled_by_the_user_and_propagates(
+        capsys: pytest.CaptureFixture[str]) -> None:
     @step
     def interrupted() -> int:
         raise KeyboardInterrupt
@@ -295,8 +296,29 @@ def test_a_keyboard_interrupt_in_a_step_marks_the_run_failed_and_propagates() ->
     with pytest.raises(KeyboardInterrupt):
         stopping()
     (run,) = Client().list_runs("stopping")
-    assert run.status == "failed"
-    assert {n: s.status for n, s in run.steps.items()} == {"interrupted": "failed", "after": "skipped"}
+    assert run.status == "cancelled"
+    assert run.error == "cancelled by the user during step 'interrupted'"
+    assert {n: s.status for n, s in run.steps.items()} == {"interrupted": "cancelled", "after": "skipped"}
+    assert run.steps["interrupted"].error == "cancelled by the user"
+    assert run.steps["after"].error == "the run was cancelled by the user"
+    said = [line for line in capsys.readouterr().err.splitlines() if line.startswith(f"run {run.name}")]
+    assert said[-1] == (f"run {run.name} cancelled by the user during step 'interrupted'; "
+                        "no step had finished, a rerun starts from the first one")
+
+
+def test_an_exception_without_a_message_is_named_without_a_dangling_colon() -> None:
+    @step
+    def bare() -> int:
+        raise ValueError
+
+    @pipeline
+    def bare_failure() -> None:
+        bare()
+
+    with pytest.raises(RunFailedError):
+        bare_failure()
+    (run,) = Client().list_runs("bare_failure")
+    assert run.steps["bare"].error == "ValueError"
 
 
 def test_output_path_is_the_artifact_directory(tmp_path: Path) -> None:

@@ -81,7 +81,7 @@ def show(run_id: str, as_json: bool) -> None:
     for s in steps.values():
         if s.status == "cached":
             note = f"cache hit from step run {s.cached_from[:8]}" if s.cached_from else "cache hit"
-        elif s.status in ("failed", "skipped"):
+        elif s.status in ("failed", "skipped", "cancelled"):
             note = s.error or ""
         else:
             note = "cache miss: " + "; ".join(_miss_reasons(client.store, run, s))

@@ -32,8 +32,8 @@ log = logging.getLogger(__name__)
 
 #: A run on another host whose heartbeat is older than this is considered abandoned.
 HEARTBEAT_STALE_AFTER = timedelta(seconds=90)
-RUN_STATUSES = ("running", "completed", "failed")
-STEP_STATUSES = ("pending", "running", "completed", "cached", "failed", "skipped")
+RUN_STATUSES = ("running", "completed", "failed", "cancelled")
+STEP_STATUSES = ("pending", "running", "completed", "cached", "failed", "skipped", "cancelled")
 ACTIVE_STACK_KEY = "active_stack"
 
 StepIO = Mapping[str, tuple[dict[str, str], dict[str, str]]]
@@ -295,6 +295,21 @@ class RunRecorder(ReferencesMixin):
         with self.sql.write() as cur:
             cur.execute("UPDATE pipeline_runs SET status = :status, end_time = :end_time, error = :error "
                         "WHERE id = :id", {"status": status, "end_time": utcnow(), "error": error, "id": run_id})
+
+    def cancel_run(self, run_id: str, *, error: str, skipped_because: str) -> None:
+        """Close a run the user cancelled, in one transaction.
+
+        The run and its running steps become ``cancelled`` (with ``error``), its pending
+        steps ``skipped`` (with ``skipped_because``); finished steps keep their status.
+        """
+        now = utcnow()
+        with self.sql.write() as cur:
+            for old, new, reason in (("running", "cancelled", error), ("pending", "skipped", skipped_because)):
+                cur.execute(f"UPDATE step_runs SET status = '{new}', error = :error, end_time = :end_time "
+                            f"WHERE run_id = :run_id AND status = '{old}'",
+                            {"error": reason, "end_time": now, "run_id": run_id})
+            cur.execute("UPDATE pipeline_runs SET status = 'cancelled', end_time = :end_time, error = :error "
+                        "WHERE id = :id", {"end_time": now, "error": error, "id": run_id})
 
     def heartbeat(self, run_id: str) -> None:
         with self.sql.write() as cur:

@@ -23,7 +23,7 @@ from dosirak.pipelines import cache, logs
 from dosirak.pipelines import parameters as params
 from dosirak.pipelines.context import StepContext, reset_step_context, set_step_context
 from dosirak.pipelines.dag import StepNode
-from dosirak.pipelines.run import ActiveRun, StepOutcome
+from dosirak.pipelines.run import CANCELLED_BY_USER, ActiveRun, StepOutcome
 from dosirak.pipelines.step import OutputSpec
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,7 @@ def run_step(run: ActiveRun, node: StepNode) -> StepOutcome:
         if hit is not None:
             source_id, outputs = hit
             log.info("step '%s' cached (reusing step run %s)", node.name, source_id[:8])
+            run.step_ended(node.name, "cached")
             return StepOutcome("cached", outputs=outputs)
         if any(gone):
             log.info("step '%s': cached outputs are gone from the artifact store; running it again", node.name)
@@ -68,6 +69,7 @@ def run_step(run: ActiveRun, node: StepNode) -> StepOutcome:
     log_uri = run.artifact_store.log_path(run.id, node.name)
     store.start_step(step_run_id, cache_key=key, cache_parts=parts,
                      source_code=node.step.source_code, inputs=input_ids, logs_uri=log_uri)
+    run.step_started(node.name)
     attempts = 0
     options = node.step.options
     delay = options.retry_delay_s
@@ -102,10 +104,16 @@ def run_step(run: ActiveRun, node: StepNode) -> StepOutcome:
                     time.sleep(delay)
                     delay *= options.retry_backoff
                     continue
-                error = f"{type(exc).__name__}: {exc}"
+                if isinstance(exc, KeyboardInterrupt):  # Ctrl-C: the user stopped it, nothing failed
+                    store.finish_step(step_run_id, status="cancelled", error=CANCELLED_BY_USER, traceback=tb,
+                                      attempts=attempts, logs_uri=None if not sink.used else log_uri)
+                    run.step_ended(node.name, "cancelled")
+                    raise
+                error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
                 store.finish_step(step_run_id, status="failed", error=error, traceback=tb, attempts=attempts,
                                   logs_uri=None if not sink.used else log_uri)
-                log.error("step '%s' failed: %s", node.name, error)
+                log.info("step '%s' failed: %s", node.name, error)  # the run's error says it to the user
+                run.step_ended(node.name, "failed", note=error)
                 if fatal:
                     raise
                 return StepOutcome("failed", error=error)
@@ -117,6 +125,7 @@ def run_step(run: ActiveRun, node: StepNode) -> StepOutcome:
     except BaseException:
         _discard(run, new)  # e.g. the store's disk filled up: no published output without its row
         raise
+    run.step_ended(node.name, "completed")
     return StepOutcome("completed", outputs=outputs)
 
 
