@@ -238,3 +238,16 @@ def test_component_options_take_dashes_or_underscores_and_help_shows_dashes(dosi
     assert "has no option(s) --port-polcy; known: --api-keys, --host, --port, --port-policy," in unknown
     invalid = one_line_error(dosirak("model-deployer", "register", "x", "-f", "local", "--port-policy=sometimes"))
     assert "invalid options for flavor 'local': --port-policy: Input should be 'next' or 'fail'" in invalid
+
+
+def test_a_metadata_store_path_that_cannot_be_used_fails_in_one_line_naming_it(
+    dosirak: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dosirak.metadata.store import close_stores
+    from dosirak.settings import reset_settings
+
+    close_stores()
+    monkeypatch.setenv("DOSIRAK_METADATA_URL", "sqlite:////proc/nope/metadata.db")
+    reset_settings()
+    line = one_line_error(dosirak("runs", "list"))
+    assert "cannot create the directory of the metadata store '/proc/nope/metadata.db'" in line, line
