@@ -234,7 +234,7 @@ def test_the_deployer_registers_its_key_variable_as_a_reference_only() -> None:
 
     local = flavor_class("model-deployer", "local")
     assert local.validate_config({"api_keys": "{env:TEAM_KEYS}"})["api_keys"] == "{env:TEAM_KEYS}"
-    with pytest.raises(ConfigError, match="api_keys") as info:
+    with pytest.raises(ConfigError, match="--api-keys") as info:
         local.validate_config({"api_keys": ECHO_KEY_A})
     assert ECHO_KEY_A not in str(info.value)
 

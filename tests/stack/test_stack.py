@@ -40,9 +40,9 @@ def test_flavors_are_found_through_entry_points() -> None:
 def test_component_configs_are_validated_by_the_flavor() -> None:
     cls = flavor_class("artifact-store", "local")
     assert cls.validate_config({"path": "/data"}) == {"path": "/data"}
-    with pytest.raises(FlavorError, match="has no option\\(s\\) colour; known: path, storage_options"):
+    with pytest.raises(FlavorError, match="has no option\\(s\\) --colour; known: --path, --storage-options"):
         cls.validate_config({"colour": "red"})
-    with pytest.raises(FlavorError, match="invalid options for flavor 'local': path"):
+    with pytest.raises(FlavorError, match="invalid options for flavor 'local': --path"):
         cls.validate_config({"path": ["not", "a", "string"]})
     assert flavor_class("orchestrator", "local").validate_config({}) == {}
     assert "path" in cls.config_schema()["properties"]

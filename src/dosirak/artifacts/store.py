@@ -15,8 +15,8 @@ full", with the path and what to do (:mod:`dosirak.disk`).
 
 How to implement a store: subclass :class:`BaseArtifactStore`, implement ``staging``,
 ``publish``, ``exists``, ``local_copy`` and ``write_log``, and register the class in the
-``dosirak.artifact_stores`` entry-point group under its flavor name. ``discard`` and
-``release_run`` are optional.
+``dosirak.artifact_stores`` entry-point group under its flavor name. ``discard``,
+``release_run`` and ``ensure_usable`` (checked when a stack is loaded, before a run) are optional.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from dosirak import disk
-from dosirak.errors import ArtifactCorruptError, ArtifactError, DosirakError
+from dosirak.errors import ArtifactCorruptError, ArtifactError, DosirakError, StackError
 from dosirak.stack.component import StackComponent
 
 #: The directory below a local store's root holding each running run's staging area.
@@ -48,6 +48,28 @@ class BaseArtifactStore(StackComponent, ABC):
     def __init__(self, root: str, name: str = "default", config: dict[str, Any] | None = None) -> None:
         super().__init__(name, config)
         self.root = root
+
+    @classmethod
+    def check_usable(cls, name: str, config: dict[str, Any]) -> None:
+        """A local ``path`` must be a directory dosirak can create and write in (tried, then undone).
+
+        A URL's form was checked with the options; its bucket is not contacted here.
+        """
+        path = config.get("path")
+        if not path or is_url(path):
+            return
+        directory = Path(str(path).removeprefix("file://")).expanduser().absolute()
+        problem = disk.unwritable(directory, keep=False)
+        if problem is not None:
+            raise StackError(f"artifact-store '{name}': --path {directory}: {problem}; "
+                             "give a directory dosirak can create and write in")
+
+    def ensure_usable(self) -> None:
+        """Raise StackError, naming this component and its root, when the store cannot be written.
+
+        Called when a stack is loaded, before a run records anything. Default (remote
+        stores): nothing is contacted, so nothing is checked.
+        """
 
     def location(self, run_id: str, step_name: str, output: str) -> str:
         """Where an output of a step in a run is kept."""
@@ -96,6 +118,15 @@ class LocalArtifactStore(BaseArtifactStore):
     def __init__(self, root: str, name: str = "default", config: dict[str, Any] | None = None) -> None:
         super().__init__(str(Path(root).expanduser().absolute()), name, config)
         self._made: set[str] = set()
+
+    def ensure_usable(self) -> None:
+        """Create the root if needed and write a probe file in it; StackError saying why not."""
+        problem = disk.unwritable(self.root, keep=True)
+        if problem is not None:
+            raise StackError(
+                f"artifact-store '{self.name}' cannot be used: {self.root}: {problem}; register a directory "
+                f"dosirak can write (`dosirak artifact-store register NAME --flavor={self.flavor} --path=DIR`) "
+                "and put it in the stack")
 
     def _ensure_dir(self, directory: str) -> None:
         if directory not in self._made:
@@ -210,6 +241,17 @@ class FsspecArtifactStore(BaseArtifactStore):
                 f"package (e.g. `pip install 'dosirak[s3]'` for s3://)"
             ) from exc
 
+    def ensure_usable(self) -> None:
+        """On the local filesystem (``file://``), the root must be writable; remote roots are not contacted."""
+        protocols = self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,)
+        if not {"file", "local"} & set(protocols):
+            return
+        root = self.root.removeprefix("file://")
+        problem = disk.unwritable(root, keep=True)
+        if problem is not None:
+            raise StackError(f"artifact-store '{self.name}' cannot be used: {root}: {problem}; register a "
+                             "directory dosirak can write and put it in the stack")
+
     @contextmanager
     def staging(self, uri: str) -> Iterator[Path]:
         with tempfile.TemporaryDirectory(prefix="dosirak-stage-") as tmp:
@@ -265,9 +307,14 @@ def _raise_disk_full(exc: Exception, path: Path, uri: str) -> None:
         raise ArtifactError(disk.full_message(uri, "writing artifact", exc)) from exc
 
 
+def is_url(path: str) -> bool:
+    """Whether an artifact store path is an fsspec URL (``s3://...``) rather than a local directory."""
+    return "://" in path and not path.startswith("file://")
+
+
 def store_for_uri(uri: str) -> BaseArtifactStore:
     """A store able to read ``uri`` wherever it was written (a local path or an fsspec URL)."""
-    if "://" in uri and not uri.startswith("file://"):
+    if is_url(uri):
         return FsspecArtifactStore(uri)
     return LocalArtifactStore("/")
 
@@ -278,10 +325,11 @@ def artifact_store_for(flavor: str, config: dict[str, Any], name: str = "default
     from dosirak.settings import get_settings
 
     path = str(config.get("path") or get_settings().artifact_root)
-    if "://" in path and not path.startswith("file://"):
+    if is_url(path):
         return FsspecArtifactStore(path, name, config=config, **dict(config.get("storage_options") or {}))
     cls = plugins.load("artifact_stores", flavor)
     return cls(path.removeprefix("file://"), name, config=config)  # type: ignore[no-any-return]
 
 
-__all__ = ["BaseArtifactStore", "FsspecArtifactStore", "LocalArtifactStore", "artifact_store_for", "store_for_uri"]
+__all__ = ["BaseArtifactStore", "FsspecArtifactStore", "LocalArtifactStore", "artifact_store_for", "is_url",
+           "store_for_uri"]

@@ -52,6 +52,7 @@ class StepRunView:
         self._store = store
 
     id = property(lambda self: self.record.id)
+    run_id = property(lambda self: self.record.run_id)
     name = property(lambda self: self.record.name)
     status = property(lambda self: self.record.status)
     start_time: datetime | None = property(lambda self: self.record.start_time)  # type: ignore[assignment]
@@ -63,6 +64,21 @@ class StepRunView:
     cached_from = property(lambda self: self.record.cached_from)
     attempts = property(lambda self: self.record.attempts)
     duration_s = property(lambda self: self.record.duration_s)
+
+    @cached_property
+    def cache_source(self) -> StepRunView | None:
+        """The step run whose outputs this cache hit reused (``.run_id``, ``.name``); None if not a hit.
+
+        None too when that step run is no longer in the store.
+        """
+        from dosirak.errors import NotFoundError
+
+        if not self.record.cached_from:
+            return None
+        try:
+            return StepRunView(self._store.get_step_run(self.record.cached_from), self._store)
+        except NotFoundError:
+            return None
 
     @cached_property
     def _artifacts(self) -> dict[str, ArtifactRecord]:
@@ -90,7 +106,8 @@ class StepRunView:
         if not uri and self.record.status == "cached" and self.record.cached_from:
             source = StepRunView(self._store.get_step_run(self.record.cached_from), self._store)
             text = source.logs(limit)
-            return f"(cached: these are the logs of step run {source.id[:8]})\n{text}" if text else ""
+            return (f"(cached: these are the logs of step '{source.name}' in run {source.run_id[:8]})\n{text}"
+                    if text else "")
         if not uri:
             return ""
         from dosirak.artifacts.store import store_for_uri

@@ -52,6 +52,7 @@ def load_stack(store: RunRecorder, name: str | None = None) -> Stack:
         raise StackError(f"stack '{record.name}' lacks an orchestrator or artifact store; register it again")
     orchestrator = flavor_class("orchestrator", orch.flavor)(orch.name, orch.config)
     artifact_store = artifact_store_for(art.flavor, art.config, art.name)
+    artifact_store.ensure_usable()
     return Stack(name=record.name, record=record, orchestrator=orchestrator, artifact_store=artifact_store)
 
 
