@@ -24,13 +24,16 @@ request is already on the wire (or a client just accepted, whose first request h
 arrived) then gets a reset instead of an answer. Here, on stop, a response in progress or
 a request whose head is arriving is answered with ``Connection: close``; an idle
 connection stays open for :data:`DRAIN_IDLE_S` more, and a request arriving meanwhile is
-answered the same way; only a connection idle all that time is closed.
+answered the same way; only a connection idle all that time is closed. A connection
+accepted just as the stop began (after uvicorn's round of ``shutdown`` calls) is treated
+the same way from its start.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,8 +69,11 @@ def head_size(url: bytes, headers: list[tuple[bytes, bytes]]) -> int:
     return 16 + len(url) + sum(len(name) + len(value) + 4 for name, value in headers)
 
 
-def protocol_class(limits: HeadLimits) -> type[Any]:
-    """uvicorn's httptools protocol refusing heads beyond ``limits`` with 431 (pass it as ``uvicorn.Config(http=...)``)."""
+def protocol_class(limits: HeadLimits, stopping: Callable[[], bool] | None = None) -> type[Any]:
+    """uvicorn's httptools protocol refusing heads beyond ``limits`` with 431 (pass it as ``uvicorn.Config(http=...)``).
+
+    ``stopping`` tells whether the server's graceful stop has begun (uvicorn's ``should_exit``).
+    """
     import httptools
     from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
@@ -81,6 +87,11 @@ def protocol_class(limits: HeadLimits) -> type[Any]:
             self._refusal: str | None = None
             self._drained = 0
             self._stopping = False
+
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            if stopping is not None and stopping():
+                self.shutdown()
 
         def data_received(self, data: bytes) -> None:
             if self._refusal is not None:  # answered 431: drop what the client still sends
