@@ -69,7 +69,7 @@ def test_port_in_use_fails_clearly_when_configured_to(deployer: Any) -> None:
         blocker.bind(("127.0.0.1", 0))
         blocker.listen()
         taken = blocker.getsockname()[1]
-        with pytest.raises(PortInUseError, match=f"port {taken} on 127.0.0.1 is in use.*port_policy=next"):
+        with pytest.raises(PortInUseError, match=f"port {taken} on 127.0.0.1 is in use.*port-policy=next"):
             strict.deploy(echo_request(port=taken))
     assert get_store().list_deployments() == []  # nothing recorded, nothing started
 

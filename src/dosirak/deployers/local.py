@@ -205,7 +205,7 @@ class LocalDeployer(BaseDeployer):
             raise PortInUseError(
                 f"port {wanted} on {host} is in use by another process; pass another port (port=... on the "
                 f"model_deployer step), stop that process, or use a deployer that picks the next free port "
-                f"(its default): `dosirak model-deployer register local_deployer --flavor=local --port_policy=next`")
+                f"(its default): `dosirak model-deployer register local_deployer --flavor=local --port-policy=next`")
         for candidate in range(wanted + 1, min(wanted + _PORT_SCAN, 65536)):
             if candidate not in taken and port_is_free(host, candidate):
                 if wanted not in held_by_us:
