@@ -172,7 +172,7 @@ apt_install() {
     sudo=(sudo)
   fi
   say "installing Debian packages with apt-get: $*"
-  say "(a few hundred MB for chromium and the container tools: several minutes; apt-get's progress follows)"
+  say "(apt-get downloads and unpacks them: this can take several minutes; its progress follows)"
   "${sudo[@]}" apt-get update
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y "$@"
 }

@@ -132,6 +132,7 @@ def choose_torch_source(venv_python: Path | str, env: dict[str, str]) -> tuple[s
 
 # --- the venv ---------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_a_venv_without_pip_is_rebuilt_saying_so_in_one_line(rebuilt_venv: tuple[Path, str]) -> None:
     venv, said = rebuilt_venv
     assert f"==> {venv} is half-made (its python has no pip): removing it and making it again" in said.splitlines()
@@ -150,6 +151,7 @@ def test_a_usable_venv_is_kept_as_it_is(rebuilt_venv: tuple[Path, str]) -> None:
     assert marker.exists()
 
 
+@pytest.mark.slow
 def test_a_venv_whose_python_is_broken_is_rebuilt(tmp_path: Path) -> None:
     venv = tmp_path / ".venv"
     subprocess.run(["python3", "-m", "venv", "--without-pip", str(venv)], check=True, timeout=60)
@@ -199,6 +201,7 @@ def test_a_python_older_than_required_is_named_with_the_apt_command() -> None:
 
 # --- where torch comes from ---------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_the_index_probe_gives_up_on_an_index_that_never_answers_within_ten_seconds(
         silent_server: SilentServer) -> None:
     started = time.monotonic()
@@ -210,6 +213,7 @@ def test_the_index_probe_gives_up_on_an_index_that_never_answers_within_ten_seco
     assert 4.5 < elapsed < 10
 
 
+@pytest.mark.slow
 def test_a_torch_index_that_never_answers_is_skipped_saying_so(
         rebuilt_venv: tuple[Path, str], silent_server: SilentServer) -> None:
     venv, _ = rebuilt_venv
@@ -328,7 +332,7 @@ def test_tests_install_no_benchmark_tool_and_benchmarks_get_wrk() -> None:
     assert bench == ["wrk"]
     users = subprocess.run(["grep", "-rlw", "--include=*.py", "wrk", str(REPO / "tests")], capture_output=True,
                            text=True, check=False).stdout.split()
-    assert users == [__file__], "a test uses wrk: then --test must install it"
+    assert [Path(u).resolve() for u in users] == [Path(__file__).resolve()], "a test uses wrk: --test must install it"
 
 
 def test_setup_and_tests_find_chromium_by_the_same_rule(tmp_path: Path) -> None:
