@@ -272,3 +272,12 @@ def test_stores_are_built_through_their_flavor(dosirak_home: Path, tmp_path: Pat
     assert remote.config == {"path": "memory://dk-flavor"}
     with pytest.raises(FlavorError, match="unknown artifact-store flavor 'nfs'"):
         artifact_store_for("nfs", {})
+
+
+def test_a_url_is_read_by_the_store_built_for_its_component_with_that_components_options() -> None:
+    root = f"memory://dk-{uuid.uuid4().hex}"
+    built = FsspecArtifactStore.from_config("team", {"path": root, "storage_options": {}})
+    assert store_for_uri(f"{root}/run1/s/output") is built
+    assert store_for_uri(root) is built
+    sibling = store_for_uri(f"{root}-other/run1/s/output")  # a prefix of the name is not its root
+    assert sibling is not built and isinstance(sibling, FsspecArtifactStore)

@@ -306,7 +306,9 @@ class FsspecArtifactStore(BaseArtifactStore):
         """The store at the URL ``path``, opened with ``storage_options`` (credentials as
         ``{env:NAME}`` references, resolved here)."""
         options = dict(config.get("storage_options") or {})
-        return cls(_configured_path(config), name, config=config, **options)
+        store = cls(_configured_path(config), name, config=config, **options)
+        _OPENED[store.root] = store  # its URIs are read back with its options (store_for_uri)
+        return store
 
     def __init__(self, root: str, name: str = "default", config: dict[str, Any] | None = None,
                  **storage_options: Any) -> None:
@@ -441,17 +443,25 @@ def _check_range(offset: int, limit: int | None) -> None:
 
 
 _ROOT = LocalArtifactStore("/")
+#: fsspec stores built from a component's config in this process, by root: their options
+#: (endpoint, credentials) are what their URIs are read back with.
+_OPENED: dict[str, FsspecArtifactStore] = {}
 
 
 def store_for_uri(uri: str) -> BaseArtifactStore:
     """A store able to read ``uri`` wherever it was written (a local path or an fsspec URL).
 
-    A local path never imports fsspec; a URL opens its filesystem with no options (fsspec
-    keeps one instance per URL and options, so asking again is cheap).
+    A local path never imports fsspec. A URL is read by the store this process built for
+    the component whose root holds it (with that component's ``storage_options``), else
+    by its filesystem opened with no options (fsspec keeps one instance per URL and
+    options, so asking again is cheap).
     """
-    if _is_url(uri):
-        return FsspecArtifactStore(uri)
-    return _ROOT
+    if not _is_url(uri):
+        return _ROOT
+    held = [root for root in list(_OPENED) if uri == root or uri.startswith(root + "/")]
+    if held:
+        return _OPENED[max(held, key=len)]
+    return FsspecArtifactStore(uri)
 
 
 def artifact_store_for(flavor: str, config: dict[str, Any], name: str = "default") -> BaseArtifactStore:
