@@ -176,6 +176,7 @@ def test_every_backend_reads_what_is_missing_as_empty(store: BaseArtifactStore) 
     _publish(store, uri, {"f.txt": b"x"})
     gone = store.location("run1", "s", "never")
     assert store.list_files(gone) == []
+    assert store.list_files(f"{uri}/f.txt") == []  # a file is not a directory
     assert store.size(f"{gone}/f.txt") is None
     assert store.size(uri) is None  # a directory is not a file
     assert store.read_bytes(f"{gone}/f.txt") == b""

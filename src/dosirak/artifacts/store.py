@@ -402,7 +402,10 @@ class FsspecArtifactStore(BaseArtifactStore):
         return int(info.get("size") or 0) if info.get("type") == "file" else None
 
     def list_files(self, uri: str, limit: int | None = None) -> list[FileEntry]:
-        if not self.fs.exists(uri):
+        try:
+            if self.fs.info(uri).get("type") != "directory":
+                return []  # a file is not a directory, as on a local disk
+        except OSError:
             return []
         prefix = self.fs._strip_protocol(uri).rstrip("/")
         found = sorted(self.fs.find(uri, detail=True).items())

@@ -152,6 +152,7 @@ def test_every_operation_of_the_store_works_on_s3(moto_s3: str, s3: dict[str, An
         store.publish(staged, uri)
     assert store.exists(uri)
     assert store.list_files(uri) == [FileEntry("b.bin", 256), FileEntry("sub/c.txt", 4)]
+    assert store.list_files(f"{uri}/b.bin") == [] and store.list_files(f"{uri}/none") == []
     assert store.size(f"{uri}/b.bin") == 256 and store.size(uri) is None and store.size(f"{uri}/none") is None
     assert store.read_bytes(f"{uri}/b.bin", 250, 100) == bytes(range(250, 256))
     assert store.read_bytes(f"{uri}/none") == b""
