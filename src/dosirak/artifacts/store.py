@@ -393,6 +393,10 @@ class FsspecArtifactStore(BaseArtifactStore):
             return bytes(self.fs.cat_file(uri, start=offset, end=end))  # one ranged GET
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             return b""
+        except OSError:
+            if (self.size(uri) or 0) <= offset:
+                return b""  # past the end, or not a file: S3 answers 416 for such a range
+            raise
 
     def size(self, uri: str) -> int | None:
         try:

@@ -155,7 +155,8 @@ def test_every_operation_of_the_store_works_on_s3(moto_s3: str, s3: dict[str, An
     assert store.list_files(f"{uri}/b.bin") == [] and store.list_files(f"{uri}/none") == []
     assert store.size(f"{uri}/b.bin") == 256 and store.size(uri) is None and store.size(f"{uri}/none") is None
     assert store.read_bytes(f"{uri}/b.bin", 250, 100) == bytes(range(250, 256))
-    assert store.read_bytes(f"{uri}/none") == b""
+    assert store.read_bytes(f"{uri}/none") == b"" and store.read_bytes(f"{uri}/b.bin", 4096, 10) == b""
+    assert store.read_bytes(f"{uri}/b.bin", 0, 0) == b"" and store.read_bytes(f"{uri}/sub") == b""
     with store.local_copy(uri) as path:
         assert (path / "sub" / "c.txt").read_bytes() == b"deep"
     log = store.log_path("run1", "s")
