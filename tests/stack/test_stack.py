@@ -78,3 +78,17 @@ def test_dosirak_stack_env_var_picks_the_active_stack(monkeypatch: pytest.Monkey
     monkeypatch.setenv("DOSIRAK_STACK", "missing")
     with pytest.raises(NotFoundError, match="no stack named 'missing'"):
         load_stack(store)
+
+
+def test_a_stack_builds_its_artifact_store_through_the_flavor_of_its_record() -> None:
+    from dosirak.artifacts.store import FsspecArtifactStore
+
+    store = get_store()
+    store.register_component("artifact-store", "mem", "fsspec", {"path": "memory://dk-stack-flavor"})
+    store.register_component("artifact-store", "url", "local", {"path": "memory://dk-stack-url"})
+    store.register_stack("remote", {"orchestrator": "default", "artifact-store": "mem"})
+    store.register_stack("by-url", {"orchestrator": "default", "artifact-store": "url"})
+    remote = load_stack(store, "remote").artifact_store
+    assert isinstance(remote, FsspecArtifactStore) and (remote.name, remote.root) == ("mem", "memory://dk-stack-flavor")
+    by_url = load_stack(store, "by-url").artifact_store  # a URL given to the local flavor opens through fsspec
+    assert isinstance(by_url, FsspecArtifactStore) and by_url.name == "url"

@@ -10,7 +10,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TextIO
+from typing import IO, TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from dosirak.artifacts.store import BaseArtifactStore
 
 log = logging.getLogger(__name__)
 _FORMAT = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -21,10 +24,10 @@ _CHATTY = ("httpx",)
 class _Sink:
     """Where captured text goes: a file in a local store (live), or a buffer uploaded at the end."""
 
-    def __init__(self, artifact_store: Any, uri: str) -> None:
+    def __init__(self, artifact_store: BaseArtifactStore, uri: str) -> None:
         self.store = artifact_store
         self.uri = uri
-        self._file: TextIO | None = None
+        self._file: IO[str] | None = None
         self._buffer: io.StringIO | None = None
         self._lock = threading.Lock()
         self.used = False
@@ -36,14 +39,13 @@ class _Sink:
         with self._lock:
             if not self.used:
                 self.used = True
-                opener = getattr(self.store, "open_log", None)
-                if opener is not None:
-                    try:
-                        self._file = opener(self.uri)
-                    except OSError as exc:
-                        lost = exc
+                try:
+                    self._file = self.store.open_log(self.uri)
+                except OSError as exc:
+                    lost = exc
                 else:
-                    self._buffer = io.StringIO()
+                    if self._file is None:  # the store takes the whole text at the end
+                        self._buffer = io.StringIO()
             if self._file is not None:
                 try:
                     self._file.write(text)
@@ -268,7 +270,7 @@ class _Handler(logging.Handler):
 
 
 @contextmanager
-def capture(artifact_store: Any, uri: str, *, interval_s: float | None = None) -> Iterator[_Sink]:
+def capture(artifact_store: BaseArtifactStore, uri: str, *, interval_s: float | None = None) -> Iterator[_Sink]:
     """Tee stdout/stderr to the console and the step's log; record ``logging`` into it too.
 
     The log file exists only if the step wrote something (``sink.used``). A line redrawn in

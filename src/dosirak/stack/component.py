@@ -33,6 +33,12 @@ class StackComponent:
         self.config = dict(config or {})
 
     @classmethod
+    def from_config(cls, name: str, config: dict[str, Any]) -> StackComponent:
+        """The component ``name`` built from its record's validated ``config``; how a stack
+        builds every component (a flavor whose constructor takes more overrides this)."""
+        return cls(name, config)
+
+    @classmethod
     def config_class(cls) -> Any:
         if cls.config_model is None:
             return None
