@@ -38,7 +38,15 @@ from typing import Any
 import orjson
 
 from dosirak.errors import BadRequestError, InternalServerError, UnprocessableError
-from dosirak.serving.codecs.base import JSON, NPY, OCTET_STREAM, RawHeaders, check_media_type, header
+from dosirak.serving.codecs.base import (
+    JSON,
+    NPY,
+    OCTET_STREAM,
+    RawHeaders,
+    check_media_type,
+    header,
+    refusals,
+)
 from dosirak.serving.codecs.json_pieces import JSON_SPACE, cut_points, outer_array
 
 SHAPE_HEADER = b"x-dosirak-shape"
@@ -318,9 +326,12 @@ class NdarrayCodec:
         elif self._dtype is not None:
             dtype = self._dtype
         else:
-            raise BadRequestError("send the array's dtype in the X-Dosirak-Dtype header, e.g. 'float32'")
+            raise BadRequestError(f"send the array's dtype in the X-Dosirak-Dtype header, e.g. 'float32', "
+                                  f"or {self._npy_advice()}")
+        read_as = "" if dtype_name else " (the api's dtype: no X-Dosirak-Dtype header was sent)"
         if len(body) % dtype.itemsize:
-            raise BadRequestError(f"the body has {len(body)} bytes, not a whole number of {dtype} items")
+            raise BadRequestError(f"the body has {len(body)} bytes, not a whole number of {dtype} items "
+                                  f"({dtype.itemsize} bytes each){read_as}; {self._raw_advice()}")
         array = np.frombuffer(bytearray(body), dtype=dtype)
         shape_value = header(headers, SHAPE_HEADER)
         shape: tuple[int, ...]
@@ -334,12 +345,32 @@ class NdarrayCodec:
         elif self._shape is not None and self._shape.count(-1) <= 1:
             shape = self._shape
         else:
-            raise BadRequestError("send the array's shape in the X-Dosirak-Shape header, e.g. '1,28,28'")
+            raise BadRequestError(f"send the array's shape in the X-Dosirak-Shape header, e.g. '1,28,28', "
+                                  f"or {self._npy_advice()}")
         try:
             array = array.reshape(shape)
         except (ValueError, OverflowError) as exc:
-            raise UnprocessableError(f"{array.size} items cannot have shape {shape}") from exc
+            fixed = prod(d for d in shape if d != -1)
+            need = f"a multiple of {fixed} items" if -1 in shape and fixed else f"{fixed} items"
+            held = f"{array.size} {dtype} items{read_as}"
+            if shape_value:
+                what = f"X-Dosirak-Shape {shape_value[:100]} needs {need}, but the {len(body)}-byte body holds {held}"
+            else:
+                what = (f"the {len(body)}-byte body holds {held}, which do not fit the shape {_shape_text(shape)} "
+                        f"this api declares ({need})")
+            raise UnprocessableError(f"{what}; {self._raw_advice()}") from exc
         return self.validate(array)
+
+    def _raw_advice(self) -> str:
+        """How to send a raw array this api reads: the two headers, or a ``.npy`` file."""
+        shape = ",".join("2" if d == -1 else str(d) for d in self._shape) if self._shape else "2,3"
+        dtype = self._dtype.name if self._dtype is not None else "float32"
+        return (f"send its layout in the headers X-Dosirak-Shape (e.g. {shape}) and X-Dosirak-Dtype (e.g. {dtype}), "
+                f"or {self._npy_advice()}")
+
+    @staticmethod
+    def _npy_advice() -> str:
+        return "send the array as a .npy file (numpy.save) with Content-Type: application/x-npy"
 
     def _npy_header(self, stream: io.BytesIO) -> tuple[tuple[int, ...], bool, Any]:
         """``(shape, fortran_order, dtype)`` from a ``.npy`` header; 400 if it is not one of plain numbers."""
@@ -414,8 +445,7 @@ class NdarrayCodec:
         shape = self._shape
         if shape is not None:
             if array.ndim != len(shape) or any(d != -1 and d != n for d, n in zip(shape, array.shape, strict=True)):
-                want = "(" + ", ".join("N" if d == -1 else str(d) for d in shape) + ")"
-                raise UnprocessableError(f"expected shape {want}, got {tuple(array.shape)}")
+                raise UnprocessableError(f"expected shape {_shape_text(shape)}, got {tuple(array.shape)}")
         if array.dtype.kind == "f" and not self.spec.allow_nonfinite and not self._np.isfinite(array).all():
             raise UnprocessableError("the array holds NaN or infinity, which this api does not accept")
         return array
@@ -499,6 +529,61 @@ class NdarrayCodec:
 
     def response_content(self) -> dict[str, Any]:
         return {JSON: {"schema": self.schema()}, NPY: {"schema": {"type": "string", "format": "binary"}}}
+
+    def request_description(self) -> str:
+        """How to send the array, with this api's declared shape and dtype, for the OpenAPI request body."""
+        shape = ",".join("2" if d == -1 else str(d) for d in self._shape) if self._shape else "2,3"
+        dtype = self._dtype.name if self._dtype is not None else "float32"
+        declared = []
+        if self._shape is not None:
+            declared.append(f"shape {_shape_text(self._shape)}")
+        if self._dtype is not None:
+            declared.append(f"dtype `{dtype}`")
+        return (
+            f"An array{' of ' + ' and '.join(declared) if declared else ''}, sent one of three ways: "
+            "`application/json`, nested lists or `{\"instances\": [...]}`; "
+            f"`application/octet-stream`, the raw C-order bytes with the headers `X-Dosirak-Shape: {shape}` "
+            f"(one axis may be -1, inferred) and `X-Dosirak-Dtype: {dtype}` (either may be left out when this api "
+            "declares it); or `application/x-npy`, a `.npy` file as `numpy.save` writes it (no pickles). "
+            "Send `Accept: application/x-npy` to get the result as `.npy`."
+        )
+
+    def error_examples(self) -> dict[int, dict[str, str]]:
+        """What :meth:`decode` answers to typical bad bodies, by status (see :func:`refusals`)."""
+        np = self._np
+        bad: list[tuple[str, bytes, str, RawHeaders]] = [
+            ("malformed JSON", b"[[1, 2,", JSON, ()),
+            ("unsupported content type", b"1 2 3", "text/plain", ()),
+            ("not numbers", b'["text"]', JSON, ()),
+        ]
+        if self._dtype is not None and self._dtype.kind in "iu":
+            bad.append(("wrong dtype", b"[0.5]", JSON, ()))
+        out: dict[int, dict[str, str]] = {}
+        shape = self._shape
+        if shape:
+            fixed = [i for i, d in enumerate(shape) if d >= 0]
+            wrong = [1 if d == -1 else d for d in shape]
+            if fixed:
+                wrong[fixed[0]] = wrong[fixed[0]] - 1 if wrong[fixed[0]] > 0 else 1
+            else:
+                wrong.append(1)
+            array = np.broadcast_to(np.zeros((), dtype=self._dtype or np.float32), wrong)
+            try:
+                self._check(array)  # refused on its shape, before its items are looked at
+            except UnprocessableError as exc:
+                out[422] = {"wrong shape": str(exc)}
+            items = prod(d for d in shape if d >= 0)
+            if self._dtype is not None and shape.count(-1) == 1 and 1 < items <= 1 << 20:
+                body = b"\0" * (self._dtype.itemsize * (items + 1))
+                bad.append(("raw body of another size", body, OCTET_STREAM, ()))
+        for status, examples in refusals(self, bad).items():
+            out.setdefault(status, {}).update(examples)
+        return out
+
+
+def _shape_text(shape: tuple[int, ...]) -> str:
+    """A declared shape as people read it: ``(N, 28, 28)``, N for a free axis."""
+    return "(" + ", ".join("N" if d == -1 else str(d) for d in shape) + ")"
 
 
 def _lists_fit(lists: Any, sizes: tuple[int, ...]) -> bool:
