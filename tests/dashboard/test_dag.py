@@ -102,6 +102,41 @@ def test_edge_labels_meet_neither_each_other_nor_steps_and_stay_inside(dag: dict
             assert not _meet(box, other_box), f"labels {label!r} and {other!r} overlap"
 
 
+def _points(path: str) -> list[tuple[float, float]]:
+    """Points along an SVG path of M, L and C commands (each cubic sampled 40 times)."""
+    tokens = path.replace(",", " ").split()
+    points: list[tuple[float, float]] = []
+    i = 0
+    while i < len(tokens):
+        command = tokens[i]
+        if command in ("M", "L"):
+            points.append((float(tokens[i + 1]), float(tokens[i + 2])))
+            i += 3
+        else:
+            assert command == "C", path
+            (x0, y0), rest = points[-1], [float(v) for v in tokens[i + 1:i + 7]]
+            (x1, y1, x2, y2, x3, y3) = rest
+            for k in range(1, 41):
+                t = k / 40
+                u = 1 - t
+                points.append((u**3 * x0 + 3 * u * u * t * x1 + 3 * u * t * t * x2 + t**3 * x3,
+                               u**3 * y0 + 3 * u * u * t * y1 + 3 * u * t * t * y2 + t**3 * y3))
+            i += 7
+    return points
+
+
+@pytest.mark.parametrize("dag", [DEMO, FASHION, FAN_IN], ids=["demo", "fashion", "fan-in"])
+def test_an_edge_that_skips_layers_passes_beside_the_steps_between(dag: dict[str, object]) -> None:
+    lay = layout(dag)
+    nodes, _ = _boxes(lay)
+    for e in lay.edges:
+        for name, (x0, y0, x1, y1) in nodes:
+            if name in (e.source, e.target):
+                continue
+            inside = [(x, y) for x, y in _points(e.path) if x0 < x < x1 and y0 < y < y1]
+            assert not inside, f"edge {e.source} -> {e.target} crosses step {name} at {inside[0]}"
+
+
 def test_a_crowded_gap_grows_instead_of_stacking_labels() -> None:
     def parts(n: int) -> dict[str, object]:
         return _dag({"split": {}, "train": {f"part_{i}": ("split", f"part_{i}") for i in range(n)}})

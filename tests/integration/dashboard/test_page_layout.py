@@ -36,6 +36,22 @@ DAG_BOXES = """() => {
     nodes: [...document.querySelectorAll('svg.dag g.node rect')].map((r) => [r.parentNode.dataset.step, box(r)]),
   };
 }"""
+#: Points along every edge (client coordinates) with the steps it joins, and every step's box.
+EDGE_POINTS = """() => {
+  const edges = [...document.querySelectorAll('svg.dag path.edge')].map((path) => {
+    const matrix = path.getScreenCTM(), length = path.getTotalLength(), points = [];
+    for (let i = 0; i <= 60; i++) {
+      const p = path.getPointAtLength(length * i / 60).matrixTransform(matrix);
+      points.push([p.x, p.y]);
+    }
+    return [path.dataset.source, path.dataset.target, points];
+  });
+  const nodes = [...document.querySelectorAll('svg.dag g.node rect')].map((r) => {
+    const b = r.getBoundingClientRect();
+    return [r.parentNode.dataset.step, [b.left, b.top, b.right, b.bottom]];
+  });
+  return {edges, nodes};
+}"""
 #: How far the page reaches past the window, and what sticks out furthest.
 OVERFLOW = """() => {
   const width = window.innerWidth;
@@ -170,6 +186,22 @@ def test_dag_edge_labels_meet_neither_each_other_nor_steps(world: dict[str, Any]
             assert not _meet(box, node), f"label {label!r} {box} sits on step {step!r} {node}"
         for other, other_box in labels[i + 1:]:
             assert not _meet(box, other_box), f"labels {label!r} {box} and {other!r} {other_box} overlap"
+
+
+@pytest.mark.parametrize("run", ["demo_run", "fashion_run"])
+def test_dag_edges_pass_beside_the_steps_they_do_not_join(world: dict[str, Any], chromium: Any, run: str) -> None:
+    page = _visit(chromium, world["url"] + f"/runs/{world[run]}", f"dag-edges-{run}", 1280)
+    try:
+        drawn = page.evaluate(EDGE_POINTS)
+    finally:
+        page.context.close()
+    assert len(drawn["edges"]) >= 7
+    for source, target, points in drawn["edges"]:
+        for step, (x0, y0, x1, y1) in drawn["nodes"]:
+            if step in (source, target):
+                continue
+            inside = [(x, y) for x, y in points if x0 + 1 < x < x1 - 1 and y0 + 1 < y < y1 - 1]
+            assert not inside, f"edge {source} -> {target} crosses step {step} at {inside[0]}"
 
 
 def test_the_models_pages_say_which_version_is_deployed(world: dict[str, Any], chromium: Any) -> None:
