@@ -38,16 +38,10 @@ from typing import Any
 import orjson
 
 from dosirak.errors import BadRequestError, InternalServerError, UnprocessableError
-from dosirak.serving.codecs.base import (
-    JSON,
-    NPY,
-    OCTET_STREAM,
-    RawHeaders,
-    check_media_type,
-    header,
-    refusals,
-)
+from dosirak.serving.codecs import ndarray_openapi
+from dosirak.serving.codecs.base import JSON, NPY, OCTET_STREAM, RawHeaders, check_media_type, header
 from dosirak.serving.codecs.json_pieces import JSON_SPACE, cut_points, outer_array
+from dosirak.serving.codecs.ndarray_openapi import header_example, shape_text
 
 SHAPE_HEADER = b"x-dosirak-shape"
 DTYPE_HEADER = b"x-dosirak-dtype"
@@ -356,14 +350,14 @@ class NdarrayCodec:
             if shape_value:
                 what = f"X-Dosirak-Shape {shape_value[:100]} needs {need}, but the {len(body)}-byte body holds {held}"
             else:
-                what = (f"the {len(body)}-byte body holds {held}, which do not fit the shape {_shape_text(shape)} "
+                what = (f"the {len(body)}-byte body holds {held}, which do not fit the shape {shape_text(shape)} "
                         f"this api declares ({need})")
             raise UnprocessableError(f"{what}; {self._raw_advice()}") from exc
         return self.validate(array)
 
     def _raw_advice(self) -> str:
         """How to send a raw array this api reads: the two headers, or a ``.npy`` file."""
-        shape = ",".join("2" if d == -1 else str(d) for d in self._shape) if self._shape else "2,3"
+        shape = header_example(self._shape)
         dtype = self._dtype.name if self._dtype is not None else "float32"
         return (f"send its layout in the headers X-Dosirak-Shape (e.g. {shape}) and X-Dosirak-Dtype (e.g. {dtype}), "
                 f"or {self._npy_advice()}")
@@ -445,7 +439,7 @@ class NdarrayCodec:
         shape = self._shape
         if shape is not None:
             if array.ndim != len(shape) or any(d != -1 and d != n for d, n in zip(shape, array.shape, strict=True)):
-                raise UnprocessableError(f"expected shape {_shape_text(shape)}, got {tuple(array.shape)}")
+                raise UnprocessableError(f"expected shape {shape_text(shape)}, got {tuple(array.shape)}")
         if array.dtype.kind == "f" and not self.spec.allow_nonfinite and not self._np.isfinite(array).all():
             raise UnprocessableError("the array holds NaN or infinity, which this api does not accept")
         return array
@@ -491,24 +485,10 @@ class NdarrayCodec:
     # ---------------------------------------------------------------- OpenAPI
     def schema(self) -> dict[str, Any]:
         """JSON Schema of the array as nested lists."""
-        item = _item_schema(self._np, self._dtype)
-        shape = self._shape
-        if shape is None:
-            return {"type": "array", "items": {}, "description": "an n-dimensional array of numbers (nested lists)"}
-        schema: dict[str, Any] = item
-        for axis, size in reversed(list(enumerate(shape))):
-            level: dict[str, Any] = {"type": "array", "items": schema}
-            if size >= 0:
-                level["minItems"] = level["maxItems"] = size
-            elif axis < len(shape) - 1:  # [] cannot stand for an axis with axes below it
-                level["minItems"] = 1
-            schema = level
-        return schema
+        return ndarray_openapi.array_schema(self._np, self._dtype, self._shape)
 
     def example(self) -> Any:
-        np = self._np
-        shape = tuple(1 if d == -1 else d for d in (self._shape or (1, 3)))
-        return np.zeros(shape, dtype=self._dtype or np.float32).tolist()
+        return ndarray_openapi.zeros_example(self._np, self._dtype, self._shape)
 
     def request_content(self) -> dict[str, Any]:
         schema = self.schema()
@@ -532,58 +512,11 @@ class NdarrayCodec:
 
     def request_description(self) -> str:
         """How to send the array, with this api's declared shape and dtype, for the OpenAPI request body."""
-        shape = ",".join("2" if d == -1 else str(d) for d in self._shape) if self._shape else "2,3"
-        dtype = self._dtype.name if self._dtype is not None else "float32"
-        declared = []
-        if self._shape is not None:
-            declared.append(f"shape {_shape_text(self._shape)}")
-        if self._dtype is not None:
-            declared.append(f"dtype `{dtype}`")
-        return (
-            f"An array{' of ' + ' and '.join(declared) if declared else ''}, sent one of three ways: "
-            "`application/json`, nested lists or `{\"instances\": [...]}`; "
-            f"`application/octet-stream`, the raw C-order bytes with the headers `X-Dosirak-Shape: {shape}` "
-            f"(one axis may be -1, inferred) and `X-Dosirak-Dtype: {dtype}` (either may be left out when this api "
-            "declares it); or `application/x-npy`, a `.npy` file as `numpy.save` writes it (no pickles). "
-            "Send `Accept: application/x-npy` to get the result as `.npy`."
-        )
+        return ndarray_openapi.request_description(self._dtype.name if self._dtype is not None else None, self._shape)
 
     def error_examples(self) -> dict[int, dict[str, str]]:
         """What :meth:`decode` answers to typical bad bodies, by status (see :func:`refusals`)."""
-        np = self._np
-        bad: list[tuple[str, bytes, str, RawHeaders]] = [
-            ("malformed JSON", b"[[1, 2,", JSON, ()),
-            ("unsupported content type", b"1 2 3", "text/plain", ()),
-            ("not numbers", b'["text"]', JSON, ()),
-        ]
-        if self._dtype is not None and self._dtype.kind in "iu":
-            bad.append(("wrong dtype", b"[0.5]", JSON, ()))
-        out: dict[int, dict[str, str]] = {}
-        shape = self._shape
-        if shape:
-            fixed = [i for i, d in enumerate(shape) if d >= 0]
-            wrong = [1 if d == -1 else d for d in shape]
-            if fixed:
-                wrong[fixed[0]] = wrong[fixed[0]] - 1 if wrong[fixed[0]] > 0 else 1
-            else:
-                wrong.append(1)
-            array = np.broadcast_to(np.zeros((), dtype=self._dtype or np.float32), wrong)
-            try:
-                self._check(array)  # refused on its shape, before its items are looked at
-            except UnprocessableError as exc:
-                out[422] = {"wrong shape": str(exc)}
-            items = prod(d for d in shape if d >= 0)
-            if self._dtype is not None and shape.count(-1) == 1 and 1 < items <= 1 << 20:
-                body = b"\0" * (self._dtype.itemsize * (items + 1))
-                bad.append(("raw body of another size", body, OCTET_STREAM, ()))
-        for status, examples in refusals(self, bad).items():
-            out.setdefault(status, {}).update(examples)
-        return out
-
-
-def _shape_text(shape: tuple[int, ...]) -> str:
-    """A declared shape as people read it: ``(N, 28, 28)``, N for a free axis."""
-    return "(" + ", ".join("N" if d == -1 else str(d) for d in shape) + ")"
+        return ndarray_openapi.error_examples(self)
 
 
 def _lists_fit(lists: Any, sizes: tuple[int, ...]) -> bool:
@@ -643,24 +576,6 @@ def _holds_bool(data: list[Any]) -> bool:
 def _only_numbers(body: bytes) -> bool:
     """Whether a JSON body holds nothing but numbers and brackets (no strings, null, true, false)."""
     return b'"' not in body and b"n" not in body and b"t" not in body and b"f" not in body
-
-
-def _item_schema(np: Any, dtype: Any) -> dict[str, Any]:
-    if dtype is None:
-        return {"type": "number"}
-    if dtype.kind == "b":
-        return {"type": "boolean"}
-    if dtype.kind in "iu":
-        info = np.iinfo(dtype)
-        return {"type": "integer", "minimum": int(info.min), "maximum": int(info.max)}
-    info = np.finfo(dtype)
-    if dtype.itemsize >= 8:
-        return {"type": "number", "format": "double", "minimum": -float(info.max), "maximum": float(info.max)}
-    # a JSON number rounds to the largest finite value up to half a step above it, and to
-    # infinity (refused) from there: that is the bound, not the largest value itself
-    step = 2.0 ** (int(info.maxexp) - 1 - int(info.nmant))  # between the largest value and the one below it
-    bound = float(info.max) + step / 2
-    return {"type": "number", "format": "float", "exclusiveMinimum": -bound, "exclusiveMaximum": bound}
 
 
 __all__ = ["DTYPE_HEADER", "SHAPE_HEADER", "NdarrayCodec", "Tensor"]
