@@ -37,11 +37,11 @@ ERROR_SCHEMA: dict[str, Any] = {
 }
 
 _ERROR_STATUSES = {
-    "400": "Malformed body (bad JSON, not an image, truncated bytes).",
+    "400": "The body cannot be read as this api's input (malformed, truncated, or missing what it needs).",
     "408": "The client sent its body too slowly, or the api took longer than the service timeout.",
     "413": "The body is larger than the service accepts.",
     "415": "The content type is not one this api accepts.",
-    "422": "The body parsed but does not fit the declared types (shape, dtype, fields), or a batchable api got no rows.",
+    "422": "The body was read but does not fit the api's declared type, or a batchable api got no rows.",
     "431": "The request's header fields are too large or too many (dosirak serve --max-header-bytes, --max-headers).",
     "500": "The api raised; the server log has the traceback under the request id.",
     "503": "The service is starting or shutting down, or the worker is busy decoding other large bodies "
