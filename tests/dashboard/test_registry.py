@@ -179,3 +179,12 @@ def test_a_deployments_badge_says_how_it_is_doing(status: str, tone: str, client
     badge = f'<span class="badge d-{status} tone-{tone}">{status}</span>'
     assert badge in client.get("/deployments").text
     assert badge in client.get(f"/deployments/{d.id}").text
+
+
+def test_deployments_say_which_model_version_they_serve(client: AppClient, store: Any, registry: dict[str, Any]) -> None:
+    live = store.create_deployment(name="clf-v2", deployer="local_deployer", flavor="local", status="running",
+                                   model_name="clf", model_version_id=registry["v2"].id)
+    link = '<a href="/models/clf/versions/2">v2</a>'
+    assert link in client.get("/deployments").text
+    assert link in client.get(f"/deployments/{live.id}").text
+    assert client.get(f"/api/v1/deployments/{live.id}").json()["deployment"]["model_version"] == 2
