@@ -122,3 +122,17 @@ def test_runs_list_pages_through_many_runs(client: AppClient, store: Any, dosira
     assert "1–50 of 55" in first and 'offset=50&amp;limit=50">older' in first
     second = client.get("/pipelines/many?offset=50").text
     assert second.count('<td><a href="/runs/') == 5
+
+
+def test_run_page_and_api_show_the_parameters_each_step_ran_with(client: AppClient, store: Any) -> None:
+    from tests._pipelines.layered import CONFIG, train
+
+    run = train.run(config=CONFIG, l2=0.2)
+    page = client.get(f"/runs/{run.id}").text
+    rows = dict(re.findall(r'<tr data-step="(\w+)">(.*?)</tr>', page, re.S))
+    assert 'count=2000, l2=0.2, verbose=false' in page  # the pipeline's parameters
+    assert "l2=0.2, shuffle=true" in rows["fit"] and "count=2000" in rows["load"]
+    steps = client.get(f"/api/v1/runs/{run.id}/steps").json()["items"]
+    assert {s["name"]: s["parameters"] for s in steps} == {"load": {"count": 2000},
+                                                          "fit": {"l2": 0.2, "shuffle": True}}
+    assert client.get(f"/api/v1/runs/{run.id}").json()["parameters"] == {"count": 2000, "l2": 0.2, "verbose": False}
