@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from dosirak.errors import ConfigError, RunFailedError
+from dosirak.errors import ConfigError
 
 
 def _parse_param(text: str) -> tuple[str, Any]:
@@ -76,11 +76,7 @@ def run(target: str, config: Path | None, params: tuple[str, ...], stack: str | 
         for step_cfg in cfg.get("steps", {}).values():
             step_cfg.pop("enable_cache", None)
     kwargs = dict(_parse_param(p) for p in params)
-    try:
-        result = pipe.run(config=cfg, stack=stack, **kwargs)
-    except RunFailedError as exc:
-        click.echo(f"error: {exc}", err=True)
-        raise SystemExit(1) from None
+    result = pipe.run(config=cfg, stack=stack, **kwargs)  # RunFailedError: one line, status 1 (cli.main)
     steps = result.steps
     cached = sum(1 for s in steps.values() if s.status == "cached")
     click.echo(f"run {result.name} ({result.id[:8]}) {result.status}: {len(steps)} steps, {cached} cached, "
