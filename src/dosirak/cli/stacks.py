@@ -26,9 +26,8 @@ def register(name: str, orchestrator: str, artifact_store: str, model_deployer: 
     Registering a stack again with the same components changes nothing and says so (and
     --set still activates it); with other components it needs --replace.
     """
-    from dosirak.metadata.store import get_store
-
     from dosirak.errors import NotFoundError
+    from dosirak.metadata.store import get_store
 
     store = get_store()
     wanted = {"orchestrator": orchestrator, "artifact-store": artifact_store, "model-deployer": model_deployer or ""}
