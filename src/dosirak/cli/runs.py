@@ -46,7 +46,7 @@ def _run_id(run: str) -> str:
     newest = Client().list_runs(limit=1)
     if not newest:
         raise NotFoundError("there are no runs yet; `dosirak run FILE.py:PIPELINE` makes one")
-    return newest[0].id
+    return str(newest[0].id)
 
 
 def _miss_reasons(store: object, run: object, step: object) -> list[str]:
