@@ -51,3 +51,18 @@ def test_bundles_deployments_stacks_and_components_print_one_short_line(dosirak_
     stack = store.get_stack("default")
     assert str(stack) == "default"
     assert str(stack.components["artifact-store"]) == "default (artifact-store, flavor local)"
+
+
+def test_alias_moves_pipelines_and_opened_bundles_print_one_short_line(tmp_path: Path) -> None:
+    from dosirak.bundles.bundle import Bundle
+    from dosirak.client import Client
+    from tests.bundles._fixtures import build_echo_bundle
+
+    dk.models.save("clf", {"w": [1]})
+    dk.models.save("clf", {"w": [2]})
+    assert str(dk.models.alias("clf:1", "production")) == "production: None -> 1"
+    assert str(dk.models.alias("clf:2", "production")) == "production: 1 -> 2"
+    train.run()
+    assert str(Client().get_pipeline("train")) == "train"
+    bundle = Bundle.open(build_echo_bundle(tmp_path / "svc"))
+    assert str(bundle) == bundle.tag and repr(bundle).startswith("Bundle(path=")
