@@ -156,12 +156,12 @@ def _debugging() -> bool:
     return logging.getLogger("dosirak").isEnabledFor(logging.DEBUG)
 
 
-def _fail(message: str, status: int) -> None:
-    """Print one ``error:`` line (with -vv, the traceback first) and exit with ``status``."""
-    if _debugging() and sys.exc_info()[0] is not None:
+def _fail(message: str, status: int, *, details: str | None = None) -> None:
+    """Print one ``error:`` line (with -vv, ``details`` or the traceback first) and exit with ``status``."""
+    if _debugging() and (details or sys.exc_info()[0] is not None):
         import traceback
 
-        click.echo(traceback.format_exc().rstrip(), err=True)
+        click.echo((details or traceback.format_exc()).rstrip(), err=True)
     click.echo(f"error: {' '.join(message.split())}", err=True)  # one line, whatever the message holds
     sys.exit(status)
 
@@ -181,8 +181,9 @@ def main(argv: list[str] | None = None) -> None:
         _fail(f"{exc.format_message()} (`{command} --help` shows the usage)", 2)
     except click.ClickException as exc:
         _fail(exc.format_message(), 2)
-    except RunFailedError as exc:  # the pipeline's own code failed, not the command
-        _fail(str(exc), 1)
+    except RunFailedError as exc:  # the pipeline's own code failed, not the command; -vv: the steps' tracebacks
+        failed = [] if exc.run is None else [s for s in exc.run.steps.values() if s.status == "failed"]
+        _fail(str(exc), 1, details="\n".join(s.record.traceback or "" for s in failed) or None)
     except DosirakError as exc:
         _fail(str(exc), 2)
     except KeyboardInterrupt:
