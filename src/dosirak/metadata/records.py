@@ -1,4 +1,7 @@
-"""Frozen records handed out by the metadata store (never live database rows)."""
+"""Frozen records handed out by the metadata store (never live database rows).
+
+``str(record)`` is a short line a user can read (``fashion_mnist:3``); ``repr`` keeps every field.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +15,9 @@ class PipelineRecord:
     id: int
     name: str
     created_at: datetime
+
+    def __str__(self) -> str:
+        return self.name
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,10 @@ class RunRecord:
         if self.end_time is None:
             return None
         return (self.end_time - self.start_time).total_seconds()
+
+    def __str__(self) -> str:
+        """``NAME (ID8) STATUS``, as ``dosirak run`` prints it; ``repr`` has every field."""
+        return f"{self.name} ({self.id[:8]}) {self.status}"
 
 
 @dataclass(frozen=True)
@@ -67,6 +77,9 @@ class StepRunRecord:
             return None
         return (self.end_time - self.start_time).total_seconds()
 
+    def __str__(self) -> str:
+        return f"{self.name} ({self.id[:8]}) {self.status}"
+
 
 @dataclass(frozen=True)
 class ArtifactRecord:
@@ -82,6 +95,9 @@ class ArtifactRecord:
     created_at: datetime
     summary: dict[str, Any] = field(default_factory=dict)
 
+    def __str__(self) -> str:
+        return f"{self.name} ({self.id[:8]}) {self.type}"
+
 
 @dataclass(frozen=True)
 class ComponentRecord:
@@ -92,6 +108,9 @@ class ComponentRecord:
     config: dict[str, Any]
     created_at: datetime
 
+    def __str__(self) -> str:
+        return f"{self.name} ({self.type}, flavor {self.flavor})"
+
 
 @dataclass(frozen=True)
 class StackRecord:
@@ -100,6 +119,9 @@ class StackRecord:
     components: dict[str, ComponentRecord]  # type -> component
     created_at: datetime
     active: bool = False
+
+    def __str__(self) -> str:
+        return self.name
 
 
 @dataclass(frozen=True)
@@ -111,6 +133,9 @@ class ModelRecord:
     version_count: int = 0
     latest_version: int | None = None
     aliases: dict[str, int] = field(default_factory=dict)  # alias -> version number
+
+    def __str__(self) -> str:
+        return self.name
 
 
 @dataclass(frozen=True)
@@ -138,6 +163,10 @@ class ModelVersionRecord:
     def tag(self) -> str:
         return f"{self.name}:{self.version}"
 
+    def __str__(self) -> str:
+        """The tag, ``fashion_mnist:3``; ``repr`` has every field."""
+        return self.tag
+
 
 @dataclass(frozen=True)
 class AliasMoveRecord:
@@ -146,6 +175,9 @@ class AliasMoveRecord:
     to_version: int | None
     moved_at: datetime
     actor: str | None
+
+    def __str__(self) -> str:
+        return f"{self.alias}: {self.from_version} -> {self.to_version}"
 
 
 @dataclass(frozen=True)
@@ -170,6 +202,9 @@ class BundleRecord:
     def tag(self) -> str:
         return f"{self.name}:{self.version}"
 
+    def __str__(self) -> str:
+        return self.tag
+
 
 @dataclass(frozen=True)
 class ImageRecord:
@@ -192,6 +227,9 @@ class ImageRecord:
     base_image: str
     created_at: datetime
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return self.reference
 
 
 @dataclass(frozen=True)
@@ -226,3 +264,7 @@ class DeploymentRecord:
     def docs_url(self) -> str | None:
         """The service's Swagger UI; None for a SageMaker endpoint (only /invocations is reachable there)."""
         return f"{self.url}/docs" if self.url and self.flavor != "sagemaker" else None
+
+    def __str__(self) -> str:
+        """``NAME (ID8) STATUS`` and the URL when it has one."""
+        return f"{self.name} ({self.id[:8]}) {self.status}" + (f" at {self.url}" if self.url else "")

@@ -43,6 +43,9 @@ class ArtifactView:
     def __repr__(self) -> str:
         return f"<artifact {self.name} {self.type} {self.id[:8]}>"
 
+    def __str__(self) -> str:
+        return str(self.record)
+
 
 class StepRunView:
     """One step of a run: status, timings, inputs and outputs, logs."""
@@ -118,6 +121,9 @@ class StepRunView:
     def __repr__(self) -> str:
         return f"<step run {self.name} {self.status}>"
 
+    def __str__(self) -> str:
+        return str(self.record)
+
 
 class RunView:
     """One pipeline run: ``.status``, ``.steps[name]``, timings and parameters."""
@@ -148,6 +154,9 @@ class RunView:
     def __repr__(self) -> str:
         return f"<run {self.name} {self.status}>"
 
+    def __str__(self) -> str:
+        return str(self.record)
+
 
 class PipelineView:
     """A pipeline known to the store, with its runs."""
@@ -171,6 +180,9 @@ class PipelineView:
 
     def __repr__(self) -> str:
         return f"<pipeline {self.name}>"
+
+    def __str__(self) -> str:
+        return self.name
 
 
 __all__ = ["ArtifactView", "PipelineView", "RunView", "StepRunView"]

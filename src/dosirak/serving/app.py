@@ -236,9 +236,11 @@ class ServingApp:
                 self._bind(runtime)
         except BaseException as exc:
             self.load_error = exc
-            logger.exception("service '%s' failed to load", self.definition.name)
-            if self._on_fatal is not None:
+            if self._on_fatal is not None:  # it reports the failure (a worker: one line from the supervisor)
+                logger.debug("service '%s' failed to load", self.definition.name, exc_info=True)
                 self._on_fatal(exc)
+            else:
+                logger.exception("service '%s' failed to load", self.definition.name)
             return
         self.ready = True
         if self._on_ready is not None:
