@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from dosirak.metadata.recorder import RUN_STATUSES
+from dosirak.statuses import RUN_STATUSES, STEP_STATUSES
 
 _TIME = {"type": ["string", "null"], "format": "date-time"}
 _ANY_OBJECT = {"type": "object", "additionalProperties": True}
@@ -33,7 +33,7 @@ _STEP = {
     "type": "object",
     "properties": {
         "id": _STR, "run_id": _STR, "name": _STR, "step_type": _STR,
-        "status": {"type": "string", "enum": ["pending", "running", "completed", "cached", "failed", "skipped"]},
+        "status": {"type": "string", "enum": list(STEP_STATUSES)},
         "parameters": _ANY_OBJECT,
         "inputs": {"type": "object", "additionalProperties": _STR, "description": "input name -> artifact id"},
         "outputs": {"type": "object", "additionalProperties": _STR, "description": "output name -> artifact id"},

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from dosirak.deployers.base import BaseDeployer, DeploymentRequest
 from dosirak.errors import DeploymentError
+from dosirak.statuses import LIVE_DEPLOYMENT_STATUSES
 
 if TYPE_CHECKING:
     from dosirak.deployers.sagemaker_config import DeployConfig
@@ -94,10 +95,9 @@ class SageMakerDeployer(BaseDeployer):
 
     def refresh(self, record: DeploymentRecord) -> DeploymentRecord:
         from dosirak.deployers.sagemaker import endpoint_status
-        from dosirak.metadata._deployments import ACTIVE_DEPLOYMENT_STATUSES
         from dosirak.metadata.store import get_store
 
-        if record.status not in ACTIVE_DEPLOYMENT_STATUSES:
+        if record.status not in LIVE_DEPLOYMENT_STATUSES:
             return record
         try:
             status, reason = endpoint_status(record)

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from dosirak.metadata.records import ArtifactRecord
+from dosirak.statuses import RunStatus, StepStatus
 
 if TYPE_CHECKING:
     from dosirak.artifacts.store import BaseArtifactStore
@@ -25,7 +26,7 @@ HEARTBEAT_INTERVAL_S = 15.0
 class StepOutcome:
     """What became of one step in this run."""
 
-    status: str  # completed | cached | failed | skipped
+    status: StepStatus  # completed | cached | failed | skipped
     outputs: dict[str, ArtifactRecord] = field(default_factory=dict)
     error: str | None = None
 
@@ -105,7 +106,7 @@ class ActiveRun:
         self.outcomes[step_name] = StepOutcome("skipped", error=reason)
         self.store.skip_steps(self.id, [step_name], reason)
 
-    def finish(self) -> str:
+    def finish(self) -> RunStatus:
         """Close the run: ``failed`` if any step failed, else ``completed``. Returns the status."""
         self._stop.set()
         self._release()

@@ -11,6 +11,7 @@ from dosirak.metadata.records import ArtifactRecord, RunRecord, StepRunRecord
 if TYPE_CHECKING:
     from dosirak.metadata.recorder import RunRecorder
     from dosirak.metadata.store import MetadataStore
+    from dosirak.statuses import RunStatus, StepStatus
 
 
 class ArtifactView:
@@ -53,7 +54,11 @@ class StepRunView:
 
     id = property(lambda self: self.record.id)
     name = property(lambda self: self.record.name)
-    status = property(lambda self: self.record.status)
+
+    @property
+    def status(self) -> StepStatus:
+        return self.record.status
+
     start_time: datetime | None = property(lambda self: self.record.start_time)  # type: ignore[assignment]
     end_time: datetime | None = property(lambda self: self.record.end_time)  # type: ignore[assignment]
     parameters = property(lambda self: self.record.parameters)
@@ -111,7 +116,11 @@ class RunView:
 
     id = property(lambda self: self.record.id)
     name = property(lambda self: self.record.name)
-    status = property(lambda self: self.record.status)
+
+    @property
+    def status(self) -> RunStatus:
+        return self.record.status
+
     pipeline_name = property(lambda self: self.record.pipeline_name)
     parameters = property(lambda self: self.record.parameters)
     start_time = property(lambda self: self.record.start_time)
