@@ -4,7 +4,8 @@ As httpx pins its ``__all__``: the names a user may import are listed three time
 ``src/dosirak/__init__.py`` (``__all__``, the ``_LAZY`` table imported on first use, the
 ``TYPE_CHECKING`` imports type checkers read), so a name added to one and not the others
 fails here. A user's type checker must see real types, not ``Any``: mypy runs on a small
-service and pipeline file and every revealed type is checked.
+service and pipeline file and every revealed type is checked, with the component classes
+that :func:`dosirak.stack.flavors.flavor_class` gives plugin authors.
 """
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ USER_FILE = '''
 from typing import Annotated
 
 import dosirak as dk
+from dosirak.stack.flavors import flavor_class
 
 
 @dk.service(name="echo")
@@ -132,6 +134,9 @@ reveal_type(dk.AsyncServiceClient)
 reveal_type(dk.models.save)
 reveal_type(dk.errors.DosirakError)
 reveal_type(dk.__version__)
+reveal_type(flavor_class("orchestrator", "local"))
+reveal_type(flavor_class("artifact-store", "local"))
+reveal_type(flavor_class("model-deployer", "local"))
 dk.Client().list_runs(status="complete")  # a misspelled status: an error
 '''
 
@@ -166,6 +171,9 @@ def test_a_users_type_checker_sees_types_not_any(tmp_path: Path) -> None:
     assert shown["Echo.model"] == "dosirak.models.ref.ModelRef"
     assert shown["make"] == "dosirak.pipelines.step.Step"
     assert shown["chain"] == "dosirak.pipelines.pipeline.Pipeline"
+    assert shown['flavor_class("orchestrator", "local")'] == "type[dosirak.orchestrators.base.BaseOrchestrator]"
+    assert shown['flavor_class("artifact-store", "local")'] == "type[dosirak.artifacts.store.BaseArtifactStore]"
+    assert shown['flavor_class("model-deployer", "local")'] == "type[dosirak.deployers.base.BaseDeployer]"
     assert all(f"'{s}'" in shown["chain().status"] for s in ("running", "completed", "failed"))
     errors = [line for line in result.stdout.splitlines() if ": error:" in line]
     assert len(errors) == 1 and '"list_runs"' in errors[0] and "status" in errors[0], result.stdout
