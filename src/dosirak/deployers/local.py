@@ -34,6 +34,7 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from contextlib import suppress
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -48,8 +49,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEFAULTS: dict[str, Any] = {"host": "127.0.0.1", "port": 3000, "port_policy": "next", "ready_timeout_s": 60.0,
-                            "stop_timeout_s": 30.0, "workers": None, "api_keys": None}
 _PORT_SCAN = 100
 # Runs in a short-lived interpreter: starts the server in a new session and prints its PID, so
 # the server is never a child of the deploying process (no zombie, no stray Popen to reap).
@@ -124,9 +123,14 @@ class LocalDeployer(BaseDeployer):
     flavor: ClassVar[str] = "local"
     config_model: ClassVar[str | None] = "dosirak.deployers.configs:LocalDeployerConfig"
 
-    def __init__(self, name: str, config: dict[str, Any] | None = None) -> None:
-        super().__init__(name, config)
-        self.options = {**DEFAULTS, **self.config}
+    @cached_property
+    def options(self) -> dict[str, Any]:
+        """The config over the defaults of :class:`~dosirak.deployers.configs.LocalDeployerConfig`.
+
+        Read on first use, so that a deployer made only to refresh or list deployments never
+        imports pydantic.
+        """
+        return {**self.config_defaults(), **self.config}
 
     @staticmethod
     def _store() -> MetadataStore:
@@ -363,4 +367,4 @@ def _now() -> Any:
     return utcnow()
 
 
-__all__ = ["DEFAULTS", "LocalDeployer", "default_workers", "free_port", "port_is_free", "tail"]
+__all__ = ["LocalDeployer", "default_workers", "free_port", "port_is_free", "tail"]

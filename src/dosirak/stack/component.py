@@ -39,6 +39,19 @@ class StackComponent:
         return getattr(importlib.import_module(module_name), attr)
 
     @classmethod
+    def config_defaults(cls) -> dict[str, Any]:
+        """Every option that has a default, with it, as the config model declares it ({} without a model).
+
+        The model is the one declaration of a flavor's options: read the defaults from here
+        rather than repeating them (this imports pydantic, so call it when an option is used).
+        """
+        model = cls.config_class()
+        if model is None:
+            return {}
+        return {name: f.get_default(call_default_factory=True) for name, f in model.model_fields.items()
+                if not f.is_required()}
+
+    @classmethod
     def validate_config(cls, config: dict[str, Any]) -> dict[str, Any]:
         """Validate user-given options against the flavor's config model; return clean JSON."""
         model = cls.config_class()
