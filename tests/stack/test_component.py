@@ -6,8 +6,11 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from dosirak.artifacts.store import LocalArtifactStore
 from dosirak.deployers.local import LocalDeployer
+from dosirak.errors import FlavorError
 from dosirak.orchestrators.local import LocalOrchestrator
 
 
@@ -35,3 +38,12 @@ def test_making_a_deployer_to_look_at_deployments_imports_no_pydantic() -> None:
             "print(json.dumps('pydantic' in sys.modules))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert json.loads(out.stdout.strip().splitlines()[-1]) is False
+
+
+def test_a_config_model_that_is_not_a_pydantic_model_is_refused() -> None:
+    class Misconfigured(LocalOrchestrator):
+        flavor = "misconfigured"
+        config_model = "os.path:join"
+
+    with pytest.raises(FlavorError, match="config_model 'os.path:join' is .*not a pydantic model"):
+        Misconfigured.validate_config({})

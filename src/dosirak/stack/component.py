@@ -14,9 +14,12 @@ the dashboard's forms. An option that is a credential holds a ``{env:NAME}`` ref
 from __future__ import annotations
 
 import importlib
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from dosirak.errors import FlavorError
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 
 class StackComponent:
@@ -32,11 +35,18 @@ class StackComponent:
         self.config = dict(config or {})
 
     @classmethod
-    def config_class(cls) -> Any:
+    def config_class(cls) -> type[BaseModel] | None:
+        """The pydantic model of the flavor's options (imported now), or None when it takes none."""
         if cls.config_model is None:
             return None
+        from pydantic import BaseModel
+
         module_name, _, attr = cls.config_model.partition(":")
-        return getattr(importlib.import_module(module_name), attr)
+        model = getattr(importlib.import_module(module_name), attr)
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            raise FlavorError(f"flavor '{cls.flavor}': config_model '{cls.config_model}' is {model!r}, "
+                              "not a pydantic model; point it at a `pydantic.BaseModel` subclass")
+        return model
 
     @classmethod
     def config_defaults(cls) -> dict[str, Any]:
