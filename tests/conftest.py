@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-#: Debian's Chromium (apt); tests never download a browser.
-CHROMIUM = "/usr/bin/chromium"
+from tests.chromium import chromium_path
+
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-background-networking"]
 
 
@@ -40,12 +40,14 @@ def chromium() -> Iterator[Any]:
     only one may be open at a time, and it must close before tests that call
     ``asyncio.run``: hence one per module, closed when the module's tests are done.
     """
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is missing: `apt-get install -y chromium` (tests never download a browser)")
+    try:
+        executable = chromium_path()
+    except LookupError as exc:
+        pytest.fail(str(exc))
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
 

@@ -80,3 +80,28 @@ def test_a_pipeline_that_never_touches_torch_never_imports_it() -> None:
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_a_run_on_the_local_artifact_store_never_imports_fsspec() -> None:
+    code = (
+        "from dosirak import pipeline, step\n"
+        "@step\n"
+        "def make() -> list[int]:\n"
+        "    print('making')\n"
+        "    return [1, 2]\n"
+        "@step\n"
+        "def total(xs: list[int]) -> int:\n"
+        "    return sum(xs)\n"
+        "@pipeline\n"
+        "def light() -> None:\n"
+        "    total(make())\n"
+        "run = light()\n"
+        "assert run.steps['total'].output.load() == 3\n"
+        "assert 'making' in run.steps['make'].logs()\n"
+        "from dosirak.dashboard import storage\n"
+        "assert storage.list_files(run.steps['make'].output.uri)[0].name == 'data.json'\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code + REPORT.format(heavy=("fsspec",))],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []

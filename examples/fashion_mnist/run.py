@@ -76,10 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=8, help="images to send to the service")
     args = parser.parse_args(argv)
 
-    import logging
-
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    # no logging set up: warnings print bare, as Python does; the runs show their steps (DOSIRAK_PROGRESS)
     started = time.perf_counter()
     from pipelines import inference_fashion_mnist, training_fashion_mnist
 

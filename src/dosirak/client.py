@@ -33,19 +33,52 @@ class Client:
         self.store.reap_abandoned_runs()
         return RunView(self.store.get_run(run_id), self.store)
 
-    def list_runs(self, pipeline_name: str | None = None, *, status: RunStatus | None = None, limit: int = 50,
-                  offset: int = 0) -> list[RunView]:
-        """Runs, newest first."""
+    def list_runs(self, pipeline: str | None = None, *, status: RunStatus | None = None, limit: int = 50,
+                  offset: int = 0, pipeline_name: str | None = None) -> list[RunView]:
+        """Runs, newest first; only those of ``pipeline`` when it is given.
+
+        Args:
+            pipeline: A pipeline's name, as ``dosirak runs list --pipeline`` takes it
+                (``pipeline_name=`` is the same argument under its former name).
+            status: Only runs with this status (``completed``, ``failed``, ...).
+            limit: At most this many runs.
+            offset: Skip this many of the newest runs first.
+
+        Raises:
+            NotFoundError: No pipeline of that name has run here (the message lists those that have).
+        """
         from dosirak.pipelines.views import RunView
 
+        if pipeline_name is not None:
+            if pipeline is not None and pipeline != pipeline_name:
+                raise TypeError("list_runs() got both pipeline= and pipeline_name=; pass pipeline= only")
+            pipeline = pipeline_name
+        if pipeline is not None:
+            self._check_pipeline(pipeline)
         self.store.reap_abandoned_runs()
         return [RunView(r, self.store) for r in self.store.list_runs(
-            pipeline_name=pipeline_name, status=status, limit=limit, offset=offset)]
+            pipeline_name=pipeline, status=status, limit=limit, offset=offset)]
+
+    def _check_pipeline(self, name: str) -> None:
+        """NotFoundError naming the known pipelines when no pipeline ``name`` has run here."""
+        from dosirak.errors import NotFoundError
+
+        try:
+            self.store.get_pipeline_record(name)
+        except NotFoundError:
+            known = [p.name for p, _count, _last in self.store.list_pipelines()]
+            if not known:
+                listed = "no pipeline has run yet (`dosirak run FILE.py:PIPELINE` runs one)"
+            elif len(known) > 10:
+                listed = f"known pipelines: {', '.join(known[:10])} and {len(known) - 10} more (`dosirak pipeline list`)"
+            else:
+                listed = f"known pipelines: {', '.join(known)}"
+            raise NotFoundError(f"no pipeline named '{name[:100]}'; {listed}") from None
 
     def get_pipeline(self, name: str) -> PipelineView:
         from dosirak.pipelines.views import PipelineView
 
-        self.store.get_pipeline_record(name)
+        self._check_pipeline(name)
         return PipelineView(name, self.store)
 
     def list_pipelines(self) -> list[PipelineView]:

@@ -1,4 +1,5 @@
-"""A full disk, recognised whatever it looks like, and told to the user as "disk full".
+"""A full disk, recognised whatever it looks like, and told to the user as "disk full";
+and a directory that cannot be written at all (:func:`unwritable`), told before anything is written.
 
 A write that runs out of space fails in several disguises:
 
@@ -24,9 +25,11 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
+import tempfile
 from pathlib import Path
 
 from dosirak.units import human_size
@@ -50,7 +53,43 @@ def free_bytes(path: str | os.PathLike[str]) -> int | None:
             st = os.statvfs(candidate)
         except OSError:
             continue
+        if st.f_blocks == 0:
+            return None  # a pseudo-filesystem (/proc, /sys): no blocks to run out of
         return st.f_bavail * st.f_frsize
+    return None
+
+
+def unwritable(directory: str | os.PathLike[str], *, keep: bool) -> str | None:
+    """Why ``directory`` cannot hold dosirak's files, or None when it can.
+
+    Creates the directory (and missing parents) and writes and removes a probe file in it:
+    the only answer that holds for root, read-only mounts, quotas and pseudo-filesystems
+    alike. With ``keep=False`` the directories this made are removed again, so that a check
+    leaves no trace.
+    """
+    path = Path(directory)
+    missing: list[Path] = []
+    here = path
+    while not os.path.lexists(here) and here != here.parent:
+        missing.append(here)
+        here = here.parent
+    if not here.is_dir():
+        return f"{here} is not a directory"
+    made: list[Path] = []
+    try:
+        for parent in reversed(missing):
+            parent.mkdir()
+            made.append(parent)
+        fd, probe = tempfile.mkstemp(prefix=".dosirak-probe-", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        return f"cannot {'create' if len(made) < len(missing) else 'write in'} it ({exc.strerror or exc})"
+    finally:
+        if not keep:
+            for parent in reversed(made):
+                with contextlib.suppress(OSError):
+                    parent.rmdir()
     return None
 
 
@@ -100,4 +139,4 @@ def full_message(path: str | os.PathLike[str], doing: str, cause: BaseException 
             "there (`dosirak gc` removes the files no run, model or bundle refers to) and try again")
 
 
-__all__ = ["FULL_BELOW", "free_bytes", "full_message", "is_full", "out_of_space"]
+__all__ = ["FULL_BELOW", "free_bytes", "full_message", "is_full", "out_of_space", "unwritable"]

@@ -34,6 +34,7 @@ what was wrong and what to do about it.
     │   ├── BundleVersionError          built by a newer dosirak
     │   └── ImageError                  a container image cannot be built, pushed or found
     ├── ServiceError                    service definition problems
+    ├── SocketHandoverError             a server's listening socket cannot be handed to its successor
     ├── ServingError                    errors answered over HTTP (carry status_code)
     │   ├── BadRequestError     400
     │   ├── UnauthorizedError   401 (no or wrong API key)
@@ -202,6 +203,12 @@ class ServiceError(DosirakError):
     """A service class or api is defined wrongly."""
 
     error_type = "service_error"
+
+
+class SocketHandoverError(DosirakError):
+    """A running server's listening socket cannot be taken over (not ours, not answering, or not that address)."""
+
+    error_type = "socket_handover_failed"
 
 
 class ServingError(DosirakError):

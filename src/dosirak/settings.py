@@ -44,6 +44,10 @@ class ImportLimits:
     max_members: int = 10_000
 
 
+#: PyTorch's CPU wheel index (``scripts/setup.sh`` uses the same).
+DEFAULT_TORCH_INDEX_URL = "https://download.pytorch.org/whl/cpu"
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where dosirak keeps its state, and how it behaves."""
@@ -68,6 +72,15 @@ class Settings:
     container_base_image: str = DEFAULT_CONTAINER_BASE_IMAGE
     #: Image builder of ``containerize``: ``auto`` (the first of docker, podman, buildah that works) or one of them.
     container_builder: str = "auto"
+    #: How a pipeline run shows its steps on stderr: ``live`` (a status line redrawn in place, for a
+    #: terminal), ``plain`` (one line per event, for logs and CI), ``off``, or ``auto`` (``live`` when
+    #: stderr is a terminal and ``CI`` is not set, else ``plain``).
+    progress: str = "auto"
+    #: Seconds between two lines of an in-place progress bar (``\r`` updates) in a step's output that is not a terminal.
+    progress_interval_s: float = 10.0
+    #: Where ``dosirak integration install torch`` gets torch (if that index answers within 5 s; ``''``: the
+    #: default index). ``TORCH_INDEX_URL``, the same variable as ``scripts/setup.sh``'s.
+    torch_index_url: str = DEFAULT_TORCH_INDEX_URL
     #: Settings of plugins, from the config files' ``[extra]`` table.
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -167,7 +180,43 @@ def load_settings(**explicit: Any) -> Settings:
                                       DEFAULT_CONTAINER_BASE_IMAGE)),
         container_builder=_choice(pick("container_builder", "DOSIRAK_CONTAINER_BUILDER", "auto"),
                                   ("auto", *CONTAINER_BUILDERS), "DOSIRAK_CONTAINER_BUILDER / container_builder"),
+        progress=_progress_mode(pick("progress", "DOSIRAK_PROGRESS", "auto"), env.get("CI")),
+        progress_interval_s=_seconds(pick("progress_interval", "DOSIRAK_PROGRESS_INTERVAL", 10.0),
+                                     "DOSIRAK_PROGRESS_INTERVAL / progress_interval"),
+        torch_index_url=_index_url(env["TORCH_INDEX_URL"] if "TORCH_INDEX_URL" in env
+                                   else pick("torch_index_url", "TORCH_INDEX_URL", DEFAULT_TORCH_INDEX_URL)),
     )
+
+
+#: Values of ``DOSIRAK_PROGRESS`` / ``progress``.
+PROGRESS_MODES = ("auto", "live", "plain", "off")
+
+
+def _progress_mode(value: Any, ci: str | None) -> str:
+    """``auto`` becomes ``plain`` under CI (``CI`` set to anything but ``false``/``0``); the rest stay."""
+    mode = _choice(value, PROGRESS_MODES, "DOSIRAK_PROGRESS / progress")
+    if mode == "auto" and ci and ci.strip().lower() not in {"0", "false", "no", "off"}:
+        return "plain"
+    return mode
+
+
+def _index_url(value: Any) -> str:
+    """A package index URL (http or https), or ``''`` for the default index."""
+    url = str(value).strip()
+    if url and not url.startswith(("https://", "http://")):
+        raise ConfigError(f"TORCH_INDEX_URL / torch_index_url: {url[:200]!r} is not an http(s) URL of a package index; "
+                          "e.g. https://download.pytorch.org/whl/cpu, or '' for the default index")
+    return url
+
+
+def _seconds(value: Any, what: str) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{what}: {value!r} is not a number of seconds; use e.g. 10 or 0.5") from None
+    if not 0 < seconds <= 86400:  # also refuses nan and inf
+        raise ConfigError(f"{what} must be between 0 and 86400 seconds, got {value!r}")
+    return seconds
 
 
 def _choice(value: Any, choices: tuple[str, ...], what: str) -> str:
@@ -278,7 +327,9 @@ __all__ = [
     "BUNDLE_TRUSTED_ENV",
     "CONTAINER_BUILDERS",
     "DEFAULT_CONTAINER_BASE_IMAGE",
+    "DEFAULT_TORCH_INDEX_URL",
     "ImportLimits",
+    "PROGRESS_MODES",
     "Settings",
     "child_environment",
     "configure",

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Literal, TypeAlias, TypeGuard, get_args
 
-RunStatus: TypeAlias = Literal["running", "completed", "failed"]
-StepStatus: TypeAlias = Literal["pending", "running", "completed", "cached", "failed", "skipped"]
+RunStatus: TypeAlias = Literal["running", "completed", "failed", "cancelled"]
+StepStatus: TypeAlias = Literal["pending", "running", "completed", "cached", "failed", "skipped", "cancelled"]
 DeploymentStatus: TypeAlias = Literal["starting", "running", "stopping", "stopped", "failed"]
 
 RUN_STATUSES: tuple[RunStatus, ...] = get_args(RunStatus)

@@ -34,8 +34,16 @@ def test_invoking_the_cli_twice_in_one_process_logs_each_line_once(dosirak: Invo
     before = len(root.handlers)
     dosirak("run", "tests._pipelines.measure:measure")
     second = dosirak("run", "tests._pipelines.measure:measure", "-p", "count=2")
-    assert second.stderr.count("of pipeline 'measure' started") == 1, second.stderr
+    assert second.stderr.count(" started: 3 steps") == 1, second.stderr
+    assert "of pipeline 'measure' started" not in second.stderr  # the log record the display shows
     assert len(root.handlers) <= before + 1
+
+
+def test_verbose_adds_dosirak_log_records_to_the_progress_lines(dosirak: Invoke) -> None:
+    result = dosirak("-v", "run", "tests._pipelines.measure:measure")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.count("of pipeline 'measure' started (3 steps)") == 1, result.stderr
+    assert result.stderr.count(" started: 3 steps") == 1, result.stderr
 
 
 def test_a_mistyped_command_suggests_the_closest_ones(dosirak: Invoke) -> None:

@@ -46,11 +46,26 @@ def test_runs_show_explains_which_part_of_the_cache_key_changed(
     assert "cache miss: its parameters changed" in table.stdout
 
 
-def test_runs_show_names_the_step_a_cache_hit_came_from(dosirak: Invoke, two_runs: tuple[RunView, RunView]) -> None:
+def test_runs_show_names_the_run_and_step_a_cache_hit_came_from(dosirak: Invoke,
+                                                               two_runs: tuple[RunView, RunView]) -> None:
     third = measure(count=4)
     steps = {s["name"]: s for s in dosirak("runs", "show", third.id, "--json").json()["steps"]}
     assert steps["words"]["cached_from"] == two_runs[1].steps["words"].id
-    assert f"cache hit from step run {two_runs[1].steps['words'].id[:8]}" in dosirak("runs", "show", third.id).stdout
+    assert steps["words"]["cached_from_run"] == {"run_id": two_runs[1].id, "step": "words"}
+    assert steps["tally"]["cached_from_run"] == {"run_id": two_runs[1].id, "step": "tally"}
+    table = dosirak("runs", "show", third.id).stdout
+    assert f"cache hit from run {two_runs[1].id[:8]}" in table
+    # the id it names can be looked up
+    assert two_runs[1].id in dosirak("runs", "show", two_runs[1].id[:8]).stdout
+    logs = dosirak("runs", "logs", third.id, "--step", "tally").stdout
+    assert f"(cached: these are the logs of step 'tally' in run {two_runs[1].id[:8]})" in logs
+
+
+def test_runs_list_of_an_unknown_pipeline_says_so_and_names_the_known_ones(
+    dosirak: Invoke, two_runs: tuple[RunView, RunView]
+) -> None:
+    line = one_line_error(dosirak("runs", "list", "--pipeline", "nosuch"))
+    assert "no pipeline named 'nosuch'; known pipelines: measure" in line
 
 
 def test_runs_show_of_a_failed_run_prints_the_traceback(dosirak: Invoke) -> None:

@@ -70,3 +70,17 @@ def test_an_out_of_range_drain_time_or_worker_count_is_a_usage_error(dosirak: In
                                                                     args: list[str]) -> None:
     result = dosirak("serve", f"{service_file}:Echo", *args)
     assert result.exit_code == 2 and "Invalid value" in result.stderr, result
+
+
+def test_an_inherited_socket_cannot_be_given_an_address_too(dosirak: Invoke, service_file: Path) -> None:
+    result = dosirak("serve", f"{service_file}:Echo", "--fd", "3", "--port", "3000")
+    assert result.exit_code == 2 and "--fd serves a socket that is already bound" in result.stderr, result.stderr
+
+
+def test_an_fd_that_is_not_a_listening_socket_is_refused_in_one_line(dosirak: Invoke, service_file: Path) -> None:
+    import socket
+
+    with socket.socket() as unbound:
+        line = one_line_error(dosirak("serve", f"{service_file}:Echo", "--fd", str(unbound.fileno())))
+        assert f"--fd {unbound.fileno()}: socket fd {unbound.fileno()} is not listening" in line
+        unbound.getsockname()  # still open: a refused fd is not closed under its owner

@@ -109,6 +109,24 @@ def test_init_creates_a_project_home_once(dosirak: Invoke, tmp_path: Path) -> No
     assert "already exists; nothing to do" in dosirak("init", str(tmp_path)).stdout
 
 
+def test_init_says_in_one_line_that_a_set_dosirak_home_wins(dosirak: Invoke, tmp_path: Path,
+                                                             dosirak_home: Path) -> None:
+    result = dosirak("init", str(tmp_path))
+    assert result.exit_code == 0, result.stderr
+    (line,) = result.stderr.splitlines()
+    assert line == (f"warning: DOSIRAK_HOME is set ({dosirak_home}) and wins: commands use it, "
+                    f"not {tmp_path.resolve() / '.dosirak'}, until you unset it")
+
+
+def test_init_says_nothing_about_dosirak_home_when_it_is_unset(dosirak: Invoke, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DOSIRAK_HOME")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    result = dosirak("init", str(tmp_path / "project"))
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == ""
+
+
 def _showing_commands() -> list[list[str]]:
     """Every stack and component command that shows something, with each argument it can take."""
     import click
@@ -171,3 +189,65 @@ def test_registering_a_clear_text_credential_is_refused_and_a_reference_is_kept(
     described = dosirak("artifact-store", "describe", "s3", "--json").json()
     assert described["config"]["storage_options"] == {"key": "{env:AWS_ACCESS_KEY_ID}",
                                                       "secret": "{env:AWS_SECRET_ACCESS_KEY}"}
+
+
+@pytest.mark.parametrize(("path", "message"), [
+    ("/proc/nope", "artifact-store 'x': --path /proc/nope: cannot create it"),
+    ("{file}/sub", "artifact-store 'x': --path {file}/sub: {file} is not a directory"),
+    ("nosuch://bucket", "--path: protocol 'nosuch' is not one fsspec knows"),
+    ("s3://", "--path: 's3://' names no location after '://'"),
+])
+def test_an_artifact_store_path_that_cannot_be_used_is_refused_at_registration(
+    dosirak: Invoke, tmp_path: Path, path: str, message: str
+) -> None:
+    file = tmp_path / "file"
+    file.write_text("x")
+    result = dosirak("artifact-store", "register", "x", "--flavor=local", f"--path={path.format(file=file)}")
+    assert message.format(file=file) in one_line_error(result)
+    assert "x" not in {c["name"] for c in dosirak("artifact-store", "list", "--json").json()}
+
+
+def test_registering_an_artifact_store_checks_the_directory_and_leaves_no_trace(dosirak: Invoke,
+                                                                               tmp_path: Path) -> None:
+    result = dosirak("artifact-store", "register", "x", "--flavor=local", f"--path={tmp_path / 'a' / 'b'}")
+    assert result.exit_code == 0, result.stderr
+    assert list(tmp_path.iterdir()) == []
+    remote = dosirak("artifact-store", "register", "s3", "--flavor=fsspec", "--path=s3://bucket/prefix")
+    assert remote.exit_code == 0, remote.stderr  # the form only: no bucket is contacted
+
+
+def test_a_run_on_an_artifact_store_that_cannot_be_used_fails_in_one_line_naming_it(dosirak: Invoke) -> None:
+    # registered before registration checked paths, or made unusable since
+    get_store().register_component("artifact-store", "old", "local", {"path": "/proc/nope"})
+    assert dosirak("stack", "register", "dev", "-o", "default", "-a", "old").exit_code == 0
+    line = one_line_error(dosirak("run", "tests._pipelines.measure:measure", "--stack", "dev"))
+    assert line.startswith("error: artifact-store 'old' cannot be used: /proc/nope: cannot create it"), line
+    assert dosirak("runs", "list", "--json").json() == []
+
+
+def test_component_options_take_dashes_or_underscores_and_help_shows_dashes(dosirak: Invoke) -> None:
+    assert dosirak("model-deployer", "register", "dashed", "-f", "local", "--port-policy=fail",
+                   "--ready-timeout-s", "5").exit_code == 0
+    assert dosirak("model-deployer", "register", "under", "-f", "local", "--port_policy=fail").exit_code == 0
+    for name in ("dashed", "under"):
+        assert dosirak("model-deployer", "describe", name, "--json").json()["config"]["port_policy"] == "fail"
+    described = dosirak("model-deployer", "describe", "dashed").stdout
+    assert "--port-policy:" in described and "--port_policy" not in described
+    assert "--port-policy=fail" in dosirak("model-deployer", "register", "--help").stdout
+    unknown = one_line_error(dosirak("model-deployer", "register", "x", "-f", "local", "--port-polcy=fail"))
+    assert "has no option(s) --port-polcy; known: --api-keys, --host, --port, --port-policy," in unknown
+    invalid = one_line_error(dosirak("model-deployer", "register", "x", "-f", "local", "--port-policy=sometimes"))
+    assert "invalid options for flavor 'local': --port-policy: Input should be 'next' or 'fail'" in invalid
+
+
+def test_a_metadata_store_path_that_cannot_be_used_fails_in_one_line_naming_it(
+    dosirak: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dosirak.metadata.store import close_stores
+    from dosirak.settings import reset_settings
+
+    close_stores()
+    monkeypatch.setenv("DOSIRAK_METADATA_URL", "sqlite:////proc/nope/metadata.db")
+    reset_settings()
+    line = one_line_error(dosirak("runs", "list"))
+    assert "cannot create the directory of the metadata store '/proc/nope/metadata.db'" in line, line

@@ -122,3 +122,21 @@ def test_runs_list_pages_through_many_runs(client: AppClient, store: Any, dosira
     assert "1–50 of 55" in first and 'offset=50&amp;limit=50">older' in first
     second = client.get("/pipelines/many?offset=50").text
     assert second.count('<td><a href="/runs/') == 5
+
+
+def test_a_cancelled_run_wears_a_neutral_badge_and_can_be_filtered(
+        client: AppClient, store: Any, dosirak_home: Path) -> None:
+    run_id, steps = seed_run(store, dosirak_home, statuses={"train": "running", "evaluate": "pending"},
+                             run_status=None)
+    store.cancel_run(run_id, error="cancelled by the user during step 'train'",
+                     skipped_because="the run was cancelled by the user")
+    page = client.get(f"/runs/{run_id}").text
+    nodes = re.findall(r'<g class="node s-(\w+)[^"]*" data-step="(\w+)"', page)
+    assert nodes == [("completed", "load"), ("completed", "split"), ("cancelled", "train"), ("skipped", "evaluate")]
+    assert "cancelled by the user during step" in page
+    listed = client.get("/runs?status=cancelled").text
+    assert '<span class="badge s-cancelled">cancelled</span>' in listed and run_id[:8] in listed
+    css = client.get("/static/dashboard.css").text
+    neutral = re.search(r"([^}]*)\{[^}]*var\(--skip-bg\)", css)
+    assert neutral is not None and ".s-cancelled.badge" in neutral.group(1)
+    assert [r["id"] for r in client.get("/api/v1/runs?status=cancelled").json()["items"]] == [run_id]

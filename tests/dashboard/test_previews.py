@@ -131,3 +131,24 @@ def test_log_tail_starts_at_a_line_and_since_follows(tmp_path: Path) -> None:
         fh.write("more\n")
     assert logs.since(str(log), chunk.offset).text == "more\n"
     assert logs.tail(None).size is None and logs.since(str(tmp_path / "none.log"), 0).text == ""
+
+
+def test_artifacts_and_logs_on_an_fsspec_store_are_previewed_and_tailed_through_it() -> None:
+    from dosirak.artifacts.store import FsspecArtifactStore
+
+    remote = FsspecArtifactStore(f"memory://dk-{uuid.uuid4().hex}")
+    uri = remote.location("run1", "s", "output")
+    with remote.staging(uri) as staged:
+        (staged / "data.json").write_bytes(json.dumps({"a": 1}).encode())
+        remote.publish(staged, uri)
+    record = ArtifactRecord(id=uuid.uuid4().hex, uri=uri, type="builtins.dict", materializer="m:M",
+                            materializer_version="1", content_hash="0" * 64, size=8, producer_step_run_id=None,
+                            name="x", created_at=utcnow(), summary={})
+    p = previews.preview(record)
+    assert p["kind"] == "json" and json.loads(p["text"]) == {"a": 1} and p["files"] == [{"name": "data.json", "size": 8}]
+    log = remote.log_path("run1", "s")
+    remote.write_log(log, "".join(f"line {i}\n" for i in range(2000)))
+    chunk = logs.tail(log, max_bytes=100)
+    assert chunk.truncated and chunk.text.endswith("line 1999\n") and chunk.offset == remote.size(log)
+    assert logs.since(log, chunk.offset - len("line 1999\n")).text == "line 1999\n"
+    remote.delete(remote.root)

@@ -69,7 +69,7 @@ def test_port_in_use_fails_clearly_when_configured_to(deployer: Any) -> None:
         blocker.bind(("127.0.0.1", 0))
         blocker.listen()
         taken = blocker.getsockname()[1]
-        with pytest.raises(PortInUseError, match=f"port {taken} on 127.0.0.1 is in use.*port_policy=next"):
+        with pytest.raises(PortInUseError, match=f"port {taken} on 127.0.0.1 is in use.*port-policy=next"):
             strict.deploy(echo_request(port=taken))
     assert get_store().list_deployments() == []  # nothing recorded, nothing started
 
@@ -136,14 +136,56 @@ def test_stop_then_start_serves_again_and_delete_forgets(deployer: Any) -> None:
     assert wait_until(lambda: not process.is_alive(restarted.pid, restarted.pid_start))
 
 
-def test_redeploy_replaces_the_old_service(deployer: Any) -> None:
+def test_redeploy_replaces_the_old_service_on_the_same_port(deployer: Any) -> None:
     first = deployer.deploy(echo_request(port=0))
     second = deployer.deploy(echo_request(port=first.port))
-    assert second.port != first.port
+    third = deployer.deploy(echo_request(port=0))  # any port: the one it has
+    assert second.port == first.port == third.port and third.url == first.url
     old = get_store().get_deployment(first.id)
     assert old.status == "stopped" and old.extra["replaced_by"] == second.id
     assert wait_until(lambda: not process.is_alive(first.pid, first.pid_start))
-    assert [r.id for r in find_model_server(model_name="echo")] == [second.id]
+    assert wait_until(lambda: not process.is_alive(second.pid, second.pid_start))
+    assert [r.id for r in find_model_server(model_name="echo")] == [third.id]
+    assert httpx.post(f"{third.url}/double", json=4.0).json() == 8.0
+
+
+def test_a_port_held_by_a_deployment_of_another_name_is_not_taken_over(deployer: Any) -> None:
+    first = deployer.deploy(echo_request(port=0))
+    other = deployer.deploy(echo_request(name="other", port=first.port))
+    assert other.port != first.port
+    assert get_store().get_deployment(first.id).status == "running"
+    assert process.is_alive(first.pid, first.pid_start)
+
+
+def test_a_deployment_without_a_control_socket_is_replaced_on_another_port(deployer: Any) -> None:
+    from dosirak.settings import get_settings
+
+    first = deployer.deploy(echo_request(port=0))
+    (get_settings().deployments_root / first.id / "control.sock").unlink()  # as a server of an older dosirak
+    second = deployer.deploy(echo_request(port=first.port))
+    assert second.port != first.port and second.status == "running"
+    assert wait_until(lambda: not process.is_alive(first.pid, first.pid_start))
+
+
+def test_a_failed_redeploy_leaves_the_old_service_serving_on_its_port(
+        deployer: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = deployer.deploy(echo_request(port=0))
+    monkeypatch.setenv("ECHO_FAIL_AT_IMPORT", "1")
+    with pytest.raises(DeploymentStartError, match="exited before it was ready"):
+        deployer.deploy(echo_request(port=first.port))
+    assert get_store().get_deployment(first.id).status == "running"
+    assert httpx.post(f"{first.url}/double", json=4.0).json() == 8.0
+    monkeypatch.delenv("ECHO_FAIL_AT_IMPORT")
+    again = deployer.deploy(echo_request(port=first.port))
+    assert again.port == first.port
+
+
+def test_a_found_server_gives_a_client_with_a_method_per_api(deployer: Any) -> None:
+    record = deployer.deploy(echo_request())
+    [server] = find_model_server(pipeline_name="p", step_name="deployer_step", model_name="echo")
+    assert server.id == record.id and server.url == record.url and server.status == "running"
+    with server.client() as client:
+        assert client.double(21.0) == 42.0
 
 
 def test_a_stack_without_model_deployer_says_how_to_register_one() -> None:
@@ -234,7 +276,7 @@ def test_the_deployer_registers_its_key_variable_as_a_reference_only() -> None:
 
     local = flavor_class("model-deployer", "local")
     assert local.validate_config({"api_keys": "{env:TEAM_KEYS}"})["api_keys"] == "{env:TEAM_KEYS}"
-    with pytest.raises(ConfigError, match="api_keys") as info:
+    with pytest.raises(ConfigError, match="--api-keys") as info:
         local.validate_config({"api_keys": ECHO_KEY_A})
     assert ECHO_KEY_A not in str(info.value)
 

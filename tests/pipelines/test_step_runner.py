@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -12,6 +13,7 @@ from typing import Annotated, Any
 import pytest
 
 from dosirak import Client, get_step_context, pipeline, step
+from dosirak.artifacts.materializers.base import Materializer
 from dosirak.errors import RunFailedError
 
 attempts_seen: list[int] = []
@@ -283,7 +285,8 @@ def test_step_context_names_the_run_and_step() -> None:
     assert get_step_context() is None
 
 
-def test_a_keyboard_interrupt_in_a_step_marks_the_run_failed_and_propagates() -> None:
+def test_a_keyboard_interrupt_in_a_step_marks_the_run_cancelled_by_the_user_and_propagates(
+        capsys: pytest.CaptureFixture[str]) -> None:
     @step
     def interrupted() -> int:
         raise KeyboardInterrupt
@@ -295,8 +298,29 @@ def test_a_keyboard_interrupt_in_a_step_marks_the_run_failed_and_propagates() ->
     with pytest.raises(KeyboardInterrupt):
         stopping()
     (run,) = Client().list_runs("stopping")
-    assert run.status == "failed"
-    assert {n: s.status for n, s in run.steps.items()} == {"interrupted": "failed", "after": "skipped"}
+    assert run.status == "cancelled"
+    assert run.error == "cancelled by the user during step 'interrupted'"
+    assert {n: s.status for n, s in run.steps.items()} == {"interrupted": "cancelled", "after": "skipped"}
+    assert run.steps["interrupted"].error == "cancelled by the user"
+    assert run.steps["after"].error == "the run was cancelled by the user"
+    said = [line for line in capsys.readouterr().err.splitlines() if line.startswith(f"run {run.name}")]
+    assert said[-1] == (f"run {run.name} cancelled by the user during step 'interrupted'; "
+                        "no step had finished, a rerun starts from the first one")
+
+
+def test_an_exception_without_a_message_is_named_without_a_dangling_colon() -> None:
+    @step
+    def bare() -> int:
+        raise ValueError
+
+    @pipeline
+    def bare_failure() -> None:
+        bare()
+
+    with pytest.raises(RunFailedError):
+        bare_failure()
+    (run,) = Client().list_runs("bare_failure")
+    assert run.steps["bare"].error == "ValueError"
 
 
 def test_output_path_is_the_artifact_directory(tmp_path: Path) -> None:
@@ -428,3 +452,94 @@ def test_a_step_that_prints_on_a_full_disk_fails_on_its_output_saying_disk_full(
 
     with pytest.raises(RunFailedError, match="ArtifactError: disk full"):
         talkative()
+
+
+# ------------------------------------------- a failed step leaves no orphaned bytes, on any backend
+class HalfThenCrash(Materializer):
+    """Writes part of its output, then fails: a materializer crashing half-way."""
+
+    def save(self, obj: Any, path: Path) -> None:
+        (path / "part.bin").write_bytes(b"p" * 10_000)
+        raise OSError("the materializer crashed half-way")
+
+    def load(self, path: Path, data_type: type | None) -> Any:
+        raise AssertionError("never saved")
+
+
+class RegistryDown:
+    def on_output_published(self, value: Any, *, artifact_id: str, output_name: str) -> None:
+        raise RuntimeError("model registry unavailable")
+
+
+@pytest.fixture(params=["local", "fsspec-memory"])
+def artifacts(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """The active stack's artifact store, on each backend; yields a function listing every file in it."""
+    import fsspec
+
+    from dosirak.metadata.store import get_store
+    from dosirak.settings import get_settings
+
+    if request.param == "local":
+        root = get_settings().artifact_root
+        yield lambda: sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+        return
+    url = f"memory://dk-{uuid.uuid4().hex}"
+    store = get_store()
+    store.register_component("artifact-store", "memory", "fsspec", {"path": url})
+    store.register_stack("remote", {"orchestrator": "default", "artifact-store": "memory"})
+    store.set_active_stack("remote")
+    fs = fsspec.filesystem("memory")
+    prefix = fs._strip_protocol(url)
+    yield lambda: sorted(p[len(prefix) + 1:] for p in fs.find(prefix))
+    if fs.exists(prefix):
+        fs.rm(prefix, recursive=True)
+
+
+def _outputs(files: list[str]) -> list[str]:
+    return [f for f in files if "/.logs/" not in f"/{f}"]
+
+
+def test_a_step_whose_third_output_fails_leaves_no_bytes_of_any_output(artifacts: Any) -> None:
+    @step(output_materializers={"third": HalfThenCrash})
+    def three() -> tuple[Annotated[int, "first"], Annotated[bytes, "second"], Annotated[str, "third"]]:
+        print("saving three outputs")
+        return 1, b"s" * 50_000, "never stored"
+
+    @pipeline(enable_cache=False)
+    def three_outputs() -> None:
+        three()
+
+    with pytest.raises(RunFailedError, match="the materializer crashed half-way") as info:
+        three_outputs()
+    left = artifacts()
+    assert _outputs(left) == []
+    assert any(f.endswith("three/.logs/step.log") for f in left)  # the log is kept, as on success
+    assert info.value.run.steps["three"].outputs == {}
+
+
+def test_a_hook_failing_after_every_output_landed_leaves_no_bytes_of_any_output(artifacts: Any) -> None:
+    @step
+    def landed() -> tuple[Annotated[int, "a"], Annotated[bytes, "b"], Annotated[str, "c", RegistryDown()]]:
+        return 1, b"b" * 50_000, "c"
+
+    @pipeline(enable_cache=False)
+    def hooked_late() -> None:
+        landed()
+
+    with pytest.raises(RunFailedError, match="model registry unavailable"):
+        hooked_late()
+    assert _outputs(artifacts()) == []
+
+
+def test_the_outputs_of_a_step_that_succeeds_stay_on_every_backend(artifacts: Any) -> None:
+    @step
+    def two() -> tuple[Annotated[int, "a"], Annotated[bytes, "b"]]:
+        return 7, b"bytes"
+
+    @pipeline(enable_cache=False)
+    def two_outputs() -> None:
+        two()
+
+    run = two_outputs()
+    assert run.steps["two"].outputs["a"].load() == 7 and run.steps["two"].outputs["b"].load() == b"bytes"
+    assert {f.split("/", 1)[1] for f in _outputs(artifacts())} == {"two/a/data.json", "two/b/data.bin"}

@@ -66,9 +66,9 @@ def test_a_plugin_that_is_not_a_component_of_the_type_is_refused() -> None:
 def test_component_configs_are_validated_by_the_flavor() -> None:
     cls = flavor_class("artifact-store", "local")
     assert cls.validate_config({"path": "/data"}) == {"path": "/data"}
-    with pytest.raises(FlavorError, match="has no option\\(s\\) colour; known: path, storage_options"):
+    with pytest.raises(FlavorError, match="has no option\\(s\\) --colour; known: --path, --storage-options"):
         cls.validate_config({"colour": "red"})
-    with pytest.raises(FlavorError, match="invalid options for flavor 'local': path"):
+    with pytest.raises(FlavorError, match="invalid options for flavor 'local': --path"):
         cls.validate_config({"path": ["not", "a", "string"]})
     assert flavor_class("orchestrator", "local").validate_config({}) == {}
     assert "path" in cls.config_schema()["properties"]
@@ -104,3 +104,17 @@ def test_dosirak_stack_env_var_picks_the_active_stack(monkeypatch: pytest.Monkey
     monkeypatch.setenv("DOSIRAK_STACK", "missing")
     with pytest.raises(NotFoundError, match="no stack named 'missing'"):
         load_stack(store)
+
+
+def test_a_stack_builds_its_artifact_store_through_the_flavor_of_its_record() -> None:
+    from dosirak.artifacts.store import FsspecArtifactStore
+
+    store = get_store()
+    store.register_component("artifact-store", "mem", "fsspec", {"path": "memory://dk-stack-flavor"})
+    store.register_component("artifact-store", "url", "local", {"path": "memory://dk-stack-url"})
+    store.register_stack("remote", {"orchestrator": "default", "artifact-store": "mem"})
+    store.register_stack("by-url", {"orchestrator": "default", "artifact-store": "url"})
+    remote = load_stack(store, "remote").artifact_store
+    assert isinstance(remote, FsspecArtifactStore) and (remote.name, remote.root) == ("mem", "memory://dk-stack-flavor")
+    by_url = load_stack(store, "by-url").artifact_store  # a URL given to the local flavor opens through fsspec
+    assert isinstance(by_url, FsspecArtifactStore) and by_url.name == "url"

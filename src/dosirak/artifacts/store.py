@@ -8,35 +8,66 @@ behind names a run that was killed, and whatever it holds, and whatever that run
 published without recording, is removed by the next run or ``dosirak gc``
 (:mod:`dosirak.artifacts.gc`). The fsspec store (``s3://``, ``gs://``, any fsspec URL)
 stages locally and uploads the finished directory before the artifact is published in
-the metadata store.
+the metadata store; an upload that fails part-way removes what it uploaded.
 
 A write that fails because the disk is full is an :class:`ArtifactError` saying "disk
 full", with the path and what to do (:mod:`dosirak.disk`).
 
-How to implement a store: subclass :class:`BaseArtifactStore`, implement ``staging``,
-``publish``, ``exists``, ``local_copy`` and ``write_log``, and register the class in the
-``dosirak.artifact_stores`` entry-point group under its flavor name. ``discard`` and
-``release_run`` are optional.
+The store is the only code that knows what a URI is: everything else (the step runner,
+``Client``'s views, the dashboard) hands it URIs and calls its operations, which every
+backend implements:
+
+=================  ===============================================================
+write atomically   ``staging`` + ``publish`` (a directory), ``write_log`` (a text)
+read               ``local_copy`` (a directory), ``read_text``
+read a range       ``read_bytes(uri, offset, limit)``
+size, list         ``size`` (a file), ``list_files`` (a directory, recursively)
+delete             ``delete`` (a file or a directory, whatever is there)
+=================  ===============================================================
+
+A URI written by any store is read back with :func:`store_for_uri`; a stack's store is
+built from its component record through its flavor, like every component
+(:meth:`BaseArtifactStore.from_config`).
+
+How to implement a store: subclass :class:`BaseArtifactStore`, implement its abstract
+methods (a publish that fails must leave nothing at the URI), and register the class in
+the ``dosirak.artifact_stores`` entry-point group under its flavor name. ``open_log``,
+``local_path``, ``release_run`` and ``ensure_usable`` (checked when a stack is loaded, before a
+run) are optional.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
+import stat
 import tempfile
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import IO, Any, ClassVar
 
 from dosirak import disk
-from dosirak.errors import ArtifactCorruptError, ArtifactError, DosirakError
+from dosirak.errors import ArtifactCorruptError, ArtifactError, DosirakError, StackError
 from dosirak.stack.component import StackComponent
+from dosirak.stack.flavors import flavor_class
+
+log = logging.getLogger(__name__)
 
 #: The directory below a local store's root holding each running run's staging area.
 STAGING_DIR = ".staging"
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """A file below an artifact directory: its name relative to it (``/`` separators) and size."""
+
+    name: str
+    size: int
 
 
 class BaseArtifactStore(StackComponent, ABC):
@@ -49,6 +80,34 @@ class BaseArtifactStore(StackComponent, ABC):
         super().__init__(name, config)
         self.root = root
 
+    @classmethod
+    def check_usable(cls, name: str, config: dict[str, Any]) -> None:
+        """A local ``path`` must be a directory dosirak can create and write in (tried, then undone).
+
+        A URL's form was checked with the options; its bucket is not contacted here.
+        """
+        path = config.get("path")
+        if not path or is_url(path):
+            return
+        directory = Path(str(path).removeprefix("file://")).expanduser().absolute()
+        problem = disk.unwritable(directory, keep=False)
+        if problem is not None:
+            raise StackError(f"artifact-store '{name}': --path {directory}: {problem}; "
+                             "give a directory dosirak can create and write in")
+
+    def ensure_usable(self) -> None:
+        """Raise StackError, naming this component and its root, when the store cannot be written.
+
+        Called when a stack is loaded, before a run records anything. Default (remote
+        stores): nothing is contacted, so nothing is checked.
+        """
+
+    @classmethod
+    def from_config(cls, name: str, config: dict[str, Any]) -> BaseArtifactStore:
+        """The store ``name`` of a stack, from its config: ``path`` (default: the home's
+        ``artifacts`` directory, :attr:`dosirak.settings.Settings.artifact_root`)."""
+        return cls(_configured_path(config), name, config=config)
+
     def location(self, run_id: str, step_name: str, output: str) -> str:
         """Where an output of a step in a run is kept."""
         return f"{self.root.rstrip('/')}/{run_id}/{step_name}/{output}"
@@ -59,7 +118,8 @@ class BaseArtifactStore(StackComponent, ABC):
 
     @abstractmethod
     def publish(self, staged: Path, uri: str) -> None:
-        """Move a filled staging directory to ``uri`` atomically."""
+        """Move a filled staging directory to ``uri`` atomically, replacing what was there;
+        one that fails leaves nothing at ``uri``."""
 
     @abstractmethod
     def exists(self, uri: str) -> bool:
@@ -69,8 +129,9 @@ class BaseArtifactStore(StackComponent, ABC):
     def local_copy(self, uri: str) -> Any:
         """Context manager yielding a local directory with the artifact's files."""
 
-    def discard(self, uri: str) -> None:
-        """Remove an artifact published at ``uri`` that could not be recorded (default: leave it)."""
+    @abstractmethod
+    def delete(self, uri: str) -> None:
+        """Remove whatever is stored at ``uri``, a file or a directory (nothing if there is none)."""
 
     def release_run(self, run_id: str) -> None:
         """Forget the run's staging area once the run is closed (default: nothing to forget)."""
@@ -83,9 +144,32 @@ class BaseArtifactStore(StackComponent, ABC):
     def write_log(self, uri: str, text: str) -> None:
         """Store a step's whole log text at ``uri``."""
 
+    def open_log(self, uri: str) -> IO[str] | None:
+        """A line-buffered file to stream a step's log into as it runs; None (the default)
+        when the store takes the whole text at the end, with :meth:`write_log`."""
+        return None
+
     @abstractmethod
     def read_text(self, uri: str, limit: int | None = None) -> str:
         """Up to ``limit`` characters of the text at ``uri`` ('' if it does not exist)."""
+
+    @abstractmethod
+    def read_bytes(self, uri: str, offset: int = 0, limit: int | None = None) -> bytes:
+        """At most ``limit`` bytes (all, if None) of the file ``uri`` from ``offset``;
+        ``b""`` if there is no such file."""
+
+    @abstractmethod
+    def size(self, uri: str) -> int | None:
+        """The size in bytes of the file ``uri``, None if there is no such file."""
+
+    @abstractmethod
+    def list_files(self, uri: str, limit: int | None = None) -> list[FileEntry]:
+        """The files below the directory ``uri`` (recursively), sorted by name, at most ``limit``."""
+
+    def local_path(self, uri: str) -> str | None:
+        """A path on this machine's filesystem to read ``uri`` in place (memory-mapped, say),
+        or None (the default) when its bytes are elsewhere."""
+        return None
 
 
 class LocalArtifactStore(BaseArtifactStore):
@@ -96,6 +180,24 @@ class LocalArtifactStore(BaseArtifactStore):
     def __init__(self, root: str, name: str = "default", config: dict[str, Any] | None = None) -> None:
         super().__init__(str(Path(root).expanduser().absolute()), name, config)
         self._made: set[str] = set()
+
+    def ensure_usable(self) -> None:
+        """Create the root if needed and write a probe file in it; StackError saying why not."""
+        problem = disk.unwritable(self.root, keep=True)
+        if problem is not None:
+            raise StackError(
+                f"artifact-store '{self.name}' cannot be used: {self.root}: {problem}; register a directory "
+                f"dosirak can write (`dosirak artifact-store register NAME --flavor={self.flavor} --path=DIR`) "
+                "and put it in the stack")
+
+    @classmethod
+    def from_config(cls, name: str, config: dict[str, Any]) -> BaseArtifactStore:
+        """A local store at ``path``; a URL given as ``path`` (``s3://...``) is opened through
+        fsspec, as it always has been, and ``file://`` is dropped."""
+        path = _configured_path(config)
+        if is_url(path):
+            return FsspecArtifactStore.from_config(name, config)
+        return cls(path.removeprefix("file://"), name, config=config)
 
     def _ensure_dir(self, directory: str) -> None:
         if directory not in self._made:
@@ -140,9 +242,13 @@ class LocalArtifactStore(BaseArtifactStore):
             shutil.rmtree(old, ignore_errors=True)
         os.rename(staged, uri)
 
-    def discard(self, uri: str) -> None:
-        if os.path.isdir(uri) and not os.path.islink(uri):
-            shutil.rmtree(uri, ignore_errors=True)
+    def delete(self, uri: str) -> None:
+        """Remove the directory or file ``uri``; a symlink is removed, never followed."""
+        path = _local(uri)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        elif os.path.lexists(path):
+            os.unlink(path)
 
     def release_run(self, run_id: str) -> None:
         if not run_id or run_id.startswith(".") or os.sep in run_id:
@@ -171,24 +277,70 @@ class LocalArtifactStore(BaseArtifactStore):
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
 
-    def open_log(self, uri: str) -> Any:
-        """A line-buffered file to stream a step's log into as it runs."""
+    def open_log(self, uri: str) -> IO[str]:
+        """A line-buffered file to stream a step's log into as it runs (the dashboard tails it)."""
         path = Path(uri)
         path.parent.mkdir(parents=True, exist_ok=True)
         return open(path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
 
     def read_text(self, uri: str, limit: int | None = None) -> str:
         try:
-            with open(uri, encoding="utf-8", errors="replace") as fh:
+            with open(_local(uri), encoding="utf-8", errors="replace") as fh:
                 return fh.read() if limit is None else fh.read(limit)
         except FileNotFoundError:
             return ""
+
+    def read_bytes(self, uri: str, offset: int = 0, limit: int | None = None) -> bytes:
+        _check_range(offset, limit)
+        try:
+            with open(_local(uri), "rb") as fh:
+                fh.seek(offset)
+                return fh.read(-1 if limit is None else limit)
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return b""
+
+    def size(self, uri: str) -> int | None:
+        try:
+            st = os.stat(_local(uri))
+        except OSError:
+            return None
+        return st.st_size if stat.S_ISREG(st.st_mode) else None
+
+    def list_files(self, uri: str, limit: int | None = None) -> list[FileEntry]:
+        root = _local(uri)
+        out: list[FileEntry] = []
+        if not os.path.isdir(root):
+            return out
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames.sort()
+            for fname in sorted(filenames):
+                full = os.path.join(dirpath, fname)
+                try:
+                    size = os.path.getsize(full)
+                except OSError:
+                    continue
+                out.append(FileEntry(os.path.relpath(full, root).replace(os.sep, "/"), size))
+                if limit is not None and len(out) >= limit:
+                    return out
+        return out
+
+    def local_path(self, uri: str) -> str:
+        return _local(uri)
 
 
 class FsspecArtifactStore(BaseArtifactStore):
     """Artifacts on any fsspec filesystem (``s3://bucket/prefix``, ``gs://...``, ``memory://``)."""
 
     flavor = "fsspec"
+
+    @classmethod
+    def from_config(cls, name: str, config: dict[str, Any]) -> BaseArtifactStore:
+        """The store at the URL ``path``, opened with ``storage_options`` (credentials as
+        ``{env:NAME}`` references, resolved here)."""
+        options = dict(config.get("storage_options") or {})
+        store = cls(_configured_path(config), name, config=config, **options)
+        _OPENED[store.root] = store  # its URIs are read back with its options (store_for_uri)
+        return store
 
     def __init__(self, root: str, name: str = "default", config: dict[str, Any] | None = None,
                  **storage_options: Any) -> None:
@@ -210,6 +362,17 @@ class FsspecArtifactStore(BaseArtifactStore):
                 f"package (e.g. `pip install 'dosirak[s3]'` for s3://)"
             ) from exc
 
+    def ensure_usable(self) -> None:
+        """On the local filesystem (``file://``), the root must be writable; remote roots are not contacted."""
+        protocols = self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,)
+        if not {"file", "local"} & set(protocols):
+            return
+        root = self.root.removeprefix("file://")
+        problem = disk.unwritable(root, keep=True)
+        if problem is not None:
+            raise StackError(f"artifact-store '{self.name}' cannot be used: {root}: {problem}; register a "
+                             "directory dosirak can write and put it in the stack")
+
     @contextmanager
     def staging(self, uri: str) -> Iterator[Path]:
         with tempfile.TemporaryDirectory(prefix="dosirak-stage-") as tmp:
@@ -219,17 +382,25 @@ class FsspecArtifactStore(BaseArtifactStore):
                 _raise_disk_full(exc, Path(tmp), uri)
                 raise
 
-    def discard(self, uri: str) -> None:
+    def delete(self, uri: str) -> None:
         if self.fs.exists(uri):
             self.fs.rm(uri, recursive=True)
 
     def publish(self, staged: Path, uri: str) -> None:
-        if self.fs.exists(uri):
-            self.fs.rm(uri, recursive=True)
-        for path in sorted(staged.rglob("*")):
-            if path.is_file():
-                rel = path.relative_to(staged).as_posix()
-                self.fs.put_file(str(path), f"{uri}/{rel}")
+        """Upload the staged files to ``uri``, replacing what was there; an upload that fails
+        part-way removes what it had uploaded before the error is raised."""
+        self.delete(uri)
+        try:
+            for path in sorted(staged.rglob("*")):
+                if path.is_file():
+                    rel = path.relative_to(staged).as_posix()
+                    self.fs.put_file(str(path), f"{uri}/{rel}")
+        except BaseException:
+            try:
+                self.delete(uri)
+            except Exception:  # noqa: BLE001 - the upload's error is the one to raise
+                log.warning("could not remove the partial upload at %s", uri, exc_info=True)
+            raise
 
     def exists(self, uri: str) -> bool:
         return bool(self.fs.exists(uri))
@@ -256,6 +427,38 @@ class FsspecArtifactStore(BaseArtifactStore):
         with self.fs.open(uri, "r") as fh:
             return str(fh.read() if limit is None else fh.read(limit))
 
+    def read_bytes(self, uri: str, offset: int = 0, limit: int | None = None) -> bytes:
+        _check_range(offset, limit)
+        if limit == 0:
+            return b""
+        end = None if limit is None else offset + limit
+        try:
+            return bytes(self.fs.cat_file(uri, start=offset, end=end))  # one ranged GET
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return b""
+        except OSError:
+            if (self.size(uri) or 0) <= offset:
+                return b""  # past the end, or not a file: S3 answers 416 for such a range
+            raise
+
+    def size(self, uri: str) -> int | None:
+        try:
+            info = self.fs.info(uri)
+        except OSError:
+            return None
+        return int(info.get("size") or 0) if info.get("type") == "file" else None
+
+    def list_files(self, uri: str, limit: int | None = None) -> list[FileEntry]:
+        try:
+            if self.fs.info(uri).get("type") != "directory":
+                return []  # a file is not a directory, as on a local disk
+        except OSError:
+            return []
+        prefix = self.fs._strip_protocol(uri).rstrip("/")
+        found = sorted(self.fs.find(uri, detail=True).items())
+        entries = [FileEntry(full[len(prefix):].lstrip("/"), int(info.get("size") or 0)) for full, info in found]
+        return entries if limit is None else entries[:limit]
+
 
 def _raise_disk_full(exc: Exception, path: Path, uri: str) -> None:
     """Raise an ArtifactError saying "disk full" if ``exc``, raised while staging ``uri`` in
@@ -265,23 +468,57 @@ def _raise_disk_full(exc: Exception, path: Path, uri: str) -> None:
         raise ArtifactError(disk.full_message(uri, "writing artifact", exc)) from exc
 
 
+def is_url(path: str) -> bool:
+    """Whether an artifact store path is an fsspec URL (``s3://...``) rather than a local directory (or ``file://``)."""
+    return "://" in path and not path.startswith("file://")
+
+
+def _local(uri: str) -> str:
+    """The filesystem path of a local ``uri`` (a path, or a ``file://`` URL)."""
+    return uri.removeprefix("file://")
+
+
+def _configured_path(config: dict[str, Any]) -> str:
+    """A store config's ``path``, or the home's artifacts directory."""
+    if config.get("path"):
+        return str(config["path"])
+    from dosirak.settings import get_settings
+
+    return str(get_settings().artifact_root)
+
+
+def _check_range(offset: int, limit: int | None) -> None:
+    if offset < 0 or (limit is not None and limit < 0):
+        raise ArtifactError(f"cannot read {limit} bytes from offset {offset}: both must be 0 or more")
+
+
+_ROOT = LocalArtifactStore("/")
+#: fsspec stores built from a component's config in this process, by root: their options
+#: (endpoint, credentials) are what their URIs are read back with.
+_OPENED: dict[str, FsspecArtifactStore] = {}
+
+
 def store_for_uri(uri: str) -> BaseArtifactStore:
-    """A store able to read ``uri`` wherever it was written (a local path or an fsspec URL)."""
-    if "://" in uri and not uri.startswith("file://"):
-        return FsspecArtifactStore(uri)
-    return LocalArtifactStore("/")
+    """A store able to read ``uri`` wherever it was written (a local path or an fsspec URL).
+
+    A local path never imports fsspec. A URL is read by the store this process built for
+    the component whose root holds it (with that component's ``storage_options``), else
+    by its filesystem opened with no options (fsspec keeps one instance per URL and
+    options, so asking again is cheap).
+    """
+    if not is_url(uri):
+        return _ROOT
+    held = [root for root in list(_OPENED) if uri == root or uri.startswith(root + "/")]
+    if held:
+        return _OPENED[max(held, key=len)]
+    return FsspecArtifactStore(uri)
 
 
 def artifact_store_for(flavor: str, config: dict[str, Any], name: str = "default") -> BaseArtifactStore:
-    """Build the artifact store component ``name`` from its flavor and config (``path`` or URL)."""
-    from dosirak import plugins
-    from dosirak.settings import get_settings
-
-    path = str(config.get("path") or get_settings().artifact_root)
-    if "://" in path and not path.startswith("file://"):
-        return FsspecArtifactStore(path, name, config=config, **dict(config.get("storage_options") or {}))
-    cls = plugins.load("artifact_stores", flavor)
-    return cls(path.removeprefix("file://"), name, config=config)  # type: ignore[no-any-return]
+    """Build the artifact store component ``name`` through its flavor, from its config (``path`` or URL)."""
+    store: BaseArtifactStore = flavor_class("artifact-store", flavor).from_config(name, config)
+    return store
 
 
-__all__ = ["BaseArtifactStore", "FsspecArtifactStore", "LocalArtifactStore", "artifact_store_for", "store_for_uri"]
+__all__ = ["STAGING_DIR", "BaseArtifactStore", "FileEntry", "FsspecArtifactStore", "LocalArtifactStore",
+           "artifact_store_for", "is_url", "store_for_uri"]

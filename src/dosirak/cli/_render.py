@@ -73,7 +73,7 @@ def status_style(status: str) -> Any:
     from rich.text import Text
 
     colour = {"completed": "green", "cached": "cyan", "failed": "red", "running": "yellow",
-              "skipped": "dim", "pending": "dim", "stopped": "dim"}.get(status, "white")
+              "skipped": "dim", "pending": "dim", "stopped": "dim", "cancelled": "dim"}.get(status, "white")
     return Text(status, style=colour)
 
 

@@ -39,17 +39,24 @@ def _component_group(component_type: str) -> click.Group:
     def group() -> None:
         """Only holds the subcommands below (its help text is set above)."""
 
-    @group.command("register", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+    @group.command("register", context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+                   help=f"""Register a component NAME of a flavor, with its options as --key=value.
+
+        Options are written with dashes (--port-policy=fail); underscores work too
+        (--port_policy=fail). Values are JSON when they parse (--port=3100,
+        --storage-options='{{"anon": true}}'), else strings. `dosirak {component_type} describe NAME`
+        lists the options of a registered component's flavor.
+        """)
     @click.argument("name")
     @click.option("-f", "--flavor", required=True, help="Implementation (see `dosirak flavor list`).")
     @click.pass_context
     def register(ctx: click.Context, name: str, flavor: str) -> None:
-        """Register a component NAME of a flavor, with --key=value options."""
         from dosirak.metadata.store import get_store
         from dosirak.stack.flavors import flavor_class
 
         cls = flavor_class(component_type, flavor)
         config = cls.validate_config(parse_options(list(ctx.args)))
+        cls.check_usable(name, config)
         get_store().register_component(component_type, name, flavor, config)
         click.echo(f"registered {component_type} '{name}' (flavor {flavor})")
 
@@ -80,6 +87,7 @@ def _component_group(component_type: str) -> click.Group:
     def describe(name: str, as_json: bool) -> None:
         """One component: flavor, configuration and the options its flavor takes."""
         from dosirak.metadata.store import get_store
+        from dosirak.stack.component import option_flag
         from dosirak.stack.credentials import masked
         from dosirak.stack.flavors import flavor_class
 
@@ -93,7 +101,7 @@ def _component_group(component_type: str) -> click.Group:
         out.print(f"[bold]{component_type}[/bold] {fmt(comp.name)}  flavor {fmt(comp.flavor)}")
         out.print(f"config  {fmt(masked(comp.config))}")
         for key, prop in (schema.get("properties") or {}).items():
-            out.print(f"  --{key}: {fmt(prop.get('description', prop.get('type', '')))}")
+            out.print(f"  {option_flag(key)}: {fmt(prop.get('description', prop.get('type', '')))}")
 
     @group.command("delete")
     @click.argument("name")

@@ -112,11 +112,22 @@ def cli(ctx: click.Context, verbose: int) -> None:
         root.removeHandler(old)  # invoked again in one process (tests, scripts): one handler, current stderr
     handler = logging.StreamHandler()
     handler.setFormatter(_CliFormatter())
+    if verbose == 0:
+        handler.addFilter(_shown_by_progress)
     root.addHandler(handler)
     root.setLevel(logging.WARNING)
     logging.getLogger("dosirak").setLevel(
         logging.DEBUG if verbose > 1 else logging.INFO if verbose == 1 or ctx.invoked_subcommand == "run"
         else logging.WARNING)
+
+
+#: Loggers whose INFO records (run started, step cached, run finished) the run's progress display shows.
+_PROGRESS_LOGGERS = ("dosirak.pipelines.run", "dosirak.pipelines.step_runner")
+
+
+def _shown_by_progress(record: logging.LogRecord) -> bool:
+    """False for the INFO records the progress display already shows (``-v`` shows them too)."""
+    return not (record.levelno == logging.INFO and record.name in _PROGRESS_LOGGERS)
 
 
 class _CliFormatter(logging.Formatter):

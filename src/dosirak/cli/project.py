@@ -19,6 +19,7 @@ def init(directory: Path) -> None:
     """
     target = directory.resolve() / PROJECT_DIR_NAME
     config = target / CONFIG_FILE_NAME
+    _say_when_the_environment_wins(target)
     if config.exists():
         click.echo(f"{target} already exists; nothing to do")
         return
@@ -32,3 +33,13 @@ def init(directory: Path) -> None:
 
     get_store(f"sqlite:///{target / 'metadata.db'}")
     click.echo(f"initialised dosirak project home at {target}")
+
+
+def _say_when_the_environment_wins(target: Path) -> None:
+    """One line on stderr when DOSIRAK_HOME is set: commands then use it, not ``target``."""
+    from dosirak.settings import env_value
+
+    home = env_value("DOSIRAK_HOME")
+    if home:
+        click.echo(f"warning: DOSIRAK_HOME is set ({home}) and wins: commands use it, not {target}, "
+                   "until you unset it", err=True)

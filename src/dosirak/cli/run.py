@@ -65,8 +65,15 @@ def load_pipeline(target: str) -> Any:
 @click.option("-p", "--param", "params", multiple=True, help="Pipeline parameter key=value (JSON values).")
 @click.option("--stack", help="Run on this stack instead of the active one.")
 @click.option("--no-cache", is_flag=True, help="Run every step, ignoring the cache.")
-def run(target: str, config: Path | None, params: tuple[str, ...], stack: str | None, no_cache: bool) -> None:
-    """Run the pipeline TARGET (FILE.py:PIPELINE or module:PIPELINE)."""
+@click.option("--plain", is_flag=True, help="Show progress as plain lines, even on a terminal (as in logs and CI).")
+def run(target: str, config: Path | None, params: tuple[str, ...], stack: str | None, no_cache: bool,
+        plain: bool) -> None:
+    """Run the pipeline TARGET (FILE.py:PIPELINE or module:PIPELINE).
+
+    Each step is shown starting and finishing on stderr: live on a terminal, plain lines
+    otherwise (or with --plain, or when CI is set; DOSIRAK_PROGRESS=off hides them). Ctrl-C
+    records the run as cancelled and exits with status 130; a rerun resumes from the cache.
+    """
     pipe = load_pipeline(target)
     from dosirak.pipelines.pipeline import load_config
 
@@ -76,8 +83,13 @@ def run(target: str, config: Path | None, params: tuple[str, ...], stack: str | 
         for step_cfg in cfg.get("steps", {}).values():
             step_cfg.pop("enable_cache", None)
     kwargs = dict(_parse_param(p) for p in params)
+    from dosirak.pipelines.progress import display
+
     try:
-        result = pipe.run(config=cfg, stack=stack, **kwargs)
+        with display("plain" if plain else None, summary=False):  # the summary is the line below
+            result = pipe.run(config=cfg, stack=stack, **kwargs)
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None  # the run said it was cancelled, in one line
     except RunFailedError as exc:
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(1) from None

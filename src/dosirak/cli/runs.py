@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from dosirak.cli._render import console, fmt, json_option, print_json, status_style, table
 from dosirak.metadata.driver import MAX_SQL_INTEGER
 from dosirak.statuses import RUN_STATUSES, RunStatus
 from dosirak.units import duration, human_size
+
+if TYPE_CHECKING:
+    from dosirak.pipelines.views import StepRunView
 
 
 @click.group()
@@ -46,6 +51,21 @@ def _miss_reasons(store: object, run: object, step: object) -> list[str]:
     return prefix + explain_miss(previous.cache_parts if previous else None, step.record.cache_parts)  # type: ignore[attr-defined]
 
 
+def _cache_source(step: StepRunView) -> dict[str, str] | None:
+    """Where a cache hit's outputs came from: the run (``dosirak runs show`` takes its id) and step."""
+    source = step.cache_source
+    return None if source is None else {"run_id": source.run_id, "step": source.name}
+
+
+def _cache_note(step: StepRunView) -> str:
+    source = step.cache_source
+    if source is None:
+        return f"cache hit from step run {step.cached_from[:8]} (no longer in the store)" if step.cached_from \
+            else "cache hit"
+    also = f" (step {source.name})" if source.name != step.name else ""
+    return f"cache hit from run {source.run_id[:8]}{also}"
+
+
 @runs.command("show")
 @click.argument("run_id")
 @json_option
@@ -63,6 +83,7 @@ def show(run_id: str, as_json: bool) -> None:
             "error": run.error, "stack": run.stack_name,
             "steps": [{"name": s.name, "status": s.status, "start_time": s.start_time, "end_time": s.end_time,
                        "duration_s": s.duration_s, "parameters": s.parameters, "cached_from": s.cached_from,
+                       "cached_from_run": _cache_source(s),
                        "cache_miss": _miss_reasons(client.store, run, s), "error": s.error,
                        "traceback": s.traceback,
                        "outputs": {k: {"id": a.id, "type": a.type, "uri": a.uri, "size": a.size,
@@ -80,8 +101,8 @@ def show(run_id: str, as_json: bool) -> None:
     rows = []
     for s in steps.values():
         if s.status == "cached":
-            note = f"cache hit from step run {s.cached_from[:8]}" if s.cached_from else "cache hit"
-        elif s.status in ("failed", "skipped"):
+            note = _cache_note(s)
+        elif s.status in ("failed", "skipped", "cancelled"):
             note = s.error or ""
         else:
             note = "cache miss: " + "; ".join(_miss_reasons(client.store, run, s))

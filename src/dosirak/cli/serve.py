@@ -125,9 +125,16 @@ def _services_hint(path: Path) -> str:
               help="Largest request head (request line and header fields); larger ones get 431 and are not read further.")
 @click.option("--max-headers", type=click.IntRange(min=8), default=100, show_default=True,
               help="Most header fields in a request; more get 431.")
+@click.option("--fd", type=click.IntRange(min=3), default=None, metavar="N",
+              help="Serve the inherited listening TCP socket N instead of binding --host/--port (the local "
+                   "deployer passes the socket of the server a redeployment replaces); the workers load the "
+                   "service before they accept.")
+@click.option("--control-socket", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="PATH",
+              help="Listen on the Unix socket PATH (mode 0600) where a process of the same user can ask whether "
+                   "this server is ready and take its listening socket, so a replacement keeps the port.")
 def serve(target: str, host: str | None, port: int | None, workers: int | None, reload: bool, sagemaker: bool,
           graceful_timeout: float, api_key_env: str | None, public_docs: bool, public_metrics: bool,
-          max_header_bytes: int, max_headers: int) -> None:
+          max_header_bytes: int, max_headers: int, fd: int | None, control_socket: Path | None) -> None:
     """Serve TARGET (FILE.py:Class, or a bundle tag) over HTTP until SIGTERM or Ctrl-C.
 
     \b
@@ -159,6 +166,8 @@ def serve(target: str, host: str | None, port: int | None, workers: int | None, 
     logging.getLogger("dosirak").setLevel(logging.INFO)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if fd is not None and (host is not None or port is not None or sagemaker):
+        raise click.UsageError("--fd serves a socket that is already bound: leave out --host, --port and --sagemaker")
     access = None if api_key_env is None else AccessPolicy.from_env(
         api_key_env, public_docs=public_docs, public_metrics=public_metrics)
     resolved = resolve_target(target)
@@ -166,5 +175,6 @@ def serve(target: str, host: str | None, port: int | None, workers: int | None, 
     port = port if port is not None else (SAGEMAKER_PORT if sagemaker else 3000)
     code = run_server(resolved.spec, host=host, port=port, workers=workers, base_dir=resolved.base_dir,
                       env=resolved.env or None, reload=reload, graceful_timeout_s=graceful_timeout,
-                      access=access, head_limits=HeadLimits(max_header_bytes, max_headers))
+                      access=access, head_limits=HeadLimits(max_header_bytes, max_headers), fd=fd,
+                      control_path=control_socket)
     raise SystemExit(code)

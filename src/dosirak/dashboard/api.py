@@ -187,7 +187,7 @@ def list_components(request: Request) -> Response:
 
 
 RUN_FILTERS = (Param("pipeline", "only runs of this pipeline"),
-               Param("status", "only runs in this status: running, completed or failed"))
+               Param("status", "only runs in this status: running, completed, failed or cancelled"))
 
 ENDPOINTS: list[Endpoint] = [
     Endpoint("/health", health, "The dashboard is up (and its version)", "meta", "Health"),

@@ -2,11 +2,53 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import fields
+from typing import TYPE_CHECKING, Any
+
+from dosirak.metadata.records import DeploymentRecord
 
 if TYPE_CHECKING:
     from dosirak.deployers.prediction_service import PredictionService
-    from dosirak.metadata.records import DeploymentRecord
+
+
+class ModelServer(DeploymentRecord):
+    """A deployment found by :func:`find_model_server`: its record, and a way to call it.
+
+    Example::
+
+        server = find_model_server(model_name="fashion_mnist")[0]
+        with server.client() as client:
+            labels = client.predict_ndarray(images)
+    """
+
+    @classmethod
+    def of(cls, record: DeploymentRecord) -> ModelServer:
+        """``record`` as a ModelServer (the same fields)."""
+        return cls(**{f.name: getattr(record, f.name) for f in fields(record)})
+
+    def client(self, *, timeout_s: float = 30.0) -> Any:
+        """A new client with one method per api of this service (close it, or use ``with``).
+
+        A :class:`~dosirak.serving.client.ServiceClient` at :attr:`url`, sending the first
+        key of the deployment's ``api_key_env`` variable from this process's environment
+        when the service requires keys; for a SageMaker endpoint, a client calling it
+        through sagemaker-runtime.
+        """
+        return self.prediction_service(timeout_s=timeout_s).client()
+
+    def prediction_service(self, *, timeout_s: float = 30.0) -> PredictionService:
+        """A :class:`~dosirak.deployers.prediction_service.PredictionService` handle on this deployment.
+
+        Its ``predict(api, data)`` follows a redeployment to another address.
+        """
+        from dosirak.deployers.prediction_service import PredictionService
+
+        config = self.config or {}
+        return PredictionService(deployment_id=self.id, url=str(self.url), model_name=self.model_name,
+                                 pipeline_name=self.pipeline_name, step_name=self.step_name, timeout_s=timeout_s,
+                                 api_key_env=config.get("api_key_env"), flavor=self.flavor,
+                                 region=config.get("region"), endpoint_name=config.get("endpoint_name"),
+                                 bundle_id=self.bundle_id)
 
 
 def refresh(record: DeploymentRecord) -> DeploymentRecord:
@@ -23,8 +65,11 @@ def find_model_server(
     step_name: str | None = None,
     model_name: str | None = None,
     running: bool = True,
-) -> list[DeploymentRecord]:
+) -> list[ModelServer]:
     """Deployments matching every given filter, newest first, their status checked against reality.
+
+    Each is a :class:`ModelServer`: the deployment's record (``url``, ``status``, ...) with
+    ``client()``, a client with one method per api.
 
     Args:
         pipeline_name: The pipeline whose run deployed it.
@@ -36,12 +81,13 @@ def find_model_server(
 
         servers = find_model_server(pipeline_name="training_fashion_mnist",
                                     step_name="model_deployer", model_name="fashion_mnist")
-        print(servers[0].url if servers else "not deployed")
+        with servers[0].client() as client:
+            print(servers[0].url, client.predict_ndarray(images))
     """
     from dosirak.metadata.store import get_store
 
     records = get_store().list_deployments(pipeline_name=pipeline_name, step_name=step_name, model_name=model_name)
-    found = [refresh(r) for r in records]
+    found = [ModelServer.of(refresh(r)) for r in records]
     if running:
         found = [r for r in found if r.status == "running"]
     return sorted(found, key=lambda r: r.started_at or r.created_at, reverse=True)
@@ -50,7 +96,6 @@ def find_model_server(
 def find_prediction_service(pipeline_name: str | None, step_name: str | None, model_name: str | None,
                             *, timeout_s: float = 30.0) -> PredictionService:
     """A handle on the newest running matching deployment; a DeploymentError naming what was searched."""
-    from dosirak.deployers.prediction_service import PredictionService
     from dosirak.errors import DeploymentError
 
     found = find_model_server(pipeline_name=pipeline_name, step_name=step_name, model_name=model_name)
@@ -63,12 +108,7 @@ def find_prediction_service(pipeline_name: str | None, step_name: str | None, mo
             f"no running deployment of model '{model_name}' deployed by step '{step_name}' of pipeline "
             f"'{pipeline_name}'" + (f"; not running: {seen}" if seen else "; none was ever recorded")
             + ". Run the training pipeline (it deploys when the trigger says so), or see `dosirak deployment list`")
-    record = found[0]
-    return PredictionService(deployment_id=record.id, url=str(record.url), model_name=record.model_name,
-                             pipeline_name=record.pipeline_name, step_name=record.step_name, timeout_s=timeout_s,
-                             api_key_env=(record.config or {}).get("api_key_env"), flavor=record.flavor,
-                             region=(record.config or {}).get("region"),
-                             endpoint_name=(record.config or {}).get("endpoint_name"), bundle_id=record.bundle_id)
+    return found[0].prediction_service(timeout_s=timeout_s)
 
 
-__all__ = ["find_model_server", "find_prediction_service", "refresh"]
+__all__ = ["ModelServer", "find_model_server", "find_prediction_service", "refresh"]

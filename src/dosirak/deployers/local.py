@@ -13,11 +13,20 @@ the deployer's ``api_keys`` option, a ``{env:NAME}`` reference) the service requ
 API keys held by that environment variable (``dosirak serve --api-key-env``): the
 variable passes to the service through its environment, and only its name is recorded.
 
-Replacing a deployment of the same name never drops a request: the new service starts
-on another port (the requested one is held by the old service), is checked ready, the
-store switches to it in one transaction, and only then is the old one sent SIGTERM, which
-lets its in-flight requests finish. Clients that look the service up
-(:func:`~dosirak.deployers.discovery.find_model_server`, the
+Replacing a deployment of the same name keeps its address and never drops a request.
+Every service listens on a control socket, ``DOSIRAK_HOME/deployments/<id>/control.sock``
+(:mod:`dosirak.serving.handover`). When the requested port is held by the live deployment
+being replaced, and that deployment's process is the one recorded (PID and start time)
+and serves the control socket itself, the deployer takes the old server's listening
+socket from it and starts the new service on that very socket (``dosirak serve --fd``):
+both accept from one queue while the new one loads (its workers accept only once loaded),
+the deployer asks the new one's control socket until it is ready, the store switches to it
+in one transaction, and only then is the old one sent SIGTERM: it stops accepting, answers
+what it has already accepted, and exits; connections still queued go to the new one. No
+``SO_REUSEPORT``: no other process can bind the port meanwhile. When the socket cannot be
+taken over (an old deployment without a control socket, a port held by another process or
+deployment), the new service starts on the next free port as before, and clients that look
+the service up (:func:`~dosirak.deployers.discovery.find_model_server`, the
 :class:`~dosirak.deployers.prediction_service.PredictionService` handle) follow the switch.
 """
 
@@ -57,7 +66,7 @@ _LAUNCHER = (
     "a = json.loads(sys.argv[1])\n"
     "log = open(a['log'], 'ab', buffering=0)\n"
     "p = subprocess.Popen(a['argv'], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,\n"
-    "                     cwd=a['cwd'], start_new_session=True, close_fds=True)\n"
+    "                     cwd=a['cwd'], start_new_session=True, close_fds=True, pass_fds=a['fds'])\n"
     "print(p.pid)\n"
 )
 
@@ -148,17 +157,25 @@ class LocalDeployer(BaseDeployer):
                                 if r.flavor == self.flavor) if d.status in ("starting", "running")]
         host = request.host or str(self.options["host"])
         wanted = int(self.options["port"] if request.port is None else request.port)
-        port = self._choose_port(host, wanted, held_by_us={d.port for d in previous if d.host == host})
+        # the replaced deployment's port, when it is the one asked for (or any was: port 0)
+        holder = next((d for d in previous if d.host == host and d.port and wanted in (d.port, 0)), None)
+        inherited = self._take_over(holder, host, int(holder.port or 0)) if holder is not None else None
+        port = int(holder.port or 0) if holder is not None and inherited is not None else self._choose_port(
+            host, wanted, held_by_us={d.port for d in previous if d.host == host})
         workers = request.workers or self.options["workers"] or default_workers()
         config = {"target": request.target, "workers": workers, "cwd": request.cwd,
                   "timeout_s": request.timeout_s, "requested_port": wanted, "api_key_env": key_env}
-        record = store.create_deployment(
-            name=request.name, deployer=self.name, flavor=self.flavor, status="starting", host=host, port=port,
-            url=f"http://{host}:{port}", bundle_id=request.bundle_id, model_name=request.model_name,
-            model_version_id=request.model_version_id, pipeline_name=request.pipeline_name, run_id=request.run_id,
-            step_name=request.step_name, config=config, extra=dict(request.extra),
-        )
-        record = self._launch(record)
+        try:
+            record = store.create_deployment(
+                name=request.name, deployer=self.name, flavor=self.flavor, status="starting", host=host, port=port,
+                url=f"http://{host}:{port}", bundle_id=request.bundle_id, model_name=request.model_name,
+                model_version_id=request.model_version_id, pipeline_name=request.pipeline_name,
+                run_id=request.run_id, step_name=request.step_name, config=config, extra=dict(request.extra),
+            )
+            record = self._launch(record, inherited)
+        finally:
+            if inherited is not None:
+                inherited.close()  # the new server holds its own reference now (or failed, and the old one serves on)
         record = store.switch_deployments(record.id, [d.id for d in previous])
         for old in previous:
             self._terminate(old)
@@ -191,7 +208,7 @@ class LocalDeployer(BaseDeployer):
             raise PortInUseError(
                 f"port {wanted} on {host} is in use by another process; pass another port (port=... on the "
                 f"model_deployer step), stop that process, or use a deployer that picks the next free port "
-                f"(its default): `dosirak model-deployer register local_deployer --flavor=local --port_policy=next`")
+                f"(its default): `dosirak model-deployer register local_deployer --flavor=local --port-policy=next`")
         for candidate in range(wanted + 1, min(wanted + _PORT_SCAN, 65536)):
             if candidate not in taken and port_is_free(host, candidate):
                 if wanted not in held_by_us:
@@ -199,8 +216,44 @@ class LocalDeployer(BaseDeployer):
                 return candidate
         raise PortInUseError(f"no free port in {wanted}..{wanted + _PORT_SCAN - 1} on {host}; pass another port")
 
-    def _launch(self, record: DeploymentRecord) -> DeploymentRecord:
-        """Start the recorded service, wait for /readyz; on failure mark it failed and raise."""
+    def _take_over(self, holder: DeploymentRecord, host: str, port: int) -> socket.socket | None:
+        """The listening socket of ``holder``, the live deployment being replaced; None when it cannot be taken.
+
+        Taken only from the process recorded for it (PID and start time), through the
+        control socket in its own deployment directory, served by that very PID.
+        """
+        from dosirak.errors import SocketHandoverError
+        from dosirak.serving import handover
+
+        path = self._control_path(holder.id)
+        if not handover.available() or holder.pid is None or holder.pid_start is None or not path.is_socket():
+            log.info("deployment %s cannot hand its port %d over (no control socket); the new one takes another",
+                     holder.id[:8], port)
+            return None
+        if not process.is_alive(holder.pid, holder.pid_start):
+            return None
+        try:
+            sock = handover.take_socket(path, pid=holder.pid, host=host, port=port)
+        except (OSError, SocketHandoverError) as exc:
+            log.warning("cannot take port %d over from deployment %s (%s); the new one takes another port",
+                        port, holder.id[:8], exc)
+            return None
+        log.info("took over %s:%d from deployment %s", host, port, holder.id[:8])
+        return sock
+
+    @staticmethod
+    def _control_path(deployment_id: str) -> Path:
+        from dosirak.settings import get_settings
+
+        return get_settings().deployments_root / deployment_id / "control.sock"
+
+    def _launch(self, record: DeploymentRecord, inherited: socket.socket | None = None) -> DeploymentRecord:
+        """Start the recorded service, wait until it is ready; on failure mark it failed and raise.
+
+        With ``inherited``, the service serves that listening socket (``--fd``), which the
+        server it replaces also serves: readiness is then asked on the new one's control
+        socket, as ``/readyz`` may be answered by either.
+        """
         from dosirak.metadata.timeutil import utcnow
         from dosirak.settings import child_environment, get_settings
 
@@ -210,18 +263,20 @@ class LocalDeployer(BaseDeployer):
         log_dir.mkdir(parents=True, exist_ok=True)
         log_path = log_dir / "serve.log"
         cfg = record.config
-        argv = [sys.executable, "-m", "dosirak.cli.main", "serve", str(cfg["target"]),
-                "--host", str(record.host), "--port", str(record.port)]
+        control = self._control_path(record.id)
+        argv = [sys.executable, "-m", "dosirak.cli.main", "serve", str(cfg["target"]), "--control-socket", str(control)]
+        fds = [inherited.fileno()] if inherited is not None else []
+        argv += ["--fd", str(fds[0])] if fds else ["--host", str(record.host), "--port", str(record.port)]
         if cfg.get("workers"):
             argv += ["--workers", str(cfg["workers"])]
         if cfg.get("api_key_env"):
             argv += ["--api-key-env", str(cfg["api_key_env"])]  # the keys pass through the environment
         env = child_environment({"DOSIRAK_HOME": str(settings.home), "DOSIRAK_METADATA_URL": settings.metadata_url,
                                  "PYTHONUNBUFFERED": "1"})
-        spec = json.dumps({"argv": argv, "log": str(log_path), "cwd": cfg.get("cwd") or None})
+        spec = json.dumps({"argv": argv, "log": str(log_path), "cwd": cfg.get("cwd") or None, "fds": fds})
         try:
             launched = subprocess.run([sys.executable, "-c", _LAUNCHER, spec], env=env, capture_output=True,
-                                      text=True, timeout=30, check=True)
+                                      text=True, timeout=30, check=True, pass_fds=fds)
             pid = int(launched.stdout.strip())
         except (subprocess.SubprocessError, ValueError, OSError) as exc:
             detail = getattr(exc, "stderr", "") or exc
@@ -231,15 +286,18 @@ class LocalDeployer(BaseDeployer):
                                          started_at=utcnow(), status="starting", error=None, stopped_at=None)
         timeout = float(cfg.get("timeout_s") or self.options["ready_timeout_s"])
         try:
-            self._wait_ready(record, timeout)
+            self._wait_ready(record, timeout, control if inherited is not None else None)
         except DeploymentStartError as exc:
             self._terminate(record)
             store.update_deployment(record.id, status="failed", error=str(exc), stopped_at=_now())
             raise
         return store.update_deployment(record.id, status="running")
 
-    def _wait_ready(self, record: DeploymentRecord, timeout: float) -> None:
+    def _wait_ready(self, record: DeploymentRecord, timeout: float, control: Path | None = None) -> None:
+        """Until ``record``'s server is ready: ``/readyz`` answers 200, or with ``control`` its control socket says so."""
         import httpx
+
+        from dosirak.serving.handover import is_ready
 
         deadline = time.monotonic() + timeout
         with httpx.Client(timeout=2.0) as client:
@@ -249,12 +307,16 @@ class LocalDeployer(BaseDeployer):
                     raise DeploymentStartError(
                         f"deployment {record.id[:8]}: `dosirak serve {record.config['target']}` exited before it was "
                         f"ready; last lines of {record.log_path}:\n{tail(record.log_path)}")
-                with suppress(httpx.HTTPError):  # not listening yet
-                    if client.get(f"{record.url}/readyz").status_code == 200:
+                if control is not None:
+                    if record.pid is not None and is_ready(control, pid=record.pid):
                         return
+                else:
+                    with suppress(httpx.HTTPError):  # not listening yet
+                        if client.get(f"{record.url}/readyz").status_code == 200:
+                            return
                 if time.monotonic() >= deadline:
                     raise DeploymentStartError(
-                        f"deployment {record.id[:8]}: {record.url}/readyz did not answer 200 within {timeout:g} s "
+                        f"deployment {record.id[:8]}: {record.url} was not ready within {timeout:g} s "
                         f"(raise timeout_s if the model is slow to load); last lines of {record.log_path}:\n"
                         f"{tail(record.log_path)}")
                 time.sleep(0.1)

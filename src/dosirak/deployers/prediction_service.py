@@ -51,22 +51,31 @@ class PredictionService:
     def docs_url(self) -> str:
         return f"{self.url}/docs"
 
-    def _service_client(self, url: str) -> Any:
+    def client(self) -> Any:
+        """A new client of this service with one method per api; close it (or use ``with``).
+
+        A :class:`~dosirak.serving.client.ServiceClient` at :attr:`url` (sending the API key
+        when the deployment requires one), or for a SageMaker endpoint a
+        ``SageMakerServiceClient``. Unlike :meth:`predict`, it does not follow a redeployment
+        to another address.
+        """
+        return self._new_client(self.url)
+
+    def _new_client(self, url: str) -> Any:
         if self.flavor == "sagemaker":
-            return self._sagemaker_client()
+            from dosirak.deployers.sagemaker_client import SageMakerServiceClient, bundle_openapi
+
+            return SageMakerServiceClient(str(self.endpoint_name), region=self.region,
+                                          openapi=bundle_openapi(self.bundle_id))
         from dosirak.serving.client import ServiceClient
 
-        if not self._client or self._client[0].url != url.rstrip("/"):
+        return ServiceClient(url, timeout=self.timeout_s, api_key=self._api_key())
+
+    def _service_client(self, url: str) -> Any:
+        stale = self._client and self.flavor != "sagemaker" and self._client[0].url != url.rstrip("/")
+        if not self._client or stale:
             self.close()
-            self._client.append(ServiceClient(url, timeout=self.timeout_s, api_key=self._api_key()))
-        return self._client[0]
-
-    def _sagemaker_client(self) -> Any:
-        from dosirak.deployers.sagemaker_client import SageMakerServiceClient, bundle_openapi
-
-        if not self._client:
-            self._client.append(SageMakerServiceClient(str(self.endpoint_name), region=self.region,
-                                                       openapi=bundle_openapi(self.bundle_id)))
+            self._client.append(self._new_client(url))
         return self._client[0]
 
     def _api_key(self) -> str | None:

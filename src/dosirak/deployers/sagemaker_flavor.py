@@ -4,7 +4,7 @@ Register it with the region and the role SageMaker assumes (and any other option
 deploy config: instance type, image repository, autoscaling, ...)::
 
     dosirak model-deployer register sm --flavor=sagemaker --region=eu-west-1 \\
-        --role_arn=arn:aws:iam::123456789012:role/SageMakerExecution
+        --role-arn=arn:aws:iam::123456789012:role/SageMakerExecution
     dosirak stack register aws_stack -a default -o default -d sm --set
 
 A deployment of bundle ``fashion_mnist:3`` goes to the endpoint ``fashion-mnist`` (the

@@ -295,6 +295,21 @@ class RunRecorder(ReferencesMixin):
             cur.execute("UPDATE pipeline_runs SET status = :status, end_time = :end_time, error = :error "
                         "WHERE id = :id", {"status": status, "end_time": utcnow(), "error": error, "id": run_id})
 
+    def cancel_run(self, run_id: str, *, error: str, skipped_because: str) -> None:
+        """Close a run the user cancelled, in one transaction.
+
+        The run and its running steps become ``cancelled`` (with ``error``), its pending
+        steps ``skipped`` (with ``skipped_because``); finished steps keep their status.
+        """
+        now = utcnow()
+        with self.sql.write() as cur:
+            for old, new, reason in (("running", "cancelled", error), ("pending", "skipped", skipped_because)):
+                cur.execute(f"UPDATE step_runs SET status = '{new}', error = :error, end_time = :end_time "
+                            f"WHERE run_id = :run_id AND status = '{old}'",
+                            {"error": reason, "end_time": now, "run_id": run_id})
+            cur.execute("UPDATE pipeline_runs SET status = 'cancelled', end_time = :end_time, error = :error "
+                        "WHERE id = :id", {"end_time": now, "error": error, "id": run_id})
+
     def heartbeat(self, run_id: str) -> None:
         with self.sql.write() as cur:
             cur.execute("UPDATE pipeline_runs SET heartbeat_at = :heartbeat_at WHERE id = :id AND status = 'running'",

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TextIO
+from typing import IO, TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from dosirak.artifacts.store import BaseArtifactStore
 
 log = logging.getLogger(__name__)
 _FORMAT = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -19,10 +24,10 @@ _CHATTY = ("httpx",)
 class _Sink:
     """Where captured text goes: a file in a local store (live), or a buffer uploaded at the end."""
 
-    def __init__(self, artifact_store: Any, uri: str) -> None:
+    def __init__(self, artifact_store: BaseArtifactStore, uri: str) -> None:
         self.store = artifact_store
         self.uri = uri
-        self._file: TextIO | None = None
+        self._file: IO[str] | None = None
         self._buffer: io.StringIO | None = None
         self._lock = threading.Lock()
         self.used = False
@@ -34,14 +39,13 @@ class _Sink:
         with self._lock:
             if not self.used:
                 self.used = True
-                opener = getattr(self.store, "open_log", None)
-                if opener is not None:
-                    try:
-                        self._file = opener(self.uri)
-                    except OSError as exc:
-                        lost = exc
+                try:
+                    self._file = self.store.open_log(self.uri)
+                except OSError as exc:
+                    lost = exc
                 else:
-                    self._buffer = io.StringIO()
+                    if self._file is None:  # the store takes the whole text at the end
+                        self._buffer = io.StringIO()
             if self._file is not None:
                 try:
                     self._file.write(text)
@@ -76,21 +80,129 @@ class _Sink:
             log.warning("the end of the step log %s was lost: %s", self.uri, lost)
 
 
+class _InPlaceLines:
+    """Turns a line redrawn in place with ``\r`` (a progress bar) into whole lines.
+
+    Text passes straight through until a ``\r`` starts redrawing the line; from then on the
+    line's latest state is written as a line at most every ``interval_s`` seconds (never,
+    with ``None``), and its final state when the line ends or is blanked (a bar that erases
+    itself keeps its last drawn state). Not thread-safe: one per stream.
+    """
+
+    def __init__(self, write: Callable[[str], object], interval_s: float | None = None) -> None:
+        self._write = write
+        self._interval_s = interval_s
+        self._drawing: str | None = None  # the state being drawn now, while the line is redrawn in place
+        self._state: str | None = None  # the last state drawn in full that was not blank
+        self._shown: str | None = None  # the state written last
+        self._wrote = False  # whether this line wrote anything since it was first redrawn
+        self._last = -math.inf
+
+    def feed(self, text: str) -> None:
+        while text:
+            line, newline, text = text.partition("\n")
+            if self._drawing is None:
+                head, cr, line = line.partition("\r")
+                if head:
+                    self._write(head)
+                if not cr:
+                    if newline:
+                        self._write(newline)
+                    continue
+                self._drawing = ""
+            first, *states = line.split("\r")
+            self._drawing += first
+            for state in states:
+                self._drawn(self._drawing)
+                self._drawing = state
+            if newline:
+                self.flush()
+            else:
+                self._periodic()
+
+    def _drawn(self, state: str) -> None:
+        """A state was drawn in full; a blank one ends the bar before it (it was erased)."""
+        if state.strip():
+            self._state = state
+        elif self._state is not None:
+            self._emit(self._state)
+            self._state = self._shown = None
+
+    def _current(self) -> str | None:
+        return self._drawing if self._drawing and self._drawing.strip() else self._state
+
+    def _emit(self, state: str) -> None:
+        if state != self._shown:
+            self._write(state + "\n")
+            self._shown, self._wrote, self._last = state, True, time.monotonic()
+
+    def _periodic(self) -> None:
+        if self._interval_s is None or time.monotonic() - self._last < self._interval_s:
+            return
+        current = self._current()
+        if current is not None:
+            self._emit(current)
+
+    def flush(self) -> None:
+        """End the line being redrawn: write its final state unless it was just written."""
+        if self._drawing is None:
+            return
+        current = self._current()
+        if current is not None:
+            self._emit(current)
+        elif not self._wrote:
+            self._write("\n")  # a line of nothing but \r: still a line
+        self._drawing = self._state = self._shown = None
+        self._wrote = False
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
 class _Tee(io.TextIOBase):
-    def __init__(self, original: TextIO, sink: _Sink) -> None:
+    """A step's stdout or stderr: the console sees it live, the step's log keeps it.
+
+    On a terminal the console gets the text unchanged (progress bars draw); otherwise a line
+    redrawn in place becomes a line every ``interval_s`` seconds and its final state. The
+    log always keeps a redrawn line's final state only.
+    """
+
+    def __init__(self, original: TextIO, sink: _Sink, interval_s: float) -> None:
         self._original = original
-        self._sink = sink
+        self._tty = _isatty(original)
+        self._console = None if self._tty else _InPlaceLines(original.write, interval_s)
+        self._log = _InPlaceLines(sink.write)
+        self._lock = threading.Lock()
 
     def write(self, text: str) -> int:
-        self._original.write(text)
-        self._sink.write(text)
+        with self._lock:
+            if self._console is None:
+                self._original.write(text)
+            else:
+                self._console.feed(text)
+            self._log.feed(text)
         return len(text)
 
     def flush(self) -> None:
         self._original.flush()
 
+    def end(self) -> None:
+        """Write the final state of a line still being redrawn (the step has ended)."""
+        with self._lock:
+            self._log.flush()
+            try:
+                if self._console is not None:
+                    self._console.flush()
+                self._original.flush()
+            except (OSError, ValueError):
+                pass  # a closed console: the log has it
+
     def isatty(self) -> bool:
-        return self._original.isatty()
+        return self._tty
 
     @property
     def encoding(self) -> str:  # type: ignore[override]
@@ -100,35 +212,93 @@ class _Tee(io.TextIOBase):
         return self._original.fileno()
 
 
+class _AsBefore(logging.Filter):
+    """Lets through only the records a handler got before the root level was lowered for a step."""
+
+    def __init__(self, root_level: int) -> None:
+        super().__init__()
+        self.root_level = root_level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= _level_before(record.name, self.root_level)
+
+
+def _level_before(name: str, root_level: int) -> int:
+    """The effective level of logger ``name`` had the root logger kept ``root_level``."""
+    logger: logging.Logger | None = logging.getLogger(name) if name != "root" else None
+    while logger is not None and logger.parent is not None:
+        if logger.level != logging.NOTSET:
+            return logger.level
+        logger = logger.parent
+    return root_level
+
+
+def _reaches_no_handler(name: str) -> bool:
+    """True when a record of logger ``name`` meets no handler below the root logger."""
+    logger: logging.Logger | None = logging.getLogger(name) if name != "root" else None
+    while logger is not None and logger.parent is not None:
+        if logger.handlers:
+            return False
+        if not logger.propagate:
+            return False
+        logger = logger.parent
+    return True
+
+
 class _Handler(logging.Handler):
-    def __init__(self, sink: _Sink) -> None:
+    """Writes every record to the step's log; stands in for Python's last resort on the console.
+
+    With no handler configured, Python prints warnings and errors bare on stderr (its last
+    resort); this handler being there would hide them, so it prints them as Python would.
+    """
+
+    def __init__(self, sink: _Sink, console: TextIO | None) -> None:
         super().__init__(logging.DEBUG)
         self.sink = sink
+        self.console = console
         self.setFormatter(_FORMAT)
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
             self.sink.write(self.format(record) + "\n")
+            last = logging.lastResort
+            if (self.console is not None and last is not None and record.levelno >= last.level
+                    and _reaches_no_handler(record.name)):
+                self.console.write(record.getMessage() + "\n")
         except Exception:  # noqa: BLE001 - logging must never break the step
             self.handleError(record)
 
 
 @contextmanager
-def capture(artifact_store: Any, uri: str) -> Iterator[_Sink]:
+def capture(artifact_store: BaseArtifactStore, uri: str, *, interval_s: float | None = None) -> Iterator[_Sink]:
     """Tee stdout/stderr to the console and the step's log; record ``logging`` into it too.
 
-    The log file exists only if the step wrote something (``sink.used``).
+    The log file exists only if the step wrote something (``sink.used``). A line redrawn in
+    place (``\r``, as progress bars do) is kept in the log as its final state; on a console
+    that is not a terminal it becomes a line every ``interval_s`` seconds (default: the
+    ``progress_interval`` setting). The root logger is lowered to INFO while the step runs so
+    that its ``logging.info()`` lands in its log, but the handlers configured before see only
+    what they saw before: dosirak's INFO records do not reach a user's console unasked.
     """
+    if interval_s is None:
+        from dosirak.settings import get_settings
+
+        interval_s = get_settings().progress_interval_s
     sink = _Sink(artifact_store, uri)
     out, err = sys.stdout, sys.stderr
-    sys.stdout = _Tee(out, sink)
-    sys.stderr = _Tee(err, sink)
-    handler = _Handler(sink)
+    tees = (_Tee(out, sink, interval_s), _Tee(err, sink, interval_s))
+    sys.stdout, sys.stderr = tees
     root = logging.getLogger()
+    others = list(root.handlers)
+    handler = _Handler(sink, None if others else err)
     root.addHandler(handler)
     old_level = root.level
     quieted: list[logging.Logger] = []
+    guard: _AsBefore | None = None
     if root.level > logging.INFO or root.level == logging.NOTSET:
+        guard = _AsBefore(old_level)
+        for other in others:
+            other.addFilter(guard)
         root.setLevel(logging.INFO)  # a step's logging.info() lands in its log
         quieted = [lg for lg in map(logging.getLogger, _CHATTY) if lg.level == logging.NOTSET]
         for lg in quieted:  # ... but not a line per HTTP request (the deployer polls /readyz)
@@ -138,9 +308,14 @@ def capture(artifact_store: Any, uri: str) -> Iterator[_Sink]:
     finally:
         root.removeHandler(handler)
         root.setLevel(old_level)
+        if guard is not None:
+            for other in others:
+                other.removeFilter(guard)
         for lg in quieted:
             lg.setLevel(logging.NOTSET)
         sys.stdout, sys.stderr = out, err
+        for tee in tees:
+            tee.end()
         sink.close()
 
 

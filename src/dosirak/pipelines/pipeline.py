@@ -48,6 +48,10 @@ class Pipeline:
             **kwargs: Any) -> RunView:
         """Run the pipeline; returns the run view, or raises RunFailedError after recording a failure.
 
+        Each step is shown starting and finishing on stderr (the ``progress`` setting,
+        ``DOSIRAK_PROGRESS``). Ctrl-C records the run as ``cancelled`` and says so in one
+        line, then the ``KeyboardInterrupt`` goes on to the caller.
+
         Args:
             config: A YAML file or dict with ``parameters``, ``enable_cache`` and per-step
                 ``steps: {name: {parameters: {...}, enable_cache: ...}}``.
@@ -63,20 +67,29 @@ class Pipeline:
         values = self._bind(args, kwargs, cfg.get("parameters", {}))
         dag = self.compile(values, cfg)
         from dosirak.metadata.recorder import get_recorder
+        from dosirak.pipelines import progress
         from dosirak.pipelines.run import ActiveRun
         from dosirak.pipelines.views import RunView
         from dosirak.stack.stack import load_stack
 
         store = get_recorder()
         active = load_stack(store, stack or cfg.get("stack"))
-        run = ActiveRun(dag, store=store, artifact_store=active.artifact_store, parameters=params.to_json(values),
-                        config=cfg, stack_name=active.name, orchestrator=active.orchestrator.flavor)
+        display = progress.for_run()
         try:
-            active.orchestrator.run_dag(run)
-        except BaseException as exc:
-            run.abort(f"run interrupted: {type(exc).__name__}: {exc}")
-            raise
-        status = run.finish()
+            run = ActiveRun(dag, store=store, artifact_store=active.artifact_store,
+                            parameters=params.to_json(values), config=cfg, stack_name=active.name,
+                            orchestrator=active.orchestrator.flavor, progress=display)
+            try:
+                active.orchestrator.run_dag(run)
+            except KeyboardInterrupt:
+                run.cancel()  # recorded as cancelled, one line on stderr; Ctrl-C still stops the caller
+                raise
+            except BaseException as exc:
+                run.abort(f"run interrupted: {type(exc).__name__}" + (f": {exc}" if str(exc) else ""))
+                raise
+            status = run.finish()
+        finally:
+            display.close()
         view = RunView(store.get_run(run.id), store)
         if status == "failed":
             failed = next(s for s in view.steps.values() if s.status == "failed")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,17 +17,20 @@ if TYPE_CHECKING:
     from dosirak.artifacts.store import BaseArtifactStore
     from dosirak.metadata.recorder import RunRecorder
     from dosirak.pipelines.dag import DAG
+    from dosirak.pipelines.progress import RunProgress
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_INTERVAL_S = 15.0
+#: The error of a run, and of its running step, that the user stopped (Ctrl-C, SIGINT).
+CANCELLED_BY_USER = "cancelled by the user"
 
 
 @dataclass
 class StepOutcome:
     """What became of one step in this run."""
 
-    status: StepStatus  # completed | cached | failed | skipped
+    status: StepStatus  # completed | cached | failed | skipped | cancelled
     outputs: dict[str, ArtifactRecord] = field(default_factory=dict)
     error: str | None = None
 
@@ -44,8 +48,17 @@ class ActiveRun:
         config: dict[str, Any],
         stack_name: str | None,
         orchestrator: str | None,
+        progress: RunProgress | None = None,
     ) -> None:
+        from dosirak.pipelines.progress import RunProgress
+
         self.dag = dag
+        self.progress = progress if progress is not None else RunProgress()
+        self.started = time.monotonic()
+        #: the steps running now, and since when (``time.monotonic()``)
+        self.running: dict[str, float] = {}
+        #: the step that was running when the user cancelled the run
+        self.interrupted: str | None = None
         self.store = store
         self.artifact_store = artifact_store
         self.id = str(uuid.uuid4())
@@ -65,6 +78,7 @@ class ActiveRun:
         self._beat = threading.Thread(target=self._heartbeat, name=f"dosirak-heartbeat-{self.id[:8]}", daemon=True)
         self._beat.start()
         log.info("run %s of pipeline '%s' started (%d steps)", self.name, self.pipeline_name, len(dag.nodes))
+        self.progress.run_started(self.name, [n.name for n in dag.nodes])
 
     def _sweep_abandoned(self) -> None:
         """Remove what runs killed mid-write left in the artifact store (never a live run's files).
@@ -93,6 +107,18 @@ class ActiveRun:
             except Exception:  # noqa: BLE001 - a missed beat is not fatal
                 log.debug("heartbeat failed", exc_info=True)
 
+    def step_started(self, step_name: str) -> None:
+        """Step ``step_name`` starts running (not for a cache hit): the display shows it."""
+        self.running[step_name] = time.monotonic()
+        self.progress.step_started(step_name)
+
+    def step_ended(self, step_name: str, status: StepStatus, note: str = "") -> None:
+        """Step ``step_name`` ended as ``status``: the display shows it, with its time if it ran."""
+        started = self.running.pop(step_name, None)
+        if status == "cancelled":
+            self.interrupted = step_name
+        self.progress.step_finished(step_name, status, None if started is None else time.monotonic() - started, note)
+
     def blocked_by(self, step_name: str) -> str | None:
         """The upstream step that failed or was skipped, if any."""
         for upstream in self.dag.node(step_name).upstream:
@@ -105,6 +131,7 @@ class ActiveRun:
         reason = f"skipped because step '{because}' did not finish"
         self.outcomes[step_name] = StepOutcome("skipped", error=reason)
         self.store.skip_steps(self.id, [step_name], reason)
+        self.step_ended(step_name, "skipped", note=f"step '{because}' did not finish")
 
     def finish(self) -> RunStatus:
         """Close the run: ``failed`` if any step failed, else ``completed``. Returns the status."""
@@ -119,19 +146,58 @@ class ActiveRun:
             error = f"step '{failed[0]}' failed: {first.error}"
             self.store.finish_run(self.id, status="failed", error=error)
             log.info("run %s failed: %s", self.name, error)
+            self.progress.run_finished(self.name, "failed", time.monotonic() - self.started,
+                                       steps=len(self.dag.nodes), cached=self._cached(), error=error)
             return "failed"
         self.store.finish_run(self.id, status="completed")
-        cached = sum(1 for o in self.outcomes.values() if o.status == "cached")
+        cached = self._cached()
         log.info("run %s completed (%d steps, %d cached)", self.name, len(self.outcomes), cached)
+        self.progress.run_finished(self.name, "completed", time.monotonic() - self.started,
+                                   steps=len(self.dag.nodes), cached=cached)
         return "completed"
 
+    def _cached(self) -> int:
+        return sum(1 for o in self.outcomes.values() if o.status == "cached")
+
     def abort(self, error: str) -> None:
-        """Close the run as failed after an error outside any step (e.g. Ctrl-C)."""
+        """Close the run as failed after an error outside any step."""
         self._stop.set()
         self._release()
         missing = [n.name for n in self.dag.nodes if n.name not in self.outcomes]
         self.store.skip_steps(self.id, missing, error)
         self.store.finish_run(self.id, status="failed", error=error)
+        log.info("run %s failed: %s", self.name, error)
+
+    def cancel(self) -> str:
+        """Close the run as ``cancelled`` after Ctrl-C; returns the one line that says so.
+
+        The step that was running becomes ``cancelled``, the steps after it ``skipped``;
+        what finished stays, so a rerun takes the finished steps from the cache.
+        """
+        self._stop.set()
+        self._release()
+        step = self.interrupted or next(iter(self.running), None)
+        during = f" during step '{step}'" if step else ""
+        self.store.cancel_run(self.id, error=f"{CANCELLED_BY_USER}{during}",
+                              skipped_because=f"the run was {CANCELLED_BY_USER}")
+        line = f"run {self.name} {CANCELLED_BY_USER}{during}; {self._resume_hint()}"
+        log.info("%s", line)
+        self.progress.run_cancelled(line)
+        return line
+
+    def _resume_hint(self) -> str:
+        """What a rerun with the same parameters does with the steps that finished."""
+        kept = [n.name for n in self.dag.nodes
+                if n.name in self.outcomes and self.outcomes[n.name].status in ("completed", "cached")
+                and n.enable_cache]
+        lost = [n.name for n in self.dag.nodes
+                if n.name in self.outcomes and self.outcomes[n.name].status == "completed" and not n.enable_cache]
+        if kept:
+            return (f"a rerun resumes from the cache ({len(kept)} finished step{'s' if len(kept) > 1 else ''} "
+                    "reused)")
+        if lost:
+            return "a rerun starts over (the steps that finished have caching off)"
+        return "no step had finished, a rerun starts from the first one"
 
 
-__all__ = ["ActiveRun", "StepOutcome"]
+__all__ = ["CANCELLED_BY_USER", "ActiveRun", "StepOutcome"]

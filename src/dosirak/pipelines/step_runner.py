@@ -23,7 +23,7 @@ from dosirak.pipelines import cache, logs
 from dosirak.pipelines import parameters as params
 from dosirak.pipelines.context import StepContext, reset_step_context, set_step_context
 from dosirak.pipelines.dag import StepNode
-from dosirak.pipelines.run import ActiveRun, StepOutcome
+from dosirak.pipelines.run import CANCELLED_BY_USER, ActiveRun, StepOutcome
 from dosirak.pipelines.step import OutputSpec
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,7 @@ def run_step(run: ActiveRun, node: StepNode) -> StepOutcome:
         if hit is not None:
             source_id, outputs = hit
             log.info("step '%s' cached (reusing step run %s)", node.name, source_id[:8])
+            run.step_ended(node.name, "cached")
             return StepOutcome("cached", outputs=outputs)
         if any(gone):
             log.info("step '%s': cached outputs are gone from the artifact store; running it again", node.name)
@@ -68,6 +69,7 @@ def run_step(run: ActiveRun, node: StepNode) -> StepOutcome:
     log_uri = run.artifact_store.log_path(run.id, node.name)
     store.start_step(step_run_id, cache_key=key, cache_parts=parts,
                      source_code=node.step.source_code, inputs=input_ids, logs_uri=log_uri)
+    run.step_started(node.name)
     attempts = 0
     options = node.step.options
     delay = options.retry_delay_s
@@ -88,7 +90,7 @@ def run_step(run: ActiveRun, node: StepNode) -> StepOutcome:
                     try:
                         _run_output_hooks(node, values, outputs)
                     except BaseException:
-                        _discard(run, new)
+                        _discard(run, [a.uri for a in new])
                         raise
                 finally:
                     reset_step_context(token)
@@ -102,10 +104,16 @@ def run_step(run: ActiveRun, node: StepNode) -> StepOutcome:
                     time.sleep(delay)
                     delay *= options.retry_backoff
                     continue
-                error = f"{type(exc).__name__}: {exc}"
+                if isinstance(exc, KeyboardInterrupt):  # Ctrl-C: the user stopped it, nothing failed
+                    store.finish_step(step_run_id, status="cancelled", error=CANCELLED_BY_USER, traceback=tb,
+                                      attempts=attempts, logs_uri=None if not sink.used else log_uri)
+                    run.step_ended(node.name, "cancelled")
+                    raise
+                error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
                 store.finish_step(step_run_id, status="failed", error=error, traceback=tb, attempts=attempts,
                                   logs_uri=None if not sink.used else log_uri)
-                log.error("step '%s' failed: %s", node.name, error)
+                log.info("step '%s' failed: %s", node.name, error)  # the run's error says it to the user
+                run.step_ended(node.name, "failed", note=error)
                 if fatal:
                     raise
                 return StepOutcome("failed", error=error)
@@ -115,18 +123,22 @@ def run_step(run: ActiveRun, node: StepNode) -> StepOutcome:
                           outputs={k: a.id for k, a in outputs.items()}, attempts=attempts,
                           logs_uri=log_uri if sink.used else None)
     except BaseException:
-        _discard(run, new)  # e.g. the store's disk filled up: no published output without its row
+        _discard(run, [a.uri for a in new])  # e.g. the store's disk filled up: no published output without its row
         raise
+    run.step_ended(node.name, "completed")
     return StepOutcome("completed", outputs=outputs)
 
 
-def _discard(run: ActiveRun, artifacts: list[ArtifactRecord]) -> None:
-    """Remove published outputs that will not be recorded (nothing visible without its row)."""
-    for artifact in artifacts:
+def _discard(run: ActiveRun, uris: list[str]) -> None:
+    """Remove published outputs that will not be recorded (nothing visible without its row).
+
+    Every one is tried, through the artifact store (on any backend), whatever the others do.
+    """
+    for uri in uris:
         try:
-            run.artifact_store.discard(artifact.uri)
+            run.artifact_store.delete(uri)
         except Exception:  # noqa: BLE001 - `dosirak gc` removes what is left
-            log.warning("could not remove unrecorded output %s; `dosirak gc` will", artifact.uri, exc_info=True)
+            log.warning("could not remove unrecorded output %s; `dosirak gc` will", uri, exc_info=True)
 
 
 def _materializer_version(node: StepNode, spec: OutputSpec) -> str:
@@ -174,7 +186,7 @@ def _save_outputs(
     run: ActiveRun, node: StepNode, step_run_id: str, values: dict[str, Any]
 ) -> tuple[list[ArtifactRecord], dict[str, ArtifactRecord]]:
     new: list[ArtifactRecord] = []
-    published: list[str] = []
+    published: list[str] = []  # and the one being published: a store may fail part-way through it
     try:
         for spec in node.step.outputs:
             obj = values[spec.name]
@@ -186,8 +198,8 @@ def _save_outputs(
                 materializer.save(obj, staged)
                 content_hash, size = hash_tree(staged)
                 summary = _summary(materializer, obj)
+                published.append(uri)
                 run.artifact_store.publish(staged, uri)
-            published.append(uri)
             new.append(ArtifactRecord(
                 id=str(uuid.uuid4()), uri=uri, type=registry.qualified_name(type(obj)),
                 materializer=type(materializer).qualified_name(), materializer_version=materializer.version,
@@ -195,8 +207,7 @@ def _save_outputs(
                 created_at=utcnow(), summary=summary,
             ))
     except BaseException:
-        for uri in published:  # nothing half-written stays behind
-            run.artifact_store.discard(uri)
+        _discard(run, published)  # nothing half-written stays behind
         raise
     return new, {a.name: a for a in new}
 

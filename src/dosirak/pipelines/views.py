@@ -83,6 +83,10 @@ class StepRunView:
         return self.record.id
 
     @property
+    def run_id(self) -> str:
+        return self.record.run_id
+
+    @property
     def name(self) -> str:
         return self.record.name
 
@@ -127,6 +131,21 @@ class StepRunView:
         return self.record.duration_s
 
     @cached_property
+    def cache_source(self) -> StepRunView | None:
+        """The step run whose outputs this cache hit reused (``.run_id``, ``.name``); None if not a hit.
+
+        None too when that step run is no longer in the store.
+        """
+        from dosirak.errors import NotFoundError
+
+        if not self.record.cached_from:
+            return None
+        try:
+            return StepRunView(self._store.get_step_run(self.record.cached_from), self._store)
+        except NotFoundError:
+            return None
+
+    @cached_property
     def _artifacts(self) -> dict[str, ArtifactRecord]:
         return self._store.get_artifacts([*self.record.inputs.values(), *self.record.outputs.values()])
 
@@ -152,7 +171,8 @@ class StepRunView:
         if not uri and self.record.status == "cached" and self.record.cached_from:
             source = StepRunView(self._store.get_step_run(self.record.cached_from), self._store)
             text = source.logs(limit)
-            return f"(cached: these are the logs of step run {source.id[:8]})\n{text}" if text else ""
+            return (f"(cached: these are the logs of step '{source.name}' in run {source.run_id[:8]})\n{text}"
+                    if text else "")
         if not uri:
             return ""
         from dosirak.artifacts.store import store_for_uri

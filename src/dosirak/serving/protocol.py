@@ -17,12 +17,23 @@ subclasses the httptools protocol:
 
 Limits are ``dosirak serve --max-header-bytes`` and ``--max-headers``. The request path
 pays one addition per read and one comparison per request.
+
+It also drains more gently than uvicorn on a graceful stop. uvicorn closes every
+connection that has no response in progress at once; a keep-alive client whose next
+request is already on the wire (or a client just accepted, whose first request has not
+arrived) then gets a reset instead of an answer. Here, on stop, a response in progress or
+a request whose head is arriving is answered with ``Connection: close``; an idle
+connection stays open for :data:`DRAIN_IDLE_S` more, and a request arriving meanwhile is
+answered the same way; only a connection idle all that time is closed. A connection
+accepted just as the stop began (after uvicorn's round of ``shutdown`` calls) is treated
+the same way from its start.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +43,8 @@ import orjson
 DRAIN_BYTES = 4 << 20
 #: Seconds a refused connection stays half-open for the client to read the 431.
 LINGER_S = 2.0
+#: Seconds an idle keep-alive connection stays open after a graceful stop began, for a request already sent.
+DRAIN_IDLE_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -56,8 +69,11 @@ def head_size(url: bytes, headers: list[tuple[bytes, bytes]]) -> int:
     return 16 + len(url) + sum(len(name) + len(value) + 4 for name, value in headers)
 
 
-def protocol_class(limits: HeadLimits) -> type[Any]:
-    """uvicorn's httptools protocol refusing heads beyond ``limits`` with 431 (pass it as ``uvicorn.Config(http=...)``)."""
+def protocol_class(limits: HeadLimits, stopping: Callable[[], bool] | None = None) -> type[Any]:
+    """uvicorn's httptools protocol refusing heads beyond ``limits`` with 431 (pass it as ``uvicorn.Config(http=...)``).
+
+    ``stopping`` tells whether the server's graceful stop has begun (uvicorn's ``should_exit``).
+    """
     import httptools
     from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
@@ -70,6 +86,12 @@ def protocol_class(limits: HeadLimits) -> type[Any]:
             self._head_bytes = 0  # bytes received for the head being read; -1 while its body is read
             self._refusal: str | None = None
             self._drained = 0
+            self._stopping = False
+
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            if stopping is not None and stopping():
+                self.shutdown()
 
         def data_received(self, data: bytes) -> None:
             if self._refusal is not None:  # answered 431: drop what the client still sends
@@ -114,6 +136,19 @@ def protocol_class(limits: HeadLimits) -> type[Any]:
             if self._refusal is not None:
                 raise ValueError(self._refusal)  # stops the parser; data_received answers 431
             super().on_headers_complete()
+            if self._stopping:
+                self.cycle.keep_alive = False  # answered with Connection: close, then closed
+
+        def shutdown(self) -> None:
+            """Begin a graceful stop of this connection (see the module docstring)."""
+            self._stopping = True
+            if self.cycle is not None and not self.cycle.response_complete:
+                self.cycle.keep_alive = False
+                return
+            if self._head_bytes > 0:  # a request's head is arriving: on_headers_complete answers it with close
+                return
+            self._unset_keepalive_if_required()  # idle: a request may be on its way; close only after a quiet while
+            self.timeout_keep_alive_task = self.loop.call_later(DRAIN_IDLE_S, self.timeout_keep_alive_handler)
 
         def on_message_complete(self) -> None:
             self._head_bytes = 0  # the next request's head starts
@@ -143,4 +178,4 @@ def protocol_class(limits: HeadLimits) -> type[Any]:
     return HeadLimitedProtocol
 
 
-__all__ = ["DEFAULT_HEAD_LIMITS", "DRAIN_BYTES", "LINGER_S", "HeadLimits", "head_size", "protocol_class"]
+__all__ = ["DEFAULT_HEAD_LIMITS", "DRAIN_BYTES", "DRAIN_IDLE_S", "LINGER_S", "HeadLimits", "head_size", "protocol_class"]

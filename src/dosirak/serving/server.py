@@ -21,7 +21,11 @@ never imports the user's code, so it stays small. It
   request meanwhile instead of the newcomer answering 503 until it has loaded;
 * on SIGTERM or SIGINT, stops the workers gracefully (each finishes its in-flight
   requests), then returns 0;
-* with ``reload=True``, restarts the workers when a ``.py`` file near the service changes.
+* with ``reload=True``, restarts the workers when a ``.py`` file near the service changes;
+* with a control socket (``control_path``), answers whether it is ready and hands its
+  listening socket to a successor of the same user (:mod:`dosirak.serving.handover`);
+  started on such an inherited socket (``fd``), every worker loads the service before it
+  accepts, so the server it replaces keeps answering until this one is ready.
 
 Use :func:`serve` from Python (bundles do); ``dosirak serve`` calls it.
 """
@@ -42,7 +46,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dosirak.errors import ConfigError
+from dosirak.errors import ConfigError, SocketHandoverError
 from dosirak.serving import auth, metrics
 from dosirak.serving.protocol import DEFAULT_HEAD_LIMITS, HeadLimits
 from dosirak.serving.worker import EXIT_LOAD_FAILED
@@ -80,6 +84,24 @@ def cpu_count() -> int:
         return os.cpu_count() or 1
 
 
+def adopt_socket(fd: int) -> socket.socket:
+    """The listening TCP socket inherited as file descriptor ``fd`` (``dosirak serve --fd``); ConfigError if it is not one."""
+    from dosirak.serving.handover import check_listening
+
+    try:
+        sock = socket.socket(fileno=fd)
+    except OSError as exc:
+        raise ConfigError(f"--fd {fd}: not an open socket ({exc.strerror}); pass the number of an inherited "
+                          "listening TCP socket") from exc
+    try:
+        check_listening(sock)
+    except SocketHandoverError as exc:
+        sock.detach()  # not ours to close
+        raise ConfigError(f"--fd {fd}: {exc}; pass the number of an inherited listening TCP socket") from exc
+    sock.set_inheritable(True)
+    return sock
+
+
 def bind_socket(host: str, port: int, backlog: int = 2048) -> socket.socket:
     """A listening TCP socket for ``host:port`` that child processes can inherit."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -110,8 +132,13 @@ class Supervisor:
         graceful_timeout_s: float = 30.0,
         log_level: str = "INFO",
         head_limits: HeadLimits = DEFAULT_HEAD_LIMITS,
+        control_path: Path | None = None,
+        load_first: bool = False,
     ) -> None:
         self.spec = spec
+        self.control_path = control_path
+        self.control: socket.socket | None = None
+        self.load_first = load_first
         self.head_limits = head_limits
         self.sock = sock
         self.requested_workers = workers
@@ -166,7 +193,7 @@ class Supervisor:
         ]
         if self.base_dir is not None:
             command += ["--base-dir", str(self.base_dir)]
-        if any(w.ready for w in self.workers.values()):
+        if self.load_first or any(w.ready for w in self.workers.values()):
             command.append("--load-first")  # others serve meanwhile: accept only once loaded
         try:
             process = subprocess.Popen(command, pass_fds=(self.sock.fileno(), write_fd, lifeline_r),
@@ -329,19 +356,49 @@ class Supervisor:
                 worker.process.kill()
                 worker.process.wait()
 
+    def _open_control(self) -> None:
+        if self.control_path is None:
+            return
+        from dosirak.serving.handover import open_control
+
+        try:
+            self.control = open_control(self.control_path)
+        except OSError as exc:
+            raise ConfigError(f"cannot listen on the control socket {self.control_path} ({exc.strerror or exc}); "
+                              "pass another --control-socket path") from exc
+        self.selector.register(self.control, selectors.EVENT_READ, "control")
+
+    def _close_control(self) -> None:
+        if self.control is None:
+            return
+        self.selector.unregister(self.control)
+        self.control.close()
+        self.control = None
+        if self.control_path is not None:
+            self.control_path.unlink(missing_ok=True)
+
+    def _on_control(self) -> None:
+        from dosirak.serving.handover import answer
+
+        if self.control is not None:
+            answer(self.control, self.sock, ready=not self.stopping and self.ready_file.exists())
+
     def run(self) -> int:
         """Start the workers and supervise them until asked to stop; return the exit status."""
-        self._start(0)
-        if self.requested_workers is not None:
-            self._fill()
-        if self.reload:
-            self._changed()
-        next_reload_check = time.monotonic() + 1.0
         try:
+            self._open_control()
+            self._start(0)
+            if self.requested_workers is not None:
+                self._fill()
+            if self.reload:
+                self._changed()
+            next_reload_check = time.monotonic() + 1.0
             while not self.stopping:
                 for key, _ in self.selector.select(timeout=0.25):
                     if key.data is None:
                         os.read(self._wake_r, 512)
+                    elif key.data == "control":
+                        self._on_control()
                     elif key.data in self.workers:
                         self._on_status(self.workers[key.data])
                 self._reap()
@@ -350,6 +407,7 @@ class Supervisor:
                     next_reload_check = time.monotonic() + 1.0
                     if self._changed():
                         self._restart_all()
+            self._close_control()  # a successor takes the socket from a server that stays, not from one leaving
             if not self.exit_status:
                 logger.info("stopping: draining in-flight requests")
             self.ready_file.unlink(missing_ok=True)
@@ -363,7 +421,8 @@ class Supervisor:
                     worker.process.kill()
                     worker.process.wait()
                 os.close(worker.lifeline_fd)
-            self.sock.close()
+            self._close_control()
+            self.sock.close()  # this process's reference: a successor that took the socket keeps it open
             self.selector.close()
             os.close(self._wake_r)
             os.close(self._wake_w)
@@ -386,6 +445,8 @@ def serve(
     log_level: str = "INFO",
     access: auth.AccessPolicy | None = None,
     head_limits: HeadLimits = DEFAULT_HEAD_LIMITS,
+    fd: int | None = None,
+    control_path: Path | None = None,
 ) -> int:
     """Serve a service until SIGTERM/SIGINT; return the process exit status.
 
@@ -406,6 +467,11 @@ def serve(
             None serves anyone who can reach ``host``.
         head_limits: Largest request head (bytes, header fields) the workers read; larger
             ones are answered 431 (:mod:`dosirak.serving.protocol`).
+        fd: Serve the inherited listening socket with this file descriptor instead of
+            binding ``host:port`` (e.g. one taken from the server this one replaces); the
+            workers then load the service before they accept.
+        control_path: Answer readiness and hand the listening socket to a successor on
+            this Unix socket (:mod:`dosirak.serving.handover`).
 
     Example::
 
@@ -414,10 +480,11 @@ def serve(
     """
     if workers is not None and workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {workers}")
-    sock = bind_socket(host, port)
+    sock = bind_socket(host, port) if fd is None else adopt_socket(fd)
     env = {**(env or {}), **auth.worker_env(access)}
     supervisor = Supervisor(spec, sock=sock, workers=workers, base_dir=base_dir, env=env, reload=reload,
-                            graceful_timeout_s=graceful_timeout_s, log_level=log_level, head_limits=head_limits)
+                            graceful_timeout_s=graceful_timeout_s, log_level=log_level, head_limits=head_limits,
+                            control_path=control_path, load_first=fd is not None)
     previous = {sig: signal.signal(sig, supervisor.request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     bound = sock.getsockname()
     logger.info("dosirak serve: listening on http://%s:%d", bound[0], bound[1])
@@ -429,4 +496,4 @@ def serve(
             signal.signal(sig, handler)
 
 
-__all__ = ["EXIT_SERVICE_FAILED", "MAX_FAILURES_BEFORE_READY", "SAGEMAKER_PORT", "Supervisor", "bind_socket", "cpu_count", "serve"]
+__all__ = ["EXIT_SERVICE_FAILED", "MAX_FAILURES_BEFORE_READY", "SAGEMAKER_PORT", "Supervisor", "adopt_socket", "bind_socket", "cpu_count", "serve"]

@@ -142,7 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     config = uvicorn.Config(
         auth.protect(app, access),
         loop="uvloop",
-        http=protocol_class(HeadLimits(args.max_header_bytes, args.max_headers)),  # httptools, heads bounded
+        # httptools, heads bounded; a connection accepted once the stop began is drained like the others
+        http=protocol_class(HeadLimits(args.max_header_bytes, args.max_headers),
+                            stopping=lambda: server is not None and server.should_exit),
         lifespan="on",
         access_log=False,
         log_config=None,

@@ -6,7 +6,8 @@ How to implement a flavor: subclass the base for its component type (e.g.
 imports pydantic), and register the class in the entry-point group of its type
 (``dosirak.orchestrators``, ``dosirak.artifact_stores``, ``dosirak.model_deployers``).
 The config's JSON schema drives ``dosirak <type> register --key=value`` validation and
-the dashboard's forms. An option that is a credential holds a ``{env:NAME}`` reference
+the dashboard's forms; a flavor whose options name places overrides ``check_usable`` to try
+them at registration. An option that is a credential holds a ``{env:NAME}`` reference
 (:mod:`dosirak.stack.credentials`): the flavor turns it into the value with
 ``credentials.resolve`` at the moment it uses it, and keeps only the reference in ``config``.
 """
@@ -33,6 +34,12 @@ class StackComponent:
     def __init__(self, name: str, config: dict[str, Any] | None = None) -> None:
         self.name = name
         self.config = dict(config or {})
+
+    @classmethod
+    def from_config(cls, name: str, config: dict[str, Any]) -> StackComponent:
+        """The component ``name`` built from its record's validated ``config``; how a stack
+        builds every component (a flavor whose constructor takes more overrides this)."""
+        return cls(name, config)
 
     @classmethod
     def config_class(cls) -> type[BaseModel] | None:
@@ -74,14 +81,24 @@ class StackComponent:
         unknown = set(config) - set(model.model_fields)
         if unknown:
             raise FlavorError(
-                f"flavor '{cls.flavor}' has no option(s) {', '.join(sorted(unknown))}; "
-                f"known: {', '.join(sorted(model.model_fields)) or 'none'}"
+                f"flavor '{cls.flavor}' has no option(s) {', '.join(option_flag(k) for k in sorted(unknown))}; "
+                f"known: {', '.join(option_flag(k) for k in sorted(model.model_fields)) or 'none'}"
             )
         try:
             return dict(model.model_validate(config).model_dump(mode="json", exclude_none=True))
         except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+            problems = "; ".join(f"{_location(e['loc'])}: {str(e['msg']).removeprefix('Value error, ')}"
+                                 for e in exc.errors())
             raise FlavorError(f"invalid options for flavor '{cls.flavor}': {problems}") from None
+
+    @classmethod
+    def check_usable(cls, name: str, config: dict[str, Any]) -> None:
+        """Check, before component ``name`` is registered, that its validated ``config`` can be used here.
+
+        A flavor whose options name places (directories, files) overrides this to try them
+        and raise a :class:`~dosirak.errors.StackError` naming the option and what is wrong;
+        nothing may be left behind by the check. Default: nothing to check.
+        """
 
     @classmethod
     def config_schema(cls) -> dict[str, Any]:
@@ -92,4 +109,20 @@ class StackComponent:
         return f"<{self.component_type} {self.name} ({self.flavor})>"
 
 
-__all__ = ["StackComponent"]
+def option_flag(key: str) -> str:
+    """How the command line spells the option ``key``: ``port_policy`` -> ``--port-policy``.
+
+    ``dosirak <type> register`` takes both spellings; help and messages show the dashed one.
+    """
+    return "--" + key.replace("_", "-")
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    """A validation error's place: the option's flag, then any keys inside its value."""
+    if not loc:
+        return "(options)"
+    head, *rest = loc
+    return ".".join([option_flag(str(head)), *(str(p) for p in rest)])
+
+
+__all__ = ["StackComponent", "option_flag"]

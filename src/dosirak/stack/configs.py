@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class LocalOrchestratorConfig(BaseModel):
@@ -20,5 +21,41 @@ class ArtifactStoreConfig(BaseModel):
     path: str | None = Field(default=None, description="Directory or URL; default: DOSIRAK_HOME/artifacts")
     storage_options: dict[str, Any] | None = Field(default=None, description="fsspec options (credentials...)")
 
+    @field_validator("path")
+    @classmethod
+    def _path_form(cls, value: str | None) -> str | None:
+        return None if value is None else check_path_form(value)
 
-__all__ = ["ArtifactStoreConfig", "LocalOrchestratorConfig"]
+
+#: ``PROTOCOL://REST``, where PROTOCOL may chain fsspec protocols (``simplecache::s3``).
+_URL = re.compile(r"^(?P<protocols>[a-z][a-z0-9+.-]*(?:::[a-z][a-z0-9+.-]*)*)://(?P<rest>.*)$", re.DOTALL)
+
+
+def check_path_form(value: str) -> str:
+    """``value`` if it has the form of a directory or fsspec URL; ValueError saying what is wrong.
+
+    Only the form: a URL's protocol must be one fsspec knows and something must follow
+    ``://`` (no bucket is contacted); a path must be non-empty text without control
+    characters. Whether a local directory can be written is checked separately.
+    """
+    if not value.strip():
+        raise ValueError("is empty; give a directory or a URL (s3://bucket/prefix)")
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError("contains control characters")
+    if "://" not in value:
+        return value
+    match = _URL.match(value)
+    if match is None:
+        raise ValueError(f"'{value[:100]}' is not a URL of the form PROTOCOL://LOCATION (e.g. s3://bucket/prefix)")
+    import fsspec
+
+    known = set(fsspec.available_protocols())
+    for protocol in match["protocols"].split("::"):
+        if protocol not in known:
+            raise ValueError(f"protocol '{protocol}' is not one fsspec knows (e.g. s3, gs, az, memory, file)")
+    if not match["rest"].strip("/"):
+        raise ValueError(f"'{value[:100]}' names no location after '://' (e.g. s3://bucket/prefix)")
+    return value
+
+
+__all__ = ["ArtifactStoreConfig", "LocalOrchestratorConfig", "check_path_form"]

@@ -7,7 +7,7 @@ nested dicts and lists) never holds the credential itself. It holds a reference 
 environment variable, the whole value written ``{env:NAME}``::
 
     dosirak artifact-store register s3 -f fsspec --path=s3://bucket/dosirak \\
-        --storage_options='{"key": "{env:AWS_ACCESS_KEY_ID}", "secret": "{env:AWS_SECRET_ACCESS_KEY}"}'
+        --storage-options='{"key": "{env:AWS_ACCESS_KEY_ID}", "secret": "{env:AWS_SECRET_ACCESS_KEY}"}'
 
 The store keeps the reference; the component reads the variable when it is used
 (:func:`resolve`, e.g. when the fsspec artifact store opens its filesystem), in the process

@@ -39,21 +39,20 @@ class Stack:
                 f"  dosirak stack register local_stack -o {self.record.components['orchestrator'].name} "
                 f"-a {self.record.components['artifact-store'].name} -d local_deployer --set"
             )
-        cls = flavor_class("model-deployer", record.flavor)
-        return cls(record.name, record.config)
+        return flavor_class("model-deployer", record.flavor).from_config(record.name, record.config)
 
 
 def load_stack(store: RunRecorder, name: str | None = None) -> Stack:
-    """Build the stack ``name`` (default: the active one) from the store."""
-    from dosirak.artifacts.store import artifact_store_for
-
+    """Build the stack ``name`` (default: the active one) from the store, each component
+    through its flavor."""
     record = store.get_stack(name)
     orch = record.components.get("orchestrator")
     art = record.components.get("artifact-store")
     if orch is None or art is None:
         raise StackError(f"stack '{record.name}' lacks an orchestrator or artifact store; register it again")
-    orchestrator = flavor_class("orchestrator", orch.flavor)(orch.name, orch.config)
-    artifact_store = artifact_store_for(art.flavor, art.config, art.name)
+    orchestrator = flavor_class("orchestrator", orch.flavor).from_config(orch.name, orch.config)
+    artifact_store = flavor_class("artifact-store", art.flavor).from_config(art.name, art.config)
+    artifact_store.ensure_usable()
     return Stack(name=record.name, record=record, orchestrator=orchestrator, artifact_store=artifact_store)
 
 

@@ -38,7 +38,7 @@ def test_run_inspect_and_rerun_from_the_shell(tmp_path: Path) -> None:
     assert [r["parameters"] for r in runs] == [{"count": 3}, {"count": 3}]
     shown = json.loads(ok("runs", "show", runs[1]["id"], "--json"))
     assert [s["status"] for s in shown["steps"]] == ["completed", "completed", "completed"]
-    assert "cache hit from step run" in ok("runs", "show", runs[0]["id"][:8])
+    assert f"cache hit from run {runs[1]['id'][:8]}" in ok("runs", "show", runs[0]["id"][:8])
     assert "tallying 3 numbers" in ok("runs", "logs", runs[1]["id"], "--step", "tally")
 
     artifacts = json.loads(ok("artifact", "list", "--json"))

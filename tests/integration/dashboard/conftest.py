@@ -16,7 +16,6 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "dashboard"
-CHROMIUM = "/usr/bin/chromium"
 
 
 def wait_for(predicate: Any, timeout_s: float, what: str) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 import threading
 import time
@@ -119,5 +120,53 @@ def test_the_limits_are_serve_options(tmp_path: Path) -> None:
         assert_431(exchange(srv, request(b"X-Big: " + b"a" * 3000)), "2048 bytes")
         assert_431(exchange(srv, request(*(b"X-%d: a" % i for i in range(10)))), "10 header fields")
         assert exchange(srv, request(b"Connection: close", b"X-Big: " + b"a" * 1500)).startswith(b"HTTP/1.1 200 ")
+    finally:
+        srv.stop()
+
+
+def _read_response(sock: socket.socket) -> bytes:
+    """One chunked response read from a keep-alive connection (what /livez sends); b"" if it was closed."""
+    data = b""
+    while not data.endswith(b"\r\n0\r\n\r\n"):
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+    return data
+
+
+def test_a_request_sent_on_an_idle_keep_alive_connection_while_stopping_is_answered(tmp_path: Path) -> None:
+    """A client's next request may be on the wire when the server stops: it gets an answer, then the close."""
+    srv = start_server(tmp_path, "--workers", "1")
+    try:
+        srv.wait_ready()
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock:
+            sock.sendall(request())
+            assert _read_response(sock).startswith(b"HTTP/1.1 200 ")
+            srv.process.send_signal(signal.SIGTERM)
+            # the worker begins its stop within ~0.1 s; the request comes while the connection is idle
+            threading.Event().wait(0.5)
+            sock.sendall(request())
+            answer = _read_response(sock)
+            assert answer.startswith(b"HTTP/1.1 200 "), answer
+            assert b"connection: close" in answer.lower()
+            assert sock.recv(1) == b""  # then closed
+        assert srv.process.wait(timeout=30) == 0
+    finally:
+        srv.stop()
+
+
+def test_an_idle_keep_alive_connection_is_closed_soon_after_the_stop(tmp_path: Path) -> None:
+    srv = start_server(tmp_path, "--workers", "1")
+    try:
+        srv.wait_ready()
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=20) as sock:
+            sock.sendall(request())
+            assert _read_response(sock).startswith(b"HTTP/1.1 200 ")
+            started = time.monotonic()
+            srv.process.send_signal(signal.SIGTERM)
+            assert sock.recv(1) == b""
+            assert time.monotonic() - started < 5  # not kept for the keep-alive timeout or the graceful timeout
+        assert srv.process.wait(timeout=30) == 0
     finally:
         srv.stop()
