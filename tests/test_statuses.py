@@ -18,6 +18,7 @@ def test_live_and_ended_deployment_statuses_split_every_deployment_status() -> N
     live, ended = set(statuses.LIVE_DEPLOYMENT_STATUSES), set(statuses.ENDED_DEPLOYMENT_STATUSES)
     assert live.isdisjoint(ended)
     assert live | ended == set(statuses.DEPLOYMENT_STATUSES)
+    assert set(statuses.SERVING_DEPLOYMENT_STATUSES) < live
 
 
 def test_every_status_fits_its_column() -> None:

@@ -21,6 +21,8 @@ DEPLOYMENT_STATUSES: tuple[DeploymentStatus, ...] = get_args(DeploymentStatus)
 
 #: Deployments whose process (or endpoint) should be alive.
 LIVE_DEPLOYMENT_STATUSES: tuple[DeploymentStatus, ...] = ("starting", "running", "stopping")
+#: Deployments that serve, or are starting to (not the ones being stopped).
+SERVING_DEPLOYMENT_STATUSES: tuple[DeploymentStatus, ...] = ("starting", "running")
 #: Deployments that no longer hold on to a model or bundle.
 ENDED_DEPLOYMENT_STATUSES: tuple[DeploymentStatus, ...] = tuple(
     s for s in DEPLOYMENT_STATUSES if s not in LIVE_DEPLOYMENT_STATUSES)
@@ -32,6 +34,6 @@ def is_run_status(value: object) -> TypeGuard[RunStatus]:
 
 
 __all__ = [
-    "DEPLOYMENT_STATUSES", "ENDED_DEPLOYMENT_STATUSES", "LIVE_DEPLOYMENT_STATUSES", "RUN_STATUSES", "STEP_STATUSES",
-    "DeploymentStatus", "RunStatus", "StepStatus", "is_run_status",
+    "DEPLOYMENT_STATUSES", "ENDED_DEPLOYMENT_STATUSES", "LIVE_DEPLOYMENT_STATUSES", "RUN_STATUSES", "SERVING_DEPLOYMENT_STATUSES",
+    "STEP_STATUSES",     "DeploymentStatus", "RunStatus", "StepStatus", "is_run_status",
 ]

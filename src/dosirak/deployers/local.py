@@ -51,7 +51,7 @@ from dosirak import process
 from dosirak.deployers.base import BaseDeployer, DeploymentRequest
 from dosirak.errors import ConfigError, DeploymentError, DeploymentStartError, PortInUseError
 from dosirak.metadata.records import DeploymentRecord
-from dosirak.statuses import LIVE_DEPLOYMENT_STATUSES
+from dosirak.statuses import LIVE_DEPLOYMENT_STATUSES, SERVING_DEPLOYMENT_STATUSES
 
 if TYPE_CHECKING:
     from dosirak.metadata.store import MetadataStore
@@ -153,8 +153,9 @@ class LocalDeployer(BaseDeployer):
         _check_api_keys(key_env)
         store = self._store()
         # only this flavor's deployments: a SageMaker endpoint of the same name is not a process to replace
-        previous = [d for d in (self.refresh(r) for r in store.list_deployments(name=request.name, statuses=LIVE_DEPLOYMENT_STATUSES)
-                                if r.flavor == self.flavor) if d.status in ("starting", "running")]
+        listed = store.list_deployments(name=request.name, statuses=LIVE_DEPLOYMENT_STATUSES)
+        previous = [d for d in (self.refresh(r) for r in listed if r.flavor == self.flavor)
+                    if d.status in SERVING_DEPLOYMENT_STATUSES]
         host = request.host or str(self.options["host"])
         wanted = int(self.options["port"] if request.port is None else request.port)
         # the replaced deployment's port, when it is the one asked for (or any was: port 0)

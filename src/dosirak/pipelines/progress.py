@@ -161,9 +161,11 @@ class PlainProgress(RunProgress):
 
 
 _SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
-_MARKS = {"completed": ("✓", "green"), "cached": ("↺", "cyan"), "failed": ("✗", "red"),
-          "skipped": ("–", "dim"), "cancelled": ("■", "bold")}
-_ASCII_MARKS = {"completed": "+", "cached": "=", "failed": "x", "skipped": "-", "cancelled": "#"}
+_MARKS: dict[StepStatus, tuple[str, str]] = {
+    "completed": ("✓", "green"), "cached": ("↺", "cyan"), "failed": ("✗", "red"), "skipped": ("–", "dim"),
+    "cancelled": ("■", "bold"),
+}
+_ASCII_MARKS: dict[StepStatus, str] = {"completed": "+", "cached": "=", "failed": "x", "skipped": "-", "cancelled": "#"}
 _ERASE = "\r\x1b[2K"
 #: Terminal control sequences (ESC [ ... letter) at the end of a write: they do not move the cursor off a line start.
 _TRAILING_CONTROLS = re.compile(r"(?:\x1b\[[0-9;?]*[A-Za-z])+$")
