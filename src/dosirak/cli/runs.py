@@ -8,7 +8,7 @@ import click
 
 from dosirak.cli._render import console, fmt, json_option, print_json, status_style, table
 from dosirak.metadata.driver import MAX_SQL_INTEGER
-from dosirak.metadata.recorder import RUN_STATUSES
+from dosirak.statuses import RUN_STATUSES, RunStatus
 from dosirak.units import duration, human_size
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ def runs() -> None:
 @click.option("--status", type=click.Choice(RUN_STATUSES))
 @click.option("-n", "--limit", default=20, show_default=True, type=click.IntRange(1, MAX_SQL_INTEGER))
 @json_option
-def list_runs(pipeline_name: str | None, status: str | None, limit: int, as_json: bool) -> None:
+def list_runs(pipeline_name: str | None, status: RunStatus | None, limit: int, as_json: bool) -> None:
     """Runs, newest first."""
     from dosirak.client import Client
 

@@ -14,8 +14,8 @@ from dosirak import process
 from dosirak.dashboard import logs, resources
 from dosirak.dashboard.context import Dashboard
 from dosirak.dashboard.registry import store_with
+from dosirak.statuses import LIVE_DEPLOYMENT_STATUSES
 
-LIVE_STATUSES = ("starting", "running", "stopping")
 LOG_TAIL_BYTES = 8 * 1024
 LOG_LINES = 40
 
@@ -26,7 +26,7 @@ def deployment(record: Any) -> dict[str, Any]:
     # a SageMaker endpoint answers only /invocations (through sagemaker-runtime): no Swagger UI to link
     out["docs_url"] = f"{record.url.rstrip('/')}/docs" if record.url and record.flavor != "sagemaker" else None
     alive: bool | None = None
-    if record.status in LIVE_STATUSES and record.flavor == "local" and record.pid:
+    if record.status in LIVE_DEPLOYMENT_STATUSES and record.flavor == "local" and record.pid:
         alive = process.is_alive(record.pid, record.pid_start)
     out["process_alive"] = alive
     return out
@@ -71,7 +71,8 @@ def detail_view(board: Dashboard, deployment_id: str) -> dict[str, Any]:
     view = deployment(record)
     view["model_version"] = _version_number(board, record.model_version_id, {})
     return {"deployment": view, "bundle": bundle, "log_lines": lines,
-            "can_stop": record.status in LIVE_STATUSES, "can_start": record.status not in LIVE_STATUSES}
+            "can_stop": record.status in LIVE_DEPLOYMENT_STATUSES,
+            "can_start": record.status not in LIVE_DEPLOYMENT_STATUSES}
 
 
 def act(board: Dashboard, deployment_id: str, action: str) -> dict[str, Any]:

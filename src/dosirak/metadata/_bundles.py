@@ -13,11 +13,11 @@ from sqlalchemy.engine import Connection, Row
 
 from dosirak.errors import BundleError, NotFoundError
 from dosirak.metadata import schema as t
-from dosirak.metadata._models import INACTIVE_DEPLOYMENT_STATUSES
 from dosirak.metadata.database import Database
 from dosirak.metadata.records import BundleRecord, ImageRecord
 from dosirak.metadata.timeutil import as_utc, utcnow
 from dosirak.names import check_name
+from dosirak.statuses import ENDED_DEPLOYMENT_STATUSES
 
 
 def _bundle_from_row(row: Row[Any]) -> BundleRecord:
@@ -191,7 +191,7 @@ class BundlesMixin(Database):
             row = self._bundle_row(conn, name, version)
             users = conn.execute(select(t.deployments.c.name, t.deployments.c.status).where(
                 t.deployments.c.bundle_id == row.id,
-                t.deployments.c.status.not_in(INACTIVE_DEPLOYMENT_STATUSES))).all()
+                t.deployments.c.status.not_in(ENDED_DEPLOYMENT_STATUSES))).all()
             if users:
                 names = ", ".join(f"{n} ({s})" for n, s in users)
                 raise BundleError(

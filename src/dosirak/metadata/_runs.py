@@ -14,6 +14,7 @@ from dosirak.metadata import schema as t
 from dosirak.metadata.recorder import RunRecorder, run_record, step_record
 from dosirak.metadata.records import PipelineRecord, RunRecord, StepRunRecord
 from dosirak.metadata.timeutil import as_utc
+from dosirak.statuses import RunStatus
 
 _RUN_COLUMNS = (*t.pipeline_runs.c, t.pipelines.c.name.label("pipeline_name"))
 
@@ -77,7 +78,7 @@ class RunsMixin(RunRecorder):
         self,
         *,
         pipeline_name: str | None = None,
-        status: str | None = None,
+        status: RunStatus | None = None,
         limit: int = 50,
         offset: int = 0,
     ) -> list[RunRecord]:
@@ -102,7 +103,7 @@ class RunsMixin(RunRecorder):
         by_id = {row._mapping["id"]: run_record(row._mapping) for row in rows}
         return [by_id[i] for i in ids if i in by_id]
 
-    def count_runs(self, *, pipeline_name: str | None = None, status: str | None = None) -> int:
+    def count_runs(self, *, pipeline_name: str | None = None, status: RunStatus | None = None) -> int:
         query = select(func.count()).select_from(t.pipeline_runs.join(t.pipelines))
         if pipeline_name is not None:
             query = query.where(t.pipelines.c.name == pipeline_name)

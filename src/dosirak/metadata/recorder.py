@@ -27,13 +27,12 @@ from dosirak.metadata._references import ReferencesMixin
 from dosirak.metadata.driver import LIKE_ESCAPE, Cursor, Row, like_prefix
 from dosirak.metadata.records import ArtifactRecord, ComponentRecord, RunRecord, StackRecord, StepRunRecord
 from dosirak.metadata.timeutil import utcnow
+from dosirak.statuses import RUN_STATUSES, STEP_STATUSES, RunStatus, StepStatus
 
 log = logging.getLogger(__name__)
 
 #: A run on another host whose heartbeat is older than this is considered abandoned.
 HEARTBEAT_STALE_AFTER = timedelta(seconds=90)
-RUN_STATUSES = ("running", "completed", "failed", "cancelled")
-STEP_STATUSES = ("pending", "running", "completed", "cached", "failed", "skipped", "cancelled")
 ACTIVE_STACK_KEY = "active_stack"
 
 StepIO = Mapping[str, tuple[dict[str, str], dict[str, str]]]
@@ -240,7 +239,7 @@ class RunRecorder(ReferencesMixin):
         self,
         step_run_id: str,
         *,
-        status: str,
+        status: StepStatus,
         new_artifacts: Iterable[ArtifactRecord] = (),
         outputs: Mapping[str, str] | None = None,
         cached_from: str | None = None,
@@ -289,7 +288,7 @@ class RunRecorder(ReferencesMixin):
                 f"WHERE run_id = :run_id AND name IN {in_names} AND status IN ('pending', 'running')",
                 {**params, "error": reason, "end_time": utcnow(), "run_id": run_id})
 
-    def finish_run(self, run_id: str, *, status: str, error: str | None = None) -> None:
+    def finish_run(self, run_id: str, *, status: RunStatus, error: str | None = None) -> None:
         if status not in RUN_STATUSES:
             raise StoreError(f"invalid run status '{status}'")
         with self.sql.write() as cur:
@@ -477,6 +476,6 @@ def close_stores() -> None:
 
 
 __all__ = [
-    "ACTIVE_STACK_KEY", "HEARTBEAT_STALE_AFTER", "RUN_STATUSES", "STEP_STATUSES", "RunRecorder",
+    "ACTIVE_STACK_KEY", "HEARTBEAT_STALE_AFTER", "RunRecorder",
     "artifact_record", "close_stores", "component_record", "get_recorder", "open_store", "run_record", "step_record",
 ]

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from dosirak.statuses import DeploymentStatus, RunStatus, StepStatus
+
 
 @dataclass(frozen=True)
 class PipelineRecord:
@@ -25,7 +27,7 @@ class RunRecord:
     id: str
     name: str
     pipeline_name: str
-    status: str
+    status: RunStatus
     parameters: dict[str, Any]
     config: dict[str, Any]
     dag: dict[str, Any]
@@ -54,7 +56,7 @@ class StepRunRecord:
     run_id: str
     name: str
     step_type: str
-    status: str
+    status: StepStatus
     parameters: dict[str, Any]
     cache_key: str | None
     cache_parts: dict[str, Any]
@@ -246,7 +248,7 @@ class DeploymentRecord:
     pipeline_name: str | None
     run_id: str | None
     step_name: str | None
-    status: str
+    status: DeploymentStatus
     host: str | None
     port: int | None
     url: str | None

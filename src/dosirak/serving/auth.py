@@ -43,6 +43,7 @@ from dosirak.errors import ConfigError, UnauthorizedError
 from dosirak.network import is_loopback
 from dosirak.serving.docs import STATIC_PREFIX
 from dosirak.settings import env_value
+from dosirak.types import ASGIApp, Receive, Scope, Send
 
 if TYPE_CHECKING:
     from dosirak.serving.service import ServiceDefinition
@@ -204,13 +205,13 @@ class ApiKeyGuard:
         policy: The keys and the open routes.
     """
 
-    def __init__(self, app: Any, policy: AccessPolicy) -> None:
+    def __init__(self, app: ASGIApp, policy: AccessPolicy) -> None:
         self.app = app
         self.policy = policy
         self._ids = itertools.count(1)
         self._prefix = f"{os.getpid():x}-a"
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self.policy.is_open(scope["path"]):
             await self.app(scope, receive, send)
             return
@@ -233,7 +234,7 @@ class ApiKeyGuard:
             challenge = b'Bearer realm="dosirak", error="invalid_token"'
         await self._deny(send, error, challenge, request_id or f"{self._prefix}{next(self._ids):x}".encode())
 
-    async def _deny(self, send: Any, error: UnauthorizedError, challenge: bytes, request_id: bytes) -> None:
+    async def _deny(self, send: Send, error: UnauthorizedError, challenge: bytes, request_id: bytes) -> None:
         body = orjson.dumps({"error": {"type": error.error_type, "message": str(error),
                                        "request_id": request_id.decode("ascii")}})
         await send({"type": "http.response.start", "status": error.status_code, "headers": [
