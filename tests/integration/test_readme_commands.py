@@ -49,8 +49,8 @@ SKIPPED = {
     "python examples/fashion_mnist/run.py":
         "the command the test ran first (the README's first command): 70 s more on 2 shared cores; rerunning it "
         "is a redeploy, which tests/integration/deployers/ cover",
-    "python -m venv .venv && . .venv/bin/activate":
-        "makes a venv and pip-installs into it from the package index: minutes and the network; this venv is it",
+    "bash scripts/setup.sh && . .venv/bin/activate":
+        "the example's setup line, the README's first command: it makes .venv, the venv this test runs in",
     "dosirak bundle containerize fashion_mnist:latest   # a real image: localhost/fashion_mnist:VERSION":
         "builds a 1.4 GB image (82 s cold) and runs containers: tests/integration/bundles/ build and run images",
     "dosirak integration install aws":
