@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "orchestrator": ("dosirak.cli.components:orchestrator", "Manage orchestrator components."),
     "artifact-store": ("dosirak.cli.components:artifact_store", "Manage artifact-store components."),
     "model-deployer": ("dosirak.cli.components:model_deployer", "Manage model-deployer components."),
+    "secret": ("dosirak.cli.secrets:secret", "Named secrets for component options ({secret:NAME}): create, list, delete."),
     "flavor": ("dosirak.cli.components:flavor", "List the flavors of every component type."),
     "deployment": ("dosirak.cli.deployments:deployment", "List, describe, follow, stop, start and delete model deployments."),
     "up": ("dosirak.cli.dashboard:up", "Start the dashboard (web UI and JSON API) and print its URL."),

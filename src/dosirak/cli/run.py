@@ -92,7 +92,7 @@ def run(target: str, config: Path | None, params: tuple[str, ...], stack: str | 
         raise SystemExit(130) from None  # the run said it was cancelled, in one line
     except RunFailedError as exc:
         click.echo(f"error: {exc}", err=True)
-        raise SystemExit(1) from None
+        raise SystemExit(2 if exc.bad_input else 1) from None  # 2: a setting, secret or bucket to fix
     steps = result.steps
     cached = sum(1 for s in steps.values() if s.status == "cached")
     click.echo(f"run {result.name} ({result.id[:8]}) {result.status}: {len(steps)} steps, {cached} cached, "
