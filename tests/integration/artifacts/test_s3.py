@@ -98,6 +98,19 @@ def test_a_run_on_an_s3_store_with_a_named_secret_writes_there_and_never_shows_t
     outputs += [json.dumps(shown), ok(cli, "artifact-store", "describe", "team"), ok(cli, "artifact-store", "list"),
                 ok(cli, "stack", "describe", "shared"), ok(cli, "secret", "list"), ok(cli, "secret", "list", "--json"),
                 ok(cli, "runs", "show", run_id), ok(cli, "runs", "show", run_id, "--json")]
+    from dosirak.dashboard.app import create_app
+    from tests.dashboard.client import AppClient
+
+    dashboard = AppClient(create_app())
+    step_ids = [st["id"] for st in dashboard.get(f"/api/v1/runs/{run_id}/steps").json()["items"]]
+    assert len(step_ids) == 2
+    for url in ["/stacks", "/api/v1/stacks", "/api/v1/stacks/shared", "/api/v1/components", f"/runs/{run_id}",
+                f"/api/v1/runs/{run_id}", *(f"/steps/{i}" for i in step_ids), *(f"/api/v1/steps/{i}" for i in step_ids),
+                *(f"/api/v1/steps/{i}/logs" for i in step_ids), *(f"/steps/{i}/log.txt" for i in step_ids)]:
+        answer = dashboard.get(url)
+        assert answer.status_code == 200, (url, answer.text[:300])
+        outputs.append(answer.text)
+    assert "{secret:team-s3}" in dashboard.get("/api/v1/components").text
     stored = [p.read_bytes() for p in dosirak_home.rglob("*") if p.is_file() and p.parent.name != "secrets"]
     assert all(secret_value not in out for out in outputs)
     assert all(secret_value.encode() not in data for data in stored), "the secret is in a file of the home"
