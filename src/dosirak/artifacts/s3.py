@@ -112,13 +112,21 @@ class S3ArtifactStore(FsspecArtifactStore):
         """Nothing is contacted when the stack is loaded: the bucket is checked by the first write."""
 
     def delete(self, uri: str) -> None:
-        """Remove what is at ``uri``; nothing to remove when the store cannot even be opened."""
+        """Remove what is at ``uri``; nothing to remove when the store cannot even be opened, or
+        when its bucket is missing or denies access altogether (nothing can have been put there)."""
         try:
             fs = self.fs
         except DosirakError:
             return  # credentials missing: nothing was ever written with them
-        if fs.exists(uri):
-            fs.rm(uri, recursive=True)
+        try:
+            if fs.exists(uri):
+                fs.rm(uri, recursive=True)
+        except OSError as exc:
+            problem = self.bucket_problem()
+            if problem is None:
+                raise
+            # the bucket cannot be used at all, so nothing was put there; the step's error says why
+            log.debug("nothing to remove at %s: %s (%s)", uri, problem, exc)
 
     @property
     def bucket(self) -> str:

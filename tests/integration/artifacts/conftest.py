@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,16 +20,16 @@ from tests.ports import free_port
 BUCKET = "dosirak-artifacts"
 
 
-@pytest.fixture(scope="session")
-def moto_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``moto_server`` on 127.0.0.1 for the session, with one bucket; its URL."""
+@contextmanager
+def running_moto(log: Path, env: dict[str, str] | None = None) -> Iterator[str]:
+    """``moto_server`` on 127.0.0.1 (with ``env`` added to its environment) until the block ends; its URL."""
     exe = Path(sys.executable).with_name("moto_server")
     if not exe.exists():
         pytest.fail(f"{exe} is missing: install the dev extra (`pip install -e '.[dev]'` brings moto[server])")
     port = free_port()
-    log = tmp_path_factory.mktemp("moto") / "moto.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen([str(exe), "-H", "127.0.0.1", "-p", str(port)], stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen([str(exe), "-H", "127.0.0.1", "-p", str(port)], stdout=out, stderr=subprocess.STDOUT,
+                                env={**os.environ, **(env or {})})
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -41,7 +43,6 @@ def moto_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 if time.monotonic() > deadline:
                     pytest.fail(f"moto_server did not answer within 30 s: {log.read_text()[-2000:]}")
                 time.sleep(0.1)
-        httpx.put(f"{url}/{BUCKET}", timeout=10).raise_for_status()
         yield url
     finally:
         proc.terminate()
@@ -50,6 +51,21 @@ def moto_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def moto_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``moto_server`` on 127.0.0.1 for the session, with one bucket; its URL."""
+    with running_moto(tmp_path_factory.mktemp("moto") / "moto.log") as url:
+        httpx.put(f"{url}/{BUCKET}", timeout=10).raise_for_status()
+        yield url
+
+
+@pytest.fixture(scope="module")
+def moto_s3_with_auth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``moto_server`` that checks credentials (IAM) from its first request: unknown keys are denied."""
+    with running_moto(tmp_path_factory.mktemp("moto-auth") / "moto.log", {"INITIAL_NO_AUTH_ACTION_COUNT": "0"}) as url:
+        yield url
 
 
 def objects(moto_s3: str, config: dict[str, Any]) -> list[str]:

@@ -132,6 +132,19 @@ def test_a_bucket_that_does_not_exist_fails_the_run_in_one_line_naming_it(cli: o
     assert run.status == "failed" and "bucket 'no-such-bucket-dk' does not exist" in (run.error or "")
 
 
+def test_a_bucket_that_denies_access_fails_the_run_in_one_line_naming_it(cli: object, moto_s3_with_auth: str,
+                                                                         secret_value: str) -> None:
+    register_s3(cli, moto_s3_with_auth, "s3://team-bucket/prefix", "--access-key-id={env:DK_TEST_KEY_ID}",
+                "--secret-access-key={env:DK_TEST_SECRET_KEY}")
+    result = cli("run", CHAIN)  # type: ignore[operator]
+    assert result.exit_code == 2, (result.stdout, result.stderr)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert "bucket 'team-bucket' denies access" in lines[0] and "grant" in lines[0]
+    run = get_store().list_runs()[0]
+    assert run.status == "failed" and "denies access" in (run.error or "")
+
+
 def test_a_missing_secret_fails_the_run_in_one_line_naming_it(cli: object, moto_s3: str, secret_value: str) -> None:
     register_s3(cli, moto_s3, f"s3://{BUCKET}/{uuid.uuid4().hex}", "--access-key-id={env:DK_TEST_KEY_ID}",
                 "--secret-access-key={secret:never-created}")
