@@ -101,6 +101,11 @@ class Settings:
         return self.home / "deployments"
 
     @property
+    def secrets_root(self) -> Path:
+        """Named secrets (``dosirak secret create``): one owner-only file each, outside the metadata store."""
+        return self.home / "secrets"
+
+    @property
     def run_dir(self) -> Path:
         """Runtime files (PID files, dashboard state)."""
         return self.home / "run"

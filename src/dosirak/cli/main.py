@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "orchestrator": ("dosirak.cli.components:orchestrator", "Manage orchestrator components."),
     "artifact-store": ("dosirak.cli.components:artifact_store", "Manage artifact-store components."),
     "model-deployer": ("dosirak.cli.components:model_deployer", "Manage model-deployer components."),
+    "secret": ("dosirak.cli.secrets:secret", "Named secrets for component options ({secret:NAME}): create, list, delete."),
     "flavor": ("dosirak.cli.components:flavor", "List the flavors of every component type."),
     "deployment": ("dosirak.cli.deployments:deployment", "List, describe, follow, stop, start and delete model deployments."),
     "up": ("dosirak.cli.dashboard:up", "Start the dashboard (web UI and JSON API) and print its URL."),
@@ -101,7 +102,8 @@ Exit status (an error is one line on stderr, starting with "error:"; -vv adds th
   1    a pipeline run failed (its traceback is in `dosirak runs show RUN`),
        gc could not remove something, or dosirak itself failed unexpectedly
   2    bad usage or input: unknown command or option, a missing or invalid
-       argument, a name that does not exist, a refused request
+       argument, a name that does not exist, a refused request; also a run
+       that failed on a setting to fix (a missing secret, an unusable bucket)
   3    dosirak serve: the service could not be loaded (import or __init__ failed)
   130  interrupted (Ctrl-C)"""
 
@@ -194,7 +196,8 @@ def main(argv: list[str] | None = None) -> None:
         _fail(exc.format_message(), 2)
     except RunFailedError as exc:  # the pipeline's own code failed, not the command; -vv: the steps' tracebacks
         failed = [] if exc.run is None else [s for s in exc.run.steps.values() if s.status == "failed"]
-        _fail(str(exc), 1, details="\n".join(s.record.traceback or "" for s in failed) or None)
+        _fail(str(exc), 2 if exc.bad_input else 1,  # 2: a setting, secret or bucket to fix
+              details="\n".join(s.record.traceback or "" for s in failed) or None)
     except DosirakError as exc:
         _fail(str(exc), 2)
     except KeyboardInterrupt:

@@ -87,7 +87,7 @@ def run(target: str, config: Path | None, params: tuple[str, ...], stack: str | 
 
     try:
         with display("plain" if plain else None, summary=False):  # the summary is the line below
-            result = pipe.run(config=cfg, stack=stack, **kwargs)  # RunFailedError: one line, status 1 (cli.main)
+            result = pipe.run(config=cfg, stack=stack, **kwargs)  # RunFailedError: one line, status 1 or 2 (cli.main)
     except KeyboardInterrupt:
         raise SystemExit(130) from None  # the run said it was cancelled, in one line
     steps = result.steps

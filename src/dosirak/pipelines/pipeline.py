@@ -10,7 +10,7 @@ from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
-from dosirak.errors import ConfigError, ParameterError, PipelineError, RunFailedError
+from dosirak.errors import ConfigError, ParameterError, PipelineError, RunFailedError, is_bad_input
 from dosirak.names import check_name
 from dosirak.pipelines import _tracing
 from dosirak.pipelines import parameters as params
@@ -96,7 +96,7 @@ class Pipeline:
             failed = next(s for s in view.steps.values() if s.status == "failed")
             raise RunFailedError(
                 f"pipeline '{self.name}' run {run.name} failed at step '{failed.name}': {failed.error}. "
-                f"`dosirak runs show {run.id[:8]}` has the traceback", run=view)
+                f"`dosirak runs show {run.id[:8]}` has the traceback", run=view, bad_input=is_bad_input(failed.error))
         return view
 
     def _bind(self, args: tuple[Any, ...], kwargs: dict[str, Any], from_config: dict[str, Any]) -> dict[str, Any]:
