@@ -74,8 +74,8 @@ def test_a_store_at_an_older_revision_is_upgraded_in_place(tmp_path: Path) -> No
     from sqlalchemy import text
 
     from dosirak.metadata.engine import make_engine, upgrade
-    from dosirak.metadata.schema import SCHEMA_REVISION
     from dosirak.metadata.store import MetadataStore
+    from dosirak.metadata.tables import SCHEMA_REVISION
 
     url = f"sqlite:///{tmp_path / 'old.db'}"
     engine = make_engine(url)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from dosirak.metadata import schema as t
-from dosirak.metadata.recorder import RunRecorder, artifact_record
-from dosirak.metadata.records import ArtifactRecord
+from dosirak.metadata.recorder import RunRecorder
+from dosirak.metadata.records import ArtifactRecord, from_row
 
 
 class ArtifactsMixin(RunRecorder):
@@ -24,7 +24,7 @@ class ArtifactsMixin(RunRecorder):
             if not ids:
                 return []
             rows = conn.execute(select(*t.artifacts.c).where(a.id.in_(ids))).all()
-        by_id = {row._mapping["id"]: artifact_record(row._mapping) for row in rows}
+        by_id = {row._mapping["id"]: from_row(ArtifactRecord, row._mapping) for row in rows}
         return [by_id[i] for i in ids if i in by_id]
 
     def count_artifacts(self) -> int:

@@ -13,8 +13,8 @@ from sqlalchemy.engine import Connection, Row
 from dosirak.errors import ModelError, NotFoundError
 from dosirak.metadata import schema as t
 from dosirak.metadata.database import Database, inserted_id
-from dosirak.metadata.driver import MAX_SQL_INTEGER
-from dosirak.metadata.records import AliasMoveRecord, ModelRecord, ModelVersionRecord
+from dosirak.metadata.like import MAX_SQL_INTEGER
+from dosirak.metadata.records import AliasMoveRecord, ModelRecord, ModelVersionRecord, from_row
 from dosirak.metadata.timeutil import as_utc, utcnow
 from dosirak.names import check_name
 
@@ -47,15 +47,7 @@ def check_alias(alias: str) -> None:
 
 
 def _version_from_row(row: Row[Any], aliases: tuple[str, ...] = ()) -> ModelVersionRecord:
-    m = row._mapping
-    return ModelVersionRecord(
-        id=m["id"], name=m["model_name"], version=m["version"], framework=m["framework"], uri=m["uri"],
-        created_at=as_utc(m["created_at"]),  # type: ignore[arg-type]
-        metadata=m["metadata"] or {}, metrics=m["metrics"] or {}, labels=m["labels"] or {},
-        signatures=m["signatures"] or {}, libraries=m["libraries"] or {}, files=m["files"] or {},
-        run_id=m["run_id"], step_run_id=m["step_run_id"], artifact_id=m["artifact_id"],
-        trusted=bool(m["trusted"]), aliases=aliases, extra=m["extra"] or {},
-    )
+    return from_row(ModelVersionRecord, row._mapping, name=row._mapping["model_name"], aliases=aliases)
 
 
 _VERSION_COLUMNS = (*t.model_versions.c, t.models.c.name.label("model_name"))

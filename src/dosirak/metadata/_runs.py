@@ -11,9 +11,8 @@ from sqlalchemy import func, select
 
 from dosirak.errors import NotFoundError
 from dosirak.metadata import schema as t
-from dosirak.metadata.recorder import RunRecorder, run_record, step_record
-from dosirak.metadata.records import PipelineRecord, RunRecord, StepRunRecord
-from dosirak.metadata.timeutil import as_utc
+from dosirak.metadata.recorder import RunRecorder
+from dosirak.metadata.records import PipelineRecord, RunRecord, StepRunRecord, from_row
 
 _RUN_COLUMNS = (*t.pipeline_runs.c, t.pipelines.c.name.label("pipeline_name"))
 
@@ -35,7 +34,7 @@ class RunsMixin(RunRecorder):
                        .scalar_subquery())
                 .order_by(t.pipeline_runs.c.start_time.desc()).limit(1)
             ).first()
-        return None if row is None else step_record(row._mapping)
+        return None if row is None else from_row(StepRunRecord, row._mapping)
 
     # -- reads ----------------------------------------------------------------------
     def list_pipelines(self) -> list[tuple[PipelineRecord, int, RunRecord | None]]:
@@ -55,9 +54,9 @@ class RunsMixin(RunRecorder):
                     t.pipeline_runs.c.pipeline_id == pid, t.pipeline_runs.c.start_time == start
                 ).limit(1)).first()
                 if r is not None:
-                    latest[pid] = run_record(r._mapping)
+                    latest[pid] = from_row(RunRecord, r._mapping)
         return [
-            (PipelineRecord(id=p.id, name=p.name, created_at=as_utc(p.created_at)), counts.get(p.id, 0),  # type: ignore[arg-type]
+            (from_row(PipelineRecord, p._mapping), counts.get(p.id, 0),
              latest.get(p.id))
             for p in pipes
         ]
@@ -67,7 +66,7 @@ class RunsMixin(RunRecorder):
             row = conn.execute(select(*t.pipelines.c).where(t.pipelines.c.name == name)).first()
         if row is None:
             raise NotFoundError(f"no pipeline named '{name}'; `dosirak pipeline list` shows the known ones")
-        return PipelineRecord(id=row.id, name=row.name, created_at=as_utc(row.created_at))  # type: ignore[arg-type]
+        return from_row(PipelineRecord, row._mapping)
 
     @staticmethod
     def _run_select() -> Any:
@@ -99,7 +98,7 @@ class RunsMixin(RunRecorder):
                 return []
             rows = conn.execute(select(*_RUN_COLUMNS).join(t.pipelines, t.pipelines.c.id == r.pipeline_id)
                                 .where(r.id.in_(ids))).all()
-        by_id = {row._mapping["id"]: run_record(row._mapping) for row in rows}
+        by_id = {row._mapping["id"]: from_row(RunRecord, row._mapping) for row in rows}
         return [by_id[i] for i in ids if i in by_id]
 
     def count_runs(self, *, pipeline_name: str | None = None, status: str | None = None) -> int:

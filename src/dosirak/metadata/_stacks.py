@@ -11,8 +11,8 @@ from dosirak import names
 from dosirak.errors import NotFoundError, StackError
 from dosirak.metadata import schema as t
 from dosirak.metadata.database import inserted_id
-from dosirak.metadata.recorder import ACTIVE_STACK_KEY, RunRecorder, component_record
-from dosirak.metadata.records import ComponentRecord, StackRecord
+from dosirak.metadata.recorder import ACTIVE_STACK_KEY, RunRecorder
+from dosirak.metadata.records import ComponentRecord, StackRecord, from_row
 from dosirak.metadata.timeutil import utcnow
 from dosirak.stack.credentials import refuse_clear_text
 
@@ -48,7 +48,7 @@ class StacksMixin(RunRecorder):
             conn.execute(insert(t.stack_components).values(
                 name=name, type=component_type, flavor=flavor, config=config, created_at=utcnow()))
             row = self._component_row(conn, component_type, name)
-        return component_record(row._mapping)
+        return from_row(ComponentRecord, row._mapping)
 
     def update_component(self, component_type: str, name: str, config: dict[str, Any]) -> ComponentRecord:
         refuse_clear_text(config, f"{component_type} '{name}'")
@@ -58,7 +58,7 @@ class StacksMixin(RunRecorder):
                 raise self._no_component(component_type, name)
             conn.execute(update(t.stack_components).where(t.stack_components.c.id == row.id).values(config=config))
             row = self._component_row(conn, component_type, name)
-        return component_record(row._mapping)
+        return from_row(ComponentRecord, row._mapping)
 
     @staticmethod
     def _component_row(conn: Connection, component_type: str, name: str) -> Any:
@@ -78,7 +78,7 @@ class StacksMixin(RunRecorder):
             row = self._component_row(conn, component_type, name)
         if row is None:
             raise self._no_component(component_type, name)
-        return component_record(row._mapping)
+        return from_row(ComponentRecord, row._mapping)
 
     def list_components(self, component_type: str | None = None) -> list[ComponentRecord]:
         query = select(*t.stack_components.c).order_by(t.stack_components.c.type, t.stack_components.c.name)
@@ -86,7 +86,7 @@ class StacksMixin(RunRecorder):
             check_type(component_type)
             query = query.where(t.stack_components.c.type == component_type)
         with self._read() as conn:
-            return [component_record(r._mapping) for r in conn.execute(query).all()]
+            return [from_row(ComponentRecord, r._mapping) for r in conn.execute(query).all()]
 
     def delete_component(self, component_type: str, name: str) -> None:
         with self._write() as conn:

@@ -18,13 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 from dosirak.errors import StoreError
 from dosirak.metadata.driver import Driver, EngineDriver, SqliteDriver, sqlite_path
+from dosirak.metadata.sqlite import SQLITE_BUSY_TIMEOUT_S
+from dosirak.metadata.tables import SCHEMA_REVISION
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, CursorResult, Engine
-
-#: The newest migration's revision id. A test checks it equals alembic's head.
-SCHEMA_REVISION = "0004"
-SQLITE_BUSY_TIMEOUT_S = 60.0
 
 
 def inserted_id(result: CursorResult[Any]) -> int:
@@ -81,4 +79,4 @@ class Database:
             self.engine.dispose()
 
 
-__all__ = ["SCHEMA_REVISION", "Database", "inserted_id"]
+__all__ = ["Database", "inserted_id"]

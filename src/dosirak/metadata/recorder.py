@@ -24,8 +24,16 @@ from typing import Any, TypeVar
 from dosirak import process
 from dosirak.errors import NotFoundError, StoreError
 from dosirak.metadata._references import ReferencesMixin
-from dosirak.metadata.driver import LIKE_ESCAPE, Cursor, Row, like_prefix
-from dosirak.metadata.records import ArtifactRecord, ComponentRecord, RunRecord, StackRecord, StepRunRecord
+from dosirak.metadata.driver import Cursor, Row
+from dosirak.metadata.like import LIKE_ESCAPE, like_prefix
+from dosirak.metadata.records import (
+    ArtifactRecord,
+    ComponentRecord,
+    RunRecord,
+    StackRecord,
+    StepRunRecord,
+    from_row,
+)
 from dosirak.metadata.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -40,41 +48,9 @@ StepIO = Mapping[str, tuple[dict[str, str], dict[str, str]]]
 StoreT = TypeVar("StoreT", bound="RunRecorder")
 
 
-# -------------------------------------------------------------------------- records
-def run_record(m: Mapping[Any, Any]) -> RunRecord:
-    """A run from a ``pipeline_runs`` row joined with its pipeline's name (``pipeline_name``)."""
-    return RunRecord(
-        id=m["id"], name=m["name"], pipeline_name=m["pipeline_name"], status=m["status"],
-        parameters=m["parameters"] or {}, config=m["config"] or {}, dag=m["dag"] or {},
-        stack_name=m["stack_name"], orchestrator=m["orchestrator"], start_time=m["start_time"],
-        end_time=m["end_time"], hostname=m["hostname"], pid=m["pid"], error=m["error"],
-    )
-
-
-def artifact_record(m: Mapping[Any, Any]) -> ArtifactRecord:
-    return ArtifactRecord(
-        id=m["id"], uri=m["uri"], type=m["type"], materializer=m["materializer"],
-        materializer_version=m["materializer_version"], content_hash=m["content_hash"], size=m["size"],
-        producer_step_run_id=m["producer_step_run_id"], name=m["name"], created_at=m["created_at"],
-        summary=m["summary"] or {},
-    )
-
-
-def step_record(m: Mapping[Any, Any], io: StepIO | None = None) -> StepRunRecord:
-    inputs, outputs = (io or {}).get(m["id"], ({}, {}))
-    return StepRunRecord(
-        id=m["id"], run_id=m["run_id"], name=m["name"], step_type=m["step_type"], status=m["status"],
-        parameters=m["parameters"] or {}, cache_key=m["cache_key"], cache_parts=m["cache_parts"] or {},
-        cache_enabled=bool(m["cache_enabled"]), cached_from=m["cached_from"], start_time=m["start_time"],
-        end_time=m["end_time"], attempts=m["attempts"], logs_uri=m["logs_uri"], error=m["error"],
-        traceback=m["traceback"], source_code=m["source_code"], inputs=inputs, outputs=outputs,
-        extra=m["extra"] or {},
-    )
-
-
-def component_record(m: Mapping[Any, Any]) -> ComponentRecord:
-    return ComponentRecord(id=m["id"], name=m["name"], type=m["type"], flavor=m["flavor"],
-                           config=m["config"] or {}, created_at=m["created_at"])
+def _step(m: Mapping[str, Any], io: StepIO) -> StepRunRecord:
+    inputs, outputs = io.get(m["id"], ({}, {}))
+    return from_row(StepRunRecord, m, inputs=inputs, outputs=outputs)
 
 
 # ---------------------------------------------------------------------- statements
@@ -170,7 +146,7 @@ class RunRecorder(ReferencesMixin):
                 "SELECT stack_components.* FROM stack_components JOIN stack_members "
                 "ON stack_members.component_id = stack_components.id WHERE stack_members.stack_id = :stack_id",
                 {"stack_id": stack["id"]})
-        return StackRecord(id=stack["id"], name=stack["name"], components={r["type"]: component_record(r) for r in rows},
+        return StackRecord(id=stack["id"], name=stack["name"], components={r["type"]: from_row(ComponentRecord, r) for r in rows},
                            created_at=stack["created_at"], active=stack["name"] == active)
 
     # -- runs and steps ---------------------------------------------------------------
@@ -365,7 +341,7 @@ class RunRecorder(ReferencesMixin):
             if not found:
                 return None
             hit = found[0]
-            outputs = {r["link_name"]: artifact_record(r) for r in cur.execute(_CACHED_OUTPUTS, {"sid": hit["id"]})}
+            outputs = {r["link_name"]: from_row(ArtifactRecord, r) for r in cur.execute(_CACHED_OUTPUTS, {"sid": hit["id"]})}
             if not usable(outputs):
                 return None
             source = hit["cached_from"] or hit["id"]
@@ -387,7 +363,7 @@ class RunRecorder(ReferencesMixin):
             row = _by_id_or_prefix(cur, _SELECT_RUN, "pipeline_runs.id", run_id, "run")
         if row is None:
             raise NotFoundError(f"no run with id '{run_id}'; `dosirak runs list` shows the known runs")
-        return run_record(row)
+        return from_row(RunRecord, row)
 
     def get_steps(self, run_id: str) -> list[StepRunRecord]:
         """A run's steps in the order they were defined, each with its input/output links."""
@@ -397,7 +373,7 @@ class RunRecorder(ReferencesMixin):
             dags = cur.execute("SELECT dag FROM pipeline_runs WHERE id = :id", {"id": run_id})
         dag = dags[0]["dag"] if dags else None
         order = {n["name"]: i for i, n in enumerate((dag or {}).get("steps", []))}
-        steps = [step_record(r, io) for r in rows]
+        steps = [_step(r, io) for r in rows]
         steps.sort(key=lambda s: order.get(s.name, len(order)))
         return steps
 
@@ -418,7 +394,7 @@ class RunRecorder(ReferencesMixin):
             if row is None:
                 raise NotFoundError(f"no step run with id '{step_run_id}'")
             io = self._io_for(cur, [row["id"]])
-        return step_record(row, io)
+        return _step(row, io)
 
     def get_artifact(self, artifact_id: str) -> ArtifactRecord:
         """An artifact version by id or unambiguous id prefix."""
@@ -426,7 +402,7 @@ class RunRecorder(ReferencesMixin):
             row = _by_id_or_prefix(cur, "SELECT * FROM artifacts", "id", artifact_id, "artifact")
         if row is None:
             raise NotFoundError(f"no artifact with id '{artifact_id}'; `dosirak artifact list` shows them")
-        return artifact_record(row)
+        return from_row(ArtifactRecord, row)
 
     def get_artifacts(self, ids: Iterable[str]) -> dict[str, ArtifactRecord]:
         ids = list(dict.fromkeys(ids))
@@ -435,7 +411,7 @@ class RunRecorder(ReferencesMixin):
         in_ids, params = _in("id", ids)
         with self.sql.read() as cur:
             rows = cur.execute(f"SELECT * FROM artifacts WHERE id IN {in_ids}", params)
-        return {r["id"]: artifact_record(r) for r in rows}
+        return {r["id"]: from_row(ArtifactRecord, r) for r in rows}
 
 
 _opened: dict[str, RunRecorder] = {}
@@ -478,5 +454,5 @@ def close_stores() -> None:
 
 __all__ = [
     "ACTIVE_STACK_KEY", "HEARTBEAT_STALE_AFTER", "RUN_STATUSES", "STEP_STATUSES", "RunRecorder",
-    "artifact_record", "close_stores", "component_record", "get_recorder", "open_store", "run_record", "step_record",
+    "close_stores", "get_recorder", "open_store",
 ]
