@@ -187,7 +187,7 @@ def test_rows_the_recorder_writes_read_the_same_through_core(either_path: Metada
     not_cached = store.previous_step_run("p", "b", before_run_id=second)
     assert not_cached == dataclasses.replace(store.get_step_run(first_ids["b"]), inputs={}, outputs={})
     assert not_cached is not None and not_cached.cache_enabled is False
-    with store._read() as conn:
+    with store.db.read() as conn:
         core_step = conn.execute(select(t.step_runs).where(t.step_runs.c.id == first_ids["b"])).one()
     assert core_step.cache_enabled is False and core_step.start_time == not_cached.start_time
 
@@ -212,10 +212,10 @@ def test_rows_core_writes_read_the_same_through_the_recorder(either_path: Metada
     artifacts = store.register_component("artifact-store", "team", "local", {"path": "/tmp/팀"})
     store.register_stack("team", {"orchestrator": "team", "artifact-store": "team"})
     store.set_active_stack("team")
-    with store._write() as conn:
+    with store.db.write() as conn:
         conn.execute(insert(t.kv).values(key="core-json", value=NESTED))
         conn.execute(insert(t.kv).values(key="core-text", value="default"))
-    with store._read() as conn:
+    with store.db.read() as conn:
         created_at = conn.execute(select(t.stacks.c.created_at).where(t.stacks.c.name == "team")).scalar_one()
         active = conn.execute(select(t.kv.c.value).where(t.kv.c.key == "active_stack")).scalar_one()
 
@@ -231,7 +231,7 @@ def test_rows_core_writes_read_the_same_through_the_recorder(either_path: Metada
 def test_a_value_kept_in_the_store_reads_back_as_written(either_path: MetadataStore, value: Any) -> None:
     either_path.set_value("k", value)
     assert either_path.get_value("k", "absent") == value
-    with either_path._read() as conn:
+    with either_path.db.read() as conn:
         assert conn.execute(select(t.kv.c.value).where(t.kv.c.key == "k")).scalar_one() == value
 
 

@@ -104,7 +104,7 @@ def test_a_run_whose_process_died_is_reaped_as_failed() -> None:
     store.start_step(ids["a"], cache_key=None, cache_parts={}, source_code=None, inputs={})
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    with store._write() as conn:
+    with store.db.write() as conn:
         conn.execute(update(t.pipeline_runs).where(t.pipeline_runs.c.id == run_id).values(pid=dead.pid, pid_start=None))
     live_id, _ = new_run(store)
     assert store.reap_abandoned_runs() == [run_id]
@@ -119,11 +119,11 @@ def test_a_run_whose_process_died_is_reaped_as_failed() -> None:
 def test_a_run_on_another_host_is_reaped_only_when_its_heartbeat_is_stale() -> None:
     store = get_store()
     run_id, _ = new_run(store)
-    with store._write() as conn:
+    with store.db.write() as conn:
         conn.execute(update(t.pipeline_runs).where(t.pipeline_runs.c.id == run_id).values(
             hostname="elsewhere", heartbeat_at=utcnow() - timedelta(seconds=10)))
     assert store.reap_abandoned_runs() == []
-    with store._write() as conn:
+    with store.db.write() as conn:
         conn.execute(update(t.pipeline_runs).where(t.pipeline_runs.c.id == run_id).values(
             heartbeat_at=utcnow() - timedelta(minutes=10)))
     assert store.reap_abandoned_runs() == [run_id]

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection, Row
 from dosirak.errors import BundleError, NotFoundError
 from dosirak.metadata import schema as t
 from dosirak.metadata._models import INACTIVE_DEPLOYMENT_STATUSES
-from dosirak.metadata.database import Database
+from dosirak.metadata.database import Concept
 from dosirak.metadata.records import BundleRecord, ImageRecord, from_row
 from dosirak.metadata.timeutil import utcnow
 from dosirak.names import check_name
@@ -36,7 +36,7 @@ def _image_query() -> Any:
         t.bundles, t.bundles.c.id == t.bundle_images.c.bundle_id)
 
 
-class BundlesMixin(Database):
+class Bundles(Concept):
     """Store operations on bundles."""
 
 
@@ -190,4 +190,4 @@ class BundlesMixin(Database):
         return from_row(BundleRecord, row._mapping)
 
 
-__all__ = ["BundlesMixin"]
+__all__ = ["Bundles"]

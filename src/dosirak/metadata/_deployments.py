@@ -10,7 +10,7 @@ from sqlalchemy.engine import Connection, Row
 
 from dosirak.errors import DeploymentError, NotFoundError
 from dosirak.metadata import schema as t
-from dosirak.metadata.database import Database
+from dosirak.metadata.database import Concept
 from dosirak.metadata.records import DeploymentRecord, from_row
 from dosirak.metadata.timeutil import utcnow
 from dosirak.names import check_name
@@ -20,7 +20,7 @@ ACTIVE_DEPLOYMENT_STATUSES = ("starting", "running", "stopping")
 _COLUMNS = frozenset(c.name for c in t.deployments.columns) - {"id", "created_at"}
 
 
-class DeploymentsMixin(Database):
+class Deployments(Concept):
     """Store operations on deployments (one transaction per change)."""
 
 
@@ -122,4 +122,4 @@ class DeploymentsMixin(Database):
         return from_row(DeploymentRecord, row._mapping)
 
 
-__all__ = ["ACTIVE_DEPLOYMENT_STATUSES", "DeploymentsMixin"]
+__all__ = ["ACTIVE_DEPLOYMENT_STATUSES", "Deployments"]

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection, Row
 
 from dosirak.errors import ModelError, NotFoundError
 from dosirak.metadata import schema as t
-from dosirak.metadata.database import Database, inserted_id
+from dosirak.metadata.database import Concept, inserted_id
 from dosirak.metadata.like import MAX_SQL_INTEGER
 from dosirak.metadata.records import AliasMoveRecord, ModelRecord, ModelVersionRecord, from_row
 from dosirak.metadata.timeutil import as_utc, utcnow
@@ -92,7 +92,7 @@ def _version_with_aliases(ref_kind: str) -> Any:
 _GET_VERSION = {kind: _version_with_aliases(kind) for kind in ("latest", "number", "alias")}
 
 
-class ModelsMixin(Database):
+class Models(Concept):
     """Store operations on the model registry."""
 
 
@@ -363,4 +363,4 @@ class ModelsMixin(Database):
                                 moved_at=as_utc(r[5]), actor=r[6]) for r in rows]  # type: ignore[arg-type]
 
 
-__all__ = ["INACTIVE_DEPLOYMENT_STATUSES", "ModelsMixin", "check_alias", "check_model_name", "is_version_number"]
+__all__ = ["INACTIVE_DEPLOYMENT_STATUSES", "Models", "check_alias", "check_model_name", "is_version_number"]

@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from dosirak import disk
-from dosirak.errors import StoreError
+from dosirak.errors import NotFoundError, StoreError
+from dosirak.metadata.like import LIKE_ESCAPE, like_prefix
 from dosirak.metadata.sqlite import BUSY_CODES, configure_sqlite, primary_code
 from dosirak.metadata.tables import BOOL_COLUMNS, JSON_COLUMNS, TIME_COLUMNS
 from dosirak.metadata.timeutil import as_utc
@@ -278,6 +279,23 @@ class EngineDriver:
         self.engine.dispose()
 
 
+def in_list(name: str, values: Sequence[Any]) -> tuple[str, dict[str, Any]]:
+    """``(:name_0, :name_1, ...)`` and its parameters, for ``column IN (...)``."""
+    params = {f"{name}_{i}": v for i, v in enumerate(values)}
+    return "(" + ", ".join(":" + k for k in params) + ")", params
+
+
+def one_by_id_or_prefix(cur: Cursor, select: str, column: str, key: str, what: str) -> Row | None:
+    """The row whose ``column`` is ``key``, or the one row whose id starts with it (4+ characters)."""
+    rows = cur.execute(f"{select} WHERE {column} = :key", {"key": key})
+    if not rows and len(key) >= 4:
+        rows = cur.execute(f"{select} WHERE {column} LIKE :prefix ESCAPE '{LIKE_ESCAPE}' LIMIT 2",
+                           {"prefix": like_prefix(key)})
+        if len(rows) > 1:
+            raise NotFoundError(f"{what} id prefix '{key}' is ambiguous; give more characters")
+    return rows[0] if rows else None
+
+
 def sqlite_path(url: str) -> str | None:
     """The file of a ``sqlite:///PATH`` URL (or ``sqlite+pysqlite``), or None for any other URL
     (memory, a URL with options, another driver): those go through SQLAlchemy."""
@@ -287,4 +305,4 @@ def sqlite_path(url: str) -> str | None:
     return path if path and path != ":memory:" else None
 
 
-__all__ = ["Cursor", "Driver", "EngineDriver", "Row", "SqliteDriver", "sqlite_path"]
+__all__ = ["Cursor", "Driver", "EngineDriver", "Row", "SqliteDriver", "in_list", "one_by_id_or_prefix", "sqlite_path"]

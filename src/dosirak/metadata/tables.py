@@ -15,7 +15,7 @@ migration while it settles.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -62,6 +62,29 @@ class TableSpec:
             if c.name == name:
                 return c
         raise KeyError(f"table '{self.name}' has no column '{name}'")
+
+    def insert_sql(self) -> str:
+        """``INSERT`` of every column but an autoincremented key, as SQL text with ``:column`` parameters."""
+        names = [c.name for c in self.columns if not c.autoincrement]
+        return f"INSERT INTO {self.name} ({', '.join(names)}) VALUES ({', '.join(':' + n for n in names)})"
+
+    def row(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """``values`` for :meth:`insert_sql`, each column not given at its default (None without one).
+
+        SQL text thus fills a new column as SQLAlchemy Core does, from this description alone.
+        """
+        unknown = values.keys() - set(self.column_names)
+        if unknown:
+            raise KeyError(f"table '{self.name}' has no column {', '.join(sorted(unknown))}")
+        row: dict[str, Any] = {}
+        for c in self.columns:
+            if c.autoincrement:
+                continue
+            if c.name in values:
+                row[c.name] = values[c.name]
+            else:
+                row[c.name] = c.default() if callable(c.default) else c.default
+        return row
 
 
 def column(name: str, kind: ColumnKind, length: int | None = None, *, null: bool = True, key: bool = False,
