@@ -2,7 +2,7 @@
 
 A pipeline run records a handful of rows per step. Importing SQLAlchemy alone takes
 0.25-0.45 s on a small machine, longer than a whole run of ten steps, so the operations
-a run needs (:mod:`dosirak.metadata.recorder`) are written once as portable SQL text
+a run needs (``store.runs``, ``.artifacts``, ``.stacks``, ``.references``) are written once as portable SQL text
 (``:name`` parameters, ``RETURNING``, ``LIKE ... ESCAPE``) and run by one of two drivers:
 
 * :class:`SqliteDriver`: the standard library's ``sqlite3`` on a SQLite file, with the
