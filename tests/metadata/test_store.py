@@ -152,3 +152,43 @@ def test_the_artifact_type_filter_takes_like_wildcards_literally() -> None:
         assert store.count_artifacts_of_type(literal) == 0, literal
     assert [a.id for a in store.list_artifacts(type_name="int")] == [out.id]
     assert store.count_artifacts_of_type("builtins.int") == store.count_artifacts_of_type("int") == 1
+
+
+# -- one object per concept, and the flat names kept while callers move ------------------------
+CONCEPTS = ("runs", "artifacts", "stacks", "references", "models", "bundles", "deployments", "overview")
+
+
+def public_methods(obj: object) -> set[str]:
+    return {n for n in dir(type(obj)) if not n.startswith("_") and callable(getattr(type(obj), n))}
+
+
+def test_every_public_method_of_a_concept_has_one_flat_name_on_the_store_and_nothing_else_has() -> None:
+    from dosirak.metadata.store import _FLAT
+
+    store = get_store()
+    expected = {name: concept for concept in CONCEPTS for name in public_methods(getattr(store, concept))}
+    assert _FLAT == expected
+
+
+def test_the_flat_names_type_checkers_see_are_exactly_the_flat_names_the_store_answers() -> None:
+    import re
+    from pathlib import Path
+
+    import dosirak.metadata.store as module
+    from dosirak.metadata.store import _FLAT
+
+    source = Path(module.__file__).read_text(encoding="utf-8")
+    typed = dict(re.findall(r"^        (\w+) = _flat(?:_kw)?\((\w+)\.\1\)$", source, re.MULTILINE))
+    concept_of_class = {"Runs": "runs", "Artifacts": "artifacts", "Stacks": "stacks", "References": "references",
+                        "Models": "models", "Bundles": "bundles", "Deployments": "deployments", "Overview": "overview"}
+    assert {name: concept_of_class[cls] for name, cls in typed.items()} == _FLAT
+
+
+def test_a_flat_name_is_the_concepts_own_method() -> None:
+    store = get_store()
+    run_id, _ids = new_run(store)
+    assert store.get_run.__self__ is store.runs  # type: ignore[attr-defined]
+    assert store.get_run(run_id) == store.runs.get_run(run_id)
+    assert store.list_models.__self__ is store.models  # type: ignore[attr-defined]
+    with pytest.raises(AttributeError, match="no attribute 'no_such_method'"):
+        store.no_such_method  # type: ignore[attr-defined]  # noqa: B018
