@@ -127,3 +127,29 @@ def test_calling_a_pipeline_inside_a_pipeline_is_an_error_before_anything_runs()
         outer()
     assert ran == []
     assert get_store().count_runs() == 0
+
+
+def test_an_argument_wins_over_the_config_files_step_parameter_it_is_passed_to() -> None:
+    from tests._pipelines.layered import CONFIG, train
+
+    run = train.run(config=CONFIG, l2=0.2)
+    assert run.parameters == {"count": 2000, "l2": 0.2, "verbose": False}
+    assert run.steps["fit"].parameters == {"l2": 0.2, "shuffle": True}
+    assert run.steps["fit"].output.load() == -400.0
+
+
+def test_the_config_files_step_parameter_wins_over_defaults_and_what_the_pipeline_passes() -> None:
+    from tests._pipelines.layered import CONFIG, train
+
+    run = train.run(config=CONFIG)
+    assert run.parameters == {"count": 2000, "l2": 0.1, "verbose": False}
+    assert run.steps["fit"].parameters == {"l2": 0.5, "shuffle": True}
+    assert run.steps["fit"].output.load() == -1000.0
+
+
+def test_an_argument_equal_to_a_literal_a_step_gets_does_not_pin_that_literal() -> None:
+    from tests._pipelines.layered import CONFIG, train
+
+    # verbose=False is the very object of fit's literal shuffle=False; only same names pin such values
+    run = train.run(config=CONFIG, verbose=False, l2=0.2)
+    assert run.steps["fit"].parameters == {"l2": 0.2, "shuffle": True}

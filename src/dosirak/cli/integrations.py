@@ -38,12 +38,13 @@ def install(names: tuple[str, ...], upgrade: bool, dry_run: bool) -> None:
 
     from dosirak import integrations
 
-    chosen = integrations.resolve(names)
-    command = integrations.pip_command(chosen, upgrade=upgrade)
-    click.echo("$ " + shlex.join(command), err=True)
+    chosen = integrations.plan(integrations.resolve(names), upgrade=upgrade)
+    for note in chosen.notes:
+        click.echo(note, err=True)
+    click.echo("$ " + shlex.join(chosen.command), err=True)
     if dry_run:
         return
-    after = integrations.install(names, upgrade=upgrade, output=lambda line: click.echo(line, err=True))
+    after = integrations.run(chosen, output=lambda line: click.echo(line, err=True))
     for item in after:
         state = "installed" if item.installed else f"still missing {', '.join(item.missing)}"
         click.echo(f"{item.name}: {state}")

@@ -15,16 +15,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 from http.cookies import SimpleCookie
-from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 
 from dosirak.network import is_loopback
+from dosirak.types import ASGIApp, Receive, Scope, Send
 
 COOKIE = "dosirak_token"
-
-Scope = dict[str, Any]
-Receive = Any
-Send = Any
 
 
 def _host_name(value: str) -> str:
@@ -36,7 +32,7 @@ def _host_name(value: str) -> str:
 class Guard:
     """ASGI middleware enforcing the rules above before any route runs."""
 
-    def __init__(self, app: Any, *, token: str | None, loopback_only: bool) -> None:
+    def __init__(self, app: ASGIApp, *, token: str | None, loopback_only: bool) -> None:
         self.app = app
         self.token = token
         self.loopback_only = loopback_only

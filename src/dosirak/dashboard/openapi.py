@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from dosirak.metadata.recorder import RUN_STATUSES, STEP_STATUSES
+from dosirak.statuses import RUN_STATUSES, STEP_STATUSES
 
 _TIME = {"type": ["string", "null"], "format": "date-time"}
 _ANY_OBJECT = {"type": "object", "additionalProperties": True}

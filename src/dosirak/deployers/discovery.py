@@ -56,7 +56,7 @@ def refresh(record: DeploymentRecord) -> DeploymentRecord:
     from dosirak.stack.flavors import flavor_class
 
     deployer = flavor_class("model-deployer", record.flavor)(record.deployer, {})
-    return deployer.refresh(record)  # type: ignore[no-any-return]
+    return deployer.refresh(record)
 
 
 def find_model_server(

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from dosirak.deployers.base import BaseDeployer, DeploymentRequest
 from dosirak.errors import DeploymentError
+from dosirak.statuses import ENDED_DEPLOYMENT_STATUSES, LIVE_DEPLOYMENT_STATUSES, SERVING_DEPLOYMENT_STATUSES
 
 if TYPE_CHECKING:
     from dosirak.deployers.sagemaker_config import DeployConfig
@@ -94,10 +95,9 @@ class SageMakerDeployer(BaseDeployer):
 
     def refresh(self, record: DeploymentRecord) -> DeploymentRecord:
         from dosirak.deployers.sagemaker import endpoint_status
-        from dosirak.metadata._deployments import ACTIVE_DEPLOYMENT_STATUSES
         from dosirak.metadata.store import get_store
 
-        if record.status not in ACTIVE_DEPLOYMENT_STATUSES:
+        if record.status not in LIVE_DEPLOYMENT_STATUSES:
             return record
         try:
             status, reason = endpoint_status(record)
@@ -107,7 +107,7 @@ class SageMakerDeployer(BaseDeployer):
         if status == record.status:
             return record
         changes: dict[str, Any] = {"status": status}
-        if status in ("failed", "stopped"):
+        if status in ENDED_DEPLOYMENT_STATUSES:
             changes.update(stopped_at=_now(), error=reason)
         return get_store().update_deployment(record.id, **changes)
 
@@ -124,7 +124,7 @@ class SageMakerDeployer(BaseDeployer):
 
         store = get_store()
         record = self.refresh(store.get_deployment(deployment_id))
-        if record.status not in ("starting", "running"):
+        if record.status not in SERVING_DEPLOYMENT_STATUSES:
             return record
         name = record.config.get("endpoint_name") or record.name
         endpoints = self._endpoints(record)
@@ -140,7 +140,7 @@ class SageMakerDeployer(BaseDeployer):
 
         store = get_store()
         record = self.refresh(store.get_deployment(deployment_id))
-        if record.status in ("starting", "running"):
+        if record.status in SERVING_DEPLOYMENT_STATUSES:
             raise DeploymentError(f"deployment {record.id[:8]} is already {record.status}")
         name = record.config.get("endpoint_name") or record.name
         endpoints = self._endpoints(record)

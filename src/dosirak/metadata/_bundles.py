@@ -13,11 +13,11 @@ from sqlalchemy.engine import Connection, Row
 
 from dosirak.errors import BundleError, NotFoundError
 from dosirak.metadata import schema as t
-from dosirak.metadata._models import INACTIVE_DEPLOYMENT_STATUSES
 from dosirak.metadata.database import Concept
 from dosirak.metadata.records import BundleRecord, ImageRecord, from_row
 from dosirak.metadata.timeutil import utcnow
 from dosirak.names import check_name
+from dosirak.statuses import ENDED_DEPLOYMENT_STATUSES
 
 #: Where an image lives: a builder's local storage, or a registry it was pushed to.
 IMAGE_LOCATIONS = ("local", "registry")
@@ -176,7 +176,7 @@ class Bundles(Concept):
             row = self._bundle_row(conn, name, version)
             users = conn.execute(select(t.deployments.c.name, t.deployments.c.status).where(
                 t.deployments.c.bundle_id == row.id,
-                t.deployments.c.status.not_in(INACTIVE_DEPLOYMENT_STATUSES))).all()
+                t.deployments.c.status.not_in(ENDED_DEPLOYMENT_STATUSES))).all()
             if users:
                 names = ", ".join(f"{n} ({s})" for n, s in users)
                 raise BundleError(

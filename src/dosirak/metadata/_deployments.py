@@ -14,9 +14,8 @@ from dosirak.metadata.database import Concept
 from dosirak.metadata.records import DeploymentRecord, from_row
 from dosirak.metadata.timeutil import utcnow
 from dosirak.names import check_name
+from dosirak.statuses import LIVE_DEPLOYMENT_STATUSES, DeploymentStatus
 
-#: Statuses of a deployment whose process should be running.
-ACTIVE_DEPLOYMENT_STATUSES = ("starting", "running", "stopping")
 _COLUMNS = frozenset(c.name for c in t.deployments.columns) - {"id", "created_at"}
 
 
@@ -24,7 +23,7 @@ class Deployments(Concept):
     """Store operations on deployments (one transaction per change)."""
 
 
-    def create_deployment(self, *, name: str, deployer: str, flavor: str, status: str = "starting",
+    def create_deployment(self, *, name: str, deployer: str, flavor: str, status: DeploymentStatus = "starting",
                           **fields: Any) -> DeploymentRecord:
         """Record a new deployment (any column of ``deployments`` may be given as a keyword)."""
         check_name(name, "deployment name", error=DeploymentError)
@@ -39,9 +38,11 @@ class Deployments(Concept):
             row = conn.execute(select(*t.deployments.c).where(t.deployments.c.id == deployment_id)).one()
         return from_row(DeploymentRecord, row._mapping)
 
-    def update_deployment(self, deployment_id: str, *, extra: dict[str, Any] | None = None,
-                          **changes: Any) -> DeploymentRecord:
+    def update_deployment(self, deployment_id: str, *, status: DeploymentStatus | None = None,
+                          extra: dict[str, Any] | None = None, **changes: Any) -> DeploymentRecord:
         """Change columns of one deployment; ``extra`` is merged into the stored dict."""
+        if status is not None:
+            changes["status"] = status
         unknown = set(changes) - _COLUMNS
         if unknown:
             raise DeploymentError(f"unknown deployment field(s): {', '.join(sorted(unknown))}")
@@ -97,7 +98,7 @@ class Deployments(Concept):
         pipeline_name: str | None = None,
         step_name: str | None = None,
         deployer: str | None = None,
-        statuses: tuple[str, ...] | None = None,
+        statuses: tuple[DeploymentStatus, ...] | None = None,
     ) -> list[DeploymentRecord]:
         """Deployments matching every given filter, newest first."""
         c = t.deployments.c
@@ -115,11 +116,11 @@ class Deployments(Concept):
         """Forget a deployment; refused while its status says its process runs."""
         with self._write() as conn:
             row = self._deployment_row(conn, deployment_id)
-            if row.status in ACTIVE_DEPLOYMENT_STATUSES:
+            if row.status in LIVE_DEPLOYMENT_STATUSES:
                 raise DeploymentError(f"deployment {row.id[:8]} is {row.status}; stop it first "
                                       f"(`dosirak deployment stop {row.id[:8]}`)")
             conn.execute(delete(t.deployments).where(t.deployments.c.id == row.id))
         return from_row(DeploymentRecord, row._mapping)
 
 
-__all__ = ["ACTIVE_DEPLOYMENT_STATUSES", "Deployments"]
+__all__ = ["Deployments"]

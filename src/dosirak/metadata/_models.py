@@ -17,10 +17,9 @@ from dosirak.metadata.like import MAX_SQL_INTEGER
 from dosirak.metadata.records import AliasMoveRecord, ModelRecord, ModelVersionRecord, from_row
 from dosirak.metadata.timeutil import as_utc, utcnow
 from dosirak.names import check_name
+from dosirak.statuses import ENDED_DEPLOYMENT_STATUSES
 
 _ALIAS = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
-#: Deployment statuses that no longer hold on to a model or bundle.
-INACTIVE_DEPLOYMENT_STATUSES = ("stopped", "failed", "removed", "deleted")
 
 
 def check_model_name(name: str) -> None:
@@ -237,7 +236,7 @@ class Models(Concept):
         for vid, dname, status in conn.execute(
             select(t.deployments.c.model_version_id, t.deployments.c.name, t.deployments.c.status)
             .where(t.deployments.c.model_version_id.in_(ids),
-                   t.deployments.c.status.not_in(INACTIVE_DEPLOYMENT_STATUSES))
+                   t.deployments.c.status.not_in(ENDED_DEPLOYMENT_STATUSES))
         ).all():
             users.append(f"deployment {dname} ({status}, uses {tags[vid]})")
         if users:
@@ -363,4 +362,4 @@ class Models(Concept):
                                 moved_at=as_utc(r[5]), actor=r[6]) for r in rows]  # type: ignore[arg-type]
 
 
-__all__ = ["INACTIVE_DEPLOYMENT_STATUSES", "Models", "check_alias", "check_model_name", "is_version_number"]
+__all__ = ["Models", "check_alias", "check_model_name", "is_version_number"]

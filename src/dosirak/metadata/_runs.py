@@ -26,13 +26,12 @@ from dosirak.metadata.database import Concept
 from dosirak.metadata.driver import Cursor, in_list, one_by_id_or_prefix
 from dosirak.metadata.records import ArtifactRecord, PipelineRecord, RunRecord, StepRunRecord, from_row
 from dosirak.metadata.timeutil import utcnow
+from dosirak.statuses import RUN_STATUSES, STEP_STATUSES, RunStatus, StepStatus
 
 log = logging.getLogger(__name__)
 
 #: A run on another host whose heartbeat is older than this is considered abandoned.
 HEARTBEAT_STALE_AFTER = timedelta(seconds=90)
-RUN_STATUSES = ("running", "completed", "failed", "cancelled")
-STEP_STATUSES = ("pending", "running", "completed", "cached", "failed", "skipped", "cancelled")
 
 StepIO = Mapping[str, tuple[dict[str, str], dict[str, str]]]
 
@@ -141,7 +140,7 @@ class Runs(Concept):
         self,
         step_run_id: str,
         *,
-        status: str,
+        status: StepStatus,
         new_artifacts: Iterable[ArtifactRecord] = (),
         outputs: Mapping[str, str] | None = None,
         cached_from: str | None = None,
@@ -190,7 +189,7 @@ class Runs(Concept):
                 f"WHERE run_id = :run_id AND name IN {in_names} AND status IN ('pending', 'running')",
                 {**params, "error": reason, "end_time": utcnow(), "run_id": run_id})
 
-    def finish_run(self, run_id: str, *, status: str, error: str | None = None) -> None:
+    def finish_run(self, run_id: str, *, status: RunStatus, error: str | None = None) -> None:
         if status not in RUN_STATUSES:
             raise StoreError(f"invalid run status '{status}'")
         with self.sql.write() as cur:
@@ -393,7 +392,7 @@ class Runs(Concept):
         self,
         *,
         pipeline_name: str | None = None,
-        status: str | None = None,
+        status: RunStatus | None = None,
         limit: int = 50,
         offset: int = 0,
     ) -> list[RunRecord]:
@@ -422,7 +421,7 @@ class Runs(Concept):
         by_id = {row._mapping["id"]: from_row(RunRecord, row._mapping) for row in rows}
         return [by_id[i] for i in ids if i in by_id]
 
-    def count_runs(self, *, pipeline_name: str | None = None, status: str | None = None) -> int:
+    def count_runs(self, *, pipeline_name: str | None = None, status: RunStatus | None = None) -> int:
         from sqlalchemy import func, select
 
         from dosirak.metadata import schema as t
@@ -453,4 +452,4 @@ class Runs(Concept):
         return row[0], row[1], row[2]
 
 
-__all__ = ["HEARTBEAT_STALE_AFTER", "RUN_STATUSES", "STEP_STATUSES", "Runs"]
+__all__ = ["HEARTBEAT_STALE_AFTER", "Runs"]

@@ -100,7 +100,9 @@ class Stacks(Concept):
             row = self._component_row(conn, component_type, name)
         return from_row(ComponentRecord, row._mapping)
 
-    def update_component(self, component_type: str, name: str, config: dict[str, Any]) -> ComponentRecord:
+    def update_component(self, component_type: str, name: str, config: dict[str, Any], *,
+                         flavor: str | None = None) -> ComponentRecord:
+        """Replace a component's options (and, given ``flavor``, its flavor); stacks using it follow."""
         from sqlalchemy import update
 
         from dosirak.metadata import schema as t
@@ -110,7 +112,8 @@ class Stacks(Concept):
             row = self._component_row(conn, component_type, name)
             if row is None:
                 raise self._no_component(component_type, name)
-            conn.execute(update(t.stack_components).where(t.stack_components.c.id == row.id).values(config=config))
+            conn.execute(update(t.stack_components).where(t.stack_components.c.id == row.id).values(
+                config=config, flavor=flavor or row.flavor))
             row = self._component_row(conn, component_type, name)
         return from_row(ComponentRecord, row._mapping)
 
@@ -192,7 +195,8 @@ class Stacks(Concept):
                 ids.append(row.id)
             existing = conn.execute(select(t.stacks.c.id).where(t.stacks.c.name == name)).scalar()
             if existing is not None and not replace:
-                raise StackError(f"a stack named '{name}' already exists; pick another name or delete it first")
+                raise StackError(f"a stack named '{name}' already exists with other components; `--replace` "
+                                 "(replace=True) redefines it, or pick another name")
             if existing is None:
                 existing = inserted_id(conn.execute(insert(t.stacks).values(name=name, created_at=utcnow())))
             else:

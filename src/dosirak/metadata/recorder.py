@@ -7,7 +7,7 @@ never imports SQLAlchemy); :data:`RunRecorder` and :func:`get_recorder` are the 
 
 from __future__ import annotations
 
-from dosirak.metadata._runs import HEARTBEAT_STALE_AFTER, RUN_STATUSES, STEP_STATUSES
+from dosirak.metadata._runs import HEARTBEAT_STALE_AFTER
 from dosirak.metadata._stacks import ACTIVE_STACK_KEY
 from dosirak.metadata.store import MetadataStore, close_stores, get_store
 
@@ -15,6 +15,5 @@ RunRecorder = MetadataStore
 get_recorder = get_store
 
 __all__ = [
-    "ACTIVE_STACK_KEY", "HEARTBEAT_STALE_AFTER", "RUN_STATUSES", "STEP_STATUSES", "RunRecorder", "close_stores",
-    "get_recorder",
+    "ACTIVE_STACK_KEY", "HEARTBEAT_STALE_AFTER", "RunRecorder", "close_stores", "get_recorder",
 ]

@@ -3,6 +3,8 @@
 A record's fields are filled from the columns of the same name (:func:`from_row`), so a
 table's description in :mod:`dosirak.metadata.tables` is the only place a column is
 spelled out; a record adds what is computed (a joined name, links, aliases).
+
+``str(record)`` is a short line a user can read (``fashion_mnist:3``); ``repr`` keeps every field.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from dosirak.metadata.tables import empty_value
+from dosirak.statuses import DeploymentStatus, RunStatus, StepStatus
 
 RecordT = TypeVar("RecordT")
 
@@ -51,13 +54,16 @@ class PipelineRecord:
     name: str
     created_at: datetime
 
+    def __str__(self) -> str:
+        return self.name
+
 
 @dataclass(frozen=True)
 class RunRecord:
     id: str
     name: str
     pipeline_name: str
-    status: str
+    status: RunStatus
     parameters: dict[str, Any]
     config: dict[str, Any]
     dag: dict[str, Any]
@@ -75,6 +81,10 @@ class RunRecord:
             return None
         return (self.end_time - self.start_time).total_seconds()
 
+    def __str__(self) -> str:
+        """``NAME (ID8) STATUS``, as ``dosirak run`` prints it; ``repr`` has every field."""
+        return f"{self.name} ({self.id[:8]}) {self.status}"
+
 
 @dataclass(frozen=True)
 class StepRunRecord:
@@ -82,7 +92,7 @@ class StepRunRecord:
     run_id: str
     name: str
     step_type: str
-    status: str
+    status: StepStatus
     parameters: dict[str, Any]
     cache_key: str | None
     cache_parts: dict[str, Any]
@@ -105,6 +115,9 @@ class StepRunRecord:
             return None
         return (self.end_time - self.start_time).total_seconds()
 
+    def __str__(self) -> str:
+        return f"{self.name} ({self.id[:8]}) {self.status}"
+
 
 @dataclass(frozen=True)
 class ArtifactRecord:
@@ -120,6 +133,9 @@ class ArtifactRecord:
     created_at: datetime
     summary: dict[str, Any] = field(default_factory=dict)
 
+    def __str__(self) -> str:
+        return f"{self.name} ({self.id[:8]}) {self.type}"
+
 
 @dataclass(frozen=True)
 class ComponentRecord:
@@ -130,6 +146,9 @@ class ComponentRecord:
     config: dict[str, Any]
     created_at: datetime
 
+    def __str__(self) -> str:
+        return f"{self.name} ({self.type}, flavor {self.flavor})"
+
 
 @dataclass(frozen=True)
 class StackRecord:
@@ -138,6 +157,9 @@ class StackRecord:
     components: dict[str, ComponentRecord]  # type -> component
     created_at: datetime
     active: bool = False
+
+    def __str__(self) -> str:
+        return self.name
 
 
 @dataclass(frozen=True)
@@ -149,6 +171,9 @@ class ModelRecord:
     version_count: int = 0
     latest_version: int | None = None
     aliases: dict[str, int] = field(default_factory=dict)  # alias -> version number
+
+    def __str__(self) -> str:
+        return self.name
 
 
 @dataclass(frozen=True)
@@ -176,6 +201,10 @@ class ModelVersionRecord:
     def tag(self) -> str:
         return f"{self.name}:{self.version}"
 
+    def __str__(self) -> str:
+        """The tag, ``fashion_mnist:3``; ``repr`` has every field."""
+        return self.tag
+
 
 @dataclass(frozen=True)
 class AliasMoveRecord:
@@ -184,6 +213,9 @@ class AliasMoveRecord:
     to_version: int | None
     moved_at: datetime
     actor: str | None
+
+    def __str__(self) -> str:
+        return f"{self.alias}: {self.from_version} -> {self.to_version}"
 
 
 @dataclass(frozen=True)
@@ -208,6 +240,9 @@ class BundleRecord:
     def tag(self) -> str:
         return f"{self.name}:{self.version}"
 
+    def __str__(self) -> str:
+        return self.tag
+
 
 @dataclass(frozen=True)
 class ImageRecord:
@@ -231,6 +266,9 @@ class ImageRecord:
     created_at: datetime
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def __str__(self) -> str:
+        return self.reference
+
 
 @dataclass(frozen=True)
 class DeploymentRecord:
@@ -246,7 +284,7 @@ class DeploymentRecord:
     pipeline_name: str | None
     run_id: str | None
     step_name: str | None
-    status: str
+    status: DeploymentStatus
     host: str | None
     port: int | None
     url: str | None
@@ -264,6 +302,10 @@ class DeploymentRecord:
     def docs_url(self) -> str | None:
         """The service's Swagger UI; None for a SageMaker endpoint (only /invocations is reachable there)."""
         return f"{self.url}/docs" if self.url and self.flavor != "sagemaker" else None
+
+    def __str__(self) -> str:
+        """``NAME (ID8) STATUS`` and the URL when it has one."""
+        return f"{self.name} ({self.id[:8]}) {self.status}" + (f" at {self.url}" if self.url else "")
 
 
 __all__ = [

@@ -54,6 +54,10 @@ class ModelVersion:
         """``name:version``, e.g. ``fashion_mnist:3``."""
         return f"{self.name}:{self.version}"
 
+    def __str__(self) -> str:
+        """The tag, so ``print(dk.models.save(...))`` shows ``fashion_mnist:3``; ``repr`` has every field."""
+        return self.tag
+
     @property
     def needs_trust(self) -> bool:
         """Whether loading unpickles data (refused for untrusted versions without ``trusted=True``)."""

@@ -48,11 +48,19 @@ def current() -> Tracer | None:
 
 
 class Tracer:
-    """Collects the step calls of one pipeline function into a :class:`DAG`."""
+    """Collects the step calls of one pipeline function into a :class:`DAG`.
 
-    def __init__(self, pipeline_name: str, enable_cache: bool) -> None:
+    ``explicit`` holds the pipeline parameters the caller gave (command line, ``run``
+    arguments), by name, as the very objects the pipeline function receives; a step
+    parameter passed straight from one of them is noted in ``from_explicit``.
+    """
+
+    def __init__(self, pipeline_name: str, enable_cache: bool, explicit: dict[str, Any] | None = None) -> None:
         self.dag = DAG(pipeline_name)
         self.enable_cache = enable_cache
+        self.explicit = explicit or {}
+        #: step name -> {step parameter: the explicit pipeline parameter it was passed straight from}
+        self.from_explicit: dict[str, dict[str, str]] = {}
         self._names: dict[str, int] = {}
 
     def __enter__(self) -> Tracer:
@@ -90,6 +98,9 @@ class Tracer:
                 node.inputs[arg] = InputEdge(value.step, value.output)
             else:
                 node.parameters[arg] = _check_parameter(name, arg, annotation, value)
+                source = self._explicit_source(arg, value)
+                if source is not None:
+                    self.from_explicit.setdefault(name, {})[arg] = source
         for arg, param in step.signature.parameters.items():
             if arg not in bound.arguments and param.default is not inspect.Parameter.empty:
                 node.parameters[arg] = _default_parameter(name, arg, step.hints.get(arg), param.default)
@@ -98,6 +109,18 @@ class Tracer:
         if not handles:
             return None
         return handles[0] if len(handles) == 1 else tuple(handles)
+
+
+    def _explicit_source(self, arg: str, value: Any) -> str | None:
+        """The explicit pipeline parameter ``value`` was passed straight from (the same object), if any.
+
+        ``None``, booleans, ints and strings may be one shared object for equal values
+        written anywhere, so for them the names must match too.
+        """
+        for pname, given in self.explicit.items():
+            if value is given and (pname == arg or not isinstance(given, (bool, int, str, type(None)))):
+                return pname
+        return None
 
 
 def _contains_handle(value: Any) -> bool:

@@ -6,7 +6,7 @@ import functools
 import inspect
 import logging
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
@@ -65,7 +65,8 @@ class Pipeline:
             )
         cfg = load_config(config)
         values = self._bind(args, kwargs, cfg.get("parameters", {}))
-        dag = self.compile(values, cfg)
+        given = self.signature.bind_partial(*args, **kwargs).arguments  # _bind checked they bind
+        dag = self.compile(values, cfg, explicit=list(given))
         from dosirak.metadata.recorder import get_recorder
         from dosirak.pipelines import progress
         from dosirak.pipelines.run import ActiveRun
@@ -114,20 +115,31 @@ class Pipeline:
             values[key] = params.validate(where, value, annotation)
         return values
 
-    def compile(self, values: dict[str, Any] | None = None, config: dict[str, Any] | None = None) -> DAG:
-        """Trace the pipeline function into a DAG, checking every step call (nothing runs)."""
+    def compile(self, values: dict[str, Any] | None = None, config: dict[str, Any] | None = None, *,
+                explicit: Collection[str] = ()) -> DAG:
+        """Trace the pipeline function into a DAG, checking every step call (nothing runs).
+
+        Args:
+            values: The pipeline's parameters.
+            config: A run configuration (see :func:`load_config`); its ``steps`` settings
+                override what the pipeline function passed to each step, except
+                values passed straight from a parameter named in ``explicit``.
+            explicit: The parameters the caller gave (on the command line or to ``run``):
+                they win over the configuration, as the command line wins over a file.
+        """
         cfg = config or {}
         enable_cache = bool(cfg.get("enable_cache", self.enable_cache))
-        with Tracer(self.name, enable_cache) as tracer:
+        given = {name: (values or {})[name] for name in explicit if name in (values or {})}
+        with Tracer(self.name, enable_cache, explicit=given) as tracer:
             self.func(**(values or {}))
         dag = tracer.dag
         if not dag.nodes:
             raise ConfigError(f"pipeline '{self.name}' calls no steps; call @step functions inside it")
-        _apply_step_config(dag, cfg.get("steps", {}))
+        _apply_step_config(dag, cfg.get("steps", {}), tracer.from_explicit)
         return dag
 
 
-def _apply_step_config(dag: DAG, steps_cfg: dict[str, Any]) -> None:
+def _apply_step_config(dag: DAG, steps_cfg: dict[str, Any], from_explicit: dict[str, dict[str, str]]) -> None:
     names = {n.name for n in dag.nodes}
     for step_name, step_cfg in steps_cfg.items():
         if step_name not in names:
@@ -147,6 +159,13 @@ def _apply_step_config(dag: DAG, steps_cfg: dict[str, Any]) -> None:
             where = f"step '{step_name}' parameter '{key}'"
             params.check_json(where, value)
             value = params.to_json(params.validate(where, value, node.step.hints.get(key, typing.Any)))
+            source = from_explicit.get(step_name, {}).get(key)
+            if source is not None:
+                if node.parameters[key] != value:
+                    log.warning("step '%s' parameter '%s' keeps %r from pipeline parameter '%s', given to the run "
+                                "(command line or argument), which wins over the config file's %r",
+                                step_name, key, node.parameters[key], source, value)
+                continue
             if key in node.parameters and node.parameters[key] != value:
                 log.warning("config overrides step '%s' parameter '%s': %r -> %r",
                             step_name, key, node.parameters[key], value)
