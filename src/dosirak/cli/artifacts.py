@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from dosirak.cli._render import console, fmt, json_option, print_json, table
-from dosirak.metadata.driver import MAX_SQL_INTEGER
+from dosirak.metadata.like import MAX_SQL_INTEGER
 from dosirak.units import human_size
 
 

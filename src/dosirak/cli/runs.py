@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from dosirak.cli._render import console, fmt, json_option, print_json, status_style, table
-from dosirak.metadata.driver import MAX_SQL_INTEGER
+from dosirak.metadata.like import MAX_SQL_INTEGER
 from dosirak.statuses import RUN_STATUSES, RunStatus
 from dosirak.units import duration, human_size
 

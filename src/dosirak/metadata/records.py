@@ -1,15 +1,51 @@
 """Frozen records handed out by the metadata store (never live database rows).
 
+A record's fields are filled from the columns of the same name (:func:`from_row`), so a
+table's description in :mod:`dosirak.metadata.tables` is the only place a column is
+spelled out; a record adds what is computed (a joined name, links, aliases).
+
 ``str(record)`` is a short line a user can read (``fashion_mnist:3``); ``repr`` keeps every field.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
+from dosirak.metadata.tables import empty_value
 from dosirak.statuses import DeploymentStatus, RunStatus, StepStatus
+
+RecordT = TypeVar("RecordT")
+
+
+_FIELDS: dict[type[Any], tuple[tuple[str, Callable[[], Any] | None], ...]] = {}
+
+
+def _fields_of(record_type: type[Any]) -> tuple[tuple[str, Callable[[], Any] | None], ...]:
+    """Each field's name and the empty value of the JSON column of that name (None if there is none)."""
+    plan = _FIELDS.get(record_type)
+    if plan is None:
+        plan = _FIELDS[record_type] = tuple((f.name, empty_value(f.name)) for f in fields(record_type))
+    return plan
+
+
+def from_row(record_type: type[RecordT], row: Mapping[Any, Any], **values: Any) -> RecordT:
+    """A ``record_type`` from a row: each field from ``values`` or else the column of its name.
+
+    Rows come typed from either way in (JSON parsed, times aware UTC, booleans ``bool``); a
+    NULL in a JSON column that holds ``{}`` or ``[]`` when empty becomes that empty value.
+    A field that is in neither keeps its default.
+    """
+    kwargs: dict[str, Any] = {}
+    for name, empty in _fields_of(record_type):
+        if name in values:
+            kwargs[name] = values[name]
+        elif name in row:
+            value = row[name]
+            kwargs[name] = empty() if value is None and empty is not None else value
+    return record_type(**kwargs)
 
 
 @dataclass(frozen=True)
@@ -270,3 +306,9 @@ class DeploymentRecord:
     def __str__(self) -> str:
         """``NAME (ID8) STATUS`` and the URL when it has one."""
         return f"{self.name} ({self.id[:8]}) {self.status}" + (f" at {self.url}" if self.url else "")
+
+
+__all__ = [
+    "AliasMoveRecord", "ArtifactRecord", "BundleRecord", "ComponentRecord", "DeploymentRecord", "ImageRecord",
+    "ModelRecord", "ModelVersionRecord", "PipelineRecord", "RunRecord", "StackRecord", "StepRunRecord", "from_row",
+]
