@@ -10,6 +10,7 @@ from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
+from dosirak import typehints
 from dosirak.errors import ConfigError, ParameterError, PipelineError, RunFailedError
 from dosirak.names import check_name
 from dosirak.pipelines import _tracing
@@ -36,7 +37,7 @@ class Pipeline:
         self.enable_cache = enable_cache
         self.signature = inspect.signature(func)
         try:
-            self.hints = typing.get_type_hints(func, include_extras=True)
+            self.hints = typehints.resolve(func)
         except (NameError, TypeError):
             self.hints = {}
         functools.update_wrapper(self, func)
