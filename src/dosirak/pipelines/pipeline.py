@@ -10,12 +10,14 @@ from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
+from dosirak import typehints
 from dosirak.errors import ConfigError, ParameterError, PipelineError, RunFailedError, is_bad_input
 from dosirak.names import check_name
 from dosirak.pipelines import _tracing
 from dosirak.pipelines import parameters as params
 from dosirak.pipelines._tracing import Tracer
 from dosirak.pipelines.dag import DAG
+from dosirak.untrusted import load_yaml
 
 if TYPE_CHECKING:
     from dosirak.pipelines.views import RunView
@@ -36,7 +38,7 @@ class Pipeline:
         self.enable_cache = enable_cache
         self.signature = inspect.signature(func)
         try:
-            self.hints = typing.get_type_hints(func, include_extras=True)
+            self.hints = typehints.resolve(func)
         except (NameError, TypeError):
             self.hints = {}
         functools.update_wrapper(self, func)
@@ -182,15 +184,7 @@ def load_config(config: str | Path | dict[str, Any] | None) -> dict[str, Any]:
         path = Path(config)
         if not path.is_file():
             raise ConfigError(f"config file {path} does not exist")
-        import yaml
-
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:  # one line: where, and what is wrong
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-            raise ConfigError(f"config file {path} is not valid YAML{where}: {problem}") from None
+        data = load_yaml(path, what="config file", error=ConfigError) or {}
     if not isinstance(data, dict):
         raise ConfigError("a run config must be a mapping with 'parameters', 'steps', 'enable_cache'")
     unknown = set(data) - _CONFIG_KEYS
