@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from dosirak.artifacts.materializers.base import Materializer
-from dosirak.errors import ClientError, ConfigError, DeploymentError
+from dosirak.errors import ClientError, ConfigError, DeploymentError, ServiceUnreachableError
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ class PredictionService:
         try:
             return self._service_client(url).call(api_name, data, **kwargs)
         except ClientError as exc:
-            if not (_is_connection_failure(exc) or exc.status_code == 503):
+            if not (isinstance(exc, ServiceUnreachableError) or exc.status_code == 503):
                 raise
             current = self._current_url()
             if exc.status_code == 503 and current == url:
@@ -130,18 +130,6 @@ class PredictionService:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _is_connection_failure(exc: ClientError) -> bool:
-    """No response came back: refused, or the connection was closed or reset first.
-
-    A server that stops closes its idle keep-alive connections; a request sent on one at
-    that moment is reset unanswered. Model apis are side-effect free, so one retry is safe.
-    """
-    import httpx
-
-    cause = exc.__cause__
-    return isinstance(cause, httpx.ConnectError | httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError)
 
 
 class PredictionServiceMaterializer(Materializer):
