@@ -286,27 +286,7 @@ def child_environment(overrides: dict[str, str] | None = None) -> dict[str, str]
     return env
 
 
-#: Set by ``dosirak serve BUNDLE`` for the server processes: the bundle directory served.
-BUNDLE_DIR_ENV = "DOSIRAK_BUNDLE_DIR"
-#: "1" when the served bundle is trusted (built here, or the operator said so).
-BUNDLE_TRUSTED_ENV = "DOSIRAK_BUNDLE_TRUSTED"
-
-
-def serving_bundle() -> tuple[Path, bool] | None:
-    """The bundle this process serves, and whether it is trusted; None when serving source.
-
-    ``dosirak serve BUNDLE`` sets :data:`BUNDLE_DIR_ENV` for its workers, so that
-    ``dk.model_ref(...)`` resolves to the bundle's own ``models/`` copy.
-    """
-    value = os.environ.get(BUNDLE_DIR_ENV)
-    if not value:
-        return None
-    return Path(value), env_flag(BUNDLE_TRUSTED_ENV)
-
-
 __all__ = [
-    "BUNDLE_DIR_ENV",
-    "BUNDLE_TRUSTED_ENV",
     "CONTAINER_BUILDERS",
     "DEFAULT_CONTAINER_BASE_IMAGE",
     "ImportLimits",
@@ -322,5 +302,4 @@ __all__ = [
     "load_settings",
     "replace",
     "reset_settings",
-    "serving_bundle",
 ]

@@ -152,33 +152,3 @@ def directory_size(path: Path) -> int:
 
 __all__ = ["commit", "delete", "directory_size", "get", "list_bundles", "new_temp_dir", "open_bundle",
            "parse_tag", "resolve", "root"]
-
-
-def serve_parts(target: str) -> tuple[str, Path, dict[str, str]] | None:
-    """How to serve ``target`` if it is a bundle (tag or directory), else None.
-
-    Returns ``(service spec, source directory, worker environment)``. The bundle's
-    MANIFEST is verified first, then the signing policy (``require_signed_bundles``). Its pickled models may load when the bundle was built
-    here (not imported), or when ``DOSIRAK_BUNDLE_TRUSTED=1`` is already set.
-    """
-    from dosirak.settings import BUNDLE_DIR_ENV, BUNDLE_TRUSTED_ENV, env_flag
-
-    candidate = Path(target).expanduser()
-    if not (candidate / BUNDLE_FILE).is_file():
-        if ".py:" in target or target.endswith(".py") or "/" in target:
-            return None
-        name, version = parse_tag(target)
-        if not any(r.name == name for r in list_bundles(name)):
-            return None
-    path, record = resolve(target)
-    bundle = Bundle.open(path, check=True)
-    from dosirak.bundles.signing import enforce_policy
-
-    enforce_policy(bundle.path, bundle.tag)
-    trusted = (record is not None and not record.imported) or env_flag(BUNDLE_TRUSTED_ENV)
-    env = {BUNDLE_DIR_ENV: str(bundle.path.resolve()), BUNDLE_TRUSTED_ENV: "1" if trusted else "0"}
-    log.info("serving bundle %s from %s%s", bundle.tag, bundle.path, "" if trusted else " (untrusted: no pickle)")
-    return bundle.service, bundle.src_dir, env
-
-
-__all__ += ["serve_parts"]

@@ -21,16 +21,15 @@ class ServeTarget:
 def resolve_target(target: str) -> ServeTarget:
     """Turn the TARGET argument into a :class:`ServeTarget`.
 
-    Today TARGET is ``FILE.py:Class`` or ``module:Class``. This is the one hook for bundles:
-    a bundle tag (``name:version``) or directory resolves to its service spec, its source
-    directory as ``base_dir``, and the environment its workers need.
+    TARGET is ``FILE.py:Class``, ``module:Class``, or a bundle tag (``name:version``) or
+    directory, which :func:`dosirak.bundles.serving.open_for_serving` turns into its service
+    spec, its source directory as ``base_dir``, and the environment its workers need.
     """
-    from dosirak.bundles.store import serve_parts
+    from dosirak.bundles.serving import open_for_serving
 
-    bundle = serve_parts(target)
+    bundle = open_for_serving(target)
     if bundle is not None:
-        spec, base_dir, env = bundle
-        return ServeTarget(spec=spec, base_dir=base_dir, env=env)
+        return ServeTarget(spec=bundle.service, base_dir=bundle.source_dir, env=bundle.worker_env())
     check_target(target)
     return ServeTarget(spec=target)
 
