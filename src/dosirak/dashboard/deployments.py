@@ -14,6 +14,8 @@ from dosirak import process
 from dosirak.dashboard import logs, resources
 from dosirak.dashboard.context import Dashboard
 from dosirak.dashboard.registry import store_with
+from dosirak.errors import DashboardError, NotFoundError
+from dosirak.stack.flavors import flavor_class
 
 LIVE_STATUSES = ("starting", "running", "stopping")
 LOG_TAIL_BYTES = 8 * 1024
@@ -54,9 +56,6 @@ def detail_view(board: Dashboard, deployment_id: str) -> dict[str, Any]:
 
 def act(board: Dashboard, deployment_id: str, action: str) -> dict[str, Any]:
     """Stop or start a deployment through its deployer; returns the deployment afterwards."""
-    from dosirak.errors import DashboardError, NotFoundError
-    from dosirak.stack.flavors import flavor_class
-
     if action not in ("stop", "start"):
         raise DashboardError(f"unknown action '{action}'; use stop or start")
     store = store_with(board, "list_deployments")
