@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from dosirak.errors import ConfigError
+from dosirak.units import parse_size
 
 PROJECT_DIR_NAME = ".dosirak"
 CONFIG_FILE_NAME = "config.toml"
@@ -224,8 +225,6 @@ def _optional_path(value: Any) -> Path | None:
 
 
 def _import_limits(pick: Any) -> ImportLimits:
-    from dosirak.units import parse_size
-
     default = ImportLimits()
     values: dict[str, int] = {}
     for key, env_name, fallback, is_size in (

@@ -26,6 +26,7 @@ from dosirak.bundles.bundle import BUNDLE_FILE, Bundle
 from dosirak.errors import BundleError, NotFoundError
 from dosirak.metadata.records import BundleRecord
 from dosirak.names import check_name, path_under
+from dosirak.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +38,6 @@ def _store() -> Any:
 
 
 def root() -> Path:
-    from dosirak.settings import get_settings
-
     return get_settings().bundles_root
 
 

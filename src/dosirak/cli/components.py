@@ -7,8 +7,12 @@ from typing import Any
 
 import click
 
+from dosirak import plugins
 from dosirak.cli._render import console, fmt, json_option, print_json, table
 from dosirak.errors import ConfigError
+from dosirak.stack.component import option_flag
+from dosirak.stack.credentials import masked
+from dosirak.stack.flavors import KINDS, flavor_class
 
 
 def parse_options(args: list[str]) -> dict[str, Any]:
@@ -52,7 +56,6 @@ def _component_group(component_type: str) -> click.Group:
     @click.pass_context
     def register(ctx: click.Context, name: str, flavor: str) -> None:
         from dosirak.metadata.store import get_store
-        from dosirak.stack.flavors import flavor_class
 
         cls = flavor_class(component_type, flavor)
         config = cls.validate_config(parse_options(list(ctx.args)))
@@ -65,7 +68,6 @@ def _component_group(component_type: str) -> click.Group:
     def list_(as_json: bool) -> None:
         """Registered components of this type, and the stacks using them."""
         from dosirak.metadata.store import get_store
-        from dosirak.stack.credentials import masked
 
         store = get_store()
         components = store.list_components(component_type)
@@ -87,9 +89,6 @@ def _component_group(component_type: str) -> click.Group:
     def describe(name: str, as_json: bool) -> None:
         """One component: flavor, configuration and the options its flavor takes."""
         from dosirak.metadata.store import get_store
-        from dosirak.stack.component import option_flag
-        from dosirak.stack.credentials import masked
-        from dosirak.stack.flavors import flavor_class
 
         comp = get_store().get_component(component_type, name)
         schema = flavor_class(component_type, comp.flavor).config_schema()
@@ -129,9 +128,6 @@ def flavor() -> None:
 @json_option
 def list_flavors(as_json: bool) -> None:
     """Every installed flavor, by component type."""
-    from dosirak import plugins
-    from dosirak.stack.flavors import KINDS
-
     rows = [(ctype, name, plugins.spec(kind, name)) for ctype, kind in KINDS.items() for name in plugins.names(kind)]
     if as_json:
         print_json([{"type": t, "flavor": n, "implementation": s} for t, n, s in rows])

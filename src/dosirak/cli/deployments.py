@@ -7,6 +7,9 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from dosirak.cli._render import console, json_option, print_json, status_style, table
+from dosirak.deployers.discovery import refresh
+from dosirak.errors import NotFoundError
+from dosirak.stack.flavors import flavor_class
 
 if TYPE_CHECKING:
     from dosirak.metadata.records import DeploymentRecord
@@ -14,9 +17,7 @@ if TYPE_CHECKING:
 
 def _deployer_for(record: DeploymentRecord) -> Any:
     """The deployer that made ``record``, configured as registered (or with defaults if since deleted)."""
-    from dosirak.errors import NotFoundError
     from dosirak.metadata.store import get_store
-    from dosirak.stack.flavors import flavor_class
 
     try:
         config = get_store().get_component("model-deployer", record.deployer).config
@@ -44,7 +45,6 @@ def deployment() -> None:
 @json_option
 def list_deployments(show_all: bool, model_name: str | None, as_json: bool) -> None:
     """Deployments, newest first, their status checked against their processes."""
-    from dosirak.deployers.discovery import refresh
     from dosirak.metadata.store import get_store
 
     records = [refresh(r) for r in get_store().list_deployments(model_name=model_name)]

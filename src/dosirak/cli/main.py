@@ -11,10 +11,12 @@ import difflib
 import importlib
 import logging
 import sys
+import traceback
 from typing import Any
 
 import click
 
+from dosirak import plugins
 from dosirak.errors import DosirakError
 
 #: command name -> ("module:attr", short help)
@@ -55,8 +57,6 @@ class LazyGroup(click.Group):
         if self._plugins_loaded:
             return
         self._plugins_loaded = True
-        from dosirak import plugins
-
         for name in plugins.names("cli"):
             if name not in self.lazy:
                 self.lazy[name] = (plugins.spec("cli", name), "(plugin)")
@@ -136,8 +136,6 @@ class _CliFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         message = record.getMessage()
         if record.exc_info and record.levelno >= 40:
-            import traceback
-
             message += "\n" + "".join(traceback.format_exception(*record.exc_info)).rstrip()
         if record.levelno >= 30:
             return f"{record.levelname.lower()}: {message}"

@@ -7,8 +7,11 @@ from typing import TYPE_CHECKING
 import click
 
 from dosirak.cli._render import console, fmt, json_option, print_json, status_style, table
+from dosirak.client import Client
+from dosirak.errors import NotFoundError
 from dosirak.metadata.driver import MAX_SQL_INTEGER
 from dosirak.metadata.recorder import RUN_STATUSES
+from dosirak.pipelines.cache import explain_miss
 from dosirak.units import duration, human_size
 
 if TYPE_CHECKING:
@@ -27,8 +30,6 @@ def runs() -> None:
 @json_option
 def list_runs(pipeline_name: str | None, status: str | None, limit: int, as_json: bool) -> None:
     """Runs, newest first."""
-    from dosirak.client import Client
-
     found = Client().list_runs(pipeline_name, status=status, limit=limit)
     if as_json:
         print_json([{"id": r.id, "name": r.name, "pipeline": r.pipeline_name, "status": r.status,
@@ -42,8 +43,6 @@ def list_runs(pipeline_name: str | None, status: str | None, limit: int, as_json
 
 
 def _miss_reasons(store: object, run: object, step: object) -> list[str]:
-    from dosirak.pipelines.cache import explain_miss
-
     if step.status not in ("completed", "failed") or not step.record.cache_parts:  # type: ignore[attr-defined]
         return []
     previous = store.previous_step_run(run.pipeline_name, step.name, run.id)  # type: ignore[attr-defined]
@@ -71,8 +70,6 @@ def _cache_note(step: StepRunView) -> str:
 @json_option
 def show(run_id: str, as_json: bool) -> None:
     """A run's steps: status, timings, cache hits (and why a step missed), outputs."""
-    from dosirak.client import Client
-
     client = Client()
     run = client.get_run(run_id)
     steps = run.steps
@@ -121,9 +118,6 @@ def show(run_id: str, as_json: bool) -> None:
 @click.option("--step", "step_name", help="Only this step's logs.")
 def logs(run_id: str, step_name: str | None) -> None:
     """What each step printed and logged."""
-    from dosirak.client import Client
-    from dosirak.errors import NotFoundError
-
     run = Client().get_run(run_id)
     steps = run.steps
     if step_name is not None and step_name not in steps:

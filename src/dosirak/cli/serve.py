@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import ast
+import importlib.machinery
+import logging
+import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
+
+from dosirak.bundles.serving import open_for_serving
+from dosirak.errors import ServiceError
 
 
 @dataclass(frozen=True)
@@ -25,8 +32,6 @@ def resolve_target(target: str) -> ServeTarget:
     directory, which :func:`dosirak.bundles.serving.open_for_serving` turns into its service
     spec, its source directory as ``base_dir``, and the environment its workers need.
     """
-    from dosirak.bundles.serving import open_for_serving
-
     bundle = open_for_serving(target)
     if bundle is not None:
         return ServeTarget(spec=bundle.service, base_dir=bundle.source_dir, env=bundle.worker_env())
@@ -44,12 +49,6 @@ def check_target(target: str) -> None:
     Raises:
         ServiceError: What is wrong with TARGET and what to give instead.
     """
-    import importlib.machinery
-    import os
-    import sys
-
-    from dosirak.errors import ServiceError
-
     source, sep, attr = target.rpartition(":")
     if not sep or not source or not attr:
         raise ServiceError(f"give the service as FILE.py:Class (or a bundle tag), got '{target}'"
@@ -155,8 +154,6 @@ def serve(target: str, host: str | None, port: int | None, workers: int | None, 
     A TARGET that names nothing servable (no :Class, no such file, class or module) is
     refused before any worker starts, with status 2.
     """
-    import logging
-
     from dosirak.serving.auth import AccessPolicy
     from dosirak.serving.protocol import HeadLimits
     from dosirak.serving.server import SAGEMAKER_PORT

@@ -5,6 +5,8 @@ from __future__ import annotations
 import click
 
 from dosirak.cli._render import console, fmt, json_option, print_json, table
+from dosirak.settings import get_settings
+from dosirak.stack.credentials import masked
 
 
 @click.group()
@@ -59,8 +61,6 @@ def list_stacks(as_json: bool) -> None:
 def describe(name: str | None, as_json: bool) -> None:
     """A stack's components and their configuration (default: the active stack)."""
     from dosirak.metadata.store import get_store
-    from dosirak.settings import get_settings
-    from dosirak.stack.credentials import masked
 
     s = get_store().get_stack(name)
     if as_json:

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from dosirak.artifacts.materializers.base import Materializer
+from dosirak.deployers.discovery import find_model_server, refresh
+from dosirak.deployers.sagemaker_client import SageMakerServiceClient, bundle_openapi
 from dosirak.errors import ClientError, ConfigError, DeploymentError, ServiceUnreachableError
 
 log = logging.getLogger(__name__)
@@ -63,8 +65,6 @@ class PredictionService:
 
     def _new_client(self, url: str) -> Any:
         if self.flavor == "sagemaker":
-            from dosirak.deployers.sagemaker_client import SageMakerServiceClient, bundle_openapi
-
             return SageMakerServiceClient(str(self.endpoint_name), region=self.region,
                                           openapi=bundle_openapi(self.bundle_id))
         from dosirak.serving.client import ServiceClient
@@ -107,15 +107,12 @@ class PredictionService:
             return self._service_client(current).call(api_name, data, **kwargs)
 
     def _current_url(self) -> str | None:
-        from dosirak.deployers.discovery import find_model_server
-
         found = find_model_server(pipeline_name=self.pipeline_name, step_name=self.step_name,
                                   model_name=self.model_name)
         return found[0].url if found else None
 
     def is_running(self) -> bool:
         """Whether the deployment is (still) recorded as running, with its process alive."""
-        from dosirak.deployers.discovery import refresh
         from dosirak.metadata.store import get_store
 
         return refresh(get_store().get_deployment(self.deployment_id)).status == "running"

@@ -21,13 +21,17 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from dosirak.bundles import store
 from dosirak.deployers.aws import AWS, describe, is_not_found, translated
 from dosirak.errors import DeploymentError, NotFoundError
+from dosirak.metadata.timeutil import utcnow
+from dosirak.stack.credentials import resolve
 
 if TYPE_CHECKING:
     from dosirak.deployers.sagemaker_config import Autoscaling, DeployConfig
@@ -118,8 +122,6 @@ def invocations_url(region: str, name: str) -> str:
 
 def resolve_environment(config: DeployConfig) -> dict[str, str]:
     """The container's environment, ``{env:NAME}`` references read from this process's environment."""
-    from dosirak.stack.credentials import resolve
-
     resolved = resolve(dict(config.environment), f"deployment '{config.name}'", at="environment")
     return {str(k): str(v) for k, v in resolved.items()}
 
@@ -186,8 +188,6 @@ class Endpoints:
 
     def owned(self, name: str) -> tuple[list[str], list[str]]:
         """The endpoint configurations and models of deployment ``name`` (named NAME-<hash>, tagged as ours)."""
-        import re
-
         pattern = re.compile(re.escape(name) + r"-[0-9a-f]{10}")
         found: dict[str, list[str]] = {}
         for kind, lister, key, arn_key in (
@@ -459,7 +459,7 @@ class Endpoints:
 
     def _purge(self, reference: str) -> str:
         """Delete one image (``repo@sha256:...``) from its repository."""
-        from dosirak.deployers.registry import delete_image, parse_repository
+        from dosirak.deployers.registry import delete_image, parse_repository  # lazy: cycle
 
         repo_text, _, digest = reference.partition("@")
         if not digest:
@@ -491,8 +491,6 @@ class Endpoints:
                 "environment": sorted(config.environment)}  # names only: values may be credentials
 
     def _record_start(self, config: DeployConfig, image: Image, wanted: Plan, lineage: Lineage) -> DeploymentRecord:
-        from dosirak.metadata.timeutil import utcnow
-
         return self._store().create_deployment(  # type: ignore[no-any-return]
             name=config.name, deployer=lineage.deployer, flavor=FLAVOR, status="starting",
             url=invocations_url(str(self.aws.region), config.name), bundle_id=lineage.bundle_id,
@@ -537,8 +535,6 @@ def endpoint_status(record: DeploymentRecord) -> tuple[str, str | None]:
 
 def bundle_lineage(tag: str, **more: Any) -> Lineage:
     """The lineage of the recorded bundle ``tag`` (NotFoundError naming it when it is not recorded)."""
-    from dosirak.bundles import store
-
     try:
         return Lineage.of_bundle(store.get(tag), **more)
     except NotFoundError as exc:
@@ -546,8 +542,6 @@ def bundle_lineage(tag: str, **more: Any) -> Lineage:
 
 
 def _now() -> Any:
-    from dosirak.metadata.timeutil import utcnow
-
     return utcnow()
 
 

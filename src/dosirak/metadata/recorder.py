@@ -27,6 +27,7 @@ from dosirak.metadata._references import ReferencesMixin
 from dosirak.metadata.driver import LIKE_ESCAPE, Cursor, Row, like_prefix
 from dosirak.metadata.records import ArtifactRecord, ComponentRecord, RunRecord, StackRecord, StepRunRecord
 from dosirak.metadata.timeutil import utcnow
+from dosirak.settings import env_value, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -119,8 +120,6 @@ def _value(cur: Cursor, key: str, default: Any) -> Any:
 
 def _active_stack(cur: Cursor) -> str:
     """``DOSIRAK_STACK``, or the stack ``dosirak stack set`` made active (``default`` at first)."""
-    from dosirak.settings import env_value
-
     return env_value("DOSIRAK_STACK") or str(_value(cur, ACTIVE_STACK_KEY, "default"))
 
 
@@ -450,8 +449,6 @@ def open_store(url: str | None, kind: type[StoreT]) -> StoreT:
     :class:`~dosirak.metadata.store.MetadataStore`, which a later :func:`get_recorder` reuses.
     """
     if url is None:
-        from dosirak.settings import get_settings
-
         url = get_settings().metadata_url
     with _lock:
         store = _opened.get(url)

@@ -8,6 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dosirak.models.frameworks.base import handler_named
 from dosirak.models.store import read_model_yaml, verify_files
 
 if TYPE_CHECKING:
@@ -73,8 +74,6 @@ class ModelVersion:
             ModelError: a file is missing or altered, or the framework cannot rebuild it.
             ModelTrustError: loading would unpickle an untrusted file.
         """
-        from dosirak.models.frameworks.base import handler_named
-
         handler = handler_named(self.framework)
         full = (not self.trusted) if verify is None else verify
         verify_files(self.path, self.files, f"model {self.tag}", hashes=full)

@@ -7,6 +7,7 @@ import typing
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
+from dosirak.artifacts.materializers.registry import normalise
 from dosirak.errors import ParameterError, StepCallError, StepInputTypeError
 from dosirak.pipelines import parameters as params
 from dosirak.pipelines.dag import DAG, InputEdge, StepNode
@@ -159,8 +160,6 @@ def _compatible(producer: Any, consumer: Any) -> bool:
     Compares classes, then the arguments of same-origin generics (``list[int]`` does not
     feed ``list[str]``); anything it cannot judge (Any, unions, TypeVars) is accepted.
     """
-    from dosirak.artifacts.materializers.registry import normalise
-
     consumer_cls = normalise(consumer)
     producer_cls = normalise(producer)
     if consumer_cls is None or producer_cls is None or consumer_cls is type(None):

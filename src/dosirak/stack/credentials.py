@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from dosirak.errors import CredentialError
+from dosirak.settings import env_value
 
 #: What a masked credential reads as.
 MASK = "********"
@@ -157,7 +158,6 @@ def _resolve(value: Any, owner: str, path: str) -> Any:
     name = reference_name(value)
     if name is None:
         return value
-    from dosirak.settings import env_value
 
     found = env_value(name)
     if found is None:

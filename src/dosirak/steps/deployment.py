@@ -22,8 +22,12 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any
 
+from dosirak.deployers.base import DeploymentRequest
+from dosirak.deployers.discovery import find_prediction_service
 from dosirak.deployers.prediction_service import PredictionService
+from dosirak.pipelines.context import get_step_context
 from dosirak.pipelines.step import step
+from dosirak.stack.stack import load_stack
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +74,7 @@ def model_deployer(
         ``{"deployed": bool, ...}``: the deployment's id, URL and docs URL, or the reason
         nothing was deployed.
     """
-    from dosirak.deployers.base import DeploymentRequest
     from dosirak.metadata.store import get_store
-    from dosirak.pipelines.context import get_step_context
-    from dosirak.stack.stack import load_stack
 
     facts = _bundle_facts(bundle)
     if not deploy_decision:
@@ -107,8 +108,6 @@ def prediction_service_loader(
     Raises:
         DeploymentError: none is running; the message names what was searched and what was found.
     """
-    from dosirak.deployers.discovery import find_prediction_service
-
     service = find_prediction_service(pipeline_name, step_name, model_name, timeout_s=timeout_s)
     print(f"found service {service.url} (deployment {service.deployment_id[:8]})")
     return service

@@ -7,6 +7,7 @@ imports torch.
 
 from __future__ import annotations
 
+import importlib
 import threading
 import typing
 from typing import Any
@@ -96,8 +97,6 @@ def instance(cls: type[Materializer]) -> Materializer:
 
 def by_name(qualified: str) -> Materializer:
     """The materializer recorded on an artifact (``module:Class``)."""
-    import importlib
-
     module_name, _, attr = qualified.partition(":")
     try:
         cls = getattr(importlib.import_module(module_name), attr)
