@@ -8,10 +8,11 @@ body of ``src/dosirak`` must name
   module that imports one at module level (directly or through other dosirak modules), so
   that ``import dosirak``, ``dosirak --help`` and a pipeline run stay light; or
 * carry ``# lazy: cycle`` on its line, where the imported module really imports this one
-  back at module level (the test follows the graph to check), or ``# lazy: startup`` with a
-  few words on the light path it protects.
+  back at module level (the test follows the graph to check).
 
-Everything else belongs at the top of the module.
+A function-local import that closes an import cycle needs ``# lazy: cycle`` even when the
+module is heavy: cycles are visible, and a cycle of two function-local imports is refused
+(one side belongs at the top). Everything else belongs at the top of the module.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ HEAVY = frozenset({
 
 #: ``# lazy: REASON`` on an import's line; the reasons a function-local import may give.
 LAZY_MARK = re.compile(r"#\s*lazy:\s*(\w+)")
-REASONS = ("cycle", "startup")
+REASONS = ("cycle",)
 
 
 def _covered(name: str, modules: frozenset[str]) -> bool:
@@ -79,6 +80,7 @@ class ImportGraph:
         self.paths = {self.module_of(p): p for p in src.rglob("*.py")}
         self.top = {name: self._module_level(name, path) for name, path in self.paths.items()}
         self._reachable: dict[str, set[str]] = {}
+        self.local = {name: self._function_level(name, path) for name, path in self.paths.items()}
 
     def module_of(self, path: Path) -> str:
         parts = list(path.relative_to(self.src.parent).with_suffix("").parts)
@@ -108,6 +110,28 @@ class ImportGraph:
         parts = module.split(".")
         found.update(p for p in (".".join(parts[:i]) for i in range(1, len(parts))) if p in self.paths)
         return found
+
+    def _function_level(self, module: str, path: Path) -> set[str]:
+        found: set[str] = set()
+        for function in ast.walk(ast.parse(path.read_text())):
+            if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                for node in ast.walk(function):
+                    if isinstance(node, (ast.Import, ast.ImportFrom)):
+                        found.update(self.targets(module, node))
+        return found
+
+    def in_cycle(self, start: str, goal: str) -> bool:
+        """Whether ``start`` leads to ``goal`` through imports at any level, package parents aside."""
+        seen, todo = set(), [start]
+        while todo:
+            current = todo.pop()
+            if current == goal:
+                return True
+            if current in seen or current not in self.top:
+                continue
+            seen.add(current)
+            todo.extend(d for d in self.top[current] | self.local[current] if not current.startswith(d + "."))
+        return False
 
     def reachable(self, start: str) -> set[str]:
         """Every module importing ``start`` loads through module-level imports (itself included)."""
@@ -147,11 +171,14 @@ def offending_imports(graph: ImportGraph) -> list[str]:
                 if not isinstance(node, (ast.Import, ast.ImportFrom)):
                     continue
                 where = f"{path.relative_to(graph.src.parent)}:{node.lineno}: {ast.unparse(node)}"
-                mark = LAZY_MARK.search(lines[node.lineno - 1])
+                mark = LAZY_MARK.search("\n".join(lines[node.lineno - 1:node.end_lineno]))
                 for target in graph.targets(module, node):
                     if mark is None:
                         if not graph.is_heavy(target):
                             offenders.append(f"{where}  ({target} is light: import it at the top)")
+                        elif target != module and graph.in_cycle(target, module):
+                            offenders.append(f"{where}  (hidden cycle: {target} leads back to {module}; break it, "
+                                             "or mark the lazy side `# lazy: cycle`)")
                     elif mark.group(1) not in REASONS:
                         offenders.append(f"{where}  (unknown reason '{mark.group(1)}'; use one of {REASONS})")
                     elif mark.group(1) == "cycle" and not graph.reaches(target, module):
@@ -164,7 +191,37 @@ def test_function_local_imports_are_heavy_optional_or_give_a_checked_reason() ->
     assert offenders == [], "\n".join(offenders)
 
 
-def test_the_rule_catches_a_light_import_a_false_cycle_and_an_unknown_reason(tmp_path: Path) -> None:
+def module_level_cycles(graph: ImportGraph) -> list[str]:
+    """``a -> b`` for each module-level import whose module imports ``a`` back at module level."""
+    found = []
+    for module, deps in sorted(graph.top.items()):
+        for dep in sorted(deps):
+            if dep != module and not module.startswith(dep + ".") and dep in graph.top:
+                back = {d for d in graph.reachable(dep) if not module.startswith(d + ".")}
+                if module in back and _through_children(graph, dep, module):
+                    found.append(f"{module} -> {dep}")
+    return found
+
+
+def _through_children(graph: ImportGraph, start: str, goal: str) -> bool:
+    """Whether ``start`` reaches ``goal`` without stepping from a module up to its own package."""
+    seen, todo = set(), [start]
+    while todo:
+        current = todo.pop()
+        if current == goal:
+            return True
+        if current in seen or current not in graph.top:
+            continue
+        seen.add(current)
+        todo.extend(d for d in graph.top[current] if not current.startswith(d + "."))
+    return False
+
+
+def test_no_module_imports_itself_back_at_module_level() -> None:
+    assert module_level_cycles(_graph()) == []
+
+
+def test_the_rule_catches_a_light_import_a_false_or_hidden_cycle_and_an_unknown_reason(tmp_path: Path) -> None:
     package = tmp_path / "dosirak"
     package.mkdir()
     (package / "__init__.py").write_text("")
@@ -176,12 +233,17 @@ def test_the_rule_catches_a_light_import_a_false_cycle_and_an_unknown_reason(tmp
         "    import dosirak.a  # lazy: cycle\n"
         "    import dosirak.c  # lazy: cycle\n"
         "    import dosirak.c  # lazy: habit\n"
-        "    import dosirak.c  # lazy: startup keeps `import dosirak` light\n"
     )
     (package / "c.py").write_text("import torch\n")
     (package / "d.py").write_text("def g():\n    import dosirak.c\n")
+    (package / "e.py").write_text("import torch\n\ndef h():\n    import dosirak.f\n")
+    (package / "f.py").write_text("def k():\n    import dosirak.e\n")
     found = offending_imports(ImportGraph(package))
-    assert [line.split(":")[1] for line in found] == ["2", "5", "6"], found
+    assert [line.split(":")[:2] for line in found] == [
+        ["dosirak/b.py", "2"], ["dosirak/b.py", "5"], ["dosirak/b.py", "6"], ["dosirak/e.py", "4"], ["dosirak/f.py", "2"]], found
+    (package / "c.py").write_text("import torch\nimport dosirak.d\n")
+    (package / "d.py").write_text("import dosirak.c\n")
+    assert module_level_cycles(ImportGraph(package)) == ["dosirak.c -> dosirak.d", "dosirak.d -> dosirak.c"]
 
 
 def test_the_heavy_list_names_what_import_dosirak_must_not_load() -> None:
