@@ -8,7 +8,9 @@ body of ``src/dosirak`` must name
   module that imports one at module level (directly or through other dosirak modules), so
   that ``import dosirak``, ``dosirak --help`` and a pipeline run stay light; or
 * carry ``# lazy: cycle`` on its line, where the imported module really imports this one
-  back at module level (the test follows the graph to check).
+  back at module level (the test follows the graph to check), or ``# lazy: startup``, with
+  the light path it keeps light said in a comment beside it (defining a pipeline loads no
+  metadata store).
 
 A function-local import that closes an import cycle needs ``# lazy: cycle`` even when the
 module is heavy: cycles are visible, and a cycle of two function-local imports is refused
@@ -65,7 +67,7 @@ HEAVY = frozenset({
 
 #: ``# lazy: REASON`` on an import's line; the reasons a function-local import may give.
 LAZY_MARK = re.compile(r"#\s*lazy:\s*(\w+)")
-REASONS = ("cycle",)
+REASONS = ("cycle", "startup")
 
 
 def _covered(name: str, modules: frozenset[str]) -> bool:

@@ -11,15 +11,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
 from dosirak.errors import ConfigError, ParameterError, PipelineError, RunFailedError
-from dosirak.metadata.recorder import get_recorder
 from dosirak.names import check_name
-from dosirak.pipelines import _tracing, progress
+from dosirak.pipelines import _tracing
 from dosirak.pipelines import parameters as params
 from dosirak.pipelines._tracing import Tracer
 from dosirak.pipelines.dag import DAG
-from dosirak.pipelines.run import ActiveRun
-from dosirak.pipelines.views import RunView
-from dosirak.stack.stack import load_stack
 
 if TYPE_CHECKING:
     from dosirak.pipelines.views import RunView
@@ -70,6 +66,12 @@ class Pipeline:
         cfg = load_config(config)
         values = self._bind(args, kwargs, cfg.get("parameters", {}))
         dag = self.compile(values, cfg)
+        # defining a pipeline loads no metadata store and no run machinery (40 ms): running one does
+        from dosirak.metadata.recorder import get_recorder  # lazy: startup
+        from dosirak.pipelines import progress  # lazy: startup
+        from dosirak.pipelines.run import ActiveRun  # lazy: startup
+        from dosirak.pipelines.views import RunView  # lazy: startup
+        from dosirak.stack.stack import load_stack  # lazy: startup
 
         store = get_recorder()
         active = load_stack(store, stack or cfg.get("stack"))
