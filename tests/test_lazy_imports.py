@@ -8,9 +8,9 @@ body of ``src/dosirak`` must name
   module that imports one at module level (directly or through other dosirak modules), so
   that ``import dosirak``, ``dosirak --help`` and a pipeline run stay light; or
 * carry ``# lazy: cycle`` on its line, where the imported module really imports this one
-  back at module level (the test follows the graph to check), or ``# lazy: startup``, with
-  the light path it keeps light said in a comment beside it (defining a pipeline loads no
-  metadata store).
+  back at module level (the test follows the graph to check), or ``# lazy: startup`` with a
+  comment beside it naming the light path it keeps light (defining a pipeline loads no
+  metadata store); that one the test cannot check, so keep it rare.
 
 A function-local import that closes an import cycle needs ``# lazy: cycle`` even when the
 module is heavy: cycles are visible, and a cycle of two function-local imports is refused
