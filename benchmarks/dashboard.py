@@ -85,7 +85,7 @@ def seed(home: Path, runs: int, steps: int) -> dict[str, Any]:
                                  "summary": {"shape": [1000, 1000], "dtype": "float64"}, "extra": {}})
                 io_rows.append({"step_run_id": sid, "name": "output", "kind": "output", "artifact_id": aid})
                 previous = aid
-    with store._write() as conn:
+    with store.db.write() as conn:
         conn.execute(insert(t.pipelines).values(id=1, name="bench", created_at=t0, extra={}))
         for table, rows in ((t.pipeline_runs, run_rows), (t.step_runs, step_rows), (t.artifacts, art_rows),
                             (t.step_run_io, io_rows)):

@@ -23,29 +23,45 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
+#: public name -> ``"module:attribute"`` (``"module:"`` for a module), imported on first use
 _LAZY: dict[str, str] = {
-    "step": "dosirak.pipelines.step:step",
-    "pipeline": "dosirak.pipelines.pipeline:pipeline",
-    "get_step_context": "dosirak.pipelines.context:get_step_context",
     "Client": "dosirak.client:Client",
     "Materializer": "dosirak.artifacts.materializers.base:Materializer",
-    "service": "dosirak.serving.service:service",
-    "api": "dosirak.serving.api:api",
+    "ModelOutput": "dosirak.models.ref:ModelOutput",
     "Tensor": "dosirak.serving.codecs.numpy:Tensor",
     "ServiceClient": "dosirak.serving.client:ServiceClient",
     "AsyncServiceClient": "dosirak.serving.client:AsyncServiceClient",
-    "model_ref": "dosirak.models.ref:model_ref",
-    "ModelOutput": "dosirak.models.ref:ModelOutput",
-    "models": "dosirak.models.api:",
+    "api": "dosirak.serving.api:api",
     "errors": "dosirak.errors:",
+    "get_step_context": "dosirak.pipelines.context:get_step_context",
+    "model_ref": "dosirak.models.ref:model_ref",
+    "models": "dosirak.models:",
+    "pipeline": "dosirak.pipelines.pipeline:pipeline",
+    "service": "dosirak.serving.service:service",
+    "step": "dosirak.pipelines.step:step",
 }
 
-__all__ = sorted([*_LAZY, "__version__"])
+__all__ = [
+    "AsyncServiceClient", "Client", "Materializer", "ModelOutput", "ServiceClient", "Tensor", "__version__", "api",
+    "errors", "get_step_context", "model_ref", "models", "pipeline", "service", "step",
+]
 
+# What type checkers and editors see; the same names as _LAZY (tests/test_public_api.py checks it).
 if TYPE_CHECKING:  # pragma: no cover
+    from dosirak import errors as errors
+    from dosirak import models as models
+    from dosirak.artifacts.materializers.base import Materializer as Materializer
     from dosirak.client import Client as Client
+    from dosirak.models.ref import ModelOutput as ModelOutput
+    from dosirak.models.ref import model_ref as model_ref
+    from dosirak.pipelines.context import get_step_context as get_step_context
     from dosirak.pipelines.pipeline import pipeline as pipeline
     from dosirak.pipelines.step import step as step
+    from dosirak.serving.api import api as api
+    from dosirak.serving.client import AsyncServiceClient as AsyncServiceClient
+    from dosirak.serving.client import ServiceClient as ServiceClient
+    from dosirak.serving.codecs.numpy import Tensor as Tensor
+    from dosirak.serving.service import service as service
 
 
 def __getattr__(name: str) -> Any:

@@ -18,6 +18,7 @@ from dosirak.pipelines.views import ArtifactView, PipelineView, RunView
 if TYPE_CHECKING:
     from dosirak.metadata.store import MetadataStore
     from dosirak.pipelines.views import ArtifactView, PipelineView, RunView
+    from dosirak.statuses import RunStatus
 
 
 class Client:
@@ -33,7 +34,7 @@ class Client:
         self.store.reap_abandoned_runs()
         return RunView(self.store.get_run(run_id), self.store)
 
-    def list_runs(self, pipeline: str | None = None, *, status: str | None = None, limit: int = 50,
+    def list_runs(self, pipeline: str | None = None, *, status: RunStatus | None = None, limit: int = 50,
                   offset: int = 0, pipeline_name: str | None = None) -> list[RunView]:
         """Runs, newest first; only those of ``pipeline`` when it is given.
 

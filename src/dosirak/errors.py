@@ -21,6 +21,7 @@ what was wrong and what to do about it.
     │   └── StepOutputError             a step returned what it did not declare
     ├── RunFailedError                  a pipeline run failed (``.run`` is the run view)
     ├── ArtifactError                   artifact storage
+    │   ├── ArtifactStoreAccessError    its bucket is missing, denies access or cannot be reached
     │   ├── MaterializerError           no way to save/load a type
     │   └── ArtifactCorruptError        an artifact's files are missing or damaged
     ├── StoreError                      metadata store
@@ -133,15 +134,31 @@ class RunFailedError(DosirakError):
 
     error_type = "run_failed"
 
-    def __init__(self, message: str, run: Any = None) -> None:
+    def __init__(self, message: str, run: Any = None, *, bad_input: bool = False) -> None:
         super().__init__(message)
         self.run = run
+        #: The run failed on input the user must fix (a bucket, a secret, a setting): the CLI exits 2.
+        self.bad_input = bad_input
+
+
+def is_bad_input(error: str | None) -> bool:
+    """Whether a recorded step error (``"ClassName: message"``) is one of :class:`ConfigError`'s or
+    :class:`ArtifactStoreAccessError`'s: input to fix (settings, credentials, a bucket), not a bug."""
+    name = (error or "").split(":", 1)[0].strip()
+    found = globals().get(name)
+    return isinstance(found, type) and issubclass(found, ConfigError | ArtifactStoreAccessError)
 
 
 class ArtifactError(DosirakError):
     """An artifact cannot be written or read."""
 
     error_type = "artifact_error"
+
+
+class ArtifactStoreAccessError(ArtifactError):
+    """The artifact store's location cannot be used: a bucket missing, denying access or unreachable."""
+
+    error_type = "artifact_store_access"
 
 
 class MaterializerError(ArtifactError):

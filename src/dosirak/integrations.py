@@ -4,7 +4,10 @@ An integration is an extra of the installed ``dosirak`` distribution, read from 
 metadata (``Provides-Extra`` and the ``Requires-Dist`` lines marked ``extra == NAME``), so
 this list never drifts from ``pyproject.toml``. :func:`install` runs pip in the running
 interpreter on the extra's requirement lines themselves (not ``dosirak[NAME]``, which
-would ask an index for dosirak, wrong for a source checkout).
+would ask an index for dosirak, wrong for a source checkout), with the same pins as
+``scripts/setup.sh``: a source checkout's ``constraints.txt``, and for a torch not yet
+installed, PyTorch's CPU wheel index (``TORCH_INDEX_URL``) when it answers within 5 s
+(else the default index's build, said in one line).
 
 Example::
 
@@ -15,16 +18,21 @@ Example::
 from __future__ import annotations
 
 import re
+import ssl
 import subprocess
 import sys
+import threading
+import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from dosirak.errors import ConfigError, DosirakError
 
 #: Extras for working on dosirak itself, not integrations a user installs.
 NOT_INTEGRATIONS = frozenset({"dev"})
 _REQUIREMENT = re.compile(r"\s*(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*(?P<spec>[^;]*?)\s*;\s*(?P<marker>.*)")
+_REQUIREMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _EXTRA_MARKER = re.compile(r"""^extra\s*==\s*["'](?P<extra>[A-Za-z0-9._-]+)["']$""")
 
 
@@ -97,10 +105,88 @@ def resolve(names: Sequence[str]) -> list[Integration]:
     return [known[n] for n in dict.fromkeys(names)]
 
 
-def pip_command(chosen: Sequence[Integration], *, upgrade: bool = False) -> list[str]:
-    """The pip command installing ``chosen`` into this interpreter's environment."""
+#: Seconds PyTorch's wheel index has to answer (name lookup included) before it is skipped.
+PROBE_SECONDS = 5.0
+
+
+def checkout_constraints() -> Path | None:
+    """The ``constraints.txt`` of the source checkout dosirak runs from (None for an installed wheel)."""
+    root = Path(__file__).resolve().parents[2]
+    constraints = root / "constraints.txt"
+    return constraints if constraints.is_file() and (root / "pyproject.toml").is_file() else None
+
+
+def index_answers(url: str, timeout_s: float = PROBE_SECONDS) -> str | None:
+    """None when the package index ``url`` serves ``url/torch/`` within ``timeout_s``; else why not.
+
+    The probe runs in a daemon thread so that a name lookup that hangs (not bound by
+    urlopen's timeout) costs ``timeout_s`` at most.
+    """
+    outcome: list[str | None] = []
+
+    def probe() -> None:
+        try:
+            with urllib.request.urlopen(url.rstrip("/") + "/torch/", timeout=timeout_s,
+                                        context=ssl.create_default_context()) as response:
+                outcome.append(None if 200 <= response.status < 300 else f"HTTP {response.status}")
+        except Exception as exc:  # noqa: BLE001 - any failure means: do not use this index
+            outcome.append(f"{type(exc).__name__}: {exc}")
+
+    thread = threading.Thread(target=probe, daemon=True, name="dosirak-index-probe")
+    thread.start()
+    thread.join(timeout_s)
+    return outcome[0] if outcome else f"no answer within {timeout_s:g} s"
+
+
+@dataclass(frozen=True)
+class InstallPlan:
+    """The pip command for some integrations, and what was decided on the way (lines to show)."""
+
+    chosen: tuple[Integration, ...]
+    command: tuple[str, ...]
+    notes: tuple[str, ...]
+
+
+def plan(chosen: Sequence[Integration], *, upgrade: bool = False, torch_index_url: str | None = None,
+         constraints: Path | None = None) -> InstallPlan:
+    """How pip installs ``chosen`` into this interpreter's environment, with setup.sh's pins.
+
+    Args:
+        chosen: The integrations to install.
+        upgrade: Pass ``--upgrade``.
+        torch_index_url: Where a torch not yet installed comes from, if that index answers
+            (``''``: the default index); default :attr:`Settings.torch_index_url`.
+        constraints: The constraints file; default :func:`checkout_constraints`.
+    """
     requirements = list(dict.fromkeys(r for i in chosen for r in i.requirements))
-    return [sys.executable, "-m", "pip", "install", *(["--upgrade"] if upgrade else []), *requirements]
+    command = [sys.executable, "-m", "pip", "install", *(["--upgrade"] if upgrade else [])]
+    notes: list[str] = []
+    constraints = constraints if constraints is not None else checkout_constraints()
+    if constraints is not None:
+        command += ["-c", str(constraints)]
+    if any(_requirement_name(r) == "torch" for i in chosen for r in i.missing):
+        if torch_index_url is None:
+            from dosirak.settings import get_settings
+
+            torch_index_url = get_settings().torch_index_url
+        why = index_answers(torch_index_url) if torch_index_url else "TORCH_INDEX_URL is empty"
+        if why is None:
+            command += ["--extra-index-url", torch_index_url]
+            notes.append(f"torch: from {torch_index_url} (the CPU build)")
+        else:
+            notes.append(f"torch: skipping {torch_index_url or 'the CPU index'} ({why}); the default index's "
+                         "build (on PyPI for Linux, the multi-GB CUDA one)")
+    return InstallPlan(tuple(chosen), (*command, *requirements), tuple(notes))
+
+
+def _requirement_name(line: str) -> str:
+    match = _REQUIREMENT_NAME.match(line.strip())
+    return match.group(0).lower() if match else ""
+
+
+def pip_command(chosen: Sequence[Integration], *, upgrade: bool = False) -> list[str]:
+    """The pip command installing ``chosen`` into this interpreter's environment (see :func:`plan`)."""
+    return list(plan(chosen, upgrade=upgrade).command)
 
 
 def install(names: Sequence[str], *, upgrade: bool = False, output: Callable[[str], None] | None = None) -> list[Integration]:
@@ -110,9 +196,13 @@ def install(names: Sequence[str], *, upgrade: bool = False, output: Callable[[st
         ConfigError: an unknown name.
         DosirakError: pip failed (its last lines in the message).
     """
-    chosen = resolve(names)
-    command = pip_command(chosen, upgrade=upgrade)
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    return run(plan(resolve(names), upgrade=upgrade), output=output)
+
+
+def run(chosen_plan: InstallPlan, *, output: Callable[[str], None] | None = None) -> list[Integration]:
+    """Run an :class:`InstallPlan`'s pip command; the integrations' state afterwards (see :func:`install`)."""
+    chosen = chosen_plan.chosen
+    done = subprocess.run(list(chosen_plan.command), capture_output=True, text=True, check=False)
     lines = (done.stdout + done.stderr).splitlines()
     if output is not None:
         for line in lines:
@@ -125,4 +215,5 @@ def install(names: Sequence[str], *, upgrade: bool = False, output: Callable[[st
     return [after[i.name] for i in chosen]
 
 
-__all__ = ["NOT_INTEGRATIONS", "Integration", "install", "integrations", "pip_command", "resolve"]
+__all__ = ["NOT_INTEGRATIONS", "PROBE_SECONDS", "InstallPlan", "Integration", "checkout_constraints", "index_answers",
+           "install", "integrations", "pip_command", "plan", "resolve", "run"]

@@ -45,6 +45,10 @@ class ImportLimits:
     max_members: int = 10_000
 
 
+#: PyTorch's CPU wheel index (``scripts/setup.sh`` uses the same).
+DEFAULT_TORCH_INDEX_URL = "https://download.pytorch.org/whl/cpu"
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where dosirak keeps its state, and how it behaves."""
@@ -75,6 +79,9 @@ class Settings:
     progress: str = "auto"
     #: Seconds between two lines of an in-place progress bar (``\r`` updates) in a step's output that is not a terminal.
     progress_interval_s: float = 10.0
+    #: Where ``dosirak integration install torch`` gets torch (if that index answers within 5 s; ``''``: the
+    #: default index). ``TORCH_INDEX_URL``, the same variable as ``scripts/setup.sh``'s.
+    torch_index_url: str = DEFAULT_TORCH_INDEX_URL
     #: Settings of plugins, from the config files' ``[extra]`` table.
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -93,6 +100,11 @@ class Settings:
     @property
     def deployments_root(self) -> Path:
         return self.home / "deployments"
+
+    @property
+    def secrets_root(self) -> Path:
+        """Named secrets (``dosirak secret create``): one owner-only file each, outside the metadata store."""
+        return self.home / "secrets"
 
     @property
     def run_dir(self) -> Path:
@@ -177,6 +189,8 @@ def load_settings(**explicit: Any) -> Settings:
         progress=_progress_mode(pick("progress", "DOSIRAK_PROGRESS", "auto"), env.get("CI")),
         progress_interval_s=_seconds(pick("progress_interval", "DOSIRAK_PROGRESS_INTERVAL", 10.0),
                                      "DOSIRAK_PROGRESS_INTERVAL / progress_interval"),
+        torch_index_url=_index_url(env["TORCH_INDEX_URL"] if "TORCH_INDEX_URL" in env
+                                   else pick("torch_index_url", "TORCH_INDEX_URL", DEFAULT_TORCH_INDEX_URL)),
     )
 
 
@@ -190,6 +204,15 @@ def _progress_mode(value: Any, ci: str | None) -> str:
     if mode == "auto" and ci and ci.strip().lower() not in {"0", "false", "no", "off"}:
         return "plain"
     return mode
+
+
+def _index_url(value: Any) -> str:
+    """A package index URL (http or https), or ``''`` for the default index."""
+    url = str(value).strip()
+    if url and not url.startswith(("https://", "http://")):
+        raise ConfigError(f"TORCH_INDEX_URL / torch_index_url: {url[:200]!r} is not an http(s) URL of a package index; "
+                          "e.g. https://download.pytorch.org/whl/cpu, or '' for the default index")
+    return url
 
 
 def _seconds(value: Any, what: str) -> float:
@@ -288,6 +311,7 @@ def child_environment(overrides: dict[str, str] | None = None) -> dict[str, str]
 __all__ = [
     "CONTAINER_BUILDERS",
     "DEFAULT_CONTAINER_BASE_IMAGE",
+    "DEFAULT_TORCH_INDEX_URL",
     "ImportLimits",
     "PROGRESS_MODES",
     "Settings",

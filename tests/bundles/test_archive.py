@@ -313,3 +313,19 @@ def test_building_a_bundle_on_a_full_disk_says_disk_full_and_keeps_nothing(
     with pytest.raises(BundleError, match="disk full: building bundle 'echo' in"):
         build(make_spec(service="service.py:Echo"), base_dir=source)
     assert [p for p in (home / "bundles").rglob("*") if p.is_file()] == []
+
+
+def test_importing_a_bundle_that_is_already_here_with_the_same_files_says_so_and_carries_on(
+        bundle_dir: Path, tmp_path: Path) -> None:
+    tag = f"{yaml.safe_load((bundle_dir / 'bundle.yaml').read_text())['name']}:" \
+          f"{yaml.safe_load((bundle_dir / 'bundle.yaml').read_text())['version']}"
+    archive = export_bundle(tag, tmp_path / "echo.bundle")
+    assert import_bundle(archive).tag == tag  # the same files: nothing to do
+    done = subprocess.run([sys.executable, "-m", "dosirak.cli.main", "bundle", "import", str(archive)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert f"{tag} is already in this store with the same files" in done.stdout and "nothing to import" in done.stdout
+    assert len(store.list_bundles()) == 1
+    changed = _crafted(tmp_path, bundle_dir, labels={"changed": "yes"})  # same tag, other files
+    with pytest.raises(BundleError, match=f"bundle {tag} is already in this store with other files"):
+        import_bundle(changed)

@@ -175,18 +175,18 @@ def test_running_deployment_blocks_bundle_and_model_deletion(service_dir: Path) 
     record = build(make_spec(service="service.py:FashionMNIST"), base_dir=service_dir)
     version = dk.models.get("fashion_mnist:1")
     db = get_store()
-    with db._write() as conn:
+    with db.db.write() as conn:
         conn.execute(insert(t.deployments).values(
             id="d1", name="fm-local", deployer="local", flavor="local", bundle_id=record.id,
             model_version_id=version.id, status="running", config={}, created_at=utcnow(), extra={}))
     with pytest.raises(BundleError, match="used by deployment\\(s\\) fm-local \\(running\\)"):
         store.delete(record.tag)
     assert Path(record.path).is_dir()
-    with db._write() as conn:
+    with db.db.write() as conn:
         conn.execute(update(t.deployments).values(status="stopped"))
     store.delete(record.tag)
     assert not Path(record.path).exists()
-    with db._write() as conn:
+    with db.db.write() as conn:
         conn.execute(update(t.deployments).values(status="running"))
     with pytest.raises(ModelError, match="deployment fm-local \\(running, uses fashion_mnist:1\\)"):
         dk.models.delete("fashion_mnist:1")

@@ -145,3 +145,17 @@ def test_artifact_type_filter_takes_wildcards_literally(dosirak: Invoke, two_run
     assert dosirak("artifact", "list", "--type", "%", "--json").json() == []
     assert dosirak("artifact", "list", "--type", "_", "--json").json() == []
     assert dosirak("artifact", "list", "--type", "int", "--json").json() != []
+
+
+def test_latest_names_the_newest_run_and_the_newest_artifact(dosirak: Invoke,
+                                                             two_runs: tuple[RunView, RunView]) -> None:
+    _first, second = two_runs
+    assert dosirak("runs", "show", "latest", "--json").json()["id"] == second.id
+    assert "tallying 4 numbers" in dosirak("runs", "logs", "latest", "--step", "tally").stdout
+    newest = dosirak("artifact", "list", "--json").json()[0]
+    assert dosirak("artifact", "show", "latest", "--json").json()["artifact"]["id"] == newest["id"]
+
+
+def test_latest_without_runs_says_there_are_none(dosirak: Invoke) -> None:
+    assert "there are no runs yet" in one_line_error(dosirak("runs", "show", "latest"))
+    assert "there are no artifacts yet" in one_line_error(dosirak("artifact", "show", "latest"))

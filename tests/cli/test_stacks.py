@@ -77,11 +77,11 @@ def test_flavor_list_shows_every_built_in_flavor(dosirak: Invoke) -> None:
     (["orchestrator", "register", "o2", "--flavor", "nope"], "unknown orchestrator flavor 'nope'; known: local"),
     (["artifact-store", "register", "a2", "--flavor", "local", "--colour=red"], "flavor 'local' has no option"),
     (["artifact-store", "register", "a2", "--flavor", "local", "--path"], "option --path needs a value"),
-    (["orchestrator", "register", "default", "--flavor", "local"], "orchestrator 'default' already exists"),
+    (["artifact-store", "register", "default", "--flavor", "local", "--path=/tmp"],
+     "artifact-store 'default' already exists with flavor local and options {}; `--replace` redefines it"),
     (["orchestrator", "register", "bad name", "--flavor", "local"], "invalid orchestrator name 'bad name'"),
     (["orchestrator", "delete", "default"], "is used by stack\\(s\\) default"),
     (["stack", "register", "s", "-o", "default", "-a", "missing"], "no artifact-store named 'missing'"),
-    (["stack", "register", "default", "-o", "default", "-a", "default"], "a stack named 'default' already exists"),
     (["stack", "set", "nope"], "no stack named 'nope'"),
     (["stack", "describe", "nope"], "no stack named 'nope'"),
     (["stack", "delete", "nope"], "no stack named 'nope'"),
@@ -251,3 +251,33 @@ def test_a_metadata_store_path_that_cannot_be_used_fails_in_one_line_naming_it(
     reset_settings()
     line = one_line_error(dosirak("runs", "list"))
     assert "cannot create the directory of the metadata store '/proc/nope/metadata.db'" in line, line
+
+
+def test_registering_what_already_exists_says_so_carries_on_and_still_sets_the_stack(dosirak: Invoke) -> None:
+    first = dosirak("model-deployer", "register", "local_deployer", "--flavor=local")
+    assert first.exit_code == 0 and "registered model-deployer 'local_deployer'" in first.stdout
+    again = dosirak("model-deployer", "register", "local_deployer", "--flavor=local")
+    assert again.exit_code == 0, again.stderr
+    assert "already exists with this flavor and these options; nothing to change" in again.stdout
+    assert dosirak("stack", "register", "local_stack", "-o", "default", "-a", "default",
+                   "-d", "local_deployer").exit_code == 0
+    assert get_store().active_stack_name() == "default"
+    stack_again = dosirak("stack", "register", "local_stack", "-o", "default", "-a", "default",
+                          "-d", "local_deployer", "--set")
+    assert stack_again.exit_code == 0, stack_again.stderr
+    assert "stack 'local_stack' already exists with these components; nothing to change" in stack_again.stdout
+    assert get_store().active_stack_name() == "local_stack"
+
+
+def test_replace_redefines_a_component_and_a_stack(dosirak: Invoke, tmp_path: Path) -> None:
+    assert dosirak("model-deployer", "register", "d", "--flavor=local").exit_code == 0
+    assert dosirak("model-deployer", "register", "d", "--flavor=local", "--port=3100").exit_code == 2
+    replaced = dosirak("model-deployer", "register", "d", "--flavor=local", "--port=3100", "--replace")
+    assert replaced.exit_code == 0 and "redefined model-deployer 'd'" in replaced.stdout
+    assert get_store().get_component("model-deployer", "d").config["port"] == 3100
+    assert dosirak("stack", "register", "s", "-o", "default", "-a", "default").exit_code == 0
+    assert "a stack named 's' already exists with other components; `--replace` (replace=True) redefines it" in \
+        one_line_error(dosirak("stack", "register", "s", "-o", "default", "-a", "default", "-d", "d"))
+    redefined = dosirak("stack", "register", "s", "-o", "default", "-a", "default", "-d", "d", "--replace")
+    assert redefined.exit_code == 0 and "redefined stack 's'" in redefined.stdout
+    assert get_store().get_stack("s").components["model-deployer"].name == "d"

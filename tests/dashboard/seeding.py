@@ -103,7 +103,7 @@ def shift_times(store: MetadataStore, run_id: str, seconds: float) -> None:
     from dosirak.metadata import schema as t
 
     delta = timedelta(seconds=seconds)
-    with store._write() as conn:
+    with store.db.write() as conn:
         conn.execute(update(t.pipeline_runs).where(t.pipeline_runs.c.id == run_id).values(
             start_time=t.pipeline_runs.c.start_time - delta))
 

@@ -140,3 +140,17 @@ def test_a_cancelled_run_wears_a_neutral_badge_and_can_be_filtered(
     neutral = re.search(r"([^}]*)\{[^}]*var\(--skip-bg\)", css)
     assert neutral is not None and ".s-cancelled.badge" in neutral.group(1)
     assert [r["id"] for r in client.get("/api/v1/runs?status=cancelled").json()["items"]] == [run_id]
+
+
+def test_run_page_and_api_show_the_parameters_each_step_ran_with(client: AppClient, store: Any) -> None:
+    from tests._pipelines.layered import CONFIG, train
+
+    run = train.run(config=CONFIG, l2=0.2)
+    page = client.get(f"/runs/{run.id}").text
+    rows = dict(re.findall(r'<tr data-step="(\w+)">(.*?)</tr>', page, re.S))
+    assert 'count=2000, l2=0.2, verbose=false' in page  # the pipeline's parameters
+    assert "l2=0.2, shuffle=true" in rows["fit"] and "count=2000" in rows["load"]
+    steps = client.get(f"/api/v1/runs/{run.id}/steps").json()["items"]
+    assert {s["name"]: s["parameters"] for s in steps} == {"load": {"count": 2000},
+                                                          "fit": {"l2": 0.2, "shuffle": True}}
+    assert client.get(f"/api/v1/runs/{run.id}").json()["parameters"] == {"count": 2000, "l2": 0.2, "verbose": False}

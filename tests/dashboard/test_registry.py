@@ -142,3 +142,49 @@ def test_a_sagemaker_deployment_is_listed_beside_local_ones_without_a_docs_link(
     assert 'id="docs-link"' not in page and f"<code>{arn}</code>" in page
     listing = client.get("/deployments").text
     assert url in listing and f"{url}/docs" not in listing
+
+
+def test_the_models_pages_mark_the_version_a_running_deployment_serves(client: AppClient, store: Any,
+                                                                      registry: dict[str, Any]) -> None:
+    assert 'class="badge deployed' not in client.get("/models").text  # the only deployment is stopped
+    live = store.create_deployment(name="clf-live", deployer="local_deployer", flavor="local", status="running",
+                                   model_name="clf", model_version_id=registry["v1"].id, url="http://127.0.0.1:2")
+    listing = client.get("/models").text
+    marker = re.search(r'<a class="badge deployed tone-ok" href="/deployments/([^"]+)"[^>]*>[^<]*v1 deployed</a>', listing)
+    assert marker and marker.group(1) == live.id, listing
+    page = client.get("/models/clf").text
+    row = re.search(r"<tr>\s*<td><a href=\"/models/clf/versions/1\">v1</a>(.*?)</td>", page, re.S)
+    assert row and "v1 deployed" in row.group(1)
+    assert "deployed" not in re.search(r"<td><a href=\"/models/clf/versions/2\">v2</a>(.*?)</td>", page, re.S).group(1)
+    assert [d["version"] for d in client.get("/api/v1/models/clf").json()["deployed"]] == [1]
+
+
+def test_a_deployment_without_a_recorded_version_is_marked_by_its_bundles_model(client: AppClient, store: Any,
+                                                                                registry: dict[str, Any]) -> None:
+    from dosirak.metadata.timeutil import utcnow
+
+    bundle = store.create_bundle(
+        bundle_id="b-with-ids", name="clf", version="v2", path=str(registry["bundle"].path), service="service.py:Clf",
+        created_at=utcnow(), size=42, manifest_hash="1" * 64, labels={}, apis=[],
+        models=[{"name": "clf", "version": 2, "id": registry["v2"].id}], model_version_ids=[registry["v2"].id])
+    store.create_deployment(name="from-bundle", deployer="local_deployer", flavor="local", status="running",
+                            bundle_id=bundle.id, model_name="clf")
+    assert "v2 deployed" in client.get("/models").text
+
+
+@pytest.mark.parametrize(("status", "tone"), [("running", "ok"), ("starting", "busy"), ("failed", "bad"),
+                                              ("stopped", "neutral")])
+def test_a_deployments_badge_says_how_it_is_doing(status: str, tone: str, client: AppClient, store: Any) -> None:
+    d = store.create_deployment(name=f"svc-{status}", deployer="local_deployer", flavor="local", status=status)
+    badge = f'<span class="badge d-{status} tone-{tone}">{status}</span>'
+    assert badge in client.get("/deployments").text
+    assert badge in client.get(f"/deployments/{d.id}").text
+
+
+def test_deployments_say_which_model_version_they_serve(client: AppClient, store: Any, registry: dict[str, Any]) -> None:
+    live = store.create_deployment(name="clf-v2", deployer="local_deployer", flavor="local", status="running",
+                                   model_name="clf", model_version_id=registry["v2"].id)
+    link = '<a href="/models/clf/versions/2">v2</a>'
+    assert link in client.get("/deployments").text
+    assert link in client.get(f"/deployments/{live.id}").text
+    assert client.get(f"/api/v1/deployments/{live.id}").json()["deployment"]["model_version"] == 2

@@ -10,6 +10,7 @@ import yaml
 from dosirak.deployers.sagemaker import Image, plan
 from dosirak.deployers.sagemaker_config import load, parse, template
 from dosirak.errors import ConfigError
+from tests.hostile_yaml import billion_laughs
 
 ROLE = "arn:aws:iam::123456789012:role/SageMakerExecution"
 GOOD = {"name": "fashion-mnist", "bundle": "fashion_mnist:latest", "region": "eu-west-1", "role_arn": ROLE}
@@ -93,4 +94,18 @@ def test_load_reports_unreadable_and_non_yaml_files(tmp_path: Path) -> None:
         load(bad)
     bad.write_text("- a list\n")
     with pytest.raises(ConfigError, match="expected a mapping of fields"):
+        load(bad)
+
+
+def test_load_refuses_a_config_whose_aliases_expand_past_the_bound(tmp_path: Path) -> None:
+    bomb = tmp_path / "deploy.yaml"
+    bomb.write_text(billion_laughs())
+    with pytest.raises(ConfigError, match=f"{bomb} expands to more than 1,000,000 values"):
+        load(bomb)
+
+
+def test_a_syntax_error_in_deploy_yaml_says_where(tmp_path: Path) -> None:
+    bad = tmp_path / "deploy.yaml"
+    bad.write_text("name: x\nregion: [unclosed\n")
+    with pytest.raises(ConfigError, match=f"^{bad} is not valid YAML at line 3, column 1: "):
         load(bad)

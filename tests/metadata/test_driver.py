@@ -1,4 +1,4 @@
-"""SQL text on the metadata database: by-name typing, literal id prefixes, transactions, both paths agreeing."""
+"""SQL text on the metadata database: typed values, literal id prefixes, transactions, both paths agreeing."""
 
 from __future__ import annotations
 
@@ -14,30 +14,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import JSON, Boolean, insert, select
+from sqlalchemy import insert, select
 
 from dosirak.errors import NotFoundError, StoreError
 from dosirak.metadata import schema as t
-from dosirak.metadata.driver import (
-    BOOL_COLUMNS,
-    JSON_COLUMNS,
-    TIME_COLUMNS,
-    EngineDriver,
-    SqliteDriver,
-    configure_sqlite,
-    sqlite_path,
-)
+from dosirak.metadata.driver import EngineDriver, SqliteDriver, sqlite_path
 from dosirak.metadata.recorder import RunRecorder, get_recorder
 from dosirak.metadata.records import ArtifactRecord
+from dosirak.metadata.sqlite import configure_sqlite
 from dosirak.metadata.store import MetadataStore, get_store
 
 #: Values a JSON column must give back exactly: nesting, unicode keys and values, every JSON scalar.
 NESTED = {"이름": "김밥", "nested": {"list": [1, 2.5, None, True, False, "🍱"], "empty": {}}, "quote": "a\"b\\c"}
 #: An offset time with microseconds; the store must hand it back as the same instant in UTC.
 SEOUL_NOON = datetime(2026, 3, 1, 21, 0, 0, 123456, tzinfo=timezone(timedelta(hours=9)))
-
-KINDS = {"JSON": (JSON, JSON_COLUMNS), "UTCDateTime": (t.UTCDateTime, TIME_COLUMNS), "Boolean": (Boolean, BOOL_COLUMNS)}
-
 
 def new_run(recorder: RunRecorder, *, run_id: str | None = None, step_ids: dict[str, str] | None = None,
             pipeline: str = "p", parameters: dict[str, Any] | None = None) -> tuple[str, dict[str, str]]:
@@ -110,35 +100,6 @@ def second_connection(store: MetadataStore) -> Iterator[RunRecorder]:
     other.close()
 
 
-# -- which column is which kind ---------------------------------------------------------
-def schema_columns() -> list[tuple[str, Any]]:
-    return [(table.name, column) for table in t.metadata.sorted_tables for column in table.columns]
-
-
-@pytest.mark.parametrize("kind", KINDS)
-def test_every_column_of_a_typed_kind_is_named_in_its_set(kind: str) -> None:
-    sql_type, names = KINDS[kind]
-    missing = [f"{table}.{column.name} is {kind} but '{column.name}' is not in the driver's set for {kind}"
-               for table, column in schema_columns() if isinstance(column.type, sql_type) and column.name not in names]
-    assert not missing, "\n".join(missing)
-
-
-@pytest.mark.parametrize("kind", KINDS)
-def test_a_name_in_a_typed_set_is_that_type_in_every_table_it_occurs_in(kind: str) -> None:
-    sql_type, names = KINDS[kind]
-    wrong = [f"{table}.{column.name} is {type(column.type).__name__}, but '{column.name}' is in the set for {kind}"
-             for table, column in schema_columns() if column.name in names and not isinstance(column.type, sql_type)]
-    assert not wrong, "\n".join(wrong)
-
-
-@pytest.mark.parametrize("kind", KINDS)
-def test_every_name_in_a_typed_set_is_a_column_of_some_table(kind: str) -> None:
-    _sql_type, names = KINDS[kind]
-    unused = sorted(names - {column.name for _table, column in schema_columns()})
-    assert not unused, f"in the set for {kind} but no table has such a column: {', '.join(unused)}"
-
-
-# -- id prefixes ---------------------------------------------------------------------------
 @pytest.mark.parametrize(("wanted", "lookalike", "prefix"), [
     ("ab_d0000-0000-0000-0000-000000000000", "abxd0000-0000-0000-0000-000000000000", "ab_d"),
     ("ab%d0000-0000-0000-0000-000000000000", "abzzd000-0000-0000-0000-000000000000", "ab%d"),
@@ -226,7 +187,7 @@ def test_rows_the_recorder_writes_read_the_same_through_core(either_path: Metada
     not_cached = store.previous_step_run("p", "b", before_run_id=second)
     assert not_cached == dataclasses.replace(store.get_step_run(first_ids["b"]), inputs={}, outputs={})
     assert not_cached is not None and not_cached.cache_enabled is False
-    with store._read() as conn:
+    with store.db.read() as conn:
         core_step = conn.execute(select(t.step_runs).where(t.step_runs.c.id == first_ids["b"])).one()
     assert core_step.cache_enabled is False and core_step.start_time == not_cached.start_time
 
@@ -251,10 +212,10 @@ def test_rows_core_writes_read_the_same_through_the_recorder(either_path: Metada
     artifacts = store.register_component("artifact-store", "team", "local", {"path": "/tmp/팀"})
     store.register_stack("team", {"orchestrator": "team", "artifact-store": "team"})
     store.set_active_stack("team")
-    with store._write() as conn:
+    with store.db.write() as conn:
         conn.execute(insert(t.kv).values(key="core-json", value=NESTED))
         conn.execute(insert(t.kv).values(key="core-text", value="default"))
-    with store._read() as conn:
+    with store.db.read() as conn:
         created_at = conn.execute(select(t.stacks.c.created_at).where(t.stacks.c.name == "team")).scalar_one()
         active = conn.execute(select(t.kv.c.value).where(t.kv.c.key == "active_stack")).scalar_one()
 
@@ -270,7 +231,7 @@ def test_rows_core_writes_read_the_same_through_the_recorder(either_path: Metada
 def test_a_value_kept_in_the_store_reads_back_as_written(either_path: MetadataStore, value: Any) -> None:
     either_path.set_value("k", value)
     assert either_path.get_value("k", "absent") == value
-    with either_path._read() as conn:
+    with either_path.db.read() as conn:
         assert conn.execute(select(t.kv.c.value).where(t.kv.c.key == "k")).scalar_one() == value
 
 

@@ -63,7 +63,7 @@ def test_reopening_an_up_to_date_store_keeps_its_data(tmp_path: Path) -> None:
 def test_a_store_with_an_unknown_newer_revision_raises_store_version_error(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'newer.db'}"
     store = MetadataStore(url)
-    with store._write() as conn:
+    with store.db.write() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
     store.close()
     with pytest.raises(StoreVersionError, match=r"schema revision '9999'.*created by a newer dosirak; upgrade dosirak"):
@@ -74,8 +74,8 @@ def test_a_store_at_an_older_revision_is_upgraded_in_place(tmp_path: Path) -> No
     from sqlalchemy import text
 
     from dosirak.metadata.engine import make_engine, upgrade
-    from dosirak.metadata.schema import SCHEMA_REVISION
     from dosirak.metadata.store import MetadataStore
+    from dosirak.metadata.tables import SCHEMA_REVISION
 
     url = f"sqlite:///{tmp_path / 'old.db'}"
     engine = make_engine(url)

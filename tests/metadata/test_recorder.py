@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from dosirak.metadata.database import SCHEMA_REVISION
+from dosirak.metadata.tables import SCHEMA_REVISION
 
 pytestmark = pytest.mark.integration
 

@@ -104,7 +104,7 @@ def test_a_run_whose_process_died_is_reaped_as_failed() -> None:
     store.start_step(ids["a"], cache_key=None, cache_parts={}, source_code=None, inputs={})
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    with store._write() as conn:
+    with store.db.write() as conn:
         conn.execute(update(t.pipeline_runs).where(t.pipeline_runs.c.id == run_id).values(pid=dead.pid, pid_start=None))
     live_id, _ = new_run(store)
     assert store.reap_abandoned_runs() == [run_id]
@@ -119,11 +119,11 @@ def test_a_run_whose_process_died_is_reaped_as_failed() -> None:
 def test_a_run_on_another_host_is_reaped_only_when_its_heartbeat_is_stale() -> None:
     store = get_store()
     run_id, _ = new_run(store)
-    with store._write() as conn:
+    with store.db.write() as conn:
         conn.execute(update(t.pipeline_runs).where(t.pipeline_runs.c.id == run_id).values(
             hostname="elsewhere", heartbeat_at=utcnow() - timedelta(seconds=10)))
     assert store.reap_abandoned_runs() == []
-    with store._write() as conn:
+    with store.db.write() as conn:
         conn.execute(update(t.pipeline_runs).where(t.pipeline_runs.c.id == run_id).values(
             heartbeat_at=utcnow() - timedelta(minutes=10)))
     assert store.reap_abandoned_runs() == [run_id]
@@ -152,3 +152,43 @@ def test_the_artifact_type_filter_takes_like_wildcards_literally() -> None:
         assert store.count_artifacts_of_type(literal) == 0, literal
     assert [a.id for a in store.list_artifacts(type_name="int")] == [out.id]
     assert store.count_artifacts_of_type("builtins.int") == store.count_artifacts_of_type("int") == 1
+
+
+# -- one object per concept, and the flat names kept while callers move ------------------------
+CONCEPTS = ("runs", "artifacts", "stacks", "references", "models", "bundles", "deployments", "overview")
+
+
+def public_methods(obj: object) -> set[str]:
+    return {n for n in dir(type(obj)) if not n.startswith("_") and callable(getattr(type(obj), n))}
+
+
+def test_every_public_method_of_a_concept_has_one_flat_name_on_the_store_and_nothing_else_has() -> None:
+    from dosirak.metadata.store import _FLAT
+
+    store = get_store()
+    expected = {name: concept for concept in CONCEPTS for name in public_methods(getattr(store, concept))}
+    assert _FLAT == expected
+
+
+def test_the_flat_names_type_checkers_see_are_exactly_the_flat_names_the_store_answers() -> None:
+    import re
+    from pathlib import Path
+
+    import dosirak.metadata.store as module
+    from dosirak.metadata.store import _FLAT
+
+    source = Path(module.__file__).read_text(encoding="utf-8")
+    typed = dict(re.findall(r"^        (\w+) = _flat(?:_kw)?\((\w+)\.\1\)$", source, re.MULTILINE))
+    concept_of_class = {"Runs": "runs", "Artifacts": "artifacts", "Stacks": "stacks", "References": "references",
+                        "Models": "models", "Bundles": "bundles", "Deployments": "deployments", "Overview": "overview"}
+    assert {name: concept_of_class[cls] for name, cls in typed.items()} == _FLAT
+
+
+def test_a_flat_name_is_the_concepts_own_method() -> None:
+    store = get_store()
+    run_id, _ids = new_run(store)
+    assert store.get_run.__self__ is store.runs  # type: ignore[attr-defined]
+    assert store.get_run(run_id) == store.runs.get_run(run_id)
+    assert store.list_models.__self__ is store.models  # type: ignore[attr-defined]
+    with pytest.raises(AttributeError, match="no attribute 'no_such_method'"):
+        store.no_such_method  # type: ignore[attr-defined]  # noqa: B018

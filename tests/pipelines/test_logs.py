@@ -81,7 +81,11 @@ def warning_console(monkeypatch: pytest.MonkeyPatch) -> Iterator[logging.StreamH
     root = logging.getLogger()
     monkeypatch.setattr(root, "handlers", [handler])  # pytest's own handlers aside
     monkeypatch.setattr(root, "level", logging.WARNING)
+    dosirak_logger = logging.getLogger("dosirak")
+    old_level = dosirak_logger.level
+    dosirak_logger.setLevel(logging.NOTSET)  # as in a fresh process (the CLI tests in this session set one)
     yield handler
+    dosirak_logger.setLevel(old_level)
 
 
 @step

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import pytest
@@ -9,6 +10,8 @@ import pytest
 from dosirak import Client, pipeline, step
 from dosirak.errors import ConfigError, NotFoundError, PipelineError, StepInputTypeError
 from dosirak.metadata.store import get_store
+from dosirak.pipelines.pipeline import load_config
+from tests.hostile_yaml import billion_laughs
 
 ran: list[str] = []
 
@@ -127,3 +130,36 @@ def test_calling_a_pipeline_inside_a_pipeline_is_an_error_before_anything_runs()
         outer()
     assert ran == []
     assert get_store().count_runs() == 0
+
+
+def test_an_argument_wins_over_the_config_files_step_parameter_it_is_passed_to() -> None:
+    from tests._pipelines.layered import CONFIG, train
+
+    run = train.run(config=CONFIG, l2=0.2)
+    assert run.parameters == {"count": 2000, "l2": 0.2, "verbose": False}
+    assert run.steps["fit"].parameters == {"l2": 0.2, "shuffle": True}
+    assert run.steps["fit"].output.load() == -400.0
+
+
+def test_the_config_files_step_parameter_wins_over_defaults_and_what_the_pipeline_passes() -> None:
+    from tests._pipelines.layered import CONFIG, train
+
+    run = train.run(config=CONFIG)
+    assert run.parameters == {"count": 2000, "l2": 0.1, "verbose": False}
+    assert run.steps["fit"].parameters == {"l2": 0.5, "shuffle": True}
+    assert run.steps["fit"].output.load() == -1000.0
+
+
+def test_an_argument_equal_to_a_literal_a_step_gets_does_not_pin_that_literal() -> None:
+    from tests._pipelines.layered import CONFIG, train
+
+    # verbose=False is the very object of fit's literal shuffle=False; only same names pin such values
+    run = train.run(config=CONFIG, verbose=False, l2=0.2)
+    assert run.steps["fit"].parameters == {"l2": 0.2, "shuffle": True}
+
+
+def test_a_config_file_whose_aliases_expand_past_the_bound_is_a_config_error_naming_it(tmp_path: Path) -> None:
+    config = tmp_path / "run.yaml"
+    config.write_text("parameters:\n" + "".join(f"  {line}\n" for line in billion_laughs().splitlines()))
+    with pytest.raises(ConfigError, match=f"config file at {config} expands to more than 1,000,000 values"):
+        load_config(config)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import io
 import re
+import statistics
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -287,9 +288,13 @@ def test_a_large_image_is_decoded_while_the_event_loop_keeps_answering() -> None
 
     async def check(client: httpx.AsyncClient, app: ServingApp) -> None:
         big = asyncio.ensure_future(client.post("/size", content=body, headers={"content-type": "image/png"}))
-        started = time.perf_counter()
-        assert (await client.get("/livez")).status_code == 200
-        assert time.perf_counter() - started < 0.1 and not big.done()
+        took: list[float] = []
+        while len(took) < 5 and not big.done():  # a few samples: one can meet a busy machine's hiccup
+            started = time.perf_counter()
+            assert (await client.get("/livez")).status_code == 200
+            took.append(time.perf_counter() - started)
+        assert len(took) >= 3, f"the decode finished after {len(took)} /livez answers: not large enough to tell"
+        assert statistics.median(took) < 0.1, took
         assert (await big).json() == [7000, 7000]
 
     run(check)

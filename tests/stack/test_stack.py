@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from dosirak import plugins
 from dosirak.artifacts.store import LocalArtifactStore
 from dosirak.errors import FlavorError, NotFoundError, StackError
 from dosirak.metadata.store import get_store
@@ -35,6 +37,30 @@ def test_flavors_are_found_through_entry_points() -> None:
         flavor_class("orchestrator", "ray")
     with pytest.raises(FlavorError, match="unknown component type 'scheduler'"):
         flavor_class("scheduler", "local")
+
+
+@pytest.fixture
+def misregistered_plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """An installed package whose orchestrator entry points name an artifact store and a function."""
+    dist = tmp_path / "misregistered-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: misregistered\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[dosirak.orchestrators]\n"
+                                           "store = dosirak.artifacts.store:LocalArtifactStore\n"
+                                           "function = os.path:join\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    plugins.clear_cache()
+    yield
+    plugins.clear_cache()
+
+
+@pytest.mark.usefixtures("misregistered_plugins")
+def test_a_plugin_that_is_not_a_component_of_the_type_is_refused() -> None:
+    with pytest.raises(FlavorError, match="orchestrator flavor 'store' is .*LocalArtifactStore.*not an? orchestrator"):
+        flavor_class("orchestrator", "store")
+    with pytest.raises(FlavorError, match="orchestrator flavor 'function' is .*join.*entry point"):
+        flavor_class("orchestrator", "function")
+    assert flavor_class("orchestrator", "local") is LocalOrchestrator
 
 
 def test_component_configs_are_validated_by_the_flavor() -> None:

@@ -102,7 +102,8 @@ def import_bundle(archive: Path, *, limits: ImportLimits | None = None) -> Bundl
             or MANIFEST mismatch.
         BundleVersionError: the bundle was built by a newer dosirak.
         BundleSignatureError: signed bundles are required and none of its signatures is by a trusted key.
-        BundleError: a bundle with the same name and version is already here.
+        BundleError: a bundle with the same name and version but other files is already here
+            (one with the same files is returned as it is: importing twice changes nothing).
     """
     archive = Path(archive)
     if not archive.is_file():
@@ -118,10 +119,14 @@ def import_bundle(archive: Path, *, limits: ImportLimits | None = None) -> Bundl
             existing = store.get(bundle.tag)
         except Exception:  # noqa: BLE001 - NotFoundError: the usual case
             existing = None
-        if existing is not None:
-            raise BundleError(f"bundle {bundle.tag} is already in this store (at {existing.path}); "
-                              f"`dosirak bundle delete {bundle.tag}` first to import it again")
         _entries, manifest_hash = read_manifest(temp)
+        if existing is not None and existing.manifest_hash == manifest_hash:
+            shutil.rmtree(temp, ignore_errors=True)
+            log.info("bundle %s is already in this store with the same files; nothing to import", bundle.tag)
+            return existing
+        if existing is not None:
+            raise BundleError(f"bundle {bundle.tag} is already in this store with other files (at {existing.path}); "
+                              f"`dosirak bundle delete {bundle.tag}` first to import this one")
         record = store.commit(temp, info=bundle.info, size=store.directory_size(temp), manifest_hash=manifest_hash,
                               model_version_ids=[str(m.get("id")) for m in bundle.models], imported=True)
     except BaseException:

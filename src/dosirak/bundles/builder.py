@@ -187,8 +187,9 @@ def build(
         for model_version, tags in packed:
             rel_dir = f"models/{model_version.name}/{model_version.version}"
 
-            verify_files(model_version.path, model_version.files, f"model {model_version.tag}")
-            copy_version(model_version.path, temp / rel_dir)
+            source = model_version.local_dir()  # downloaded once if it was saved on another machine
+            verify_files(source, model_version.files, f"model {model_version.tag}")
+            copy_version(source, temp / rel_dir)
             models_info.append({"name": model_version.name, "version": model_version.version,
                                 "id": model_version.id, "framework": model_version.framework, "path": rel_dir,
                                 "tags": tags, "files": model_version.files, "run_id": model_version.run_id})

@@ -140,6 +140,9 @@ class Bundle:
     def tag(self) -> str:
         return f"{self.name}:{self.version}"
 
+    def __str__(self) -> str:
+        return self.tag
+
     @property
     def service(self) -> str:
         """``FILE.py:Class`` relative to :attr:`src_dir`."""

@@ -28,6 +28,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from dosirak.errors import BundleError
+from dosirak.untrusted import load_yaml
 
 SPEC_FILE = "dosirak.yaml"
 
@@ -73,15 +74,8 @@ def make_spec(**values: Any) -> BuildSpec:
 
 
 def load_spec(path: Path) -> BuildSpec:
-    """Read a ``dosirak.yaml`` build spec."""
-    import yaml
-
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise BundleError(f"cannot read the build spec {path}: {exc}") from exc
-    except yaml.YAMLError as exc:
-        raise BundleError(f"{path} is not valid YAML: {exc}") from exc
+    """Read a ``dosirak.yaml`` build spec; BundleError naming the file when it cannot be read or parsed."""
+    data = load_yaml(Path(path), what="the build spec", error=BundleError)
     if not isinstance(data, dict):
         raise BundleError(f"{path} must be a mapping with at least `service: FILE.py:Class`")
     return make_spec(**data)

@@ -74,7 +74,31 @@ def resolve(tag_or_path: str | Path) -> tuple[Path, BundleRecord | None]:
     if "/" in text or text.endswith((".py", ".yaml")):
         raise NotFoundError(f"{text} is not a bundle directory (no {BUNDLE_FILE})")
     record = get(text)
-    return Path(record.path), record
+    return local_dir(record), record
+
+
+def local_dir(record: BundleRecord) -> Path:
+    """The directory of a recorded bundle on this machine: where it was built, or, for one
+    built on another machine sharing this metadata store, its shared copy downloaded once
+    from the artifact store into the home's cache and verified against its MANIFEST and the
+    recorded manifest hash (:mod:`dosirak.artifacts.shared`)."""
+    path = Path(record.path)
+    uri = (record.extra or {}).get("shared_uri")
+    if (path / BUNDLE_FILE).is_file() or not uri:
+        return path
+    from dosirak.artifacts import shared
+    from dosirak.bundles.manifest import verify
+
+    def check(copy: Path) -> None:
+        report = verify(copy)
+        if report.manifest_sha256 != record.manifest_hash:
+            raise BundleError(f"bundle {record.tag}: the shared copy at {uri} has another MANIFEST than the one "
+                              "recorded when it was built; it was changed in the artifact store: rebuild it")
+
+    cached = shared.cache_dir("bundles", record.name, record.version)
+    if cached.is_dir():
+        return cached
+    return shared.fetch(str(uri), cached, check, f"bundle {record.tag}")
 
 
 def open_bundle(tag_or_path: str | Path, *, check: bool = True) -> Bundle:
@@ -112,7 +136,14 @@ def commit(
     target.parent.mkdir(parents=True, exist_ok=True)
     os.rename(temp, target)
     lineage = info.get("lineage") or {}
+    shared_uri: str | None = None
     try:
+        from dosirak.artifacts import shared
+
+        remote = shared.active_remote_store()
+        if remote is not None:  # a team's store: the bundle is kept there too, before it is recorded
+            shared_uri = shared.location(remote, "bundles", name, version)
+            shared.upload(remote, target, shared_uri)
         created = info.get("created_at")
         record: BundleRecord = _store().create_bundle(
             bundle_id=str(info.get("id") or uuid.uuid4()), name=name, version=version, path=str(target),
@@ -122,10 +153,13 @@ def commit(
             apis=list(info.get("apis") or []), models=list(info.get("models") or []),
             model_version_ids=model_version_ids, run_id=lineage.get("run_id"),
             step_run_id=lineage.get("step_run_id"), imported=imported,
-            extra={"dosirak_version": info.get("dosirak_version"), "python_version": info.get("python_version")},
+            extra={"dosirak_version": info.get("dosirak_version"), "python_version": info.get("python_version"),
+                   **({"shared_uri": shared_uri} if shared_uri else {})},
         )
     except BaseException:
         shutil.rmtree(target, ignore_errors=True)
+        if shared_uri is not None:
+            shared.discard(shared_uri)
         raise
     return record
 
@@ -141,6 +175,12 @@ def delete(tag: str) -> BundleRecord:
     else:  # recorded by an older dosirak that let a crafted bundle.yaml place it elsewhere
         log.warning("bundle %s was recorded at %s, outside the bundle store %s: its record is deleted but "
                     "its files are left alone; inspect and remove that directory yourself", record.tag, path, home)
+    uri = (record.extra or {}).get("shared_uri")
+    if uri:
+        from dosirak.artifacts import shared
+
+        shared.discard(str(uri))
+        shutil.rmtree(shared.cache_dir("bundles", record.name, record.version), ignore_errors=True)
     log.info("deleted bundle %s", record.tag)
     return record
 
@@ -149,5 +189,5 @@ def directory_size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
 
 
-__all__ = ["commit", "delete", "directory_size", "get", "list_bundles", "new_temp_dir", "open_bundle",
+__all__ = ["commit", "delete", "directory_size", "get", "list_bundles", "local_dir", "new_temp_dir", "open_bundle",
            "parse_tag", "resolve", "root"]

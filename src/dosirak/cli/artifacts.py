@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from dosirak.cli._render import console, fmt, json_option, print_json, table
-from dosirak.metadata.driver import MAX_SQL_INTEGER
+from dosirak.metadata.like import MAX_SQL_INTEGER
 from dosirak.units import human_size
 
 
@@ -32,13 +32,22 @@ def list_artifacts(limit: int, type_name: str | None, as_json: bool) -> None:
 
 
 @artifact.command("show")
-@click.argument("artifact_id")
+@click.argument("artifact_id", metavar="ARTIFACT")
 @json_option
 def show(artifact_id: str, as_json: bool) -> None:
-    """One artifact: type, size, URI, hash, producer and consumers."""
+    """One artifact: type, size, URI, hash, producer and consumers.
+
+    ARTIFACT is an id, an id prefix, or `latest` (the newest artifact).
+    """
+    from dosirak.errors import NotFoundError
     from dosirak.metadata.store import get_store
 
     store = get_store()
+    if artifact_id == "latest":
+        newest = store.list_artifacts(limit=1)
+        if not newest:
+            raise NotFoundError("there are no artifacts yet; a pipeline run makes them")
+        artifact_id = newest[0].id
     a = store.get_artifact(artifact_id)
     links = store.artifact_links(a.id)
     if as_json:

@@ -187,13 +187,20 @@ def _size(_ctx: click.Context, param: click.Parameter, value: str | None) -> int
               help="Refuse an archive with more members than this [default: 10000, or DOSIRAK_IMPORT_MAX_MEMBERS].")
 def import_(archive: Path, max_size: int | None, max_file_size: int | None, max_members: int | None) -> None:
     """Import a bundle archive: refuses unsafe paths, links and names, any file whose hash differs, and an
-    archive over the size limits (checked from its headers before anything is extracted)."""
+    archive over the size limits (checked from its headers before anything is extracted). A bundle already
+    here with the same files is left as it is (and said so); one with other files is refused."""
     limits = get_settings().import_limits
     limits = replace(limits, max_bytes=max_size or limits.max_bytes,
                      max_file_bytes=max_file_size or limits.max_file_bytes,
                      max_members=max_members or limits.max_members)
+    from dosirak.bundles.store import list_bundles
+
+    present = {b.tag for b in list_bundles()}
     record = import_bundle(archive, limits=limits)
-    click.echo(f"imported {record.tag} at {record.path}")
+    if record.tag in present:
+        click.echo(f"{record.tag} is already in this store with the same files (at {record.path}); nothing to import")
+    else:
+        click.echo(f"imported {record.tag} at {record.path}")
 
 
 @bundle.command("containerize")

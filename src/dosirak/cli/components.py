@@ -49,19 +49,36 @@ def _component_group(component_type: str) -> click.Group:
         Options are written with dashes (--port-policy=fail); underscores work too
         (--port_policy=fail). Values are JSON when they parse (--port=3100,
         --storage-options='{{"anon": true}}'), else strings. `dosirak {component_type} describe NAME`
-        lists the options of a registered component's flavor.
+        lists the options of a registered component's flavor. Registering it again with the
+        same flavor and options changes nothing and says so; with others it needs --replace.
         """)
     @click.argument("name")
     @click.option("-f", "--flavor", required=True, help="Implementation (see `dosirak flavor list`).")
+    @click.option("--replace", is_flag=True, help="Redefine an existing component of this name (its stacks follow).")
     @click.pass_context
-    def register(ctx: click.Context, name: str, flavor: str) -> None:
+    def register(ctx: click.Context, name: str, flavor: str, replace: bool) -> None:
+        from dosirak.errors import NotFoundError, StackError
         from dosirak.metadata.store import get_store
 
         cls = flavor_class(component_type, flavor)
         config = cls.validate_config(parse_options(list(ctx.args)))
         cls.check_usable(name, config)
-        get_store().register_component(component_type, name, flavor, config)
-        click.echo(f"registered {component_type} '{name}' (flavor {flavor})")
+        store = get_store()
+        try:
+            existing = store.get_component(component_type, name)
+        except NotFoundError:
+            store.register_component(component_type, name, flavor, config)
+            click.echo(f"registered {component_type} '{name}' (flavor {flavor})")
+            return
+        if (existing.flavor, existing.config) == (flavor, config):
+            click.echo(f"{component_type} '{name}' already exists with this flavor and these options; nothing to change")
+        elif replace:
+            store.update_component(component_type, name, config, flavor=flavor)
+            click.echo(f"redefined {component_type} '{name}' (flavor {flavor})")
+        else:
+            raise StackError(f"{component_type} '{name}' already exists with flavor {existing.flavor} and options "
+                             f"{json.dumps(masked(existing.config))}; `--replace` redefines it (stacks using it "
+                             "follow), or pick another name")
 
     @group.command("list")
     @json_option

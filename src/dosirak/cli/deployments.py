@@ -10,6 +10,7 @@ from dosirak.cli._render import console, json_option, print_json, status_style, 
 from dosirak.deployers.discovery import refresh
 from dosirak.errors import NotFoundError
 from dosirak.stack.flavors import flavor_class
+from dosirak.statuses import ENDED_DEPLOYMENT_STATUSES, SERVING_DEPLOYMENT_STATUSES
 
 if TYPE_CHECKING:
     from dosirak.metadata.records import DeploymentRecord
@@ -49,7 +50,7 @@ def list_deployments(show_all: bool, model_name: str | None, as_json: bool) -> N
 
     records = [refresh(r) for r in get_store().list_deployments(model_name=model_name)]
     if not show_all:
-        records = [r for r in records if r.status not in ("stopped", "failed")] or records[:5]
+        records = [r for r in records if r.status not in ENDED_DEPLOYMENT_STATUSES] or records[:5]
     if as_json:
         print_json(records)
         return
@@ -119,7 +120,7 @@ def start(deployment_id: str) -> None:
 def delete(deployment_id: str, yes: bool) -> None:
     """Stop (if running) and forget a deployment and its log."""
     record, deployer = _get(deployment_id)
-    if record.status in ("starting", "running") and not yes:
+    if record.status in SERVING_DEPLOYMENT_STATUSES and not yes:
         click.confirm(f"deployment {record.id[:8]} is running at {record.url}; stop and delete it?", abort=True)
     deployer.delete(record.id)
     click.echo(f"deleted deployment {record.id[:8]} ({record.name})")

@@ -35,12 +35,13 @@ def list_integrations(as_json: bool) -> None:
 @click.option("--dry-run", is_flag=True, help="Print the pip command instead of running it.")
 def install(names: tuple[str, ...], upgrade: bool, dry_run: bool) -> None:
     """pip-install integrations NAMES into the environment dosirak runs in."""
-    chosen = integrations.resolve(names)
-    command = integrations.pip_command(chosen, upgrade=upgrade)
-    click.echo("$ " + shlex.join(command), err=True)
+    chosen = integrations.plan(integrations.resolve(names), upgrade=upgrade)
+    for note in chosen.notes:
+        click.echo(note, err=True)
+    click.echo("$ " + shlex.join(chosen.command), err=True)
     if dry_run:
         return
-    after = integrations.install(names, upgrade=upgrade, output=lambda line: click.echo(line, err=True))
+    after = integrations.run(chosen, output=lambda line: click.echo(line, err=True))
     for item in after:
         state = "installed" if item.installed else f"still missing {', '.join(item.missing)}"
         click.echo(f"{item.name}: {state}")

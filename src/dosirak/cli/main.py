@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from dosirak import plugins
-from dosirak.errors import DosirakError
+from dosirak.errors import DosirakError, RunFailedError
 
 #: command name -> ("module:attr", short help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "orchestrator": ("dosirak.cli.components:orchestrator", "Manage orchestrator components."),
     "artifact-store": ("dosirak.cli.components:artifact_store", "Manage artifact-store components."),
     "model-deployer": ("dosirak.cli.components:model_deployer", "Manage model-deployer components."),
+    "secret": ("dosirak.cli.secrets:secret", "Named secrets for component options ({secret:NAME}): create, list, delete."),
     "flavor": ("dosirak.cli.components:flavor", "List the flavors of every component type."),
     "deployment": ("dosirak.cli.deployments:deployment", "List, describe, follow, stop, start and delete model deployments."),
     "up": ("dosirak.cli.dashboard:up", "Start the dashboard (web UI and JSON API) and print its URL."),
@@ -94,9 +95,23 @@ class LazyGroup(click.Group):
                 formatter.write_dl(rows)
 
 
-@click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+#: What ``dosirak --help`` ends with: the exit statuses (README.md has the same table).
+EXIT_STATUSES = """\b
+Exit status (an error is one line on stderr, starting with "error:"; -vv adds the traceback):
+  0    done
+  1    a pipeline run failed (its traceback is in `dosirak runs show RUN`),
+       gc could not remove something, or dosirak itself failed unexpectedly
+  2    bad usage or input: unknown command or option, a missing or invalid
+       argument, a name that does not exist, a refused request; also a run
+       that failed on a setting to fix (a missing secret, an unusable bucket)
+  3    dosirak serve: the service could not be loaded (import or __init__ failed)
+  130  interrupted (Ctrl-C)"""
+
+
+@click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]},
+             epilog=EXIT_STATUSES)
 @click.version_option(package_name="dosirak", prog_name="dosirak")
-@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug, and tracebacks with errors).")
 @click.pass_context
 def cli(ctx: click.Context, verbose: int) -> None:
     """dosirak: train, package and serve machine-learning models.
@@ -135,8 +150,11 @@ class _CliFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         message = record.getMessage()
-        if record.exc_info and record.levelno >= 40:
-            message += "\n" + "".join(traceback.format_exception(*record.exc_info)).rstrip()
+        if record.exc_info and record.exc_info[1] is not None and record.levelno >= 40:
+            if _debugging():
+                message += "\n" + "".join(traceback.format_exception(*record.exc_info)).rstrip()
+            elif str(record.exc_info[1]) not in message:
+                message += f" ({type(record.exc_info[1]).__name__}: {record.exc_info[1]})"
         if record.levelno >= 30:
             return f"{record.levelname.lower()}: {message}"
         if record.levelno <= 10:
@@ -144,8 +162,24 @@ class _CliFormatter(logging.Formatter):
         return str(message)
 
 
+def _debugging() -> bool:
+    """Whether ``-vv`` asked for debug output (and so for tracebacks)."""
+    return logging.getLogger("dosirak").isEnabledFor(logging.DEBUG)
+
+
+def _fail(message: str, status: int, *, details: str | None = None) -> None:
+    """Print one ``error:`` line (with -vv, ``details`` or the traceback first) and exit with ``status``."""
+    if _debugging() and (details or sys.exc_info()[0] is not None):
+        import traceback
+
+        click.echo((details or traceback.format_exc()).rstrip(), err=True)
+    click.echo(f"error: {' '.join(message.split())}", err=True)  # one line, whatever the message holds
+    sys.exit(status)
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the CLI; a dosirak error prints one line and exits with status 2."""
+    """Entry point: run the CLI; every failure is one ``error:`` line and an exit status (:data:`EXIT_STATUSES`)."""
+    logging.getLogger("dosirak").setLevel(logging.NOTSET)  # a fresh invocation: the options decide
     try:
         cli.main(args=argv, prog_name="dosirak", standalone_mode=False)
     except click.exceptions.Abort:
@@ -153,15 +187,23 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except click.UsageError as exc:
+        command = exc.ctx.command_path if exc.ctx is not None else "dosirak"
+        _fail(f"{exc.format_message()} (`{command} --help` shows the usage)", 2)
     except click.ClickException as exc:
-        exc.show()
-        sys.exit(2 if exc.exit_code == 2 else exc.exit_code)
+        _fail(exc.format_message(), 2)
+    except RunFailedError as exc:  # the pipeline's own code failed, not the command; -vv: the steps' tracebacks
+        failed = [] if exc.run is None else [s for s in exc.run.steps.values() if s.status == "failed"]
+        _fail(str(exc), 2 if exc.bad_input else 1,  # 2: a setting, secret or bucket to fix
+              details="\n".join(s.record.traceback or "" for s in failed) or None)
     except DosirakError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+        _fail(str(exc), 2)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
+    except Exception as exc:  # a bug or an unforeseen failure: still one line, the traceback with -vv
+        hint = "" if _debugging() else "; `dosirak -vv ...` shows the traceback"
+        _fail(f"{type(exc).__name__}: {exc}{hint}", 1)
 
 
 if __name__ == "__main__":  # pragma: no cover

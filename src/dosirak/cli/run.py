@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from dosirak.errors import ConfigError, RunFailedError
+from dosirak.errors import ConfigError
 from dosirak.pipelines.pipeline import Pipeline, load_config
 from dosirak.pipelines.progress import display
 
@@ -84,12 +84,9 @@ def run(target: str, config: Path | None, params: tuple[str, ...], stack: str | 
 
     try:
         with display("plain" if plain else None, summary=False):  # the summary is the line below
-            result = pipe.run(config=cfg, stack=stack, **kwargs)
+            result = pipe.run(config=cfg, stack=stack, **kwargs)  # RunFailedError: one line, status 1 or 2 (cli.main)
     except KeyboardInterrupt:
         raise SystemExit(130) from None  # the run said it was cancelled, in one line
-    except RunFailedError as exc:
-        click.echo(f"error: {exc}", err=True)
-        raise SystemExit(1) from None
     steps = result.steps
     cached = sum(1 for s in steps.values() if s.status == "cached")
     click.echo(f"run {result.name} ({result.id[:8]}) {result.status}: {len(steps)} steps, {cached} cached, "

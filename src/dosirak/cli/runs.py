@@ -9,9 +9,9 @@ import click
 from dosirak.cli._render import console, fmt, json_option, print_json, status_style, table
 from dosirak.client import Client
 from dosirak.errors import NotFoundError
-from dosirak.metadata.driver import MAX_SQL_INTEGER
-from dosirak.metadata.recorder import RUN_STATUSES
+from dosirak.metadata.like import MAX_SQL_INTEGER
 from dosirak.pipelines.cache import explain_miss
+from dosirak.statuses import RUN_STATUSES, RunStatus
 from dosirak.units import duration, human_size
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ def runs() -> None:
 @click.option("--status", type=click.Choice(RUN_STATUSES))
 @click.option("-n", "--limit", default=20, show_default=True, type=click.IntRange(1, MAX_SQL_INTEGER))
 @json_option
-def list_runs(pipeline_name: str | None, status: str | None, limit: int, as_json: bool) -> None:
+def list_runs(pipeline_name: str | None, status: RunStatus | None, limit: int, as_json: bool) -> None:
     """Runs, newest first."""
     found = Client().list_runs(pipeline_name, status=status, limit=limit)
     if as_json:
@@ -40,6 +40,19 @@ def list_runs(pipeline_name: str | None, status: str | None, limit: int, as_json
         (r.id[:8], r.pipeline_name, r.name, status_style(r.status), r.start_time, duration(r.duration_s),
          r.parameters) for r in found
     ])
+
+
+def _run_id(run: str) -> str:
+    """RUN as given (an id or id prefix), or for ``latest`` the id of the newest run."""
+    if run != "latest":
+        return run
+    from dosirak.client import Client
+    from dosirak.errors import NotFoundError
+
+    newest = Client().list_runs(limit=1)
+    if not newest:
+        raise NotFoundError("there are no runs yet; `dosirak run FILE.py:PIPELINE` makes one")
+    return str(newest[0].id)
 
 
 def _miss_reasons(store: object, run: object, step: object) -> list[str]:
@@ -66,12 +79,15 @@ def _cache_note(step: StepRunView) -> str:
 
 
 @runs.command("show")
-@click.argument("run_id")
+@click.argument("run_id", metavar="RUN")
 @json_option
 def show(run_id: str, as_json: bool) -> None:
-    """A run's steps: status, timings, cache hits (and why a step missed), outputs."""
+    """A run's steps: status, timings, cache hits (and why a step missed), outputs.
+
+    RUN is an id, an id prefix, or `latest` (the newest run).
+    """
     client = Client()
-    run = client.get_run(run_id)
+    run = client.get_run(_run_id(run_id))
     steps = run.steps
     if as_json:
         print_json({
@@ -105,8 +121,9 @@ def show(run_id: str, as_json: bool) -> None:
             note = "cache miss: " + "; ".join(_miss_reasons(client.store, run, s))
         outputs = ", ".join(f"{k} ({a.type.rsplit('.', 1)[-1]}, {human_size(a.size)}, {a.id[:8]})"
                             for k, a in s.outputs.items())
-        rows.append((s.name, status_style(s.status), duration(s.duration_s), outputs or "-", note))
-    table(None, ["step", "status", "duration", "outputs", "notes"], rows)
+        rows.append((s.name, status_style(s.status), duration(s.duration_s), s.parameters or None, outputs or "-",
+                     note))
+    table(None, ["step", "status", "duration", "parameters", "outputs", "notes"], rows)
     for s in steps.values():
         if s.status == "failed" and s.traceback:
             out.print(f"\n[red]traceback of step {fmt(s.name)}[/red]")
@@ -114,11 +131,11 @@ def show(run_id: str, as_json: bool) -> None:
 
 
 @runs.command("logs")
-@click.argument("run_id")
+@click.argument("run_id", metavar="RUN")
 @click.option("--step", "step_name", help="Only this step's logs.")
 def logs(run_id: str, step_name: str | None) -> None:
-    """What each step printed and logged."""
-    run = Client().get_run(run_id)
+    """What each step printed and logged (RUN: an id, an id prefix, or `latest`)."""
+    run = Client().get_run(_run_id(run_id))
     steps = run.steps
     if step_name is not None and step_name not in steps:
         raise NotFoundError(f"run {run.id[:8]} has no step '{step_name}'; its steps: {', '.join(steps)}")

@@ -150,7 +150,8 @@ def serve(target: str, host: str | None, port: int | None, workers: int | None, 
     0.3 s, and /readyz stays 200: the other worker serves while the new one loads.
 
     Exits 0 after SIGTERM or Ctrl-C, and 3 when the service cannot be loaded (its import
-    or __init__ fails before any worker was ready); the log's ERROR line names the cause.
+    or __init__ fails before any worker was ready); one error line names the cause and
+    where it was raised (`dosirak -vv serve ...` also prints the traceback).
     A TARGET that names nothing servable (no :Class, no such file, class or module) is
     refused before any worker starts, with status 2.
     """
@@ -159,7 +160,9 @@ def serve(target: str, host: str | None, port: int | None, workers: int | None, 
     from dosirak.serving.server import SAGEMAKER_PORT
     from dosirak.serving.server import serve as run_server
 
-    logging.getLogger("dosirak").setLevel(logging.INFO)
+    dosirak_logger = logging.getLogger("dosirak")
+    debug = dosirak_logger.isEnabledFor(logging.DEBUG)  # `dosirak -vv serve`: tracebacks of load failures too
+    dosirak_logger.setLevel(logging.DEBUG if debug else logging.INFO)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if fd is not None and (host is not None or port is not None or sagemaker):
@@ -172,5 +175,5 @@ def serve(target: str, host: str | None, port: int | None, workers: int | None, 
     code = run_server(resolved.spec, host=host, port=port, workers=workers, base_dir=resolved.base_dir,
                       env=resolved.env or None, reload=reload, graceful_timeout_s=graceful_timeout,
                       access=access, head_limits=HeadLimits(max_header_bytes, max_headers), fd=fd,
-                      control_path=control_socket)
+                      control_path=control_socket, log_level="DEBUG" if debug else "INFO")
     raise SystemExit(code)

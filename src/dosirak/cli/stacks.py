@@ -23,13 +23,26 @@ def stack() -> None:
 @click.option("--replace", is_flag=True, help="Redefine an existing stack of this name.")
 def register(name: str, orchestrator: str, artifact_store: str, model_deployer: str | None, activate: bool,
              replace: bool) -> None:
-    """Register a stack NAME from registered components."""
+    """Register a stack NAME from registered components.
+
+    Registering a stack again with the same components changes nothing and says so (and
+    --set still activates it); with other components it needs --replace.
+    """
+    from dosirak.errors import NotFoundError
     from dosirak.metadata.store import get_store
 
     store = get_store()
-    store.register_stack(name, {"orchestrator": orchestrator, "artifact-store": artifact_store,
-                                "model-deployer": model_deployer or ""}, replace=replace)
-    click.echo(f"registered stack '{name}'")
+    wanted = {"orchestrator": orchestrator, "artifact-store": artifact_store, "model-deployer": model_deployer or ""}
+    try:
+        existing = store.get_stack(name)
+    except NotFoundError:
+        existing = None
+    if existing is not None and not replace and \
+            {t: c.name for t, c in existing.components.items()} == {t: n for t, n in wanted.items() if n}:
+        click.echo(f"stack '{name}' already exists with these components; nothing to change")
+    else:
+        store.register_stack(name, wanted, replace=replace)
+        click.echo(f"{'redefined' if existing is not None else 'registered'} stack '{name}'")
     if activate:
         store.set_active_stack(name)
         click.echo(f"active stack: '{name}'")

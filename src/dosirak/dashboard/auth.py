@@ -16,16 +16,12 @@ import hashlib
 import hmac
 from html import escape
 from http.cookies import SimpleCookie
-from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 
 from dosirak.network import is_loopback
+from dosirak.types import ASGIApp, Receive, Scope, Send
 
 COOKIE = "dosirak_token"
-
-Scope = dict[str, Any]
-Receive = Any
-Send = Any
 
 
 def _host_name(value: str) -> str:
@@ -37,7 +33,7 @@ def _host_name(value: str) -> str:
 class Guard:
     """ASGI middleware enforcing the rules above before any route runs."""
 
-    def __init__(self, app: Any, *, token: str | None, loopback_only: bool) -> None:
+    def __init__(self, app: ASGIApp, *, token: str | None, loopback_only: bool) -> None:
         self.app = app
         self.token = token
         self.loopback_only = loopback_only

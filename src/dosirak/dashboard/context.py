@@ -11,7 +11,7 @@ import threading
 from typing import Any
 
 from dosirak.errors import DashboardError
-from dosirak.metadata.recorder import RUN_STATUSES
+from dosirak.statuses import RUN_STATUSES, RunStatus, is_run_status
 
 
 class Dashboard:
@@ -41,12 +41,12 @@ def dashboard_of(request: Any) -> Dashboard:
     return request.app.state.dashboard  # type: ignore[no-any-return]
 
 
-def run_status_param(request: Any) -> str | None:
+def run_status_param(request: Any) -> RunStatus | None:
     """The ``?status=`` filter of a runs listing, checked against the statuses a run can have."""
     status: str | None = request.query_params.get("status") or None
-    if status is not None and status not in RUN_STATUSES:
-        raise DashboardError(f"status must be one of {', '.join(RUN_STATUSES)}, got '{status}'")
-    return status
+    if status is None or is_run_status(status):
+        return status
+    raise DashboardError(f"status must be one of {', '.join(RUN_STATUSES)}, got '{status}'")
 
 
 __all__ = ["Dashboard", "dashboard_of", "run_status_param"]

@@ -16,8 +16,8 @@ from dosirak.dashboard.context import Dashboard
 from dosirak.dashboard.registry import store_with
 from dosirak.errors import DashboardError, NotFoundError
 from dosirak.stack.flavors import flavor_class
+from dosirak.statuses import LIVE_DEPLOYMENT_STATUSES
 
-LIVE_STATUSES = ("starting", "running", "stopping")
 LOG_TAIL_BYTES = 8 * 1024
 LOG_LINES = 40
 
@@ -28,7 +28,7 @@ def deployment(record: Any) -> dict[str, Any]:
     # a SageMaker endpoint answers only /invocations (through sagemaker-runtime): no Swagger UI to link
     out["docs_url"] = f"{record.url.rstrip('/')}/docs" if record.url and record.flavor != "sagemaker" else None
     alive: bool | None = None
-    if record.status in LIVE_STATUSES and record.flavor == "local" and record.pid:
+    if record.status in LIVE_DEPLOYMENT_STATUSES and record.flavor == "local" and record.pid:
         alive = process.is_alive(record.pid, record.pid_start)
     out["process_alive"] = alive
     return out
@@ -36,7 +36,27 @@ def deployment(record: Any) -> dict[str, Any]:
 
 def list_view(board: Dashboard) -> list[dict[str, Any]]:
     store = store_with(board, "list_deployments")
-    return [deployment(d) for d in store.list_deployments()]
+    numbers: dict[str, int | None] = {}
+    out = []
+    for d in store.list_deployments():
+        view = deployment(d)
+        view["model_version"] = _version_number(board, d.model_version_id, numbers)
+        out.append(view)
+    return out
+
+
+def _version_number(board: Dashboard, version_id: str | None, cache: dict[str, int | None]) -> int | None:
+    """The number of the model version a deployment serves (None when unrecorded or forgotten)."""
+    if not version_id or not board.has("get_model_version_by_id"):
+        return None
+    if version_id not in cache:
+        from dosirak.errors import NotFoundError
+
+        try:
+            cache[version_id] = int(board.store.get_model_version_by_id(version_id).version)
+        except NotFoundError:
+            cache[version_id] = None
+    return cache[version_id]
 
 
 def detail_view(board: Dashboard, deployment_id: str) -> dict[str, Any]:
@@ -50,8 +70,11 @@ def detail_view(board: Dashboard, deployment_id: str) -> dict[str, Any]:
             bundle = None
     chunk = logs.tail(record.log_path, LOG_TAIL_BYTES)
     lines = chunk.text.splitlines()[-LOG_LINES:]
-    return {"deployment": deployment(record), "bundle": bundle, "log_lines": lines,
-            "can_stop": record.status in LIVE_STATUSES, "can_start": record.status not in LIVE_STATUSES}
+    view = deployment(record)
+    view["model_version"] = _version_number(board, record.model_version_id, {})
+    return {"deployment": view, "bundle": bundle, "log_lines": lines,
+            "can_stop": record.status in LIVE_DEPLOYMENT_STATUSES,
+            "can_start": record.status not in LIVE_DEPLOYMENT_STATUSES}
 
 
 def act(board: Dashboard, deployment_id: str, action: str) -> dict[str, Any]:

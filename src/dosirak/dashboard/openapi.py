@@ -11,7 +11,7 @@ from typing import Any
 
 from dosirak import __version__
 from dosirak.dashboard.endpoint import PREFIX, Endpoint
-from dosirak.metadata.recorder import RUN_STATUSES, STEP_STATUSES
+from dosirak.statuses import RUN_STATUSES, STEP_STATUSES
 
 _TIME = {"type": ["string", "null"], "format": "date-time"}
 _ANY_OBJECT = {"type": "object", "additionalProperties": True}

@@ -2,7 +2,8 @@
 
 Each view gathers what one page shows in a few store calls: a model with all its
 versions and the union of their metric names (to lay metrics side by side), a version
-with its lineage back to the run, a bundle with its files and requirements.
+with its lineage back to the run, a bundle with its files and requirements, and which
+version of each model its live deployments serve.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from dosirak.dashboard.context import Dashboard, dashboard_of
 from dosirak.errors import NotFoundError
 
 WHAT = {"list_models": "model registry", "list_bundles": "bundle registry", "list_deployments": "deployments"}
+#: Deployments that serve (or are about to serve) their model version.
+SERVING_STATUSES = ("starting", "running", "stopping")
 MAX_REQUIREMENTS = 32 * 1024
 
 
@@ -25,6 +28,47 @@ def store_with(request_or_board: Any, method: str) -> Any:
     return board.store
 
 
+def deployed_versions(board: Dashboard, model_name: str | None = None) -> dict[str, list[dict[str, Any]]]:
+    """Model name -> the versions its live deployments serve, newest deployment first.
+
+    Each entry: ``version`` (number), ``deployment_id``, ``deployment`` (name), ``status``,
+    ``url``. The version is the deployment's recorded model version, else the first version
+    of the same model in its bundle.
+    """
+    if not board.has("list_deployments"):
+        return {}
+    store = board.store
+    out: dict[str, list[dict[str, Any]]] = {}
+    numbers: dict[str, int | None] = {}
+    for d in store.list_deployments(model_name=model_name, statuses=SERVING_STATUSES):
+        version_id = d.model_version_id or _bundle_version_id(board, d.bundle_id, d.model_name)
+        if not d.model_name or not version_id:
+            continue
+        if version_id not in numbers:
+            try:
+                numbers[version_id] = store.get_model_version_by_id(version_id).version
+            except NotFoundError:
+                numbers[version_id] = None
+        number = numbers[version_id]
+        if number is not None:
+            out.setdefault(d.model_name, []).append({"version": number, "deployment_id": d.id, "deployment": d.name,
+                                                     "status": d.status, "url": d.url})
+    return out
+
+
+def _bundle_version_id(board: Dashboard, bundle_id: str | None, model_name: str | None) -> str | None:
+    if not bundle_id or not board.has("get_bundle_by_id"):
+        return None
+    try:
+        bundle = board.store.get_bundle_by_id(bundle_id)
+    except NotFoundError:
+        return None
+    for m in bundle.models or []:
+        if isinstance(m, dict) and m.get("name") == model_name and m.get("id"):
+            return str(m["id"])
+    return None
+
+
 def model_view(board: Dashboard, name: str) -> dict[str, Any]:
     store = store_with(board, "list_models")
     model = next((m for m in store.list_models() if m.name == name), None)
@@ -34,7 +78,8 @@ def model_view(board: Dashboard, name: str) -> dict[str, Any]:
     metric_names = sorted({k for v in versions for k in v.metrics})
     history = store.model_alias_history(name) if hasattr(store, "model_alias_history") else []
     return {"model": resources.record(model), "versions": [resources.record(v) for v in versions],
-            "metric_names": metric_names, "alias_history": [resources.record(h) for h in history]}
+            "metric_names": metric_names, "alias_history": [resources.record(h) for h in history],
+            "deployed": deployed_versions(board, name).get(name, [])}
 
 
 def model_version_view(board: Dashboard, name: str, ref: str) -> dict[str, Any]:
@@ -75,4 +120,4 @@ def bundle_view(board: Dashboard, bundle_id: str) -> dict[str, Any]:
             "deployments": deployments, "images": images}
 
 
-__all__ = ["bundle_view", "model_version_view", "model_view", "store_with"]
+__all__ = ["bundle_view", "deployed_versions", "model_version_view", "model_view", "store_with"]

@@ -13,7 +13,8 @@ from dosirak.dashboard.pages import render
 
 def models_page(request: Request) -> Response:
     models = registry.store_with(request, "list_models").list_models()
-    return render(request, "models.html", title="Models", models=[resources.record(m) for m in models])
+    return render(request, "models.html", title="Models", models=[resources.record(m) for m in models],
+                  deployed=registry.deployed_versions(dashboard_of(request)))
 
 
 def model_page(request: Request) -> Response:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, fields, is_dataclass
 from typing import Any
 
 from dosirak.errors import DashboardError
-from dosirak.metadata.driver import MAX_SQL_INTEGER
+from dosirak.metadata.like import MAX_SQL_INTEGER
 from dosirak.metadata.records import (
     ArtifactRecord,
     ComponentRecord,

@@ -67,6 +67,11 @@ class BaseDeployer(StackComponent, ABC):
 
     component_type: ClassVar[str] = "model-deployer"
 
+    @classmethod
+    def from_config(cls, name: str, config: dict[str, Any]) -> BaseDeployer:
+        """The model deployer ``name`` of a stack, from its validated ``config``."""
+        return cls(name, config)
+
     @abstractmethod
     def deploy(self, request: DeploymentRequest) -> DeploymentRecord:
         """Start serving ``request.target``, replacing an active deployment of the same name."""

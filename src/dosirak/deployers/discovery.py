@@ -56,7 +56,7 @@ class ModelServer(DeploymentRecord):
 def refresh(record: DeploymentRecord) -> DeploymentRecord:
     """``record`` with its status checked by the flavor that made it (a dead process is not running)."""
     deployer = flavor_class("model-deployer", record.flavor)(record.deployer, {})
-    return deployer.refresh(record)  # type: ignore[no-any-return]
+    return deployer.refresh(record)
 
 
 def find_model_server(

@@ -44,6 +44,7 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from contextlib import suppress
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -62,16 +63,13 @@ from dosirak.serving import handover
 from dosirak.serving.handover import is_ready
 from dosirak.settings import child_environment, get_settings
 from dosirak.stack.credentials import reference_name
+from dosirak.statuses import LIVE_DEPLOYMENT_STATUSES, SERVING_DEPLOYMENT_STATUSES
 
 if TYPE_CHECKING:
     from dosirak.metadata.store import MetadataStore
 
 log = logging.getLogger(__name__)
 
-DEFAULTS: dict[str, Any] = {"host": "127.0.0.1", "port": 3000, "port_policy": "next", "ready_timeout_s": 60.0,
-                            "stop_timeout_s": 30.0, "workers": None, "api_keys": None}
-#: Statuses whose process should be alive.
-LIVE = ("starting", "running", "stopping")
 _PORT_SCAN = 100
 # Runs in a short-lived interpreter: starts the server in a new session and prints its PID, so
 # the server is never a child of the deploying process (no zombie, no stray Popen to reap).
@@ -146,9 +144,14 @@ class LocalDeployer(BaseDeployer):
     flavor: ClassVar[str] = "local"
     config_model: ClassVar[str | None] = "dosirak.deployers.configs:LocalDeployerConfig"
 
-    def __init__(self, name: str, config: dict[str, Any] | None = None) -> None:
-        super().__init__(name, config)
-        self.options = {**DEFAULTS, **self.config}
+    @cached_property
+    def options(self) -> dict[str, Any]:
+        """The config over the defaults of :class:`~dosirak.deployers.configs.LocalDeployerConfig`.
+
+        Read on first use, so that a deployer made only to refresh or list deployments never
+        imports pydantic.
+        """
+        return {**self.config_defaults(), **self.config}
 
     @staticmethod
     def _store() -> MetadataStore:
@@ -162,8 +165,9 @@ class LocalDeployer(BaseDeployer):
         _check_api_keys(key_env)
         store = self._store()
         # only this flavor's deployments: a SageMaker endpoint of the same name is not a process to replace
-        previous = [d for d in (self.refresh(r) for r in store.list_deployments(name=request.name, statuses=LIVE)
-                                if r.flavor == self.flavor) if d.status in ("starting", "running")]
+        listed = store.list_deployments(name=request.name, statuses=LIVE_DEPLOYMENT_STATUSES)
+        previous = [d for d in (self.refresh(r) for r in listed if r.flavor == self.flavor)
+                    if d.status in SERVING_DEPLOYMENT_STATUSES]
         host = request.host or str(self.options["host"])
         wanted = int(self.options["port"] if request.port is None else request.port)
         # the replaced deployment's port, when it is the one asked for (or any was: port 0)
@@ -210,7 +214,7 @@ class LocalDeployer(BaseDeployer):
             return free_port(host)
         if port_is_free(host, wanted):
             return wanted
-        taken = {d.port for d in self._store().list_deployments(statuses=LIVE) if d.host == host}
+        taken = {d.port for d in self._store().list_deployments(statuses=LIVE_DEPLOYMENT_STATUSES) if d.host == host}
         if wanted not in held_by_us and self.options["port_policy"] == "fail":
             raise PortInUseError(
                 f"port {wanted} on {host} is in use by another process; pass another port (port=... on the "
@@ -320,7 +324,7 @@ class LocalDeployer(BaseDeployer):
 
     # -- life cycle -------------------------------------------------------------------
     def refresh(self, record: DeploymentRecord) -> DeploymentRecord:
-        if record.status not in LIVE or process.is_alive(record.pid, record.pid_start):
+        if record.status not in LIVE_DEPLOYMENT_STATUSES or process.is_alive(record.pid, record.pid_start):
             return record
         if record.status == "stopping":
             return self._store().update_deployment(record.id, status="stopped", stopped_at=_now())
@@ -337,7 +341,7 @@ class LocalDeployer(BaseDeployer):
     def stop(self, deployment_id: str) -> DeploymentRecord:
         store = self._store()
         record = self.refresh(store.get_deployment(deployment_id))
-        if record.status not in LIVE:
+        if record.status not in LIVE_DEPLOYMENT_STATUSES:
             return record
         store.update_deployment(record.id, status="stopping")
         self._terminate(record)
@@ -347,9 +351,9 @@ class LocalDeployer(BaseDeployer):
     def start(self, deployment_id: str) -> DeploymentRecord:
         store = self._store()
         record = self.refresh(store.get_deployment(deployment_id))
-        if record.status in LIVE:
+        if record.status in LIVE_DEPLOYMENT_STATUSES:
             raise DeploymentError(f"deployment {record.id[:8]} is already {record.status} at {record.url}")
-        others = [d for d in (self.refresh(r) for r in store.list_deployments(name=record.name, statuses=LIVE)
+        others = [d for d in (self.refresh(r) for r in store.list_deployments(name=record.name, statuses=LIVE_DEPLOYMENT_STATUSES)
                               if r.flavor == self.flavor) if d.id != record.id]
         if others:
             raise DeploymentError(f"deployment {others[0].id[:8]} of '{record.name}' is {others[0].status} at "
@@ -420,4 +424,4 @@ def _now() -> Any:
     return utcnow()
 
 
-__all__ = ["DEFAULTS", "LocalDeployer", "default_workers", "free_port", "port_is_free", "tail"]
+__all__ = ["LocalDeployer", "default_workers", "free_port", "port_is_free", "tail"]

@@ -32,6 +32,7 @@ from dosirak.deployers.aws import AWS, describe, is_not_found, translated
 from dosirak.errors import DeploymentError, NotFoundError
 from dosirak.metadata.timeutil import utcnow
 from dosirak.stack.credentials import resolve
+from dosirak.statuses import LIVE_DEPLOYMENT_STATUSES, DeploymentStatus
 
 if TYPE_CHECKING:
     from dosirak.deployers.sagemaker_config import Autoscaling, DeployConfig
@@ -48,7 +49,7 @@ POLICY_NAME = "dosirak-invocations-per-instance"
 CLI_DEPLOYER = "dosirak-deploy"
 FLAVOR = "sagemaker"
 #: SageMaker's endpoint status -> the deployment status dosirak records.
-STATUS = {"InService": "running", "Creating": "starting", "Updating": "starting", "SystemUpdating": "running",
+STATUS: dict[str, DeploymentStatus] = {"InService": "running", "Creating": "starting", "Updating": "starting", "SystemUpdating": "running",
           "RollingBack": "starting", "UpdateRollbackFailed": "failed", "Deleting": "stopping",
           "Failed": "failed", "OutOfService": "failed"}
 _SETTLING = ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting")
@@ -475,9 +476,7 @@ class Endpoints:
         return get_store()
 
     def _live_rows(self, name: str) -> list[DeploymentRecord]:
-        from dosirak.metadata._deployments import ACTIVE_DEPLOYMENT_STATUSES
-
-        return [r for r in self._store().list_deployments(name=name, statuses=ACTIVE_DEPLOYMENT_STATUSES)
+        return [r for r in self._store().list_deployments(name=name, statuses=LIVE_DEPLOYMENT_STATUSES)
                 if r.flavor == FLAVOR]
 
     def _row_config(self, config: DeployConfig, image: Image, wanted: Plan, lineage: Lineage) -> dict[str, Any]:
@@ -522,7 +521,7 @@ class Endpoints:
                 self._store().update_deployment(row.id, status="stopped", stopped_at=_now())
 
 
-def endpoint_status(record: DeploymentRecord) -> tuple[str, str | None]:
+def endpoint_status(record: DeploymentRecord) -> tuple[DeploymentStatus, str | None]:
     """The deployment status SageMaker reports for a recorded endpoint, and its failure reason."""
     region = record.config.get("region")
     name = record.config.get("endpoint_name") or record.name

@@ -23,9 +23,12 @@ from dosirak.bundles.store import parse_tag
 from dosirak.errors import BundleError, ConfigError
 from dosirak.names import check_name
 from dosirak.stack.credentials import refuse_clear_text
+from dosirak.untrusted import load_yaml, parse_yaml
 
 #: Longest deployment name: SageMaker allows 63 characters, and models/configs append ``-`` + 10 hex digits.
 MAX_NAME = 52
+#: Largest deploy config read; one is a few lines.
+_MAX_CONFIG_BYTES = 1_000_000
 SAGEMAKER_NAME = re.compile(rf"[A-Za-z0-9](-*[A-Za-z0-9]){{0,{MAX_NAME - 1}}}")
 REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
 ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}")
@@ -251,19 +254,9 @@ def parse(data: Any, *, source: str = "deploy.yaml") -> DeployConfig:
 
 def load(path: str | Path) -> DeployConfig:
     """Read and validate ``deploy.yaml``; ConfigError naming the file and every bad field."""
-    import yaml
-
     file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read {file}: {exc}; `dosirak deploy init NAME -o {file}` writes one") from None
-    if len(text) > 1_000_000:
-        raise ConfigError(f"{file} is larger than 1 MB; a deploy config is a few lines")
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{file} is not valid YAML: {' '.join(str(exc).split())}") from None
+    data = load_yaml(file, error=ConfigError, max_bytes=_MAX_CONFIG_BYTES,
+                     hint=f"; `dosirak deploy init NAME -o {file}` writes one")
     return parse(data, source=str(file))
 
 
@@ -316,7 +309,7 @@ data_capture: null
 #  destination_s3_uri: s3://my-bucket/dosirak/{name}
 #  sampling_percentage: 10
 """
-    parse(yaml.safe_load(text), source="the generated config")
+    parse(parse_yaml(text, label="the generated config", error=ConfigError), source="the generated config")
     return text
 
 

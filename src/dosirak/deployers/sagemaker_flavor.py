@@ -27,6 +27,7 @@ from dosirak.deployers.base import BaseDeployer, DeploymentRequest
 from dosirak.deployers.sagemaker import Endpoints, Lineage, bundle_lineage, endpoint_status
 from dosirak.errors import DeploymentError, FlavorError
 from dosirak.metadata.timeutil import utcnow
+from dosirak.statuses import ENDED_DEPLOYMENT_STATUSES, LIVE_DEPLOYMENT_STATUSES, SERVING_DEPLOYMENT_STATUSES
 
 if TYPE_CHECKING:
     from dosirak.deployers.sagemaker_config import DeployConfig
@@ -93,10 +94,9 @@ class SageMakerDeployer(BaseDeployer):
         return result.record
 
     def refresh(self, record: DeploymentRecord) -> DeploymentRecord:
-        from dosirak.metadata._deployments import ACTIVE_DEPLOYMENT_STATUSES
         from dosirak.metadata.store import get_store
 
-        if record.status not in ACTIVE_DEPLOYMENT_STATUSES:
+        if record.status not in LIVE_DEPLOYMENT_STATUSES:
             return record
         try:
             status, reason = endpoint_status(record)
@@ -106,7 +106,7 @@ class SageMakerDeployer(BaseDeployer):
         if status == record.status:
             return record
         changes: dict[str, Any] = {"status": status}
-        if status in ("failed", "stopped"):
+        if status in ENDED_DEPLOYMENT_STATUSES:
             changes.update(stopped_at=_now(), error=reason)
         return get_store().update_deployment(record.id, **changes)
 
@@ -119,7 +119,7 @@ class SageMakerDeployer(BaseDeployer):
 
         store = get_store()
         record = self.refresh(store.get_deployment(deployment_id))
-        if record.status not in ("starting", "running"):
+        if record.status not in SERVING_DEPLOYMENT_STATUSES:
             return record
         name = record.config.get("endpoint_name") or record.name
         endpoints = self._endpoints(record)
@@ -134,7 +134,7 @@ class SageMakerDeployer(BaseDeployer):
 
         store = get_store()
         record = self.refresh(store.get_deployment(deployment_id))
-        if record.status in ("starting", "running"):
+        if record.status in SERVING_DEPLOYMENT_STATUSES:
             raise DeploymentError(f"deployment {record.id[:8]} is already {record.status}")
         name = record.config.get("endpoint_name") or record.name
         endpoints = self._endpoints(record)

@@ -13,23 +13,11 @@ from sqlalchemy.engine import Connection, Row
 
 from dosirak.errors import BundleError, NotFoundError
 from dosirak.metadata import schema as t
-from dosirak.metadata._models import INACTIVE_DEPLOYMENT_STATUSES
-from dosirak.metadata.database import Database
-from dosirak.metadata.records import BundleRecord, ImageRecord
-from dosirak.metadata.timeutil import as_utc, utcnow
+from dosirak.metadata.database import Concept
+from dosirak.metadata.records import BundleRecord, ImageRecord, from_row
+from dosirak.metadata.timeutil import utcnow
 from dosirak.names import check_name
-
-
-def _bundle_from_row(row: Row[Any]) -> BundleRecord:
-    m = row._mapping
-    return BundleRecord(
-        id=m["id"], name=m["name"], version=m["version"], path=m["path"], service=m["service"],
-        created_at=as_utc(m["created_at"]),  # type: ignore[arg-type]
-        size=m["size"], manifest_hash=m["manifest_hash"], labels=m["labels"] or {}, apis=m["apis"] or [],
-        models=m["models"] or [], run_id=m["run_id"], step_run_id=m["step_run_id"],
-        imported=bool(m["imported"]), extra=m["extra"] or {},
-    )
-
+from dosirak.statuses import ENDED_DEPLOYMENT_STATUSES
 
 #: Where an image lives: a builder's local storage, or a registry it was pushed to.
 IMAGE_LOCATIONS = ("local", "registry")
@@ -38,11 +26,8 @@ _MAX_REFERENCE = 1024
 
 
 def _image_from_row(row: Row[Any]) -> ImageRecord:
-    m = dict(row._mapping)
-    m["bundle_tag"] = f"{m.pop('bundle_name')}:{m.pop('bundle_version')}"
-    m["created_at"] = as_utc(m["created_at"])
-    m["extra"] = m["extra"] or {}
-    return ImageRecord(**m)
+    m = row._mapping
+    return from_row(ImageRecord, m, bundle_tag=f"{m['bundle_name']}:{m['bundle_version']}")
 
 
 def _image_query() -> Any:
@@ -51,7 +36,7 @@ def _image_query() -> Any:
         t.bundles, t.bundles.c.id == t.bundle_images.c.bundle_id)
 
 
-class BundlesMixin(Database):
+class Bundles(Concept):
     """Store operations on bundles."""
 
 
@@ -95,7 +80,7 @@ class BundlesMixin(Database):
             if links:
                 conn.execute(insert(t.bundle_models), links)
             row = conn.execute(select(*t.bundles.c).where(t.bundles.c.id == bundle_id)).one()
-        return _bundle_from_row(row)
+        return from_row(BundleRecord, row._mapping)
 
     @staticmethod
     def _bundle_row(conn: Connection, name: str, version: str) -> Row[Any]:
@@ -114,14 +99,14 @@ class BundlesMixin(Database):
     def get_bundle(self, name: str, version: str = "latest") -> BundleRecord:
         """A bundle by ``name`` and version (``latest`` is the newest; versions sort by time)."""
         with self._read() as conn:
-            return _bundle_from_row(self._bundle_row(conn, name, version))
+            return from_row(BundleRecord, self._bundle_row(conn, name, version)._mapping)
 
     def get_bundle_by_id(self, bundle_id: str) -> BundleRecord:
         with self._read() as conn:
             row = conn.execute(select(*t.bundles.c).where(t.bundles.c.id == bundle_id)).first()
         if row is None:
             raise NotFoundError(f"no bundle with id '{bundle_id}'")
-        return _bundle_from_row(row)
+        return from_row(BundleRecord, row._mapping)
 
     def list_bundles(self, name: str | None = None) -> list[BundleRecord]:
         """Bundles, newest first (optionally only those called ``name``)."""
@@ -129,14 +114,14 @@ class BundlesMixin(Database):
         if name is not None:
             query = query.where(t.bundles.c.name == name)
         with self._read() as conn:
-            return [_bundle_from_row(r) for r in conn.execute(query).all()]
+            return [from_row(BundleRecord, r._mapping) for r in conn.execute(query).all()]
 
     def bundles_with_model_version(self, version_id: str) -> list[BundleRecord]:
         with self._read() as conn:
             rows = conn.execute(select(*t.bundles.c).join(
                 t.bundle_models, t.bundle_models.c.bundle_id == t.bundles.c.id
             ).where(t.bundle_models.c.model_version_id == version_id)).all()
-        return [_bundle_from_row(r) for r in rows]
+        return [from_row(BundleRecord, r._mapping) for r in rows]
 
     def record_image(
         self,
@@ -191,7 +176,7 @@ class BundlesMixin(Database):
             row = self._bundle_row(conn, name, version)
             users = conn.execute(select(t.deployments.c.name, t.deployments.c.status).where(
                 t.deployments.c.bundle_id == row.id,
-                t.deployments.c.status.not_in(INACTIVE_DEPLOYMENT_STATUSES))).all()
+                t.deployments.c.status.not_in(ENDED_DEPLOYMENT_STATUSES))).all()
             if users:
                 names = ", ".join(f"{n} ({s})" for n, s in users)
                 raise BundleError(
@@ -202,7 +187,7 @@ class BundlesMixin(Database):
             conn.execute(delete(t.bundle_models).where(t.bundle_models.c.bundle_id == row.id))
             conn.execute(delete(t.bundle_images).where(t.bundle_images.c.bundle_id == row.id))
             conn.execute(delete(t.bundles).where(t.bundles.c.id == row.id))
-        return _bundle_from_row(row)
+        return from_row(BundleRecord, row._mapping)
 
 
-__all__ = ["BundlesMixin"]
+__all__ = ["Bundles"]

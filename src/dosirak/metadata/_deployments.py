@@ -10,30 +10,20 @@ from sqlalchemy.engine import Connection, Row
 
 from dosirak.errors import DeploymentError, NotFoundError
 from dosirak.metadata import schema as t
-from dosirak.metadata.database import Database
-from dosirak.metadata.records import DeploymentRecord
-from dosirak.metadata.timeutil import as_utc, utcnow
+from dosirak.metadata.database import Concept
+from dosirak.metadata.records import DeploymentRecord, from_row
+from dosirak.metadata.timeutil import utcnow
 from dosirak.names import check_name
+from dosirak.statuses import LIVE_DEPLOYMENT_STATUSES, DeploymentStatus
 
-#: Statuses of a deployment whose process should be running.
-ACTIVE_DEPLOYMENT_STATUSES = ("starting", "running", "stopping")
 _COLUMNS = frozenset(c.name for c in t.deployments.columns) - {"id", "created_at"}
 
 
-def _deployment_from_row(row: Row[Any]) -> DeploymentRecord:
-    m = dict(row._mapping)
-    for key in ("created_at", "started_at", "stopped_at"):
-        m[key] = as_utc(m[key])
-    m["config"] = m["config"] or {}
-    m["extra"] = m["extra"] or {}
-    return DeploymentRecord(**m)
-
-
-class DeploymentsMixin(Database):
+class Deployments(Concept):
     """Store operations on deployments (one transaction per change)."""
 
 
-    def create_deployment(self, *, name: str, deployer: str, flavor: str, status: str = "starting",
+    def create_deployment(self, *, name: str, deployer: str, flavor: str, status: DeploymentStatus = "starting",
                           **fields: Any) -> DeploymentRecord:
         """Record a new deployment (any column of ``deployments`` may be given as a keyword)."""
         check_name(name, "deployment name", error=DeploymentError)
@@ -46,11 +36,13 @@ class DeploymentsMixin(Database):
             conn.execute(insert(t.deployments).values(id=deployment_id, name=name, deployer=deployer, flavor=flavor,
                                                       status=status, created_at=utcnow(), **values))
             row = conn.execute(select(*t.deployments.c).where(t.deployments.c.id == deployment_id)).one()
-        return _deployment_from_row(row)
+        return from_row(DeploymentRecord, row._mapping)
 
-    def update_deployment(self, deployment_id: str, *, extra: dict[str, Any] | None = None,
-                          **changes: Any) -> DeploymentRecord:
+    def update_deployment(self, deployment_id: str, *, status: DeploymentStatus | None = None,
+                          extra: dict[str, Any] | None = None, **changes: Any) -> DeploymentRecord:
         """Change columns of one deployment; ``extra`` is merged into the stored dict."""
+        if status is not None:
+            changes["status"] = status
         unknown = set(changes) - _COLUMNS
         if unknown:
             raise DeploymentError(f"unknown deployment field(s): {', '.join(sorted(unknown))}")
@@ -61,7 +53,7 @@ class DeploymentsMixin(Database):
             if changes:
                 conn.execute(update(t.deployments).where(t.deployments.c.id == row.id).values(**changes))
             row = conn.execute(select(*t.deployments.c).where(t.deployments.c.id == row.id)).one()
-        return _deployment_from_row(row)
+        return from_row(DeploymentRecord, row._mapping)
 
     def switch_deployments(self, new_id: str, old_ids: list[str], *, port: int | None = None) -> DeploymentRecord:
         """In one transaction: mark ``new_id`` running and ``old_ids`` stopping, replaced by it."""
@@ -72,7 +64,7 @@ class DeploymentsMixin(Database):
                 conn.execute(update(t.deployments).where(t.deployments.c.id == old).values(
                     status="stopping", extra={**(row.extra or {}), "replaced_by": new_id}))
             row = conn.execute(select(*t.deployments.c).where(t.deployments.c.id == new_id)).one()
-        return _deployment_from_row(row)
+        return from_row(DeploymentRecord, row._mapping)
 
     @staticmethod
     def _deployment_row(conn: Connection, deployment_id: str) -> Row[Any]:
@@ -96,7 +88,7 @@ class DeploymentsMixin(Database):
     def get_deployment(self, deployment_id: str) -> DeploymentRecord:
         """A deployment by id, id prefix, or name (then the newest of that name)."""
         with self._read() as conn:
-            return _deployment_from_row(self._deployment_row(conn, deployment_id))
+            return from_row(DeploymentRecord, self._deployment_row(conn, deployment_id)._mapping)
 
     def list_deployments(
         self,
@@ -106,7 +98,7 @@ class DeploymentsMixin(Database):
         pipeline_name: str | None = None,
         step_name: str | None = None,
         deployer: str | None = None,
-        statuses: tuple[str, ...] | None = None,
+        statuses: tuple[DeploymentStatus, ...] | None = None,
     ) -> list[DeploymentRecord]:
         """Deployments matching every given filter, newest first."""
         c = t.deployments.c
@@ -118,17 +110,17 @@ class DeploymentsMixin(Database):
         if statuses is not None:
             query = query.where(c.status.in_(statuses))
         with self._read() as conn:
-            return [_deployment_from_row(r) for r in conn.execute(query).all()]
+            return [from_row(DeploymentRecord, r._mapping) for r in conn.execute(query).all()]
 
     def delete_deployment(self, deployment_id: str) -> DeploymentRecord:
         """Forget a deployment; refused while its status says its process runs."""
         with self._write() as conn:
             row = self._deployment_row(conn, deployment_id)
-            if row.status in ACTIVE_DEPLOYMENT_STATUSES:
+            if row.status in LIVE_DEPLOYMENT_STATUSES:
                 raise DeploymentError(f"deployment {row.id[:8]} is {row.status}; stop it first "
                                       f"(`dosirak deployment stop {row.id[:8]}`)")
             conn.execute(delete(t.deployments).where(t.deployments.c.id == row.id))
-        return _deployment_from_row(row)
+        return from_row(DeploymentRecord, row._mapping)
 
 
-__all__ = ["ACTIVE_DEPLOYMENT_STATUSES", "DeploymentsMixin"]
+__all__ = ["Deployments"]

@@ -12,15 +12,14 @@ from sqlalchemy.engine import Connection, Row
 
 from dosirak.errors import ModelError, NotFoundError
 from dosirak.metadata import schema as t
-from dosirak.metadata.database import Database, inserted_id
-from dosirak.metadata.driver import MAX_SQL_INTEGER
-from dosirak.metadata.records import AliasMoveRecord, ModelRecord, ModelVersionRecord
+from dosirak.metadata.database import Concept, inserted_id
+from dosirak.metadata.like import MAX_SQL_INTEGER
+from dosirak.metadata.records import AliasMoveRecord, ModelRecord, ModelVersionRecord, from_row
 from dosirak.metadata.timeutil import as_utc, utcnow
 from dosirak.names import check_name
+from dosirak.statuses import ENDED_DEPLOYMENT_STATUSES
 
 _ALIAS = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
-#: Deployment statuses that no longer hold on to a model or bundle.
-INACTIVE_DEPLOYMENT_STATUSES = ("stopped", "failed", "removed", "deleted")
 
 
 def check_model_name(name: str) -> None:
@@ -47,15 +46,7 @@ def check_alias(alias: str) -> None:
 
 
 def _version_from_row(row: Row[Any], aliases: tuple[str, ...] = ()) -> ModelVersionRecord:
-    m = row._mapping
-    return ModelVersionRecord(
-        id=m["id"], name=m["model_name"], version=m["version"], framework=m["framework"], uri=m["uri"],
-        created_at=as_utc(m["created_at"]),  # type: ignore[arg-type]
-        metadata=m["metadata"] or {}, metrics=m["metrics"] or {}, labels=m["labels"] or {},
-        signatures=m["signatures"] or {}, libraries=m["libraries"] or {}, files=m["files"] or {},
-        run_id=m["run_id"], step_run_id=m["step_run_id"], artifact_id=m["artifact_id"],
-        trusted=bool(m["trusted"]), aliases=aliases, extra=m["extra"] or {},
-    )
+    return from_row(ModelVersionRecord, row._mapping, name=row._mapping["model_name"], aliases=aliases)
 
 
 _VERSION_COLUMNS = (*t.model_versions.c, t.models.c.name.label("model_name"))
@@ -100,7 +91,7 @@ def _version_with_aliases(ref_kind: str) -> Any:
 _GET_VERSION = {kind: _version_with_aliases(kind) for kind in ("latest", "number", "alias")}
 
 
-class ModelsMixin(Database):
+class Models(Concept):
     """Store operations on the model registry."""
 
 
@@ -245,7 +236,7 @@ class ModelsMixin(Database):
         for vid, dname, status in conn.execute(
             select(t.deployments.c.model_version_id, t.deployments.c.name, t.deployments.c.status)
             .where(t.deployments.c.model_version_id.in_(ids),
-                   t.deployments.c.status.not_in(INACTIVE_DEPLOYMENT_STATUSES))
+                   t.deployments.c.status.not_in(ENDED_DEPLOYMENT_STATUSES))
         ).all():
             users.append(f"deployment {dname} ({status}, uses {tags[vid]})")
         if users:
@@ -371,4 +362,4 @@ class ModelsMixin(Database):
                                 moved_at=as_utc(r[5]), actor=r[6]) for r in rows]  # type: ignore[arg-type]
 
 
-__all__ = ["INACTIVE_DEPLOYMENT_STATUSES", "ModelsMixin", "check_alias", "check_model_name", "is_version_number"]
+__all__ = ["Models", "check_alias", "check_model_name", "is_version_number"]

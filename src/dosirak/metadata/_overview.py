@@ -13,11 +13,11 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from dosirak.metadata import schema as t
-from dosirak.metadata.database import Database
+from dosirak.metadata.database import Concept
 from dosirak.metadata.timeutil import as_utc
 
 
-class OverviewMixin(Database):
+class Overview(Concept):
     """Aggregate reads over runs, step runs and artifacts."""
 
 
@@ -78,4 +78,4 @@ class OverviewMixin(Database):
             return {r[0]: (r[1], r[2]) for r in conn.execute(query).all()}
 
 
-__all__ = ["OverviewMixin"]
+__all__ = ["Overview"]

@@ -1,6 +1,6 @@
 """Which files the store refers to, and which runs are still running: what ``dosirak gc`` keeps.
 
-Written as SQL text on the store's driver (like :mod:`dosirak.metadata.recorder`), so a
+Written as SQL text on the store's driver (like what a run records, :mod:`dosirak.metadata._runs`), so a
 pipeline run can clean up after a killed one without importing SQLAlchemy.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 
-from dosirak.metadata.database import Database
+from dosirak.metadata.database import Concept
 from dosirak.metadata.driver import Cursor
 
 #: Ids per ``IN (...)`` list, well below every database's limit on parameters.
@@ -24,7 +24,7 @@ def _chunks(ids: Collection[str]) -> Iterator[tuple[str, dict[str, str]]]:
         yield "(" + ", ".join(":" + k for k in params) + ")", params
 
 
-class ReferencesMixin(Database):
+class References(Concept):
     """Reads of what rows refer to on disk, for cleaning up what no row does."""
 
     def run_states(self, run_ids: Collection[str] | None = None) -> dict[str, str]:
@@ -76,4 +76,4 @@ def _model_uris(cur: Cursor) -> set[str]:
     return {r["uri"] for r in cur.execute("SELECT uri FROM model_versions")}
 
 
-__all__ = ["ReferencesMixin"]
+__all__ = ["References"]

@@ -1,13 +1,14 @@
 """The connection every part of the metadata store shares: drivers, transactions, schema.
 
-Each concept's store operations (``recorder.py``, ``_runs.py``, ``_stacks.py`` ...) subclass
-:class:`Database`, and :class:`~dosirak.metadata.store.MetadataStore` combines them. Two
-ways in, on the same database:
+Each concept's operations (``store.runs``, ``store.stacks``, ``store.models`` ...) are a
+:class:`Concept` on one :class:`Database`, which
+:class:`~dosirak.metadata.store.MetadataStore` opens. Two ways in, on the same tables:
 
-* ``self.sql``: SQL text through :mod:`dosirak.metadata.driver` (``sqlite3`` for a SQLite
-  file), for what a pipeline run does, so a run never waits for SQLAlchemy to import;
-* ``self._read()`` / ``self._write()``: SQLAlchemy Core connections, for everything else.
-  The engine is created on first use.
+* ``sql``: SQL text through :mod:`dosirak.metadata.driver` (``sqlite3`` for a SQLite
+  file), for the concepts a pipeline run uses (runs, artifacts, stacks, references), so a
+  run never waits for SQLAlchemy to import;
+* ``read()`` / ``write()``: SQLAlchemy Core connections, for models, bundles, deployments
+  and overviews, and for the listings of the others. The engine is created on first use.
 """
 
 from __future__ import annotations
@@ -18,13 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 from dosirak.errors import StoreError
 from dosirak.metadata.driver import Driver, EngineDriver, SqliteDriver, sqlite_path
+from dosirak.metadata.sqlite import SQLITE_BUSY_TIMEOUT_S
+from dosirak.metadata.tables import SCHEMA_REVISION
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, CursorResult, Engine
-
-#: The newest migration's revision id. A test checks it equals alembic's head.
-SCHEMA_REVISION = "0004"
-SQLITE_BUSY_TIMEOUT_S = 60.0
 
 
 def inserted_id(result: CursorResult[Any]) -> int:
@@ -63,13 +62,13 @@ class Database:
 
         return make_engine(self.url)
 
-    def _write(self) -> AbstractContextManager[Connection]:
+    def write(self) -> AbstractContextManager[Connection]:
         """One write transaction: committed on success, rolled back on error."""
         from dosirak.metadata.engine import write_transaction  # lazy: cycle
 
         return write_transaction(self.engine)
 
-    def _read(self) -> AbstractContextManager[Connection]:
+    def read(self) -> AbstractContextManager[Connection]:
         """A connection for reads (one consistent snapshot until it closes)."""
         from dosirak.metadata.engine import read_connection  # lazy: cycle
 
@@ -81,4 +80,22 @@ class Database:
             self.engine.dispose()
 
 
-__all__ = ["SCHEMA_REVISION", "Database", "inserted_id"]
+class Concept:
+    """One concept's operations on the store's database (``store.runs``, ``store.models`` ...)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    @property
+    def sql(self) -> Driver:
+        """SQL text on the database (see :mod:`dosirak.metadata.driver`)."""
+        return self.db.sql
+
+    def _write(self) -> AbstractContextManager[Connection]:
+        return self.db.write()
+
+    def _read(self) -> AbstractContextManager[Connection]:
+        return self.db.read()
+
+
+__all__ = ["Concept", "Database", "inserted_id"]

@@ -2,7 +2,7 @@
 
 A pipeline run records a handful of rows per step. Importing SQLAlchemy alone takes
 0.25-0.45 s on a small machine, longer than a whole run of ten steps, so the operations
-a run needs (:mod:`dosirak.metadata.recorder`) are written once as portable SQL text
+a run needs (``store.runs``, ``.artifacts``, ``.stacks``, ``.references``) are written once as portable SQL text
 (``:name`` parameters, ``RETURNING``, ``LIKE ... ESCAPE``) and run by one of two drivers:
 
 * :class:`SqliteDriver`: the standard library's ``sqlite3`` on a SQLite file, with the
@@ -12,9 +12,9 @@ a run needs (:mod:`dosirak.metadata.recorder`) are written once as portable SQL 
 
 Both hand back rows as plain dicts with the values SQLAlchemy's column types would give:
 JSON columns parsed, times as aware UTC datetimes, booleans as ``bool``. Which column holds
-what is known by its name (:data:`JSON_COLUMNS` ...); a test checks those sets against the
-tables in :mod:`dosirak.metadata.schema`. Everything else in the store uses SQLAlchemy Core
-on the same database, and reads what these drivers write.
+what is known by its name, from the one description of the tables
+(:data:`dosirak.metadata.tables.JSON_COLUMNS` ...). Everything else in the store uses
+SQLAlchemy Core on the same tables, and reads what these drivers write.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import os
 import re
 import sqlite3
 import threading
-import time
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -33,21 +32,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from dosirak import disk
-from dosirak.errors import StoreError
+from dosirak.errors import NotFoundError, StoreError
+from dosirak.metadata.like import LIKE_ESCAPE, like_prefix
+from dosirak.metadata.sqlite import BUSY_CODES, configure_sqlite, primary_code
+from dosirak.metadata.tables import BOOL_COLUMNS, JSON_COLUMNS, TIME_COLUMNS
 from dosirak.metadata.timeutil import as_utc
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
-
-#: Columns of SQLAlchemy type JSON, UTCDateTime and Boolean, by name, in every table.
-JSON_COLUMNS = frozenset({
-    "extra", "parameters", "config", "dag", "cache_parts", "summary", "value", "metadata", "metrics",
-    "labels", "signatures", "libraries", "files", "apis", "models",
-})
-TIME_COLUMNS = frozenset({
-    "created_at", "start_time", "end_time", "heartbeat_at", "updated_at", "moved_at", "started_at", "stopped_at",
-})
-BOOL_COLUMNS = frozenset({"cache_enabled", "trusted", "imported"})
 
 Row = dict[str, Any]
 _PARAM = re.compile(r"(?<!:):([A-Za-z_][A-Za-z0-9_]*)")
@@ -71,27 +63,6 @@ class Driver(Protocol):
     def read(self) -> AbstractContextManager[Cursor]: ...
 
     def close(self) -> None: ...
-
-
-#: The escape character of :func:`like_prefix` patterns (``LIKE :x ESCAPE '/'``).
-LIKE_ESCAPE = "/"
-#: The largest integer SQLite (and PostgreSQL's BIGINT) holds: a bigger one from outside names nothing stored.
-MAX_SQL_INTEGER = 2**63 - 1
-
-
-def escape_like(text: str) -> str:
-    """``text`` for a ``LIKE ... ESCAPE '/'`` pattern, its ``%``, ``_`` and ``/`` taken literally."""
-    e = LIKE_ESCAPE
-    return text.replace(e, e + e).replace("%", e + "%").replace("_", e + "_")
-
-
-def like_prefix(prefix: str) -> str:
-    """A ``LIKE :x ESCAPE '/'`` pattern for ids starting with ``prefix``, taken literally.
-
-    Ids are lower-case uuids; SQLite's LIKE ignores case and PostgreSQL's does not, so the
-    prefix is lowered to make "3F2A" find the same run on both.
-    """
-    return escape_like(prefix.lower()) + "%"
 
 
 # ---------------------------------------------------------------------------- SQLite
@@ -143,14 +114,8 @@ class _SqliteCursor:
         self._conn.executemany(sql, [{k: _sqlite_value(k, v) for k, v in r.items()} for r in rows])
 
 
-def _primary_code(exc: sqlite3.Error) -> int:
-    """The SQLite result code of ``exc`` without its extended bits (``SQLITE_BUSY_SNAPSHOT`` is busy)."""
-    return int(getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
-
-
-_BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 _ADVICE = {  # what a user can do about a SQLite error, by its primary result code
-    **dict.fromkeys(_BUSY, "another process has held it locked for longer than the busy timeout; stop that "
+    **dict.fromkeys(BUSY_CODES, "another process has held it locked for longer than the busy timeout; stop that "
                            "process or wait for it, or point DOSIRAK_HOME or DOSIRAK_METADATA_URL elsewhere"),
     **dict.fromkeys((sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT),
                     "move that file aside (an empty store is created in its place) or point DOSIRAK_HOME "
@@ -165,31 +130,8 @@ def _store_error(what: str, exc: sqlite3.Error, path: str) -> StoreError:
     """A StoreError saying what failed and what to do; "disk full" when the disk holding ``path`` is."""
     if disk.out_of_space(exc, path):
         return StoreError(disk.full_message(path, "writing the metadata store", exc))
-    advice = _ADVICE.get(_primary_code(exc))
+    advice = _ADVICE.get(primary_code(exc))
     return StoreError(f"{what}: {exc}; {advice}" if advice else f"{what}: {exc}")
-
-
-def configure_sqlite(conn: sqlite3.Connection, busy_timeout_s: float) -> None:
-    """Put a new SQLite connection in WAL mode, with NORMAL sync and FK checks.
-
-    ``conn`` was opened with ``timeout=busy_timeout_s``. Switching a new file to WAL needs an
-    exclusive lock, and SQLite answers "database is locked" at once, without waiting, when
-    another process is creating the same file at that moment (waiting could deadlock). So
-    the switch is retried until the busy timeout.
-    """
-    deadline = time.monotonic() + busy_timeout_s
-    pause = 0.002
-    while True:
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            break
-        except sqlite3.OperationalError as exc:
-            if _primary_code(exc) not in _BUSY or time.monotonic() + pause > deadline:
-                raise
-            time.sleep(pause)
-            pause = min(pause * 2, 0.1)
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA foreign_keys=ON")
 
 
 class SqliteDriver:
@@ -337,6 +279,23 @@ class EngineDriver:
         self.engine.dispose()
 
 
+def in_list(name: str, values: Sequence[Any]) -> tuple[str, dict[str, Any]]:
+    """``(:name_0, :name_1, ...)`` and its parameters, for ``column IN (...)``."""
+    params = {f"{name}_{i}": v for i, v in enumerate(values)}
+    return "(" + ", ".join(":" + k for k in params) + ")", params
+
+
+def one_by_id_or_prefix(cur: Cursor, select: str, column: str, key: str, what: str) -> Row | None:
+    """The row whose ``column`` is ``key``, or the one row whose id starts with it (4+ characters)."""
+    rows = cur.execute(f"{select} WHERE {column} = :key", {"key": key})
+    if not rows and len(key) >= 4:
+        rows = cur.execute(f"{select} WHERE {column} LIKE :prefix ESCAPE '{LIKE_ESCAPE}' LIMIT 2",
+                           {"prefix": like_prefix(key)})
+        if len(rows) > 1:
+            raise NotFoundError(f"{what} id prefix '{key}' is ambiguous; give more characters")
+    return rows[0] if rows else None
+
+
 def sqlite_path(url: str) -> str | None:
     """The file of a ``sqlite:///PATH`` URL (or ``sqlite+pysqlite``), or None for any other URL
     (memory, a URL with options, another driver): those go through SQLAlchemy."""
@@ -346,7 +305,4 @@ def sqlite_path(url: str) -> str | None:
     return path if path and path != ":memory:" else None
 
 
-__all__ = [
-    "BOOL_COLUMNS", "JSON_COLUMNS", "TIME_COLUMNS", "Cursor", "Driver", "EngineDriver", "SqliteDriver",
-    "LIKE_ESCAPE", "MAX_SQL_INTEGER", "escape_like", "like_prefix", "sqlite_path",
-]
+__all__ = ["Cursor", "Driver", "EngineDriver", "Row", "SqliteDriver", "in_list", "one_by_id_or_prefix", "sqlite_path"]

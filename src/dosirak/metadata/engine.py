@@ -26,8 +26,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError, SQLAl
 
 from dosirak import disk
 from dosirak.errors import StoreError, StoreVersionError
-from dosirak.metadata.database import SCHEMA_REVISION, SQLITE_BUSY_TIMEOUT_S
-from dosirak.metadata.driver import configure_sqlite
+from dosirak.metadata.sqlite import SQLITE_BUSY_TIMEOUT_S, configure_sqlite
+from dosirak.metadata.tables import SCHEMA_REVISION
 
 log = logging.getLogger(__name__)
 

@@ -1,10 +1,51 @@
-"""Frozen records handed out by the metadata store (never live database rows)."""
+"""Frozen records handed out by the metadata store (never live database rows).
+
+A record's fields are filled from the columns of the same name (:func:`from_row`), so a
+table's description in :mod:`dosirak.metadata.tables` is the only place a column is
+spelled out; a record adds what is computed (a joined name, links, aliases).
+
+``str(record)`` is a short line a user can read (``fashion_mnist:3``); ``repr`` keeps every field.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
+
+from dosirak.metadata.tables import empty_value
+from dosirak.statuses import DeploymentStatus, RunStatus, StepStatus
+
+RecordT = TypeVar("RecordT")
+
+
+_FIELDS: dict[type[Any], tuple[tuple[str, Callable[[], Any] | None], ...]] = {}
+
+
+def _fields_of(record_type: type[Any]) -> tuple[tuple[str, Callable[[], Any] | None], ...]:
+    """Each field's name and the empty value of the JSON column of that name (None if there is none)."""
+    plan = _FIELDS.get(record_type)
+    if plan is None:
+        plan = _FIELDS[record_type] = tuple((f.name, empty_value(f.name)) for f in fields(record_type))
+    return plan
+
+
+def from_row(record_type: type[RecordT], row: Mapping[Any, Any], **values: Any) -> RecordT:
+    """A ``record_type`` from a row: each field from ``values`` or else the column of its name.
+
+    Rows come typed from either way in (JSON parsed, times aware UTC, booleans ``bool``); a
+    NULL in a JSON column that holds ``{}`` or ``[]`` when empty becomes that empty value.
+    A field that is in neither keeps its default.
+    """
+    kwargs: dict[str, Any] = {}
+    for name, empty in _fields_of(record_type):
+        if name in values:
+            kwargs[name] = values[name]
+        elif name in row:
+            value = row[name]
+            kwargs[name] = empty() if value is None and empty is not None else value
+    return record_type(**kwargs)
 
 
 @dataclass(frozen=True)
@@ -13,13 +54,16 @@ class PipelineRecord:
     name: str
     created_at: datetime
 
+    def __str__(self) -> str:
+        return self.name
+
 
 @dataclass(frozen=True)
 class RunRecord:
     id: str
     name: str
     pipeline_name: str
-    status: str
+    status: RunStatus
     parameters: dict[str, Any]
     config: dict[str, Any]
     dag: dict[str, Any]
@@ -37,6 +81,10 @@ class RunRecord:
             return None
         return (self.end_time - self.start_time).total_seconds()
 
+    def __str__(self) -> str:
+        """``NAME (ID8) STATUS``, as ``dosirak run`` prints it; ``repr`` has every field."""
+        return f"{self.name} ({self.id[:8]}) {self.status}"
+
 
 @dataclass(frozen=True)
 class StepRunRecord:
@@ -44,7 +92,7 @@ class StepRunRecord:
     run_id: str
     name: str
     step_type: str
-    status: str
+    status: StepStatus
     parameters: dict[str, Any]
     cache_key: str | None
     cache_parts: dict[str, Any]
@@ -67,6 +115,9 @@ class StepRunRecord:
             return None
         return (self.end_time - self.start_time).total_seconds()
 
+    def __str__(self) -> str:
+        return f"{self.name} ({self.id[:8]}) {self.status}"
+
 
 @dataclass(frozen=True)
 class ArtifactRecord:
@@ -82,6 +133,9 @@ class ArtifactRecord:
     created_at: datetime
     summary: dict[str, Any] = field(default_factory=dict)
 
+    def __str__(self) -> str:
+        return f"{self.name} ({self.id[:8]}) {self.type}"
+
 
 @dataclass(frozen=True)
 class ComponentRecord:
@@ -92,6 +146,9 @@ class ComponentRecord:
     config: dict[str, Any]
     created_at: datetime
 
+    def __str__(self) -> str:
+        return f"{self.name} ({self.type}, flavor {self.flavor})"
+
 
 @dataclass(frozen=True)
 class StackRecord:
@@ -100,6 +157,9 @@ class StackRecord:
     components: dict[str, ComponentRecord]  # type -> component
     created_at: datetime
     active: bool = False
+
+    def __str__(self) -> str:
+        return self.name
 
 
 @dataclass(frozen=True)
@@ -111,6 +171,9 @@ class ModelRecord:
     version_count: int = 0
     latest_version: int | None = None
     aliases: dict[str, int] = field(default_factory=dict)  # alias -> version number
+
+    def __str__(self) -> str:
+        return self.name
 
 
 @dataclass(frozen=True)
@@ -138,6 +201,10 @@ class ModelVersionRecord:
     def tag(self) -> str:
         return f"{self.name}:{self.version}"
 
+    def __str__(self) -> str:
+        """The tag, ``fashion_mnist:3``; ``repr`` has every field."""
+        return self.tag
+
 
 @dataclass(frozen=True)
 class AliasMoveRecord:
@@ -146,6 +213,9 @@ class AliasMoveRecord:
     to_version: int | None
     moved_at: datetime
     actor: str | None
+
+    def __str__(self) -> str:
+        return f"{self.alias}: {self.from_version} -> {self.to_version}"
 
 
 @dataclass(frozen=True)
@@ -170,6 +240,9 @@ class BundleRecord:
     def tag(self) -> str:
         return f"{self.name}:{self.version}"
 
+    def __str__(self) -> str:
+        return self.tag
+
 
 @dataclass(frozen=True)
 class ImageRecord:
@@ -193,6 +266,9 @@ class ImageRecord:
     created_at: datetime
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def __str__(self) -> str:
+        return self.reference
+
 
 @dataclass(frozen=True)
 class DeploymentRecord:
@@ -208,7 +284,7 @@ class DeploymentRecord:
     pipeline_name: str | None
     run_id: str | None
     step_name: str | None
-    status: str
+    status: DeploymentStatus
     host: str | None
     port: int | None
     url: str | None
@@ -226,3 +302,13 @@ class DeploymentRecord:
     def docs_url(self) -> str | None:
         """The service's Swagger UI; None for a SageMaker endpoint (only /invocations is reachable there)."""
         return f"{self.url}/docs" if self.url and self.flavor != "sagemaker" else None
+
+    def __str__(self) -> str:
+        """``NAME (ID8) STATUS`` and the URL when it has one."""
+        return f"{self.name} ({self.id[:8]}) {self.status}" + (f" at {self.url}" if self.url else "")
+
+
+__all__ = [
+    "AliasMoveRecord", "ArtifactRecord", "BundleRecord", "ComponentRecord", "DeploymentRecord", "ImageRecord",
+    "ModelRecord", "ModelVersionRecord", "PipelineRecord", "RunRecord", "StackRecord", "StepRunRecord", "from_row",
+]

@@ -110,6 +110,10 @@ def save(
     root = get_settings().models_root
     temp = files.new_temp_dir(root)
     placed: builtins.list[Path] = []
+    from dosirak.artifacts import shared
+
+    remote = shared.active_remote_store()  # a team's store keeps a copy, uploaded before the row is recorded
+    uploaded: builtins.list[str] = []
     try:
         info = handler.save(model, temp, dict(options or {}))
         hashes = files.hash_files(temp)
@@ -125,17 +129,23 @@ def save(
             target = files.version_dir(root, name, version)
             files.move_into_place(temp, target)
             placed.append(target)
+            if remote is not None:
+                uri = shared.location(remote, "models", name, version)
+                uploaded.append(uri)
+                shared.upload(remote, target, uri)
             return str(target)
 
         record = _store().create_model_version(
             name, framework=handler.name, place=place, files=hashes, metadata=meta, metrics=mets, labels=labs,
             signatures=sigs, libraries=libraries, run_id=run_id, step_run_id=step_run_id, artifact_id=artifact_id,
-            trusted=True, extra={"handler": info},
+            trusted=True, extra={"handler": info, **({"shared_root": remote.root} if remote is not None else {})},
         )
     except BaseException as exc:
         full = _disk_full(exc, temp)  # before the cleanup frees space
         shutil.rmtree(temp, ignore_errors=True)
         _remove_unrecorded(placed)
+        for uri in uploaded:
+            shared.discard(uri)
         if full:
             raise ModelError(disk.full_message(root, f"saving model '{name}' in", exc)) from exc
         raise

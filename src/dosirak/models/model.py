@@ -49,11 +49,17 @@ class ModelVersion:
     #: False for versions that came from elsewhere (an imported bundle): pickle needs ``trusted=True``.
     trusted: bool = True
     aliases: tuple[str, ...] = ()
+    #: Where the team's copy of the files is (the artifact store), when it was saved with a remote one.
+    shared_uri: str | None = None
 
     @property
     def tag(self) -> str:
         """``name:version``, e.g. ``fashion_mnist:3``."""
         return f"{self.name}:{self.version}"
+
+    def __str__(self) -> str:
+        """The tag, so ``print(dk.models.save(...))`` shows ``fashion_mnist:3``; ``repr`` has every field."""
+        return self.tag
 
     @property
     def needs_trust(self) -> bool:
@@ -76,10 +82,26 @@ class ModelVersion:
         """
         handler = handler_named(self.framework)
         full = (not self.trusted) if verify is None else verify
-        verify_files(self.path, self.files, f"model {self.tag}", hashes=full)
+        path = self.local_dir()
+        verify_files(path, self.files, f"model {self.tag}", hashes=full)
         allow = self.trusted if trusted is None else trusted
-        log.debug("loading model %s (%s) from %s", self.tag, self.framework, self.path)
-        return handler.load(self.path, self.handler_info, allow_pickle=allow)
+        log.debug("loading model %s (%s) from %s", self.tag, self.framework, path)
+        return handler.load(path, self.handler_info, allow_pickle=allow)
+
+    def local_dir(self) -> Path:
+        """The version's directory on this machine: where it was saved, or, for one saved on
+        another machine sharing this metadata store, its shared copy downloaded once from the
+        artifact store into the home's cache, every file checked against its recorded SHA-256."""
+        if self.path.is_dir() or not self.shared_uri:
+            return self.path
+        from dosirak.artifacts import shared
+
+        def check(copy: Path) -> None:
+            read_model_yaml(copy)
+            verify_files(copy, self.files, f"model {self.tag} (shared copy {self.shared_uri})")
+
+        return shared.fetch(self.shared_uri, shared.cache_dir("models", self.name, self.version), check,
+                            f"model {self.tag}")
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -96,7 +118,9 @@ class ModelVersion:
             metrics=record.metrics, labels=record.labels, signatures=record.signatures,
             libraries=record.libraries, run_id=record.run_id, step_run_id=record.step_run_id,
             artifact_id=record.artifact_id, trusted=record.trusted, aliases=record.aliases,
+            shared_uri=_shared_uri(record),
         )
+
 
     @classmethod
     def from_directory(cls, path: Path, *, trusted: bool) -> ModelVersion:
@@ -114,6 +138,11 @@ class ModelVersion:
             libraries=data.get("libraries") or {}, run_id=lineage.get("run_id"),
             step_run_id=lineage.get("step_run_id"), artifact_id=lineage.get("artifact_id"), trusted=trusted,
         )
+
+
+def _shared_uri(record: ModelVersionRecord) -> str | None:
+    root = (record.extra or {}).get("shared_root")
+    return f"{str(root).rstrip('/')}/models/{record.name}/{record.version}" if root else None
 
 
 __all__ = ["ModelVersion"]

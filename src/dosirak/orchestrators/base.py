@@ -9,7 +9,7 @@ Register the class in the ``dosirak.orchestrators`` entry-point group.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from dosirak.pipelines.run import ActiveRun
 from dosirak.stack.component import StackComponent
@@ -19,6 +19,11 @@ class BaseOrchestrator(StackComponent, ABC):
     """Runs the steps of an :class:`ActiveRun`."""
 
     component_type: ClassVar[str] = "orchestrator"
+
+    @classmethod
+    def from_config(cls, name: str, config: dict[str, Any]) -> BaseOrchestrator:
+        """The orchestrator ``name`` of a stack, from its validated ``config``."""
+        return cls(name, config)
 
     @abstractmethod
     def run_dag(self, run: ActiveRun) -> None:

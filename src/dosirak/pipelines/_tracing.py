@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import inspect
-import typing
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
-from dosirak.artifacts.materializers.registry import normalise
 from dosirak.errors import ParameterError, StepCallError, StepInputTypeError
 from dosirak.pipelines import parameters as params
 from dosirak.pipelines.dag import DAG, InputEdge, StepNode
+from dosirak.typehints import arguments, runtime_class, strip
 
 if TYPE_CHECKING:
     from dosirak.pipelines.step import Step
@@ -49,11 +48,19 @@ def current() -> Tracer | None:
 
 
 class Tracer:
-    """Collects the step calls of one pipeline function into a :class:`DAG`."""
+    """Collects the step calls of one pipeline function into a :class:`DAG`.
 
-    def __init__(self, pipeline_name: str, enable_cache: bool) -> None:
+    ``explicit`` holds the pipeline parameters the caller gave (command line, ``run``
+    arguments), by name, as the very objects the pipeline function receives; a step
+    parameter passed straight from one of them is noted in ``from_explicit``.
+    """
+
+    def __init__(self, pipeline_name: str, enable_cache: bool, explicit: dict[str, Any] | None = None) -> None:
         self.dag = DAG(pipeline_name)
         self.enable_cache = enable_cache
+        self.explicit = explicit or {}
+        #: step name -> {step parameter: the explicit pipeline parameter it was passed straight from}
+        self.from_explicit: dict[str, dict[str, str]] = {}
         self._names: dict[str, int] = {}
 
     def __enter__(self) -> Tracer:
@@ -91,6 +98,9 @@ class Tracer:
                 node.inputs[arg] = InputEdge(value.step, value.output)
             else:
                 node.parameters[arg] = _check_parameter(name, arg, annotation, value)
+                source = self._explicit_source(arg, value)
+                if source is not None:
+                    self.from_explicit.setdefault(name, {})[arg] = source
         for arg, param in step.signature.parameters.items():
             if arg not in bound.arguments and param.default is not inspect.Parameter.empty:
                 node.parameters[arg] = _default_parameter(name, arg, step.hints.get(arg), param.default)
@@ -99,6 +109,18 @@ class Tracer:
         if not handles:
             return None
         return handles[0] if len(handles) == 1 else tuple(handles)
+
+
+    def _explicit_source(self, arg: str, value: Any) -> str | None:
+        """The explicit pipeline parameter ``value`` was passed straight from (the same object), if any.
+
+        ``None``, booleans, ints and strings may be one shared object for equal values
+        written anywhere, so for them the names must match too.
+        """
+        for pname, given in self.explicit.items():
+            if value is given and (pname == arg or not isinstance(given, (bool, int, str, type(None)))):
+                return pname
+        return None
 
 
 def _contains_handle(value: Any) -> bool:
@@ -149,7 +171,7 @@ def _signature(step: Step) -> str:
 def _hint_name(hint: Any) -> str:
     if hint is None or hint is type(None):
         return "None"
-    if isinstance(hint, type) and not typing.get_args(hint):
+    if isinstance(hint, type) and not arguments(hint):
         return _tname(hint)
     return str(hint).replace("typing.", "")
 
@@ -160,32 +182,26 @@ def _compatible(producer: Any, consumer: Any) -> bool:
     Compares classes, then the arguments of same-origin generics (``list[int]`` does not
     feed ``list[str]``); anything it cannot judge (Any, unions, TypeVars) is accepted.
     """
-    consumer_cls = normalise(consumer)
-    producer_cls = normalise(producer)
+    consumer_cls = runtime_class(consumer)
+    producer_cls = runtime_class(producer)
     if consumer_cls is None or producer_cls is None or consumer_cls is type(None):
         return True
     if consumer_cls is float and producer_cls in (int, bool):
         return True
     if not (producer_cls is consumer_cls or issubclass(producer_cls, consumer_cls)):
         return False
-    p_args, c_args = typing.get_args(_strip(producer)), typing.get_args(_strip(consumer))
+    p_args, c_args = arguments(producer), arguments(consumer)
     if p_args and c_args and len(p_args) == len(c_args) and producer_cls is consumer_cls:
         return all(a is Ellipsis or b is Ellipsis or _compatible(a, b) for a, b in zip(p_args, c_args, strict=True))
     return True
-
-
-def _strip(hint: Any) -> Any:
-    while typing.get_origin(hint) is typing.Annotated:
-        hint = typing.get_args(hint)[0]
-    return hint
 
 
 def _check_edge(step_name: str, arg: str, annotation: Any, handle: OutputHandle) -> None:
     if _compatible(handle.annotation, annotation):
         return
     raise StepInputTypeError(
-        f"step '{step_name}' input '{arg}' expects {_hint_name(_strip(annotation))} but {handle!r} is "
-        f"{_hint_name(_strip(handle.annotation))}; fix the type hints or convert in a step"
+        f"step '{step_name}' input '{arg}' expects {_hint_name(strip(annotation))} but {handle!r} is "
+        f"{_hint_name(strip(handle.annotation))}; fix the type hints or convert in a step"
     )
 
 

@@ -77,7 +77,10 @@ class _Sink:
                 except OSError as exc:
                     lost = exc
             elif self._buffer is not None:
-                self.store.write_log(self.uri, self._buffer.getvalue())
+                try:
+                    self.store.write_log(self.uri, self._buffer.getvalue())
+                except OSError as exc:  # e.g. a bucket that cannot be written: the step's own error matters
+                    lost = exc
         if lost is not None:
             log.warning("the end of the step log %s was lost: %s", self.uri, lost)
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 import math
-import types
 import typing
 from typing import Any
 
+from dosirak import typehints
 from dosirak.errors import ParameterError
 
 _JSON_TYPES = (str, int, float, bool, type(None), list, dict, tuple)
@@ -49,13 +49,12 @@ def validate(where: str, value: Any, annotation: Any) -> Any:
 
 def is_json_type(annotation: Any) -> bool:
     """Whether values of this hint can be parameters (JSON types, pydantic models)."""
+    annotation = typehints.strip(annotation)
     if annotation is typing.Any or annotation is object:
         return True
+    if typehints.is_union(annotation):
+        return all(is_json_type(a) for a in typehints.union_members(annotation))
     origin = typing.get_origin(annotation)
-    if origin is typing.Annotated:
-        return is_json_type(typing.get_args(annotation)[0])
-    if origin in (typing.Union, types.UnionType):
-        return all(is_json_type(a) for a in typing.get_args(annotation))
     if origin is typing.Literal:
         return True
     if origin is not None:
@@ -78,21 +77,20 @@ def _type_name(annotation: Any) -> str:
 
 
 def _check(value: Any, annotation: Any) -> tuple[bool, Any]:
+    annotation = typehints.strip(annotation)
     if annotation is typing.Any or annotation is object:
         return True, value
-    origin = typing.get_origin(annotation)
-    args = typing.get_args(annotation)
-    if origin is typing.Annotated:
-        return _check(value, args[0])
-    if origin in (typing.Union, types.UnionType):
-        for arg in args:
-            ok, converted = _check(value, arg)
+    if typehints.is_union(annotation):
+        for member in typehints.union_members(annotation):
+            ok, converted = _check(value, member)
             if ok:
                 return True, converted
         return False, value
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
     if origin is typing.Literal:
         return value in args, value
-    if annotation is type(None) or annotation is None:
+    if typehints.is_none(annotation):
         return value is None, value
     if annotation is bool:
         return isinstance(value, bool), value

@@ -6,16 +6,18 @@ import functools
 import inspect
 import logging
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
-from dosirak.errors import ConfigError, ParameterError, PipelineError, RunFailedError
+from dosirak import typehints
+from dosirak.errors import ConfigError, ParameterError, PipelineError, RunFailedError, is_bad_input
 from dosirak.names import check_name
 from dosirak.pipelines import _tracing
 from dosirak.pipelines import parameters as params
 from dosirak.pipelines._tracing import Tracer
 from dosirak.pipelines.dag import DAG
+from dosirak.untrusted import load_yaml
 
 if TYPE_CHECKING:
     from dosirak.pipelines.views import RunView
@@ -36,7 +38,7 @@ class Pipeline:
         self.enable_cache = enable_cache
         self.signature = inspect.signature(func)
         try:
-            self.hints = typing.get_type_hints(func, include_extras=True)
+            self.hints = typehints.resolve(func)
         except (NameError, TypeError):
             self.hints = {}
         functools.update_wrapper(self, func)
@@ -65,7 +67,8 @@ class Pipeline:
             )
         cfg = load_config(config)
         values = self._bind(args, kwargs, cfg.get("parameters", {}))
-        dag = self.compile(values, cfg)
+        given = self.signature.bind_partial(*args, **kwargs).arguments  # _bind checked they bind
+        dag = self.compile(values, cfg, explicit=list(given))
         # defining a pipeline loads no metadata store and no run machinery (40 ms): running one does
         from dosirak.metadata.recorder import get_recorder  # lazy: startup
         from dosirak.pipelines import progress  # lazy: startup
@@ -96,7 +99,7 @@ class Pipeline:
             failed = next(s for s in view.steps.values() if s.status == "failed")
             raise RunFailedError(
                 f"pipeline '{self.name}' run {run.name} failed at step '{failed.name}': {failed.error}. "
-                f"`dosirak runs show {run.id[:8]}` has the traceback", run=view)
+                f"`dosirak runs show {run.id[:8]}` has the traceback", run=view, bad_input=is_bad_input(failed.error))
         return view
 
     def _bind(self, args: tuple[Any, ...], kwargs: dict[str, Any], from_config: dict[str, Any]) -> dict[str, Any]:
@@ -115,20 +118,31 @@ class Pipeline:
             values[key] = params.validate(where, value, annotation)
         return values
 
-    def compile(self, values: dict[str, Any] | None = None, config: dict[str, Any] | None = None) -> DAG:
-        """Trace the pipeline function into a DAG, checking every step call (nothing runs)."""
+    def compile(self, values: dict[str, Any] | None = None, config: dict[str, Any] | None = None, *,
+                explicit: Collection[str] = ()) -> DAG:
+        """Trace the pipeline function into a DAG, checking every step call (nothing runs).
+
+        Args:
+            values: The pipeline's parameters.
+            config: A run configuration (see :func:`load_config`); its ``steps`` settings
+                override what the pipeline function passed to each step, except
+                values passed straight from a parameter named in ``explicit``.
+            explicit: The parameters the caller gave (on the command line or to ``run``):
+                they win over the configuration, as the command line wins over a file.
+        """
         cfg = config or {}
         enable_cache = bool(cfg.get("enable_cache", self.enable_cache))
-        with Tracer(self.name, enable_cache) as tracer:
+        given = {name: (values or {})[name] for name in explicit if name in (values or {})}
+        with Tracer(self.name, enable_cache, explicit=given) as tracer:
             self.func(**(values or {}))
         dag = tracer.dag
         if not dag.nodes:
             raise ConfigError(f"pipeline '{self.name}' calls no steps; call @step functions inside it")
-        _apply_step_config(dag, cfg.get("steps", {}))
+        _apply_step_config(dag, cfg.get("steps", {}), tracer.from_explicit)
         return dag
 
 
-def _apply_step_config(dag: DAG, steps_cfg: dict[str, Any]) -> None:
+def _apply_step_config(dag: DAG, steps_cfg: dict[str, Any], from_explicit: dict[str, dict[str, str]]) -> None:
     names = {n.name for n in dag.nodes}
     for step_name, step_cfg in steps_cfg.items():
         if step_name not in names:
@@ -148,6 +162,13 @@ def _apply_step_config(dag: DAG, steps_cfg: dict[str, Any]) -> None:
             where = f"step '{step_name}' parameter '{key}'"
             params.check_json(where, value)
             value = params.to_json(params.validate(where, value, node.step.hints.get(key, typing.Any)))
+            source = from_explicit.get(step_name, {}).get(key)
+            if source is not None:
+                if node.parameters[key] != value:
+                    log.warning("step '%s' parameter '%s' keeps %r from pipeline parameter '%s', given to the run "
+                                "(command line or argument), which wins over the config file's %r",
+                                step_name, key, node.parameters[key], source, value)
+                continue
             if key in node.parameters and node.parameters[key] != value:
                 log.warning("config overrides step '%s' parameter '%s': %r -> %r",
                             step_name, key, node.parameters[key], value)
@@ -164,15 +185,7 @@ def load_config(config: str | Path | dict[str, Any] | None) -> dict[str, Any]:
         path = Path(config)
         if not path.is_file():
             raise ConfigError(f"config file {path} does not exist")
-        import yaml
-
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:  # one line: where, and what is wrong
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-            raise ConfigError(f"config file {path} is not valid YAML{where}: {problem}") from None
+        data = load_yaml(path, what="config file", error=ConfigError) or {}
     if not isinstance(data, dict):
         raise ConfigError("a run config must be a mapping with 'parameters', 'steps', 'enable_cache'")
     unknown = set(data) - _CONFIG_KEYS

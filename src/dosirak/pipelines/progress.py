@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.text import Text
 
+    from dosirak.statuses import RunStatus, StepStatus
+
 
 def duration(seconds: float) -> str:
     """``0.42 s``, ``12.3 s``, ``4 min 05 s``."""
@@ -109,10 +111,10 @@ class RunProgress:
     def step_started(self, step: str) -> None:
         """Step ``step`` started running (a cached step does not start)."""
 
-    def step_finished(self, step: str, status: str, duration_s: float | None = None, note: str = "") -> None:
+    def step_finished(self, step: str, status: StepStatus, duration_s: float | None = None, note: str = "") -> None:
         """Step ``step`` ended as ``status`` (completed, cached, failed, skipped, cancelled)."""
 
-    def run_finished(self, name: str, status: str, duration_s: float, *, steps: int, cached: int,
+    def run_finished(self, name: str, status: RunStatus, duration_s: float, *, steps: int, cached: int,
                      error: str | None = None) -> None:
         """The run ended as ``completed`` or ``failed``."""
 
@@ -143,12 +145,12 @@ class PlainProgress(RunProgress):
     def step_started(self, step: str) -> None:
         self._line(f"step {step} started")
 
-    def step_finished(self, step: str, status: str, duration_s: float | None = None, note: str = "") -> None:
+    def step_finished(self, step: str, status: StepStatus, duration_s: float | None = None, note: str = "") -> None:
         took = f" in {duration(duration_s)}" if duration_s is not None and status == "completed" else (
             f" after {duration(duration_s)}" if duration_s is not None else "")
         self._line(f"step {step} {status}{took}" + (f": {note}" if note else ""))
 
-    def run_finished(self, name: str, status: str, duration_s: float, *, steps: int, cached: int,
+    def run_finished(self, name: str, status: RunStatus, duration_s: float, *, steps: int, cached: int,
                      error: str | None = None) -> None:
         if self._summary:
             self._line(f"run {name} {status} in {duration(duration_s)}: {_count(steps, 'step')}, {cached} cached"
@@ -159,9 +161,11 @@ class PlainProgress(RunProgress):
 
 
 _SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
-_MARKS = {"completed": ("✓", "green"), "cached": ("↺", "cyan"), "failed": ("✗", "red"),
-          "skipped": ("–", "dim"), "cancelled": ("■", "bold")}
-_ASCII_MARKS = {"completed": "+", "cached": "=", "failed": "x", "skipped": "-", "cancelled": "#"}
+_MARKS: dict[StepStatus, tuple[str, str]] = {
+    "completed": ("✓", "green"), "cached": ("↺", "cyan"), "failed": ("✗", "red"), "skipped": ("–", "dim"),
+    "cancelled": ("■", "bold"),
+}
+_ASCII_MARKS: dict[StepStatus, str] = {"completed": "+", "cached": "=", "failed": "x", "skipped": "-", "cancelled": "#"}
 _ERASE = "\r\x1b[2K"
 #: Terminal control sequences (ESC [ ... letter) at the end of a write: they do not move the cursor off a line start.
 _TRAILING_CONTROLS = re.compile(r"(?:\x1b\[[0-9;?]*[A-Za-z])+$")
@@ -358,7 +362,7 @@ class LiveProgress(RunProgress):
             self._last_output = 0.0
             self._draw()
 
-    def step_finished(self, step: str, status: str, duration_s: float | None = None, note: str = "") -> None:
+    def step_finished(self, step: str, status: StepStatus, duration_s: float | None = None, note: str = "") -> None:
         from rich.text import Text
 
         mark, style = _MARKS.get(status, ("·", "white"))
@@ -378,7 +382,7 @@ class LiveProgress(RunProgress):
             self._running.pop(step, None)
             self._print(line)
 
-    def run_finished(self, name: str, status: str, duration_s: float, *, steps: int, cached: int,
+    def run_finished(self, name: str, status: RunStatus, duration_s: float, *, steps: int, cached: int,
                      error: str | None = None) -> None:
         if not self._summary:
             return

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from dosirak.artifacts.gc import sweep_abandoned
 from dosirak.metadata.records import ArtifactRecord
 from dosirak.pipelines.progress import RunProgress
+from dosirak.statuses import RunStatus, StepStatus
 
 if TYPE_CHECKING:
     from dosirak.artifacts.store import BaseArtifactStore
@@ -31,7 +32,7 @@ CANCELLED_BY_USER = "cancelled by the user"
 class StepOutcome:
     """What became of one step in this run."""
 
-    status: str  # completed | cached | failed | skipped | cancelled
+    status: StepStatus  # completed | cached | failed | skipped | cancelled
     outputs: dict[str, ArtifactRecord] = field(default_factory=dict)
     error: str | None = None
 
@@ -109,7 +110,7 @@ class ActiveRun:
         self.running[step_name] = time.monotonic()
         self.progress.step_started(step_name)
 
-    def step_ended(self, step_name: str, status: str, note: str = "") -> None:
+    def step_ended(self, step_name: str, status: StepStatus, note: str = "") -> None:
         """Step ``step_name`` ended as ``status``: the display shows it, with its time if it ran."""
         started = self.running.pop(step_name, None)
         if status == "cancelled":
@@ -130,7 +131,7 @@ class ActiveRun:
         self.store.skip_steps(self.id, [step_name], reason)
         self.step_ended(step_name, "skipped", note=f"step '{because}' did not finish")
 
-    def finish(self) -> str:
+    def finish(self) -> RunStatus:
         """Close the run: ``failed`` if any step failed, else ``completed``. Returns the status."""
         self._stop.set()
         self._release()

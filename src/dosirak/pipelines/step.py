@@ -14,11 +14,11 @@ import functools
 import hashlib
 import inspect
 import textwrap
-import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, overload
 
+from dosirak import typehints
 from dosirak.errors import StepCallError, StepSignatureError
 from dosirak.names import check_name
 from dosirak.pipelines import _tracing
@@ -70,7 +70,7 @@ class Step:
     # -- signature analysis ---------------------------------------------------------
     def _hints(self) -> dict[str, Any]:
         try:
-            hints = typing.get_type_hints(self.func, include_extras=True)
+            hints = typehints.resolve(self.func)
         except (NameError, TypeError) as exc:
             raise StepSignatureError(
                 f"step '{self.name}': cannot resolve its type hints ({exc}); import every type it names "
@@ -95,18 +95,17 @@ class Step:
 
     def _outputs(self) -> tuple[OutputSpec, ...]:
         ret = self.hints["return"]
-        if ret is None or ret is type(None):
+        if typehints.is_none(ret):
             return ()
-        if typing.get_origin(ret) is tuple:
-            args = typing.get_args(ret)
-            if args and not (len(args) == 2 and args[1] is Ellipsis) and any(_annotated_name(a) for a in args):
-                specs = [_spec(a, f"output_{i}") for i, a in enumerate(args)]
-                names = [s.name for s in specs]
-                if len(set(names)) != len(names):
-                    raise StepSignatureError(f"step '{self.name}': output names {names} are not unique")
-                return tuple(specs)
-            if args and not (len(args) == 2 and args[1] is Ellipsis) and len(args) > 1:
-                return tuple(_spec(a, f"output_{i}") for i, a in enumerate(args))
+        members = typehints.tuple_members(ret)
+        if members and any(_annotated_name(m) for m in members):
+            specs = [_spec(m, f"output_{i}") for i, m in enumerate(members)]
+            names = [s.name for s in specs]
+            if len(set(names)) != len(names):
+                raise StepSignatureError(f"step '{self.name}': output names {names} are not unique")
+            return tuple(specs)
+        if len(members) > 1:
+            return tuple(_spec(m, f"output_{i}") for i, m in enumerate(members))
         return (_spec(ret, "output"),)
 
     @property
@@ -147,21 +146,18 @@ class Step:
 
 
 def _annotated_name(annotation: Any) -> str | None:
-    if typing.get_origin(annotation) is typing.Annotated:
-        for meta in typing.get_args(annotation)[1:]:
-            if isinstance(meta, str):
-                return meta
-    return None
+    """The first string in an ``Annotated`` hint's metadata: the output's name."""
+    return next((m for m in typehints.unwrap(annotation)[1] if isinstance(m, str)), None)
 
 
 def _spec(annotation: Any, default_name: str) -> OutputSpec:
-    if typing.get_origin(annotation) is typing.Annotated:
-        args = typing.get_args(annotation)
-        name = _annotated_name(annotation) or default_name
-        if not name.isidentifier():
-            raise StepSignatureError(f"output name '{name}' must be a Python identifier")
-        return OutputSpec(name=name, annotation=args[0], metadata=tuple(m for m in args[1:] if not isinstance(m, str)))
-    return OutputSpec(name=default_name, annotation=annotation)
+    base, metadata = typehints.unwrap(annotation)
+    if not metadata:
+        return OutputSpec(name=default_name, annotation=annotation)
+    name = _annotated_name(annotation) or default_name
+    if not name.isidentifier():
+        raise StepSignatureError(f"output name '{name}' must be a Python identifier")
+    return OutputSpec(name=name, annotation=base, metadata=tuple(m for m in metadata if not isinstance(m, str)))
 
 
 def _source_without_decorators(func: Callable[..., Any]) -> str:

@@ -25,6 +25,7 @@ from dosirak.pipelines.context import StepContext, reset_step_context, set_step_
 from dosirak.pipelines.dag import StepNode
 from dosirak.pipelines.run import CANCELLED_BY_USER, ActiveRun, StepOutcome
 from dosirak.pipelines.step import OutputSpec
+from dosirak.typehints import runtime_class
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +144,7 @@ def _discard(run: ActiveRun, uris: list[str]) -> None:
 
 def _materializer_version(node: StepNode, spec: OutputSpec) -> str:
     override = node.step.options.output_materializers.get(spec.name)
-    cls = override or registry.materializer_class_for(registry.normalise(spec.annotation))
+    cls = override or registry.materializer_class_for(runtime_class(spec.annotation))
     if cls is None:
         return "dynamic"
     return f"{cls.qualified_name()}@{cls.version}"
@@ -152,7 +153,7 @@ def _materializer_version(node: StepNode, spec: OutputSpec) -> str:
 def _load(run: ActiveRun, artifact: ArtifactRecord, annotation: Any) -> Any:
     materializer = registry.by_name(artifact.materializer)
     with run.artifact_store.local_copy(artifact.uri) as path:
-        return materializer.load(path, registry.normalise(annotation))
+        return materializer.load(path, runtime_class(annotation))
 
 
 def _split(node: StepNode, value: Any) -> dict[str, Any]:
@@ -170,7 +171,7 @@ def _split(node: StepNode, value: Any) -> dict[str, Any]:
 
 
 def _check_type(node: StepNode, spec: OutputSpec, value: Any) -> None:
-    declared = registry.normalise(spec.annotation)
+    declared = runtime_class(spec.annotation)
     if declared is None or declared is type(None) and value is None:
         return
     if declared is float and isinstance(value, int) and not isinstance(value, bool):

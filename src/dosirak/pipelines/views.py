@@ -14,6 +14,7 @@ from dosirak.metadata.records import ArtifactRecord, RunRecord, StepRunRecord
 if TYPE_CHECKING:
     from dosirak.metadata.recorder import RunRecorder
     from dosirak.metadata.store import MetadataStore
+    from dosirak.statuses import RunStatus, StepStatus
 
 
 class ArtifactView:
@@ -22,15 +23,41 @@ class ArtifactView:
     def __init__(self, record: ArtifactRecord) -> None:
         self.record = record
 
-    id = property(lambda self: self.record.id)
-    name = property(lambda self: self.record.name)
-    uri = property(lambda self: self.record.uri)
-    content_hash = property(lambda self: self.record.content_hash)
-    type = property(lambda self: self.record.type)
-    size = property(lambda self: self.record.size)
-    materializer = property(lambda self: self.record.materializer)
-    summary = property(lambda self: self.record.summary)
-    created_at = property(lambda self: self.record.created_at)
+    @property
+    def id(self) -> str:
+        return self.record.id
+
+    @property
+    def name(self) -> str:
+        return self.record.name
+
+    @property
+    def uri(self) -> str:
+        return self.record.uri
+
+    @property
+    def content_hash(self) -> str:
+        return self.record.content_hash
+
+    @property
+    def type(self) -> str:
+        return self.record.type
+
+    @property
+    def size(self) -> int:
+        return self.record.size
+
+    @property
+    def materializer(self) -> str:
+        return self.record.materializer
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        return self.record.summary
+
+    @property
+    def created_at(self) -> datetime:
+        return self.record.created_at
 
     def load(self) -> Any:
         """Read the artifact back into a Python object with the materializer that wrote it."""
@@ -43,6 +70,9 @@ class ArtifactView:
     def __repr__(self) -> str:
         return f"<artifact {self.name} {self.type} {self.id[:8]}>"
 
+    def __str__(self) -> str:
+        return str(self.record)
+
 
 class StepRunView:
     """One step of a run: status, timings, inputs and outputs, logs."""
@@ -51,19 +81,57 @@ class StepRunView:
         self.record = record
         self._store = store
 
-    id = property(lambda self: self.record.id)
-    run_id = property(lambda self: self.record.run_id)
-    name = property(lambda self: self.record.name)
-    status = property(lambda self: self.record.status)
-    start_time: datetime | None = property(lambda self: self.record.start_time)  # type: ignore[assignment]
-    end_time: datetime | None = property(lambda self: self.record.end_time)  # type: ignore[assignment]
-    parameters = property(lambda self: self.record.parameters)
-    error = property(lambda self: self.record.error)
-    traceback = property(lambda self: self.record.traceback)
-    cache_key = property(lambda self: self.record.cache_key)
-    cached_from = property(lambda self: self.record.cached_from)
-    attempts = property(lambda self: self.record.attempts)
-    duration_s = property(lambda self: self.record.duration_s)
+    @property
+    def id(self) -> str:
+        return self.record.id
+
+    @property
+    def run_id(self) -> str:
+        return self.record.run_id
+
+    @property
+    def name(self) -> str:
+        return self.record.name
+
+    @property
+    def status(self) -> StepStatus:
+        return self.record.status
+
+    @property
+    def start_time(self) -> datetime | None:
+        return self.record.start_time
+
+    @property
+    def end_time(self) -> datetime | None:
+        return self.record.end_time
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        return self.record.parameters
+
+    @property
+    def error(self) -> str | None:
+        return self.record.error
+
+    @property
+    def traceback(self) -> str | None:
+        return self.record.traceback
+
+    @property
+    def cache_key(self) -> str | None:
+        return self.record.cache_key
+
+    @property
+    def cached_from(self) -> str | None:
+        return self.record.cached_from
+
+    @property
+    def attempts(self) -> int:
+        return self.record.attempts
+
+    @property
+    def duration_s(self) -> float | None:
+        return self.record.duration_s
 
     @cached_property
     def cache_source(self) -> StepRunView | None:
@@ -115,6 +183,9 @@ class StepRunView:
     def __repr__(self) -> str:
         return f"<step run {self.name} {self.status}>"
 
+    def __str__(self) -> str:
+        return str(self.record)
+
 
 class RunView:
     """One pipeline run: ``.status``, ``.steps[name]``, timings and parameters."""
@@ -123,16 +194,45 @@ class RunView:
         self.record = record
         self._store = store
 
-    id = property(lambda self: self.record.id)
-    name = property(lambda self: self.record.name)
-    status = property(lambda self: self.record.status)
-    pipeline_name = property(lambda self: self.record.pipeline_name)
-    parameters = property(lambda self: self.record.parameters)
-    start_time = property(lambda self: self.record.start_time)
-    end_time = property(lambda self: self.record.end_time)
-    error = property(lambda self: self.record.error)
-    duration_s = property(lambda self: self.record.duration_s)
-    stack_name = property(lambda self: self.record.stack_name)
+    @property
+    def id(self) -> str:
+        return self.record.id
+
+    @property
+    def name(self) -> str:
+        return self.record.name
+
+    @property
+    def status(self) -> RunStatus:
+        return self.record.status
+
+    @property
+    def pipeline_name(self) -> str:
+        return self.record.pipeline_name
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        return self.record.parameters
+
+    @property
+    def start_time(self) -> datetime:
+        return self.record.start_time
+
+    @property
+    def end_time(self) -> datetime | None:
+        return self.record.end_time
+
+    @property
+    def error(self) -> str | None:
+        return self.record.error
+
+    @property
+    def duration_s(self) -> float | None:
+        return self.record.duration_s
+
+    @property
+    def stack_name(self) -> str | None:
+        return self.record.stack_name
 
     @cached_property
     def steps(self) -> dict[str, StepRunView]:
@@ -144,6 +244,9 @@ class RunView:
 
     def __repr__(self) -> str:
         return f"<run {self.name} {self.status}>"
+
+    def __str__(self) -> str:
+        return str(self.record)
 
 
 class PipelineView:
@@ -168,6 +271,9 @@ class PipelineView:
 
     def __repr__(self) -> str:
         return f"<pipeline {self.name}>"
+
+    def __str__(self) -> str:
+        return self.name
 
 
 __all__ = ["ArtifactView", "PipelineView", "RunView", "StepRunView"]

@@ -14,12 +14,11 @@ Inputs, by the method's parameters (besides ``self``):
 from __future__ import annotations
 
 import inspect
-import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
-from dosirak import plugins
+from dosirak import plugins, typehints
 from dosirak.errors import ServiceError
 from dosirak.serving.codecs.base import Codec
 from dosirak.serving.codecs.file import BytesCodec
@@ -159,7 +158,7 @@ def build_api_spec(func: Callable[..., Any], options: ApiOptions, owner: type) -
     """Build the :class:`ApiSpec` of a method from its options and type hints."""
     where = f"{owner.__qualname__}.{func.__name__}"
     try:
-        hints = typing.get_type_hints(func, include_extras=True)
+        hints = typehints.resolve(func)
     except Exception as exc:  # NameError for an unresolvable forward reference, among others
         raise ServiceError(f"api '{where}': cannot resolve its type hints ({exc}); import the types it names") from exc
     params = [p for p in inspect.signature(func).parameters.values()][1:]  # drop self
@@ -221,10 +220,7 @@ def _fields_codec(name: str, params: list[inspect.Parameter], hints: dict[str, A
 
 def codec_for(annotation: Any, field_name: str, where: str = "") -> Codec:
     """The codec for one type hint: ndarray, PIL image, bytes, a plugin's type, or JSON."""
-    metadata: tuple[Any, ...] = ()
-    if typing.get_origin(annotation) is typing.Annotated:
-        annotation, *rest = typing.get_args(annotation)
-        metadata = tuple(rest)
+    annotation, metadata = typehints.unwrap(annotation)
     qualname = _qualified_name(annotation)
     if qualname == "numpy.ndarray":
         from dosirak.serving.codecs.numpy import NdarrayCodec, Tensor

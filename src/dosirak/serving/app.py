@@ -41,12 +41,9 @@ from dosirak.serving.batching import AdaptiveBatcher
 from dosirak.serving.codecs.base import Codec
 from dosirak.serving.decoding import DECODE_WAIT_S, INLINE_BODY_BYTES, LargeBodyDecoder
 from dosirak.serving.service import ServiceDefinition
+from dosirak.types import ASGIApp, Receive, Scope, Send
 
 logger = logging.getLogger(__name__)
-
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 _INVOCATIONS = "/invocations"
@@ -144,7 +141,7 @@ class ServingApp:
         self._by_name = {spec.name: self._apis[spec.route] for spec in definition.apis}
         default = definition.api(definition.default_api)
         self._apis[_INVOCATIONS] = self._apis[default.route]
-        self._get: dict[str, Callable[[Scope, Receive, Send], Awaitable[None]]] = {
+        self._get: dict[str, ASGIApp] = {
             "/livez": self._livez,
             "/readyz": self._readyz,
             "/ping": self._readyz,
@@ -236,9 +233,11 @@ class ServingApp:
                 self._bind(runtime)
         except BaseException as exc:
             self.load_error = exc
-            logger.exception("service '%s' failed to load", self.definition.name)
-            if self._on_fatal is not None:
+            if self._on_fatal is not None:  # it reports the failure (a worker: one line from the supervisor)
+                logger.debug("service '%s' failed to load", self.definition.name, exc_info=True)
                 self._on_fatal(exc)
+            else:
+                logger.exception("service '%s' failed to load", self.definition.name)
             return
         self.ready = True
         if self._on_ready is not None:

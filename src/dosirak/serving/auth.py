@@ -43,6 +43,7 @@ from dosirak.errors import ConfigError, UnauthorizedError
 from dosirak.network import is_loopback
 from dosirak.serving.docs import STATIC_PREFIX
 from dosirak.settings import env_value
+from dosirak.types import ASGIApp, Receive, Scope, Send
 
 if TYPE_CHECKING:
     from dosirak.serving.service import ServiceDefinition
@@ -169,6 +170,11 @@ def log_exposure(host: str, policy: AccessPolicy | None) -> None:
                        "pass --api-key-env VAR, or serve behind a proxy that authenticates", host)
 
 
+_NO_KEY, _NO_KEY_MESSAGE = "no key", "this service needs an API key: send 'Authorization: Bearer KEY'"
+_WRONG_KEY, _WRONG_KEY_MESSAGE = "wrong key", ("the API key is not valid for this service: send 'Authorization: Bearer KEY' "
+                                               "with one of the keys the server was started with")
+
+
 def declare_in_openapi(definition: ServiceDefinition, policy: AccessPolicy) -> None:
     """Add the bearer scheme to the service's OpenAPI document (in place), so /docs can send a key.
 
@@ -179,7 +185,10 @@ def declare_in_openapi(definition: ServiceDefinition, policy: AccessPolicy) -> N
     document.setdefault("components", {})["securitySchemes"] = {"apiKey": {"type": "http", "scheme": "bearer"}}
     document["security"] = [{"apiKey": []}]
     unauthorized = {"description": "Missing or wrong API key (send `Authorization: Bearer KEY`).",
-                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}, "examples": {
+                        name: {"summary": name, "value": {"error": {"type": UnauthorizedError.error_type,
+                                                                    "message": message, "request_id": "5f3a-1c"}}}
+                        for name, message in ((_NO_KEY, _NO_KEY_MESSAGE), (_WRONG_KEY, _WRONG_KEY_MESSAGE))}}}}
     for path, item in document.get("paths", {}).items():
         for operation in item.values():
             if policy.is_open(path):
@@ -196,13 +205,13 @@ class ApiKeyGuard:
         policy: The keys and the open routes.
     """
 
-    def __init__(self, app: Any, policy: AccessPolicy) -> None:
+    def __init__(self, app: ASGIApp, policy: AccessPolicy) -> None:
         self.app = app
         self.policy = policy
         self._ids = itertools.count(1)
         self._prefix = f"{os.getpid():x}-a"
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self.policy.is_open(scope["path"]):
             await self.app(scope, receive, send)
             return
@@ -218,15 +227,14 @@ class ApiKeyGuard:
             await self.app(scope, receive, send)
             return
         if credentials is None:
-            error = UnauthorizedError("this service needs an API key: send 'Authorization: Bearer KEY'")
+            error = UnauthorizedError(_NO_KEY_MESSAGE)
             challenge = b'Bearer realm="dosirak"'
         else:
-            error = UnauthorizedError("the API key is not valid for this service: send 'Authorization: Bearer KEY' "
-                                      "with one of the keys the server was started with")
+            error = UnauthorizedError(_WRONG_KEY_MESSAGE)
             challenge = b'Bearer realm="dosirak", error="invalid_token"'
         await self._deny(send, error, challenge, request_id or f"{self._prefix}{next(self._ids):x}".encode())
 
-    async def _deny(self, send: Any, error: UnauthorizedError, challenge: bytes, request_id: bytes) -> None:
+    async def _deny(self, send: Send, error: UnauthorizedError, challenge: bytes, request_id: bytes) -> None:
         body = orjson.dumps({"error": {"type": error.error_type, "message": str(error),
                                        "request_id": request_id.decode("ascii")}})
         await send({"type": "http.response.start", "status": error.status_code, "headers": [

@@ -1,8 +1,11 @@
 """The OpenAPI 3.1 document of a service, built once from its apis' codecs.
 
 Each api is a ``POST`` operation whose ``operationId`` is the api name, with its request
-and response schemas, an example, every error response, and an ``x-dosirak-api``
-extension (codec kinds, batching) that :mod:`dosirak.serving.client` reads.
+and response schemas, an example, the error responses it can give, and an
+``x-dosirak-api`` extension (codec kinds, batching) that :mod:`dosirak.serving.client`
+reads. Each error response carries examples of what that api answers with that status:
+the codec's own messages (a shape error for an array, "not an image" for an image api),
+made by running its decoder on a bad body, so they are the messages a client really gets.
 """
 
 from __future__ import annotations
@@ -26,8 +29,8 @@ ERROR_SCHEMA: dict[str, Any] = {
             "type": "object",
             "required": ["type", "message", "request_id"],
             "properties": {
-                "type": {"type": "string", "examples": ["validation_error"]},
-                "message": {"type": "string", "examples": ["expected shape (N, 28, 28), got (1, 27, 28)"]},
+                "type": {"type": "string"},
+                "message": {"type": "string"},
                 "request_id": {"type": "string"},
             },
         }
@@ -35,23 +38,74 @@ ERROR_SCHEMA: dict[str, Any] = {
 }
 
 _ERROR_STATUSES = {
-    "400": "Malformed body (bad JSON, not an image, truncated bytes).",
+    "400": "The body cannot be read as this api's input (malformed, truncated, or missing what it needs).",
     "408": "The client sent its body too slowly, or the api took longer than the service timeout.",
     "413": "The body is larger than the service accepts.",
     "415": "The content type is not one this api accepts.",
-    "422": "The body parsed but does not fit the declared types (shape, dtype, fields), or a batchable api got no rows.",
+    "422": "The body was read but does not fit the api's declared type, or a batchable api got no rows.",
     "431": "The request's header fields are too large or too many (dosirak serve --max-header-bytes, --max-headers).",
     "500": "The api raised; the server log has the traceback under the request id.",
     "503": "The service is starting or shutting down, or the worker is busy decoding other large bodies "
            "(see Retry-After).",
 }
+#: The ``error.type`` answered with each status (see :mod:`dosirak.errors`).
+_ERROR_TYPES = {"400": "bad_request", "408": "timeout", "413": "payload_too_large", "415": "unsupported_media_type",
+                "422": "validation_error", "431": "header_fields_too_large", "500": "internal_error",
+                "503": "unavailable"}
+#: Statuses only a codec answers: documented for an api whose codec gives examples of them (all of
+#: them for a codec that gives none, as a third-party codec may not).
+_CODEC_STATUSES = ("415", "422")
+_REQUEST_ID = "5f3a-1c"
+_DEFAULT_MAX_HEADER_BYTES = 65536
 
 
-def _error_response(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {JSON: {"schema": {"$ref": "#/components/schemas/Error"}}}}
+def _error_response(description: str, examples: dict[str, str] | None = None, status: str = "") -> dict[str, Any]:
+    media: dict[str, Any] = {"schema": {"$ref": "#/components/schemas/Error"}}
+    named = {name: {"summary": name, "value": {"error": {"type": _ERROR_TYPES.get(status, "serving_error"),
+                                                          "message": message, "request_id": _REQUEST_ID}}}
+             for name, message in (examples or {}).items()}
+    if len(named) == 1:
+        media["example"] = next(iter(named.values()))["value"]
+    elif named:
+        media["examples"] = named
+    return {"description": description, "content": {JSON: media}}
 
 
-def _operation(api: ApiSpec, operation_id: str, summary: str, components: dict[str, Any]) -> dict[str, Any]:
+def error_examples(api: ApiSpec, definition: ServiceDefinition) -> dict[str, dict[str, str]]:
+    """What ``api`` answers with each error status it can give: status -> {example name: message}.
+
+    The codec's examples (its decoder run on bad bodies) come first; the server's own
+    refusals (body too large, timeout, not ready) fill in the statuses every api can give.
+    """
+    codec = api.input_codec
+    own = getattr(codec, "error_examples", None)
+    out: dict[str, dict[str, str]] = {}
+    if own is not None:
+        out.update({str(status): dict(examples) for status, examples in own().items()})
+    elif codec is not None:
+        out.update({status: {} for status in _CODEC_STATUSES})
+    limit = definition.max_body_bytes
+    out.setdefault("400", {"Content-Length not a number": "the Content-Length header is not a number"})
+    out["408"] = {
+        "api too slow": f"timed out after {definition.timeout_s:g} s while running the api: the api took too long",
+        "body too slow": f"timed out after {definition.timeout_s:g} s while reading the request body: "
+                         "the client sent its body too slowly",
+    }
+    out.setdefault("413", {})["body too large"] = (
+        f"the body has {limit + 1} bytes; this service accepts at most {limit} (max_body_mb)")
+    if api.batchable:
+        out.setdefault("422", {})["no rows"] = ("the request holds no rows; send at least one "
+                                                "(this api runs rows in batches)")
+    out["431"] = {"head too large": f"the request's head is larger than {_DEFAULT_MAX_HEADER_BYTES} bytes; "
+                                    "send less in headers, or raise dosirak serve --max-header-bytes"}
+    out["500"] = {"api raised": f"the api '{api.name}' raised: ValueError; the server log has the traceback "
+                                "under this request id"}
+    out["503"] = {"still loading": "the service is still loading; retry when /readyz answers 200"}
+    return {status: out[status] for status in sorted(out)}
+
+
+def _operation(api: ApiSpec, operation_id: str, summary: str, components: dict[str, Any],
+               definition: ServiceDefinition) -> dict[str, Any]:
     op: dict[str, Any] = {
         "operationId": operation_id,
         "summary": summary,
@@ -76,8 +130,11 @@ def _operation(api: ApiSpec, operation_id: str, summary: str, components: dict[s
             content = {media: {**entry, "schema": _non_empty(entry["schema"])} if "schema" in entry else entry
                        for media, entry in content.items()}
         op["requestBody"] = {"required": True, "content": _with_examples(content, components)}
-    for status, text in _ERROR_STATUSES.items():
-        op["responses"][status] = _error_response(text)
+        describe = getattr(api.input_codec, "request_description", None)
+        if describe is not None:
+            op["requestBody"]["description"] = describe()
+    for status, examples in error_examples(api, definition).items():
+        op["responses"][status] = _error_response(_ERROR_STATUSES[status], examples, status)
     return op
 
 
@@ -152,10 +209,11 @@ def build_openapi(definition: ServiceDefinition) -> dict[str, Any]:
     paths: dict[str, Any] = {}
     for api in definition.apis:
         summary = api.doc.splitlines()[0] if api.doc else f"Call the '{api.name}' api."
-        paths[api.route] = {"post": _operation(api, api.name, summary, components)}
+        paths[api.route] = {"post": _operation(api, api.name, summary, components, definition)}
     default = definition.api(definition.default_api)
     paths["/invocations"] = {
-        "post": _operation(default, "invocations", f"SageMaker invocations: the '{default.name}' api.", components)
+        "post": _operation(default, "invocations", f"SageMaker invocations: the '{default.name}' api.", components,
+                           definition)
     }
     status_schema = {JSON: {"schema": {"type": "object", "properties": {"status": {"type": "string"}}, "required": ["status"]}}}
     not_ready = {"503": _error_response("Not every worker has finished loading the service yet.")}
@@ -177,4 +235,4 @@ def build_openapi(definition: ServiceDefinition) -> dict[str, Any]:
     }
 
 
-__all__ = ["ERROR_SCHEMA", "OPENAPI_VERSION", "build_openapi", "example_from_schema"]
+__all__ = ["ERROR_SCHEMA", "OPENAPI_VERSION", "build_openapi", "error_examples", "example_from_schema"]

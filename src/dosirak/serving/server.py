@@ -240,8 +240,10 @@ class Supervisor:
                 self._crashes.pop(worker.slot, None)
             elif line.startswith("failed"):
                 self._last_failure = line[len("failed "):]
-                logger.error("worker %d (pid %d) could not load the service: %s", worker.slot,
-                             worker.process.pid, self._last_failure)
+                # before any worker was ready, the exit line (status 3) says it once
+                level = logging.ERROR if self._ever_ready or self.reload else logging.DEBUG
+                logger.log(level, "worker %d (pid %d) could not load the service: %s", worker.slot,
+                           worker.process.pid, self._last_failure)
 
     def _fill(self) -> None:
         for slot in range(self.target):

@@ -19,9 +19,10 @@ import hashlib
 import importlib
 import importlib.util
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from dosirak.errors import ServiceError
 from dosirak.serving.api import API_ATTR, ApiSpec, build_api_spec
@@ -89,6 +90,25 @@ class ServiceDefinition:
         if not self._openapi:
             self._openapi.update(build_openapi(self))
         return self._openapi
+
+
+@overload
+def service(cls: T, /) -> T: ...
+
+
+@overload
+def service(
+    cls: None = None,
+    /,
+    *,
+    name: str | None = None,
+    workers: int = 1,
+    timeout_s: float = 60.0,
+    max_body_mb: float = 20.0,
+    default_api: str | None = None,
+    max_decoded_mb: float = 256.0,
+    decode_budget_mb: float = 512.0,
+) -> Callable[[T], T]: ...
 
 
 def service(

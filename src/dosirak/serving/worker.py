@@ -20,6 +20,7 @@ import os
 import socket
 import sys
 import threading
+import traceback
 from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
@@ -68,6 +69,15 @@ def watch_lifeline(fd: int, on_orphaned: Callable[[], None], hard_exit_after_s: 
     return thread
 
 
+def raised_at(exc: BaseException) -> str:
+    """`` (at service.py:7 in __init__)``: where the innermost frame raised ``exc``; '' if unknown."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return ""
+    last = frames[-1]
+    return f" (at {Path(last.filename).name}:{last.lineno} in {last.name})"
+
+
 def on_ready(tell: Callable[[str], None]) -> None:
     """The service is constructed: freeze what exists and tell the supervisor.
 
@@ -82,7 +92,10 @@ def on_ready(tell: Callable[[str], None]) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run one worker until SIGTERM; return its exit status."""
     args = _parse(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=args.log_level.upper(), format=f"%(levelname)s [worker {os.getpid()}] %(name)s: %(message)s")
+    level = args.log_level.upper()  # dosirak's own level; other libraries' debug output stays off
+    logging.basicConfig(level="INFO" if level == "DEBUG" else level,
+                        format=f"%(levelname)s [worker {os.getpid()}] %(name)s: %(message)s")
+    logging.getLogger("dosirak").setLevel(level)
     logging.getLogger("uvicorn").setLevel(logging.WARNING)
     status = os.fdopen(args.pipe, "w", buffering=1)
 
@@ -103,8 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         definition = load_service(args.spec, base_dir=Path(args.base_dir) if args.base_dir else None)
     except DosirakError as exc:
-        logger.error("%s", exc)
-        tell(f"failed {exc}")
+        logger.debug("the service could not be loaded", exc_info=True)  # the supervisor reports it, in one line
+        tell(f"failed {' '.join(str(exc).split())}")
         return EXIT_LOAD_FAILED
     tell(f"loaded workers={definition.workers} name={definition.name}")
 
@@ -119,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def on_fatal(exc: BaseException) -> None:
         failed.append(exc)
-        tell(f"failed {type(exc).__name__}: {exc}")
+        tell(f"failed {' '.join(f'{type(exc).__name__}: {exc}'.split())}{raised_at(exc)}")
         if server is not None:
             server.should_exit = True
 

@@ -15,9 +15,12 @@ them at registration. An option that is a credential holds a ``{env:NAME}`` refe
 from __future__ import annotations
 
 import importlib
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from dosirak.errors import FlavorError
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 
 class StackComponent:
@@ -39,11 +42,31 @@ class StackComponent:
         return cls(name, config)
 
     @classmethod
-    def config_class(cls) -> Any:
+    def config_class(cls) -> type[BaseModel] | None:
+        """The pydantic model of the flavor's options (imported now), or None when it takes none."""
         if cls.config_model is None:
             return None
+        from pydantic import BaseModel
+
         module_name, _, attr = cls.config_model.partition(":")
-        return getattr(importlib.import_module(module_name), attr)
+        model = getattr(importlib.import_module(module_name), attr)
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            raise FlavorError(f"flavor '{cls.flavor}': config_model '{cls.config_model}' is {model!r}, "
+                              "not a pydantic model; point it at a `pydantic.BaseModel` subclass")
+        return model
+
+    @classmethod
+    def config_defaults(cls) -> dict[str, Any]:
+        """Every option that has a default, with it, as the config model declares it ({} without a model).
+
+        The model is the one declaration of a flavor's options: read the defaults from here
+        rather than repeating them (this imports pydantic, so call it when an option is used).
+        """
+        model = cls.config_class()
+        if model is None:
+            return {}
+        return {name: f.get_default(call_default_factory=True) for name, f in model.model_fields.items()
+                if not f.is_required()}
 
     @classmethod
     def validate_config(cls, config: dict[str, Any]) -> dict[str, Any]:

@@ -27,6 +27,38 @@ class ArtifactStoreConfig(BaseModel):
         return None if value is None else check_path_form(value)
 
 
+class S3ArtifactStoreConfig(BaseModel):
+    """Artifacts in an S3 bucket (AWS, MinIO, any S3 API); credentials only as references."""
+
+    model_config = ConfigDict(extra="forbid")
+    path: str = Field(description="s3://BUCKET[/PREFIX]")
+    endpoint_url: str | None = Field(default=None, description="S3 API URL (MinIO...); default: AWS_ENDPOINT_URL or AWS")
+    region: str | None = Field(default=None, description="Region name; default: boto's (AWS_DEFAULT_REGION...)")
+    access_key_id: str | None = Field(default=None, description="{env:NAME} or {secret:NAME}; default: boto's chain")
+    secret_access_key: str | None = Field(default=None, description="{env:NAME} or {secret:NAME}; default: boto's chain")
+    session_token: str | None = Field(default=None, description="{env:NAME} or {secret:NAME}")
+
+    @field_validator("path")
+    @classmethod
+    def _s3_path(cls, value: str) -> str:
+        check_path_form(value)
+        bucket = value.removeprefix("s3://").split("/", 1)[0]
+        if not value.startswith("s3://") or not _BUCKET.fullmatch(bucket):
+            raise ValueError(f"'{value[:100]}' is not s3://BUCKET[/PREFIX] with a valid bucket name "
+                             "(3-63 lowercase letters, digits, '.', '-')")
+        return value.rstrip("/")
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
+            raise ValueError(f"'{value[:100]}' is not an http:// or https:// URL")
+        return value
+
+
+#: An S3 bucket name.
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+
 #: ``PROTOCOL://REST``, where PROTOCOL may chain fsspec protocols (``simplecache::s3``).
 _URL = re.compile(r"^(?P<protocols>[a-z][a-z0-9+.-]*(?:::[a-z][a-z0-9+.-]*)*)://(?P<rest>.*)$", re.DOTALL)
 
@@ -58,4 +90,4 @@ def check_path_form(value: str) -> str:
     return value
 
 
-__all__ = ["ArtifactStoreConfig", "LocalOrchestratorConfig", "check_path_form"]
+__all__ = ["ArtifactStoreConfig", "LocalOrchestratorConfig", "S3ArtifactStoreConfig", "check_path_form"]

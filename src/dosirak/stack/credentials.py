@@ -3,13 +3,15 @@
 A component option whose key looks like a credential (``key``, ``secret``, ``token``,
 ``password``, ``passwd``, ``credential(s)``, ``private_key``, ``access_key``, ``api_key``,
 ``auth...``, ``connection_string``; any case, ``-`` or ``_`` or camelCase, at any depth of
-nested dicts and lists) never holds the credential itself. It holds a reference to an
-environment variable, the whole value written ``{env:NAME}``::
+nested dicts and lists) never holds the credential itself. It holds a reference, the whole
+value written ``{env:NAME}`` (an environment variable) or ``{secret:NAME}`` (a named secret,
+``dosirak secret create NAME --from-env VAR``, kept outside the metadata store:
+:mod:`dosirak.stack.secrets`)::
 
     dosirak artifact-store register s3 -f fsspec --path=s3://bucket/dosirak \\
         --storage-options='{"key": "{env:AWS_ACCESS_KEY_ID}", "secret": "{env:AWS_SECRET_ACCESS_KEY}"}'
 
-The store keeps the reference; the component reads the variable when it is used
+The store keeps the reference; the component reads the variable or secret when it is used
 (:func:`resolve`, e.g. when the fsspec artifact store opens its filesystem), in the process
 that uses it, and never writes the value back. Registering a clear-text credential is
 refused (:func:`refuse_clear_text`) with an error naming the option.
@@ -34,6 +36,8 @@ from dosirak.settings import env_value
 MASK = "********"
 #: ``{env:NAME}``: the whole value names an environment variable.
 ENV_REFERENCE = re.compile(r"\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
+#: ``{secret:NAME}``: the whole value names a secret (:mod:`dosirak.stack.secrets`; checked there).
+SECRET_REFERENCE = re.compile(r"\{secret:([^{}]{1,200})\}")
 #: Key words that name a credential wherever they appear in a key.
 _SECRET_WORDS = frozenset({
     "secret", "secrets", "token", "tokens", "password", "passwords", "passwd", "pwd", "passphrase",
@@ -71,6 +75,20 @@ def reference_name(value: object) -> str | None:
     return None
 
 
+def secret_name(value: object) -> str | None:
+    """The secret ``value`` refers to when it is exactly ``{secret:NAME}``, else None."""
+    if isinstance(value, str):
+        found = SECRET_REFERENCE.fullmatch(value)
+        if found:
+            return found.group(1)
+    return None
+
+
+def is_reference(value: object) -> bool:
+    """Whether ``value`` is a whole ``{env:NAME}`` or ``{secret:NAME}`` reference."""
+    return reference_name(value) is not None or secret_name(value) is not None
+
+
 def masked(config: dict[str, Any]) -> dict[str, Any]:
     """A copy of a component's ``config`` that is safe to show: no credential value in it, references kept."""
     shown: dict[str, Any] = _mask(config, secret=False)
@@ -82,7 +100,7 @@ def _mask(value: Any, *, secret: bool) -> Any:
         return {k: _mask(v, secret=secret or is_secret_key(str(k))) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_mask(v, secret=secret) for v in value]
-    if value is None or isinstance(value, bool) or reference_name(value) is not None:
+    if value is None or isinstance(value, bool) or is_reference(value):
         return value
     if secret:
         return value if value == "" else MASK
@@ -99,7 +117,7 @@ def _clear_text(value: Any, path: str, *, secret: bool) -> Iterator[tuple[str, s
     elif isinstance(value, list | tuple):
         for i, v in enumerate(value):
             yield from _clear_text(v, f"{path}[{i}]", secret=secret)
-    elif value is None or isinstance(value, bool) or value == "" or reference_name(value) is not None:
+    elif value is None or isinstance(value, bool) or value == "" or is_reference(value):
         return
     elif secret:
         yield path, "holds a credential in clear text"
@@ -121,9 +139,10 @@ def refuse_clear_text(config: dict[str, Any], owner: str) -> None:
     others = f" (and {', '.join(p for p, _ in problems[1:])})" if len(problems) > 1 else ""
     hint = _suggested_variable(path)
     raise CredentialError(
-        f"{owner}: option '{path}'{others} {what}, which would be stored and shown; give a reference to an "
-        f"environment variable instead, the whole value written {{env:NAME}} (e.g. \"{{env:{hint}}}\"), "
-        "and set that variable where the component is used: it is read then, never stored"
+        f"{owner}: option '{path}'{others} {what}, which would be stored and shown; give a reference instead, "
+        f"the whole value written {{env:NAME}} (e.g. \"{{env:{hint}}}\", an environment variable set where the "
+        f"component is used) or {{secret:NAME}} (a secret: `dosirak secret create {_secret_hint(hint)} --from-env "
+        f"{hint}` or `--value-stdin`, then \"{{secret:{_secret_hint(hint)}}}\"): it is read then, never stored"
     )
 
 
@@ -133,8 +152,12 @@ def _suggested_variable(path: str) -> str:
     return name if name and not name[0].isdigit() else "SECRET"
 
 
+def _secret_hint(variable: str) -> str:
+    return variable.lower().replace("_", "-")
+
+
 def resolve(config: Any, owner: str, *, at: str = "") -> Any:
-    """A copy of ``config`` with every ``{env:NAME}`` replaced by that variable's value.
+    """A copy of ``config`` with every ``{env:NAME}`` and ``{secret:NAME}`` replaced by its value.
 
     Call it when the component uses its options, and keep the result only as long as that
     use needs it: it holds the credentials themselves.
@@ -145,7 +168,8 @@ def resolve(config: Any, owner: str, *, at: str = "") -> Any:
         at: where ``config`` sits in the component's options (``"storage_options"``), for messages.
 
     Raises:
-        CredentialError: a referenced variable is not set in this process's environment.
+        CredentialError: a referenced variable is not set in this process's environment, or a
+            referenced secret does not exist on this machine.
     """
     return _resolve(config, owner, at)
 
@@ -155,6 +179,11 @@ def _resolve(value: Any, owner: str, path: str) -> Any:
         return {k: _resolve(v, owner, f"{path}.{k}" if path else str(k)) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_resolve(v, owner, f"{path}[{i}]") for i, v in enumerate(value)]
+    secret = secret_name(value)
+    if secret is not None:
+        from dosirak.stack import secrets
+
+        return secrets.read(secret, f"{owner}: option '{path}'")
     name = reference_name(value)
     if name is None:
         return value
@@ -168,4 +197,4 @@ def _resolve(value: Any, owner: str, path: str) -> Any:
     return found
 
 
-__all__ = ["ENV_REFERENCE", "MASK", "is_secret_key", "masked", "reference_name", "refuse_clear_text", "resolve"]
+__all__ = ["ENV_REFERENCE", "MASK", "SECRET_REFERENCE", "is_reference", "is_secret_key", "secret_name", "masked", "reference_name", "refuse_clear_text", "resolve"]

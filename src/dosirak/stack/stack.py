@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from dosirak.errors import StackError
 from dosirak.stack.flavors import flavor_class
 
 if TYPE_CHECKING:
     from dosirak.artifacts.store import BaseArtifactStore
+    from dosirak.deployers.base import BaseDeployer
     from dosirak.metadata.recorder import RunRecorder
     from dosirak.metadata.records import ComponentRecord, StackRecord
+    from dosirak.orchestrators.base import BaseOrchestrator
 
 
 @dataclass
@@ -20,14 +22,14 @@ class Stack:
 
     name: str
     record: StackRecord
-    orchestrator: Any
+    orchestrator: BaseOrchestrator
     artifact_store: BaseArtifactStore
 
     @property
     def model_deployer(self) -> ComponentRecord | None:
         return self.record.components.get("model-deployer")
 
-    def deployer(self) -> Any:
+    def deployer(self) -> BaseDeployer:
         """The model deployer component, instantiated; an error that says how to add one."""
         record = self.model_deployer
         if record is None:

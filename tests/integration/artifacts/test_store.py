@@ -2,22 +2,16 @@
 
 Objects are listed with plain HTTP (``GET /BUCKET?list-type=2``), not through the store
 under test, so "nothing left behind" is what S3 itself says. Needs the ``s3`` extra
-(s3fs); without it these tests are skipped, saying so.
+(s3fs, installed by ``scripts/setup.sh --test``): without it they fail, they never skip.
 """
 
 from __future__ import annotations
 
 import json
-import re
-import subprocess
-import sys
-import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
-import httpx
 import pytest
 
 from dosirak import pipeline, step
@@ -25,47 +19,9 @@ from dosirak.artifacts.materializers.base import Materializer
 from dosirak.artifacts.store import BaseArtifactStore, FileEntry, FsspecArtifactStore
 from dosirak.errors import RunFailedError
 from dosirak.metadata.store import get_store
-from tests.ports import free_port
+from tests.integration.artifacts.conftest import BUCKET, objects
 
 pytestmark = pytest.mark.integration
-pytest.importorskip("s3fs", reason="the s3 extra (s3fs) is not installed: `pip install 'dosirak[s3]'`")
-
-BUCKET = "dosirak-artifacts"
-
-
-@pytest.fixture(scope="module")
-def moto_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``moto_server`` on 127.0.0.1 for this module, with one bucket; its URL."""
-    exe = Path(sys.executable).with_name("moto_server")
-    if not exe.exists():
-        pytest.fail(f"{exe} is missing: install the dev extra (`pip install -e '.[dev]'` brings moto[server])")
-    port = free_port()
-    log = tmp_path_factory.mktemp("moto") / "moto.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([str(exe), "-H", "127.0.0.1", "-p", str(port)], stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"moto_server exited with {proc.returncode}: {log.read_text()[-2000:]}")
-            try:
-                httpx.get(f"{url}/moto-api/", timeout=1.0)
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"moto_server did not answer within 30 s: {log.read_text()[-2000:]}")
-                time.sleep(0.1)
-        httpx.put(f"{url}/{BUCKET}", timeout=10).raise_for_status()
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-
 
 @pytest.fixture
 def s3(moto_s3: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
@@ -75,14 +31,6 @@ def s3(moto_s3: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     return {"path": f"s3://{BUCKET}/{uuid.uuid4().hex}",
             "storage_options": {"key": "{env:DK_TEST_S3_KEY}", "secret": "{env:DK_TEST_S3_SECRET}",
                                 "client_kwargs": {"endpoint_url": moto_s3, "region_name": "us-east-1"}}}
-
-
-def objects(moto_s3: str, config: dict[str, Any]) -> list[str]:
-    """Every object key under the store's prefix, as S3 lists it (relative to the prefix)."""
-    prefix = config["path"].removeprefix(f"s3://{BUCKET}/") + "/"
-    answer = httpx.get(f"{moto_s3}/{BUCKET}", params={"list-type": "2", "prefix": prefix}, timeout=10)
-    answer.raise_for_status()
-    return sorted(key[len(prefix):] for key in re.findall(r"<Key>([^<]+)</Key>", answer.text))
 
 
 def use_stack(config: dict[str, Any]) -> None:

@@ -201,3 +201,22 @@ def test_hostile_array_bodies_are_4xx_naming_the_problem(bulk: Server) -> None:
         assert client.post("/predict_image", content=b"", headers={"content-type": "image/png"}).status_code == 400
         allowed = client.request("TRACE", "/predict_ndarray")
         assert allowed.status_code == 405 and allowed.headers["allow"] == "POST"
+
+
+def test_a_raw_body_of_the_wrong_size_says_which_headers_declare_it(bulk: Server) -> None:
+    with httpx.Client(base_url=bulk.url, timeout=30) as client:
+        answer = client.post("/predict_ndarray", content=b"\x07" * 1696, headers={"content-type": "application/octet-stream"})
+        assert answer.status_code == 422, answer.text
+        message = answer.json()["error"]["message"]
+        for words in ("1696 uint8 items", "(N, 28, 28)", "a multiple of 784 items", "X-Dosirak-Shape", "X-Dosirak-Dtype",
+                      "application/x-npy"):
+            assert words in message, (words, message)
+        # the two ways it names work
+        images = np.zeros((2, 28, 28), np.uint8)
+        images[1, 5] = 200
+        by_headers = client.post("/predict_ndarray", content=images.tobytes(), headers={
+            "content-type": "application/octet-stream", "x-dosirak-shape": "2,28,28", "x-dosirak-dtype": "uint8"})
+        npy = io.BytesIO()
+        np.save(npy, images)
+        by_npy = client.post("/predict_ndarray", content=npy.getvalue(), headers={"content-type": "application/x-npy"})
+    assert by_headers.status_code == 200 and by_headers.json() == by_npy.json() == [0, 5]

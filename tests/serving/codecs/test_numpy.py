@@ -107,12 +107,44 @@ def test_refuses_bad_binary_bodies(codec: NdarrayCodec) -> None:
         codec.decode(b"abc", "application/octet-stream", [])
     with pytest.raises(BadRequestError, match="X-Dosirak-Shape"):
         codec.decode(b"\x00" * 24, "application/octet-stream", [(b"x-dosirak-shape", b"two")])
-    with pytest.raises(UnprocessableError, match="cannot have shape"):
+    with pytest.raises(UnprocessableError, match="X-Dosirak-Shape 5,5 needs 25 items, but the 24-byte body holds 6"):
         codec.decode(b"\x00" * 24, "application/octet-stream", [(b"x-dosirak-shape", b"5,5")])
     with pytest.raises(BadRequestError, match="empty"):
         codec.decode(b"", "application/x-npy", [])
     with pytest.raises(UnprocessableError, match="expected dtype int64, got float32"):
         NdarrayCodec(Tensor("int64", (-1,))).decode(npy(np.ones(2, np.float32)), "application/x-npy", [])
+
+
+def test_a_raw_body_that_does_not_fit_the_declared_shape_says_how_to_declare_it() -> None:
+    codec = NdarrayCodec(Tensor("uint8", (-1, 28, 28)))
+    with pytest.raises(UnprocessableError) as caught:
+        codec.decode(b"\0" * 1696, "application/octet-stream", [])
+    message = str(caught.value)
+    assert "1696 uint8 items" in message and "(N, 28, 28)" in message and "a multiple of 784" in message
+    assert "X-Dosirak-Shape" in message and "X-Dosirak-Dtype" in message and "application/x-npy" in message
+    assert "\n" not in message
+    # what the message suggests works: the shape and dtype in headers, or the same bytes as .npy
+    headers = [(b"x-dosirak-shape", b"2,28,28"), (b"x-dosirak-dtype", b"uint8")]
+    assert codec.decode(b"\0" * 1568, "application/octet-stream", headers).shape == (2, 28, 28)
+    assert codec.decode(npy(np.zeros((2, 28, 28), np.uint8)), "application/x-npy", []).shape == (2, 28, 28)
+
+
+def test_a_raw_body_that_does_not_fit_its_shape_header_names_the_header_and_the_counts() -> None:
+    codec = NdarrayCodec(Tensor("float32", (-1, 4)))
+    with pytest.raises(UnprocessableError) as caught:
+        codec.decode(b"\0" * 24, "application/octet-stream", [(b"x-dosirak-shape", b"2,4")])
+    message = str(caught.value)
+    assert "X-Dosirak-Shape 2,4" in message and "8 items" in message and "6 float32 items" in message
+    assert "application/x-npy" in message
+
+
+def test_a_raw_body_of_a_partial_item_names_the_dtype_header_and_npy() -> None:
+    codec = NdarrayCodec(Tensor("float32", (-1, 4)))
+    with pytest.raises(BadRequestError) as caught:
+        codec.decode(b"\0" * 6, "application/octet-stream", [])
+    message = str(caught.value)
+    assert "6 bytes" in message and "float32" in message
+    assert "X-Dosirak-Dtype" in message and "application/x-npy" in message
 
 
 def test_refuses_other_content_types(codec: NdarrayCodec) -> None:

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import importlib
 import threading
-import typing
-from typing import Any
 
 from dosirak import plugins
 from dosirak.artifacts.materializers.base import Materializer
@@ -48,22 +46,6 @@ def _lookup(name: str) -> type[Materializer] | None:
         if not (isinstance(cls, type) and issubclass(cls, Materializer)):
             raise MaterializerError(f"entry point '{name}' in dosirak.materializers is not a Materializer")
         return cls
-    return None
-
-
-def normalise(annotation: Any) -> type | None:
-    """The runtime class of an annotation (``list[int]`` → list), or None for Any/unknown."""
-    if annotation is None or annotation is type(None):
-        return type(None)
-    origin = typing.get_origin(annotation)
-    if origin is typing.Annotated:
-        return normalise(typing.get_args(annotation)[0])
-    if origin is typing.Union or (origin is not None and str(origin) == "<class 'types.UnionType'>"):
-        return None
-    if origin is not None:
-        return origin if isinstance(origin, type) else None
-    if isinstance(annotation, type) and annotation not in (object, typing.Any):  # Any is a class since 3.11
-        return annotation
     return None
 
 
@@ -108,4 +90,4 @@ def by_name(qualified: str) -> Materializer:
     return instance(cls)
 
 
-__all__ = ["by_name", "for_type", "instance", "materializer_class_for", "normalise", "qualified_name", "register"]
+__all__ = ["by_name", "for_type", "instance", "materializer_class_for", "qualified_name", "register"]

@@ -14,7 +14,11 @@ axis) also implements :class:`BatchCodec`. Two optional methods keep a worker's 
 free (see :mod:`dosirak.serving.decoding`): ``decoded_size(body, content_type, headers) ->
 int``, the bytes the decoded value will take, read without decoding it (an image's header),
 and ``prepare()``, run once per worker before it serves, to import what decoding needs. A
-codec whose small bodies may decode into large values sets ``compressed = True``. Third-party codecs register in the
+codec whose small bodies may decode into large values sets ``compressed = True``. Two more
+optional methods describe it in the OpenAPI document: ``error_examples()``, what its
+``decode`` answers to bad bodies (status -> {example name: message}; :func:`refusals`
+makes them by decoding such bodies), and ``request_description()``, a sentence on how
+to send the value (headers, media types). Third-party codecs register in the
 ``dosirak.codecs`` entry-point group, keyed by the qualified name of the type they handle,
 as a factory ``(annotation, metadata) -> Codec``.
 """
@@ -24,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from dosirak.errors import UnsupportedMediaTypeError
+from dosirak.errors import ServingError, UnsupportedMediaTypeError
 
 #: Raw ASGI headers: lower-case names and values as bytes.
 RawHeaders = Sequence[tuple[bytes, bytes]]
@@ -97,6 +101,21 @@ def accepts(accept: str, media_type: str) -> bool:
     return media_type in accept
 
 
+def refusals(codec: Codec, bodies: Sequence[tuple[str, bytes, str, RawHeaders]]) -> dict[int, dict[str, str]]:
+    """What ``codec`` answers to each bad body: status -> {name: message}, for its OpenAPI examples.
+
+    ``bodies`` are ``(name, body, content type, headers)``; a body the codec accepts gives
+    no example. The messages are the codec's own, so the examples never drift from them.
+    """
+    out: dict[int, dict[str, str]] = {}
+    for name, body, content_type, headers in bodies:
+        try:
+            codec.decode(body, content_type, headers)
+        except ServingError as exc:
+            out.setdefault(exc.status_code, {}).setdefault(name, str(exc))
+    return out
+
+
 def check_media_type(content_type: str, allowed: tuple[str, ...]) -> str:
     """Return the bare media type if ``allowed`` takes it, else raise a 415 naming the options."""
     media = media_type_of(content_type)
@@ -120,4 +139,5 @@ __all__ = [
     "check_media_type",
     "header",
     "media_type_of",
+    "refusals",
 ]

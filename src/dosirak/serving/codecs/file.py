@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dosirak.errors import BadRequestError
-from dosirak.serving.codecs.base import MULTIPART, OCTET_STREAM, RawHeaders, media_type_of
+from dosirak.serving.codecs.base import MULTIPART, OCTET_STREAM, RawHeaders, media_type_of, refusals
 
 
 @dataclass(frozen=True)
@@ -94,6 +94,11 @@ class BytesCodec:
 
     def response_content(self) -> dict[str, Any]:
         return {OCTET_STREAM: {"schema": {"type": "string", "format": "binary"}}}
+
+    def error_examples(self) -> dict[int, dict[str, str]]:
+        """What :meth:`decode` answers to a bad body (any content type is taken as a file's bytes)."""
+        return refusals(self, [("no body", b"", "", ()),
+                               ("multipart without a file", b"--x--\r\n", f"{MULTIPART}; boundary=x", ())])
 
 
 __all__ = ["BytesCodec", "UploadedFile", "first_upload", "parse_multipart"]

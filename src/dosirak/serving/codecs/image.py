@@ -13,7 +13,7 @@ from typing import Any
 
 from dosirak._extras import require
 from dosirak.errors import BadRequestError, PayloadTooLargeError
-from dosirak.serving.codecs.base import MULTIPART, RawHeaders, check_media_type
+from dosirak.serving.codecs.base import MULTIPART, RawHeaders, check_media_type, refusals
 from dosirak.serving.codecs.file import first_upload
 
 _ACCEPTED = ("image/*", MULTIPART)
@@ -74,9 +74,11 @@ class ImageCodec:
                 f"the body is not an image PIL can read ({type(exc).__name__}); send a PNG, JPEG, WebP, ... file"
             ) from None
         if image.width * image.height > self.max_pixels:
-            raise PayloadTooLargeError(f"the image has {image.width}x{image.height} pixels, more than the "
-                                       f"{self.max_pixels} this api decodes")
+            raise PayloadTooLargeError(self._too_many_pixels(image.width, image.height))
         return image
+
+    def _too_many_pixels(self, width: int, height: int) -> str:
+        return f"the image has {width}x{height} pixels, more than the {self.max_pixels} this api decodes"
 
     def encode(self, value: Any, accept: str) -> tuple[bytes, str]:
         out = io.BytesIO()
@@ -95,6 +97,19 @@ class ImageCodec:
 
     def response_content(self) -> dict[str, Any]:
         return {"image/png": {"schema": {"type": "string", "format": "binary"}}}
+
+    def request_description(self) -> str:
+        """How to send the image, for the OpenAPI request body."""
+        return (f"One image PIL can read (PNG, JPEG, WebP, ...): the file's bytes as the body with its `image/...` "
+                f"content type, or a `multipart/form-data` upload with the file in the part `{self.field}`.")
+
+    def error_examples(self) -> dict[int, dict[str, str]]:
+        """What :meth:`decode` answers to typical bad bodies, by status (see :func:`refusals`)."""
+        out = refusals(self, [("not an image", b"not an image", "image/png", ()),
+                              ("unsupported content type", b"{}", "application/json", ())])
+        side = int(self.max_pixels**0.5) + 1
+        out.setdefault(413, {})["too many pixels"] = self._too_many_pixels(side, side)
+        return out
 
 
 __all__ = ["ImageCodec"]

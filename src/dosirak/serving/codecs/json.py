@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from dosirak.errors import BadRequestError, InternalServerError, UnprocessableError
-from dosirak.serving.codecs.base import JSON, RawHeaders, check_media_type
+from dosirak.serving.codecs.base import JSON, RawHeaders, check_media_type, refusals
 
 _REF_TEMPLATE = "#/components/schemas/{model}"
 _ACCEPTED = (JSON,)
@@ -141,6 +141,16 @@ class JsonCodec:
 
     def response_content(self) -> dict[str, Any]:
         return {JSON: {"schema": self.schema("serialization")}}
+
+    def error_examples(self) -> dict[int, dict[str, str]]:
+        """What :meth:`decode` answers to typical bad bodies, by status (see :func:`refusals`)."""
+        bad: list[tuple[str, bytes, str, RawHeaders]] = [
+            ("malformed JSON", b'{"a": ', JSON, ()),
+            ("unsupported content type", b"{}", "text/plain", ()),
+        ]
+        if not self._is_any:
+            bad += [("does not fit the type", body, JSON, ()) for body in (b"{}", b"[]", b"null", b'"text"', b"0")]
+        return refusals(self, bad)
 
 
 def _describe(exc: Any) -> str:

@@ -38,8 +38,10 @@ from typing import Any
 import orjson
 
 from dosirak.errors import BadRequestError, InternalServerError, UnprocessableError
+from dosirak.serving.codecs import ndarray_openapi
 from dosirak.serving.codecs.base import JSON, NPY, OCTET_STREAM, RawHeaders, check_media_type, header
 from dosirak.serving.codecs.json_pieces import JSON_SPACE, cut_points, outer_array
+from dosirak.serving.codecs.ndarray_openapi import header_example, shape_text
 
 SHAPE_HEADER = b"x-dosirak-shape"
 DTYPE_HEADER = b"x-dosirak-dtype"
@@ -318,9 +320,12 @@ class NdarrayCodec:
         elif self._dtype is not None:
             dtype = self._dtype
         else:
-            raise BadRequestError("send the array's dtype in the X-Dosirak-Dtype header, e.g. 'float32'")
+            raise BadRequestError(f"send the array's dtype in the X-Dosirak-Dtype header, e.g. 'float32', "
+                                  f"or {self._npy_advice()}")
+        read_as = "" if dtype_name else " (the api's dtype: no X-Dosirak-Dtype header was sent)"
         if len(body) % dtype.itemsize:
-            raise BadRequestError(f"the body has {len(body)} bytes, not a whole number of {dtype} items")
+            raise BadRequestError(f"the body has {len(body)} bytes, not a whole number of {dtype} items "
+                                  f"({dtype.itemsize} bytes each){read_as}; {self._raw_advice()}")
         array = np.frombuffer(bytearray(body), dtype=dtype)
         shape_value = header(headers, SHAPE_HEADER)
         shape: tuple[int, ...]
@@ -334,12 +339,32 @@ class NdarrayCodec:
         elif self._shape is not None and self._shape.count(-1) <= 1:
             shape = self._shape
         else:
-            raise BadRequestError("send the array's shape in the X-Dosirak-Shape header, e.g. '1,28,28'")
+            raise BadRequestError(f"send the array's shape in the X-Dosirak-Shape header, e.g. '1,28,28', "
+                                  f"or {self._npy_advice()}")
         try:
             array = array.reshape(shape)
         except (ValueError, OverflowError) as exc:
-            raise UnprocessableError(f"{array.size} items cannot have shape {shape}") from exc
+            fixed = prod(d for d in shape if d != -1)
+            need = f"a multiple of {fixed} items" if -1 in shape and fixed else f"{fixed} items"
+            held = f"{array.size} {dtype} items{read_as}"
+            if shape_value:
+                what = f"X-Dosirak-Shape {shape_value[:100]} needs {need}, but the {len(body)}-byte body holds {held}"
+            else:
+                what = (f"the {len(body)}-byte body holds {held}, which do not fit the shape {shape_text(shape)} "
+                        f"this api declares ({need})")
+            raise UnprocessableError(f"{what}; {self._raw_advice()}") from exc
         return self.validate(array)
+
+    def _raw_advice(self) -> str:
+        """How to send a raw array this api reads: the two headers, or a ``.npy`` file."""
+        shape = header_example(self._shape)
+        dtype = self._dtype.name if self._dtype is not None else "float32"
+        return (f"send its layout in the headers X-Dosirak-Shape (e.g. {shape}) and X-Dosirak-Dtype (e.g. {dtype}), "
+                f"or {self._npy_advice()}")
+
+    @staticmethod
+    def _npy_advice() -> str:
+        return "send the array as a .npy file (numpy.save) with Content-Type: application/x-npy"
 
     def _npy_header(self, stream: io.BytesIO) -> tuple[tuple[int, ...], bool, Any]:
         """``(shape, fortran_order, dtype)`` from a ``.npy`` header; 400 if it is not one of plain numbers."""
@@ -414,8 +439,7 @@ class NdarrayCodec:
         shape = self._shape
         if shape is not None:
             if array.ndim != len(shape) or any(d != -1 and d != n for d, n in zip(shape, array.shape, strict=True)):
-                want = "(" + ", ".join("N" if d == -1 else str(d) for d in shape) + ")"
-                raise UnprocessableError(f"expected shape {want}, got {tuple(array.shape)}")
+                raise UnprocessableError(f"expected shape {shape_text(shape)}, got {tuple(array.shape)}")
         if array.dtype.kind == "f" and not self.spec.allow_nonfinite and not self._np.isfinite(array).all():
             raise UnprocessableError("the array holds NaN or infinity, which this api does not accept")
         return array
@@ -461,24 +485,10 @@ class NdarrayCodec:
     # ---------------------------------------------------------------- OpenAPI
     def schema(self) -> dict[str, Any]:
         """JSON Schema of the array as nested lists."""
-        item = _item_schema(self._np, self._dtype)
-        shape = self._shape
-        if shape is None:
-            return {"type": "array", "items": {}, "description": "an n-dimensional array of numbers (nested lists)"}
-        schema: dict[str, Any] = item
-        for axis, size in reversed(list(enumerate(shape))):
-            level: dict[str, Any] = {"type": "array", "items": schema}
-            if size >= 0:
-                level["minItems"] = level["maxItems"] = size
-            elif axis < len(shape) - 1:  # [] cannot stand for an axis with axes below it
-                level["minItems"] = 1
-            schema = level
-        return schema
+        return ndarray_openapi.array_schema(self._np, self._dtype, self._shape)
 
     def example(self) -> Any:
-        np = self._np
-        shape = tuple(1 if d == -1 else d for d in (self._shape or (1, 3)))
-        return np.zeros(shape, dtype=self._dtype or np.float32).tolist()
+        return ndarray_openapi.zeros_example(self._np, self._dtype, self._shape)
 
     def request_content(self) -> dict[str, Any]:
         schema = self.schema()
@@ -499,6 +509,14 @@ class NdarrayCodec:
 
     def response_content(self) -> dict[str, Any]:
         return {JSON: {"schema": self.schema()}, NPY: {"schema": {"type": "string", "format": "binary"}}}
+
+    def request_description(self) -> str:
+        """How to send the array, with this api's declared shape and dtype, for the OpenAPI request body."""
+        return ndarray_openapi.request_description(self._dtype.name if self._dtype is not None else None, self._shape)
+
+    def error_examples(self) -> dict[int, dict[str, str]]:
+        """What :meth:`decode` answers to typical bad bodies, by status (see :func:`refusals`)."""
+        return ndarray_openapi.error_examples(self)
 
 
 def _lists_fit(lists: Any, sizes: tuple[int, ...]) -> bool:
@@ -558,24 +576,6 @@ def _holds_bool(data: list[Any]) -> bool:
 def _only_numbers(body: bytes) -> bool:
     """Whether a JSON body holds nothing but numbers and brackets (no strings, null, true, false)."""
     return b'"' not in body and b"n" not in body and b"t" not in body and b"f" not in body
-
-
-def _item_schema(np: Any, dtype: Any) -> dict[str, Any]:
-    if dtype is None:
-        return {"type": "number"}
-    if dtype.kind == "b":
-        return {"type": "boolean"}
-    if dtype.kind in "iu":
-        info = np.iinfo(dtype)
-        return {"type": "integer", "minimum": int(info.min), "maximum": int(info.max)}
-    info = np.finfo(dtype)
-    if dtype.itemsize >= 8:
-        return {"type": "number", "format": "double", "minimum": -float(info.max), "maximum": float(info.max)}
-    # a JSON number rounds to the largest finite value up to half a step above it, and to
-    # infinity (refused) from there: that is the bound, not the largest value itself
-    step = 2.0 ** (int(info.maxexp) - 1 - int(info.nmant))  # between the largest value and the one below it
-    bound = float(info.max) + step / 2
-    return {"type": "number", "format": "float", "exclusiveMinimum": -bound, "exclusiveMaximum": bound}
 
 
 __all__ = ["DTYPE_HEADER", "SHAPE_HEADER", "NdarrayCodec", "Tensor"]

@@ -1,0 +1,151 @@
+"""Two homes sharing one PostgreSQL metadata store and one S3 artifact store (moto) are one team.
+
+A model saved and a bundle built in home A are uploaded to the stack's S3 store with their
+records; home B (another process, another DOSIRAK_HOME) sees them through PostgreSQL,
+loads the model and serves the bundle, downloaded once into its cache and verified.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import dosirak as dk
+from dosirak.bundles.builder import build
+from dosirak.bundles.spec import make_spec
+from dosirak.metadata.store import close_stores, get_store
+from dosirak.settings import reset_settings
+from tests.bundles._fixtures import free_port, make_mlp, stop, wait_ready, write_service
+from tests.integration.artifacts.conftest import BUCKET, objects
+from tests.integration.metadata.conftest import postgres_cluster, postgres_url  # noqa: F401 - fixtures
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytest.importorskip("torch")
+
+DOSIRAK = [sys.executable, "-m", "dosirak.cli.main"]
+
+
+@pytest.fixture
+def team(postgres_url: str, moto_s3: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:  # noqa: F811
+    """Home A (this process) on the team's PostgreSQL and S3 stack; the environment both homes share."""
+    env = {"DOSIRAK_METADATA_URL": postgres_url, "AWS_ACCESS_KEY_ID": "testing-access-key",
+           "AWS_SECRET_ACCESS_KEY": "testing-secret-key", "DOSIRAK_PROGRESS": "off"}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "DOSIRAK_STACK"):
+        monkeypatch.delenv(name, raising=False)
+    close_stores()
+    reset_settings()
+    path = f"s3://{BUCKET}/{uuid.uuid4().hex}"
+    store = get_store()
+    store.register_component("artifact-store", "team", "s3",
+                             {"path": path, "endpoint_url": moto_s3, "region": "us-east-1"})
+    store.register_stack("shared", {"orchestrator": "default", "artifact-store": "team"})
+    store.set_active_stack("shared")
+    return {**env, "path": path}
+
+
+def in_home(home: Path, env: dict[str, str], *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    shared = {k: v for k, v in env.items() if k != "path"}
+    return subprocess.run(args, env={**os.environ, **shared, "DOSIRAK_HOME": str(home)}, capture_output=True,
+                          text=True, timeout=300, cwd=cwd, check=False)
+
+
+def away(home: Path, tmp_path: Path) -> None:
+    """Make home A's files unreachable, as they are from another machine (its records stay in PostgreSQL)."""
+    close_stores()
+    home.rename(tmp_path / "home_a_on_another_machine")
+
+
+def predict(url: str, batch: np.ndarray) -> np.ndarray:
+    import httpx
+
+    buf = io.BytesIO()
+    np.save(buf, batch)
+    answer = httpx.post(f"{url}/predict", content=buf.getvalue(),
+                        headers={"content-type": "application/x-npy", "accept": "application/x-npy"}, timeout=60)
+    assert answer.status_code == 200, answer.text
+    return np.asarray(np.load(io.BytesIO(answer.content)))
+
+
+def test_a_model_saved_and_a_bundle_built_in_one_home_are_loaded_and_served_from_another(
+        tmp_path: Path, dosirak_home: Path, team: dict[str, str], moto_s3: str) -> None:
+    import torch
+
+    net = make_mlp(seed=5)
+    saved = dk.models.save("fashion_mnist", net)
+    record = build(make_spec(service="service.py:FashionMNIST"), base_dir=write_service(tmp_path / "svc"))
+    keys = objects(moto_s3, {"path": team["path"]})
+    assert f"models/fashion_mnist/{saved.version}/model.yaml" in keys
+    assert f"bundles/fashion_mnist/{record.version}/bundle.yaml" in keys
+    assert f"bundles/fashion_mnist/{record.version}/MANIFEST" in keys
+
+    away(dosirak_home, tmp_path)
+    home_b = tmp_path / "home_b"
+    listed = in_home(home_b, team, *DOSIRAK, "model", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert "fashion_mnist" in listed.stdout
+    batch = np.random.default_rng(0).random((4, 1, 28, 28), dtype=np.float32)
+    np.save(tmp_path / "batch.npy", batch)
+    with torch.no_grad():
+        expected = net(torch.from_numpy(batch)).numpy()
+    loaded = in_home(home_b, team, sys.executable, "-c",
+                     "import sys, numpy as np, torch, dosirak as dk\n"
+                     f"net = dk.models.get('fashion_mnist:{saved.version}').load()\n"
+                     f"np.save(sys.argv[1], net(torch.from_numpy(np.load('{tmp_path / 'batch.npy'}'))).detach().numpy())",
+                     str(tmp_path / "from_b.npy"))
+    assert loaded.returncode == 0, loaded.stderr
+    assert np.allclose(np.load(tmp_path / "from_b.npy"), expected, atol=1e-6)
+    assert (home_b / "cache" / "models" / "fashion_mnist" / str(saved.version) / "model.yaml").is_file()
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    port = free_port()
+    log_path = tmp_path / "serve_b.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([*DOSIRAK, "serve", record.tag, "--port", str(port)], cwd=elsewhere,
+                                env={**os.environ, **{k: v for k, v in team.items() if k != "path"},
+                                     "DOSIRAK_HOME": str(home_b)}, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        try:
+            wait_ready(url, proc, timeout_s=120)
+        except BaseException:
+            print(log_path.read_text())  # noqa: T201 - shown on failure
+            raise
+        assert np.allclose(predict(url, batch), expected, atol=1e-5)
+    finally:
+        stop(proc)
+    cached = home_b / "cache" / "bundles" / "fashion_mnist" / record.version / "bundle.yaml"
+    assert cached.is_file()
+    before = cached.stat().st_ino
+    again = in_home(home_b, team, sys.executable, "-c",
+                    f"from dosirak.bundles.store import resolve; print(resolve('{record.tag}')[0])")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.strip() == str(cached.parent) and cached.stat().st_ino == before  # downloaded once
+
+
+def test_a_shared_bundle_changed_in_the_artifact_store_is_refused_by_another_home(
+        tmp_path: Path, dosirak_home: Path, team: dict[str, str], moto_s3: str) -> None:
+    dk.models.save("fashion_mnist", make_mlp(seed=1))
+    record = build(make_spec(service="service.py:FashionMNIST"), base_dir=write_service(tmp_path / "svc"))
+    key = f"{team['path'].removeprefix(f's3://{BUCKET}/')}/bundles/fashion_mnist/{record.version}/src/service.py"
+    import boto3
+
+    boto3.client("s3", endpoint_url=moto_s3, region_name="us-east-1").put_object(
+        Bucket=BUCKET, Key=key, Body=b"print('not the built service')\n")
+    away(dosirak_home, tmp_path)
+    home_c = tmp_path / "home_c"
+    done = in_home(home_c, team, *DOSIRAK, "serve", record.tag, "--port", str(free_port()), cwd=tmp_path)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert "service.py" in done.stderr and "MANIFEST" in done.stderr
+    assert not (home_c / "cache" / "bundles" / "fashion_mnist" / record.version).exists()
+
+
