@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from dosirak.errors import NotFoundError
+from dosirak.metadata.store import get_store
 from dosirak.pipelines.views import ArtifactView, PipelineView, RunView
 
 if TYPE_CHECKING:
@@ -25,8 +26,6 @@ class Client:
     """Runs, pipelines, artifacts and stacks in the metadata store named by the settings."""
 
     def __init__(self, metadata_url: str | None = None) -> None:
-        from dosirak.metadata.store import get_store
-
         self.store: MetadataStore = get_store(metadata_url)
 
     def get_run(self, run_id: str) -> RunView:

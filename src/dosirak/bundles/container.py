@@ -36,6 +36,7 @@ from dosirak.bundles.bundle import Bundle
 from dosirak.bundles.requirements import Pin, extra_index_urls
 from dosirak.errors import BundleError, ImageError
 from dosirak.metadata.records import ImageRecord
+from dosirak.metadata.store import get_store
 from dosirak.names import path_under
 from dosirak.settings import get_settings
 
@@ -191,8 +192,6 @@ def build_image(
             base image is missing, or the build failed (with its last lines).
         BundleError: the bundle fails verification or is not in the store.
     """
-    from dosirak.metadata.store import get_store
-
     path, record = store.resolve(tag)
     bundle = Bundle.open(path, check=True)
     if record is None:
@@ -233,8 +232,6 @@ def _image_reference(image: str | None, bundle: Bundle) -> Reference:
 
 def images(tag: str | None = None) -> list[ImageRecord]:
     """Images recorded against bundle ``tag`` (or every bundle), newest first."""
-    from dosirak.metadata.store import get_store
-
     bundle_id = store.get(tag).id if tag else None
     return get_store().list_images(bundle_id)
 
@@ -280,8 +277,6 @@ def push_image(
     Raises:
         ImageError: the image is unknown or gone from the builder's storage, or the push failed.
     """
-    from dosirak.metadata.store import get_store
-
     local = image if isinstance(image, ImageRecord) else find_image(image)
     source = parse_reference(local.reference)
     target = parse_reference(repository, "repository")

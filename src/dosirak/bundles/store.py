@@ -22,9 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from dosirak import process
+from dosirak.artifacts import shared
 from dosirak.bundles.bundle import BUNDLE_FILE, Bundle
+from dosirak.bundles.manifest import verify
 from dosirak.errors import BundleError, NotFoundError
 from dosirak.metadata.records import BundleRecord
+from dosirak.metadata.store import get_store
 from dosirak.names import check_name, path_under
 from dosirak.settings import get_settings
 
@@ -32,8 +35,6 @@ log = logging.getLogger(__name__)
 
 
 def _store() -> Any:
-    from dosirak.metadata.store import get_store
-
     return get_store()
 
 
@@ -86,8 +87,6 @@ def local_dir(record: BundleRecord) -> Path:
     uri = (record.extra or {}).get("shared_uri")
     if (path / BUNDLE_FILE).is_file() or not uri:
         return path
-    from dosirak.artifacts import shared
-    from dosirak.bundles.manifest import verify
 
     def check(copy: Path) -> None:
         report = verify(copy)
@@ -138,7 +137,6 @@ def commit(
     lineage = info.get("lineage") or {}
     shared_uri: str | None = None
     try:
-        from dosirak.artifacts import shared
 
         remote = shared.active_remote_store()
         if remote is not None:  # a team's store: the bundle is kept there too, before it is recorded
@@ -177,7 +175,6 @@ def delete(tag: str) -> BundleRecord:
                     "its files are left alone; inspect and remove that directory yourself", record.tag, path, home)
     uri = (record.extra or {}).get("shared_uri")
     if uri:
-        from dosirak.artifacts import shared
 
         shared.discard(str(uri))
         shutil.rmtree(shared.cache_dir("bundles", record.name, record.version), ignore_errors=True)

@@ -193,9 +193,8 @@ def import_(archive: Path, max_size: int | None, max_file_size: int | None, max_
     limits = replace(limits, max_bytes=max_size or limits.max_bytes,
                      max_file_bytes=max_file_size or limits.max_file_bytes,
                      max_members=max_members or limits.max_members)
-    from dosirak.bundles.store import list_bundles
 
-    present = {b.tag for b in list_bundles()}
+    present = {b.tag for b in store.list_bundles()}
     record = import_bundle(archive, limits=limits)
     if record.tag in present:
         click.echo(f"{record.tag} is already in this store with the same files (at {record.path}); nothing to import")

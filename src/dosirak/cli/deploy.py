@@ -20,6 +20,7 @@ from dosirak.deployers.aws import AWS
 from dosirak.deployers.sagemaker import Endpoints, bundle_lineage
 from dosirak.deployers.sagemaker_contract import check_image
 from dosirak.errors import ConfigError, NotFoundError
+from dosirak.metadata.store import get_store
 
 if TYPE_CHECKING:
     from dosirak.deployers.aws import AWS
@@ -51,7 +52,6 @@ def _resolved(config: DeployConfig, path: Path) -> DeployConfig:
 def _aws_for(name: str, region: str | None) -> AWS:
     """The clients of ``--region``, else of the region NAME was last deployed to, else boto3's."""
     from dosirak.deployers.sagemaker_config import check_sagemaker_name
-    from dosirak.metadata.store import get_store
 
     try:
         check_sagemaker_name(name)

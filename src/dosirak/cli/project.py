@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from dosirak.metadata.store import get_store
 from dosirak.settings import CONFIG_FILE_NAME, PROJECT_DIR_NAME, env_value
 
 
@@ -29,7 +30,6 @@ def init(directory: Path) -> None:
         "# metadata_url = \"postgresql+psycopg://user@host/dosirak\"\n"
     )
     (target / ".gitignore").write_text("*\n!config.toml\n!.gitignore\n")
-    from dosirak.metadata.store import get_store
 
     get_store(f"sqlite:///{target / 'metadata.db'}")
     click.echo(f"initialised dosirak project home at {target}")

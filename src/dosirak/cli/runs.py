@@ -46,8 +46,6 @@ def _run_id(run: str) -> str:
     """RUN as given (an id or id prefix), or for ``latest`` the id of the newest run."""
     if run != "latest":
         return run
-    from dosirak.client import Client
-    from dosirak.errors import NotFoundError
 
     newest = Client().list_runs(limit=1)
     if not newest:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from dosirak.errors import DeploymentError
 from dosirak.metadata.records import DeploymentRecord
+from dosirak.metadata.store import get_store
 from dosirak.stack.flavors import flavor_class
 
 if TYPE_CHECKING:
@@ -84,8 +85,6 @@ def find_model_server(
         with servers[0].client() as client:
             print(servers[0].url, client.predict_ndarray(images))
     """
-    from dosirak.metadata.store import get_store
-
     records = get_store().list_deployments(pipeline_name=pipeline_name, step_name=step_name, model_name=model_name)
     found = [ModelServer.of(refresh(r)) for r in records]
     if running:

@@ -58,6 +58,7 @@ from dosirak.errors import (
     SocketHandoverError,
 )
 from dosirak.metadata.records import DeploymentRecord
+from dosirak.metadata.store import get_store
 from dosirak.metadata.timeutil import utcnow
 from dosirak.serving import handover
 from dosirak.serving.handover import is_ready
@@ -155,8 +156,6 @@ class LocalDeployer(BaseDeployer):
 
     @staticmethod
     def _store() -> MetadataStore:
-        from dosirak.metadata.store import get_store
-
         return get_store()
 
     # -- deploy -----------------------------------------------------------------------

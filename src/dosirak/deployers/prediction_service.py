@@ -17,6 +17,7 @@ from dosirak.artifacts.materializers.base import Materializer
 from dosirak.deployers.discovery import find_model_server, refresh
 from dosirak.deployers.sagemaker_client import SageMakerServiceClient, bundle_openapi
 from dosirak.errors import ClientError, ConfigError, DeploymentError, ServiceUnreachableError
+from dosirak.metadata.store import get_store
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +114,6 @@ class PredictionService:
 
     def is_running(self) -> bool:
         """Whether the deployment is (still) recorded as running, with its process alive."""
-        from dosirak.metadata.store import get_store
-
         return refresh(get_store().get_deployment(self.deployment_id)).status == "running"
 
     def close(self) -> None:

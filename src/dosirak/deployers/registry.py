@@ -23,6 +23,7 @@ from dosirak.deployers.aws import AWS, error_code, translated
 from dosirak.deployers.sagemaker import Image
 from dosirak.deployers.sagemaker_config import ECR_HOST, REPOSITORY
 from dosirak.errors import DeploymentError, ImageError
+from dosirak.metadata.store import get_store
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -125,8 +126,6 @@ def ecr_login(repository: Repository, aws: AWS) -> RegistryLogin:
 
 def pushed_images(bundle_tag: str, repository: Repository) -> list[ImageRecord]:
     """Images of the recorded bundle ``bundle_tag`` pushed to ``repository``, newest first (from the store)."""
-    from dosirak.metadata.store import get_store
-
     record = bundles.get(bundle_tag)
     prefix = f"{repository.uri}@"
     return [i for i in get_store().list_images(record.id) if i.location == "registry" and i.reference.startswith(prefix)]

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from dosirak.bundles import store
 from dosirak.deployers.aws import AWS, describe, is_not_found, translated
 from dosirak.errors import DeploymentError, NotFoundError
+from dosirak.metadata.store import get_store
 from dosirak.metadata.timeutil import utcnow
 from dosirak.stack.credentials import resolve
 from dosirak.statuses import LIVE_DEPLOYMENT_STATUSES, DeploymentStatus
@@ -471,8 +472,6 @@ class Endpoints:
     # -- the store -------------------------------------------------------------------
     @staticmethod
     def _store() -> Any:
-        from dosirak.metadata.store import get_store
-
         return get_store()
 
     def _live_rows(self, name: str) -> list[DeploymentRecord]:

@@ -21,6 +21,7 @@ from typing import Any
 from dosirak.deployers.aws import AWS, describe, error_code
 from dosirak.deployers.sagemaker import invocations_url
 from dosirak.errors import ClientError, NotFoundError
+from dosirak.metadata.store import get_store
 
 
 class SageMakerServiceClient:
@@ -82,8 +83,6 @@ def _client_error(endpoint: str, api: str, exc: BaseException) -> ClientError:
 
 def bundle_openapi(bundle_id: str | None) -> dict[str, Any] | None:
     """The ``openapi.json`` of a recorded bundle (None when the bundle or the file is gone)."""
-    from dosirak.metadata.store import get_store
-
     if not bundle_id:
         return None
     try:

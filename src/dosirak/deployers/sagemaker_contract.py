@@ -40,6 +40,7 @@ from dosirak.deployers.local import port_is_free, tail
 from dosirak.deployers.sagemaker import resolve_environment
 from dosirak.deployers.sagemaker_client import bundle_openapi
 from dosirak.errors import DeploymentError
+from dosirak.metadata.store import get_store
 
 if TYPE_CHECKING:
     from dosirak.deployers.sagemaker_config import DeployConfig
@@ -75,8 +76,6 @@ class ContractReport:
 
 def local_image(config: DeployConfig) -> ImageRecord:
     """The image to run: the local build of the config's bundle, the pushed one's source when known."""
-    from dosirak.metadata.store import get_store
-
     record = bundles.get(config.bundle)
     images = get_store().list_images(record.id)
     pushed = [i for i in images if i.location == "registry"]

@@ -26,6 +26,7 @@ from dosirak.deployers.aws import AWS, is_not_found, translated
 from dosirak.deployers.base import BaseDeployer, DeploymentRequest
 from dosirak.deployers.sagemaker import Endpoints, Lineage, bundle_lineage, endpoint_status
 from dosirak.errors import DeploymentError, FlavorError
+from dosirak.metadata.store import get_store
 from dosirak.metadata.timeutil import utcnow
 from dosirak.statuses import ENDED_DEPLOYMENT_STATUSES, LIVE_DEPLOYMENT_STATUSES, SERVING_DEPLOYMENT_STATUSES
 
@@ -94,8 +95,6 @@ class SageMakerDeployer(BaseDeployer):
         return result.record
 
     def refresh(self, record: DeploymentRecord) -> DeploymentRecord:
-        from dosirak.metadata.store import get_store
-
         if record.status not in LIVE_DEPLOYMENT_STATUSES:
             return record
         try:
@@ -115,8 +114,6 @@ class SageMakerDeployer(BaseDeployer):
 
     def stop(self, deployment_id: str) -> DeploymentRecord:
         """Delete the endpoint; its model and configuration stay, so ``start`` can bring it back."""
-        from dosirak.metadata.store import get_store
-
         store = get_store()
         record = self.refresh(store.get_deployment(deployment_id))
         if record.status not in SERVING_DEPLOYMENT_STATUSES:
@@ -130,8 +127,6 @@ class SageMakerDeployer(BaseDeployer):
 
     def start(self, deployment_id: str) -> DeploymentRecord:
         """Create the endpoint again on the recorded configuration and wait for InService."""
-        from dosirak.metadata.store import get_store
-
         store = get_store()
         record = self.refresh(store.get_deployment(deployment_id))
         if record.status in SERVING_DEPLOYMENT_STATUSES:
@@ -152,8 +147,6 @@ class SageMakerDeployer(BaseDeployer):
 
     def delete(self, deployment_id: str) -> DeploymentRecord:
         """Destroy the endpoint and every configuration and model of it, then forget the deployment."""
-        from dosirak.metadata.store import get_store
-
         store = get_store()
         record = store.get_deployment(deployment_id)
         name = record.config.get("endpoint_name") or record.name
@@ -165,8 +158,6 @@ class SageMakerDeployer(BaseDeployer):
 
     def logs(self, deployment_id: str, *, follow: bool = False) -> Iterator[str]:
         """The endpoint's CloudWatch log lines (``/aws/sagemaker/Endpoints/NAME``); ``follow`` is not supported."""
-        from dosirak.metadata.store import get_store
-
         record = get_store().get_deployment(deployment_id)
         name = record.config.get("endpoint_name") or record.name
         client = AWS(record.config.get("region")).client("logs")

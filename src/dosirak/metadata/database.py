@@ -51,26 +51,26 @@ class Database:
             self.sql = EngineDriver(self.engine)
 
     def _ensure_schema(self) -> None:
-        from dosirak.metadata.engine import ensure_schema  # lazy: cycle
+        from dosirak.metadata.engine import ensure_schema
 
         ensure_schema(self.engine, self.url)
 
     @cached_property
     def engine(self) -> Engine:
         """The SQLAlchemy engine, created (and SQLAlchemy imported) on first use."""
-        from dosirak.metadata.engine import make_engine  # lazy: cycle
+        from dosirak.metadata.engine import make_engine
 
         return make_engine(self.url)
 
     def write(self) -> AbstractContextManager[Connection]:
         """One write transaction: committed on success, rolled back on error."""
-        from dosirak.metadata.engine import write_transaction  # lazy: cycle
+        from dosirak.metadata.engine import write_transaction
 
         return write_transaction(self.engine)
 
     def read(self) -> AbstractContextManager[Connection]:
         """A connection for reads (one consistent snapshot until it closes)."""
-        from dosirak.metadata.engine import read_connection  # lazy: cycle
+        from dosirak.metadata.engine import read_connection
 
         return read_connection(self.engine)
 

@@ -236,7 +236,7 @@ class _EngineCursor:
         if statement is None:
             from sqlalchemy import JSON, bindparam, text
 
-            from dosirak.metadata.schema import UTC as UTC_TIME  # lazy: cycle
+            from dosirak.metadata.schema import UTC as UTC_TIME
 
             names = dict.fromkeys(_PARAM.findall(sql))
             typed = [bindparam(n, type_=JSON) for n in names if n in JSON_COLUMNS]
@@ -263,14 +263,14 @@ class EngineDriver:
 
     @contextmanager
     def write(self) -> Iterator[Cursor]:
-        from dosirak.metadata.engine import write_transaction  # lazy: cycle
+        from dosirak.metadata.engine import write_transaction
 
         with write_transaction(self.engine) as conn:
             yield _EngineCursor(conn, self._statements)
 
     @contextmanager
     def read(self) -> Iterator[Cursor]:
-        from dosirak.metadata.engine import read_connection  # lazy: cycle
+        from dosirak.metadata.engine import read_connection
 
         with read_connection(self.engine) as conn:
             yield _EngineCursor(conn, self._statements)

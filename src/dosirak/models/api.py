@@ -25,8 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from dosirak import disk
+from dosirak.artifacts import shared
 from dosirak.errors import DosirakError, ModelError, StoreError
 from dosirak.metadata.records import AliasMoveRecord, ModelRecord
+from dosirak.metadata.store import get_store
 from dosirak.metadata.timeutil import utcnow
 from dosirak.models import store as files
 from dosirak.models.frameworks.base import handler_for_object, handler_named
@@ -46,8 +48,6 @@ def parse_tag(tag: str) -> tuple[str, str]:
 
 
 def _store() -> Any:
-    from dosirak.metadata.store import get_store
-
     return get_store()
 
 
@@ -110,7 +110,6 @@ def save(
     root = get_settings().models_root
     temp = files.new_temp_dir(root)
     placed: builtins.list[Path] = []
-    from dosirak.artifacts import shared
 
     remote = shared.active_remote_store()  # a team's store keeps a copy, uploaded before the row is recorded
     uploaded: builtins.list[str] = []

@@ -31,6 +31,7 @@ from typing import Any
 
 from dosirak.errors import CredentialError
 from dosirak.settings import env_value
+from dosirak.stack import secrets
 
 #: What a masked credential reads as.
 MASK = "********"
@@ -181,7 +182,6 @@ def _resolve(value: Any, owner: str, path: str) -> Any:
         return [_resolve(v, owner, f"{path}[{i}]") for i, v in enumerate(value)]
     secret = secret_name(value)
     if secret is not None:
-        from dosirak.stack import secrets
 
         return secrets.read(secret, f"{owner}: option '{path}'")
     name = reference_name(value)

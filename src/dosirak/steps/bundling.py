@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from dosirak.errors import BundleError
+from dosirak.metadata.store import get_store
 from dosirak.models import api as model_api
 from dosirak.pipelines.context import get_step_context
 from dosirak.pipelines.step import step
@@ -31,8 +32,6 @@ log = logging.getLogger(__name__)
 
 
 def _input_artifact_id(arg: str) -> str | None:
-    from dosirak.metadata.store import get_store
-
     ctx = get_step_context()
     if ctx is None:
         return None

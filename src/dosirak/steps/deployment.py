@@ -25,6 +25,7 @@ from typing import Annotated, Any
 from dosirak.deployers.base import DeploymentRequest
 from dosirak.deployers.discovery import find_prediction_service
 from dosirak.deployers.prediction_service import PredictionService
+from dosirak.metadata.store import get_store
 from dosirak.pipelines.context import get_step_context
 from dosirak.pipelines.step import step
 from dosirak.stack.stack import load_stack
@@ -34,8 +35,6 @@ log = logging.getLogger(__name__)
 
 def _bundle_facts(bundle: Any) -> dict[str, Any]:
     """Target tag, bundle id, model name and version id of a bundle record or tag."""
-    from dosirak.metadata.store import get_store
-
     if isinstance(bundle, str):
         name, _, version = bundle.partition(":")
         bundle = get_store().get_bundle(name, version or "latest")
@@ -74,8 +73,6 @@ def model_deployer(
         ``{"deployed": bool, ...}``: the deployment's id, URL and docs URL, or the reason
         nothing was deployed.
     """
-    from dosirak.metadata.store import get_store
-
     facts = _bundle_facts(bundle)
     if not deploy_decision:
         reason = f"deploy_decision was False: bundle {facts['target']} was not deployed"
