@@ -99,7 +99,6 @@ class S3ArtifactStore(FsspecArtifactStore):
         try:
             import s3fs  # noqa: F401 - only to say which extra is missing
         except ImportError:
-
             raise MissingExtraError(f"artifact-store '{name}' (flavor s3) needs s3fs: "
                                     "`pip install 'dosirak[s3]' -c constraints.txt`") from None
         store = cls(path, name, config=config, **storage_options(config))

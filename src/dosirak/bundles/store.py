@@ -137,7 +137,6 @@ def commit(
     lineage = info.get("lineage") or {}
     shared_uri: str | None = None
     try:
-
         remote = shared.active_remote_store()
         if remote is not None:  # a team's store: the bundle is kept there too, before it is recorded
             shared_uri = shared.location(remote, "bundles", name, version)
@@ -175,7 +174,6 @@ def delete(tag: str) -> BundleRecord:
                     "its files are left alone; inspect and remove that directory yourself", record.tag, path, home)
     uri = (record.extra or {}).get("shared_uri")
     if uri:
-
         shared.discard(str(uri))
         shutil.rmtree(shared.cache_dir("bundles", record.name, record.version), ignore_errors=True)
     log.info("deleted bundle %s", record.tag)

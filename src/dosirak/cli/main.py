@@ -170,7 +170,6 @@ def _debugging() -> bool:
 def _fail(message: str, status: int, *, details: str | None = None) -> None:
     """Print one ``error:`` line (with -vv, ``details`` or the traceback first) and exit with ``status``."""
     if _debugging() and (details or sys.exc_info()[0] is not None):
-
         click.echo((details or traceback.format_exc()).rstrip(), err=True)
     click.echo(f"error: {' '.join(message.split())}", err=True)  # one line, whatever the message holds
     sys.exit(status)

@@ -28,7 +28,6 @@ class Dashboard:
         if self._store is None:
             with self._lock:
                 if self._store is None:
-
                     self._store = get_store(self.store_url)
         return self._store
 

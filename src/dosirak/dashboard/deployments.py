@@ -50,7 +50,6 @@ def _version_number(board: Dashboard, version_id: str | None, cache: dict[str, i
     if not version_id or not board.has("get_model_version_by_id"):
         return None
     if version_id not in cache:
-
         try:
             cache[version_id] = int(board.store.get_model_version_by_id(version_id).version)
         except NotFoundError:

@@ -228,7 +228,6 @@ _lock = threading.Lock()
 def get_store(url: str | None = None) -> MetadataStore:
     """The store at ``url`` (default: the settings' one), opened once per process."""
     if url is None:
-
         url = get_settings().metadata_url
     with _lock:
         store = _opened.get(url)

@@ -182,7 +182,6 @@ def _resolve(value: Any, owner: str, path: str) -> Any:
         return [_resolve(v, owner, f"{path}[{i}]") for i, v in enumerate(value)]
     secret = secret_name(value)
     if secret is not None:
-
         return secrets.read(secret, f"{owner}: option '{path}'")
     name = reference_name(value)
     if name is None:
