@@ -12,6 +12,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from dosirak.errors import NotFoundError
+from dosirak.metadata.store import get_store
+from dosirak.pipelines.views import ArtifactView, PipelineView, RunView
+
 if TYPE_CHECKING:
     from dosirak.metadata.store import MetadataStore
     from dosirak.pipelines.views import ArtifactView, PipelineView, RunView
@@ -22,14 +26,10 @@ class Client:
     """Runs, pipelines, artifacts and stacks in the metadata store named by the settings."""
 
     def __init__(self, metadata_url: str | None = None) -> None:
-        from dosirak.metadata.store import get_store
-
         self.store: MetadataStore = get_store(metadata_url)
 
     def get_run(self, run_id: str) -> RunView:
         """A run by id or unique id prefix."""
-        from dosirak.pipelines.views import RunView
-
         self.store.reap_abandoned_runs()
         return RunView(self.store.get_run(run_id), self.store)
 
@@ -47,8 +47,6 @@ class Client:
         Raises:
             NotFoundError: No pipeline of that name has run here (the message lists those that have).
         """
-        from dosirak.pipelines.views import RunView
-
         if pipeline_name is not None:
             if pipeline is not None and pipeline != pipeline_name:
                 raise TypeError("list_runs() got both pipeline= and pipeline_name=; pass pipeline= only")
@@ -61,8 +59,6 @@ class Client:
 
     def _check_pipeline(self, name: str) -> None:
         """NotFoundError naming the known pipelines when no pipeline ``name`` has run here."""
-        from dosirak.errors import NotFoundError
-
         try:
             self.store.get_pipeline_record(name)
         except NotFoundError:
@@ -76,19 +72,13 @@ class Client:
             raise NotFoundError(f"no pipeline named '{name[:100]}'; {listed}") from None
 
     def get_pipeline(self, name: str) -> PipelineView:
-        from dosirak.pipelines.views import PipelineView
-
         self._check_pipeline(name)
         return PipelineView(name, self.store)
 
     def list_pipelines(self) -> list[PipelineView]:
-        from dosirak.pipelines.views import PipelineView
-
         return [PipelineView(p.name, self.store) for p, _count, _last in self.store.list_pipelines()]
 
     def get_artifact(self, artifact_id: str) -> ArtifactView:
-        from dosirak.pipelines.views import ArtifactView
-
         return ArtifactView(self.store.get_artifact(artifact_id))
 
     @property

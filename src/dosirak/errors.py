@@ -49,6 +49,8 @@ what was wrong and what to do about it.
     │   ├── InternalServerError 500
     │   └── ServiceUnavailableError 503
     ├── ClientError                     the service client failed (``status_code`` if any)
+    │   ├── ServiceUnreachableError     no answer: connection refused, or closed/reset before a response
+    │   └── ServiceTimeoutError         the service did not answer within the client's timeout
     ├── DeploymentError                 deployers
     │   ├── PortInUseError              the requested port is taken (and no other may be used)
     │   └── DeploymentStartError        a deployed service did not start or become ready
@@ -326,6 +328,18 @@ class ClientError(DosirakError):
         if status_code is not None:
             self.status_code = status_code
         self.body = body
+
+
+class ServiceUnreachableError(ClientError):
+    """No response came back: the connection was refused, or closed or reset before an answer."""
+
+    error_type = "service_unreachable"
+
+
+class ServiceTimeoutError(ClientError):
+    """The service did not answer within the client's timeout (connecting, sending or reading)."""
+
+    error_type = "service_timeout"
 
 
 class DeploymentError(DosirakError):

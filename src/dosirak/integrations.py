@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dosirak.errors import ConfigError, DosirakError
+from dosirak.settings import get_settings
 
 #: Extras for working on dosirak itself, not integrations a user installs.
 NOT_INTEGRATIONS = frozenset({"dev"})
@@ -166,8 +167,6 @@ def plan(chosen: Sequence[Integration], *, upgrade: bool = False, torch_index_ur
         command += ["-c", str(constraints)]
     if any(_requirement_name(r) == "torch" for i in chosen for r in i.missing):
         if torch_index_url is None:
-            from dosirak.settings import get_settings
-
             torch_index_url = get_settings().torch_index_url
         why = index_answers(torch_index_url) if torch_index_url else "TORCH_INDEX_URL is empty"
         if why is None:

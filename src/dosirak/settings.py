@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from dosirak.errors import ConfigError
+from dosirak.units import parse_size
 
 PROJECT_DIR_NAME = ".dosirak"
 CONFIG_FILE_NAME = "config.toml"
@@ -247,8 +248,6 @@ def _optional_path(value: Any) -> Path | None:
 
 
 def _import_limits(pick: Any) -> ImportLimits:
-    from dosirak.units import parse_size
-
     default = ImportLimits()
     values: dict[str, int] = {}
     for key, env_name, fallback, is_size in (
@@ -309,27 +308,7 @@ def child_environment(overrides: dict[str, str] | None = None) -> dict[str, str]
     return env
 
 
-#: Set by ``dosirak serve BUNDLE`` for the server processes: the bundle directory served.
-BUNDLE_DIR_ENV = "DOSIRAK_BUNDLE_DIR"
-#: "1" when the served bundle is trusted (built here, or the operator said so).
-BUNDLE_TRUSTED_ENV = "DOSIRAK_BUNDLE_TRUSTED"
-
-
-def serving_bundle() -> tuple[Path, bool] | None:
-    """The bundle this process serves, and whether it is trusted; None when serving source.
-
-    ``dosirak serve BUNDLE`` sets :data:`BUNDLE_DIR_ENV` for its workers, so that
-    ``dk.model_ref(...)`` resolves to the bundle's own ``models/`` copy.
-    """
-    value = os.environ.get(BUNDLE_DIR_ENV)
-    if not value:
-        return None
-    return Path(value), env_flag(BUNDLE_TRUSTED_ENV)
-
-
 __all__ = [
-    "BUNDLE_DIR_ENV",
-    "BUNDLE_TRUSTED_ENV",
     "CONTAINER_BUILDERS",
     "DEFAULT_CONTAINER_BASE_IMAGE",
     "DEFAULT_TORCH_INDEX_URL",
@@ -346,5 +325,4 @@ __all__ = [
     "load_settings",
     "replace",
     "reset_settings",
-    "serving_bundle",
 ]

@@ -8,7 +8,7 @@ import pytest
 import dosirak as dk
 from dosirak.errors import ModelError, ModelTrustError
 from dosirak.models.ref import ModelOutput, find_model_output
-from dosirak.settings import BUNDLE_DIR_ENV, BUNDLE_TRUSTED_ENV
+from dosirak.models.source import MODEL_INDEX_ENV, PackedModel, PackedModels
 
 
 def test_model_ref_resolves_against_the_local_store() -> None:
@@ -25,25 +25,20 @@ def test_model_ref_rejects_a_malformed_tag() -> None:
         dk.model_ref("m:")
 
 
-def _fake_bundle(tmp_path: Path) -> Path:
-    """A bundle directory with one pickled model, as the builder lays it out."""
+def _served_index(tmp_path: Path, *, trusted: bool) -> str:
+    """The index a bundle's workers get: one pickled model copied below the bundle, as the builder lays it out."""
     import shutil
-
-    import yaml
 
     version = dk.models.save("m", {"from": "bundle"})
     dk.models.save("m", {"from": "store"})
     bundle = tmp_path / "bundle"
     shutil.copytree(version.path, bundle / "models" / "m" / "1")
-    (bundle / "bundle.yaml").write_text(yaml.safe_dump({"name": "b", "version": "1", "models": [
-        {"name": "m", "version": 1, "path": "models/m/1", "tags": ["m:1", "m:latest", "m:production"]}]}))
-    return bundle
+    return PackedModels(root=bundle, trusted=trusted, origin=f"the bundle at {bundle}", models=(
+        PackedModel("m", "1", "models/m/1", ("m:1", "m:latest", "m:production")),)).to_json()
 
 
 def test_model_ref_resolves_to_the_served_bundle_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    bundle = _fake_bundle(tmp_path)
-    monkeypatch.setenv(BUNDLE_DIR_ENV, str(bundle))
-    monkeypatch.setenv(BUNDLE_TRUSTED_ENV, "1")
+    monkeypatch.setenv(MODEL_INDEX_ENV, _served_index(tmp_path, trusted=True))
     assert dk.model_ref("m:latest").load() == {"from": "bundle"}  # not the store's newer m:2
     assert dk.model_ref("m:production").load() == {"from": "bundle"}
     with pytest.raises(ModelError, match="does not contain model m:2 .*it has: m:1"):
@@ -53,9 +48,7 @@ def test_model_ref_resolves_to_the_served_bundle_copy(tmp_path: Path, monkeypatc
 
 
 def test_pickled_model_in_an_untrusted_bundle_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    bundle = _fake_bundle(tmp_path)
-    monkeypatch.setenv(BUNDLE_DIR_ENV, str(bundle))
-    monkeypatch.setenv(BUNDLE_TRUSTED_ENV, "0")
+    monkeypatch.setenv(MODEL_INDEX_ENV, _served_index(tmp_path, trusted=False))
     with pytest.raises(ModelTrustError, match="trusted=True"):
         dk.model_ref("m:latest").load()
     assert dk.model_ref("m:latest").load(trusted=True) == {"from": "bundle"}

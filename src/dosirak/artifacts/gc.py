@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING, Any
 
 from dosirak import process
 from dosirak.artifacts.store import STAGING_DIR, BaseArtifactStore, LocalArtifactStore
+from dosirak.settings import get_settings
 from dosirak.units import human_size
 
 if TYPE_CHECKING:
@@ -92,8 +93,6 @@ class Roots:
     def of_home(cls, settings: Settings | None = None) -> Roots:
         """The roots of the dosirak home (the settings' one by default)."""
         if settings is None:
-            from dosirak.settings import get_settings
-
             settings = get_settings()
         return cls(settings.artifact_root, settings.models_root, settings.bundles_root)
 

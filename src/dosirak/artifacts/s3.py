@@ -26,8 +26,10 @@ import threading
 from pathlib import Path
 from typing import Any, ClassVar
 
+from dosirak.artifacts import store as stores
 from dosirak.artifacts.store import BaseArtifactStore, FsspecArtifactStore
-from dosirak.errors import ArtifactError, ArtifactStoreAccessError, DosirakError
+from dosirak.errors import ArtifactError, ArtifactStoreAccessError, DosirakError, MissingExtraError
+from dosirak.stack.credentials import resolve
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +76,6 @@ class S3ArtifactStore(FsspecArtifactStore):
             if self._fs is None:
                 import fsspec
 
-                from dosirak.stack.credentials import resolve
 
                 owner = f"{self.component_type} '{self.name}'"
                 given = {k: self.config[k] for k in _CREDENTIALS if self.config.get(k)}
@@ -98,12 +99,9 @@ class S3ArtifactStore(FsspecArtifactStore):
         try:
             import s3fs  # noqa: F401 - only to say which extra is missing
         except ImportError:
-            from dosirak.errors import MissingExtraError
-
             raise MissingExtraError(f"artifact-store '{name}' (flavor s3) needs s3fs: "
                                     "`pip install 'dosirak[s3]' -c constraints.txt`") from None
         store = cls(path, name, config=config, **storage_options(config))
-        from dosirak.artifacts import store as stores
 
         stores._OPENED[store.root] = store  # its URIs are read back with its options (store_for_uri)
         return store

@@ -22,8 +22,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dosirak.artifacts.store import BaseArtifactStore, is_url, store_for_uri
+from dosirak.artifacts.store import BaseArtifactStore, artifact_store_for, is_url, store_for_uri
 from dosirak.errors import ArtifactError, DosirakError
+from dosirak.metadata.store import get_store
+from dosirak.names import path_under
+from dosirak.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -36,14 +39,12 @@ def active_remote_store() -> BaseArtifactStore | None:
 
     No active stack, or one that cannot be loaded, shares nothing (the local home is used).
     """
-    from dosirak.metadata.store import get_store
 
     try:
         record = get_store().get_stack(None).components.get("artifact-store")
         path = str((record.config if record is not None else {}).get("path") or "")
         if record is None or not is_url(path):
             return None  # a local store (nothing built, nothing created on disk)
-        from dosirak.artifacts.store import artifact_store_for
 
         return artifact_store_for(record.flavor, record.config, record.name)
     except DosirakError as exc:
@@ -72,8 +73,6 @@ def discard(uri: str) -> None:
 
 def cache_dir(kind: str, name: str, version: str | int) -> Path:
     """Where this machine keeps its downloaded copy of model/bundle ``name`` ``version``."""
-    from dosirak.names import path_under
-    from dosirak.settings import get_settings
 
     return path_under(get_settings().home / "cache", kind, name, str(version))
 

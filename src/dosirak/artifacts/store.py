@@ -53,7 +53,9 @@ from typing import IO, Any, ClassVar
 
 from dosirak import disk
 from dosirak.errors import ArtifactCorruptError, ArtifactError, DosirakError, StackError
+from dosirak.settings import get_settings
 from dosirak.stack.component import StackComponent
+from dosirak.stack.credentials import resolve
 from dosirak.stack.flavors import flavor_class
 
 log = logging.getLogger(__name__)
@@ -349,7 +351,6 @@ class FsspecArtifactStore(BaseArtifactStore):
             import fsspec
         except ImportError as exc:  # pragma: no cover - fsspec is a core dependency
             raise ArtifactError("fsspec is not installed") from exc
-        from dosirak.stack.credentials import resolve
 
         # {env:NAME} references become values only here, for the filesystem; self.config keeps the references
         options = resolve(storage_options, f"{self.component_type} '{name}'", at="storage_options")
@@ -482,7 +483,6 @@ def _configured_path(config: dict[str, Any]) -> str:
     """A store config's ``path``, or the home's artifacts directory."""
     if config.get("path"):
         return str(config["path"])
-    from dosirak.settings import get_settings
 
     return str(get_settings().artifact_root)
 

@@ -33,9 +33,11 @@ from pathlib import Path
 from dosirak import disk
 from dosirak.bundles import store
 from dosirak.bundles.bundle import Bundle
+from dosirak.bundles.manifest import read_manifest
+from dosirak.bundles.signing import enforce_policy
 from dosirak.errors import BundleError, BundleIntegrityError
 from dosirak.metadata.records import BundleRecord
-from dosirak.settings import ImportLimits
+from dosirak.settings import ImportLimits, get_settings
 from dosirak.units import human_size
 
 log = logging.getLogger(__name__)
@@ -107,22 +109,16 @@ def import_bundle(archive: Path, *, limits: ImportLimits | None = None) -> Bundl
     if not archive.is_file():
         raise BundleError(f"no bundle archive at {archive}")
     if limits is None:
-        from dosirak.settings import get_settings
-
         limits = get_settings().import_limits
     temp = store.new_temp_dir()
     try:
         _extract(archive, temp, limits)
         bundle = Bundle.open(temp, check=True)  # MANIFEST, then the format version and names
-        from dosirak.bundles.signing import enforce_policy
-
         signers = enforce_policy(temp, f"{bundle.tag} from {archive}")  # refused unless signed by a trusted key, when that is required
         try:
             existing = store.get(bundle.tag)
         except Exception:  # noqa: BLE001 - NotFoundError: the usual case
             existing = None
-        from dosirak.bundles.manifest import read_manifest
-
         _entries, manifest_hash = read_manifest(temp)
         if existing is not None and existing.manifest_hash == manifest_hash:
             shutil.rmtree(temp, ignore_errors=True)

@@ -26,17 +26,26 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import dosirak
 from dosirak import disk
 from dosirak.bundles import requirements as reqs
 from dosirak.bundles import store
 from dosirak.bundles.bundle import BUNDLE_FILE, FORMAT_VERSION, new_version
+from dosirak.bundles.container import render_dockerfile
 from dosirak.bundles.manifest import write_manifest
 from dosirak.bundles.spec import SPEC_FILE, BuildSpec, load_spec
 from dosirak.errors import BundleError, NotFoundError, ServiceError
 from dosirak.metadata.records import BundleRecord
+from dosirak.metadata.timeutil import utcnow
+from dosirak.models import api as models
+from dosirak.models.api import current_step_lineage
+from dosirak.models.frameworks.base import handler_named
 from dosirak.models.model import ModelVersion
 from dosirak.models.ref import ModelRef
+from dosirak.models.store import copy_version, verify_files
 from dosirak.names import check_name
+from dosirak.serving.service import load_service
+from dosirak.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +74,6 @@ def matches(rel: str, pattern: str) -> bool:
 
 def select_files(base_dir: Path, include: list[str], exclude: list[str]) -> list[str]:
     """Relative paths below ``base_dir`` kept by the patterns (and the default excludes)."""
-    from dosirak.settings import get_settings
-
     home = get_settings().home.resolve()
     chosen: list[str] = []
     for dirpath, dirnames, names in os.walk(base_dir):
@@ -96,8 +103,6 @@ def _service_file(spec: BuildSpec, base_dir: Path) -> tuple[str, str]:
 
 
 def _load_definition(service_rel: str, attr: str, base_dir: Path) -> Any:
-    from dosirak.serving.service import load_service
-
     try:
         return load_service(f"{service_rel}:{attr}", base_dir=base_dir.resolve())
     except ServiceError as exc:
@@ -113,8 +118,6 @@ def _model_refs(cls: type) -> list[str]:
 
 
 def _resolve_models(tags: list[str], extra: list[ModelVersion]) -> list[tuple[ModelVersion, list[str]]]:
-    from dosirak.models import api as models
-
     chosen: dict[str, tuple[ModelVersion, list[str]]] = {v.id: (v, [v.tag]) for v in extra}
     for tag in tags:
         try:
@@ -155,9 +158,6 @@ def build(
         BundleError: anything wrong with the spec, service, models or packages; nothing is
             left in the bundle store.
     """
-    import dosirak
-    from dosirak.models.api import current_step_lineage
-
     base_dir = Path(base_dir)
     service_rel, attr = _service_file(spec, base_dir)
     files = select_files(base_dir, spec.include, spec.exclude)
@@ -176,7 +176,6 @@ def build(
 
     name = check_name(spec.name or definition.name, "bundle name", error=BundleError)
     version = new_version()
-    from dosirak.metadata.timeutil import utcnow
 
     temp = store.new_temp_dir()
     try:
@@ -187,7 +186,6 @@ def build(
         models_info: list[dict[str, Any]] = []
         for model_version, tags in packed:
             rel_dir = f"models/{model_version.name}/{model_version.version}"
-            from dosirak.models.store import copy_version, verify_files
 
             source = model_version.local_dir()  # downloaded once if it was saved on another machine
             verify_files(source, model_version.files, f"model {model_version.tag}")
@@ -235,15 +233,10 @@ def build_from_file(path: str | Path = SPEC_FILE, **overrides: Any) -> BundleRec
 
 
 def _framework_distributions(framework: str) -> tuple[str, ...]:
-    from dosirak.models.frameworks.base import handler_named
-
     return handler_named(framework).distributions
 
 
 def _dockerfile(spec: BuildSpec, name: str, version: str) -> str:
-    from dosirak.bundles.container import render_dockerfile
-    from dosirak.settings import get_settings
-
     return render_dockerfile(name=name, version=version,
                              base_image=spec.docker.base_image or get_settings().container_base_image,
                              system_packages=spec.docker.system_packages)

@@ -16,6 +16,7 @@ lines are kept, so a failing build or push says why in its error.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dosirak.errors import ImageError
+from dosirak.settings import child_environment
 
 log = logging.getLogger(__name__)
 
@@ -300,8 +302,6 @@ def run(command: Sequence[str], what: str, *, progress: Progress | None = None,
     Raises:
         ImageError: it could not start or exited non-zero; the message holds its last lines.
     """
-    from dosirak.settings import child_environment
-
     log.debug("running %s", " ".join(command))
     tail: deque[str] = deque(maxlen=TAIL_LINES)
     try:
@@ -358,7 +358,6 @@ def auth_file(registry: str, username: str | None, password: str | None) -> Iter
         return
     if not username or not password:
         raise ImageError(f"a login for {registry} needs both a username and a password")
-    import base64
 
     with _private_dir() as directory:
         token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import dosirak
 from dosirak.bundles.manifest import VerifyReport, verify
 from dosirak.errors import BundleError, BundleIntegrityError, BundleVersionError
 from dosirak.names import check_name
@@ -55,8 +56,6 @@ def read_bundle_yaml(root: Path) -> dict[str, Any]:
         BundleIntegrityError: it is missing or not a mapping.
         BundleVersionError: it was written by a newer dosirak than this one.
     """
-    import dosirak
-
     path = root / BUNDLE_FILE
     if not path.is_file():
         raise BundleIntegrityError(f"{root} is not a bundle: it has no {BUNDLE_FILE}")

@@ -28,13 +28,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import dosirak
 from dosirak.bundles import builders, store, wheelhouse
 from dosirak.bundles.base_image import ensure_base_image
 from dosirak.bundles.builders import ImageBuilder, Progress, Reference, parse_reference
 from dosirak.bundles.bundle import Bundle
+from dosirak.bundles.requirements import Pin, extra_index_urls
 from dosirak.errors import BundleError, ImageError
 from dosirak.metadata.records import ImageRecord
+from dosirak.metadata.store import get_store
 from dosirak.names import path_under
+from dosirak.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +75,6 @@ def render_dockerfile(*, name: str, version: str, base_image: str, wheelhouse: b
     """The Dockerfile of a bundle's image (also written as the bundle's ``env/Dockerfile``)."""
     import jinja2
 
-    import dosirak
-
     parse_reference(base_image, "base image")
     for package in system_packages:
         if not _SYSTEM_PACKAGE.fullmatch(str(package)):
@@ -100,8 +102,6 @@ def bundle_requirements(bundle: Bundle) -> list[str]:
 def bundle_options(bundle: Bundle, *, base_image: str | None = None, wheelhouse: bool = True,
                    trusted: bool = False) -> ImageOptions:
     """Options for ``bundle``: ``base_image`` > the bundle's ``docker.base_image`` > the setting."""
-    from dosirak.settings import get_settings
-
     found = bundle.info.get("docker")
     docker: dict[str, Any] = found if isinstance(found, dict) else {}
     base = base_image or docker.get("base_image") or get_settings().container_base_image
@@ -111,8 +111,6 @@ def bundle_options(bundle: Bundle, *, base_image: str | None = None, wheelhouse:
 
 
 def default_context_dir(bundle: Bundle) -> Path:
-    from dosirak.settings import get_settings
-
     return path_under(get_settings().home / "containers", bundle.name, bundle.version, error=BundleError)
 
 
@@ -123,8 +121,6 @@ def write_context(bundle: Bundle, context: Path, options: ImageOptions, *, progr
         BundleError: ``context`` holds something dosirak did not write.
         ImageError: the dosirak wheel or the wheelhouse cannot be made.
     """
-    from dosirak.settings import get_settings
-
     if context.exists() or context.is_symlink():
         leftovers = {p.name for p in context.iterdir()} if context.is_dir() and not context.is_symlink() else {"?"}
         if leftovers and not leftovers <= CONTEXT_ENTRIES:
@@ -144,7 +140,6 @@ def write_context(bundle: Bundle, context: Path, options: ImageOptions, *, progr
         lines = sorted(set(requirements) | set(wheelhouse.wheel_requirements(own_wheel)))
         (context / "requirements.txt").write_text(
             "# the bundle's pinned requirements and dosirak's own\n" + "\n".join(lines) + "\n", encoding="utf-8")
-    from dosirak.bundles.requirements import Pin, extra_index_urls
 
     pins_read = [Pin(name=line.partition("==")[0].partition("[")[0], extras="", version=line.partition("==")[2],
                      reason="bundle") for line in requirements]
@@ -197,9 +192,6 @@ def build_image(
             base image is missing, or the build failed (with its last lines).
         BundleError: the bundle fails verification or is not in the store.
     """
-    from dosirak.metadata.store import get_store
-    from dosirak.settings import get_settings
-
     path, record = store.resolve(tag)
     bundle = Bundle.open(path, check=True)
     if record is None:
@@ -240,8 +232,6 @@ def _image_reference(image: str | None, bundle: Bundle) -> Reference:
 
 def images(tag: str | None = None) -> list[ImageRecord]:
     """Images recorded against bundle ``tag`` (or every bundle), newest first."""
-    from dosirak.metadata.store import get_store
-
     bundle_id = store.get(tag).id if tag else None
     return get_store().list_images(bundle_id)
 
@@ -287,8 +277,6 @@ def push_image(
     Raises:
         ImageError: the image is unknown or gone from the builder's storage, or the push failed.
     """
-    from dosirak.metadata.store import get_store
-
     local = image if isinstance(image, ImageRecord) else find_image(image)
     source = parse_reference(local.reference)
     target = parse_reference(repository, "repository")

@@ -39,8 +39,10 @@ from pathlib import Path
 from typing import Any
 
 from dosirak._extras import require
-from dosirak.bundles.manifest import SIGNATURES, read_manifest
+from dosirak.bundles.bundle import read_bundle_yaml
+from dosirak.bundles.manifest import SIGNATURES, read_manifest, verify
 from dosirak.errors import BundleError, BundleSignatureError, ConfigError
+from dosirak.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +87,6 @@ def _crypto() -> Any:
 
 
 def _message(root: Path) -> bytes:
-    from dosirak.bundles.bundle import read_bundle_yaml
-
     info = read_bundle_yaml(root)
     _entries, manifest_sha256 = read_manifest(root)
     return _CONTEXT + f"{info['name']}:{info['version']}\n{manifest_sha256}\n".encode()
@@ -198,8 +198,6 @@ def sign(root: Path, key_path: Path) -> PublicKey:
 
     Signing again with the same key replaces that key's earlier signature.
     """
-    from dosirak.bundles.manifest import verify
-
     private = _load_private_key(key_path)
     verify(root)
     public = _public_of(private, Path(key_path).stem if _KEY_NAME.fullmatch(Path(key_path).stem) else "key")
@@ -264,8 +262,6 @@ def enforce_policy(root: Path, what: str | None = None) -> list[PublicKey]:
 
     Returns the trusted signers; [] when signatures are not required and no keys are configured.
     """
-    from dosirak.settings import get_settings
-
     settings = get_settings()
     if not settings.require_signed_bundles:
         if settings.trusted_keys is None:

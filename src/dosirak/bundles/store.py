@@ -22,23 +22,23 @@ from pathlib import Path
 from typing import Any
 
 from dosirak import process
+from dosirak.artifacts import shared
 from dosirak.bundles.bundle import BUNDLE_FILE, Bundle
+from dosirak.bundles.manifest import verify
 from dosirak.errors import BundleError, NotFoundError
 from dosirak.metadata.records import BundleRecord
+from dosirak.metadata.store import get_store
 from dosirak.names import check_name, path_under
+from dosirak.settings import get_settings
 
 log = logging.getLogger(__name__)
 
 
 def _store() -> Any:
-    from dosirak.metadata.store import get_store
-
     return get_store()
 
 
 def root() -> Path:
-    from dosirak.settings import get_settings
-
     return get_settings().bundles_root
 
 
@@ -87,8 +87,6 @@ def local_dir(record: BundleRecord) -> Path:
     uri = (record.extra or {}).get("shared_uri")
     if (path / BUNDLE_FILE).is_file() or not uri:
         return path
-    from dosirak.artifacts import shared
-    from dosirak.bundles.manifest import verify
 
     def check(copy: Path) -> None:
         report = verify(copy)
@@ -139,8 +137,6 @@ def commit(
     lineage = info.get("lineage") or {}
     shared_uri: str | None = None
     try:
-        from dosirak.artifacts import shared
-
         remote = shared.active_remote_store()
         if remote is not None:  # a team's store: the bundle is kept there too, before it is recorded
             shared_uri = shared.location(remote, "bundles", name, version)
@@ -178,8 +174,6 @@ def delete(tag: str) -> BundleRecord:
                     "its files are left alone; inspect and remove that directory yourself", record.tag, path, home)
     uri = (record.extra or {}).get("shared_uri")
     if uri:
-        from dosirak.artifacts import shared
-
         shared.discard(str(uri))
         shutil.rmtree(shared.cache_dir("bundles", record.name, record.version), ignore_errors=True)
     log.info("deleted bundle %s", record.tag)
@@ -192,33 +186,3 @@ def directory_size(path: Path) -> int:
 
 __all__ = ["commit", "delete", "directory_size", "get", "list_bundles", "local_dir", "new_temp_dir", "open_bundle",
            "parse_tag", "resolve", "root"]
-
-
-def serve_parts(target: str) -> tuple[str, Path, dict[str, str]] | None:
-    """How to serve ``target`` if it is a bundle (tag or directory), else None.
-
-    Returns ``(service spec, source directory, worker environment)``. The bundle's
-    MANIFEST is verified first, then the signing policy (``require_signed_bundles``). Its pickled models may load when the bundle was built
-    here (not imported), or when ``DOSIRAK_BUNDLE_TRUSTED=1`` is already set.
-    """
-    from dosirak.settings import BUNDLE_DIR_ENV, BUNDLE_TRUSTED_ENV, env_flag
-
-    candidate = Path(target).expanduser()
-    if not (candidate / BUNDLE_FILE).is_file():
-        if ".py:" in target or target.endswith(".py") or "/" in target:
-            return None
-        name, version = parse_tag(target)
-        if not any(r.name == name for r in list_bundles(name)):
-            return None
-    path, record = resolve(target)
-    bundle = Bundle.open(path, check=True)
-    from dosirak.bundles.signing import enforce_policy
-
-    enforce_policy(bundle.path, bundle.tag)
-    trusted = (record is not None and not record.imported) or env_flag(BUNDLE_TRUSTED_ENV)
-    env = {BUNDLE_DIR_ENV: str(bundle.path.resolve()), BUNDLE_TRUSTED_ENV: "1" if trusted else "0"}
-    log.info("serving bundle %s from %s%s", bundle.tag, bundle.path, "" if trusted else " (untrusted: no pickle)")
-    return bundle.service, bundle.src_dir, env
-
-
-__all__ += ["serve_parts"]

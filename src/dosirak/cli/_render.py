@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, is_dataclass
 from datetime import datetime
@@ -33,8 +34,6 @@ def print_json(data: Any) -> None:
 
 
 def console() -> Any:
-    import shutil
-
     from rich.console import Console
 
     width = None if shutil.get_terminal_size((0, 0)).columns else 140

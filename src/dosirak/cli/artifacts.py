@@ -5,7 +5,9 @@ from __future__ import annotations
 import click
 
 from dosirak.cli._render import console, fmt, json_option, print_json, table
+from dosirak.errors import NotFoundError
 from dosirak.metadata.like import MAX_SQL_INTEGER
+from dosirak.metadata.store import get_store
 from dosirak.units import human_size
 
 
@@ -20,8 +22,6 @@ def artifact() -> None:
 @json_option
 def list_artifacts(limit: int, type_name: str | None, as_json: bool) -> None:
     """Artifacts, newest first."""
-    from dosirak.metadata.store import get_store
-
     found = get_store().list_artifacts(limit=limit, type_name=type_name)
     if as_json:
         print_json(found)
@@ -39,8 +39,6 @@ def show(artifact_id: str, as_json: bool) -> None:
 
     ARTIFACT is an id, an id prefix, or `latest` (the newest artifact).
     """
-    from dosirak.errors import NotFoundError
-    from dosirak.metadata.store import get_store
 
     store = get_store()
     if artifact_id == "latest":

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import click
 
+from dosirak.bundles import store
+from dosirak.bundles.archive import export_bundle, import_bundle
+from dosirak.bundles.container import build_image, describe, images, push_image
+from dosirak.bundles.signing import enforce_policy, generate_key, read_signatures
+from dosirak.bundles.signing import sign as sign_bundle
 from dosirak.cli._render import json_option, print_json, table
-from dosirak.units import human_size
+from dosirak.errors import BundleError
+from dosirak.settings import get_settings
+from dosirak.units import human_size, parse_size
 
 
 @click.group("bundle")
@@ -27,8 +36,6 @@ def build(spec_file: Path, name: str | None, as_json: bool) -> None:
     from dosirak.bundles.spec import load_spec
 
     if not spec_file.is_file():
-        from dosirak.errors import BundleError
-
         raise BundleError(f"no build spec at {spec_file}; write one with at least `service: FILE.py:Class`")
     spec = load_spec(spec_file)
     if name:
@@ -45,8 +52,6 @@ def build(spec_file: Path, name: str | None, as_json: bool) -> None:
 @json_option
 def list_bundles(name: str | None, as_json: bool) -> None:
     """Bundles in the store, newest first."""
-    from dosirak.bundles import store
-
     records = store.list_bundles(name)
     if as_json:
         print_json(records)
@@ -61,12 +66,8 @@ def list_bundles(name: str | None, as_json: bool) -> None:
 @json_option
 def show(tag: str, as_json: bool) -> None:
     """A bundle's bundle.yaml: service, apis, models, requirements, lineage."""
-    from dosirak.bundles import store
-
     opened = store.open_bundle(tag, check=False)
     if as_json:
-        from dosirak.bundles.container import describe
-
         print_json({"path": str(opened.path), **opened.info, "images": [describe(i) for i in _images(opened.path)]})
         return
     info = opened.info
@@ -88,9 +89,6 @@ def show(tag: str, as_json: bool) -> None:
 
 def _images(path: Path) -> list[Any]:
     """Images recorded against the bundle at ``path`` (none when the store does not know it)."""
-    from dosirak.bundles import store
-    from dosirak.bundles.container import images
-
     _path, record = store.resolve(path)
     return images(record.tag) if record is not None else []
 
@@ -100,9 +98,6 @@ def _images(path: Path) -> list[Any]:
 @json_option
 def verify(tag_or_path: str, as_json: bool) -> None:
     """Re-check every file of a bundle against its MANIFEST, and check its signatures against the trusted keys."""
-    from dosirak.bundles import store
-    from dosirak.bundles.signing import enforce_policy, read_signatures
-
     opened = store.open_bundle(tag_or_path, check=False)
     report = opened.verify()
     present = read_signatures(opened.path)
@@ -133,8 +128,6 @@ def keygen(path: Path, name: str) -> None:
     Keep PATH secret; add the line in PATH.pub to the trusted keys file (DOSIRAK_TRUSTED_KEYS)
     of every machine that imports or serves your bundles.
     """
-    from dosirak.bundles.signing import generate_key
-
     public = generate_key(path, name=name)
     click.echo(f"wrote private key {path} and public key {path}.pub (id {public.key_id})\n{public.line()}")
 
@@ -145,9 +138,6 @@ def keygen(path: Path, name: str) -> None:
               help="Private key file made by `dosirak bundle keygen`.")
 def sign(tag_or_path: str, key_path: Path) -> None:
     """Sign a bundle (verified first): proves who built it, to importers and servers that trust the key."""
-    from dosirak.bundles import store
-    from dosirak.bundles.signing import sign as sign_bundle
-
     opened = store.open_bundle(tag_or_path, check=True)
     public = sign_bundle(opened.path, key_path)
     click.echo(f"signed {opened.tag} with {public.name} ({public.key_id})")
@@ -158,8 +148,6 @@ def sign(tag_or_path: str, key_path: Path) -> None:
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
 def delete(tag: str, yes: bool) -> None:
     """Delete a bundle (refused while a running deployment uses it)."""
-    from dosirak.bundles import store
-
     record = store.get(tag)
     if not yes:
         click.confirm(f"delete bundle {record.tag}?", abort=True)
@@ -172,15 +160,11 @@ def delete(tag: str, yes: bool) -> None:
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Archive file to write.")
 def export(tag: str, output: Path) -> None:
     """Write a bundle as one archive file (verified first)."""
-    from dosirak.bundles.archive import export_bundle
-
     path = export_bundle(tag, output)
     click.echo(f"exported {tag} to {path} ({human_size(path.stat().st_size)})")
 
 
 def _size(_ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
-    from dosirak.units import parse_size
-
     if value is None:
         return None
     try:
@@ -205,18 +189,12 @@ def import_(archive: Path, max_size: int | None, max_file_size: int | None, max_
     """Import a bundle archive: refuses unsafe paths, links and names, any file whose hash differs, and an
     archive over the size limits (checked from its headers before anything is extracted). A bundle already
     here with the same files is left as it is (and said so); one with other files is refused."""
-    from dataclasses import replace
-
-    from dosirak.bundles.archive import import_bundle
-    from dosirak.settings import get_settings
-
     limits = get_settings().import_limits
     limits = replace(limits, max_bytes=max_size or limits.max_bytes,
                      max_file_bytes=max_file_size or limits.max_file_bytes,
                      max_members=max_members or limits.max_members)
-    from dosirak.bundles.store import list_bundles
 
-    present = {b.tag for b in list_bundles()}
+    present = {b.tag for b in store.list_bundles()}
     record = import_bundle(archive, limits=limits)
     if record.tag in present:
         click.echo(f"{record.tag} is already in this store with the same files (at {record.path}); nothing to import")
@@ -250,10 +228,6 @@ def containerize(tag: str, builder: str | None, base_image: str | None, wheelhou
                  repository: str | None, output: Path | None, trusted: bool | None, no_cache: bool, quiet: bool,
                  as_json: bool) -> None:
     """Build the bundle's container image (and push it): `docker run IMAGE` serves on 3000, `docker run IMAGE serve` (SageMaker) on 8080."""
-    import time
-
-    from dosirak.bundles.container import build_image, describe, push_image
-
     def progress(line: str) -> None:
         click.echo(line, err=True)
 

@@ -7,8 +7,13 @@ from typing import Any
 
 import click
 
+from dosirak import plugins
 from dosirak.cli._render import console, fmt, json_option, print_json, table
-from dosirak.errors import ConfigError
+from dosirak.errors import ConfigError, NotFoundError, StackError
+from dosirak.metadata.store import get_store
+from dosirak.stack.component import option_flag
+from dosirak.stack.credentials import masked
+from dosirak.stack.flavors import KINDS, flavor_class
 
 
 def parse_options(args: list[str]) -> dict[str, Any]:
@@ -53,11 +58,6 @@ def _component_group(component_type: str) -> click.Group:
     @click.option("--replace", is_flag=True, help="Redefine an existing component of this name (its stacks follow).")
     @click.pass_context
     def register(ctx: click.Context, name: str, flavor: str, replace: bool) -> None:
-        from dosirak.errors import NotFoundError, StackError
-        from dosirak.metadata.store import get_store
-        from dosirak.stack.credentials import masked
-        from dosirak.stack.flavors import flavor_class
-
         cls = flavor_class(component_type, flavor)
         config = cls.validate_config(parse_options(list(ctx.args)))
         cls.check_usable(name, config)
@@ -82,9 +82,6 @@ def _component_group(component_type: str) -> click.Group:
     @json_option
     def list_(as_json: bool) -> None:
         """Registered components of this type, and the stacks using them."""
-        from dosirak.metadata.store import get_store
-        from dosirak.stack.credentials import masked
-
         store = get_store()
         components = store.list_components(component_type)
         users: dict[str, list[str]] = {}
@@ -104,11 +101,6 @@ def _component_group(component_type: str) -> click.Group:
     @json_option
     def describe(name: str, as_json: bool) -> None:
         """One component: flavor, configuration and the options its flavor takes."""
-        from dosirak.metadata.store import get_store
-        from dosirak.stack.component import option_flag
-        from dosirak.stack.credentials import masked
-        from dosirak.stack.flavors import flavor_class
-
         comp = get_store().get_component(component_type, name)
         schema = flavor_class(component_type, comp.flavor).config_schema()
         if as_json:
@@ -125,8 +117,6 @@ def _component_group(component_type: str) -> click.Group:
     @click.argument("name")
     def delete(name: str) -> None:
         """Delete a component that no stack uses."""
-        from dosirak.metadata.store import get_store
-
         get_store().delete_component(component_type, name)
         click.echo(f"deleted {component_type} '{name}'")
 
@@ -147,9 +137,6 @@ def flavor() -> None:
 @json_option
 def list_flavors(as_json: bool) -> None:
     """Every installed flavor, by component type."""
-    from dosirak import plugins
-    from dosirak.stack.flavors import KINDS
-
     rows = [(ctype, name, plugins.spec(kind, name)) for ctype, kind in KINDS.items() for name in plugins.names(kind)]
     if as_json:
         print_json([{"type": t, "flavor": n, "implementation": s} for t, n, s in rows])

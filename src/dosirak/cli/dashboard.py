@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import click
 
+from dosirak.dashboard import launcher
+from dosirak.dashboard.server import serve, url_for
+from dosirak.settings import get_settings
+
 DEFAULT_PORT = 8237
 
 
@@ -20,14 +24,9 @@ def up(host: str, port: int, foreground: bool) -> None:
     Beyond the loopback every request needs a token: DOSIRAK_DASHBOARD_TOKEN, or one
     generated now and printed once. `dosirak down` stops a background dashboard.
     """
-    from dosirak.dashboard import launcher
-    from dosirak.settings import get_settings
-
     settings = get_settings()
     token, generated = launcher.choose_token(host, settings.dashboard_token)
     if foreground:
-        from dosirak.dashboard.server import serve, url_for
-
         if generated:
             _print_token(token)
         click.echo(f"dosirak dashboard on {url_for(host, port)} (Ctrl+C to stop)")
@@ -53,9 +52,6 @@ def _print_token(token: str | None) -> None:
 @click.command()
 def down() -> None:
     """Stop the background dashboard started by `dosirak up`."""
-    from dosirak.dashboard import launcher
-    from dosirak.settings import get_settings
-
     state = launcher.stop(get_settings().run_dir)
     if state is None:
         click.echo("no dosirak dashboard is running")

@@ -7,6 +7,8 @@ serve it, ``status``/``invoke``/``destroy`` work on the endpoint by name.
 
 from __future__ import annotations
 
+import os
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,7 +16,11 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from dosirak.cli._render import json_option, print_json, table
-from dosirak.errors import ConfigError
+from dosirak.deployers.aws import AWS
+from dosirak.deployers.sagemaker import Endpoints, bundle_lineage
+from dosirak.deployers.sagemaker_contract import check_image
+from dosirak.errors import ConfigError, NotFoundError
+from dosirak.metadata.store import get_store
 
 if TYPE_CHECKING:
     from dosirak.deployers.aws import AWS
@@ -45,9 +51,7 @@ def _resolved(config: DeployConfig, path: Path) -> DeployConfig:
 
 def _aws_for(name: str, region: str | None) -> AWS:
     """The clients of ``--region``, else of the region NAME was last deployed to, else boto3's."""
-    from dosirak.deployers.aws import AWS
     from dosirak.deployers.sagemaker_config import check_sagemaker_name
-    from dosirak.metadata.store import get_store
 
     try:
         check_sagemaker_name(name)
@@ -89,8 +93,6 @@ def deploy() -> None:
 def init(name: str, target: str, output: Path, bundle: str | None, region: str | None, role_arn: str | None,
          instance_type: str, image_repository: str | None, force: bool) -> None:
     """Write a commented deploy config for endpoint NAME."""
-    import os
-
     from dosirak.deployers import sagemaker_config
 
     try:
@@ -128,7 +130,6 @@ def _configured_region() -> str | None:
 @_CONFIG
 def build(config_file: Path) -> None:
     """Build the bundle's image, push it (creating the ECR repository when missing), record its digest."""
-    from dosirak.deployers.aws import AWS
     from dosirak.deployers.registry import build_and_push
 
     config = _load(config_file)
@@ -142,9 +143,7 @@ def build(config_file: Path) -> None:
 @json_option
 def apply(config_file: Path, as_json: bool) -> None:
     """Create or update the model, endpoint configuration and endpoint; wait for InService."""
-    from dosirak.deployers.aws import AWS
     from dosirak.deployers.registry import image_for
-    from dosirak.deployers.sagemaker import Endpoints, bundle_lineage
 
     config = _resolved(_load(config_file), config_file)
     lineage = bundle_lineage(config.bundle)
@@ -166,9 +165,6 @@ def apply(config_file: Path, as_json: bool) -> None:
 @json_option
 def status(name: str, region: str | None, as_json: bool) -> None:
     """Show the endpoint's status (such as InService), configuration, model and image."""
-    from dosirak.deployers.sagemaker import Endpoints
-    from dosirak.errors import NotFoundError
-
     endpoints = Endpoints(_aws_for(name, region))
     endpoint = endpoints.describe(name)
     if endpoint is None:
@@ -205,10 +201,6 @@ def status(name: str, region: str | None, as_json: bool) -> None:
 def invoke(name: str, api: str | None, data: str, content_type: str, accept: str | None, max_bytes: int,
            region: str | None) -> None:
     """Call the endpoint through sagemaker-runtime and print its answer."""
-    import re
-
-    from dosirak.deployers.sagemaker import Endpoints
-
     if api is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,127}", api):
         raise ConfigError(f"--api {api[:60]!r} is not an api name (letters, digits and '_')")
     body = _read_body(data, max_bytes)
@@ -245,8 +237,6 @@ def _read_body(data: str, max_bytes: int) -> bytes:
 @_REGION
 def destroy(name: str, purge_image: bool, yes: bool, region: str | None) -> None:
     """Delete the endpoint, its configurations, models and autoscaling (the image stays unless --purge-image)."""
-    from dosirak.deployers.sagemaker import Endpoints
-
     endpoints = Endpoints(_aws_for(name, region), progress=_progress)
     if not yes and sys.stdin.isatty():
         click.confirm(f"delete endpoint {name} and its models in {endpoints.aws.region}?", abort=True)
@@ -264,8 +254,6 @@ def destroy(name: str, purge_image: bool, yes: bool, region: str | None) -> None
                    "default: the api's OpenAPI example.")
 def run_local(config_file: Path, port: int, timeout_s: float, samples: tuple[str, ...]) -> None:
     """Run the built image as SageMaker will (`serve`) and check ping, every api, and SIGTERM."""
-    from dosirak.deployers.sagemaker_contract import check_image
-
     config = _load(config_file)
     report = check_image(config, port=port, timeout_s=timeout_s, samples=_samples(samples), progress=_progress)
     rows = [(c.name, "ok" if c.ok else "FAILED", c.detail) for c in report.checks]

@@ -7,6 +7,10 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from dosirak.cli._render import console, json_option, print_json, status_style, table
+from dosirak.deployers.discovery import refresh
+from dosirak.errors import NotFoundError
+from dosirak.metadata.store import get_store
+from dosirak.stack.flavors import flavor_class
 from dosirak.statuses import ENDED_DEPLOYMENT_STATUSES, SERVING_DEPLOYMENT_STATUSES
 
 if TYPE_CHECKING:
@@ -15,10 +19,6 @@ if TYPE_CHECKING:
 
 def _deployer_for(record: DeploymentRecord) -> Any:
     """The deployer that made ``record``, configured as registered (or with defaults if since deleted)."""
-    from dosirak.errors import NotFoundError
-    from dosirak.metadata.store import get_store
-    from dosirak.stack.flavors import flavor_class
-
     try:
         config = get_store().get_component("model-deployer", record.deployer).config
     except NotFoundError:
@@ -27,8 +27,6 @@ def _deployer_for(record: DeploymentRecord) -> Any:
 
 
 def _get(deployment_id: str) -> tuple[DeploymentRecord, Any]:
-    from dosirak.metadata.store import get_store
-
     record = get_store().get_deployment(deployment_id)
     deployer = _deployer_for(record)
     return deployer.refresh(record), deployer
@@ -45,9 +43,6 @@ def deployment() -> None:
 @json_option
 def list_deployments(show_all: bool, model_name: str | None, as_json: bool) -> None:
     """Deployments, newest first, their status checked against their processes."""
-    from dosirak.deployers.discovery import refresh
-    from dosirak.metadata.store import get_store
-
     records = [refresh(r) for r in get_store().list_deployments(model_name=model_name)]
     if not show_all:
         records = [r for r in records if r.status not in ENDED_DEPLOYMENT_STATUSES] or records[:5]

@@ -19,6 +19,8 @@ import sys
 
 import click
 
+from dosirak.settings import env_value
+
 #: Ports of the two ways in.
 PLAIN_PORT = 3000
 SAGEMAKER_PORT = 8080
@@ -27,8 +29,6 @@ DRAIN_S = 25
 
 
 def _port(variable: str, default: int) -> int:
-    from dosirak.settings import env_value
-
     text = env_value(variable)
     if text is None or not text.strip():
         return default

@@ -6,7 +6,9 @@ import sys
 
 import click
 
+from dosirak.artifacts.gc import Roots, collect
 from dosirak.cli._render import json_option, print_json, table
+from dosirak.metadata.store import get_store
 from dosirak.units import human_size
 
 
@@ -28,9 +30,6 @@ def gc(dry_run: bool, as_json: bool) -> None:
     home's artifacts/, models/ and bundles/ is ever removed; symlinks are not followed.
     Exits with status 1 if something could not be removed.
     """
-    from dosirak.artifacts.gc import Roots, collect
-    from dosirak.metadata.store import get_store
-
     report = collect(get_store(), Roots.of_home(), dry_run=dry_run)
     if as_json:
         print_json(report.to_json())

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import shlex
+
 import click
 
+from dosirak import integrations
 from dosirak.cli._render import json_option, print_json, table
 
 
@@ -16,9 +19,7 @@ def integration() -> None:
 @json_option
 def list_integrations(as_json: bool) -> None:
     """Every integration, whether it is installed, and what it still needs."""
-    from dosirak.integrations import integrations
-
-    found = integrations()
+    found = integrations.integrations()
     if as_json:
         print_json([{"name": i.name, "installed": i.installed, "requirements": list(i.requirements),
                      "missing": list(i.missing)} for i in found])
@@ -34,10 +35,6 @@ def list_integrations(as_json: bool) -> None:
 @click.option("--dry-run", is_flag=True, help="Print the pip command instead of running it.")
 def install(names: tuple[str, ...], upgrade: bool, dry_run: bool) -> None:
     """pip-install integrations NAMES into the environment dosirak runs in."""
-    import shlex
-
-    from dosirak import integrations
-
     chosen = integrations.plan(integrations.resolve(names), upgrade=upgrade)
     for note in chosen.notes:
         click.echo(note, err=True)

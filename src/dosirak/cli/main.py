@@ -11,10 +11,12 @@ import difflib
 import importlib
 import logging
 import sys
+import traceback
 from typing import Any
 
 import click
 
+from dosirak import plugins
 from dosirak.errors import DosirakError, RunFailedError
 
 #: command name -> ("module:attr", short help)
@@ -56,8 +58,6 @@ class LazyGroup(click.Group):
         if self._plugins_loaded:
             return
         self._plugins_loaded = True
-        from dosirak import plugins
-
         for name in plugins.names("cli"):
             if name not in self.lazy:
                 self.lazy[name] = (plugins.spec("cli", name), "(plugin)")
@@ -152,8 +152,6 @@ class _CliFormatter(logging.Formatter):
         message = record.getMessage()
         if record.exc_info and record.exc_info[1] is not None and record.levelno >= 40:
             if _debugging():
-                import traceback
-
                 message += "\n" + "".join(traceback.format_exception(*record.exc_info)).rstrip()
             elif str(record.exc_info[1]) not in message:
                 message += f" ({type(record.exc_info[1]).__name__}: {record.exc_info[1]})"
@@ -172,8 +170,6 @@ def _debugging() -> bool:
 def _fail(message: str, status: int, *, details: str | None = None) -> None:
     """Print one ``error:`` line (with -vv, ``details`` or the traceback first) and exit with ``status``."""
     if _debugging() and (details or sys.exc_info()[0] is not None):
-        import traceback
-
         click.echo((details or traceback.format_exc()).rstrip(), err=True)
     click.echo(f"error: {' '.join(message.split())}", err=True)  # one line, whatever the message holds
     sys.exit(status)

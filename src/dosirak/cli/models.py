@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from dosirak.cli._render import json_option, print_json, table
+from dosirak.models import api
 from dosirak.units import human_size
 
 if TYPE_CHECKING:
@@ -22,8 +23,6 @@ def model() -> None:
 @json_option
 def list_models(as_json: bool) -> None:
     """Every model with its newest version and aliases."""
-    from dosirak.models import api
-
     records = api.list()
     if as_json:
         print_json(records)
@@ -38,8 +37,6 @@ def list_models(as_json: bool) -> None:
 @json_option
 def show(tag: str, as_json: bool) -> None:
     """A model's versions and alias history, or one version (NAME:VERSION or NAME:ALIAS) in detail."""
-    from dosirak.models import api
-
     name, sep, _ref = tag.partition(":")
     if sep:
         version = api.get(tag)
@@ -85,8 +82,6 @@ def _show_version(version: ModelVersion) -> None:
 @click.option("--remove", is_flag=True, help="Remove ALIAS from the model named by TAG instead of moving it.")
 def alias(tag: str, alias: str, remove: bool) -> None:
     """Point ALIAS (e.g. production) at the version TAG names; every move is kept as history."""
-    from dosirak.models import api
-
     if remove:
         name = tag.partition(":")[0]
         api.remove_alias(name, alias, actor="cli")
@@ -103,8 +98,6 @@ def alias(tag: str, alias: str, remove: bool) -> None:
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
 def delete(tag: str, yes: bool) -> None:
     """Delete one version (NAME:VERSION) or a whole model (NAME); refused while a bundle or deployment uses it."""
-    from dosirak.models import api
-
     if not yes:
         click.confirm(f"delete {tag}?", abort=True)
     for version in api.delete(tag):

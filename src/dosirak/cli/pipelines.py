@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from dosirak.cli._render import json_option, print_json, status_style, table
+from dosirak.metadata.store import get_store
 from dosirak.units import duration
 
 
@@ -17,8 +18,6 @@ def pipeline() -> None:
 @json_option
 def list_pipelines(as_json: bool) -> None:
     """Every pipeline with its number of runs and its last run."""
-    from dosirak.metadata.store import get_store
-
     rows = get_store().list_pipelines()
     if as_json:
         print_json([{"name": p.name, "runs": n, "last_run": last.id if last else None,

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from dosirak.settings import CONFIG_FILE_NAME, PROJECT_DIR_NAME
+from dosirak.metadata.store import get_store
+from dosirak.settings import CONFIG_FILE_NAME, PROJECT_DIR_NAME, env_value
 
 
 @click.command()
@@ -29,7 +30,6 @@ def init(directory: Path) -> None:
         "# metadata_url = \"postgresql+psycopg://user@host/dosirak\"\n"
     )
     (target / ".gitignore").write_text("*\n!config.toml\n!.gitignore\n")
-    from dosirak.metadata.store import get_store
 
     get_store(f"sqlite:///{target / 'metadata.db'}")
     click.echo(f"initialised dosirak project home at {target}")
@@ -37,8 +37,6 @@ def init(directory: Path) -> None:
 
 def _say_when_the_environment_wins(target: Path) -> None:
     """One line on stderr when DOSIRAK_HOME is set: commands then use it, not ``target``."""
-    from dosirak.settings import env_value
-
     home = env_value("DOSIRAK_HOME")
     if home:
         click.echo(f"warning: DOSIRAK_HOME is set ({home}) and wins: commands use it, not {target}, "

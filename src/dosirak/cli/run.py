@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
 from dosirak.errors import ConfigError
+from dosirak.pipelines.pipeline import Pipeline, load_config
+from dosirak.pipelines.progress import display
 
 
 def _parse_param(text: str) -> tuple[str, Any]:
@@ -24,12 +29,6 @@ def _parse_param(text: str) -> tuple[str, Any]:
 
 def load_pipeline(target: str) -> Any:
     """Import ``path/to/file.py:name`` (or ``package.module:name``) and return the pipeline."""
-    import importlib
-    import importlib.util
-    import sys
-
-    from dosirak.pipelines.pipeline import Pipeline
-
     if ":" not in target:
         raise ConfigError(f"give the pipeline as FILE.py:NAME, got '{target}'")
     source, _, attr = target.rpartition(":")
@@ -75,7 +74,6 @@ def run(target: str, config: Path | None, params: tuple[str, ...], stack: str | 
     records the run as cancelled and exits with status 130; a rerun resumes from the cache.
     """
     pipe = load_pipeline(target)
-    from dosirak.pipelines.pipeline import load_config
 
     cfg = load_config(config)
     if no_cache:
@@ -83,7 +81,6 @@ def run(target: str, config: Path | None, params: tuple[str, ...], stack: str | 
         for step_cfg in cfg.get("steps", {}).values():
             step_cfg.pop("enable_cache", None)
     kwargs = dict(_parse_param(p) for p in params)
-    from dosirak.pipelines.progress import display
 
     try:
         with display("plain" if plain else None, summary=False):  # the summary is the line below

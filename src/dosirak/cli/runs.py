@@ -7,7 +7,10 @@ from typing import TYPE_CHECKING
 import click
 
 from dosirak.cli._render import console, fmt, json_option, print_json, status_style, table
+from dosirak.client import Client
+from dosirak.errors import NotFoundError
 from dosirak.metadata.like import MAX_SQL_INTEGER
+from dosirak.pipelines.cache import explain_miss
 from dosirak.statuses import RUN_STATUSES, RunStatus
 from dosirak.units import duration, human_size
 
@@ -27,8 +30,6 @@ def runs() -> None:
 @json_option
 def list_runs(pipeline_name: str | None, status: RunStatus | None, limit: int, as_json: bool) -> None:
     """Runs, newest first."""
-    from dosirak.client import Client
-
     found = Client().list_runs(pipeline_name, status=status, limit=limit)
     if as_json:
         print_json([{"id": r.id, "name": r.name, "pipeline": r.pipeline_name, "status": r.status,
@@ -45,8 +46,6 @@ def _run_id(run: str) -> str:
     """RUN as given (an id or id prefix), or for ``latest`` the id of the newest run."""
     if run != "latest":
         return run
-    from dosirak.client import Client
-    from dosirak.errors import NotFoundError
 
     newest = Client().list_runs(limit=1)
     if not newest:
@@ -55,8 +54,6 @@ def _run_id(run: str) -> str:
 
 
 def _miss_reasons(store: object, run: object, step: object) -> list[str]:
-    from dosirak.pipelines.cache import explain_miss
-
     if step.status not in ("completed", "failed") or not step.record.cache_parts:  # type: ignore[attr-defined]
         return []
     previous = store.previous_step_run(run.pipeline_name, step.name, run.id)  # type: ignore[attr-defined]
@@ -87,8 +84,6 @@ def show(run_id: str, as_json: bool) -> None:
 
     RUN is an id, an id prefix, or `latest` (the newest run).
     """
-    from dosirak.client import Client
-
     client = Client()
     run = client.get_run(_run_id(run_id))
     steps = run.steps
@@ -138,9 +133,6 @@ def show(run_id: str, as_json: bool) -> None:
 @click.option("--step", "step_name", help="Only this step's logs.")
 def logs(run_id: str, step_name: str | None) -> None:
     """What each step printed and logged (RUN: an id, an id prefix, or `latest`)."""
-    from dosirak.client import Client
-    from dosirak.errors import NotFoundError
-
     run = Client().get_run(_run_id(run_id))
     steps = run.steps
     if step_name is not None and step_name not in steps:

@@ -8,6 +8,8 @@ import click
 
 from dosirak.cli._render import json_option, print_json, table
 from dosirak.errors import CredentialError
+from dosirak.settings import env_value
+from dosirak.stack import secrets
 
 
 @click.group()
@@ -23,8 +25,6 @@ def secret() -> None:
 @click.option("--replace", is_flag=True, help="Replace a secret of that name.")
 def create(name: str, from_env: str | None, value_stdin: bool, clear_value: str | None, replace: bool) -> None:
     """Store the secret NAME (an owner-only file under the home), from --from-env VAR or --value-stdin."""
-    from dosirak.settings import env_value
-    from dosirak.stack import secrets
 
     if clear_value is not None:
         raise CredentialError(
@@ -50,7 +50,6 @@ def create(name: str, from_env: str | None, value_stdin: bool, clear_value: str 
 @json_option
 def list_(as_json: bool) -> None:
     """The secrets' names (never their values)."""
-    from dosirak.stack import secrets
 
     found = secrets.names()
     if as_json:
@@ -63,7 +62,6 @@ def list_(as_json: bool) -> None:
 @click.argument("name")
 def delete(name: str) -> None:
     """Delete the secret NAME (components referring to it fail until it is created again)."""
-    from dosirak.stack import secrets
 
     secrets.delete(name)
     click.echo(f"deleted secret '{name}'")

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import ast
+import importlib.machinery
+import logging
+import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
+
+from dosirak.bundles.serving import open_for_serving
+from dosirak.errors import ServiceError
 
 
 @dataclass(frozen=True)
@@ -21,16 +28,13 @@ class ServeTarget:
 def resolve_target(target: str) -> ServeTarget:
     """Turn the TARGET argument into a :class:`ServeTarget`.
 
-    Today TARGET is ``FILE.py:Class`` or ``module:Class``. This is the one hook for bundles:
-    a bundle tag (``name:version``) or directory resolves to its service spec, its source
-    directory as ``base_dir``, and the environment its workers need.
+    TARGET is ``FILE.py:Class``, ``module:Class``, or a bundle tag (``name:version``) or
+    directory, which :func:`dosirak.bundles.serving.open_for_serving` turns into its service
+    spec, its source directory as ``base_dir``, and the environment its workers need.
     """
-    from dosirak.bundles.store import serve_parts
-
-    bundle = serve_parts(target)
+    bundle = open_for_serving(target)
     if bundle is not None:
-        spec, base_dir, env = bundle
-        return ServeTarget(spec=spec, base_dir=base_dir, env=env)
+        return ServeTarget(spec=bundle.service, base_dir=bundle.source_dir, env=bundle.worker_env())
     check_target(target)
     return ServeTarget(spec=target)
 
@@ -45,12 +49,6 @@ def check_target(target: str) -> None:
     Raises:
         ServiceError: What is wrong with TARGET and what to give instead.
     """
-    import importlib.machinery
-    import os
-    import sys
-
-    from dosirak.errors import ServiceError
-
     source, sep, attr = target.rpartition(":")
     if not sep or not source or not attr:
         raise ServiceError(f"give the service as FILE.py:Class (or a bundle tag), got '{target}'"
@@ -157,8 +155,6 @@ def serve(target: str, host: str | None, port: int | None, workers: int | None, 
     A TARGET that names nothing servable (no :Class, no such file, class or module) is
     refused before any worker starts, with status 2.
     """
-    import logging
-
     from dosirak.serving.auth import AccessPolicy
     from dosirak.serving.protocol import HeadLimits
     from dosirak.serving.server import SAGEMAKER_PORT

@@ -5,6 +5,10 @@ from __future__ import annotations
 import click
 
 from dosirak.cli._render import console, fmt, json_option, print_json, table
+from dosirak.errors import NotFoundError
+from dosirak.metadata.store import get_store
+from dosirak.settings import get_settings
+from dosirak.stack.credentials import masked
 
 
 @click.group()
@@ -26,8 +30,6 @@ def register(name: str, orchestrator: str, artifact_store: str, model_deployer: 
     Registering a stack again with the same components changes nothing and says so (and
     --set still activates it); with other components it needs --replace.
     """
-    from dosirak.errors import NotFoundError
-    from dosirak.metadata.store import get_store
 
     store = get_store()
     wanted = {"orchestrator": orchestrator, "artifact-store": artifact_store, "model-deployer": model_deployer or ""}
@@ -50,8 +52,6 @@ def register(name: str, orchestrator: str, artifact_store: str, model_deployer: 
 @json_option
 def list_stacks(as_json: bool) -> None:
     """Every stack; the active one is marked."""
-    from dosirak.metadata.store import get_store
-
     stacks = get_store().list_stacks()
     if as_json:
         print_json([{"name": s.name, "active": s.active,
@@ -71,10 +71,6 @@ def list_stacks(as_json: bool) -> None:
 @json_option
 def describe(name: str | None, as_json: bool) -> None:
     """A stack's components and their configuration (default: the active stack)."""
-    from dosirak.metadata.store import get_store
-    from dosirak.settings import get_settings
-    from dosirak.stack.credentials import masked
-
     s = get_store().get_stack(name)
     if as_json:
         print_json({"name": s.name, "active": s.active, "components": {
@@ -97,8 +93,6 @@ def describe(name: str | None, as_json: bool) -> None:
 @click.argument("name")
 def set_stack(name: str) -> None:
     """Make NAME the active stack."""
-    from dosirak.metadata.store import get_store
-
     get_store().set_active_stack(name)
     click.echo(f"active stack: '{name}'")
 
@@ -107,7 +101,5 @@ def set_stack(name: str) -> None:
 @click.argument("name")
 def delete(name: str) -> None:
     """Delete a stack (not the active one); its components stay."""
-    from dosirak.metadata.store import get_store
-
     get_store().delete_stack(name)
     click.echo(f"deleted stack '{name}'")

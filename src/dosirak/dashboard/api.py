@@ -9,50 +9,17 @@ description at ``/api/v1/openapi.json`` is built from it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from dosirak.dashboard import logs, previews, resources
+from dosirak import __version__
+from dosirak.dashboard import logs, openapi, previews, registry_api, resources
 from dosirak.dashboard.context import dashboard_of, run_status_param
-
-PREFIX = "/api/v1"
-
-
-def json_response(data: Any, status: int = 200) -> Response:
-    import orjson
-
-    body = orjson.dumps(data, default=str, option=orjson.OPT_NON_STR_KEYS)
-    return Response(body, status_code=status, media_type="application/json",
-                    headers={"x-content-type-options": "nosniff", "cache-control": "no-store"})
-
-
-@dataclass(frozen=True)
-class Param:
-    name: str
-    description: str
-    kind: str = "string"  # "string" | "integer"
-
-
-PAGING = (Param("limit", "items per page (1-500, default 50)", "integer"),
-          Param("offset", "items to skip (default 0)", "integer"))
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    path: str  # relative to PREFIX
-    handler: Callable[[Request], Any]  # sync, or async for actions
-    summary: str
-    tag: str
-    schema: str  # name of the response schema in openapi.SCHEMAS
-    params: tuple[Param, ...] = ()
-    methods: tuple[str, ...] = ("GET",)
-    paginated: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+from dosirak.dashboard.endpoint import PAGING, PREFIX, Endpoint, Param, json_response
 
 
 def _store(request: Request) -> Any:
@@ -61,15 +28,11 @@ def _store(request: Request) -> Any:
 
 # -- handlers -----------------------------------------------------------------------------
 def health(request: Request) -> Response:
-    from dosirak import __version__
-
     return json_response({"status": "ok", "version": __version__})
 
 
 def openapi_json(request: Request) -> Response:
-    from dosirak.dashboard.openapi import document
-
-    return json_response(document())
+    return json_response(openapi_document())
 
 
 def overview(request: Request) -> Response:
@@ -225,9 +188,13 @@ ENDPOINTS: list[Endpoint] = [
 
 def endpoints() -> list[Endpoint]:
     """Every endpoint, including those of the registry (models, bundles, deployments)."""
-    from dosirak.dashboard import registry_api
-
     return [*ENDPOINTS, *registry_api.ENDPOINTS]
+
+
+@lru_cache(maxsize=1)
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI document of :func:`endpoints` (built once per process)."""
+    return openapi.document(endpoints())
 
 
 def routes() -> list[BaseRoute]:
@@ -238,4 +205,4 @@ def routes() -> list[BaseRoute]:
     return out
 
 
-__all__ = ["ENDPOINTS", "PREFIX", "Endpoint", "Param", "endpoints", "json_response", "routes"]
+__all__ = ["ENDPOINTS", "PREFIX", "Endpoint", "Param", "endpoints", "json_response", "openapi_document", "routes"]

@@ -22,7 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from dosirak.dashboard import api, pages
+from dosirak.dashboard import api, pages, registry_pages
 from dosirak.dashboard.auth import Guard
 from dosirak.dashboard.context import Dashboard
 from dosirak.errors import DosirakError
@@ -47,6 +47,7 @@ def create_app(
         *api.routes(),
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
         *pages.routes(),
+        *registry_pages.routes(),
     ]
     app = Starlette(
         routes=routes,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from html import escape
 from http.cookies import SimpleCookie
 from urllib.parse import parse_qsl, quote, urlencode
 
@@ -110,8 +111,6 @@ async def _deny(scope: Scope, send: Send, status: int, error: str, message: str)
         body = orjson.dumps({"error": error, "message": message})
         ctype = b"application/json"
     else:
-        from html import escape
-
         body = (
             "<!doctype html><meta charset=utf-8><title>dosirak: access denied</title>"
             "<style>body{font:15px system-ui,sans-serif;margin:10vh auto;max-width:36rem;color:#1f2430}"

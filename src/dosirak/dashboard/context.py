@@ -11,6 +11,7 @@ import threading
 from typing import Any
 
 from dosirak.errors import DashboardError
+from dosirak.metadata.store import get_store
 from dosirak.statuses import RUN_STATUSES, RunStatus, is_run_status
 
 
@@ -27,8 +28,6 @@ class Dashboard:
         if self._store is None:
             with self._lock:
                 if self._store is None:
-                    from dosirak.metadata.store import get_store
-
                     self._store = get_store(self.store_url)
         return self._store
 

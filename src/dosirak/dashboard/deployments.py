@@ -14,6 +14,8 @@ from dosirak import process
 from dosirak.dashboard import logs, resources
 from dosirak.dashboard.context import Dashboard
 from dosirak.dashboard.registry import store_with
+from dosirak.errors import DashboardError, NotFoundError
+from dosirak.stack.flavors import flavor_class
 from dosirak.statuses import LIVE_DEPLOYMENT_STATUSES
 
 LOG_TAIL_BYTES = 8 * 1024
@@ -48,8 +50,6 @@ def _version_number(board: Dashboard, version_id: str | None, cache: dict[str, i
     if not version_id or not board.has("get_model_version_by_id"):
         return None
     if version_id not in cache:
-        from dosirak.errors import NotFoundError
-
         try:
             cache[version_id] = int(board.store.get_model_version_by_id(version_id).version)
         except NotFoundError:
@@ -77,9 +77,6 @@ def detail_view(board: Dashboard, deployment_id: str) -> dict[str, Any]:
 
 def act(board: Dashboard, deployment_id: str, action: str) -> dict[str, Any]:
     """Stop or start a deployment through its deployer; returns the deployment afterwards."""
-    from dosirak.errors import DashboardError, NotFoundError
-    from dosirak.stack.flavors import flavor_class
-
     if action not in ("stop", "start"):
         raise DashboardError(f"unknown action '{action}'; use stop or start")
     store = store_with(board, "list_deployments")

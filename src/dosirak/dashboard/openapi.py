@@ -1,14 +1,16 @@
 """The OpenAPI 3.1 description of the dashboard's JSON API, built from its endpoint table.
 
-Because the document is generated from :func:`dosirak.dashboard.api.endpoints`, every
+Because the document is generated from the endpoints :func:`dosirak.dashboard.api.endpoints` lists, every
 route is described and nothing described is missing (a test checks both directions).
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
+from collections.abc import Sequence
 from typing import Any
 
+from dosirak import __version__
+from dosirak.dashboard.endpoint import PREFIX, Endpoint
 from dosirak.statuses import RUN_STATUSES, STEP_STATUSES
 
 _TIME = {"type": ["string", "null"], "format": "date-time"}
@@ -99,14 +101,10 @@ SCHEMAS: dict[str, Any] = {
 }
 
 
-@lru_cache(maxsize=1)
-def document() -> dict[str, Any]:
-    """The OpenAPI document (built once per process)."""
-    from dosirak import __version__
-    from dosirak.dashboard.api import PREFIX, endpoints
-
+def document(endpoints: Sequence[Endpoint]) -> dict[str, Any]:
+    """The OpenAPI document of ``endpoints`` (:func:`dosirak.dashboard.api.openapi_document` keeps it)."""
     paths: dict[str, dict[str, Any]] = {}
-    for e in endpoints():
+    for e in endpoints:
         params: list[dict[str, Any]] = [
             {"name": part[1:-1], "in": "path", "required": True, "schema": {"type": "string"}}
             for part in e.path.split("/") if part.startswith("{")

@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute, Route
 
 from dosirak.dashboard import dag as dag_layout
 from dosirak.dashboard import logs, previews, resources, timeline
+from dosirak.dashboard.api import openapi_document
 from dosirak.dashboard.context import dashboard_of, run_status_param
 from dosirak.dashboard.filters import FILTERS
 from dosirak.errors import NotFoundError
@@ -235,9 +236,7 @@ def stacks_page(request: Request) -> Response:
 
 
 def api_page(request: Request) -> Response:
-    from dosirak.dashboard.openapi import document
-
-    return render(request, "api.html", title="API", spec=document())
+    return render(request, "api.html", title="API", spec=openapi_document())
 
 
 def favicon(request: Request) -> Response:
@@ -245,8 +244,7 @@ def favicon(request: Request) -> Response:
 
 
 def routes() -> list[BaseRoute]:
-    from dosirak.dashboard import registry_pages
-
+    """The pages of runs, steps, artifacts and stacks (:mod:`~dosirak.dashboard.registry_pages` has the registry's)."""
     return [
         Route("/", overview),
         Route("/favicon.ico", favicon),
@@ -262,7 +260,6 @@ def routes() -> list[BaseRoute]:
         Route("/artifacts/{artifact_id}/thumbnail.png", artifact_thumbnail),
         Route("/stacks", stacks_page),
         Route("/api", api_page),
-        *registry_pages.routes(),
     ]
 
 

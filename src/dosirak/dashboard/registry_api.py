@@ -10,8 +10,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from dosirak.dashboard import deployments, registry, resources
-from dosirak.dashboard.api import PAGING, Endpoint, json_response
 from dosirak.dashboard.context import dashboard_of
+from dosirak.dashboard.endpoint import PAGING, Endpoint, json_response
 
 
 def list_models(request: Request) -> Response:

@@ -7,7 +7,7 @@ page is in the API under the same name. Every function here only reads the store
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from typing import Any
 
 from dosirak.errors import DashboardError
@@ -125,8 +125,6 @@ def stack(s: StackRecord) -> dict[str, Any]:
 
 def record(obj: Any) -> dict[str, Any]:
     """Any frozen record (models, bundles, deployments) as a dict of its fields."""
-    from dataclasses import fields, is_dataclass
-
     if is_dataclass(obj) and not isinstance(obj, type):
         return {f.name: getattr(obj, f.name) for f in fields(obj)}
     if isinstance(obj, dict):

@@ -19,10 +19,14 @@ import signal
 import socket
 import sys
 import threading
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from dosirak import process
+from dosirak.dashboard.auth import is_loopback
 from dosirak.errors import DashboardError
+from dosirak.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +86,7 @@ def serve(host: str, port: int, *, token: str | None, run_dir: Path | None, stor
     """Serve the dashboard on ``host:port`` until SIGTERM/SIGINT."""
     import uvicorn
 
-    from dosirak import process
     from dosirak.dashboard.app import create_app
-    from dosirak.dashboard.auth import is_loopback
 
     if token is None and not is_loopback(host):
         raise DashboardError(f"binding to {host} needs a token; set DOSIRAK_DASHBOARD_TOKEN or use `dosirak up`")
@@ -129,8 +131,6 @@ def warm_up(app: object, cache_dir: Path | None, server: object = None) -> None:
 
     With ``server``, wait until it listens first: answering comes before warming up.
     """
-    import time
-
     from dosirak.dashboard import pages
 
     deadline = time.monotonic() + 10
@@ -150,7 +150,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-state", action="store_true", help="do not write the state file")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from dosirak.settings import get_settings
 
     settings = get_settings()
     try:

@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
+from dosirak.errors import DeploymentError
 from dosirak.metadata.records import DeploymentRecord
+from dosirak.metadata.store import get_store
+from dosirak.stack.flavors import flavor_class
 
 if TYPE_CHECKING:
     from dosirak.deployers.prediction_service import PredictionService
@@ -41,7 +44,7 @@ class ModelServer(DeploymentRecord):
 
         Its ``predict(api, data)`` follows a redeployment to another address.
         """
-        from dosirak.deployers.prediction_service import PredictionService
+        from dosirak.deployers.prediction_service import PredictionService  # lazy: cycle
 
         config = self.config or {}
         return PredictionService(deployment_id=self.id, url=str(self.url), model_name=self.model_name,
@@ -53,8 +56,6 @@ class ModelServer(DeploymentRecord):
 
 def refresh(record: DeploymentRecord) -> DeploymentRecord:
     """``record`` with its status checked by the flavor that made it (a dead process is not running)."""
-    from dosirak.stack.flavors import flavor_class
-
     deployer = flavor_class("model-deployer", record.flavor)(record.deployer, {})
     return deployer.refresh(record)
 
@@ -84,8 +85,6 @@ def find_model_server(
         with servers[0].client() as client:
             print(servers[0].url, client.predict_ndarray(images))
     """
-    from dosirak.metadata.store import get_store
-
     records = get_store().list_deployments(pipeline_name=pipeline_name, step_name=step_name, model_name=model_name)
     found = [ModelServer.of(refresh(r)) for r in records]
     if running:
@@ -96,8 +95,6 @@ def find_model_server(
 def find_prediction_service(pipeline_name: str | None, step_name: str | None, model_name: str | None,
                             *, timeout_s: float = 30.0) -> PredictionService:
     """A handle on the newest running matching deployment; a DeploymentError naming what was searched."""
-    from dosirak.errors import DeploymentError
-
     found = find_model_server(pipeline_name=pipeline_name, step_name=step_name, model_name=model_name)
     if not found:
         others = find_model_server(pipeline_name=pipeline_name, step_name=step_name, model_name=model_name,

@@ -35,6 +35,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -49,8 +50,20 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from dosirak import process
 from dosirak.deployers.base import BaseDeployer, DeploymentRequest
-from dosirak.errors import ConfigError, DeploymentError, DeploymentStartError, PortInUseError
+from dosirak.errors import (
+    ConfigError,
+    DeploymentError,
+    DeploymentStartError,
+    PortInUseError,
+    SocketHandoverError,
+)
 from dosirak.metadata.records import DeploymentRecord
+from dosirak.metadata.store import get_store
+from dosirak.metadata.timeutil import utcnow
+from dosirak.serving import handover
+from dosirak.serving.handover import is_ready
+from dosirak.settings import child_environment, get_settings
+from dosirak.stack.credentials import reference_name
 from dosirak.statuses import LIVE_DEPLOYMENT_STATUSES, SERVING_DEPLOYMENT_STATUSES
 
 if TYPE_CHECKING:
@@ -143,8 +156,6 @@ class LocalDeployer(BaseDeployer):
 
     @staticmethod
     def _store() -> MetadataStore:
-        from dosirak.metadata.store import get_store
-
         return get_store()
 
     # -- deploy -----------------------------------------------------------------------
@@ -188,8 +199,6 @@ class LocalDeployer(BaseDeployer):
 
     def _configured_key_env(self) -> str | None:
         """The variable named by the ``api_keys`` option (``{env:NAME}``), or None."""
-        from dosirak.stack.credentials import reference_name
-
         value = self.options["api_keys"]
         if not value:
             return None
@@ -223,9 +232,6 @@ class LocalDeployer(BaseDeployer):
         Taken only from the process recorded for it (PID and start time), through the
         control socket in its own deployment directory, served by that very PID.
         """
-        from dosirak.errors import SocketHandoverError
-        from dosirak.serving import handover
-
         path = self._control_path(holder.id)
         if not handover.available() or holder.pid is None or holder.pid_start is None or not path.is_socket():
             log.info("deployment %s cannot hand its port %d over (no control socket); the new one takes another",
@@ -244,8 +250,6 @@ class LocalDeployer(BaseDeployer):
 
     @staticmethod
     def _control_path(deployment_id: str) -> Path:
-        from dosirak.settings import get_settings
-
         return get_settings().deployments_root / deployment_id / "control.sock"
 
     def _launch(self, record: DeploymentRecord, inherited: socket.socket | None = None) -> DeploymentRecord:
@@ -255,9 +259,6 @@ class LocalDeployer(BaseDeployer):
         server it replaces also serves: readiness is then asked on the new one's control
         socket, as ``/readyz`` may be answered by either.
         """
-        from dosirak.metadata.timeutil import utcnow
-        from dosirak.settings import child_environment, get_settings
-
         store = self._store()
         settings = get_settings()
         log_dir = settings.deployments_root / record.id
@@ -297,8 +298,6 @@ class LocalDeployer(BaseDeployer):
     def _wait_ready(self, record: DeploymentRecord, timeout: float, control: Path | None = None) -> None:
         """Until ``record``'s server is ready: ``/readyz`` answers 200, or with ``control`` its control socket says so."""
         import httpx
-
-        from dosirak.serving.handover import is_ready
 
         deadline = time.monotonic() + timeout
         with httpx.Client(timeout=2.0) as client:
@@ -365,10 +364,6 @@ class LocalDeployer(BaseDeployer):
 
     def delete(self, deployment_id: str) -> DeploymentRecord:
         """Stop a deployment if needed and forget it (its log directory too)."""
-        import shutil
-
-        from dosirak.settings import get_settings
-
         record = self.stop(deployment_id)
         deleted = self._store().delete_deployment(record.id)
         shutil.rmtree(get_settings().deployments_root / record.id, ignore_errors=True)
@@ -425,8 +420,6 @@ def _kill_group(pgid: int) -> None:
 
 
 def _now() -> Any:
-    from dosirak.metadata.timeutil import utcnow
-
     return utcnow()
 
 

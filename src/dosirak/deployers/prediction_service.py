@@ -14,7 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from dosirak.artifacts.materializers.base import Materializer
-from dosirak.errors import ClientError, ConfigError, DeploymentError
+from dosirak.deployers.discovery import find_model_server, refresh
+from dosirak.deployers.sagemaker_client import SageMakerServiceClient, bundle_openapi
+from dosirak.errors import ClientError, ConfigError, DeploymentError, ServiceUnreachableError
+from dosirak.metadata.store import get_store
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +66,6 @@ class PredictionService:
 
     def _new_client(self, url: str) -> Any:
         if self.flavor == "sagemaker":
-            from dosirak.deployers.sagemaker_client import SageMakerServiceClient, bundle_openapi
-
             return SageMakerServiceClient(str(self.endpoint_name), region=self.region,
                                           openapi=bundle_openapi(self.bundle_id))
         from dosirak.serving.client import ServiceClient
@@ -95,7 +96,7 @@ class PredictionService:
         try:
             return self._service_client(url).call(api_name, data, **kwargs)
         except ClientError as exc:
-            if not (_is_connection_failure(exc) or exc.status_code == 503):
+            if not (isinstance(exc, ServiceUnreachableError) or exc.status_code == 503):
                 raise
             current = self._current_url()
             if exc.status_code == 503 and current == url:
@@ -107,17 +108,12 @@ class PredictionService:
             return self._service_client(current).call(api_name, data, **kwargs)
 
     def _current_url(self) -> str | None:
-        from dosirak.deployers.discovery import find_model_server
-
         found = find_model_server(pipeline_name=self.pipeline_name, step_name=self.step_name,
                                   model_name=self.model_name)
         return found[0].url if found else None
 
     def is_running(self) -> bool:
         """Whether the deployment is (still) recorded as running, with its process alive."""
-        from dosirak.deployers.discovery import refresh
-        from dosirak.metadata.store import get_store
-
         return refresh(get_store().get_deployment(self.deployment_id)).status == "running"
 
     def close(self) -> None:
@@ -130,18 +126,6 @@ class PredictionService:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _is_connection_failure(exc: ClientError) -> bool:
-    """No response came back: refused, or the connection was closed or reset first.
-
-    A server that stops closes its idle keep-alive connections; a request sent on one at
-    that moment is reset unanswered. Model apis are side-effect free, so one retry is safe.
-    """
-    import httpx
-
-    cause = exc.__cause__
-    return isinstance(cause, httpx.ConnectError | httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError)
 
 
 class PredictionServiceMaterializer(Materializer):

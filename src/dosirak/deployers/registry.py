@@ -16,14 +16,18 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from dosirak.bundles import store as bundles
+from dosirak.bundles.builders import is_loopback_registry
+from dosirak.bundles.container import build_image, push_image
 from dosirak.deployers.aws import AWS, error_code, translated
+from dosirak.deployers.sagemaker import Image
 from dosirak.deployers.sagemaker_config import ECR_HOST, REPOSITORY
-from dosirak.errors import DeploymentError
+from dosirak.errors import DeploymentError, ImageError
+from dosirak.metadata.store import get_store
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from dosirak.deployers.sagemaker import Image
     from dosirak.deployers.sagemaker_config import DeployConfig
     from dosirak.metadata.records import ImageRecord
 
@@ -49,8 +53,6 @@ class Repository:
     @property
     def insecure(self) -> bool:
         """Plain HTTP: only for a registry on the loopback interface (127.x.y.z, localhost)."""
-        from dosirak.bundles.builders import is_loopback_registry
-
         return is_loopback_registry(self.host)
 
     def reference(self, digest: str) -> str:
@@ -124,9 +126,6 @@ def ecr_login(repository: Repository, aws: AWS) -> RegistryLogin:
 
 def pushed_images(bundle_tag: str, repository: Repository) -> list[ImageRecord]:
     """Images of the recorded bundle ``bundle_tag`` pushed to ``repository``, newest first (from the store)."""
-    from dosirak.bundles import store as bundles
-    from dosirak.metadata.store import get_store
-
     record = bundles.get(bundle_tag)
     prefix = f"{repository.uri}@"
     return [i for i in get_store().list_images(record.id) if i.location == "registry" and i.reference.startswith(prefix)]
@@ -134,9 +133,6 @@ def pushed_images(bundle_tag: str, repository: Repository) -> list[ImageRecord]:
 
 def find_pushed(config: DeployConfig, aws: AWS | None) -> Image | None:
     """The newest image of ``config.bundle`` pushed to the config's repository, as the store recorded it."""
-    from dosirak.bundles import store as bundles
-    from dosirak.deployers.sagemaker import Image
-
     repository = repository_for(config, aws)
     found = pushed_images(bundles.get(config.bundle).tag, repository)  # NAME:latest -> the version it is now
     return Image(repository.uri, found[0].digest) if found else None
@@ -144,8 +140,6 @@ def find_pushed(config: DeployConfig, aws: AWS | None) -> Image | None:
 
 def image_for(config: DeployConfig, aws: AWS) -> Image:
     """:func:`find_pushed`, or DeploymentError saying to run ``dosirak deploy build``."""
-    from dosirak.bundles import store as bundles
-
     image = find_pushed(config, aws)
     if image is None:
         raise DeploymentError(f"no image of bundle {bundles.get(config.bundle).tag} was pushed to "
@@ -164,10 +158,6 @@ def build_and_push(config: DeployConfig, aws: AWS | None, *,
         DeploymentError: the push was refused or failed (one line naming the repository).
         ImageError: no builder works, the base image is missing or the build failed.
     """
-    from dosirak.bundles.container import build_image, push_image
-    from dosirak.deployers.sagemaker import Image
-    from dosirak.errors import ImageError
-
     say = progress or (lambda line: log.info("%s", line))
     repository = repository_for(config, aws)
     login = None

@@ -21,13 +21,18 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from dosirak.bundles import store
 from dosirak.deployers.aws import AWS, describe, is_not_found, translated
 from dosirak.errors import DeploymentError, NotFoundError
+from dosirak.metadata.store import get_store
+from dosirak.metadata.timeutil import utcnow
+from dosirak.stack.credentials import resolve
 from dosirak.statuses import LIVE_DEPLOYMENT_STATUSES, DeploymentStatus
 
 if TYPE_CHECKING:
@@ -119,8 +124,6 @@ def invocations_url(region: str, name: str) -> str:
 
 def resolve_environment(config: DeployConfig) -> dict[str, str]:
     """The container's environment, ``{env:NAME}`` references read from this process's environment."""
-    from dosirak.stack.credentials import resolve
-
     resolved = resolve(dict(config.environment), f"deployment '{config.name}'", at="environment")
     return {str(k): str(v) for k, v in resolved.items()}
 
@@ -187,8 +190,6 @@ class Endpoints:
 
     def owned(self, name: str) -> tuple[list[str], list[str]]:
         """The endpoint configurations and models of deployment ``name`` (named NAME-<hash>, tagged as ours)."""
-        import re
-
         pattern = re.compile(re.escape(name) + r"-[0-9a-f]{10}")
         found: dict[str, list[str]] = {}
         for kind, lister, key, arn_key in (
@@ -460,7 +461,7 @@ class Endpoints:
 
     def _purge(self, reference: str) -> str:
         """Delete one image (``repo@sha256:...``) from its repository."""
-        from dosirak.deployers.registry import delete_image, parse_repository
+        from dosirak.deployers.registry import delete_image, parse_repository  # lazy: cycle
 
         repo_text, _, digest = reference.partition("@")
         if not digest:
@@ -471,8 +472,6 @@ class Endpoints:
     # -- the store -------------------------------------------------------------------
     @staticmethod
     def _store() -> Any:
-        from dosirak.metadata.store import get_store
-
         return get_store()
 
     def _live_rows(self, name: str) -> list[DeploymentRecord]:
@@ -490,8 +489,6 @@ class Endpoints:
                 "environment": sorted(config.environment)}  # names only: values may be credentials
 
     def _record_start(self, config: DeployConfig, image: Image, wanted: Plan, lineage: Lineage) -> DeploymentRecord:
-        from dosirak.metadata.timeutil import utcnow
-
         return self._store().create_deployment(  # type: ignore[no-any-return]
             name=config.name, deployer=lineage.deployer, flavor=FLAVOR, status="starting",
             url=invocations_url(str(self.aws.region), config.name), bundle_id=lineage.bundle_id,
@@ -536,8 +533,6 @@ def endpoint_status(record: DeploymentRecord) -> tuple[DeploymentStatus, str | N
 
 def bundle_lineage(tag: str, **more: Any) -> Lineage:
     """The lineage of the recorded bundle ``tag`` (NotFoundError naming it when it is not recorded)."""
-    from dosirak.bundles import store
-
     try:
         return Lineage.of_bundle(store.get(tag), **more)
     except NotFoundError as exc:
@@ -545,8 +540,6 @@ def bundle_lineage(tag: str, **more: Any) -> Lineage:
 
 
 def _now() -> Any:
-    from dosirak.metadata.timeutil import utcnow
-
     return utcnow()
 
 

@@ -14,10 +14,14 @@ Example::
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 from dosirak.deployers.aws import AWS, describe, error_code
-from dosirak.errors import ClientError
+from dosirak.deployers.sagemaker import invocations_url
+from dosirak.errors import ClientError, NotFoundError
+from dosirak.metadata.store import get_store
 
 
 class SageMakerServiceClient:
@@ -25,8 +29,6 @@ class SageMakerServiceClient:
 
     def __init__(self, endpoint_name: str, *, region: str | None, openapi: dict[str, Any] | None = None,
                  aws: AWS | None = None) -> None:
-        from dosirak.deployers.sagemaker import invocations_url
-
         self.endpoint_name = endpoint_name
         self.aws = aws or AWS(region)
         self.url = invocations_url(str(self.aws.region), endpoint_name)
@@ -81,12 +83,6 @@ def _client_error(endpoint: str, api: str, exc: BaseException) -> ClientError:
 
 def bundle_openapi(bundle_id: str | None) -> dict[str, Any] | None:
     """The ``openapi.json`` of a recorded bundle (None when the bundle or the file is gone)."""
-    import json
-    from pathlib import Path
-
-    from dosirak.errors import NotFoundError
-    from dosirak.metadata.store import get_store
-
     if not bundle_id:
         return None
     try:

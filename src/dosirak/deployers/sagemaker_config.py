@@ -19,8 +19,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from dosirak.errors import ConfigError
+from dosirak.bundles.store import parse_tag
+from dosirak.errors import BundleError, ConfigError
 from dosirak.names import check_name
+from dosirak.stack.credentials import refuse_clear_text
 from dosirak.untrusted import load_yaml, parse_yaml
 
 #: Longest deployment name: SageMaker allows 63 characters, and models/configs append ``-`` + 10 hex digits.
@@ -162,7 +164,6 @@ class SageMakerOptions(_Strict):
                 raise ValueError(f"'{key[:40]}' is not an environment variable name")
             if len(item) > 1024:
                 raise ValueError(f"{key}: values are at most 1024 characters")
-        from dosirak.stack.credentials import refuse_clear_text
 
         try:
             refuse_clear_text(dict(value), "environment")
@@ -186,9 +187,6 @@ class DeployConfig(SageMakerOptions):
     @field_validator("bundle")
     @classmethod
     def _bundle(cls, value: str) -> str:
-        from dosirak.bundles.store import parse_tag
-        from dosirak.errors import BundleError
-
         try:
             name, version = parse_tag(value)
         except BundleError as exc:

@@ -24,16 +24,23 @@ import logging
 import os
 import shutil
 import signal
+import struct
 import subprocess
 import tempfile
 import time
 import uuid
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dosirak.bundles import store as bundles
+from dosirak.deployers.local import port_is_free, tail
+from dosirak.deployers.sagemaker import resolve_environment
+from dosirak.deployers.sagemaker_client import bundle_openapi
 from dosirak.errors import DeploymentError
+from dosirak.metadata.store import get_store
 
 if TYPE_CHECKING:
     from dosirak.deployers.sagemaker_config import DeployConfig
@@ -69,9 +76,6 @@ class ContractReport:
 
 def local_image(config: DeployConfig) -> ImageRecord:
     """The image to run: the local build of the config's bundle, the pushed one's source when known."""
-    from dosirak.bundles import store as bundles
-    from dosirak.metadata.store import get_store
-
     record = bundles.get(config.bundle)
     images = get_store().list_images(record.id)
     pushed = [i for i in images if i.location == "registry"]
@@ -116,9 +120,6 @@ def sample_bodies(openapi: dict[str, Any]) -> dict[str, tuple[bytes, str]]:
 
 def _tiny_png() -> bytes:
     """A valid 28x28 grey PNG, written without PIL (zlib and the PNG chunk layout)."""
-    import struct
-    import zlib
-
     width = height = 28
     raw = b"".join(b"\x00" + bytes([128]) * width for _ in range(height))
 
@@ -133,11 +134,6 @@ def check_image(config: DeployConfig, *, port: int = 8080, timeout_s: float = 30
                 samples: dict[str, tuple[bytes, str]] | None = None,
                 progress: Callable[[str], None] | None = None) -> ContractReport:
     """Run the config's image as SageMaker does and check the contract; see the module docstring."""
-    from dosirak.bundles import store as bundles
-    from dosirak.deployers.local import port_is_free
-    from dosirak.deployers.sagemaker import resolve_environment
-    from dosirak.deployers.sagemaker_client import bundle_openapi
-
     say = progress or (lambda line: log.info("%s", line))
     image = local_image(config)
     if not port_is_free("127.0.0.1", port):
@@ -169,8 +165,6 @@ def check_image(config: DeployConfig, *, port: int = 8080, timeout_s: float = 30
 
 
 def _tail(path: Path, lines: int = 8) -> str:
-    from dosirak.deployers.local import tail
-
     return " | ".join(tail(path, lines).splitlines())
 
 

@@ -22,8 +22,12 @@ import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from dosirak.deployers.aws import AWS, is_not_found, translated
 from dosirak.deployers.base import BaseDeployer, DeploymentRequest
-from dosirak.errors import DeploymentError
+from dosirak.deployers.sagemaker import Endpoints, Lineage, bundle_lineage, endpoint_status
+from dosirak.errors import DeploymentError, FlavorError
+from dosirak.metadata.store import get_store
+from dosirak.metadata.timeutil import utcnow
 from dosirak.statuses import ENDED_DEPLOYMENT_STATUSES, LIVE_DEPLOYMENT_STATUSES, SERVING_DEPLOYMENT_STATUSES
 
 if TYPE_CHECKING:
@@ -57,7 +61,6 @@ class SageMakerDeployer(BaseDeployer):
         from pydantic import ValidationError
 
         from dosirak.deployers.sagemaker_config import SageMakerDeployerConfig, problems
-        from dosirak.errors import FlavorError
 
         try:
             return dict(SageMakerDeployerConfig.model_validate(config).model_dump(mode="json", exclude_none=True))
@@ -75,9 +78,7 @@ class SageMakerDeployer(BaseDeployer):
         return config.resolved()
 
     def deploy(self, request: DeploymentRequest) -> DeploymentRecord:
-        from dosirak.deployers.aws import AWS
         from dosirak.deployers.registry import build_and_push, find_pushed
-        from dosirak.deployers.sagemaker import Endpoints, Lineage, bundle_lineage
 
         config = self.deploy_config(request)
         lineage = bundle_lineage(config.bundle)
@@ -94,9 +95,6 @@ class SageMakerDeployer(BaseDeployer):
         return result.record
 
     def refresh(self, record: DeploymentRecord) -> DeploymentRecord:
-        from dosirak.deployers.sagemaker import endpoint_status
-        from dosirak.metadata.store import get_store
-
         if record.status not in LIVE_DEPLOYMENT_STATUSES:
             return record
         try:
@@ -112,16 +110,10 @@ class SageMakerDeployer(BaseDeployer):
         return get_store().update_deployment(record.id, **changes)
 
     def _endpoints(self, record: DeploymentRecord) -> Any:
-        from dosirak.deployers.aws import AWS
-        from dosirak.deployers.sagemaker import Endpoints
-
         return Endpoints(AWS(record.config.get("region")))
 
     def stop(self, deployment_id: str) -> DeploymentRecord:
         """Delete the endpoint; its model and configuration stay, so ``start`` can bring it back."""
-        from dosirak.deployers.aws import translated
-        from dosirak.metadata.store import get_store
-
         store = get_store()
         record = self.refresh(store.get_deployment(deployment_id))
         if record.status not in SERVING_DEPLOYMENT_STATUSES:
@@ -135,9 +127,6 @@ class SageMakerDeployer(BaseDeployer):
 
     def start(self, deployment_id: str) -> DeploymentRecord:
         """Create the endpoint again on the recorded configuration and wait for InService."""
-        from dosirak.deployers.aws import translated
-        from dosirak.metadata.store import get_store
-
         store = get_store()
         record = self.refresh(store.get_deployment(deployment_id))
         if record.status in SERVING_DEPLOYMENT_STATUSES:
@@ -158,8 +147,6 @@ class SageMakerDeployer(BaseDeployer):
 
     def delete(self, deployment_id: str) -> DeploymentRecord:
         """Destroy the endpoint and every configuration and model of it, then forget the deployment."""
-        from dosirak.metadata.store import get_store
-
         store = get_store()
         record = store.get_deployment(deployment_id)
         name = record.config.get("endpoint_name") or record.name
@@ -171,9 +158,6 @@ class SageMakerDeployer(BaseDeployer):
 
     def logs(self, deployment_id: str, *, follow: bool = False) -> Iterator[str]:
         """The endpoint's CloudWatch log lines (``/aws/sagemaker/Endpoints/NAME``); ``follow`` is not supported."""
-        from dosirak.deployers.aws import AWS, is_not_found, translated
-        from dosirak.metadata.store import get_store
-
         record = get_store().get_deployment(deployment_id)
         name = record.config.get("endpoint_name") or record.name
         client = AWS(record.config.get("region")).client("logs")
@@ -195,8 +179,6 @@ class SageMakerDeployer(BaseDeployer):
 
 
 def _now() -> Any:
-    from dosirak.metadata.timeutil import utcnow
-
     return utcnow()
 
 

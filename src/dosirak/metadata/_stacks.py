@@ -14,6 +14,7 @@ from dosirak.metadata.database import Concept, inserted_id
 from dosirak.metadata.driver import Cursor
 from dosirak.metadata.records import ComponentRecord, StackRecord, from_row
 from dosirak.metadata.timeutil import utcnow
+from dosirak.settings import env_value
 from dosirak.stack.credentials import refuse_clear_text
 
 if TYPE_CHECKING:
@@ -41,7 +42,6 @@ def _value(cur: Cursor, key: str, default: Any) -> Any:
 
 def _active_stack(cur: Cursor) -> str:
     """``DOSIRAK_STACK``, or the stack ``dosirak stack set`` made active (``default`` at first)."""
-    from dosirak.settings import env_value
 
     return env_value("DOSIRAK_STACK") or str(_value(cur, ACTIVE_STACK_KEY, "default"))
 

@@ -12,6 +12,7 @@ imported only when the schema must be created or upgraded.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 from collections.abc import Iterator
@@ -162,8 +163,6 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 def _migration_lock(url: str, engine: Engine) -> Iterator[None]:
     """Serialise schema creation between processes."""
     if url.startswith("sqlite") and "///" in url and not url.endswith(":memory:"):
-        import fcntl
-
         lock_path = url.split("///", 1)[1].split("?", 1)[0] + ".migrate.lock"
         fd = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o644)
         try:

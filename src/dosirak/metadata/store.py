@@ -30,6 +30,7 @@ from dosirak.metadata._runs import Runs
 from dosirak.metadata._stacks import Stacks
 from dosirak.metadata.database import Database
 from dosirak.metadata.driver import Driver
+from dosirak.settings import get_settings
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -227,8 +228,6 @@ _lock = threading.Lock()
 def get_store(url: str | None = None) -> MetadataStore:
     """The store at ``url`` (default: the settings' one), opened once per process."""
     if url is None:
-        from dosirak.settings import get_settings
-
         url = get_settings().metadata_url
     with _lock:
         store = _opened.get(url)

@@ -25,9 +25,16 @@ from pathlib import Path
 from typing import Any
 
 from dosirak import disk
+from dosirak.artifacts import shared
 from dosirak.errors import DosirakError, ModelError, StoreError
 from dosirak.metadata.records import AliasMoveRecord, ModelRecord
+from dosirak.metadata.store import get_store
+from dosirak.metadata.timeutil import utcnow
+from dosirak.models import store as files
+from dosirak.models.frameworks.base import handler_for_object, handler_named
 from dosirak.models.model import ModelVersion
+from dosirak.pipelines.context import get_step_context
+from dosirak.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +48,6 @@ def parse_tag(tag: str) -> tuple[str, str]:
 
 
 def _store() -> Any:
-    from dosirak.metadata.store import get_store
-
     return get_store()
 
 
@@ -60,8 +65,6 @@ def _json_dict(value: dict[str, Any] | None, what: str) -> dict[str, Any]:
 
 def current_step_lineage() -> tuple[str | None, str | None]:
     """(run id, step run id) when called inside a running step."""
-    from dosirak.pipelines.context import get_step_context  # light: a ContextVar
-
     ctx = get_step_context()
     if ctx is None:
         return None, None
@@ -96,10 +99,6 @@ def save(
         run_id, step_run_id, artifact_id: lineage; inside a step the run and step are
             filled in automatically.
     """
-    from dosirak.models import store as files
-    from dosirak.models.frameworks.base import handler_for_object, handler_named
-    from dosirak.settings import get_settings
-
     meta, mets, labs, sigs = (_json_dict(metadata, "metadata"), _json_dict(metrics, "metrics"),
                               _json_dict(labels, "labels"), _json_dict(signatures, "signatures"))
     from dosirak.metadata._models import check_model_name
@@ -111,7 +110,6 @@ def save(
     root = get_settings().models_root
     temp = files.new_temp_dir(root)
     placed: builtins.list[Path] = []
-    from dosirak.artifacts import shared
 
     remote = shared.active_remote_store()  # a team's store keeps a copy, uploaded before the row is recorded
     uploaded: builtins.list[str] = []
@@ -121,8 +119,6 @@ def save(
         libraries = {"python": platform.python_version(), **handler.libraries()}
 
         def place(version: int, version_id: str) -> str:
-            from dosirak.metadata.timeutil import utcnow
-
             files.write_model_yaml(temp, {
                 "name": name, "version": version, "id": version_id, "framework": handler.name,
                 "created_at": utcnow().isoformat(), "files": hashes, "handler": info, "libraries": libraries,

@@ -8,6 +8,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dosirak.artifacts import shared
+from dosirak.models.frameworks.base import handler_named
 from dosirak.models.store import read_model_yaml, verify_files
 
 if TYPE_CHECKING:
@@ -79,8 +81,6 @@ class ModelVersion:
             ModelError: a file is missing or altered, or the framework cannot rebuild it.
             ModelTrustError: loading would unpickle an untrusted file.
         """
-        from dosirak.models.frameworks.base import handler_named
-
         handler = handler_named(self.framework)
         full = (not self.trusted) if verify is None else verify
         path = self.local_dir()
@@ -95,7 +95,6 @@ class ModelVersion:
         artifact store into the home's cache, every file checked against its recorded SHA-256."""
         if self.path.is_dir() or not self.shared_uri:
             return self.path
-        from dosirak.artifacts import shared
 
         def check(copy: Path) -> None:
             read_model_yaml(copy)

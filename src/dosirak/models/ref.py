@@ -1,10 +1,10 @@
 """References to models from service code and step outputs.
 
 ``dk.model_ref("fashion_mnist:latest")`` declares, on a service class, a model the
-service needs. It resolves against the local model store, or, when the process serves a
-bundle (``dosirak serve TAG``), against the bundle's own ``models/`` copy, so a bundle
-never depends on the store it was built from. The bundle builder reads these
-declarations to know which model versions to pack.
+service needs. It resolves through the process's :class:`~dosirak.models.source.ModelSource`:
+the local model store, or, in the workers of ``dosirak serve TAG``, the bundle's own
+``models/`` copies, so a bundle never depends on the store it was built from. The bundle
+builder reads these declarations to know which model versions to pack.
 
 ``dk.ModelOutput("fashion_mnist")`` marks a step output (``Annotated[nn.Module,
 dk.ModelOutput("fashion_mnist")]``) that becomes a model version when the step finishes.
@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from dosirak.errors import BundleError, ModelError
+from dosirak.errors import ModelError
+from dosirak.models import api
+from dosirak.models.api import parse_tag
 from dosirak.models.model import ModelVersion
+from dosirak.models.source import current_source
 
 log = logging.getLogger(__name__)
 
@@ -48,30 +50,18 @@ class ModelRef:
         return self._parts()[1]
 
     def _parts(self) -> tuple[str, str]:
-        from dosirak.models.api import parse_tag
-
         return parse_tag(self.tag)
 
     def resolve(self) -> ModelVersion:
         """The version this reference names now: in the served bundle, else in the local store."""
-        from dosirak.settings import serving_bundle
-
-        served = serving_bundle()
-        if served is not None:
-            # a bundle's files are checked in full: untrusted or not, it came from elsewhere
-            return resolve_in_bundle(served[0], self.tag, trusted=served[1])
-        from dosirak.models.api import get
-
-        return get(self.tag)
+        return current_source().resolve(self.tag)
 
     def load(self, *, trusted: bool | None = None) -> Any:
         """Resolve and load the model object (no pickle from untrusted bundles).
 
         From a served bundle every file's SHA-256 is checked; from the local store, sizes.
         """
-        from dosirak.settings import serving_bundle
-
-        return self.resolve().load(trusted=trusted, verify=True if serving_bundle() is not None else None)
+        return current_source().load(self.tag, trusted=trusted)
 
 
 def model_ref(tag: str) -> ModelRef:
@@ -81,39 +71,6 @@ def model_ref(tag: str) -> ModelRef:
     ref = ModelRef(tag.strip())
     ref._parts()  # validate now, where the service is defined
     return ref
-
-
-def _version_number(described: dict[str, Any]) -> int:
-    """A packed model's version as a number; -1 for anything a crafted bundle.yaml put there instead."""
-    text = str(described.get("version", ""))
-    return int(text) if text.isascii() and text.isdigit() and len(text) <= 19 else -1
-
-
-def resolve_in_bundle(bundle_dir: Path, tag: str, *, trusted: bool) -> ModelVersion:
-    """The version of ``tag`` packed in ``bundle_dir`` (as listed in its ``bundle.yaml``)."""
-    from dosirak.models.api import parse_tag
-    from dosirak.untrusted import load_yaml
-
-    name, ref = parse_tag(tag)
-    described = load_yaml(bundle_dir / "bundle.yaml", what="bundle.yaml", error=BundleError) or {}
-    if not isinstance(described, dict):
-        raise BundleError(f"{bundle_dir / 'bundle.yaml'} does not describe a bundle")
-    packed = [m for m in described.get("models") or [] if m.get("name") == name]
-    chosen = None
-    if ref.isascii() and ref.isdigit():
-        chosen = next((m for m in packed if _version_number(m) == int(ref)), None)
-    else:
-        chosen = next((m for m in packed if f"{name}:{ref}" in (m.get("tags") or [])), None)
-        if chosen is None and ref == "latest" and packed:
-            chosen = max(packed, key=_version_number)
-    if chosen is None:
-        have = ", ".join(f"{m['name']}:{m['version']}" for m in described.get("models") or []) or "none"
-        raise ModelError(f"the bundle at {bundle_dir} does not contain model {tag} (it has: {have}); "
-                         f"rebuild it with `models: [{tag}]`")
-    path = (bundle_dir / str(chosen["path"])).resolve()
-    if not path.is_relative_to(bundle_dir.resolve()):
-        raise BundleError(f"bundle.yaml points model {tag} outside the bundle ({chosen['path']})")
-    return ModelVersion.from_directory(path, trusted=trusted)
 
 
 @dataclass(frozen=True)
@@ -139,8 +96,6 @@ class ModelOutput:
 
     def save(self, value: Any, *, artifact_id: str | None = None, output_name: str | None = None) -> ModelVersion:
         """Save ``value`` as the next version (the step runner calls this after the step)."""
-        from dosirak.models import api
-
         metadata = {**self.metadata, **({"output": output_name} if output_name else {})}
         version = api.save(self.name, value, labels=self.labels, metadata=metadata, artifact_id=artifact_id)
         if self.alias:
@@ -159,4 +114,4 @@ def find_model_output(annotation_metadata: tuple[Any, ...]) -> ModelOutput | Non
     return next((m for m in annotation_metadata if isinstance(m, ModelOutput)), None)
 
 
-__all__ = ["ModelOutput", "ModelRef", "find_model_output", "model_ref", "resolve_in_bundle"]
+__all__ = ["ModelOutput", "ModelRef", "find_model_output", "model_ref"]

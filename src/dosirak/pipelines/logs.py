@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import IO, TYPE_CHECKING, TextIO
 
+from dosirak.settings import get_settings
+
 if TYPE_CHECKING:
     from dosirak.artifacts.store import BaseArtifactStore
 
@@ -284,8 +286,6 @@ def capture(artifact_store: BaseArtifactStore, uri: str, *, interval_s: float | 
     what they saw before: dosirak's INFO records do not reach a user's console unasked.
     """
     if interval_s is None:
-        from dosirak.settings import get_settings
-
         interval_s = get_settings().progress_interval_s
     sink = _Sink(artifact_store, uri)
     out, err = sys.stdout, sys.stderr

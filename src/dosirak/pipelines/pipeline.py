@@ -69,11 +69,12 @@ class Pipeline:
         values = self._bind(args, kwargs, cfg.get("parameters", {}))
         given = self.signature.bind_partial(*args, **kwargs).arguments  # _bind checked they bind
         dag = self.compile(values, cfg, explicit=list(given))
-        from dosirak.metadata.recorder import get_recorder
-        from dosirak.pipelines import progress
-        from dosirak.pipelines.run import ActiveRun
-        from dosirak.pipelines.views import RunView
-        from dosirak.stack.stack import load_stack
+        # defining a pipeline loads no metadata store and no run machinery (40 ms): running one does
+        from dosirak.metadata.recorder import get_recorder  # lazy: startup
+        from dosirak.pipelines import progress  # lazy: startup
+        from dosirak.pipelines.run import ActiveRun  # lazy: startup
+        from dosirak.pipelines.views import RunView  # lazy: startup
+        from dosirak.stack.stack import load_stack  # lazy: startup
 
         store = get_recorder()
         active = load_stack(store, stack or cfg.get("stack"))

@@ -26,6 +26,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
+from dosirak.settings import get_settings
+
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.text import Text
@@ -84,8 +86,6 @@ def for_run(stream: TextIO | None = None) -> RunProgress:
     options = _options.get() or _Options()
     mode = options.mode
     if mode is None:
-        from dosirak.settings import get_settings
-
         mode = get_settings().progress
     out = stream if stream is not None else sys.stderr
     if mode == "auto":

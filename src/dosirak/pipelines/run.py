@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from dosirak.artifacts.gc import sweep_abandoned
 from dosirak.metadata.records import ArtifactRecord
+from dosirak.pipelines.progress import RunProgress
 from dosirak.statuses import RunStatus, StepStatus
 
 if TYPE_CHECKING:
@@ -50,8 +52,6 @@ class ActiveRun:
         orchestrator: str | None,
         progress: RunProgress | None = None,
     ) -> None:
-        from dosirak.pipelines.progress import RunProgress
-
         self.dag = dag
         self.progress = progress if progress is not None else RunProgress()
         self.started = time.monotonic()
@@ -87,8 +87,6 @@ class ActiveRun:
         their staging area and the outputs they published without recording them; see
         :func:`dosirak.artifacts.gc.sweep_abandoned` for how a live run is told apart.
         """
-        from dosirak.artifacts.gc import sweep_abandoned
-
         try:
             sweep_abandoned(self.store, self.artifact_store)
         except Exception:  # noqa: BLE001 - cleaning up must not stop a run; `dosirak gc` does it too

@@ -21,6 +21,7 @@ from typing import Any, overload
 from dosirak import typehints
 from dosirak.errors import StepCallError, StepSignatureError
 from dosirak.names import check_name
+from dosirak.pipelines import _tracing
 
 
 @dataclass(frozen=True)
@@ -129,8 +130,6 @@ class Step:
 
     # -- calling --------------------------------------------------------------------
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        from dosirak.pipelines import _tracing
-
         tracer = _tracing.current()
         if tracer is not None:
             return tracer.add_step(self, args, kwargs)

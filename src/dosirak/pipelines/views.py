@@ -6,6 +6,9 @@ from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from dosirak.artifacts.materializers import registry
+from dosirak.artifacts.store import store_for_uri
+from dosirak.errors import NotFoundError
 from dosirak.metadata.records import ArtifactRecord, RunRecord, StepRunRecord
 
 if TYPE_CHECKING:
@@ -58,9 +61,6 @@ class ArtifactView:
 
     def load(self) -> Any:
         """Read the artifact back into a Python object with the materializer that wrote it."""
-        from dosirak.artifacts.materializers import registry
-        from dosirak.artifacts.store import store_for_uri
-
         uri = self.record.uri
         store = store_for_uri(uri)
         materializer = registry.by_name(self.record.materializer)
@@ -139,8 +139,6 @@ class StepRunView:
 
         None too when that step run is no longer in the store.
         """
-        from dosirak.errors import NotFoundError
-
         if not self.record.cached_from:
             return None
         try:
@@ -178,7 +176,6 @@ class StepRunView:
                     if text else "")
         if not uri:
             return ""
-        from dosirak.artifacts.store import store_for_uri
 
         store = store_for_uri(uri)
         return store.read_text(uri, limit)

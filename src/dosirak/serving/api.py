@@ -18,9 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
-from dosirak import typehints
+from dosirak import plugins, typehints
 from dosirak.errors import ServiceError
 from dosirak.serving.codecs.base import Codec
+from dosirak.serving.codecs.file import BytesCodec
+from dosirak.serving.codecs.image import ImageCodec
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -226,16 +228,10 @@ def codec_for(annotation: Any, field_name: str, where: str = "") -> Codec:
         tensor = next((m for m in metadata if isinstance(m, Tensor)), None)
         return NdarrayCodec(tensor)
     if qualname in ("PIL.Image.Image", "PIL.ImageFile.ImageFile"):
-        from dosirak.serving.codecs.image import ImageCodec
-
         return ImageCodec(field=field_name)
     if annotation is bytes:
-        from dosirak.serving.codecs.file import BytesCodec
-
         return BytesCodec(field=field_name)
     if qualname and not qualname.startswith(("builtins.", "typing.")) and _has_plugin(qualname):
-        from dosirak import plugins
-
         return plugins.load("codecs", qualname)(annotation, metadata)  # type: ignore[no-any-return]
     from dosirak.serving.codecs.json import JsonCodec
 
@@ -255,8 +251,6 @@ def _qualified_name(annotation: Any) -> str:
 
 
 def _has_plugin(qualname: str) -> bool:
-    from dosirak import plugins
-
     return plugins.has("codecs", qualname)
 
 

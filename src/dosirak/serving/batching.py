@@ -35,6 +35,8 @@ from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
+from dosirak.errors import ServiceUnavailableError, UnprocessableError
+
 logger = logging.getLogger(__name__)
 
 _MIN_GAP_WAIT = 0.0002
@@ -177,8 +179,6 @@ class AdaptiveBatcher:
     async def submit(self, value: Any) -> Any:
         """Queue ``value`` for the next batch and return its share of the result."""
         if self._closed:
-            from dosirak.errors import ServiceUnavailableError
-
             raise ServiceUnavailableError("the service is shutting down; retry on another instance")
         loop = asyncio.get_running_loop()
         if self._task is None:
@@ -189,8 +189,6 @@ class AdaptiveBatcher:
         self._last_submit = now
         size = self.size_of(value)
         if not size:
-            from dosirak.errors import UnprocessableError
-
             raise UnprocessableError("the request holds no rows; send at least one (this api runs rows in batches)")
         if not self._busy and not self._queue and self.idle_wait() == 0:
             return await self._run_alone(value, size, now)
@@ -221,8 +219,6 @@ class AdaptiveBatcher:
 
     async def close(self) -> None:
         """Stop the dispatcher; queued callers get ServiceUnavailableError."""
-        from dosirak.errors import ServiceUnavailableError
-
         self._closed = True
         if self._task is not None:
             self._task.cancel()

@@ -21,8 +21,10 @@ are known: a ``ServiceClient`` fetches them on first use, an ``AsyncServiceClien
 
 Arrays travel as ``.npy`` both ways; JSON values as JSON; PIL images as PNG; ``bytes`` as
 raw bytes. An error answer raises :class:`~dosirak.errors.ClientError` carrying the HTTP
-``status_code``, the server's error ``type`` and message, and the request id. Both
-clients share one core (request building and response decoding); only the transport
+``status_code``, the server's error ``type`` and message, and the request id. A request
+that gets no answer raises :class:`~dosirak.errors.ServiceUnreachableError` (refused, or
+closed or reset first), one that outlasts the timeout :class:`~dosirak.errors.ServiceTimeoutError`
+(both ClientErrors): no httpx type leaves this module's calls. Both clients share one core (request building and response decoding); only the transport
 differs.
 """
 
@@ -39,7 +41,7 @@ from typing import Any, ClassVar
 import httpx
 import orjson
 
-from dosirak.errors import ClientError
+from dosirak.errors import ClientError, ServiceTimeoutError, ServiceUnreachableError
 
 _NPY = "application/x-npy"
 
@@ -223,9 +225,17 @@ def _error_from(what: str, response: httpx.Response) -> ClientError:
     return ClientError(message, status_code=response.status_code, body=body)
 
 
+#: httpx's errors for a request that got no response at all (a timeout aside).
+_UNANSWERED = (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+
+
 def _wrap(url: str, exc: httpx.HTTPError) -> ClientError:
+    """The :mod:`dosirak.errors` type for an httpx failure: the client boundary, past which no httpx type leaks."""
     if isinstance(exc, httpx.TimeoutException):
-        return ClientError(f"{url}: timed out ({type(exc).__name__}); raise the client's timeout or check the server")
+        return ServiceTimeoutError(f"{url}: timed out ({type(exc).__name__}); raise the client's timeout or "
+                                   "check the server")
+    if isinstance(exc, _UNANSWERED):
+        return ServiceUnreachableError(f"{url}: {type(exc).__name__}: {exc}; is the service running?")
     return ClientError(f"{url}: {type(exc).__name__}: {exc}; is the service running?")
 
 

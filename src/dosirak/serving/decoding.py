@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
@@ -51,9 +53,6 @@ _MB = 1024 * 1024
 
 def _yield_the_cpu() -> None:
     """Lower this decoding thread's CPU priority, so the event loop's thread gets a core first."""
-    import os
-    import threading
-
     with suppress(OSError, AttributeError):  # not Linux, or not allowed: decode at the same priority
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import dosirak
 from dosirak.serving.codecs.base import JSON
 
 if TYPE_CHECKING:
@@ -199,8 +200,6 @@ def _plain_get(summary: str, description: str, content: dict[str, Any], extra: d
 
 def build_openapi(definition: ServiceDefinition) -> dict[str, Any]:
     """The OpenAPI 3.1 document of a service (a fresh dict)."""
-    import dosirak
-
     components: dict[str, Any] = {"Error": ERROR_SCHEMA}
     for api in definition.apis:
         for codec in (api.input_codec, api.output_codec):

@@ -48,6 +48,7 @@ from pathlib import Path
 
 from dosirak.errors import ConfigError, SocketHandoverError
 from dosirak.serving import auth, metrics
+from dosirak.serving.handover import answer, check_listening, open_control
 from dosirak.serving.protocol import DEFAULT_HEAD_LIMITS, HeadLimits
 from dosirak.serving.worker import EXIT_LOAD_FAILED
 from dosirak.settings import child_environment
@@ -86,8 +87,6 @@ def cpu_count() -> int:
 
 def adopt_socket(fd: int) -> socket.socket:
     """The listening TCP socket inherited as file descriptor ``fd`` (``dosirak serve --fd``); ConfigError if it is not one."""
-    from dosirak.serving.handover import check_listening
-
     try:
         sock = socket.socket(fileno=fd)
     except OSError as exc:
@@ -361,7 +360,6 @@ class Supervisor:
     def _open_control(self) -> None:
         if self.control_path is None:
             return
-        from dosirak.serving.handover import open_control
 
         try:
             self.control = open_control(self.control_path)
@@ -380,8 +378,6 @@ class Supervisor:
             self.control_path.unlink(missing_ok=True)
 
     def _on_control(self) -> None:
-        from dosirak.serving.handover import answer
-
         if self.control is not None:
             answer(self.control, self.sock, ready=not self.stopping and self.ready_file.exists())
 

@@ -26,6 +26,7 @@ from typing import Any, TypeVar, overload
 
 from dosirak.errors import ServiceError
 from dosirak.serving.api import API_ATTR, ApiSpec, build_api_spec
+from dosirak.serving.openapi import build_openapi
 
 T = TypeVar("T", bound=type)
 
@@ -87,8 +88,6 @@ class ServiceDefinition:
     def openapi(self) -> dict[str, Any]:
         """The service's OpenAPI 3.1 document (built once, then cached)."""
         if not self._openapi:
-            from dosirak.serving.openapi import build_openapi
-
             self._openapi.update(build_openapi(self))
         return self._openapi
 

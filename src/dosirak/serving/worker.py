@@ -25,7 +25,9 @@ from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
 
+from dosirak.errors import DosirakError
 from dosirak.serving.protocol import HeadLimits, protocol_class
+from dosirak.serving.service import load_service
 
 logger = logging.getLogger(__name__)
 
@@ -110,9 +112,6 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.lifeline is not None:
         watch_lifeline(args.lifeline, on_orphaned, args.graceful_timeout + 5)
-
-    from dosirak.errors import DosirakError
-    from dosirak.serving.service import load_service
 
     try:
         definition = load_service(args.spec, base_dir=Path(args.base_dir) if args.base_dir else None)

@@ -30,6 +30,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from dosirak.errors import CredentialError
+from dosirak.settings import env_value
+from dosirak.stack import secrets
 
 #: What a masked credential reads as.
 MASK = "********"
@@ -180,13 +182,10 @@ def _resolve(value: Any, owner: str, path: str) -> Any:
         return [_resolve(v, owner, f"{path}[{i}]") for i, v in enumerate(value)]
     secret = secret_name(value)
     if secret is not None:
-        from dosirak.stack import secrets
-
         return secrets.read(secret, f"{owner}: option '{path}'")
     name = reference_name(value)
     if name is None:
         return value
-    from dosirak.settings import env_value
 
     found = env_value(name)
     if found is None:

@@ -22,14 +22,13 @@ from pathlib import Path
 
 from dosirak.errors import CredentialError
 from dosirak.names import check_name
+from dosirak.settings import get_settings
 
 #: The largest secret accepted (bytes of UTF-8).
 MAX_BYTES = 64 * 1024
 
 
 def _root() -> Path:
-    from dosirak.settings import get_settings
-
     return get_settings().secrets_root
 
 

@@ -22,15 +22,16 @@ import logging
 from pathlib import Path
 from typing import Annotated, Any
 
+from dosirak.errors import BundleError
+from dosirak.metadata.store import get_store
+from dosirak.models import api as model_api
+from dosirak.pipelines.context import get_step_context
 from dosirak.pipelines.step import step
 
 log = logging.getLogger(__name__)
 
 
 def _input_artifact_id(arg: str) -> str | None:
-    from dosirak.metadata.store import get_store
-    from dosirak.pipelines.context import get_step_context
-
     ctx = get_step_context()
     if ctx is None:
         return None
@@ -71,8 +72,6 @@ def bundle_builder(
     """
     from dosirak.bundles.builder import build
     from dosirak.bundles.spec import load_spec, make_spec
-    from dosirak.errors import BundleError
-    from dosirak.models import api as model_api
 
     values: dict[str, Any] = {}
     root = Path(base_dir) if base_dir else None

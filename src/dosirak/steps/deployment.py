@@ -22,16 +22,19 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any
 
+from dosirak.deployers.base import DeploymentRequest
+from dosirak.deployers.discovery import find_prediction_service
 from dosirak.deployers.prediction_service import PredictionService
+from dosirak.metadata.store import get_store
+from dosirak.pipelines.context import get_step_context
 from dosirak.pipelines.step import step
+from dosirak.stack.stack import load_stack
 
 log = logging.getLogger(__name__)
 
 
 def _bundle_facts(bundle: Any) -> dict[str, Any]:
     """Target tag, bundle id, model name and version id of a bundle record or tag."""
-    from dosirak.metadata.store import get_store
-
     if isinstance(bundle, str):
         name, _, version = bundle.partition(":")
         bundle = get_store().get_bundle(name, version or "latest")
@@ -70,11 +73,6 @@ def model_deployer(
         ``{"deployed": bool, ...}``: the deployment's id, URL and docs URL, or the reason
         nothing was deployed.
     """
-    from dosirak.deployers.base import DeploymentRequest
-    from dosirak.metadata.store import get_store
-    from dosirak.pipelines.context import get_step_context
-    from dosirak.stack.stack import load_stack
-
     facts = _bundle_facts(bundle)
     if not deploy_decision:
         reason = f"deploy_decision was False: bundle {facts['target']} was not deployed"
@@ -107,8 +105,6 @@ def prediction_service_loader(
     Raises:
         DeploymentError: none is running; the message names what was searched and what was found.
     """
-    from dosirak.deployers.discovery import find_prediction_service
-
     service = find_prediction_service(pipeline_name, step_name, model_name, timeout_s=timeout_s)
     print(f"found service {service.url} (deployment {service.deployment_id[:8]})")
     return service

@@ -7,7 +7,7 @@ from typing import Any
 
 from dosirak._extras import require
 from dosirak.artifacts.materializers.base import Materializer
-from dosirak.errors import ArtifactCorruptError
+from dosirak.errors import ArtifactCorruptError, MaterializerError
 
 #: Arrays larger than this are memory-mapped (read-only) instead of read into memory.
 MMAP_THRESHOLD = 1 << 20
@@ -23,8 +23,6 @@ class NumpyMaterializer(Materializer):
     def save(self, obj: Any, path: Path) -> None:
         np = require("numpy", extra="data")
         if obj.dtype == object:
-            from dosirak.errors import MaterializerError
-
             raise MaterializerError("numpy arrays of dtype=object cannot be saved safely; convert to a numeric dtype")
         with open(path / "array.npy", "wb") as fh:
             np.save(fh, obj, allow_pickle=False)

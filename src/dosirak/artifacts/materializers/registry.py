@@ -7,6 +7,7 @@ imports torch.
 
 from __future__ import annotations
 
+import importlib
 import threading
 
 from dosirak import plugins
@@ -78,8 +79,6 @@ def instance(cls: type[Materializer]) -> Materializer:
 
 def by_name(qualified: str) -> Materializer:
     """The materializer recorded on an artifact (``module:Class``)."""
-    import importlib
-
     module_name, _, attr = qualified.partition(":")
     try:
         cls = getattr(importlib.import_module(module_name), attr)

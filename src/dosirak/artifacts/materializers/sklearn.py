@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,6 @@ class EstimatorMaterializer(Materializer):
             cloudpickle.dump(obj, fh)
 
     def load(self, path: Path, data_type: type | None) -> Any:
-        import pickle
-
         try:
             with open(path / "estimator.pkl", "rb") as fh:
                 return pickle.load(fh)  # noqa: S301 - the user's own artifact store

@@ -6,6 +6,7 @@ Loading unpickles, so a model saved this way loads from an imported bundle only 
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,6 @@ class PickleHandler(FrameworkHandler):
     def load(self, directory: Path, info: dict[str, Any], *, allow_pickle: bool) -> Any:
         if not allow_pickle:
             raise refuse_pickle("this model")
-        import pickle
 
         with open(model_file(directory, info, "file", FILE), "rb") as fh:
             return pickle.load(fh)  # noqa: S301 - only reached for trusted sources

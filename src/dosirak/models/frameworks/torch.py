@@ -29,8 +29,10 @@ import inspect
 import json
 import logging
 import os
+import pickle
 import sys
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -100,7 +102,6 @@ class TorchHandler(FrameworkHandler):
         elif arch.get("kind") == "pickle":
             if not allow_pickle:
                 raise refuse_pickle("this PyTorch model's architecture")
-            import pickle
 
             with open(model_file(directory, arch, "file", SKELETON), "rb") as fh:
                 module = pickle.load(fh)  # noqa: S301 - only reached for trusted sources
@@ -261,8 +262,6 @@ def _decode(value: Any, torch: Any) -> Any:
     if "__list__" in value:
         return [_decode(v, torch) for v in value["__list__"]]
     if "__ordered__" in value:
-        from collections import OrderedDict
-
         return OrderedDict((n, _decode(v, torch)) for n, v in value["__ordered__"])
     if "__dtype__" in value:
         dtype = getattr(torch, str(value["__dtype__"]), None)

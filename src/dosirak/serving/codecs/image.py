@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
+from dosirak._extras import require
 from dosirak.errors import BadRequestError, PayloadTooLargeError
 from dosirak.serving.codecs.base import MULTIPART, RawHeaders, check_media_type, refusals
 from dosirak.serving.codecs.file import first_upload
@@ -34,8 +35,6 @@ class ImageCodec:
     compressed = True
 
     def __init__(self, field: str = "image", max_pixels: int = 50_000_000) -> None:
-        from dosirak._extras import require
-
         self._pil = require("PIL.Image", extra="data", purpose="image apis")
         self.field = field
         self.max_pixels = max_pixels

@@ -7,12 +7,13 @@ a model is a 422 naming the field. NaN and infinity are not JSON and are refused
 
 from __future__ import annotations
 
+import json
 import typing
 from typing import Any
 
 import orjson
 
-from dosirak.errors import BadRequestError, UnprocessableError
+from dosirak.errors import BadRequestError, InternalServerError, UnprocessableError
 from dosirak.serving.codecs.base import JSON, RawHeaders, check_media_type, refusals
 
 _REF_TEMPLATE = "#/components/schemas/{model}"
@@ -30,10 +31,6 @@ def _default(value: Any) -> Any:
 
 
 def _stdlib_dumps(value: Any) -> bytes:
-    import json
-
-    from dosirak.errors import InternalServerError
-
     try:
         return json.dumps(value, default=_default, allow_nan=False, ensure_ascii=True).encode()
     except (TypeError, ValueError) as exc:
@@ -108,8 +105,6 @@ class JsonCodec:
         return out
 
     def split(self, value: Any, sizes: list[int]) -> list[Any]:
-        from dosirak.errors import InternalServerError
-
         if len(value) != sum(sizes):
             raise InternalServerError(f"the batchable api returned {len(value)} items for {sum(sizes)} inputs")
         out, start = [], 0

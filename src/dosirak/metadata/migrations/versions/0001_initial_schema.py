@@ -7,6 +7,8 @@ Create Date: 2026-11-24
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -250,8 +252,6 @@ def upgrade() -> None:
 
 def _seed_default_stack() -> None:
     """The `default` stack: local orchestrator + local artifact store, active."""
-    from datetime import UTC, datetime
-
     now = datetime.now(UTC)
     components = sa.table(
         "stack_components",
