@@ -12,7 +12,9 @@ from __future__ import annotations
 import ast
 import functools
 import hashlib
+import importlib
 import inspect
+import sys
 import textwrap
 import typing
 from collections.abc import Callable
@@ -145,6 +147,27 @@ class Step:
 
     def __repr__(self) -> str:
         return f"<step {self.name}>"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle by name when the step is reachable at its module's top level (as ``@step``
+        functions are), else as its function and options (which cloudpickle can carry)."""
+        qualname: str = getattr(self, "__qualname__", "")  # the function's, set by update_wrapper
+        found: Any = sys.modules.get(self.__module__)
+        for part in qualname.split("."):
+            found = getattr(found, part, None)
+        if found is self:
+            return _step_named, (self.__module__, qualname)
+        return Step, (self.func, self.options)
+
+
+def _step_named(module: str, qualname: str) -> Step:
+    """The step ``qualname`` of module ``module`` (how a pickled step is found again)."""
+    found: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        found = getattr(found, part)
+    if not isinstance(found, Step):
+        raise StepSignatureError(f"{module}.{qualname} is not a step any more; run the same code everywhere")
+    return found
 
 
 def _annotated_name(annotation: Any) -> str | None:

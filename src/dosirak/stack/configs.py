@@ -9,9 +9,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class LocalOrchestratorConfig(BaseModel):
-    """The local orchestrator runs steps one after another in the calling process."""
+    """The local orchestrator runs steps in the calling process, independent ones at once on threads."""
 
     model_config = ConfigDict(extra="forbid")
+    max_parallel: int | None = Field(default=None, ge=1, le=1024,
+                                     description="How many steps may run at once; 1: one after another; "
+                                                 "default: the number of CPU cores")
 
 
 class ArtifactStoreConfig(BaseModel):
