@@ -14,6 +14,7 @@ import functools
 import hashlib
 import importlib
 import inspect
+import re
 import sys
 import textwrap
 import typing
@@ -45,7 +46,8 @@ class StepOptions:
     retry_delay_s: float = 1.0
     retry_backoff: float = 2.0
     output_materializers: dict[str, Any] = field(default_factory=dict)
-    #: Resources for orchestrators that schedule them (e.g. Ray): cpus, gpus, memory_mb.
+    #: Resources for orchestrators that schedule them (e.g. Ray): ``cpus``, ``gpus``,
+    #: ``memory`` (bytes) and custom resources by name; see :func:`resource_request`.
     resources: dict[str, float] = field(default_factory=dict)
 
 
@@ -160,6 +162,40 @@ class Step:
         return Step, (self.func, self.options)
 
 
+_MEMORY_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 1000**2, "mb": 1000**2, "g": 1000**3, "gb": 1000**3,
+                 "t": 1000**4, "tb": 1000**4, "ki": 1024, "kib": 1024, "mi": 1024**2, "mib": 1024**2,
+                 "gi": 1024**3, "gib": 1024**3, "ti": 1024**4, "tib": 1024**4}
+
+
+def resource_request(step_name: str, resources: dict[str, Any]) -> dict[str, float]:
+    """A step's ``resources`` as numbers: ``cpus``, ``gpus``, ``memory`` in bytes, custom ones as given.
+
+    Raises StepSignatureError, naming the step and the resource, for a name that is not a
+    plain identifier, a negative or non-numeric amount, or a memory size it cannot read
+    (``4GiB``, ``512MiB``, ``2GB`` or a number of bytes).
+    """
+    request: dict[str, float] = {}
+    for key, value in resources.items():
+        where = f"step '{step_name}' resource '{key}'"
+        if not isinstance(key, str) or not key.isidentifier():
+            raise StepSignatureError(f"{where}: a resource name is a plain identifier (cpus, gpus, memory, big_disk)")
+        amount = _memory_bytes(where, value) if key == "memory" else value
+        if isinstance(amount, bool) or not isinstance(amount, (int, float)) or not amount >= 0:
+            raise StepSignatureError(f"{where}: {value!r} is not an amount; give a number of 0 or more")
+        request[key] = float(amount)
+    return request
+
+
+def _memory_bytes(where: str, value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]*)\s*", value)
+    unit = match.group(2).lower() if match else None
+    if match is None or unit not in _MEMORY_UNITS:
+        raise StepSignatureError(f"{where}: cannot read the size {value!r}; write it like 4GiB, 512MiB or 2GB")
+    return float(match.group(1)) * _MEMORY_UNITS[unit]
+
+
 def _step_named(module: str, qualname: str) -> Step:
     """The step ``qualname`` of module ``module`` (how a pickled step is found again)."""
     found: Any = importlib.import_module(module)
@@ -217,7 +253,7 @@ def step(
     retries: int = 0,
     retry_delay_s: float = 1.0,
     output_materializers: dict[str, Any] | None = None,
-    resources: dict[str, float] | None = None,
+    resources: dict[str, float | str] | None = None,
 ) -> Callable[[Callable[..., Any]], Step]: ...
 
 
@@ -230,7 +266,7 @@ def step(
     retries: int = 0,
     retry_delay_s: float = 1.0,
     output_materializers: dict[str, Any] | None = None,
-    resources: dict[str, float] | None = None,
+    resources: dict[str, float | str] | None = None,
 ) -> Step | Callable[[Callable[..., Any]], Step]:
     """Turn a typed function into a pipeline step.
 
@@ -240,7 +276,9 @@ def step(
             None follows the pipeline's setting.
         retries: Extra attempts after a failure, waiting ``retry_delay_s`` then doubling.
         output_materializers: Output name -> Materializer class, to override the choice by type.
-        resources: Requests for orchestrators that schedule steps (``cpus``, ``gpus``, ``memory_mb``).
+        resources: What the step needs where an orchestrator schedules steps (``ray``):
+            ``{"cpus": 2, "gpus": 1, "memory": "4GiB"}``, and custom resources by name
+            (``{"big_disk": 1}``). ``local`` ignores them.
 
     Example::
 
@@ -252,7 +290,8 @@ def step(
     def wrap(fn: Callable[..., Any]) -> Step:
         options = StepOptions(
             name=name or fn.__name__, enable_cache=enable_cache, retries=retries, retry_delay_s=retry_delay_s,
-            output_materializers=dict(output_materializers or {}), resources=dict(resources or {}),
+            output_materializers=dict(output_materializers or {}),
+            resources=resource_request(name or fn.__name__, resources or {}),
         )
         return Step(fn, options)
 
@@ -261,4 +300,4 @@ def step(
     return wrap
 
 
-__all__ = ["OutputSpec", "Step", "StepOptions", "step"]
+__all__ = ["OutputSpec", "Step", "StepOptions", "resource_request", "step"]

@@ -1,0 +1,235 @@
+"""The ray orchestrator on a real local Ray cluster (``ray.init(num_cpus=2)``) started by the tests."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dosirak import get_step_context, pipeline, step
+from dosirak.errors import RunFailedError, StackError
+
+ray = pytest.importorskip("ray")
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _register_flavor(where: Path) -> None:
+    """Make the ``ray`` flavor findable as any plugin is (an entry point), if this install predates it."""
+    from dosirak import plugins
+
+    if plugins.has("orchestrators", "ray"):
+        return
+    info = where / "dosirak_ray_flavor-0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: dosirak-ray-flavor\nVersion: 0\n")
+    (info / "entry_points.txt").write_text(
+        "[dosirak.orchestrators]\nray = dosirak.orchestrators.ray:RayOrchestrator\n")
+    sys.path.append(str(where))
+    plugins.clear_cache()
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[None]:
+    """A local Ray with 2 CPUs and one ``special`` resource; its workers import this code."""
+    with tempfile.TemporaryDirectory(prefix="dosirak-ray-test-") as tmp, pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PYTHONPATH", os.pathsep.join([str(ROOT / "src"), str(ROOT)]))
+        mp.setenv("DOSIRAK_HOME", str(Path(tmp) / "home"))
+        mp.setenv("RAY_TMPDIR", str(Path(tmp) / "ray"))
+        _register_flavor(Path(tmp))
+        ray.init(num_cpus=2, resources={"special": 1}, include_dashboard=False, configure_logging=False,
+                 _temp_dir=str(Path(tmp) / "ray"))
+        try:
+            yield
+        finally:
+            ray.shutdown()
+
+
+@pytest.fixture
+def on_ray(cluster: None) -> None:
+    from dosirak.metadata.store import get_store
+
+    store = get_store()
+    store.register_component("orchestrator", "cluster", "ray", {})
+    store.register_stack("cluster", {"orchestrator": "cluster", "artifact-store": "default"})
+    store.set_active_stack("cluster")
+
+
+@step
+def numbers() -> list[int]:
+    print("made the numbers")
+    return [1, 2, 3]
+
+
+@step
+def scaled(values: list[int], k: int = 1) -> tuple[list[int], int]:  # type: ignore[type-arg]
+    return [k * v for v in values], os.getpid()
+
+
+@step
+def total(a: list[int], b: list[int]) -> int:
+    return sum(a) + sum(b)
+
+
+@pipeline
+def fan(k: int = 2) -> None:
+    values = numbers()
+    left, _ = scaled(values, k=1)
+    right, _ = scaled(values, k=k)
+    total(left, right)
+
+
+def test_steps_run_as_ray_tasks_in_other_processes_and_fan_in(on_ray: None) -> None:
+    run = fan(k=2)
+    assert run.status == "completed"
+    assert run.steps["total"].output.load() == 18
+    assert run.steps["scaled"].outputs["output_1"].load() != os.getpid()
+    assert "made the numbers" in run.steps["numbers"].logs()
+    again = fan(k=2)
+    assert {s.status for s in again.steps.values()} == {"cached"}
+
+
+@step
+def breaks() -> int:
+    raise ValueError("no luck on the cluster")
+
+
+@step
+def needs_breaks(x: int) -> int:
+    return x
+
+
+@step(retries=2, retry_delay_s=0.0)
+def third_time() -> int:
+    ctx = get_step_context()
+    assert ctx is not None
+    if ctx.attempt < 3:
+        raise ConnectionError(f"attempt {ctx.attempt}")
+    return ctx.attempt
+
+
+@pipeline(enable_cache=False)
+def mixed() -> None:
+    needs_breaks(breaks())
+    third_time()
+
+
+def test_a_failing_branch_skips_its_dependants_and_a_retried_sibling_completes(on_ray: None) -> None:
+    with pytest.raises(RunFailedError, match="no luck on the cluster") as info:
+        mixed()
+    steps = info.value.run.steps
+    assert {n: s.status for n, s in steps.items()} == {
+        "breaks": "failed", "needs_breaks": "skipped", "third_time": "completed"}
+    assert steps["third_time"].attempts == 3
+    assert 'raise ValueError("no luck on the cluster")' in steps["breaks"].traceback
+
+
+@step(resources={"gpus": 4, "memory": "1GiB"})
+def greedy() -> int:
+    return 1
+
+
+@pipeline
+def too_big() -> None:
+    greedy()
+
+
+def test_a_request_no_node_can_meet_fails_the_run_before_any_step_starts(on_ray: None) -> None:
+    from dosirak import Client
+
+    with pytest.raises(StackError, match=r"step 'greedy' asks for .*GPU=4.*no node of the Ray cluster has"):
+        too_big()
+    run = Client().get_pipeline("too_big").last_run
+    assert run is not None and run.status == "failed"
+    assert "GPU=4" in (run.error or "")
+    assert run.steps["greedy"].status == "skipped"
+
+
+@step(resources={"special": 1, "cpus": 1})
+def on_the_special_node() -> str:
+    return str(ray.get_runtime_context().get_node_id())
+
+
+@pipeline(enable_cache=False)
+def special() -> None:
+    on_the_special_node()
+
+
+def test_a_custom_resource_is_the_tasks_request(on_ray: None) -> None:
+    run = special()
+    (node,) = [n for n in ray.nodes() if n["Resources"].get("special")]
+    assert run.steps["on_the_special_node"].output.load() == node["NodeID"]
+
+
+@step(retries=1, retry_delay_s=0.0)
+def dies_once(marker: str) -> int:
+    path = Path(marker)
+    if not path.exists():
+        path.write_text("killed")
+        os.kill(os.getpid(), 9)  # the worker dies mid-step
+    return 1
+
+
+@step
+def dies_always() -> int:
+    os.kill(os.getpid(), 9)
+    return 1
+
+
+@pipeline(enable_cache=False)
+def killed(marker: str) -> None:
+    dies_once(marker=marker)
+
+
+@pipeline(enable_cache=False)
+def killed_for_good() -> None:
+    dies_always()
+
+
+def test_a_worker_killed_mid_step_is_retried_then_fails_with_the_cause(on_ray: None, tmp_path: Path) -> None:
+    run = killed(marker=str(tmp_path / "killed"))
+    assert run.steps["dies_once"].status == "completed"
+    with pytest.raises(RunFailedError, match="dies_always") as info:
+        killed_for_good()
+    error = info.value.run.steps["dies_always"].error or ""
+    assert "died" in error.lower() or "crash" in error.lower(), error
+
+
+
+def test_an_address_where_no_ray_listens_is_one_line_naming_it_and_the_run_is_failed(cluster: None) -> None:
+    from dosirak import Client
+    from dosirak.metadata.store import get_store
+    from tests.ports import free_port
+
+    address = f"127.0.0.1:{free_port()}"
+    store = get_store()
+    store.register_component("orchestrator", "nowhere", "ray", {"address": address})
+    store.register_stack("nowhere", {"orchestrator": "nowhere", "artifact-store": "default"})
+    ray.shutdown()  # a Ray already running in this process would be used as it is
+    with pytest.raises(StackError, match=rf"orchestrator 'nowhere': cannot reach Ray at {address}: .*--address"):
+        special(stack="nowhere")
+    last = Client().get_pipeline("special").last_run
+    assert last is not None and last.status == "failed" and address in (last.error or "")
+
+
+def test_with_no_address_a_local_ray_is_started_for_the_run_and_stopped_after_it(on_ray: None) -> None:
+    ray.shutdown()
+    run = fan(k=3)
+    assert run.steps["total"].output.load() == 24
+    assert run.steps["scaled"].outputs["output_1"].load() != os.getpid()
+    assert not ray.is_initialized()
+
+
+def test_the_address_option_must_name_a_ray_cluster() -> None:
+    from dosirak.errors import FlavorError
+    from dosirak.orchestrators.ray import RayOrchestrator
+
+    for bad in ("http://x:1", "host", "ray://h:99999", "a@b:1"):
+        with pytest.raises(FlavorError, match="is not a Ray address"):
+            RayOrchestrator.validate_config({"address": bad})
+    for good in ("auto", "ray://head.internal:10001", "10.0.0.5:6379"):
+        assert RayOrchestrator.validate_config({"address": good}) == {"address": good}
