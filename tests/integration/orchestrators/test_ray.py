@@ -1,11 +1,18 @@
-"""The ray orchestrator on a real local Ray cluster (``ray.init(num_cpus=2)``) started by the tests."""
+"""The ray orchestrator on real Ray clusters started by the tests: ``ray.init(num_cpus=2)`` in this
+process, and two nodes on loopback (``ray start --head`` and a second ``ray start``)."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import signal
+import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
@@ -14,15 +21,18 @@ from dosirak import get_step_context, pipeline, step
 from dosirak.errors import RunFailedError, StackError
 
 ray = pytest.importorskip("ray")
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
-def _register_flavor(where: Path) -> None:
+@contextmanager
+def ray_flavor(where: Path) -> Iterator[None]:
     """Make the ``ray`` flavor findable as any plugin is (an entry point), if this install predates it."""
     from dosirak import plugins
 
     if plugins.has("orchestrators", "ray"):
+        yield
         return
     info = where / "dosirak_ray_flavor-0.dist-info"
     info.mkdir()
@@ -31,16 +41,24 @@ def _register_flavor(where: Path) -> None:
         "[dosirak.orchestrators]\nray = dosirak.orchestrators.ray:RayOrchestrator\n")
     sys.path.append(str(where))
     plugins.clear_cache()
+    try:
+        yield
+    finally:
+        sys.path.remove(str(where))
+        plugins.clear_cache()
 
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[None]:
     """A local Ray with 2 CPUs and one ``special`` resource; its workers import this code."""
-    with tempfile.TemporaryDirectory(prefix="dosirak-ray-test-") as tmp, pytest.MonkeyPatch.context() as mp:
+    with ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="dosirak-ray-test-"))
+        mp = stack.enter_context(pytest.MonkeyPatch.context())
         mp.setenv("PYTHONPATH", os.pathsep.join([str(ROOT / "src"), str(ROOT)]))
         mp.setenv("DOSIRAK_HOME", str(Path(tmp) / "home"))
         mp.setenv("RAY_TMPDIR", str(Path(tmp) / "ray"))
-        _register_flavor(Path(tmp))
+        mp.setenv("RAY_AUTH_MODE", "disabled")  # no token file in ~/.ray for a cluster that lives one module
+        stack.enter_context(ray_flavor(Path(tmp)))
         ray.init(num_cpus=2, resources={"special": 1}, include_dashboard=False, configure_logging=False,
                  _temp_dir=str(Path(tmp) / "ray"))
         try:
@@ -233,3 +251,94 @@ def test_the_address_option_must_name_a_ray_cluster() -> None:
             RayOrchestrator.validate_config({"address": bad})
     for good in ("auto", "ray://head.internal:10001", "10.0.0.5:6379"):
         assert RayOrchestrator.validate_config({"address": good}) == {"address": good}
+
+
+def _ray_start(*args: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """``ray start ... --block`` in its own process group (stopped by that group's id)."""
+    ray_cli = str(Path(sys.executable).with_name("ray"))
+    head = ["--include-dashboard=false"] if "--head" in args else []
+    return subprocess.Popen([ray_cli, "start", "--block", "--disable-usage-stats", *head,
+                             "--node-ip-address=127.0.0.1", *args], env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # what the group started and left behind
+    except ProcessLookupError:
+        pass
+    if proc.stderr is not None:
+        proc.stderr.close()
+
+
+@step(resources={"second_node": 1})
+def where_am_i() -> float:
+    me = ray.get_runtime_context().get_node_id()
+    (node,) = [n for n in ray.nodes() if n["NodeID"] == me]
+    return float(node["Resources"].get("second_node", 0.0))
+
+
+@pipeline(enable_cache=False)
+def placed() -> None:
+    where_am_i()
+
+
+@pytest.fixture
+def ray_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    with ray_flavor(tmp_path):
+        yield
+
+
+def test_a_step_asking_for_a_custom_resource_runs_on_the_node_that_has_it(ray_plugin: None, tmp_path: Path) -> None:
+    from dosirak.metadata.store import get_store
+    from tests.ports import free_port
+
+    if ray.is_initialized():
+        ray.shutdown()
+    port = free_port()
+    short = Path(tempfile.mkdtemp(prefix="dkray-"))  # Ray's socket paths must stay under 108 bytes
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)]), "RAY_TMPDIR": str(short),
+           "RAY_AUTH_MODE": "disabled"}  # a cluster on loopback for one test: no token file in ~/.ray
+    head = _ray_start("--head", f"--port={port}", "--num-cpus=1", f"--temp-dir={short / 'head'}", env=env)
+    second: subprocess.Popen[bytes] | None = None
+    try:
+        address = f"127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        while True:  # the head answers once its GCS listens
+            assert head.poll() is None, head.stderr.read() if head.stderr else ""
+            try:
+                subprocess.run([str(Path(sys.executable).with_name("ray")), "status", f"--address={address}"],
+                               env=env, check=True, capture_output=True, timeout=60)
+                break
+            except subprocess.CalledProcessError:
+                assert time.monotonic() < deadline, "the head node never came up"
+                time.sleep(0.5)
+        second = _ray_start(f"--address={address}", "--num-cpus=1", f"--resources={json.dumps({'second_node': 1})}",
+                            env=env)
+        store = get_store()
+        store.register_component("orchestrator", "two_nodes", "ray", {"address": address})
+        store.register_stack("two_nodes", {"orchestrator": "two_nodes", "artifact-store": "default"})
+        store.set_active_stack("two_nodes")
+        deadline = time.monotonic() + 120
+        while True:  # until the second node has joined, the step's request is one no node meets
+            try:
+                run = placed()
+                break
+            except StackError:
+                assert second.poll() is None, second.stderr.read() if second.stderr else ""
+                assert time.monotonic() < deadline, "the second node never joined"
+                time.sleep(1)
+        assert run.steps["where_am_i"].output.load() == 1.0
+    finally:
+        if second is not None:
+            _stop(second)
+        _stop(head)
+        shutil.rmtree(short, ignore_errors=True)
