@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 import uuid
+from pathlib import Path
 from typing import Annotated
 
 from dosirak import pipeline, step
@@ -83,3 +84,23 @@ def test_a_failing_step_is_a_failed_result_with_its_traceback_not_an_exception()
     result = compute(invocation, store)
     assert (result.status, result.error, result.new) == ("failed", "ValueError: no good", [])
     assert 'raise ValueError("no good")' in (result.traceback or "")
+
+
+def test_a_step_in_a_file_loaded_from_outside_sys_path_travels_by_value(tmp_path: Path) -> None:
+    import importlib.util
+    import sys
+
+    from dosirak.pipelines.step import Step, _step_named
+
+    source = tmp_path / "elsewhere_steps.py"
+    source.write_text("from dosirak import step\n\n@step\ndef far() -> int:\n    return 5\n")
+    spec = importlib.util.spec_from_file_location("elsewhere_steps", source)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["elsewhere_steps"] = module  # as `dosirak run FILE.py:PIPELINE` loads a file
+    try:
+        spec.loader.exec_module(module)
+        assert module.far.__reduce__()[0] is Step  # its function and options: cloudpickle carries them
+    finally:
+        del sys.modules["elsewhere_steps"]
+    assert halves.__reduce__()[0] is _step_named  # this module is importable: by name

@@ -14,6 +14,7 @@ import functools
 import hashlib
 import importlib
 import inspect
+import os
 import re
 import sys
 import textwrap
@@ -151,13 +152,15 @@ class Step:
         return f"<step {self.name}>"
 
     def __reduce__(self) -> tuple[Any, ...]:
-        """Pickle by name when the step is reachable at its module's top level (as ``@step``
-        functions are), else as its function and options (which cloudpickle can carry)."""
+        """Pickle by name when another process can import the step from its module (a
+        ``@step`` function at the top level of a module on ``sys.path``), else as its function
+        and options, which cloudpickle (Ray's pickler) carries by value: steps in ``__main__``
+        or in a file ``dosirak run`` loaded from elsewhere."""
         qualname: str = getattr(self, "__qualname__", "")  # the function's, set by update_wrapper
         found: Any = sys.modules.get(self.__module__)
         for part in qualname.split("."):
             found = getattr(found, part, None)
-        if found is self:
+        if found is self and _importable_by_name(self.__module__):
             return _step_named, (self.__module__, qualname)
         return Step, (self.func, self.options)
 
@@ -194,6 +197,20 @@ def _memory_bytes(where: str, value: Any) -> Any:
     if match is None or unit not in _MEMORY_UNITS:
         raise StepSignatureError(f"{where}: cannot read the size {value!r}; write it like 4GiB, 512MiB or 2GB")
     return float(match.group(1)) * _MEMORY_UNITS[unit]
+
+
+def _importable_by_name(module_name: str) -> bool:
+    """Whether another process with the same ``sys.path`` finds module ``module_name`` by its name."""
+    module = sys.modules.get(module_name)
+    spec = getattr(module, "__spec__", None)
+    if module_name == "__main__" or spec is None:
+        return False
+    if "." in module_name or not spec.origin or not os.path.isfile(spec.origin):
+        return True  # found through its package, or built in
+    where = os.path.dirname(os.path.abspath(spec.origin))
+    if os.path.basename(spec.origin) == "__init__.py":
+        where = os.path.dirname(where)
+    return any(os.path.abspath(entry or os.curdir) == where for entry in sys.path)
 
 
 def _step_named(module: str, qualname: str) -> Step:
