@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -342,3 +343,77 @@ def test_a_step_asking_for_a_custom_resource_runs_on_the_node_that_has_it(ray_pl
             _stop(second)
         _stop(head)
         shutil.rmtree(short, ignore_errors=True)
+
+
+SLOW_SCRIPT = '''
+import sys
+import time
+from pathlib import Path
+
+from dosirak import pipeline, step
+from dosirak.metadata.store import get_store
+
+
+@step
+def first() -> int:
+    return 1
+
+
+@step
+def slow(x: int, marker: str = "") -> int:
+    Path(marker).write_text("started")
+    time.sleep(300)
+    return x
+
+
+@pipeline(enable_cache=False)
+def slowpipe(marker: str = "") -> None:
+    slow(first(), marker=marker)
+
+
+if __name__ == "__main__":
+    store = get_store()
+    store.register_component("orchestrator", "cluster", "ray", {})
+    store.register_stack("cluster", {"orchestrator": "cluster", "artifact-store": "default"})
+    store.set_active_stack("cluster")
+    slowpipe(marker=sys.argv[1])
+'''
+
+
+def test_ctrl_c_cancels_the_running_task_records_the_run_cancelled_and_stops_the_local_ray(
+        ray_plugin: None, tmp_path: Path) -> None:
+    from dosirak import Client
+
+    if ray.is_initialized():
+        ray.shutdown()
+    script = tmp_path / "slow_on_ray.py"  # its steps live in __main__: they travel by value
+    script.write_text(SLOW_SCRIPT)
+    marker = tmp_path / "started"
+    short = Path(tempfile.mkdtemp(prefix="dkray-"))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(tmp_path)]),
+           "RAY_TMPDIR": str(short), "DOSIRAK_PROGRESS": "plain"}
+    proc = subprocess.Popen([sys.executable, str(script), str(marker)], env=env, stderr=subprocess.PIPE, text=True,
+                            stdout=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180
+        while not marker.exists():  # the slow step runs in a Ray worker
+            assert proc.poll() is None, proc.communicate()[1]
+            assert time.monotonic() < deadline, "the slow step never started"
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate(timeout=30)
+        else:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)  # anything of the run's Ray left behind
+            except ProcessLookupError:
+                pass
+        shutil.rmtree(short, ignore_errors=True)
+    assert "step slow cancelled" in err, err
+    assert re.search(r"^run slowpipe-\S+ cancelled by the user during step 'slow'", err, re.M), err
+    run = Client().get_pipeline("slowpipe").last_run
+    assert run is not None and run.status == "cancelled"
+    assert {n: s.status for n, s in run.steps.items()} == {"first": "completed", "slow": "cancelled"}
