@@ -27,6 +27,15 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[3]
 
 
+def write_entry_point(where: Path) -> None:
+    """A distribution in ``where`` whose entry point registers the ``ray`` flavor (a plugin's way)."""
+    info = where / "dosirak_ray_flavor-0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: dosirak-ray-flavor\nVersion: 0\n")
+    (info / "entry_points.txt").write_text(
+        "[dosirak.orchestrators]\nray = dosirak.orchestrators.ray:RayOrchestrator\n")
+
+
 @contextmanager
 def ray_flavor(where: Path) -> Iterator[None]:
     """Make the ``ray`` flavor findable as any plugin is (an entry point), if this install predates it."""
@@ -35,11 +44,7 @@ def ray_flavor(where: Path) -> Iterator[None]:
     if plugins.has("orchestrators", "ray"):
         yield
         return
-    info = where / "dosirak_ray_flavor-0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: dosirak-ray-flavor\nVersion: 0\n")
-    (info / "entry_points.txt").write_text(
-        "[dosirak.orchestrators]\nray = dosirak.orchestrators.ray:RayOrchestrator\n")
+    write_entry_point(where)
     sys.path.append(str(where))
     plugins.clear_cache()
     try:
@@ -381,16 +386,20 @@ if __name__ == "__main__":
 
 
 def test_ctrl_c_cancels_the_running_task_records_the_run_cancelled_and_stops_the_local_ray(
-        ray_plugin: None, tmp_path: Path) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from dosirak import Client
 
     if ray.is_initialized():
         ray.shutdown()
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
     script = tmp_path / "slow_on_ray.py"  # its steps live in __main__: they travel by value
     script.write_text(SLOW_SCRIPT)
     marker = tmp_path / "started"
     short = Path(tempfile.mkdtemp(prefix="dkray-"))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(tmp_path)]),
+    plugin = tmp_path / "plugin"  # the flavor's entry point for the child (dosirak's own wins if it has one)
+    plugin.mkdir()
+    write_entry_point(plugin)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(plugin)]),
            "RAY_TMPDIR": str(short), "DOSIRAK_PROGRESS": "plain"}
     proc = subprocess.Popen([sys.executable, str(script), str(marker)], env=env, stderr=subprocess.PIPE, text=True,
                             stdout=subprocess.DEVNULL, start_new_session=True)
