@@ -130,6 +130,23 @@ def test_the_live_display_gives_the_console_back_when_the_run_ends(terminal: tup
     assert "▸ one" in screen  # whose output the record is
 
 
+def test_the_live_status_line_names_every_step_running_at_once(terminal: tuple[int, TextIO]) -> None:
+    master, tty = terminal
+    live = progress.LiveProgress(tty)
+    try:
+        live.run_started("r", ["left", "right"])
+        live.step_started("left")
+        live.step_started("right")
+        live.step_finished("left", "completed", 0.5)
+        live.step_finished("right", "completed", 0.7)
+    finally:
+        live.close()
+    tty.flush()
+    screen = os.read(master, 65536).decode()
+    assert "left, right" in screen  # the status line while both ran
+    assert screen.index("0.50 s") < screen.index("0.70 s")
+
+
 @pytest.mark.parametrize(("seconds", "text"), [(0.421, "0.42 s"), (12.34, "12.3 s"), (245, "4 min 05 s")])
 def test_durations_read_naturally(seconds: float, text: str) -> None:
     assert progress.duration(seconds) == text

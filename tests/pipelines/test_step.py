@@ -158,3 +158,21 @@ def test_a_single_annotated_return_names_the_output() -> None:
         return sum(xs)
 
     assert [(o.name, o.annotation) for o in summed.outputs] == [("total", int)]
+
+
+def sized() -> int:
+    return 1
+
+
+def test_resources_are_checked_and_read_when_the_step_is_declared() -> None:
+    from dosirak.errors import StepSignatureError
+
+    with pytest.raises(StepSignatureError, match="step 'sized' resource 'memory': cannot read the size 'lots'"):
+        step(resources={"memory": "lots"})(sized)
+    with pytest.raises(StepSignatureError, match="'cpus': -1 is not an amount"):
+        step(resources={"cpus": -1})(sized)
+    with pytest.raises(StepSignatureError, match="plain identifier"):
+        step(resources={"a b": 1})(sized)
+    made = step(resources={"memory": "2GiB", "gpus": 1, "big_disk": 0.5})(sized)
+    assert made.options.resources == {"memory": 2 * 1024**3, "gpus": 1.0, "big_disk": 0.5}
+    assert step(resources={"memory": "512MB"})(sized).options.resources == {"memory": 512e6}

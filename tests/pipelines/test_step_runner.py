@@ -119,7 +119,7 @@ def test_retries_give_up_after_the_last_attempt() -> None:
 
 def test_retries_wait_with_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     waits: list[float] = []
-    monkeypatch.setattr("dosirak.pipelines.step_runner.time.sleep", waits.append)
+    monkeypatch.setattr("dosirak.pipelines.invocation.time.sleep", waits.append)
 
     @step(retries=2, retry_delay_s=0.5)
     def always_fails() -> int:

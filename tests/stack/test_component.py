@@ -20,7 +20,7 @@ def test_defaults_are_the_ones_the_config_model_declares() -> None:
         "ready_timeout_s": 60.0, "stop_timeout_s": 30.0,
     }
     assert LocalArtifactStore.config_defaults() == {"path": None, "storage_options": None}
-    assert LocalOrchestrator.config_defaults() == {}
+    assert LocalOrchestrator.config_defaults() == {"max_parallel": None}
 
 
 def test_a_deployers_options_are_its_config_over_the_defaults() -> None:

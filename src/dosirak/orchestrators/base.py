@@ -1,8 +1,13 @@
 """The orchestrator seam: WHERE and WHEN steps run, never HOW.
 
 How to implement an orchestrator: subclass :class:`BaseOrchestrator`, set ``flavor``,
-and implement :meth:`run_dag`, calling :func:`dosirak.pipelines.step_runner.run_step`
-for each step once its upstream steps finished (or ``run.skip`` when one of them failed).
+and implement :meth:`run_dag`. For each step once its upstream steps finished (or
+``run.skip`` when one of them failed), in the thread that called ``run_dag``: call
+:func:`dosirak.pipelines.step_runner.prepare` (a cache hit is its outcome), compute the
+returned :class:`~dosirak.pipelines.invocation.StepInvocation` wherever you like with
+:func:`dosirak.pipelines.invocation.compute` (it pickles; the worker needs the artifact
+store, never the metadata store), and hand its result to
+:func:`dosirak.pipelines.step_runner.record`, storing the outcome in ``run.outcomes``.
 Register the class in the ``dosirak.orchestrators`` entry-point group.
 """
 

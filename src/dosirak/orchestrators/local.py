@@ -1,27 +1,150 @@
-"""The local orchestrator: every step in this process, one after another, in DAG order."""
+"""The local orchestrator: every step in this process; independent branches at once, on threads.
+
+A step starts as soon as every step it depends on has finished, up to ``max_parallel``
+steps at a time (default: the number of CPU cores). With ``max_parallel=1`` the steps run
+one after another in the calling thread, in the pipeline's order. Steps run on threads of
+this process: a step that holds Python's GIL (pure-Python number crunching) keeps the others
+waiting; steps that wait (I/O, sleeping) or compute in native code that releases the GIL
+(numpy, torch) run side by side. A failing step skips what depends on it; the other
+branches go on. Only this thread (the one driving the run) writes to the metadata store.
+Ctrl-C records the steps running on other threads as cancelled; Python cannot stop a
+thread, so they finish (or end with the process) unrecorded.
+"""
 
 from __future__ import annotations
 
-from typing import ClassVar
+import os
+import queue
+import threading
+from typing import TYPE_CHECKING, ClassVar
 
 from dosirak.orchestrators.base import BaseOrchestrator
-from dosirak.pipelines.run import ActiveRun
-from dosirak.pipelines.step_runner import run_step
+from dosirak.pipelines import logs
+from dosirak.pipelines.invocation import StepInvocation, StepResult, compute, failure
+from dosirak.pipelines.run import ActiveRun, StepOutcome
+from dosirak.pipelines.step_runner import prepare, record, record_cancelled
+
+if TYPE_CHECKING:
+    from dosirak.artifacts.store import BaseArtifactStore
+    from dosirak.pipelines.dag import StepNode
+
+#: how often the driving thread wakes while waiting for steps (Ctrl-C is seen at once anyway)
+_WAKE_S = 0.5
 
 
 class LocalOrchestrator(BaseOrchestrator):
-    """Runs steps sequentially in the calling process; a failed step skips its dependants."""
+    """Runs steps in the calling process, independent ones in parallel up to ``max_parallel``."""
 
     flavor: ClassVar[str] = "local"
     config_model: ClassVar[str | None] = "dosirak.stack.configs:LocalOrchestratorConfig"
 
+    @property
+    def max_parallel(self) -> int:
+        """How many steps may run at once (the config's ``max_parallel``, else the CPU cores)."""
+        configured = self.config.get("max_parallel")
+        return int(configured) if configured else max(os.cpu_count() or 1, 1)
+
     def run_dag(self, run: ActiveRun) -> None:
-        for node in run.dag.nodes:
-            blocker = run.blocked_by(node.name)
-            if blocker is not None:
-                run.skip(node.name, blocker)
-                continue
-            run.outcomes[node.name] = run_step(run, node)
+        branches = _Branches(run, self.max_parallel)
+        with logs.driving():
+            try:
+                branches.run()
+            except KeyboardInterrupt:
+                branches.cancel_running()
+                raise
+
+
+class _Branches:
+    """Drives one run: starts each step once its upstream ended, records each result, in this thread."""
+
+    def __init__(self, run: ActiveRun, limit: int) -> None:
+        self.active = run
+        self.limit = limit
+        self.waiting = list(run.dag.nodes)  # in the pipeline's order, a topological one
+        self.running: dict[str, StepInvocation] = {}
+        self.done: queue.Queue[tuple[StepInvocation, StepResult]] = queue.Queue()
+
+    def run(self) -> None:
+        while self.waiting or self.running:
+            self.start_ready()
+            if self.running:
+                self.collect()
+
+    def start_ready(self) -> None:
+        """Start (or skip, or take from the cache) every step that can start now."""
+        run = self.active
+        started = True
+        while started:  # a skipped or cached step may make more ready
+            started = False
+            for node in _ready(run, self.waiting, self.limit - len(self.running)):
+                started = True
+                self.waiting.remove(node)
+                invocation = _begin(run, node)
+                if invocation is None:
+                    continue
+                if self.limit == 1:  # in this thread, as plain sequential code (Ctrl-C reaches the step)
+                    run.outcomes[node.name] = record(run, invocation, compute(invocation, run.artifact_store))
+                    continue
+                self.running[node.name] = invocation
+                threading.Thread(target=_compute, args=(invocation, run.artifact_store, self.done),
+                                 daemon=True, name=f"dosirak-step-{node.name}").start()
+
+    def collect(self) -> None:
+        """Record the next step to finish (waking now and then: Ctrl-C is seen at once anyway)."""
+        try:
+            invocation, result = self.done.get(timeout=_WAKE_S)
+        except queue.Empty:
+            return
+        del self.running[invocation.name]
+        self.active.outcomes[invocation.name] = record(self.active, invocation, result)
+
+    def cancel_running(self) -> None:
+        """Ctrl-C while steps run on other threads: each one is recorded cancelled.
+
+        Python cannot stop a thread: those steps are left to finish or to end with the
+        process; what they write afterwards is never recorded, and the next run (or
+        ``dosirak gc``) removes it from the artifact store.
+        """
+        names = [n.name for n in self.active.dag.nodes if n.name in self.running]
+        for name in names:
+            record_cancelled(self.active, self.running.pop(name))
+        if names:
+            self.active.interrupted = names[0]
+
+
+def _ready(run: ActiveRun, waiting: list[StepNode], room: int) -> list[StepNode]:
+    """At most ``room`` of the waiting nodes whose upstream steps have all ended, in order."""
+    found: list[StepNode] = []
+    for node in waiting:
+        if len(found) >= room:
+            break
+        if all(up in run.outcomes for up in node.upstream):
+            found.append(node)
+    return found
+
+
+def _begin(run: ActiveRun, node: StepNode) -> StepInvocation | None:
+    """Skip ``node``, take it from the cache, or return its invocation to compute."""
+    blocker = run.blocked_by(node.name)
+    if blocker is not None:
+        run.skip(node.name, blocker)
+        return None
+    prepared = prepare(run, node)
+    if isinstance(prepared, StepOutcome):
+        run.outcomes[node.name] = prepared
+        return None
+    return prepared
+
+
+def _compute(invocation: StepInvocation, artifact_store: BaseArtifactStore,
+             done: queue.Queue[tuple[StepInvocation, StepResult]]) -> None:
+    """A step's thread: compute it and hand the result to the driving thread, whatever happens."""
+    result: StepResult
+    try:
+        result = compute(invocation, artifact_store)
+    except BaseException as exc:  # noqa: BLE001 - e.g. its log could not be opened: the driver records it
+        result = failure(exc, 1)
+    done.put((invocation, result))
 
 
 __all__ = ["LocalOrchestrator"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import math
@@ -274,52 +275,188 @@ class _Handler(logging.Handler):
             self.handleError(record)
 
 
+class _Route:
+    """One step's capture: its log, and the tees its thread's stdout and stderr go through."""
+
+    def __init__(self, sink: _Sink, out: _Tee, err: _Tee, handler: _Handler) -> None:
+        self.sink = sink
+        self.out = out
+        self.err = err
+        self.handler = handler
+
+
+class _Routed(io.TextIOBase):
+    """``sys.stdout`` or ``sys.stderr`` while steps run: each write goes to its thread's step."""
+
+    def __init__(self, original: TextIO, router: _Router, stream: str) -> None:
+        self._original = original
+        self._router = router
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        route = self._router.route(threading.get_ident())
+        if route is None:
+            return self._original.write(text)
+        return (route.out if self._stream == "stdout" else route.err).write(text)
+
+    def flush(self) -> None:
+        self._original.flush()
+
+    def isatty(self) -> bool:
+        return _isatty(self._original)
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self._original, "encoding", "utf-8")
+
+    def fileno(self) -> int:
+        return self._original.fileno()
+
+
+class _RoutingHandler(logging.Handler):
+    """The root handler while steps run: a record goes to the log of the step whose thread made it."""
+
+    def __init__(self, router: _Router) -> None:
+        super().__init__(logging.DEBUG)
+        self._router = router
+
+    def emit(self, record: logging.LogRecord) -> None:
+        route = self._router.route(record.thread)
+        if route is not None:
+            route.handler.emit(record)
+            return
+        console = self._router.console
+        last = logging.lastResort
+        if console is not None and last is not None and record.levelno >= last.level and _reaches_no_handler(record.name):
+            try:  # no step to give it to: printed as Python's last resort would have
+                console.write(record.getMessage() + "\n")
+            except Exception:  # noqa: BLE001 - logging must never break a step
+                self.handleError(record)
+
+
+class _Router:
+    """Routes output to the steps capturing now, by thread (several steps may run at once).
+
+    The first capture installs the routing streams and handler, the last one removes them.
+    Output of a thread that is no step's goes to the only step capturing (threads a step
+    started itself), or, with several capturing or from the thread driving the run, to the
+    console only.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._routes: dict[int | None, _Route] = {}
+        self._drivers: set[int | None] = set()
+        self.out: TextIO = sys.stdout
+        self.err: TextIO = sys.stderr
+        #: where records go as Python's last resort would print them (no handler configured), else None
+        self.console: TextIO | None = None
+        self._handler = _RoutingHandler(self)
+        self._old_level = logging.NOTSET
+        self._others: list[logging.Handler] = []
+        self._guard: _AsBefore | None = None
+        self._quieted: list[logging.Logger] = []
+
+    def route(self, thread: int | None) -> _Route | None:
+        routes = self._routes
+        found = routes.get(thread)
+        if found is None and len(routes) == 1 and thread not in self._drivers:
+            (found,) = routes.values()  # a snapshot: the dict is replaced, never changed
+        return found
+
+    @contextmanager
+    def driving(self) -> Iterator[None]:
+        thread = threading.get_ident()
+        with self._lock:
+            self._drivers.add(thread)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._drivers.discard(thread)
+
+    def enter(self, artifact_store: BaseArtifactStore, uri: str, interval_s: float) -> _Route:
+        with self._lock:
+            if not self._routes:
+                self._install()
+            sink = _Sink(artifact_store, uri)
+            route = _Route(sink, _Tee(self.out, sink, interval_s), _Tee(self.err, sink, interval_s),
+                           _Handler(sink, self.console))
+            self._routes = {**self._routes, threading.get_ident(): route}
+            return route
+
+    def leave(self, route: _Route) -> None:
+        with self._lock:
+            self._routes = {t: r for t, r in self._routes.items() if r is not route}
+            if not self._routes:
+                self._uninstall()
+
+    def _install(self) -> None:
+        self.out, self.err = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = _Routed(self.out, self, "stdout"), _Routed(self.err, self, "stderr")
+        root = logging.getLogger()
+        self._others = list(root.handlers)
+        self.console = None if self._others else self.err
+        root.addHandler(self._handler)
+        self._old_level = root.level
+        self._guard = None
+        self._quieted = []
+        if root.level > logging.INFO or root.level == logging.NOTSET:
+            self._guard = _AsBefore(self._old_level)
+            for other in self._others:
+                other.addFilter(self._guard)
+            root.setLevel(logging.INFO)  # a step's logging.info() lands in its log
+            self._quieted = [lg for lg in map(logging.getLogger, _CHATTY) if lg.level == logging.NOTSET]
+            for lg in self._quieted:  # ... but not a line per HTTP request (the deployer polls /readyz)
+                lg.setLevel(logging.WARNING)
+
+    def _uninstall(self) -> None:
+        root = logging.getLogger()
+        root.removeHandler(self._handler)
+        root.setLevel(self._old_level)
+        if self._guard is not None:
+            for other in self._others:
+                other.removeFilter(self._guard)
+        for lg in self._quieted:
+            lg.setLevel(logging.NOTSET)
+        sys.stdout, sys.stderr = self.out, self.err
+
+
+_ROUTER = _Router()
+
+
+def driving() -> contextlib.AbstractContextManager[None]:
+    """Mark the calling thread as the one driving a run: its output is never a step's.
+
+    An orchestrator running steps on other threads wraps its loop in this, so that what it
+    logs while one step runs does not land in that step's log.
+    """
+    return _ROUTER.driving()
+
+
 @contextmanager
 def capture(artifact_store: BaseArtifactStore, uri: str, *, interval_s: float | None = None) -> Iterator[_Sink]:
-    """Tee stdout/stderr to the console and the step's log; record ``logging`` into it too.
+    """Tee this thread's stdout/stderr to the console and the step's log; record its ``logging`` into it too.
 
-    The log file exists only if the step wrote something (``sink.used``). A line redrawn in
-    place (``\r``, as progress bars do) is kept in the log as its final state; on a console
-    that is not a terminal it becomes a line every ``interval_s`` seconds (default: the
-    ``progress_interval`` setting). The root logger is lowered to INFO while the step runs so
-    that its ``logging.info()`` lands in its log, but the handlers configured before see only
-    what they saw before: dosirak's INFO records do not reach a user's console unasked.
+    The log file exists only if the step wrote something (``sink.used``). Several steps may
+    capture at once on different threads: each one's output goes to its own log (a thread
+    the step started writes to the step's log only while no other step runs). A line
+    redrawn in place (``\r``, as progress bars do) is kept in the log as its final state; on
+    a console that is not a terminal it becomes a line every ``interval_s`` seconds (default:
+    the ``progress_interval`` setting). The root logger is lowered to INFO while steps run
+    so that their ``logging.info()`` lands in their logs, but the handlers configured before
+    see only what they saw before: dosirak's INFO records do not reach a user's console unasked.
     """
     if interval_s is None:
         interval_s = get_settings().progress_interval_s
-    sink = _Sink(artifact_store, uri)
-    out, err = sys.stdout, sys.stderr
-    tees = (_Tee(out, sink, interval_s), _Tee(err, sink, interval_s))
-    sys.stdout, sys.stderr = tees
-    root = logging.getLogger()
-    others = list(root.handlers)
-    handler = _Handler(sink, None if others else err)
-    root.addHandler(handler)
-    old_level = root.level
-    quieted: list[logging.Logger] = []
-    guard: _AsBefore | None = None
-    if root.level > logging.INFO or root.level == logging.NOTSET:
-        guard = _AsBefore(old_level)
-        for other in others:
-            other.addFilter(guard)
-        root.setLevel(logging.INFO)  # a step's logging.info() lands in its log
-        quieted = [lg for lg in map(logging.getLogger, _CHATTY) if lg.level == logging.NOTSET]
-        for lg in quieted:  # ... but not a line per HTTP request (the deployer polls /readyz)
-            lg.setLevel(logging.WARNING)
+    route = _ROUTER.enter(artifact_store, uri, interval_s)
     try:
-        yield sink
+        yield route.sink
     finally:
-        root.removeHandler(handler)
-        root.setLevel(old_level)
-        if guard is not None:
-            for other in others:
-                other.removeFilter(guard)
-        for lg in quieted:
-            lg.setLevel(logging.NOTSET)
-        sys.stdout, sys.stderr = out, err
-        for tee in tees:
+        _ROUTER.leave(route)
+        for tee in (route.out, route.err):
             tee.end()
-        sink.close()
+        route.sink.close()
 
 
-__all__ = ["capture"]
+__all__ = ["capture", "driving"]

@@ -83,6 +83,7 @@ class Pipeline:
             run = ActiveRun(dag, store=store, artifact_store=active.artifact_store,
                             parameters=params.to_json(values), config=cfg, stack_name=active.name,
                             orchestrator=active.orchestrator.flavor, progress=display)
+            run.start()
             try:
                 active.orchestrator.run_dag(run)
             except KeyboardInterrupt:

@@ -38,7 +38,11 @@ class StepOutcome:
 
 
 class ActiveRun:
-    """A run in progress: the DAG, where it is recorded, and each step's outcome so far."""
+    """A run in progress: the DAG, where it is recorded, and each step's outcome so far.
+
+    Building one does no I/O; :meth:`start` records it. Its state is changed only by the
+    thread driving the run (the orchestrator's), never by the threads computing steps.
+    """
 
     def __init__(
         self,
@@ -67,11 +71,25 @@ class ActiveRun:
         self.step_run_ids = {node.name: str(uuid.uuid4()) for node in dag.nodes}
         self.outcomes: dict[str, StepOutcome] = {}
         self._stop = threading.Event()
-        store.reap_abandoned_runs()
+        self._beat: threading.Thread | None = None
+        self._parameters = parameters
+        self._config = config
+        self._stack_name = stack_name
+        self._orchestrator = orchestrator
+
+    def start(self) -> None:
+        """Record the run and its steps (pending), start its heartbeat, and show it starting.
+
+        Runs killed earlier are marked failed and what they left in the artifact store is
+        removed first. Nothing is written before this is called.
+        """
+        dag = self.dag
+        self.started = time.monotonic()
+        self.store.reap_abandoned_runs()
         self._sweep_abandoned()
-        store.create_run(
-            run_id=self.id, name=self.name, pipeline_name=dag.pipeline_name, parameters=parameters,
-            config=config, dag=dag.to_json(), stack_name=stack_name, orchestrator=orchestrator,
+        self.store.create_run(
+            run_id=self.id, name=self.name, pipeline_name=dag.pipeline_name, parameters=self._parameters,
+            config=self._config, dag=dag.to_json(), stack_name=self._stack_name, orchestrator=self._orchestrator,
             steps=[{"id": self.step_run_ids[n.name], "name": n.name, "step_type": n.step.step_type,
                     "parameters": n.parameters, "cache_enabled": n.enable_cache} for n in dag.nodes],
         )

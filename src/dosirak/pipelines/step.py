@@ -12,7 +12,11 @@ from __future__ import annotations
 import ast
 import functools
 import hashlib
+import importlib
 import inspect
+import os
+import re
+import sys
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,7 +48,8 @@ class StepOptions:
     retry_delay_s: float = 1.0
     retry_backoff: float = 2.0
     output_materializers: dict[str, Any] = field(default_factory=dict)
-    #: Resources for orchestrators that schedule them (e.g. Ray): cpus, gpus, memory_mb.
+    #: Resources for orchestrators that schedule them (e.g. Ray): ``cpus``, ``gpus``,
+    #: ``memory`` (bytes) and custom resources by name; see :func:`resource_request`.
     resources: dict[str, float] = field(default_factory=dict)
 
 
@@ -144,6 +149,77 @@ class Step:
     def __repr__(self) -> str:
         return f"<step {self.name}>"
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle by name when another process can import the step from its module (a
+        ``@step`` function at the top level of a module on ``sys.path``), else as its function
+        and options, which cloudpickle (Ray's pickler) carries by value: steps in ``__main__``
+        or in a file ``dosirak run`` loaded from elsewhere."""
+        qualname: str = getattr(self, "__qualname__", "")  # the function's, set by update_wrapper
+        found: Any = sys.modules.get(self.__module__)
+        for part in qualname.split("."):
+            found = getattr(found, part, None)
+        if found is self and _importable_by_name(self.__module__):
+            return _step_named, (self.__module__, qualname)
+        return Step, (self.func, self.options)
+
+
+_MEMORY_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 1000**2, "mb": 1000**2, "g": 1000**3, "gb": 1000**3,
+                 "t": 1000**4, "tb": 1000**4, "ki": 1024, "kib": 1024, "mi": 1024**2, "mib": 1024**2,
+                 "gi": 1024**3, "gib": 1024**3, "ti": 1024**4, "tib": 1024**4}
+
+
+def resource_request(step_name: str, resources: dict[str, Any]) -> dict[str, float]:
+    """A step's ``resources`` as numbers: ``cpus``, ``gpus``, ``memory`` in bytes, custom ones as given.
+
+    Raises StepSignatureError, naming the step and the resource, for a name that is not a
+    plain identifier, a negative or non-numeric amount, or a memory size it cannot read
+    (``4GiB``, ``512MiB``, ``2GB`` or a number of bytes).
+    """
+    request: dict[str, float] = {}
+    for key, value in resources.items():
+        where = f"step '{step_name}' resource '{key}'"
+        if not isinstance(key, str) or not key.isidentifier():
+            raise StepSignatureError(f"{where}: a resource name is a plain identifier (cpus, gpus, memory, big_disk)")
+        amount = _memory_bytes(where, value) if key == "memory" else value
+        if isinstance(amount, bool) or not isinstance(amount, (int, float)) or not amount >= 0:
+            raise StepSignatureError(f"{where}: {value!r} is not an amount; give a number of 0 or more")
+        request[key] = float(amount)
+    return request
+
+
+def _memory_bytes(where: str, value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]*)\s*", value)
+    unit = match.group(2).lower() if match else None
+    if match is None or unit not in _MEMORY_UNITS:
+        raise StepSignatureError(f"{where}: cannot read the size {value!r}; write it like 4GiB, 512MiB or 2GB")
+    return float(match.group(1)) * _MEMORY_UNITS[unit]
+
+
+def _importable_by_name(module_name: str) -> bool:
+    """Whether another process with the same ``sys.path`` finds module ``module_name`` by its name."""
+    module = sys.modules.get(module_name)
+    spec = getattr(module, "__spec__", None)
+    if module_name == "__main__" or spec is None:
+        return False
+    if "." in module_name or not spec.origin or not os.path.isfile(spec.origin):
+        return True  # found through its package, or built in
+    where = os.path.dirname(os.path.abspath(spec.origin))
+    if os.path.basename(spec.origin) == "__init__.py":
+        where = os.path.dirname(where)
+    return any(os.path.abspath(entry or os.curdir) == where for entry in sys.path)
+
+
+def _step_named(module: str, qualname: str) -> Step:
+    """The step ``qualname`` of module ``module`` (how a pickled step is found again)."""
+    found: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        found = getattr(found, part)
+    if not isinstance(found, Step):
+        raise StepSignatureError(f"{module}.{qualname} is not a step any more; run the same code everywhere")
+    return found
+
 
 def _annotated_name(annotation: Any) -> str | None:
     """The first string in an ``Annotated`` hint's metadata: the output's name."""
@@ -189,7 +265,7 @@ def step(
     retries: int = 0,
     retry_delay_s: float = 1.0,
     output_materializers: dict[str, Any] | None = None,
-    resources: dict[str, float] | None = None,
+    resources: dict[str, float | str] | None = None,
 ) -> Callable[[Callable[..., Any]], Step]: ...
 
 
@@ -202,7 +278,7 @@ def step(
     retries: int = 0,
     retry_delay_s: float = 1.0,
     output_materializers: dict[str, Any] | None = None,
-    resources: dict[str, float] | None = None,
+    resources: dict[str, float | str] | None = None,
 ) -> Step | Callable[[Callable[..., Any]], Step]:
     """Turn a typed function into a pipeline step.
 
@@ -212,7 +288,9 @@ def step(
             None follows the pipeline's setting.
         retries: Extra attempts after a failure, waiting ``retry_delay_s`` then doubling.
         output_materializers: Output name -> Materializer class, to override the choice by type.
-        resources: Requests for orchestrators that schedule steps (``cpus``, ``gpus``, ``memory_mb``).
+        resources: What the step needs where an orchestrator schedules steps (``ray``):
+            ``{"cpus": 2, "gpus": 1, "memory": "4GiB"}``, and custom resources by name
+            (``{"big_disk": 1}``). ``local`` ignores them.
 
     Example::
 
@@ -224,7 +302,8 @@ def step(
     def wrap(fn: Callable[..., Any]) -> Step:
         options = StepOptions(
             name=name or fn.__name__, enable_cache=enable_cache, retries=retries, retry_delay_s=retry_delay_s,
-            output_materializers=dict(output_materializers or {}), resources=dict(resources or {}),
+            output_materializers=dict(output_materializers or {}),
+            resources=resource_request(name or fn.__name__, resources or {}),
         )
         return Step(fn, options)
 
@@ -233,4 +312,4 @@ def step(
     return wrap
 
 
-__all__ = ["OutputSpec", "Step", "StepOptions", "step"]
+__all__ = ["OutputSpec", "Step", "StepOptions", "resource_request", "step"]

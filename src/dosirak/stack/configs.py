@@ -9,9 +9,33 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class LocalOrchestratorConfig(BaseModel):
-    """The local orchestrator runs steps one after another in the calling process."""
+    """The local orchestrator runs steps in the calling process, independent ones at once on threads."""
 
     model_config = ConfigDict(extra="forbid")
+    max_parallel: int | None = Field(default=None, ge=1, le=1024,
+                                     description="How many steps may run at once; 1: one after another; "
+                                                 "default: the number of CPU cores")
+
+
+class RayOrchestratorConfig(BaseModel):
+    """The ray orchestrator runs each step as a Ray task."""
+
+    model_config = ConfigDict(extra="forbid")
+    address: str | None = Field(default=None, description="auto, ray://HOST:10001 or HOST:6379 of a running "
+                                                          "cluster; default: a local Ray started for each run")
+    runtime_env: dict[str, Any] | None = Field(default=None, description="Ray's runtime_env for the steps' workers "
+                                                                         "(pip, env_vars, working_dir...)")
+
+    @field_validator("address")
+    @classmethod
+    def _address_form(cls, value: str | None) -> str | None:
+        if value is None or value == "auto":
+            return value
+        rest = value.removeprefix("ray://")
+        host, sep, port = rest.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536 or any(c in host for c in "/@ "):
+            raise ValueError(f"{value!r} is not a Ray address; give auto, ray://HOST:10001 or HOST:6379")
+        return value
 
 
 class ArtifactStoreConfig(BaseModel):
@@ -90,4 +114,5 @@ def check_path_form(value: str) -> str:
     return value
 
 
-__all__ = ["ArtifactStoreConfig", "LocalOrchestratorConfig", "S3ArtifactStoreConfig", "check_path_form"]
+__all__ = ["ArtifactStoreConfig", "LocalOrchestratorConfig", "RayOrchestratorConfig", "S3ArtifactStoreConfig",
+           "check_path_form"]
