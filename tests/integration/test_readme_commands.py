@@ -123,7 +123,9 @@ def checkout(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str], dict[int, i
     home.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOSIRAK_")}
     env.update(HOME=str(home), DOSIRAK_HOME=str(tmp_path / "dosirak_home"),
-               PATH=os.pathsep.join([str(PYTHON_BIN), env.get("PATH", "")]), PYTHONDONTWRITEBYTECODE="1")
+               PATH=os.pathsep.join([str(PYTHON_BIN), env.get("PATH", "")]), PYTHONDONTWRITEBYTECODE="1",
+               # the S3 section's reader has AWS credentials in the environment (nothing is contacted)
+               AWS_ACCESS_KEY_ID="readme-test-key-id", AWS_SECRET_ACCESS_KEY="readme-test-secret")
     try:
         yield root, env, ports
     finally:
