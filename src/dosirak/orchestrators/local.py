@@ -1,8 +1,9 @@
 """The local orchestrator: every step in this process; independent branches at once, on threads.
 
 A step starts as soon as every step it depends on has finished, up to ``max_parallel``
-steps at a time (default: the number of CPU cores). With ``max_parallel=1`` the steps run
-one after another in the calling thread, in the pipeline's order. Steps run on threads of
+steps at a time (default: the number of CPU cores). A step that is the only one able to run
+until it ends (a chain; always with ``max_parallel=1``) runs in the calling thread, with no
+thread hand-off; with ``max_parallel=1`` the steps run one after another in the pipeline's order. Steps run on threads of
 this process: a step that holds Python's GIL (pure-Python number crunching) keeps the others
 waiting; steps that wait (I/O, sleeping) or compute in native code that releases the GIL
 (numpy, torch) run side by side. A failing step skips what depends on it; the other
@@ -74,20 +75,25 @@ class _Branches:
         """Start (or skip, or take from the cache) every step that can start now."""
         run = self.active
         started = True
-        while started:  # a skipped or cached step may make more ready
+        while started:  # a skipped, cached or finished step may make more ready
             started = False
+            to_start: list[StepInvocation] = []
             for node in _ready(run, self.waiting, self.limit - len(self.running)):
                 started = True
                 self.waiting.remove(node)
                 invocation = _begin(run, node)
-                if invocation is None:
-                    continue
-                if self.limit == 1:  # in this thread, as plain sequential code (Ctrl-C reaches the step)
-                    run.outcomes[node.name] = record(run, invocation, compute(invocation, run.artifact_store))
-                    continue
-                self.running[node.name] = invocation
+                if invocation is not None:
+                    to_start.append(invocation)
+            if len(to_start) == 1 and not self.running:
+                # the only step that can run until it ends (a chain, or limit 1): in this thread, as
+                # plain sequential code: no thread hand-off, and Ctrl-C reaches the step
+                invocation = to_start[0]
+                run.outcomes[invocation.name] = record(run, invocation, compute(invocation, run.artifact_store))
+                continue
+            for invocation in to_start:
+                self.running[invocation.name] = invocation
                 threading.Thread(target=_compute, args=(invocation, run.artifact_store, self.done),
-                                 daemon=True, name=f"dosirak-step-{node.name}").start()
+                                 daemon=True, name=f"dosirak-step-{invocation.name}").start()
 
     def collect(self) -> None:
         """Record the next step to finish (waking now and then: Ctrl-C is seen at once anyway)."""
