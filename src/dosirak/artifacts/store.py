@@ -184,7 +184,13 @@ class LocalArtifactStore(BaseArtifactStore):
         self._made: set[str] = set()
 
     def ensure_usable(self) -> None:
-        """Create the root if needed and write a probe file in it; StackError saying why not."""
+        """Create the root if needed and write a probe file in it; StackError saying why not.
+
+        An existing directory this process may write in (one stat, one ``access(2)``: every
+        run pays it) skips the probe; a write that fails later still says why (disk full, ...).
+        """
+        if os.path.isdir(self.root) and os.access(self.root, os.W_OK | os.X_OK):
+            return
         problem = disk.unwritable(self.root, keep=True)
         if problem is not None:
             raise StackError(
