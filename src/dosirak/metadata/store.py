@@ -22,7 +22,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar, cast
 
 from dosirak.metadata._artifacts import Artifacts
 from dosirak.metadata._references import References
@@ -46,12 +46,16 @@ if TYPE_CHECKING:
     C = TypeVar("C", bound=Concept)
 
     def _flat(method: Callable[Concatenate[C, P], R]) -> Callable[Concatenate[MetadataStore, P], R]:
-        """A concept's method as type checkers see it on the store, under its flat name."""
-        raise NotImplementedError  # type checkers only: at run time __getattr__ answers
+        """A concept's method as type checkers see it on the store, under its flat name.
+
+        Only type checkers read this block; at run time ``MetadataStore.__getattr__`` answers
+        each flat name with the bound method of its concept.
+        """
+        return cast("Callable[Concatenate[MetadataStore, P], R]", method)
 
     def _flat_kw(method: Callable[..., R]) -> Callable[..., R]:
         """:func:`_flat` for a method taking ``**fields`` (its argument types are not carried over)."""
-        raise NotImplementedError  # type checkers only
+        return method
 
 #: The concept that answers each flat name (``store.get_run`` -> ``store.runs``).
 _FLAT: dict[str, str] = {

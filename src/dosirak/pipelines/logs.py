@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import IO, TYPE_CHECKING, TextIO
 
+from dosirak.pipelines.streams import WrappedStream, isatty
 from dosirak.settings import get_settings
 
 if TYPE_CHECKING:
@@ -162,14 +163,7 @@ class _InPlaceLines:
         self._wrote = False
 
 
-def _isatty(stream: TextIO) -> bool:
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, OSError, ValueError):
-        return False
-
-
-class _Tee(io.TextIOBase):
+class _Tee(WrappedStream):
     """A step's stdout or stderr: the console sees it live, the step's log keeps it.
 
     On a terminal the console gets the text unchanged (progress bars draw); otherwise a line
@@ -178,8 +172,8 @@ class _Tee(io.TextIOBase):
     """
 
     def __init__(self, original: TextIO, sink: _Sink, interval_s: float) -> None:
-        self._original = original
-        self._tty = _isatty(original)
+        super().__init__(original)
+        self._tty = isatty(original)
         self._console = None if self._tty else _InPlaceLines(original.write, interval_s)
         self._log = _InPlaceLines(sink.write)
         self._lock = threading.Lock()
@@ -193,29 +187,17 @@ class _Tee(io.TextIOBase):
             self._log.feed(text)
         return len(text)
 
-    def flush(self) -> None:
-        self._original.flush()
-
     def end(self) -> None:
         """Write the final state of a line still being redrawn (the step has ended)."""
         with self._lock:
             self._log.flush()
-            try:
+            with contextlib.suppress(OSError, ValueError):  # a closed console: the log has it
                 if self._console is not None:
                     self._console.flush()
                 self._original.flush()
-            except (OSError, ValueError):
-                pass  # a closed console: the log has it
 
     def isatty(self) -> bool:
         return self._tty
-
-    @property
-    def encoding(self) -> str:  # type: ignore[override]
-        return getattr(self._original, "encoding", "utf-8")
-
-    def fileno(self) -> int:
-        return self._original.fileno()
 
 
 class _AsBefore(logging.Filter):
@@ -285,11 +267,11 @@ class _Route:
         self.handler = handler
 
 
-class _Routed(io.TextIOBase):
+class _Routed(WrappedStream):
     """``sys.stdout`` or ``sys.stderr`` while steps run: each write goes to its thread's step."""
 
     def __init__(self, original: TextIO, router: _Router, stream: str) -> None:
-        self._original = original
+        super().__init__(original)
         self._router = router
         self._stream = stream
 
@@ -298,19 +280,6 @@ class _Routed(io.TextIOBase):
         if route is None:
             return self._original.write(text)
         return (route.out if self._stream == "stdout" else route.err).write(text)
-
-    def flush(self) -> None:
-        self._original.flush()
-
-    def isatty(self) -> bool:
-        return _isatty(self._original)
-
-    @property
-    def encoding(self) -> str:  # type: ignore[override]
-        return getattr(self._original, "encoding", "utf-8")
-
-    def fileno(self) -> int:
-        return self._original.fileno()
 
 
 class _RoutingHandler(logging.Handler):

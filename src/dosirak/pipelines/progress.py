@@ -14,7 +14,7 @@ names one with :func:`display`:
 
 from __future__ import annotations
 
-import io
+import contextlib
 import logging
 import re
 import sys
@@ -26,6 +26,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
+from dosirak.pipelines.streams import WrappedStream, isatty
 from dosirak.settings import get_settings
 
 if TYPE_CHECKING:
@@ -74,13 +75,6 @@ def display(mode: str | None = None, *, summary: bool = True) -> Iterator[None]:
         _options.reset(token)
 
 
-def _isatty(stream: Any) -> bool:
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, OSError, ValueError):
-        return False
-
-
 def for_run(stream: TextIO | None = None) -> RunProgress:
     """The display for a run starting now, writing to ``stream`` (default: stderr)."""
     options = _options.get() or _Options()
@@ -89,7 +83,7 @@ def for_run(stream: TextIO | None = None) -> RunProgress:
         mode = get_settings().progress
     out = stream if stream is not None else sys.stderr
     if mode == "auto":
-        mode = "live" if _isatty(out) else "plain"
+        mode = "live" if isatty(out) else "plain"
     if mode == "live":
         return LiveProgress(out, summary=options.summary)
     if mode == "plain":
@@ -171,11 +165,11 @@ _ERASE = "\r\x1b[2K"
 _TRAILING_CONTROLS = re.compile(r"(?:\x1b\[[0-9;?]*[A-Za-z])+$")
 
 
-class _TerminalStream(io.TextIOBase):
+class _TerminalStream(WrappedStream):
     """A terminal stream (stdout or stderr) whose writes make the live status line step aside."""
 
     def __init__(self, original: TextIO, owner: LiveProgress) -> None:
-        self._original = original
+        super().__init__(original)
         self._owner = owner
 
     def write(self, text: str) -> int:
@@ -184,19 +178,6 @@ class _TerminalStream(io.TextIOBase):
             self._original.write(text)
             self._owner.after_output(text)
         return len(text)
-
-    def flush(self) -> None:
-        self._original.flush()
-
-    def isatty(self) -> bool:
-        return _isatty(self._original)
-
-    @property
-    def encoding(self) -> str:  # type: ignore[override]
-        return getattr(self._original, "encoding", "utf-8")
-
-    def fileno(self) -> int:
-        return self._original.fileno()
 
     def __getattr__(self, name: str) -> Any:  # buffer, errors, ...: the terminal's own
         return getattr(self._original, name)
@@ -238,7 +219,7 @@ class LiveProgress(RunProgress):
     def _install(self) -> None:
         for name in ("stdout", "stderr"):
             original = getattr(sys, name)
-            if _isatty(original):
+            if isatty(original):
                 wrapper = _TerminalStream(original, self)
                 setattr(sys, name, wrapper)
                 self._swapped.append((sys, name, original, wrapper))
@@ -262,11 +243,9 @@ class LiveProgress(RunProgress):
 
     # --------------------------------------------------------------- drawing (under self.lock)
     def _raw(self, text: str) -> None:
-        try:
+        with contextlib.suppress(OSError, ValueError):  # a closed or broken terminal: the run goes on
             self._stream.write(text)
             self._stream.flush()
-        except (OSError, ValueError):
-            pass
 
     def _erase(self) -> None:
         if self._shown:
@@ -277,10 +256,8 @@ class LiveProgress(RunProgress):
         self._erase()
         if not self._at_line_start:
             self._raw("\n")
-        try:
+        with contextlib.suppress(OSError, ValueError):
             self._console.print(text)
-        except (OSError, ValueError):
-            pass
         self._at_line_start = True
 
     def before_output(self) -> None:
@@ -312,10 +289,8 @@ class LiveProgress(RunProgress):
         if not self._at_line_start or time.monotonic() - self._last_output < self.quiet_s:
             return  # a step is writing, or its progress bar holds the line
         for _, _, original, _ in self._swapped:  # what a step wrote lands before the status line
-            try:
+            with contextlib.suppress(OSError, ValueError, AttributeError):
                 original.flush()
-            except (OSError, ValueError, AttributeError):
-                pass
         self._redraw()
 
     def _redraw(self) -> None:

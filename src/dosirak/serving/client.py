@@ -30,6 +30,7 @@ differs.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import io
 import keyword
@@ -264,12 +265,10 @@ def _api_function(op: Operation, owner: str, is_async: bool) -> Any:
     api.__name__ = name
     api.__qualname__ = f"{owner}.{name}"
     api.__doc__ = f"{op.doc or f'Call the {name!r} api.'}\n\nSends POST {op.route} to the service."
-    try:
+    with contextlib.suppress(ValueError):  # an api parameter named "self": the signature stays (*args, **kwargs)
         self_parameter = inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)
         vars(api)["__signature__"] = op.signature.replace(
             parameters=[self_parameter, *op.signature.parameters.values()])
-    except ValueError:  # an api parameter named "self": the signature stays (*args, **kwargs)
-        pass
     return api
 
 
@@ -375,10 +374,8 @@ class ServiceClient(_Base):
 
     def __dir__(self) -> list[str]:
         """The client's attributes and the service's apis (fetched if reachable), for ``dir()`` and completion."""
-        try:
+        with contextlib.suppress(ClientError):  # unreachable: the client's own attributes only
             self.apis  # noqa: B018
-        except ClientError:
-            pass
         return sorted({*super().__dir__(), *self._api_names()})
 
     def is_ready(self) -> bool:
