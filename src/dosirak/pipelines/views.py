@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar, overload
 
 from dosirak.artifacts.materializers import registry
 from dosirak.artifacts.store import store_for_uri
@@ -16,6 +16,28 @@ if TYPE_CHECKING:
     from dosirak.metadata.store import MetadataStore
     from dosirak.statuses import RunStatus, StepStatus
 
+T = TypeVar("T")
+
+
+class _RecordField(Generic[T]):
+    """A view's read-only attribute: the field of the same name on the view's ``record``."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+
+    @overload
+    def __get__(self, view: None, owner: type) -> _RecordField[T]: ...
+    @overload
+    def __get__(self, view: object, owner: type) -> T: ...
+    def __get__(self, view: object | None, owner: type) -> T | _RecordField[T]:
+        if view is None:
+            return self
+        value: T = getattr(view.record, self._name)  # type: ignore[attr-defined]
+        return value
+
+    def __set__(self, view: object, value: object) -> NoReturn:
+        raise AttributeError(f"{self._name} is read from the record; the view cannot change it")
+
 
 class ArtifactView:
     """One artifact version: where it is, what it is, and ``.load()`` to get the object back."""
@@ -23,41 +45,15 @@ class ArtifactView:
     def __init__(self, record: ArtifactRecord) -> None:
         self.record = record
 
-    @property
-    def id(self) -> str:
-        return self.record.id
-
-    @property
-    def name(self) -> str:
-        return self.record.name
-
-    @property
-    def uri(self) -> str:
-        return self.record.uri
-
-    @property
-    def content_hash(self) -> str:
-        return self.record.content_hash
-
-    @property
-    def type(self) -> str:
-        return self.record.type
-
-    @property
-    def size(self) -> int:
-        return self.record.size
-
-    @property
-    def materializer(self) -> str:
-        return self.record.materializer
-
-    @property
-    def summary(self) -> dict[str, Any]:
-        return self.record.summary
-
-    @property
-    def created_at(self) -> datetime:
-        return self.record.created_at
+    id: _RecordField[str] = _RecordField()
+    name: _RecordField[str] = _RecordField()
+    uri: _RecordField[str] = _RecordField()
+    content_hash: _RecordField[str] = _RecordField()
+    type: _RecordField[str] = _RecordField()
+    size: _RecordField[int] = _RecordField()
+    materializer: _RecordField[str] = _RecordField()
+    summary: _RecordField[dict[str, Any]] = _RecordField()
+    created_at: _RecordField[datetime] = _RecordField()
 
     def load(self) -> Any:
         """Read the artifact back into a Python object with the materializer that wrote it."""
@@ -81,57 +77,19 @@ class StepRunView:
         self.record = record
         self._store = store
 
-    @property
-    def id(self) -> str:
-        return self.record.id
-
-    @property
-    def run_id(self) -> str:
-        return self.record.run_id
-
-    @property
-    def name(self) -> str:
-        return self.record.name
-
-    @property
-    def status(self) -> StepStatus:
-        return self.record.status
-
-    @property
-    def start_time(self) -> datetime | None:
-        return self.record.start_time
-
-    @property
-    def end_time(self) -> datetime | None:
-        return self.record.end_time
-
-    @property
-    def parameters(self) -> dict[str, Any]:
-        return self.record.parameters
-
-    @property
-    def error(self) -> str | None:
-        return self.record.error
-
-    @property
-    def traceback(self) -> str | None:
-        return self.record.traceback
-
-    @property
-    def cache_key(self) -> str | None:
-        return self.record.cache_key
-
-    @property
-    def cached_from(self) -> str | None:
-        return self.record.cached_from
-
-    @property
-    def attempts(self) -> int:
-        return self.record.attempts
-
-    @property
-    def duration_s(self) -> float | None:
-        return self.record.duration_s
+    id: _RecordField[str] = _RecordField()
+    run_id: _RecordField[str] = _RecordField()
+    name: _RecordField[str] = _RecordField()
+    status: _RecordField[StepStatus] = _RecordField()
+    start_time: _RecordField[datetime | None] = _RecordField()
+    end_time: _RecordField[datetime | None] = _RecordField()
+    parameters: _RecordField[dict[str, Any]] = _RecordField()
+    error: _RecordField[str | None] = _RecordField()
+    traceback: _RecordField[str | None] = _RecordField()
+    cache_key: _RecordField[str | None] = _RecordField()
+    cached_from: _RecordField[str | None] = _RecordField()
+    attempts: _RecordField[int] = _RecordField()
+    duration_s: _RecordField[float | None] = _RecordField()
 
     @cached_property
     def cache_source(self) -> StepRunView | None:
@@ -194,45 +152,16 @@ class RunView:
         self.record = record
         self._store = store
 
-    @property
-    def id(self) -> str:
-        return self.record.id
-
-    @property
-    def name(self) -> str:
-        return self.record.name
-
-    @property
-    def status(self) -> RunStatus:
-        return self.record.status
-
-    @property
-    def pipeline_name(self) -> str:
-        return self.record.pipeline_name
-
-    @property
-    def parameters(self) -> dict[str, Any]:
-        return self.record.parameters
-
-    @property
-    def start_time(self) -> datetime:
-        return self.record.start_time
-
-    @property
-    def end_time(self) -> datetime | None:
-        return self.record.end_time
-
-    @property
-    def error(self) -> str | None:
-        return self.record.error
-
-    @property
-    def duration_s(self) -> float | None:
-        return self.record.duration_s
-
-    @property
-    def stack_name(self) -> str | None:
-        return self.record.stack_name
+    id: _RecordField[str] = _RecordField()
+    name: _RecordField[str] = _RecordField()
+    status: _RecordField[RunStatus] = _RecordField()
+    pipeline_name: _RecordField[str] = _RecordField()
+    parameters: _RecordField[dict[str, Any]] = _RecordField()
+    start_time: _RecordField[datetime] = _RecordField()
+    end_time: _RecordField[datetime | None] = _RecordField()
+    error: _RecordField[str | None] = _RecordField()
+    duration_s: _RecordField[float | None] = _RecordField()
+    stack_name: _RecordField[str | None] = _RecordField()
 
     @cached_property
     def steps(self) -> dict[str, StepRunView]:
