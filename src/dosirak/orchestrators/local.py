@@ -22,12 +22,11 @@ from typing import TYPE_CHECKING, ClassVar
 from dosirak.orchestrators.base import BaseOrchestrator
 from dosirak.pipelines import logs
 from dosirak.pipelines.invocation import StepInvocation, StepResult, compute, failure
-from dosirak.pipelines.run import ActiveRun, StepOutcome
-from dosirak.pipelines.step_runner import prepare, record, record_cancelled
+from dosirak.pipelines.run import ActiveRun
+from dosirak.pipelines.step_runner import begin, ready, record, record_cancelled
 
 if TYPE_CHECKING:
     from dosirak.artifacts.store import BaseArtifactStore
-    from dosirak.pipelines.dag import StepNode
 
 #: how often the driving thread wakes while waiting for steps (Ctrl-C is seen at once anyway)
 _WAKE_S = 0.5
@@ -78,10 +77,10 @@ class _Branches:
         while started:  # a skipped, cached or finished step may make more ready
             started = False
             to_start: list[StepInvocation] = []
-            for node in _ready(run, self.waiting, self.limit - len(self.running)):
+            for node in ready(run, self.waiting, self.limit - len(self.running)):
                 started = True
                 self.waiting.remove(node)
-                invocation = _begin(run, node)
+                invocation = begin(run, node)
                 if invocation is not None:
                     to_start.append(invocation)
             if len(to_start) == 1 and not self.running:
@@ -116,30 +115,6 @@ class _Branches:
             record_cancelled(self.active, self.running.pop(name))
         if names:
             self.active.interrupted = names[0]
-
-
-def _ready(run: ActiveRun, waiting: list[StepNode], room: int) -> list[StepNode]:
-    """At most ``room`` of the waiting nodes whose upstream steps have all ended, in order."""
-    found: list[StepNode] = []
-    for node in waiting:
-        if len(found) >= room:
-            break
-        if all(up in run.outcomes for up in node.upstream):
-            found.append(node)
-    return found
-
-
-def _begin(run: ActiveRun, node: StepNode) -> StepInvocation | None:
-    """Skip ``node``, take it from the cache, or return its invocation to compute."""
-    blocker = run.blocked_by(node.name)
-    if blocker is not None:
-        run.skip(node.name, blocker)
-        return None
-    prepared = prepare(run, node)
-    if isinstance(prepared, StepOutcome):
-        run.outcomes[node.name] = prepared
-        return None
-    return prepared
 
 
 def _compute(invocation: StepInvocation, artifact_store: BaseArtifactStore,

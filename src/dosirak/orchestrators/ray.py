@@ -22,8 +22,8 @@ from dosirak.errors import MissingExtraError, StackError
 from dosirak.orchestrators.base import BaseOrchestrator
 from dosirak.pipelines import logs
 from dosirak.pipelines.invocation import StepInvocation, StepResult, compute, failure
-from dosirak.pipelines.run import ActiveRun, StepOutcome
-from dosirak.pipelines.step_runner import prepare, record, record_cancelled
+from dosirak.pipelines.run import ActiveRun
+from dosirak.pipelines.step_runner import begin, ready, record, record_cancelled
 
 if TYPE_CHECKING:
     from dosirak.pipelines.dag import StepNode
@@ -159,16 +159,11 @@ class _Tasks:
         started = True
         while started:
             started = False
-            for node in [n for n in self.waiting if all(up in run.outcomes for up in n.upstream)]:
+            for node in ready(run, self.waiting, len(self.waiting)):
                 started = True
                 self.waiting.remove(node)
-                blocker = run.blocked_by(node.name)
-                if blocker is not None:
-                    run.skip(node.name, blocker)
-                    continue
-                prepared = prepare(run, node)
-                if isinstance(prepared, StepOutcome):
-                    run.outcomes[node.name] = prepared
+                prepared = begin(run, node)
+                if prepared is None:
                     continue
                 task = self.remote.options(**_request(node), max_retries=node.step.options.retries,
                                            retry_exceptions=False, name=f"dosirak:{node.name}")

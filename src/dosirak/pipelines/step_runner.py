@@ -70,6 +70,34 @@ def prepare(run: ActiveRun, node: StepNode) -> StepInvocation | StepOutcome:
                           artifact_store=ArtifactStoreRef.of(run.artifact_store), log_uri=log_uri)
 
 
+def ready(run: ActiveRun, waiting: list[StepNode], room: int) -> list[StepNode]:
+    """At most ``room`` of the waiting nodes whose upstream steps have all ended, in order."""
+    found: list[StepNode] = []
+    for node in waiting:
+        if len(found) >= room:
+            break
+        if all(up in run.outcomes for up in node.upstream):
+            found.append(node)
+    return found
+
+
+def begin(run: ActiveRun, node: StepNode) -> StepInvocation | None:
+    """Skip ``node`` (an upstream step failed), take it from the cache, or return its invocation to compute.
+
+    Every orchestrator starts a step through this; the outcome of a skip or a cache hit is
+    in ``run.outcomes`` when it returns None.
+    """
+    blocker = run.blocked_by(node.name)
+    if blocker is not None:
+        run.skip(node.name, blocker)
+        return None
+    prepared = prepare(run, node)
+    if isinstance(prepared, StepOutcome):
+        run.outcomes[node.name] = prepared
+        return None
+    return prepared
+
+
 def record(run: ActiveRun, invocation: StepInvocation, result: StepResult) -> StepOutcome:
     """Record what computing ``invocation`` gave, in one transaction; returns the step's outcome.
 
@@ -184,4 +212,4 @@ def _run_output_hooks(run: ActiveRun, invocation: StepInvocation, result: StepRe
     return result
 
 
-__all__ = ["prepare", "record", "record_cancelled", "run_step"]
+__all__ = ["begin", "prepare", "ready", "record", "record_cancelled", "run_step"]
