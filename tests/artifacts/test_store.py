@@ -282,3 +282,15 @@ def test_a_url_is_read_by_the_store_built_for_its_component_with_that_components
     assert store_for_uri(root) is built
     sibling = store_for_uri(f"{root}-other/run1/s/output")  # a prefix of the name is not its root
     assert sibling is not built and isinstance(sibling, FsspecArtifactStore)
+
+
+def test_a_remote_object_whose_key_climbs_out_is_refused_and_nothing_lands_outside(tmp_path: Path) -> None:
+    """An S3 key may hold ``..`` segments: ``local_copy`` must not write it outside its directory."""
+    root = f"memory://dk-{uuid.uuid4().hex}"
+    store = FsspecArtifactStore(root)
+    store.fs.pipe(f"{root}/run/step/out/data.txt", b"fine")
+    planted = f"/dk-climb-{uuid.uuid4().hex}.txt"
+    store.fs.pipe(f"{root}/run/step/out/a/../../../../../../../../../..{planted}", b"attacker")
+    with pytest.raises(ArtifactCorruptError, match="outside"), store.local_copy(f"{root}/run/step/out"):
+        pass
+    assert not Path(planted).exists()

@@ -419,6 +419,10 @@ class FsspecArtifactStore(BaseArtifactStore):
         with tempfile.TemporaryDirectory(prefix="dosirak-load-") as tmp:
             for remote in self.fs.find(uri):
                 rel = remote[len(self.fs._strip_protocol(uri)) :].lstrip("/")
+                if not rel or any(part in ("", ".", "..") for part in rel.split("/")):  # keys may say "../"
+                    raise ArtifactCorruptError(
+                        f"artifact {uri} holds an object named {rel[:200]!r} that would land outside its "
+                        "directory; refused (someone wrote it into the store by hand)")
                 dest = Path(tmp) / rel
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 self.fs.get_file(remote, str(dest))
