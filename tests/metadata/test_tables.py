@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections import defaultdict
 
 import pytest
-from sqlalchemy import JSON, BigInteger, Boolean, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Double, Integer, String, Text
 
 from dosirak.metadata import schema
 from dosirak.metadata.tables import BOOL_COLUMNS, JSON_COLUMNS, TABLES, TIME_COLUMNS, TableSpec, empty_value
 
-SQL_TYPES = {"integer": Integer, "bigint": BigInteger, "string": String, "text": Text, "json": JSON,
+SQL_TYPES = {"integer": Integer, "float": Double, "bigint": BigInteger, "string": String, "text": Text, "json": JSON,
              "boolean": Boolean, "time": schema.UTCDateTime}
 CONVERTED = ("json", "time", "boolean")
 

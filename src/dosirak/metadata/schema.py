@@ -16,6 +16,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Double,
     ForeignKey,
     Index,
     Integer,
@@ -68,7 +69,7 @@ def type_named(column: Any, type_name: str) -> ColumnElement[bool]:
 
 
 _TYPES: dict[str, Any] = {
-    "integer": Integer, "bigint": BigInteger, "text": Text, "json": JSON, "boolean": Boolean,
+    "integer": Integer, "bigint": BigInteger, "float": Double, "text": Text, "json": JSON, "boolean": Boolean,
 }
 
 
@@ -121,6 +122,9 @@ bundles = table(d.BUNDLES)
 bundle_models = table(d.BUNDLE_MODELS)
 bundle_images = table(d.BUNDLE_IMAGES)
 deployments = table(d.DEPLOYMENTS)
+metrics = table(d.METRICS)
+metric_summaries = table(d.METRIC_SUMMARIES)
+logged_metadata = table(d.LOGGED_METADATA)
 
 __all__ = [
     "SCHEMA_REVISION",
@@ -132,6 +136,9 @@ __all__ = [
     "deployments",
     "id_startswith",
     "kv",
+    "logged_metadata",
+    "metric_summaries",
+    "metrics",
     "metadata",
     "model_alias_history",
     "model_aliases",

@@ -20,10 +20,12 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 #: The newest migration's revision id. A test checks it equals alembic's head.
-SCHEMA_REVISION = "0004"
+SCHEMA_REVISION = "0005"
 
-#: What a column holds; ``time`` is an aware UTC datetime, ``json`` any JSON value.
-ColumnKind = Literal["integer", "bigint", "string", "text", "json", "time", "boolean"]
+#: What a column holds; ``time`` is an aware UTC datetime, ``json`` any JSON value,
+#: ``float`` a double (SQLite stores NaN as NULL, so a nullable float column reads NULL as NaN
+#: where the store says so).
+ColumnKind = Literal["integer", "bigint", "float", "string", "text", "json", "time", "boolean"]
 
 
 @dataclass(frozen=True)
@@ -161,6 +163,11 @@ STEP_RUNS = TableSpec("step_runs", (
     column("error", "text"),
     column("traceback", "text"),
     _extra(),
+    # Where the step ran (migration 0005): the machine, the worker on it (a thread of the
+    # driving process, or a Ray worker and node), and the resources it asked for.
+    column("host", "string", 255),
+    column("worker", "string", 255),
+    column("resources", "json", null=False),
 ), unique=(("uq_step_runs_run_name", ("run_id", "name")),),
    indexes=(("ix_step_runs_cache_key", ("cache_key", "status")),))
 
@@ -323,10 +330,46 @@ DEPLOYMENTS = TableSpec("deployments", (
     _extra(),
 ), indexes=(("ix_deployments_lookup", ("pipeline_name", "step_name", "model_name")),))
 
+METRICS = TableSpec("metrics", (
+    _id("integer"),
+    column("step_run_id", "string", 36, null=False, references="step_runs.id", on_delete="CASCADE"),
+    column("name", "string", 255, null=False),
+    column("step", "bigint", null=False),
+    column("number", "float"),  # NULL is NaN (SQLite cannot store NaN); +-inf are stored as such
+    column("wall_time", "float", null=False),  # seconds since the epoch, as time.time() gives
+), indexes=(("ix_metrics_series", ("step_run_id", "name", "step")),))
+
+#: One row per (step run, metric): what a run page, a runs table and a comparison show
+#: without reading the series. ``latest`` is the value at the highest ``step``.
+METRIC_SUMMARIES = TableSpec("metric_summaries", (
+    column("step_run_id", "string", 36, key=True, references="step_runs.id", on_delete="CASCADE"),
+    column("name", "string", 255, key=True),
+    column("run_id", "string", 36, null=False, references="pipeline_runs.id", on_delete="CASCADE"),
+    column("latest", "float"),
+    column("latest_step", "bigint", null=False),
+    column("lowest", "float"),  # NULL when no finite value was logged
+    column("highest", "float"),
+    column("points", "bigint", null=False),
+), indexes=(("ix_metric_summaries_run", ("run_id", "name")),))
+
+#: JSON a step logged with ``dk.log_metadata``: about its step run, one of its output
+#: artifacts, or a model version (``target``), newest entry of a key winning.
+LOGGED_METADATA = TableSpec("logged_metadata", (
+    _id("integer"),
+    column("step_run_id", "string", 36, null=False, references="step_runs.id", on_delete="CASCADE"),
+    column("target", "string", 16, null=False),  # "step" | "artifact" | "model"
+    column("target_id", "string", 36, null=False),
+    column("key", "string", 255, null=False),
+    column("entry", "json"),
+    _created(),
+), indexes=(("ix_logged_metadata_target", ("target", "target_id")),
+            ("ix_logged_metadata_step_run", ("step_run_id",))))
+
 #: Every table, in an order where a table comes after those it references.
 TABLES: tuple[TableSpec, ...] = (
     PIPELINES, PIPELINE_RUNS, STEP_RUNS, ARTIFACTS, STEP_RUN_IO, STACK_COMPONENTS, STACKS, STACK_MEMBERS, KV,
     MODELS, MODEL_VERSIONS, MODEL_ALIASES, MODEL_ALIAS_HISTORY, BUNDLES, BUNDLE_MODELS, BUNDLE_IMAGES, DEPLOYMENTS,
+    METRICS, METRIC_SUMMARIES, LOGGED_METADATA,
 )
 
 
@@ -351,7 +394,7 @@ def empty_value(name: str) -> Callable[[], Any] | None:
 
 
 __all__ = [
-    "ARTIFACTS", "BOOL_COLUMNS", "BUNDLES", "BUNDLE_IMAGES", "BUNDLE_MODELS", "DEPLOYMENTS", "JSON_COLUMNS", "KV",
+    "ARTIFACTS", "BOOL_COLUMNS", "BUNDLES", "BUNDLE_IMAGES", "BUNDLE_MODELS", "DEPLOYMENTS", "JSON_COLUMNS", "KV", "LOGGED_METADATA", "METRICS", "METRIC_SUMMARIES",
     "MODELS", "MODEL_ALIASES", "MODEL_ALIAS_HISTORY", "MODEL_VERSIONS", "PIPELINES", "PIPELINE_RUNS",
     "SCHEMA_REVISION", "STACKS", "STACK_COMPONENTS", "STACK_MEMBERS", "STEP_RUNS", "STEP_RUN_IO", "TABLES",
     "TIME_COLUMNS", "ColumnKind", "ColumnSpec", "TableSpec", "column", "empty_value",
