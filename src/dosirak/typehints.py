@@ -45,6 +45,8 @@ def strip(hint: Any) -> Any:
 
 def arguments(hint: Any) -> tuple[Any, ...]:
     """The type arguments of the hint without its ``Annotated`` wrapper (``list[int]`` → ``(int,)``)."""
+    if type(hint) is type:  # a plain class has none
+        return ()
     return typing.get_args(strip(hint))
 
 
@@ -79,6 +81,8 @@ def runtime_class(hint: Any) -> type | None:
     ``list[int]`` → list, ``Annotated[T, ...]`` → T's class, ``None`` → NoneType; unions,
     ``Any``, ``object``, TypeVars and other typing constructs → None.
     """
+    if type(hint) is type:  # a plain class (int, a user's class, NoneType): the common case, at once
+        return hint if hint is not object else None
     hint = strip(hint)
     if is_none(hint):
         return type(None)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+import subprocess
+import sys
 import threading
 import time
 
@@ -176,3 +179,44 @@ def test_max_parallel_must_be_a_positive_number_of_steps() -> None:
         LocalOrchestrator.validate_config({"max_parallel": 0})
     assert LocalOrchestrator.validate_config({"max_parallel": 3}) == {"max_parallel": 3}
     assert LocalOrchestrator("default", {}).max_parallel >= 1
+
+
+#: Python calls per step of a 10-step chain (the run's own calls shared out), as dosirak made
+#: them at f14d87e, before steps could run in parallel: the budget a run of small steps keeps.
+CALLS_PER_STEP = {"cached": 452, "uncached": 1340}
+COUNT_CALLS = """
+import cProfile, json, pstats
+from dosirak import pipeline, step
+
+@step
+def add_one(x: int) -> int:
+    return x + 1
+
+def chain(cache):
+    @pipeline(enable_cache=cache, name=f"chain10_{cache}")
+    def chain10() -> None:
+        value = add_one(0)
+        for _ in range(9):
+            value = add_one(value)
+    return chain10
+
+calls = {}
+for label, cache in (("uncached", False), ("cached", True)):
+    run = chain(cache)
+    run(); run()  # the store open, the first run's paths taken, the cache filled
+    profile = cProfile.Profile()
+    profile.enable()
+    for _ in range(5):
+        run()
+    profile.disable()
+    calls[label] = pstats.Stats(profile).total_calls / 5 / 10
+print(json.dumps(calls))
+"""
+
+
+def test_a_chain_of_small_steps_costs_no_more_python_calls_per_step_than_before_steps_ran_in_parallel() -> None:
+    # in its own process, as a user's script runs (no pytest logging handlers); stderr is a pipe: the plain display
+    out = subprocess.run([sys.executable, "-c", COUNT_CALLS], capture_output=True, text=True, timeout=120, check=True)
+    calls = json.loads(out.stdout.strip().splitlines()[-1])
+    assert calls["cached"] <= CALLS_PER_STEP["cached"], calls
+    assert calls["uncached"] <= CALLS_PER_STEP["uncached"], calls

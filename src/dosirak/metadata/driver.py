@@ -66,6 +66,16 @@ class Driver(Protocol):
 
 
 # ---------------------------------------------------------------------------- SQLite
+#: values SQLite takes as they are (in a column that is not JSON)
+_PLAIN = frozenset({str, int, float, bool, bytes})
+
+
+def _sqlite_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` as SQLite takes them; a plain value passes without a call (a run binds thousands)."""
+    return {k: v if v is None or (type(v) in _PLAIN and k not in JSON_COLUMNS) else _sqlite_value(k, v)
+            for k, v in params.items()}
+
+
 def _sqlite_value(name: str, value: Any) -> Any:
     if value is None:
         return None
@@ -94,8 +104,13 @@ def _typed(name: str, value: Any, json_text: bool = True) -> Any:
     return value
 
 
+#: the columns whose values :func:`_typed` converts
+_TYPED = JSON_COLUMNS | TIME_COLUMNS | BOOL_COLUMNS
+
+
 def _from_sqlite(names: Sequence[str], values: Sequence[Any]) -> Row:
-    return {name: _typed(name, value) for name, value in zip(names, values, strict=True)}
+    return {name: _typed(name, value) if name in _TYPED else value
+            for name, value in zip(names, values, strict=True)}
 
 
 class _SqliteCursor:
@@ -103,15 +118,14 @@ class _SqliteCursor:
         self._conn = conn
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
-        values = {k: _sqlite_value(k, v) for k, v in (params or {}).items()}
-        cur = self._conn.execute(sql, values)
+        cur = self._conn.execute(sql, _sqlite_params(params or {}))
         if cur.description is None:
             return []
         names = [d[0] for d in cur.description]
         return [_from_sqlite(names, r) for r in cur.fetchall()]
 
     def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
-        self._conn.executemany(sql, [{k: _sqlite_value(k, v) for k, v in r.items()} for r in rows])
+        self._conn.executemany(sql, [_sqlite_params(r) for r in rows])
 
 
 _ADVICE = {  # what a user can do about a SQLite error, by its primary result code

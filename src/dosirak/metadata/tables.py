@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Literal
 
 #: The newest migration's revision id. A test checks it equals alembic's head.
@@ -55,9 +56,14 @@ class TableSpec:
     unique: tuple[tuple[str, tuple[str, ...]], ...] = ()
     indexes: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
-    @property
+    @cached_property
     def column_names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns)
+
+    @cached_property
+    def _inserted(self) -> tuple[tuple[str, Any, bool], ...]:
+        """(name, default, whether the default is called) of each column an insert fills."""
+        return tuple((c.name, c.default, callable(c.default)) for c in self.columns if not c.autoincrement)
 
     def column(self, name: str) -> ColumnSpec:
         for c in self.columns:
@@ -75,17 +81,15 @@ class TableSpec:
 
         SQL text thus fills a new column as SQLAlchemy Core does, from this description alone.
         """
-        unknown = values.keys() - set(self.column_names)
+        unknown = values.keys() - self.column_names
         if unknown:
             raise KeyError(f"table '{self.name}' has no column {', '.join(sorted(unknown))}")
         row: dict[str, Any] = {}
-        for c in self.columns:
-            if c.autoincrement:
-                continue
-            if c.name in values:
-                row[c.name] = values[c.name]
+        for name, default, call in self._inserted:
+            if name in values:
+                row[name] = values[name]
             else:
-                row[c.name] = c.default() if callable(c.default) else c.default
+                row[name] = default() if call else default
         return row
 
 

@@ -258,13 +258,46 @@ class _Handler(logging.Handler):
 
 
 class _Route:
-    """One step's capture: its log, and the tees its thread's stdout and stderr go through."""
+    """One step's capture: its log, and the tees its thread's stdout and stderr go through.
 
-    def __init__(self, sink: _Sink, out: _Tee, err: _Tee, handler: _Handler) -> None:
+    The tees and the logging handler are made when the step first writes or logs (most
+    steps do neither, and a run of many small steps should not pay for them).
+    """
+
+    def __init__(self, sink: _Sink, out: TextIO, err: TextIO, console: TextIO | None, interval_s: float) -> None:
         self.sink = sink
-        self.out = out
-        self.err = err
-        self.handler = handler
+        self._streams = (out, err)
+        self._console = console
+        self._interval_s = interval_s
+        self._lock = threading.Lock()
+        self._tees: list[_Tee | None] = [None, None]
+        self._handler: _Handler | None = None
+
+    def tee(self, stream: int) -> _Tee:
+        """The tee of stdout (0) or stderr (1)."""
+        tee = self._tees[stream]
+        if tee is None:
+            with self._lock:
+                tee = self._tees[stream]
+                if tee is None:
+                    tee = self._tees[stream] = _Tee(self._streams[stream], self.sink, self._interval_s)
+        return tee
+
+    @property
+    def handler(self) -> _Handler:
+        handler = self._handler
+        if handler is None:
+            with self._lock:
+                handler = self._handler
+                if handler is None:
+                    handler = self._handler = _Handler(self.sink, self._console)
+        return handler
+
+    def end(self) -> None:
+        """The step ended: each tee writes the final state of a line still being redrawn."""
+        for tee in self._tees:
+            if tee is not None:
+                tee.end()
 
 
 class _Routed(WrappedStream):
@@ -273,13 +306,13 @@ class _Routed(WrappedStream):
     def __init__(self, original: TextIO, router: _Router, stream: str) -> None:
         super().__init__(original)
         self._router = router
-        self._stream = stream
+        self._stream = 0 if stream == "stdout" else 1
 
     def write(self, text: str) -> int:
         route = self._router.route(threading.get_ident())
         if route is None:
             return self._original.write(text)
-        return (route.out if self._stream == "stdout" else route.err).write(text)
+        return route.tee(self._stream).write(text)
 
 
 class _RoutingHandler(logging.Handler):
@@ -348,9 +381,7 @@ class _Router:
         with self._lock:
             if not self._routes:
                 self._install()
-            sink = _Sink(artifact_store, uri)
-            route = _Route(sink, _Tee(self.out, sink, interval_s), _Tee(self.err, sink, interval_s),
-                           _Handler(sink, self.console))
+            route = _Route(_Sink(artifact_store, uri), self.out, self.err, self.console, interval_s)
             self._routes = {**self._routes, threading.get_ident(): route}
             return route
 
@@ -423,8 +454,7 @@ def capture(artifact_store: BaseArtifactStore, uri: str, *, interval_s: float | 
         yield route.sink
     finally:
         _ROUTER.leave(route)
-        for tee in (route.out, route.err):
-            tee.end()
+        route.end()
         route.sink.close()
 
 

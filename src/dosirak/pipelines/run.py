@@ -69,6 +69,8 @@ class ActiveRun:
         self.name = f"{dag.pipeline_name}-{datetime.now().strftime('%Y_%m_%d-%H_%M_%S_%f')}"
         self.pipeline_name = dag.pipeline_name
         self.step_run_ids = {node.name: str(uuid.uuid4()) for node in dag.nodes}
+        #: each step's upstream steps, in order (the DAG does not change while it runs)
+        self.upstream: dict[str, tuple[str, ...]] = {node.name: tuple(node.upstream) for node in dag.nodes}
         self.outcomes: dict[str, StepOutcome] = {}
         self._stop = threading.Event()
         self._beat: threading.Thread | None = None
@@ -137,7 +139,7 @@ class ActiveRun:
 
     def blocked_by(self, step_name: str) -> str | None:
         """The upstream step that failed or was skipped, if any."""
-        for upstream in self.dag.node(step_name).upstream:
+        for upstream in self.upstream[step_name]:
             outcome = self.outcomes.get(upstream)
             if outcome is None or outcome.status in ("failed", "skipped"):
                 return upstream

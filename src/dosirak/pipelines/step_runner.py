@@ -73,11 +73,15 @@ def prepare(run: ActiveRun, node: StepNode) -> StepInvocation | StepOutcome:
 def ready(run: ActiveRun, waiting: list[StepNode], room: int) -> list[StepNode]:
     """At most ``room`` of the waiting nodes whose upstream steps have all ended, in order."""
     found: list[StepNode] = []
+    if room <= 0:
+        return found
+    ended = run.outcomes.__contains__
+    upstream = run.upstream
     for node in waiting:
-        if len(found) >= room:
-            break
-        if all(up in run.outcomes for up in node.upstream):
+        if all(map(ended, upstream[node.name])):
             found.append(node)
+            if len(found) == room:
+                break
     return found
 
 

@@ -16,6 +16,8 @@ from dosirak.artifacts.materializers.pickle import PickleMaterializer
 from dosirak.errors import MaterializerError
 
 _registered: dict[str, type[Materializer]] = {}
+#: materializers loaded from entry points, by type name: loaded (imported, checked) once per process
+_loaded: dict[str, type[Materializer]] = {}
 _instances: dict[str, Materializer] = {}
 _lock = threading.Lock()
 
@@ -41,12 +43,13 @@ def register(data_type: type, materializer: type[Materializer]) -> None:
 def _lookup(name: str) -> type[Materializer] | None:
     if name in _registered:
         return _registered[name]
-    if plugins.has("materializers", name):
+    cls = _loaded.get(name)
+    if cls is None and plugins.has("materializers", name):
         cls = plugins.load("materializers", name)
         if not (isinstance(cls, type) and issubclass(cls, Materializer)):
             raise MaterializerError(f"entry point '{name}' in dosirak.materializers is not a Materializer")
-        return cls
-    return None
+        _loaded[name] = cls
+    return cls
 
 
 def materializer_class_for(data_type: type | None) -> type[Materializer] | None:
@@ -79,6 +82,9 @@ def instance(cls: type[Materializer]) -> Materializer:
 
 def by_name(qualified: str) -> Materializer:
     """The materializer recorded on an artifact (``module:Class``)."""
+    inst = _instances.get(qualified)  # instance() keys by this name: no import for one in use
+    if inst is not None:
+        return inst
     module_name, _, attr = qualified.partition(":")
     try:
         cls = getattr(importlib.import_module(module_name), attr)
