@@ -19,11 +19,10 @@ import queue
 import threading
 from typing import TYPE_CHECKING, ClassVar
 
-from dosirak.orchestrators.base import BaseOrchestrator
-from dosirak.pipelines import logs
+from dosirak.orchestrators.base import BaseOrchestrator, RunDriver
 from dosirak.pipelines.invocation import StepInvocation, StepResult, compute, failure
 from dosirak.pipelines.run import ActiveRun
-from dosirak.pipelines.step_runner import begin, ready, record, record_cancelled
+from dosirak.pipelines.step_runner import record, record_cancelled
 
 if TYPE_CHECKING:
     from dosirak.artifacts.store import BaseArtifactStore
@@ -45,54 +44,32 @@ class LocalOrchestrator(BaseOrchestrator):
         return int(configured) if configured else max(os.cpu_count() or 1, 1)
 
     def run_dag(self, run: ActiveRun) -> None:
-        branches = _Branches(run, self.max_parallel)
-        with logs.driving():
-            try:
-                branches.run()
-            except KeyboardInterrupt:
-                branches.cancel_running()
-                raise
+        _Branches(run, self.max_parallel).drive()
 
 
-class _Branches:
-    """Drives one run: starts each step once its upstream ended, records each result, in this thread."""
+class _Branches(RunDriver):
+    """Computes a step in this thread when it is the only one able to run, else on threads."""
 
     def __init__(self, run: ActiveRun, limit: int) -> None:
-        self.active = run
+        super().__init__(run)
         self.limit = limit
-        self.waiting = list(run.dag.nodes)  # in the pipeline's order, a topological one
-        self.running: dict[str, StepInvocation] = {}
-        self.done: queue.Queue[tuple[StepInvocation, StepResult]] = queue.Queue()
+        self.done: queue.SimpleQueue[tuple[StepInvocation, StepResult]] = queue.SimpleQueue()
 
-    def run(self) -> None:
-        while self.waiting or self.running:
-            self.start_ready()
-            if self.running:
-                self.collect()
+    def room(self) -> int:
+        return self.limit - len(self.running)
 
-    def start_ready(self) -> None:
-        """Start (or skip, or take from the cache) every step that can start now."""
+    def start(self, invocations: list[StepInvocation]) -> None:
         run = self.active
-        started = True
-        while started:  # a skipped, cached or finished step may make more ready
-            started = False
-            to_start: list[StepInvocation] = []
-            for node in ready(run, self.waiting, self.limit - len(self.running)):
-                started = True
-                self.waiting.remove(node)
-                invocation = begin(run, node)
-                if invocation is not None:
-                    to_start.append(invocation)
-            if len(to_start) == 1 and not self.running:
-                # the only step that can run until it ends (a chain, or limit 1): in this thread, as
-                # plain sequential code: no thread hand-off, and Ctrl-C reaches the step
-                invocation = to_start[0]
-                run.outcomes[invocation.name] = record(run, invocation, compute(invocation, run.artifact_store))
-                continue
-            for invocation in to_start:
-                self.running[invocation.name] = invocation
-                threading.Thread(target=_compute, args=(invocation, run.artifact_store, self.done),
-                                 daemon=True, name=f"dosirak-step-{invocation.name}").start()
+        if len(invocations) == 1 and not self.running:
+            # the only step that can run until it ends (a chain, or limit 1): in this thread, as
+            # plain sequential code: no thread hand-off, and Ctrl-C reaches the step
+            invocation = invocations[0]
+            run.outcomes[invocation.name] = record(run, invocation, compute(invocation, run.artifact_store))
+            return
+        for invocation in invocations:
+            self.running[invocation.name] = invocation
+            threading.Thread(target=_compute, args=(invocation, run.artifact_store, self.done),
+                             daemon=True, name=f"dosirak-step-{invocation.name}").start()
 
     def collect(self) -> None:
         """Record the next step to finish (waking now and then: Ctrl-C is seen at once anyway)."""
@@ -118,7 +95,7 @@ class _Branches:
 
 
 def _compute(invocation: StepInvocation, artifact_store: BaseArtifactStore,
-             done: queue.Queue[tuple[StepInvocation, StepResult]]) -> None:
+             done: queue.SimpleQueue[tuple[StepInvocation, StepResult]]) -> None:
     """A step's thread: compute it and hand the result to the driving thread, whatever happens."""
     result: StepResult
     try:

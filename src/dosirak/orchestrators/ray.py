@@ -19,11 +19,10 @@ import socket
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from dosirak.errors import MissingExtraError, StackError
-from dosirak.orchestrators.base import BaseOrchestrator
-from dosirak.pipelines import logs
+from dosirak.orchestrators.base import BaseOrchestrator, RunDriver
 from dosirak.pipelines.invocation import StepInvocation, StepResult, compute, failure
 from dosirak.pipelines.run import ActiveRun
-from dosirak.pipelines.step_runner import begin, ready, record, record_cancelled
+from dosirak.pipelines.step_runner import record, record_cancelled
 
 if TYPE_CHECKING:
     from dosirak.pipelines.dag import StepNode
@@ -49,13 +48,7 @@ class RayOrchestrator(BaseOrchestrator):
         started = self._connect(ray)
         try:
             _check_resources(ray, run)
-            tasks = _Tasks(ray, run)
-            with logs.driving():
-                try:
-                    tasks.run()
-                except KeyboardInterrupt:
-                    tasks.cancel_running()
-                    raise
+            _Tasks(ray, run).drive()
         finally:
             if started:
                 ray.shutdown()
@@ -138,36 +131,20 @@ def _compute_task(invocation: StepInvocation) -> StepResult:
         return failure(exc, 1)
 
 
-class _Tasks:
-    """Drives one run on Ray: a task per step once its upstream ended; results recorded in this thread."""
+class _Tasks(RunDriver):
+    """Computes each step as a Ray task (its resources the task's request); records them in this thread."""
 
     def __init__(self, ray: Any, run: ActiveRun) -> None:
+        super().__init__(run)
         self.ray = ray
-        self.active = run
-        self.waiting = list(run.dag.nodes)
-        self.running: dict[Any, StepInvocation] = {}  # object ref -> invocation
         self.remote = ray.remote(_compute_task)
 
-    def run(self) -> None:
-        while self.waiting or self.running:
-            self.start_ready()
-            if self.running:
-                self.collect()
-
-    def start_ready(self) -> None:
-        run = self.active
-        started = True
-        while started:
-            started = False
-            for node in ready(run, self.waiting, len(self.waiting)):
-                started = True
-                self.waiting.remove(node)
-                prepared = begin(run, node)
-                if prepared is None:
-                    continue
-                task = self.remote.options(**_request(node), max_retries=node.step.options.retries,
-                                           retry_exceptions=False, name=f"dosirak:{node.name}")
-                self.running[task.remote(prepared)] = prepared
+    def start(self, invocations: list[StepInvocation]) -> None:
+        for invocation in invocations:
+            node = invocation.node
+            task = self.remote.options(**_request(node), max_retries=node.step.options.retries,
+                                       retry_exceptions=False, name=f"dosirak:{node.name}")
+            self.running[task.remote(invocation)] = invocation
 
     def collect(self) -> None:
         ready, _ = self.ray.wait(list(self.running), num_returns=1, timeout=_WAKE_S)
