@@ -105,3 +105,38 @@ def test_a_run_on_the_local_artifact_store_never_imports_fsspec() -> None:
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_import_dosirak_loads_no_module_but_itself_beyond_what_typing_needs() -> None:
+    code = (
+        "import __future__, sys, typing\n"
+        "typed = set(sys.modules)\n"
+        "import dosirak\n"
+        "print(' '.join(sorted(set(sys.modules) - typed)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.split() == ["dosirak"]
+
+
+#: what a run of small steps on the local stack has no use for: a credential is resolved only for a
+#: remote artifact store, a queue only when steps run on threads, YAML only for a config file
+NOT_FOR_A_LOCAL_CHAIN = ("dosirak.stack.credentials", "dosirak.stack.secrets", "dosirak.untrusted", "queue", "yaml",
+                         "rich", "sqlalchemy", "alembic")
+
+
+def test_a_chain_of_steps_on_a_store_already_made_imports_nothing_it_does_not_use() -> None:
+    code = (
+        "from dosirak import pipeline, step\n"
+        "@step\n"
+        "def add_one(x: int) -> int:\n"
+        "    return x + 1\n"
+        "@pipeline(enable_cache=False)\n"
+        "def chain() -> None:\n"
+        "    add_one(add_one(add_one(0)))\n"
+        "assert chain().status == 'completed'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120, check=True)  # makes the store
+    out = subprocess.run([sys.executable, "-c", code + REPORT.format(heavy=NOT_FOR_A_LOCAL_CHAIN)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []

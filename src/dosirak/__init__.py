@@ -18,7 +18,6 @@ Example::
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -68,6 +67,7 @@ def __getattr__(name: str) -> Any:
     target = _LAZY.get(name)
     if target is None:
         raise AttributeError(f"module 'dosirak' has no attribute '{name}'")
+    import importlib  # here: `import dosirak` stays one module
 
     module_name, _, attr = target.partition(":")
     module = importlib.import_module(module_name)

@@ -55,7 +55,6 @@ from dosirak import disk
 from dosirak.errors import ArtifactCorruptError, ArtifactError, DosirakError, StackError
 from dosirak.settings import get_settings
 from dosirak.stack.component import StackComponent
-from dosirak.stack.credentials import resolve
 from dosirak.stack.flavors import flavor_class
 
 log = logging.getLogger(__name__)
@@ -357,6 +356,8 @@ class FsspecArtifactStore(BaseArtifactStore):
             import fsspec
         except ImportError as exc:  # pragma: no cover - fsspec is a core dependency
             raise ArtifactError("fsspec is not installed") from exc
+
+        from dosirak.stack.credentials import resolve  # a local store has no credentials: not imported for it
 
         # {env:NAME} references become values only here, for the filesystem; self.config keeps the references
         options = resolve(storage_options, f"{self.component_type} '{name}'", at="storage_options")

@@ -15,7 +15,6 @@ from dosirak.metadata.driver import Cursor
 from dosirak.metadata.records import ComponentRecord, StackRecord, from_row
 from dosirak.metadata.timeutil import utcnow
 from dosirak.settings import env_value
-from dosirak.stack.credentials import refuse_clear_text
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -85,6 +84,7 @@ class Stacks(Concept):
         from sqlalchemy import insert
 
         from dosirak.metadata import schema as t
+        from dosirak.stack.credentials import refuse_clear_text  # only when a component is written
 
         check_type(component_type)
         check_name(component_type, name)
@@ -106,6 +106,7 @@ class Stacks(Concept):
         from sqlalchemy import update
 
         from dosirak.metadata import schema as t
+        from dosirak.stack.credentials import refuse_clear_text
 
         refuse_clear_text(config, f"{component_type} '{name}'")
         with self._write() as conn:

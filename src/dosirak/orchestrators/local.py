@@ -15,7 +15,6 @@ thread, so they finish (or end with the process) unrecorded.
 from __future__ import annotations
 
 import os
-import queue
 import threading
 from typing import TYPE_CHECKING, ClassVar
 
@@ -25,6 +24,8 @@ from dosirak.pipelines.run import ActiveRun
 from dosirak.pipelines.step_runner import record, record_cancelled
 
 if TYPE_CHECKING:
+    import queue
+
     from dosirak.artifacts.store import BaseArtifactStore
 
 #: how often the driving thread wakes while waiting for steps (Ctrl-C is seen at once anyway)
@@ -53,7 +54,8 @@ class _Branches(RunDriver):
     def __init__(self, run: ActiveRun, limit: int) -> None:
         super().__init__(run)
         self.limit = limit
-        self.done: queue.SimpleQueue[tuple[StepInvocation, StepResult]] = queue.SimpleQueue()
+        #: where the steps' threads hand their results back (made with the first thread: a chain needs none)
+        self.done: queue.SimpleQueue[tuple[StepInvocation, StepResult]] | None = None
 
     def room(self) -> int:
         return self.limit - len(self.running)
@@ -66,6 +68,10 @@ class _Branches(RunDriver):
             invocation = invocations[0]
             run.outcomes[invocation.name] = record(run, invocation, compute(invocation, run.artifact_store))
             return
+        if self.done is None:
+            import queue
+
+            self.done = queue.SimpleQueue()
         for invocation in invocations:
             self.running[invocation.name] = invocation
             threading.Thread(target=_compute, args=(invocation, run.artifact_store, self.done),
@@ -73,6 +79,10 @@ class _Branches(RunDriver):
 
     def collect(self) -> None:
         """Record the next step to finish (waking now and then: Ctrl-C is seen at once anyway)."""
+        if self.done is None:  # no step was started on a thread
+            return
+        import queue  # imported by start(), which made self.done
+
         try:
             invocation, result = self.done.get(timeout=_WAKE_S)
         except queue.Empty:

@@ -17,7 +17,6 @@ from dosirak.pipelines import _tracing
 from dosirak.pipelines import parameters as params
 from dosirak.pipelines._tracing import Tracer
 from dosirak.pipelines.dag import DAG
-from dosirak.untrusted import load_yaml
 
 if TYPE_CHECKING:
     from dosirak.pipelines.views import RunView
@@ -186,6 +185,8 @@ def load_config(config: str | Path | dict[str, Any] | None) -> dict[str, Any]:
         path = Path(config)
         if not path.is_file():
             raise ConfigError(f"config file {path} does not exist")
+        from dosirak.untrusted import load_yaml  # only for a config file
+
         data = load_yaml(path, what="config file", error=ConfigError) or {}
     if not isinstance(data, dict):
         raise ConfigError("a run config must be a mapping with 'parameters', 'steps', 'enable_cache'")

@@ -162,7 +162,7 @@ _MARKS: dict[StepStatus, tuple[str, str]] = {
 _ASCII_MARKS: dict[StepStatus, str] = {"completed": "+", "cached": "=", "failed": "x", "skipped": "-", "cancelled": "#"}
 _ERASE = "\r\x1b[2K"
 #: Terminal control sequences (ESC [ ... letter) at the end of a write: they do not move the cursor off a line start.
-_TRAILING_CONTROLS = re.compile(r"(?:\x1b\[[0-9;?]*[A-Za-z])+$")
+_TRAILING_CONTROLS = r"(?:\x1b\[[0-9;?]*[A-Za-z])+$"  # compiled (and cached by re) on first use: live only
 
 
 class _TerminalStream(WrappedStream):
@@ -273,7 +273,7 @@ class LiveProgress(RunProgress):
 
     def after_output(self, text: str) -> None:
         """Something was written: note whether the cursor is at the start of a line now."""
-        visible = _TRAILING_CONTROLS.sub("", text)  # e.g. rich showing the cursor again after its bar
+        visible = re.sub(_TRAILING_CONTROLS, "", text)  # e.g. rich showing the cursor again after its bar
         if visible:
             self._at_line_start = visible.endswith(("\n", "\r"))
         if text:
