@@ -13,6 +13,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -61,8 +62,13 @@ _CACHED_OUTPUTS = ("SELECT step_run_io.name AS link_name, artifacts.* FROM step_
 
 
 def _update_step(cur: Cursor, step_run_id: str, values: Mapping[str, Any]) -> None:
-    sets = ", ".join(f"{k} = :{k}" for k in values)
-    cur.execute(f"UPDATE step_runs SET {sets} WHERE id = :_step_run_id", {**values, "_step_run_id": step_run_id})
+    cur.execute(_update_step_sql(tuple(values)), {**values, "_step_run_id": step_run_id})
+
+
+@functools.cache
+def _update_step_sql(columns: tuple[str, ...]) -> str:
+    """The ``UPDATE`` of these columns of one step run (a few sets of columns, written once each)."""
+    return f"UPDATE step_runs SET {', '.join(f'{k} = :{k}' for k in columns)} WHERE id = :_step_run_id"
 
 
 def _links(step_run_id: str, kind: str, links: Mapping[str, str]) -> list[dict[str, str]]:
