@@ -17,7 +17,7 @@ import time
 import traceback
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from dosirak.artifacts.hashing import hash_tree
 from dosirak.artifacts.materializers import registry
@@ -39,8 +39,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class ArtifactStoreRef:
+class ArtifactStoreRef(NamedTuple):
     """How a worker opens the run's artifact store: its class, name and config (with its root)."""
 
     cls: str  # "module:QualifiedName"
@@ -64,9 +63,11 @@ class ArtifactStoreRef:
         return store
 
 
-@dataclass(frozen=True)
-class StepInvocation:
-    """One step of one run, ready to compute anywhere the artifact store is reachable."""
+class StepInvocation(NamedTuple):
+    """One step of one run, ready to compute anywhere the artifact store is reachable.
+
+    An immutable value (a named tuple: cheap to make for every step, and it pickles).
+    """
 
     pipeline_name: str
     run_id: str

@@ -23,8 +23,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
 
 from dosirak.pipelines.streams import WrappedStream, isatty
 from dosirak.settings import get_settings
@@ -50,8 +49,7 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
-@dataclass(frozen=True)
-class _Options:
+class _Options(NamedTuple):
     mode: str | None = None
     summary: bool = True
 
