@@ -16,8 +16,8 @@ from dosirak.client import Client
 from dosirak.errors import NotFoundError
 from dosirak.metadata.like import MAX_SQL_INTEGER
 from dosirak.pipelines.cache import explain_miss
-from dosirak.statuses import RUN_STATUSES, RunStatus
 from dosirak.pipelines.timeline import gantt
+from dosirak.statuses import RUN_STATUSES, RunStatus
 from dosirak.units import duration, human_size, resources_text
 
 if TYPE_CHECKING:

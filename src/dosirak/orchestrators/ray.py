@@ -151,13 +151,18 @@ def _compute_task(invocation: StepInvocation) -> StepResult:
 
 
 def _ray_placement(resources: dict[str, float]) -> Placement:
-    """Where this Ray task runs: ``HOST (NODE_IP)`` and ``ray worker WORKER_ID node NODE_ID``."""
-    import ray
-    from ray.util import get_node_ip_address
+    """Where this Ray task runs: ``HOST (NODE_IP)`` and ``ray worker WORKER_ID node NODE_ID``.
 
-    context = ray.get_runtime_context()
+    Never fails the step it describes: what Ray cannot say is left out.
+    """
     host = socket.gethostname()
-    address = get_node_ip_address()
+    try:
+        ray = _import_ray()
+        context = ray.get_runtime_context()
+        address = str(ray.util.get_node_ip_address())
+    except Exception:  # noqa: BLE001 - the step's result matters more than where it ran
+        log.debug("could not tell which Ray worker this is", exc_info=True)
+        return Placement(host=host, resources=resources)
     return Placement(host=f"{host} ({address})" if address and address != host else host,
                      worker=f"ray worker {context.get_worker_id()} node {context.get_node_id()}",
                      resources=resources)

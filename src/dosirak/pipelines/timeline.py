@@ -67,16 +67,16 @@ def gantt(run: RunRecord, steps: Sequence[StepRunRecord], now: datetime | None =
     span = max((t1 - t0).total_seconds(), 1e-3)
     bars: list[Bar] = []
     for s in steps:
-        where = {"host": s.host, "worker": s.worker, "resources": s.resources}
         if s.start_time is None:
-            bars.append(Bar(s.name, s.id, s.status, 0.0, 0.0, None, **where))
+            bars.append(Bar(s.name, s.id, s.status, 0.0, 0.0, None, s.host, s.worker, s.resources))
             continue
         start = max((s.start_time - t0).total_seconds(), 0.0)
         seconds = ((s.end_time or now) - s.start_time).total_seconds()
         left = min(start / span, 1.0)
         width = min(max(seconds / span, MIN_BAR), 1.0 - left) if left < 1.0 else MIN_BAR
         left = min(left, 1.0 - width)
-        bars.append(Bar(s.name, s.id, s.status, left, width, seconds if s.end_time else None, **where))
+        bars.append(Bar(s.name, s.id, s.status, left, width, seconds if s.end_time else None,
+                        s.host, s.worker, s.resources))
     return Gantt(bars=bars, span_s=span, ticks=ticks(span))
 
 
