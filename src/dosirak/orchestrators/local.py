@@ -7,9 +7,9 @@ thread hand-off; with ``max_parallel=1`` the steps run one after another in the 
 this process: a step that holds Python's GIL (pure-Python number crunching) keeps the others
 waiting; steps that wait (I/O, sleeping) or compute in native code that releases the GIL
 (numpy, torch) run side by side. Each step run records where it computed: this machine's
-name, and ``pid PID thread dosirak-worker-N`` (the calling thread's name, e.g. ``MainThread``, for a
-step run there), N the lowest number free when it started. A failing step skips what depends on it; the other
-branches go on. Only this thread (the one driving the run) writes to the metadata store.
+name, and ``pid PID thread dosirak-worker-N``, N the lowest number free when it started
+(or the calling thread's name, e.g. ``MainThread``, for a step run there). A failing step
+skips what depends on it; the other branches go on. Only this thread (the one driving the run) writes to the metadata store.
 Ctrl-C records the steps running on other threads as cancelled; Python cannot stop a
 thread, so they finish (or end with the process) unrecorded.
 """
