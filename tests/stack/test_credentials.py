@@ -20,7 +20,7 @@ from tests.stack.planting import MARKER, NUMBER, PLANTED, plant_clear_text_crede
     "private_key", "privateKey", "access_key", "aws_access_key_id", "AWS_SECRET_ACCESS_KEY", "secretAccessKey",
     "api_key", "apiKey", "x-api-key", "auth", "Authorization", "auth_token", "oauth_token", "sas_token", "sasToken",
     "account_key", "AccountKey", "SSECustomerKey", "connection_string", "connectionString", "client_secret",
-    "aws_session_token", "passphrase",
+    "aws_session_token", "passphrase", "signing_key", "master_key", "encryption_key", "hmac_key",
 ])
 def test_credential_keys_are_recognised_in_any_spelling(key: str) -> None:
     assert is_secret_key(key)
@@ -29,6 +29,7 @@ def test_credential_keys_are_recognised_in_any_spelling(key: str) -> None:
 @pytest.mark.parametrize("key", [
     "path", "port", "host", "region_name", "endpoint_url", "anon", "use_ssl", "client_kwargs", "author",
     "authority", "key_file_format", "port_policy", "ready_timeout_s", "storage_options", "monkey_patch", "",
+    "cache_key", "partition_key", "sortKey", "s3_key", "kms_key", "public_key", "idempotency_key",
 ])
 def test_ordinary_keys_are_not_taken_for_credentials(key: str) -> None:
     assert not is_secret_key(key)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from dosirak.cli._render import console, json_option, print_json, status_style, table
-from dosirak.deployers.discovery import refresh
+from dosirak.deployers.discovery import refresh_all
 from dosirak.errors import NotFoundError
 from dosirak.metadata.store import get_store
 from dosirak.stack.flavors import flavor_class
@@ -43,7 +43,7 @@ def deployment() -> None:
 @json_option
 def list_deployments(show_all: bool, model_name: str | None, as_json: bool) -> None:
     """Deployments, newest first, their status checked against their processes."""
-    records = [refresh(r) for r in get_store().deployments.list_deployments(model_name=model_name)]
+    records = refresh_all(get_store().deployments.list_deployments(model_name=model_name))
     if not show_all:
         records = [r for r in records if r.status not in ENDED_DEPLOYMENT_STATUSES] or records[:5]
     if as_json:
