@@ -42,6 +42,6 @@ def use_two_workers() -> None:
     from dosirak.metadata.store import get_store
 
     store = get_store()
-    store.register_component("orchestrator", "two_at_once", "local", {"max_parallel": 2})
-    store.register_stack("two_at_once", {"orchestrator": "two_at_once", "artifact-store": "default"})
-    store.set_active_stack("two_at_once")
+    store.stacks.register_component("orchestrator", "two_at_once", "local", {"max_parallel": 2})
+    store.stacks.register_stack("two_at_once", {"orchestrator": "two_at_once", "artifact-store": "default"})
+    store.stacks.set_active_stack("two_at_once")

@@ -101,11 +101,11 @@ def test_references_resolve_from_the_environment_at_use(monkeypatch: pytest.Monk
 def test_the_store_refuses_clear_text_credentials_on_register_and_update() -> None:
     store = get_store()
     with pytest.raises(CredentialError, match="option 'storage_options.secret'"):
-        store.register_component("artifact-store", "s3", "fsspec", {"storage_options": {"secret": "hunter2"}})
-    store.register_component("artifact-store", "s3", "fsspec", {"storage_options": {"secret": "{env:S}"}})
+        store.stacks.register_component("artifact-store", "s3", "fsspec", {"storage_options": {"secret": "hunter2"}})
+    store.stacks.register_component("artifact-store", "s3", "fsspec", {"storage_options": {"secret": "{env:S}"}})
     with pytest.raises(CredentialError, match="option 'storage_options.key'"):
-        store.update_component("artifact-store", "s3", {"storage_options": {"key": "AKIA"}})
-    assert store.get_component("artifact-store", "s3").config == {"storage_options": {"secret": "{env:S}"}}
+        store.stacks.update_component("artifact-store", "s3", {"storage_options": {"key": "AKIA"}})
+    assert store.stacks.get_component("artifact-store", "s3").config == {"storage_options": {"secret": "{env:S}"}}
 
 
 def test_the_fsspec_store_opens_its_filesystem_with_the_resolved_options(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -124,6 +124,6 @@ def test_the_fsspec_store_opens_its_filesystem_with_the_resolved_options(monkeyp
 def test_a_store_planted_with_clear_text_credentials_keeps_them_and_still_uses_them() -> None:
     store = get_store()
     plant_clear_text_credentials(store, get_settings().metadata_url)
-    assert store.get_component("artifact-store", "legacy_s3").config == PLANTED[("artifact-store", "legacy_s3")]
+    assert store.stacks.get_component("artifact-store", "legacy_s3").config == PLANTED[("artifact-store", "legacy_s3")]
     legacy = artifact_store_for("fsspec", {"path": "memory://dk-legacy", "storage_options": {"secret": "clear"}})
     assert legacy.fs.storage_options == {"secret": "clear"}  # type: ignore[attr-defined]

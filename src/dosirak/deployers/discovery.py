@@ -115,7 +115,7 @@ def find_model_server(
         with servers[0].client() as client:
             print(servers[0].url, client.predict_ndarray(images))
     """
-    records = get_store().list_deployments(pipeline_name=pipeline_name, step_name=step_name, model_name=model_name)
+    records = get_store().deployments.list_deployments(pipeline_name=pipeline_name, step_name=step_name, model_name=model_name)
     found = [ModelServer.of(r) for r in refresh_all(records)]
     if running:
         found = [r for r in found if r.status == "running"]
