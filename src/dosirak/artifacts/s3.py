@@ -22,12 +22,11 @@ the step that wrote (so the run is recorded as failed with that cause).
 from __future__ import annotations
 
 import logging
-import threading
 from pathlib import Path
 from typing import Any, ClassVar
 
 from dosirak.artifacts import store as stores
-from dosirak.artifacts.store import BaseArtifactStore, FsspecArtifactStore
+from dosirak.artifacts.store import FsspecArtifactStore
 from dosirak.errors import ArtifactError, ArtifactStoreAccessError, DosirakError, MissingExtraError
 from dosirak.stack.credentials import resolve
 
@@ -60,35 +59,19 @@ class S3ArtifactStore(FsspecArtifactStore):
     flavor = "s3"
     config_model: ClassVar[str | None] = "dosirak.stack.configs:S3ArtifactStoreConfig"
 
-    def __init__(self, root: str, name: str = "default", config: dict[str, Any] | None = None,
-                 **storage_options: Any) -> None:
-        # not FsspecArtifactStore.__init__: the filesystem (and the credentials it needs) is
-        # opened on first use, in the step that writes, so a missing secret fails that step
-        BaseArtifactStore.__init__(self, root.rstrip("/"), name, config)
-        self._options = storage_options
-        self._fs: Any = None
-        self._lock = threading.Lock()
+    def _open(self) -> Any:
+        """The s3fs filesystem with the resolved credentials (never kept in config), on first use:
+        in the step that writes, so a missing secret fails that step."""
+        import fsspec
 
-    @property
-    def fs(self) -> Any:
-        """The s3fs filesystem, opened on first use with the resolved credentials (never kept in config)."""
-        with self._lock:
-            if self._fs is None:
-                import fsspec
-
-
-                owner = f"{self.component_type} '{self.name}'"
-                given = {k: self.config[k] for k in _CREDENTIALS if self.config.get(k)}
-                if given:  # resolved by the user's option names, for the messages
-                    options = {**self._options, **storage_options(resolve(given, owner))}
-                else:
-                    options = resolve(self._options, owner)
-                self._fs, _ = fsspec.core.url_to_fs(self.root, **options)
-            return self._fs
-
-    @fs.setter
-    def fs(self, value: Any) -> None:
-        self._fs = value
+        owner = f"{self.component_type} '{self.name}'"
+        given = {k: self.config[k] for k in _CREDENTIALS if self.config.get(k)}
+        if given:  # resolved by the user's option names, for the messages
+            options = {**self._options, **storage_options(resolve(given, owner))}
+        else:
+            options = resolve(self._options, owner)
+        fs, _ = fsspec.core.url_to_fs(self.root, **options)
+        return fs
 
     @classmethod
     def from_config(cls, name: str, config: dict[str, Any]) -> S3ArtifactStore:
@@ -113,12 +96,7 @@ class S3ArtifactStore(FsspecArtifactStore):
         """Remove what is at ``uri``; nothing to remove when the store cannot even be opened, or
         when its bucket is missing or denies access altogether (nothing can have been put there)."""
         try:
-            fs = self.fs
-        except DosirakError:
-            return  # credentials missing: nothing was ever written with them
-        try:
-            if fs.exists(uri):
-                fs.rm(uri, recursive=True)
+            super().delete(uri)
         except OSError as exc:
             problem = self.bucket_problem()
             if problem is None:

@@ -43,6 +43,7 @@ import os
 import shutil
 import stat
 import tempfile
+import threading
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -343,8 +344,8 @@ class FsspecArtifactStore(BaseArtifactStore):
 
     @classmethod
     def from_config(cls, name: str, config: dict[str, Any]) -> BaseArtifactStore:
-        """The store at the URL ``path``, opened with ``storage_options`` (credentials as
-        ``{env:NAME}`` references, resolved here)."""
+        """The store at the URL ``path`` with ``storage_options`` (credentials as ``{env:NAME}`` or
+        ``{secret:NAME}`` references, resolved when the store is first used, not here)."""
         options = dict(config.get("storage_options") or {})
         store = cls(_configured_path(config), name, config=config, **options)
         _OPENED[store.root] = store  # its URIs are read back with its options (store_for_uri)
@@ -353,26 +354,39 @@ class FsspecArtifactStore(BaseArtifactStore):
     def __init__(self, root: str, name: str = "default", config: dict[str, Any] | None = None,
                  **storage_options: Any) -> None:
         super().__init__(root.rstrip("/"), name, config)
-        try:
-            import fsspec
-        except ImportError as exc:  # pragma: no cover - fsspec is a core dependency
-            raise ArtifactError("fsspec is not installed") from exc
+        self._options = storage_options
+        self._fs: Any = None
+        self._lock = threading.Lock()
+        self._protocols = _protocols(root)
 
-        # {env:NAME} references become values only here, for the filesystem; self.config keeps the references
-        options = resolve(storage_options, f"{self.component_type} '{name}'", at="storage_options")
-        try:
-            self.fs, _ = fsspec.core.url_to_fs(root, **options)
-        except (ImportError, ValueError) as exc:
-            scheme = root.split("://", 1)[0]
-            raise ArtifactError(
-                f"cannot open artifact store '{root}': {exc}; for {scheme}:// install its fsspec "
-                f"package (e.g. `pip install 'dosirak[s3]'` for s3://)"
-            ) from exc
+    @property
+    def fs(self) -> Any:
+        """The fsspec filesystem, opened on first use with the credentials resolved then.
+
+        References (``{env:NAME}``, ``{secret:NAME}``) become values only here, for the
+        filesystem; ``self.config`` keeps the references. A missing variable or secret is a
+        :class:`~dosirak.errors.CredentialError` raised by the first operation (in a run: by
+        the step that writes, so the run is recorded failed with that cause).
+        """
+        with self._lock:
+            if self._fs is None:
+                self._fs = self._open()
+            return self._fs
+
+    @fs.setter
+    def fs(self, value: Any) -> None:
+        self._fs = value
+
+    def _open(self) -> Any:
+        import fsspec
+
+        options = resolve(self._options, f"{self.component_type} '{self.name}'", at="storage_options")
+        fs, _ = fsspec.core.url_to_fs(self.root, **options)
+        return fs
 
     def ensure_usable(self) -> None:
         """On the local filesystem (``file://``), the root must be writable; remote roots are not contacted."""
-        protocols = self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,)
-        if not {"file", "local"} & set(protocols):
+        if not {"file", "local"} & set(self._protocols):
             return
         root = self.root.removeprefix("file://")
         problem = disk.unwritable(root, keep=True)
@@ -390,8 +404,14 @@ class FsspecArtifactStore(BaseArtifactStore):
                 raise
 
     def delete(self, uri: str) -> None:
-        if self.fs.exists(uri):
-            self.fs.rm(uri, recursive=True)
+        """Remove what is at ``uri``; nothing to remove when the store cannot even be opened
+        (its credentials are missing: nothing was ever written with them)."""
+        try:
+            fs = self.fs
+        except DosirakError:
+            return
+        if fs.exists(uri):
+            fs.rm(uri, recursive=True)
 
     def publish(self, staged: Path, uri: str) -> None:
         """Upload the staged files to ``uri``, replacing what was there; an upload that fails
@@ -477,6 +497,25 @@ def _raise_disk_full(exc: Exception, path: Path, uri: str) -> None:
     any error but dosirak's own counts while the disk really is full)."""
     if disk.out_of_space(exc, path) or (not isinstance(exc, DosirakError) and disk.is_full(path)):
         raise ArtifactError(disk.full_message(uri, "writing artifact", exc)) from exc
+
+
+def _protocols(root: str) -> tuple[str, ...]:
+    """The protocols of the fsspec filesystem class for ``root``; ArtifactError naming the package
+    to install when no installed package serves its scheme (nothing is opened, no credential read)."""
+    try:
+        import fsspec
+    except ImportError as exc:  # pragma: no cover - fsspec is a core dependency
+        raise ArtifactError("fsspec is not installed") from exc
+    scheme = fsspec.core.split_protocol(root)[0] or "file"
+    try:
+        kind = fsspec.get_filesystem_class(scheme)
+    except (ImportError, ValueError) as exc:
+        raise ArtifactError(
+            f"cannot open artifact store '{root}': {exc}; for {scheme}:// install its fsspec "
+            f"package (e.g. `pip install 'dosirak[s3]'` for s3://)"
+        ) from exc
+    protocol = kind.protocol
+    return tuple(protocol) if isinstance(protocol, (tuple, list)) else (str(protocol),)
 
 
 def is_url(path: str) -> bool:
