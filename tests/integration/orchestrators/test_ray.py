@@ -13,143 +13,26 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
 
-from dosirak import get_step_context, pipeline, step
-from dosirak.errors import RunFailedError, StackError
+from dosirak import pipeline, step
+from dosirak.errors import StackError
+from tests.integration.orchestrators.conftest import ROOT, ray_flavor, write_entry_point
 
 ray = pytest.importorskip("ray")
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[3]
-
-
-def write_entry_point(where: Path) -> None:
-    """A distribution in ``where`` whose entry point registers the ``ray`` flavor (a plugin's way)."""
-    info = where / "dosirak_ray_flavor-0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: dosirak-ray-flavor\nVersion: 0\n")
-    (info / "entry_points.txt").write_text(
-        "[dosirak.orchestrators]\nray = dosirak.orchestrators.ray:RayOrchestrator\n")
-
-
-@contextmanager
-def ray_flavor(where: Path) -> Iterator[None]:
-    """Make the ``ray`` flavor findable as any plugin is (an entry point), if this install predates it."""
-    from dosirak import plugins
-
-    if plugins.has("orchestrators", "ray"):
-        yield
-        return
-    write_entry_point(where)
-    sys.path.append(str(where))
-    plugins.clear_cache()
-    try:
-        yield
-    finally:
-        sys.path.remove(str(where))
-        plugins.clear_cache()
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[None]:
-    """A local Ray with 2 CPUs and one ``special`` resource; its workers import this code."""
-    with ExitStack() as stack:
-        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="dosirak-ray-test-"))
-        mp = stack.enter_context(pytest.MonkeyPatch.context())
-        mp.setenv("PYTHONPATH", os.pathsep.join([str(ROOT / "src"), str(ROOT)]))
-        mp.setenv("DOSIRAK_HOME", str(Path(tmp) / "home"))
-        mp.setenv("RAY_TMPDIR", str(Path(tmp) / "ray"))
-        mp.setenv("RAY_AUTH_MODE", "disabled")  # no token file in ~/.ray for a cluster that lives one module
-        stack.enter_context(ray_flavor(Path(tmp)))
-        ray.init(num_cpus=2, resources={"special": 1}, include_dashboard=False, configure_logging=False,
-                 _temp_dir=str(Path(tmp) / "ray"))
-        try:
-            yield
-        finally:
-            ray.shutdown()
-
 
 @pytest.fixture
-def on_ray(cluster: None) -> None:
+def on_ray(cluster: str) -> None:
     from dosirak.metadata.store import get_store
 
     store = get_store()
     store.register_component("orchestrator", "cluster", "ray", {})
     store.register_stack("cluster", {"orchestrator": "cluster", "artifact-store": "default"})
     store.set_active_stack("cluster")
-
-
-@step
-def numbers() -> list[int]:
-    print("made the numbers")
-    return [1, 2, 3]
-
-
-@step
-def scaled(values: list[int], k: int = 1) -> tuple[list[int], int]:  # type: ignore[type-arg]
-    return [k * v for v in values], os.getpid()
-
-
-@step
-def total(a: list[int], b: list[int]) -> int:
-    return sum(a) + sum(b)
-
-
-@pipeline
-def fan(k: int = 2) -> None:
-    values = numbers()
-    left, _ = scaled(values, k=1)
-    right, _ = scaled(values, k=k)
-    total(left, right)
-
-
-def test_steps_run_as_ray_tasks_in_other_processes_and_fan_in(on_ray: None) -> None:
-    run = fan(k=2)
-    assert run.status == "completed"
-    assert run.steps["total"].output.load() == 18
-    assert run.steps["scaled"].outputs["output_1"].load() != os.getpid()
-    assert "made the numbers" in run.steps["numbers"].logs()
-    again = fan(k=2)
-    assert {s.status for s in again.steps.values()} == {"cached"}
-
-
-@step
-def breaks() -> int:
-    raise ValueError("no luck on the cluster")
-
-
-@step
-def needs_breaks(x: int) -> int:
-    return x
-
-
-@step(retries=2, retry_delay_s=0.0)
-def third_time() -> int:
-    ctx = get_step_context()
-    assert ctx is not None
-    if ctx.attempt < 3:
-        raise ConnectionError(f"attempt {ctx.attempt}")
-    return ctx.attempt
-
-
-@pipeline(enable_cache=False)
-def mixed() -> None:
-    needs_breaks(breaks())
-    third_time()
-
-
-def test_a_failing_branch_skips_its_dependants_and_a_retried_sibling_completes(on_ray: None) -> None:
-    with pytest.raises(RunFailedError, match="no luck on the cluster") as info:
-        mixed()
-    steps = info.value.run.steps
-    assert {n: s.status for n, s in steps.items()} == {
-        "breaks": "failed", "needs_breaks": "skipped", "third_time": "completed"}
-    assert steps["third_time"].attempts == 3
-    assert 'raise ValueError("no luck on the cluster")' in steps["breaks"].traceback
 
 
 @step(resources={"gpus": 4, "memory": "1GiB"})
@@ -189,42 +72,7 @@ def test_a_custom_resource_is_the_tasks_request(on_ray: None) -> None:
     assert run.steps["on_the_special_node"].output.load() == node["NodeID"]
 
 
-@step(retries=1, retry_delay_s=0.0)
-def dies_once(marker: str) -> int:
-    path = Path(marker)
-    if not path.exists():
-        path.write_text("killed")
-        os.kill(os.getpid(), 9)  # the worker dies mid-step
-    return 1
-
-
-@step
-def dies_always() -> int:
-    os.kill(os.getpid(), 9)
-    return 1
-
-
-@pipeline(enable_cache=False)
-def killed(marker: str) -> None:
-    dies_once(marker=marker)
-
-
-@pipeline(enable_cache=False)
-def killed_for_good() -> None:
-    dies_always()
-
-
-def test_a_worker_killed_mid_step_is_retried_then_fails_with_the_cause(on_ray: None, tmp_path: Path) -> None:
-    run = killed(marker=str(tmp_path / "killed"))
-    assert run.steps["dies_once"].status == "completed"
-    with pytest.raises(RunFailedError, match="dies_always") as info:
-        killed_for_good()
-    error = info.value.run.steps["dies_always"].error or ""
-    assert "died" in error.lower() or "crash" in error.lower(), error
-
-
-
-def test_an_address_where_no_ray_listens_is_one_line_naming_it_and_the_run_is_failed(cluster: None) -> None:
+def test_an_address_where_no_ray_listens_is_one_line_naming_it_and_the_run_is_failed(cluster: str) -> None:
     from dosirak import Client
     from dosirak.metadata.store import get_store
     from tests.ports import free_port
@@ -240,11 +88,20 @@ def test_an_address_where_no_ray_listens_is_one_line_naming_it_and_the_run_is_fa
     assert last is not None and last.status == "failed" and address in (last.error or "")
 
 
+@step
+def where_it_runs() -> int:
+    return os.getpid()
+
+
+@pipeline(enable_cache=False)
+def one_step() -> None:
+    where_it_runs()
+
+
 def test_with_no_address_a_local_ray_is_started_for_the_run_and_stopped_after_it(on_ray: None) -> None:
     ray.shutdown()
-    run = fan(k=3)
-    assert run.steps["total"].output.load() == 24
-    assert run.steps["scaled"].outputs["output_1"].load() != os.getpid()
+    run = one_step()
+    assert run.steps["where_it_runs"].output.load() != os.getpid()
     assert not ray.is_initialized()
 
 
