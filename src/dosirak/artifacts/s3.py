@@ -22,12 +22,11 @@ the step that wrote (so the run is recorded as failed with that cause).
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any, ClassVar
 
 from dosirak.artifacts import store as stores
 from dosirak.artifacts.store import FsspecArtifactStore
-from dosirak.errors import ArtifactError, ArtifactStoreAccessError, DosirakError, MissingExtraError
+from dosirak.errors import ArtifactError, DosirakError, MissingExtraError
 from dosirak.stack.credentials import resolve
 
 log = logging.getLogger(__name__)
@@ -92,73 +91,40 @@ class S3ArtifactStore(FsspecArtifactStore):
     def ensure_usable(self) -> None:
         """Nothing is contacted when the stack is loaded: the bucket is checked by the first write."""
 
-    def delete(self, uri: str) -> None:
-        """Remove what is at ``uri``; nothing to remove when the store cannot even be opened, or
-        when its bucket is missing or denies access altogether (nothing can have been put there)."""
-        try:
-            super().delete(uri)
-        except OSError as exc:
-            problem = self.bucket_problem()
-            if problem is None:
-                raise
-            # the bucket cannot be used at all, so nothing was put there; the step's error says why
-            log.debug("nothing to remove at %s: %s (%s)", uri, problem, exc)
 
-    @property
-    def bucket(self) -> str:
-        """The bucket named by the store's path."""
-        return self.root.removeprefix("s3://").split("/", 1)[0]
-
-    @property
-    def endpoint(self) -> str:
-        """Where the store's S3 API is, as the user knows it."""
-        return str(self.config.get("endpoint_url") or "the default S3 endpoint (AWS_ENDPOINT_URL or AWS)")
-
-    def bucket_problem(self) -> str | None:
-        """One line saying why the bucket cannot be used (missing, access denied, unreachable), or None."""
-        try:
-            self.fs.call_s3("list_objects_v2", Bucket=self.bucket, MaxKeys=1)
-        except FileNotFoundError:
-            return (f"artifact-store '{self.name}': bucket '{self.bucket}' does not exist at {self.endpoint}; "
-                    f"create it (`aws s3 mb s3://{self.bucket}`) or register the store with a bucket that exists "
-                    f"(`dosirak artifact-store register NAME --flavor=s3 --path=s3://BUCKET/PREFIX`)")
-        except PermissionError:
-            return (f"artifact-store '{self.name}': bucket '{self.bucket}' denies access to these credentials; "
-                    f"grant them s3:ListBucket, s3:GetObject, s3:PutObject and s3:DeleteObject on it, or give the "
-                    f"store other credentials (--access-key-id/--secret-access-key as {{secret:NAME}})")
-        except Exception as exc:  # noqa: BLE001 - anything else means the bucket cannot be reached
-            return (f"artifact-store '{self.name}': bucket '{self.bucket}' cannot be reached at {self.endpoint}: "
-                    f"{type(exc).__name__}: {str(exc)[:200]}; check --endpoint-url and the network")
-        return None
-
-    def _explained(self, exc: BaseException) -> BaseException:
-        """``exc``, or an ArtifactError naming the bucket when the bucket is what is wrong."""
-        if isinstance(exc, DosirakError) or not isinstance(exc, Exception):
-            return exc
-        problem = self.bucket_problem()
-        return exc if problem is None else ArtifactStoreAccessError(problem)
-
-    def publish(self, staged: Path, uri: str) -> None:
-        """Upload as the fsspec store does; a failure caused by the bucket says so in one line."""
-        try:
-            super().publish(staged, uri)
-        except Exception as exc:
-            explained = self._explained(exc)
-            if explained is exc:
-                raise
-            raise explained from None
-
-    def write_log(self, uri: str, text: str) -> None:
-        """Store a step's log; when the bucket or the credentials are what is wrong, the log is not
-        stored (the step that wrote failed saying why) and this says so at DEBUG level."""
-        try:
-            super().write_log(uri, text)
-        except Exception as exc:
-            explained = exc if isinstance(exc, DosirakError) else self._explained(exc)
-            if explained is exc and not isinstance(exc, DosirakError):
-                raise
-            # the step that wrote has failed with this same cause, in one line: no second one here
-            log.debug("step log %s not stored: %s", uri, explained)
+def bucket_problem(store: FsspecArtifactStore) -> str | None:
+    """One line saying why the bucket of an ``s3://`` store (either flavor) cannot be used
+    (missing, access denied, unreachable), or None when it can."""
+    bucket = store.root.removeprefix("s3://").split("/", 1)[0]
+    endpoint = _endpoint(store)
+    s3 = store.flavor == "s3"
+    try:
+        store.fs.call_s3("list_objects_v2", Bucket=bucket, MaxKeys=1)
+    except FileNotFoundError:
+        return (f"artifact-store '{store.name}': bucket '{bucket}' does not exist at {endpoint}; "
+                f"create it (`aws s3 mb s3://{bucket}`) or register the store with a bucket that exists "
+                f"(`dosirak artifact-store register NAME --flavor=s3 --path=s3://BUCKET/PREFIX`)")
+    except PermissionError:
+        given = ("--access-key-id/--secret-access-key" if s3 else "--storage-options' key/secret")
+        return (f"artifact-store '{store.name}': bucket '{bucket}' denies access to these credentials; "
+                f"grant them s3:ListBucket, s3:GetObject, s3:PutObject and s3:DeleteObject on it, or give the "
+                f"store other credentials ({given} as {{secret:NAME}})")
+    except DosirakError as exc:  # the credentials cannot even be read: that error says what to do
+        return str(exc)
+    except Exception as exc:  # noqa: BLE001 - anything else means the bucket cannot be reached
+        where = "--endpoint-url" if s3 else "--storage-options' client_kwargs.endpoint_url"
+        return (f"artifact-store '{store.name}': bucket '{bucket}' cannot be reached at {endpoint}: "
+                f"{type(exc).__name__}: {str(exc)[:200]}; check {where} and the network")
+    return None
 
 
-__all__ = ["S3ArtifactStore", "storage_options"]
+def _endpoint(store: FsspecArtifactStore) -> str:
+    """Where the store's S3 API is, as the user gave it."""
+    given = store.config.get("endpoint_url")
+    if not given:
+        client = (store.config.get("storage_options") or {}).get("client_kwargs") or {}
+        given = client.get("endpoint_url") if isinstance(client, dict) else None
+    return str(given or "the default S3 endpoint (AWS_ENDPOINT_URL or AWS)")
+
+
+__all__ = ["S3ArtifactStore", "bucket_problem", "storage_options"]

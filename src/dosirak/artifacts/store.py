@@ -53,7 +53,13 @@ from pathlib import Path
 from typing import IO, Any, ClassVar
 
 from dosirak import disk
-from dosirak.errors import ArtifactCorruptError, ArtifactError, DosirakError, StackError
+from dosirak.errors import (
+    ArtifactCorruptError,
+    ArtifactError,
+    ArtifactStoreAccessError,
+    DosirakError,
+    StackError,
+)
 from dosirak.settings import get_settings
 from dosirak.stack.component import StackComponent
 from dosirak.stack.credentials import resolve
@@ -404,18 +410,36 @@ class FsspecArtifactStore(BaseArtifactStore):
                 raise
 
     def delete(self, uri: str) -> None:
-        """Remove what is at ``uri``; nothing to remove when the store cannot even be opened
-        (its credentials are missing: nothing was ever written with them)."""
+        """Remove what is at ``uri``; nothing to remove when the store cannot even be opened (its
+        credentials are missing), or when its bucket is missing or denies access altogether:
+        nothing can have been put there."""
         try:
             fs = self.fs
         except DosirakError:
             return
-        if fs.exists(uri):
-            fs.rm(uri, recursive=True)
+        try:
+            if fs.exists(uri):
+                fs.rm(uri, recursive=True)
+        except OSError as exc:
+            explained = self._explained(exc)
+            if explained is exc:
+                raise
+            # the bucket cannot be used at all, so nothing was put there; the step's error says why
+            log.debug("nothing to remove at %s: %s (%s)", uri, explained, exc)
 
     def publish(self, staged: Path, uri: str) -> None:
         """Upload the staged files to ``uri``, replacing what was there; an upload that fails
-        part-way removes what it had uploaded before the error is raised."""
+        part-way removes what it had uploaded before the error is raised. A failure caused by
+        an ``s3://`` bucket (missing, denying access, unreachable) says so in one line."""
+        try:
+            self._upload(staged, uri)
+        except Exception as exc:
+            explained = self._explained(exc)
+            if explained is exc:
+                raise
+            raise explained from None
+
+    def _upload(self, staged: Path, uri: str) -> None:
         self.delete(uri)
         try:
             for path in sorted(staged.rglob("*")):
@@ -428,6 +452,15 @@ class FsspecArtifactStore(BaseArtifactStore):
             except Exception:  # noqa: BLE001 - the upload's error is the one to raise
                 log.warning("could not remove the partial upload at %s", uri, exc_info=True)
             raise
+
+    def _explained(self, exc: BaseException) -> BaseException:
+        """``exc``, or an ArtifactStoreAccessError naming the bucket when an ``s3://`` bucket is what is wrong."""
+        if isinstance(exc, DosirakError) or not isinstance(exc, Exception) or "s3" not in self._protocols:
+            return exc
+        from dosirak.artifacts.s3 import bucket_problem  # lazy: cycle
+
+        problem = bucket_problem(self)
+        return exc if problem is None else ArtifactStoreAccessError(problem)
 
     def exists(self, uri: str) -> bool:
         return bool(self.fs.exists(uri))
@@ -449,8 +482,16 @@ class FsspecArtifactStore(BaseArtifactStore):
             yield Path(tmp)
 
     def write_log(self, uri: str, text: str) -> None:
-        with self.fs.open(uri, "w") as fh:
-            fh.write(text)
+        """Store a step's log; when the bucket or the credentials are what is wrong, the log is not
+        stored (the step that wrote failed saying why, in one line) and this says so at DEBUG level."""
+        try:
+            with self.fs.open(uri, "w") as fh:
+                fh.write(text)
+        except Exception as exc:
+            explained = self._explained(exc)
+            if explained is exc and not isinstance(exc, DosirakError):
+                raise
+            log.debug("step log %s not stored: %s", uri, explained)
 
     def read_text(self, uri: str, limit: int | None = None) -> str:
         if not self.fs.exists(uri):
