@@ -158,3 +158,13 @@ def report(total: int) -> str:
 @pipeline
 def gated(gate: str = "") -> None:
     report(wait_for_gate(double(load()), gate=gate))
+
+
+@step(resources={"gpus": 4, "memory": "1GiB"})
+def greedy() -> int:
+    return 1
+
+
+@pipeline
+def too_big() -> None:
+    greedy()

@@ -35,21 +35,28 @@ def on_ray(cluster: str) -> None:
     store.set_active_stack("cluster")
 
 
-@step(resources={"gpus": 4, "memory": "1GiB"})
-def greedy() -> int:
-    return 1
+def cli_run(target: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``dosirak run TARGET`` in another process (this test's home; the tests package importable)."""
+    env = {**os.environ, "DOSIRAK_PROGRESS": "off", "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
+    return subprocess.run([sys.executable, "-m", "dosirak.cli.main", "run", target, *args], capture_output=True,
+                          text=True, timeout=180, env=env, cwd=ROOT)
 
 
-@pipeline
-def too_big() -> None:
-    greedy()
-
-
-def test_a_request_no_node_can_meet_fails_the_run_before_any_step_starts(on_ray: None) -> None:
+def test_a_request_no_node_can_meet_is_one_line_exit_2_and_the_run_is_failed_before_any_step_starts(
+        cluster: str, dosirak_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from dosirak import Client
+    from dosirak.metadata.store import get_store
 
-    with pytest.raises(StackError, match=r"step 'greedy' asks for .*GPU=4.*no node of the Ray cluster has"):
-        too_big()
+    monkeypatch.setenv("DOSIRAK_HOME", str(dosirak_home))  # not the cluster's: the one this test reads
+    stacks = get_store().stacks
+    stacks.register_component("orchestrator", "cluster", "ray", {"address": cluster})
+    stacks.register_stack("cluster", {"orchestrator": "cluster", "artifact-store": "default"})
+    done = cli_run("tests._pipelines.orchestrated:too_big", "--stack", "cluster")
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    (line,) = done.stderr.splitlines()
+    assert re.fullmatch(r"error: step 'greedy' asks for CPU=1, GPU=4, memory=1\.0GiB, which no node of the Ray "
+                        r"cluster has \(nodes: CPU=2, GPU=0, memory=\S+\); lower @step\(resources=\.\.\.\) "
+                        r"or add a node that has them", line), line
     run = Client().get_pipeline("too_big").last_run
     assert run is not None and run.status == "failed"
     assert "GPU=4" in (run.error or "")
@@ -72,19 +79,20 @@ def test_a_custom_resource_is_the_tasks_request(on_ray: None) -> None:
     assert run.steps["on_the_special_node"].output.load() == node["NodeID"]
 
 
-def test_an_address_where_no_ray_listens_is_one_line_naming_it_and_the_run_is_failed(cluster: str) -> None:
+def test_an_address_where_no_ray_listens_is_one_line_exit_2_naming_it_and_the_run_is_failed() -> None:
     from dosirak import Client
     from dosirak.metadata.store import get_store
     from tests.ports import free_port
 
     address = f"127.0.0.1:{free_port()}"
-    store = get_store()
-    store.register_component("orchestrator", "nowhere", "ray", {"address": address})
-    store.register_stack("nowhere", {"orchestrator": "nowhere", "artifact-store": "default"})
-    ray.shutdown()  # a Ray already running in this process would be used as it is
-    with pytest.raises(StackError, match=rf"orchestrator 'nowhere': cannot reach Ray at {address}: .*--address"):
-        special(stack="nowhere")
-    last = Client().get_pipeline("special").last_run
+    stacks = get_store().stacks
+    stacks.register_component("orchestrator", "nowhere", "ray", {"address": address})
+    stacks.register_stack("nowhere", {"orchestrator": "nowhere", "artifact-store": "default"})
+    done = cli_run("tests._pipelines.orchestrated:cached_chain", "--stack", "nowhere")
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(f"error: orchestrator 'nowhere': cannot reach Ray at {address}: ") and "--address" in line
+    last = Client().get_pipeline("cached_chain").last_run
     assert last is not None and last.status == "failed" and address in (last.error or "")
 
 
