@@ -30,7 +30,7 @@ from dosirak.artifacts.store import BaseArtifactStore, FsspecArtifactStore
 from dosirak.units import human_size
 
 if TYPE_CHECKING:
-    from dosirak.metadata.recorder import RunRecorder
+    from dosirak.metadata.store import MetadataStore
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def is_remote(artifact_store: BaseArtifactStore) -> bool:
         and not artifact_store.root.startswith("file://")
 
 
-def remote_orphans(store: RunRecorder, artifact_store: FsspecArtifactStore,
+def remote_orphans(store: MetadataStore, artifact_store: FsspecArtifactStore,
                    run_ids: Collection[str] | None = None) -> list[Orphan]:
     """Outputs under ``ROOT/RUN_ID/`` of ended runs that no artifact row names (of ``run_ids``, if given)."""
     fs = artifact_store.fs
@@ -94,7 +94,7 @@ def remove(artifact_store: FsspecArtifactStore, orphans: Collection[Orphan]) -> 
     return errors
 
 
-def sweep_reaped(store: RunRecorder, artifact_store: BaseArtifactStore, reaped: Collection[str]) -> list[Orphan]:
+def sweep_reaped(store: MetadataStore, artifact_store: BaseArtifactStore, reaped: Collection[str]) -> list[Orphan]:
     """Remove what the runs just found dead (``reaped``) left in a remote ``artifact_store``."""
     if not reaped or not isinstance(artifact_store, FsspecArtifactStore) or not is_remote(artifact_store):
         return []

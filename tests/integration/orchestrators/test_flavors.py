@@ -232,6 +232,7 @@ def test_a_process_killed_mid_step_fails_the_step_with_the_cause_and_a_rerun_res
         killed = Client().get_run(run_id)
         step = killed.steps["wait_for_gate"]
         assert killed.status == "failed" and step.status == "failed" and step.attempts == 2
+        assert (step.host, step.worker, step.resources) == (None, None, {"cpus": 1.0})
         assert "died" in (step.error or "") and "died" in (killed.error or "")
     assert {n: s.status for n, s in killed.steps.items()} == {
         "load": "completed", "double": "completed", "wait_for_gate": "failed", "report": "skipped"}

@@ -30,9 +30,9 @@ def on_ray(cluster: str) -> None:
     from dosirak.metadata.store import get_store
 
     store = get_store()
-    store.register_component("orchestrator", "cluster", "ray", {})
-    store.register_stack("cluster", {"orchestrator": "cluster", "artifact-store": "default"})
-    store.set_active_stack("cluster")
+    store.stacks.register_component("orchestrator", "cluster", "ray", {})
+    store.stacks.register_stack("cluster", {"orchestrator": "cluster", "artifact-store": "default"})
+    store.stacks.set_active_stack("cluster")
 
 
 def cli_run(target: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -77,6 +77,35 @@ def test_a_custom_resource_is_the_tasks_request(on_ray: None) -> None:
     run = special()
     (node,) = [n for n in ray.nodes() if n["Resources"].get("special")]
     assert run.steps["on_the_special_node"].output.load() == node["NodeID"]
+
+
+@step
+def who_runs_me() -> list[str]:
+    context = ray.get_runtime_context()
+    return [context.get_worker_id(), context.get_node_id()]
+
+
+@pipeline(enable_cache=False)
+def where_ran() -> None:
+    on_the_special_node()
+    who_runs_me()
+
+
+def test_each_step_run_records_its_ray_worker_node_and_the_resources_its_task_asked_for(on_ray: None) -> None:
+    import socket
+
+    from dosirak.metadata.store import get_store
+
+    run = where_ran()
+    steps = {s.name: s for s in get_store().runs.get_steps(run.id)}
+    worker_id, node_id = run.steps["who_runs_me"].output.load()
+    assert steps["who_runs_me"].worker == f"ray worker {worker_id} node {node_id}"
+    assert steps["who_runs_me"].resources == {"cpus": 1.0}  # Ray's default request, said in dosirak's names
+    assert steps["on_the_special_node"].resources == {"cpus": 1.0, "special": 1.0}
+    special_node = run.steps["on_the_special_node"].output.load()
+    assert re.fullmatch(rf"ray worker [0-9a-f]{{16,}} node {special_node}", steps["on_the_special_node"].worker or "")
+    (address,) = {n["NodeManagerAddress"] for n in ray.nodes() if n["Alive"]}
+    assert {s.host for s in steps.values()} == {f"{socket.gethostname()} ({address})"}
 
 
 def test_an_address_where_no_ray_listens_is_one_line_exit_2_naming_it_and_the_run_is_failed() -> None:
@@ -195,9 +224,9 @@ def test_a_step_asking_for_a_custom_resource_runs_on_the_node_that_has_it(ray_pl
         second = _ray_start(f"--address={address}", "--num-cpus=1", f"--resources={json.dumps({'second_node': 1})}",
                             env=env)
         store = get_store()
-        store.register_component("orchestrator", "two_nodes", "ray", {"address": address})
-        store.register_stack("two_nodes", {"orchestrator": "two_nodes", "artifact-store": "default"})
-        store.set_active_stack("two_nodes")
+        store.stacks.register_component("orchestrator", "two_nodes", "ray", {"address": address})
+        store.stacks.register_stack("two_nodes", {"orchestrator": "two_nodes", "artifact-store": "default"})
+        store.stacks.set_active_stack("two_nodes")
         deadline = time.monotonic() + 120
         while True:  # until the second node has joined, the step's request is one no node meets
             try:
@@ -243,9 +272,9 @@ def slowpipe(marker: str = "") -> None:
 
 if __name__ == "__main__":
     store = get_store()
-    store.register_component("orchestrator", "cluster", "ray", {})
-    store.register_stack("cluster", {"orchestrator": "cluster", "artifact-store": "default"})
-    store.set_active_stack("cluster")
+    store.stacks.register_component("orchestrator", "cluster", "ray", {})
+    store.stacks.register_stack("cluster", {"orchestrator": "cluster", "artifact-store": "default"})
+    store.stacks.set_active_stack("cluster")
     slowpipe(marker=sys.argv[1])
 '''
 
