@@ -598,10 +598,13 @@ def store_for_uri(uri: str) -> BaseArtifactStore:
     """
     if not is_url(uri):
         return _ROOT
-    held = [root for root in list(_OPENED) if uri == root or uri.startswith(root + "/")]
-    if held:
-        return _OPENED[max(held, key=len)]
-    return FsspecArtifactStore(uri)
+    return opened_store_for(uri) or FsspecArtifactStore(uri)
+
+
+def opened_store_for(uri: str) -> BaseArtifactStore | None:
+    """The store this process built whose root holds the URL ``uri`` (the deepest), else None."""
+    held = [root for root in list(_OPENED) if uri == root or uri.startswith(root.rstrip("/") + "/")]
+    return _OPENED[max(held, key=len)] if held else None
 
 
 def artifact_store_for(flavor: str, config: dict[str, Any], name: str = "default") -> BaseArtifactStore:
@@ -611,4 +614,4 @@ def artifact_store_for(flavor: str, config: dict[str, Any], name: str = "default
 
 
 __all__ = ["STAGING_DIR", "BaseArtifactStore", "FileEntry", "FsspecArtifactStore", "LocalArtifactStore",
-           "artifact_store_for", "is_url", "store_for_uri"]
+           "artifact_store_for", "is_url", "opened_store_for", "store_for_uri"]

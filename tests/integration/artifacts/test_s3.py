@@ -232,3 +232,25 @@ def test_the_fsspec_flavor_on_a_bucket_that_does_not_exist_fails_the_run_in_one_
     assert f"bucket 'no-such-bucket-fs' does not exist at {moto_s3}" in lines[0] and "create it" in lines[0]
     run = get_store().runs.list_runs()[0]
     assert run.status == "failed" and "bucket 'no-such-bucket-fs' does not exist" in (run.error or "")
+
+
+def test_a_fresh_process_reads_an_s3_artifact_with_the_endpoint_and_credentials_of_its_component(
+        cli: object, moto_s3: str, secret_value: str, dosirak_home: Path) -> None:
+    """``Client`` and the dashboard never load the stack: the artifact's component tells how to read it."""
+    import subprocess
+    import sys
+
+    ok(cli, "secret", "create", "team-s3", "--from-env", "DK_TEST_SECRET_KEY")
+    path = f"s3://{BUCKET}/{uuid.uuid4().hex}"
+    register_s3(cli, moto_s3, path, "--access-key-id={env:DK_TEST_KEY_ID}", "--secret-access-key={secret:team-s3}")
+    ok(cli, "run", CHAIN, "-p", "tag=fresh")
+    ok(cli, "stack", "set", "default")  # the active stack no longer even names the S3 store
+    code = ("from dosirak import Client\n"
+            "run = Client().list_runs()[0]\n"
+            "print(repr(run.steps['produce'].output.load()))\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(DOSIRAK_HOME=str(dosirak_home), AWS_EC2_METADATA_DISABLED="true", PYTHONPATH=str(REPO / "src"))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120,
+                          check=False, cwd=REPO)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "fresh" in done.stdout
