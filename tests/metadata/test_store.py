@@ -8,10 +8,8 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import update
 
 from dosirak.errors import NotFoundError, StoreError
-from dosirak.metadata import schema as t
 from dosirak.metadata.records import ArtifactRecord
 from dosirak.metadata.store import MetadataStore, get_store
 from dosirak.metadata.timeutil import utcnow
@@ -104,8 +102,8 @@ def test_a_run_whose_process_died_is_reaped_as_failed() -> None:
     store.start_step(ids["a"], cache_key=None, cache_parts={}, source_code=None, inputs={})
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    with store.db.write() as conn:
-        conn.execute(update(t.pipeline_runs).where(t.pipeline_runs.c.id == run_id).values(pid=dead.pid, pid_start=None))
+    with store.sql.write() as cur:
+        cur.execute("UPDATE pipeline_runs SET pid = :pid, pid_start = NULL WHERE id = :id", {"pid": dead.pid, "id": run_id})
     live_id, _ = new_run(store)
     assert store.reap_abandoned_runs() == [run_id]
     run = store.get_run(run_id)
@@ -119,13 +117,13 @@ def test_a_run_whose_process_died_is_reaped_as_failed() -> None:
 def test_a_run_on_another_host_is_reaped_only_when_its_heartbeat_is_stale() -> None:
     store = get_store()
     run_id, _ = new_run(store)
-    with store.db.write() as conn:
-        conn.execute(update(t.pipeline_runs).where(t.pipeline_runs.c.id == run_id).values(
-            hostname="elsewhere", heartbeat_at=utcnow() - timedelta(seconds=10)))
+    with store.sql.write() as cur:
+        cur.execute("UPDATE pipeline_runs SET hostname = 'elsewhere', heartbeat_at = :heartbeat_at WHERE id = :id",
+                    {"heartbeat_at": utcnow() - timedelta(seconds=10), "id": run_id})
     assert store.reap_abandoned_runs() == []
-    with store.db.write() as conn:
-        conn.execute(update(t.pipeline_runs).where(t.pipeline_runs.c.id == run_id).values(
-            heartbeat_at=utcnow() - timedelta(minutes=10)))
+    with store.sql.write() as cur:
+        cur.execute("UPDATE pipeline_runs SET heartbeat_at = :heartbeat_at WHERE id = :id",
+                    {"heartbeat_at": utcnow() - timedelta(minutes=10), "id": run_id})
     assert store.reap_abandoned_runs() == [run_id]
 
 
