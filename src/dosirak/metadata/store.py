@@ -1,10 +1,11 @@
 """The metadata store: the one API through which dosirak reads and writes its state.
 
 One object per concept, on one database: ``store.runs``, ``store.artifacts``,
-``store.stacks``, ``store.references`` (what a pipeline run uses: SQL text, no SQLAlchemy
-import) and ``store.models``, ``store.bundles``, ``store.deployments``, ``store.overview``
-(SQLAlchemy Core, imported when one of them is first used). Every change a user cares
-about is written in one transaction; reads hand out frozen records from
+``store.stacks``, ``store.references``, ``store.models``, ``store.bundles``,
+``store.deployments``, ``store.overview``. Each reads and writes the same one way: SQL text
+through the database's driver (:mod:`dosirak.metadata.driver`), so an up-to-date SQLite
+store never imports SQLAlchemy; a PostgreSQL URL is driven by a SQLAlchemy engine. Every
+change a user cares about is written in one transaction; reads hand out frozen records from
 :mod:`dosirak.metadata.records`, never live rows. A process opens each store once
 (:func:`get_store`).
 
