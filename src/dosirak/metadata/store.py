@@ -22,10 +22,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from functools import cached_property
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar, cast
 
 from dosirak.metadata._artifacts import Artifacts
+from dosirak.metadata._bundles import Bundles
+from dosirak.metadata._deployments import Deployments
+from dosirak.metadata._models import Models
+from dosirak.metadata._overview import Overview
 from dosirak.metadata._references import References
 from dosirak.metadata._runs import Runs
 from dosirak.metadata._stacks import Stacks
@@ -36,10 +39,6 @@ from dosirak.settings import get_settings
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-    from dosirak.metadata._bundles import Bundles
-    from dosirak.metadata._deployments import Deployments
-    from dosirak.metadata._models import Models
-    from dosirak.metadata._overview import Overview
     from dosirak.metadata.database import Concept
 
     P = ParamSpec("P")
@@ -101,6 +100,10 @@ class MetadataStore:
         self.artifacts = Artifacts(self.db)
         self.stacks = Stacks(self.db)
         self.references = References(self.db)
+        self.models = Models(self.db)
+        self.bundles = Bundles(self.db)
+        self.deployments = Deployments(self.db)
+        self.overview = Overview(self.db)
 
     @property
     def url(self) -> str:
@@ -115,30 +118,6 @@ class MetadataStore:
     def engine(self) -> Engine:
         """The SQLAlchemy engine, created (and SQLAlchemy imported) on first use."""
         return self.db.engine
-
-    @cached_property
-    def models(self) -> Models:
-        from dosirak.metadata._models import Models
-
-        return Models(self.db)
-
-    @cached_property
-    def bundles(self) -> Bundles:
-        from dosirak.metadata._bundles import Bundles
-
-        return Bundles(self.db)
-
-    @cached_property
-    def deployments(self) -> Deployments:
-        from dosirak.metadata._deployments import Deployments
-
-        return Deployments(self.db)
-
-    @cached_property
-    def overview(self) -> Overview:
-        from dosirak.metadata._overview import Overview
-
-        return Overview(self.db)
 
     def close(self) -> None:
         self.db.close()
