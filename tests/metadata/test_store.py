@@ -139,6 +139,20 @@ def test_list_runs_is_newest_first_and_filters() -> None:
     assert [(p.name, n) for p, n, _last in store.runs.list_pipelines()] == [("p", 1), ("q", 1)]
 
 
+def test_list_pipelines_gives_each_pipeline_its_newest_run_and_one_run_when_two_start_at_once() -> None:
+    store = get_store()
+    runs = {name: new_run(store, pipeline="p", run_id=f"{name}0000000-0000-0000-0000-000000000000")[0]
+            for name in ("a", "b", "c")}
+    other, _ = new_run(store, pipeline="q")
+    with store.sql.write() as cur:
+        cur.execute("UPDATE pipeline_runs SET start_time = :start_time WHERE id = :id",
+                    {"start_time": utcnow() - timedelta(hours=1), "id": runs["a"]})
+        cur.execute("UPDATE pipeline_runs SET start_time = :start_time WHERE id IN (:b, :c)",
+                    {"start_time": utcnow() + timedelta(hours=1), "b": runs["b"], "c": runs["c"]})
+    listed = {p.name: (n, latest.id if latest else None) for p, n, latest in store.runs.list_pipelines()}
+    assert listed == {"p": (3, runs["b"]), "q": (1, other)}  # the tie goes to the smaller run id
+
+
 def test_the_artifact_type_filter_takes_like_wildcards_literally() -> None:
     store = get_store()
     _run_id, ids = new_run(store, steps=("a",))

@@ -336,9 +336,11 @@ class Runs(Concept):
             counts = {r["pipeline_id"]: int(r["n"]) for r in cur.execute(
                 "SELECT pipeline_id, count(*) AS n FROM pipeline_runs GROUP BY pipeline_id")}
             latest: dict[int, RunRecord] = {}
+            # each pipeline's newest start time (grouped on the (pipeline_id, start_time) index), then its run
             for r in cur.execute(
-                _SELECT_RUN + "WHERE pipeline_runs.start_time = (SELECT max(newest.start_time) FROM pipeline_runs "
-                "newest WHERE newest.pipeline_id = pipeline_runs.pipeline_id) ORDER BY pipeline_runs.id"
+                _SELECT_RUN + "JOIN (SELECT pipeline_id, max(start_time) AS newest FROM pipeline_runs "
+                "GROUP BY pipeline_id) latest ON latest.pipeline_id = pipeline_runs.pipeline_id "
+                "AND pipeline_runs.start_time = latest.newest ORDER BY pipeline_runs.id"
             ):
                 latest.setdefault(r["pipeline_id"], from_row(RunRecord, r))  # one run per pipeline, even on a tie
         return [(from_row(PipelineRecord, p), counts.get(p["id"], 0), latest.get(p["id"])) for p in pipes]
