@@ -146,6 +146,20 @@ class Metrics(Concept):
                 {"name": pipeline_name})
         return [_summary(r) for r in rows]
 
+    def pipeline_runs(self, pipeline_name: str) -> list[dict[str, Any]]:
+        """Every run of ``pipeline_name`` with what a runs table compares (no DAG or config), newest first.
+
+        Each row: id, name, status, start_time, end_time, parameters. Raises NotFoundError
+        for an unknown pipeline.
+        """
+        with self.sql.read() as cur:
+            found = cur.execute("SELECT id FROM pipelines WHERE name = :name", {"name": pipeline_name})
+            if not found:
+                raise NotFoundError(f"no pipeline named '{pipeline_name}'; `dosirak pipeline list` shows the known "
+                                    "ones")
+            return cur.execute("SELECT id, name, status, start_time, end_time, parameters FROM pipeline_runs "
+                               "WHERE pipeline_id = :pid ORDER BY start_time DESC, id", {"pid": found[0]["id"]})
+
     def series(self, step_run_id: str, name: str, *, max_points: int = 1000,
                after_step: int | None = None) -> MetricSeries:
         """The points of metric ``name`` of a step run, ordered by step, at most ``max_points`` of them.
@@ -190,13 +204,15 @@ def _downsample(rows: Iterable[tuple[Any, ...]], total: int, max_points: int) ->
     points are held, never the whole series.
     """
     buckets = (max_points - 2) // 3  # each keeps up to 3 points, plus the first and last
-    kept: list[tuple[int, Any, float]] = []
+    kept: list[tuple[Any, ...]] = []  # (rank, step, number, wall_time)
     current = -1
-    low = high = nan = None
+    low: tuple[Any, ...] | None = None
+    high: tuple[Any, ...] | None = None
+    nan: tuple[Any, ...] | None = None
     for rank, row in enumerate(rows):
         bucket = rank * buckets // total if buckets else -1
         if bucket != current:
-            kept += sorted({p for p in (low, high, nan) if p is not None})
+            kept += [p for p in (low, high, nan) if p is not None]
             current, low, high, nan = bucket, None, None, None
         if rank == 0 or rank == total - 1:
             kept.append((rank, *row))
@@ -212,8 +228,8 @@ def _downsample(rows: Iterable[tuple[Any, ...]], total: int, max_points: int) ->
             low = (rank, *row)
         if high is None or number > high[2]:
             high = (rank, *row)
-    kept += sorted({p for p in (low, high, nan) if p is not None})
-    kept.sort()
+    kept += [p for p in (low, high, nan) if p is not None]
+    kept.sort(key=lambda p: p[0])
     out: list[tuple[int, float, float]] = []
     last = -1
     for rank, step, number, wall_time in kept:

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, ClassVar
 from dosirak.orchestrators.base import BaseOrchestrator
 from dosirak.pipelines import logs
 from dosirak.pipelines.invocation import StepInvocation, StepResult, compute, failure
-from dosirak.pipelines.run import ActiveRun
 from dosirak.pipelines.metrics import MetricLog
+from dosirak.pipelines.run import ActiveRun
 from dosirak.pipelines.step_runner import begin, live_log, ready, record, record_cancelled
 
 if TYPE_CHECKING:

@@ -18,6 +18,7 @@ import logging
 from typing import Any
 
 from dosirak.artifacts.materializers import registry
+from dosirak.errors import DosirakError
 from dosirak.metadata.records import ArtifactRecord
 from dosirak.pipelines import cache
 from dosirak.pipelines.context import reset_step_context, set_step_context
@@ -31,7 +32,6 @@ from dosirak.pipelines.invocation import (
     failure,
     load,
 )
-from dosirak.errors import DosirakError
 from dosirak.pipelines.metrics import Logged, MetricLog
 from dosirak.pipelines.run import CANCELLED_BY_USER, ActiveRun, StepOutcome
 from dosirak.pipelines.step import OutputSpec
