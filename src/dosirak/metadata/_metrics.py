@@ -101,8 +101,9 @@ class Metrics(Concept):
             run_id = self._run_of(cur, step_run_id)
             if points:
                 cur.executemany(_INSERT_POINT, [
-                    {"step_run_id": step_run_id, "name": n, "step": s, "number": _number(v), "wall_time": t}
-                    for n, s, v, t in points])
+                    {"step_run_id": step_run_id, "name": n, "step": s, "number": v if v == v else None,  # NaN: NULL
+                     "wall_time": t}
+                    for n, s, v, t in points], plain=True)
                 cur.executemany(_UPSERT_SUMMARY, [
                     {"step_run_id": step_run_id, "name": n, "run_id": run_id, "latest": _number(s[0]),
                      "latest_step": s[1], "lowest": s[2], "highest": s[3], "points": s[4]}
