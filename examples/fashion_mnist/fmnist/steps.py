@@ -11,7 +11,14 @@ from torch import nn
 
 import dosirak as dk
 from dosirak import step
-from fmnist.data import DIGIT_CLASSES, MIRROR, DatasetUnavailableError, Split, load_digits_28, load_fashion_mnist
+from fmnist.data import (
+    DIGIT_CLASSES,
+    MIRROR,
+    DatasetUnavailableError,
+    Split,
+    load_digits_28,
+    load_fashion_mnist,
+)
 
 log = logging.getLogger(__name__)
 
