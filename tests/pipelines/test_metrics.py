@@ -269,3 +269,30 @@ def test_metadata_logged_for_a_model_goes_to_the_version_the_step_made(caplog: p
     assert get_store().metrics.logged_metadata("model", version.id) == {
         "trained_on": "three rows", "note": "for version 1 by number"}
     assert "metadata logged for model 'no_such_model' is dropped" in caplog.text
+
+
+def test_a_thread_the_step_starts_logs_through_a_copy_of_its_context_and_not_without_one() -> None:
+    import contextvars
+
+    from dosirak.pipelines.metrics import activate, deactivate
+
+    metric_log = MetricLog("sid", "s")
+    errors: list[BaseException] = []
+
+    def log_one() -> None:
+        try:
+            dk.log_metric("from_thread", 1.0)
+        except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(exc)
+
+    token = activate(metric_log)
+    try:
+        with_context = threading.Thread(target=contextvars.copy_context().run, args=(log_one,))
+        without = threading.Thread(target=log_one)
+        for t in (with_context, without):
+            t.start()
+            t.join(30)
+    finally:
+        deactivate(token)
+    assert [p[0] for p in metric_log.take(everything=True).points] == ["from_thread"]
+    assert len(errors) == 1 and isinstance(errors[0], OutsideStepError)
