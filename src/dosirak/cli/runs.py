@@ -3,6 +3,7 @@ what differs between runs."""
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -12,6 +13,8 @@ from dosirak.client import Client
 from dosirak.errors import NotFoundError
 from dosirak.metadata.like import MAX_SQL_INTEGER
 from dosirak.pipelines.cache import explain_miss
+from dosirak.pipelines.comparison import compare_runs
+from dosirak.pipelines.metrics import json_number
 from dosirak.statuses import RUN_STATUSES, RunStatus
 from dosirak.units import duration, human_size
 
@@ -85,8 +88,6 @@ def show(run_id: str, as_json: bool) -> None:
 
     RUN is an id, an id prefix, or `latest` (the newest run).
     """
-    from dosirak.pipelines.metrics import json_number
-
     client = Client()
     run = client.get_run(_run_id(run_id))
     steps = run.steps
@@ -158,8 +159,6 @@ def logs(run_id: str, step_name: str | None) -> None:
 
 def _value(value: Any) -> str:
     """A parameter value as written in JSON (``1e-05``, ``true``, ``"sgd"`` without quotes); '-' for none."""
-    import json
-
     if value is None:
         return "-"
     return value if isinstance(value, str) else json.dumps(value)
@@ -183,8 +182,6 @@ def compare(run_ids: tuple[str, ...], as_json: bool) -> None:
     Each RUN is an id, an id prefix or `latest`; the first is the baseline that code
     changes are shown against. --json prints what the dashboard's /api/compare answers.
     """
-    from dosirak.pipelines.comparison import compare_runs
-
     if len(run_ids) < 2:
         raise click.UsageError(f"compare needs at least 2 runs, got {len(run_ids)}: "
                                "`dosirak runs compare RUN RUN [RUN...]` (`dosirak runs list` shows their ids)")
