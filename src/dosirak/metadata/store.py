@@ -1,7 +1,7 @@
 """The metadata store: the one API through which dosirak reads and writes its state.
 
 One object per concept, on one database: ``store.runs``, ``store.artifacts``,
-``store.stacks``, ``store.references``, ``store.models``, ``store.bundles``,
+``store.stacks``, ``store.references``, ``store.metrics``, ``store.models``, ``store.bundles``,
 ``store.deployments``, ``store.overview``. Each reads and writes the same one way: SQL text
 through the database's driver (:mod:`dosirak.metadata.driver`), so an up-to-date SQLite
 store never imports SQLAlchemy; a PostgreSQL URL is driven by a SQLAlchemy engine. Every
@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from dosirak.metadata._artifacts import Artifacts
 from dosirak.metadata._bundles import Bundles
 from dosirak.metadata._deployments import Deployments
+from dosirak.metadata._metrics import Metrics
 from dosirak.metadata._models import Models
 from dosirak.metadata._overview import Overview
 from dosirak.metadata._references import References
@@ -45,6 +46,7 @@ class MetadataStore:
         self.artifacts = Artifacts(self.db)
         self.stacks = Stacks(self.db)
         self.references = References(self.db)
+        self.metrics = Metrics(self.db)
         self.models = Models(self.db)
         self.bundles = Bundles(self.db)
         self.deployments = Deployments(self.db)
