@@ -1,9 +1,11 @@
-"""SQL text on the metadata database, without SQLAlchemy for a SQLite file.
+"""SQL text on the metadata database: the one way every concept of the store reads and writes.
 
-A pipeline run records a handful of rows per step. Importing SQLAlchemy alone takes
-0.25-0.45 s on a small machine, longer than a whole run of ten steps, so the operations
-a run needs (``store.runs``, ``.artifacts``, ``.stacks``, ``.references``) are written once as portable SQL text
-(``:name`` parameters, ``RETURNING``, ``LIKE ... ESCAPE``) and run by one of two drivers:
+A pipeline run records a handful of rows per step, and a CLI command reads a few. Importing
+SQLAlchemy alone takes 0.25-0.45 s on a small machine, longer than a whole run of ten
+steps, so every operation of the store (``store.runs``, ``.artifacts``, ``.stacks``,
+``.references``, ``.models``, ``.bundles``, ``.deployments``, ``.overview``) is written
+once as portable SQL text (``:name`` parameters, ``RETURNING``, ``LIKE ... ESCAPE``,
+``IN`` lists spelled out by :func:`in_list`) and run by one of two drivers:
 
 * :class:`SqliteDriver`: the standard library's ``sqlite3`` on a SQLite file, with the
   same pragmas and ``BEGIN IMMEDIATE`` writes as the SQLAlchemy engine
@@ -13,8 +15,10 @@ a run needs (``store.runs``, ``.artifacts``, ``.stacks``, ``.references``) are w
 Both hand back rows as plain dicts with the values SQLAlchemy's column types would give:
 JSON columns parsed, times as aware UTC datetimes, booleans as ``bool``. Which column holds
 what is known by its name, from the one description of the tables
-(:data:`dosirak.metadata.tables.JSON_COLUMNS` ...). Everything else in the store uses
-SQLAlchemy Core on the same tables, and reads what these drivers write.
+(:data:`dosirak.metadata.tables.JSON_COLUMNS` ...), so a parameter or a result column
+must be named after the column it stands for (``AS created_at``) to be converted.
+SQLAlchemy Core is not used for queries: the tables it knows (:mod:`dosirak.metadata.schema`)
+are for alembic's migrations.
 """
 
 from __future__ import annotations
@@ -45,6 +49,8 @@ Row = dict[str, Any]
 _PARAM = re.compile(r"(?<!:):([A-Za-z_][A-Za-z0-9_]*)")
 #: How SQLAlchemy's DateTime stores a (UTC) time in SQLite, so both read each other's rows.
 _SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
+#: Rows fetched at a time by ``Cursor.stream``.
+_STREAM_BATCH = 10_000
 
 
 class Cursor(Protocol):
@@ -52,7 +58,15 @@ class Cursor(Protocol):
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]: ...
 
-    def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None: ...
+    def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]], *, plain: bool = False) -> None:
+        """One statement for each row. ``plain``: every value is a number, text or None (no
+        JSON or time column), passed as it is: for long batches (metric points)."""
+        ...
+
+    def stream(self, sql: str, params: Mapping[str, Any] | None = None) -> Iterator[tuple[Any, ...]]:
+        """The rows of a query one at a time, as plain tuples (no conversion): for long
+        results read once (a metric series), never held whole in memory."""
+        ...
 
 
 class Driver(Protocol):
@@ -124,8 +138,16 @@ class _SqliteCursor:
         names = [d[0] for d in cur.description]
         return [_from_sqlite(names, r) for r in cur.fetchall()]
 
-    def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
+    def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]], *, plain: bool = False) -> None:
+        if plain:
+            self._conn.executemany(sql, rows)
+            return
         self._conn.executemany(sql, [_sqlite_params(r) for r in rows])
+
+    def stream(self, sql: str, params: Mapping[str, Any] | None = None) -> Iterator[tuple[Any, ...]]:
+        cur = self._conn.execute(sql, _sqlite_params(params or {}))
+        while batch := cur.fetchmany(_STREAM_BATCH):
+            yield from batch
 
 
 _ADVICE = {  # what a user can do about a SQLite error, by its primary result code
@@ -264,8 +286,13 @@ class _EngineCursor:
             return []
         return [{name: _typed(name, value, self._json_text) for name, value in row._mapping.items()} for row in result]
 
-    def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
+    def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]], *, plain: bool = False) -> None:
         self._conn.execute(self._statement(sql), [dict(r) for r in rows])
+
+    def stream(self, sql: str, params: Mapping[str, Any] | None = None) -> Iterator[tuple[Any, ...]]:
+        result = self._conn.execution_options(stream_results=True).execute(self._statement(sql), dict(params or {}))
+        for row in result:
+            yield tuple(row)
 
 
 class EngineDriver:

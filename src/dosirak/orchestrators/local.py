@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING, ClassVar
 
 from dosirak.orchestrators.base import BaseOrchestrator, RunDriver
 from dosirak.pipelines.invocation import StepInvocation, StepResult, compute, failure
+from dosirak.pipelines.metrics import MetricLog
 from dosirak.pipelines.run import ActiveRun
-from dosirak.pipelines.step_runner import record, record_cancelled
+from dosirak.pipelines.step_runner import live_log, record, record_cancelled
 
 if TYPE_CHECKING:
     import queue
@@ -69,7 +70,8 @@ class _Branches(RunDriver):
             # the only step that can run until it ends (a chain, or limit 1): in this thread, as
             # plain sequential code: no thread hand-off, and Ctrl-C reaches the step
             invocation = invocations[0]
-            run.outcomes[invocation.name] = record(run, invocation, compute(invocation, run.artifact_store))
+            run.outcomes[invocation.name] = record(
+                run, invocation, compute(invocation, run.artifact_store, live_log(run, invocation)))
             return
         if self.done is None:
             import queue
@@ -78,7 +80,8 @@ class _Branches(RunDriver):
         for invocation in invocations:
             self.running[invocation.name] = invocation
             lane = self.lanes[invocation.name] = self.free_lane()
-            threading.Thread(target=_compute, args=(invocation, run.artifact_store, self.done),
+            threading.Thread(target=_compute, args=(invocation, run.artifact_store, live_log(run, invocation),
+                                                    self.done),
                              daemon=True, name=f"dosirak-worker-{lane}").start()
 
     def free_lane(self) -> int:
@@ -115,12 +118,12 @@ class _Branches(RunDriver):
             self.active.interrupted = names[0]
 
 
-def _compute(invocation: StepInvocation, artifact_store: BaseArtifactStore,
+def _compute(invocation: StepInvocation, artifact_store: BaseArtifactStore, metric_log: MetricLog,
              done: queue.SimpleQueue[tuple[StepInvocation, StepResult]]) -> None:
     """A step's thread: compute it and hand the result to the driving thread, whatever happens."""
     result: StepResult
     try:
-        result = compute(invocation, artifact_store)
+        result = compute(invocation, artifact_store, metric_log)
     except BaseException as exc:  # noqa: BLE001 - e.g. its log could not be opened: the driver records it
         result = failure(exc, 1)
     done.put((invocation, result))

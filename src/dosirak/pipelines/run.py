@@ -11,7 +11,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from dosirak.artifacts.gc import sweep_abandoned
+from dosirak.artifacts.remote_gc import sweep_reaped
 from dosirak.metadata.records import ArtifactRecord
+from dosirak.pipelines.metrics import MetricsRecorder
 from dosirak.pipelines.progress import RunProgress
 from dosirak.statuses import RunStatus, StepStatus
 
@@ -72,6 +74,8 @@ class ActiveRun:
         #: each step's upstream steps, in order (the DAG does not change while it runs)
         self.upstream: dict[str, tuple[str, ...]] = {node.name: tuple(node.upstream) for node in dag.nodes}
         self.outcomes: dict[str, StepOutcome] = {}
+        #: writes what the steps log (``dk.log_metric``) to the store
+        self.metrics = MetricsRecorder(store)
         self._stop = threading.Event()
         self._beat: threading.Thread | None = None
         self._parameters = parameters
@@ -87,8 +91,8 @@ class ActiveRun:
         """
         dag = self.dag
         self.started = time.monotonic()
-        self.store.runs.reap_abandoned_runs()
-        self._sweep_abandoned()
+        reaped = self.store.runs.reap_abandoned_runs()
+        self._sweep_abandoned(reaped)
         self.store.runs.create_run(
             run_id=self.id, name=self.name, pipeline_name=dag.pipeline_name, parameters=self._parameters,
             config=self._config, dag=dag.to_json(), stack_name=self._stack_name, orchestrator=self._orchestrator,
@@ -100,15 +104,18 @@ class ActiveRun:
         log.info("run %s of pipeline '%s' started (%d steps)", self.name, self.pipeline_name, len(dag.nodes))
         self.progress.run_started(self.name, [n.name for n in dag.nodes])
 
-    def _sweep_abandoned(self) -> None:
+    def _sweep_abandoned(self, reaped: list[str]) -> None:
         """Remove what runs killed mid-write left in the artifact store (never a live run's files).
 
-        Runs just marked failed by ``reap_abandoned_runs`` (and any other ended run) lose
-        their staging area and the outputs they published without recording them; see
-        :func:`dosirak.artifacts.gc.sweep_abandoned` for how a live run is told apart.
+        Runs just marked failed by ``reap_abandoned_runs`` (and, in a local store, any other
+        ended run) lose their staging area and the outputs they published without recording
+        them; see :func:`dosirak.artifacts.gc.sweep_abandoned` for how a live run is told
+        apart. In a remote store (S3) only the prefixes of the runs in ``reaped`` are listed
+        (:func:`dosirak.artifacts.remote_gc.sweep_reaped`).
         """
         try:
             sweep_abandoned(self.store, self.artifact_store)
+            sweep_reaped(self.store, self.artifact_store, reaped)
         except Exception:  # noqa: BLE001 - cleaning up must not stop a run; `dosirak gc` does it too
             log.warning("could not clean up after killed runs; `dosirak gc` will", exc_info=True)
 
@@ -154,6 +161,7 @@ class ActiveRun:
     def finish(self) -> RunStatus:
         """Close the run: ``failed`` if any step failed, else ``completed``. Returns the status."""
         self._stop.set()
+        self.metrics.stop()
         self._release()
         failed = [name for name, o in self.outcomes.items() if o.status == "failed"]
         missing = [n.name for n in self.dag.nodes if n.name not in self.outcomes]
@@ -180,6 +188,7 @@ class ActiveRun:
     def abort(self, error: str) -> None:
         """Close the run as failed after an error outside any step."""
         self._stop.set()
+        self.metrics.stop()
         self._release()
         missing = [n.name for n in self.dag.nodes if n.name not in self.outcomes]
         self.store.runs.skip_steps(self.id, missing, error)
@@ -193,6 +202,7 @@ class ActiveRun:
         what finished stays, so a rerun takes the finished steps from the cache.
         """
         self._stop.set()
+        self.metrics.stop()
         self._release()
         step = self.interrupted or next(iter(self.running), None)
         during = f" during step '{step}'" if step else ""
