@@ -53,7 +53,7 @@ def create_app(
         routes=routes,
         exception_handlers={DosirakError: _on_dosirak_error, HTTPException: _on_http_error, Exception: _on_crash},
     )
-    app.state.dashboard = Dashboard(store_url=store_url)
+    app.state.dashboard = Dashboard(store_url=store_url, behind_token=token is not None)
     app.add_middleware(Guard, token=token, loopback_only=loopback_only)
     return app
 

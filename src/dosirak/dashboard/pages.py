@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute, Route
 from dosirak.dashboard import dag as dag_layout
 from dosirak.dashboard import logs, previews, resources, timeline
 from dosirak.dashboard.api import openapi_document
+from dosirak.dashboard.auth import SESSION_COOKIE
 from dosirak.dashboard.context import dashboard_of, run_status_param
 from dosirak.dashboard.filters import FILTERS
 from dosirak.errors import NotFoundError
@@ -78,10 +79,19 @@ def _make_environment(cache_dir: Path | None) -> Any:
 
 
 def render(request: Request, template: str, http_status: int = 200, **context: Any) -> HTMLResponse:
+    """A page from ``template``, with the session token its actions send (a new session gets its cookie)."""
     board = dashboard_of(request)
     nav = [(path, label) for path, label, needs in NAV if needs is None or board.has(needs)]
-    html = environment().get_template(template).render(request=request, nav=nav, path=request.url.path, **context)
-    return HTMLResponse(html, status_code=http_status, headers=_SECURITY_HEADERS)
+    session = request.cookies.get(SESSION_COOKIE)
+    fresh = not board.sessions.is_id(session)
+    if fresh:
+        session = board.sessions.new_id()
+    html = environment().get_template(template).render(request=request, nav=nav, path=request.url.path,
+                                                       csrf_token=board.sessions.token(str(session)), **context)
+    response = HTMLResponse(html, status_code=http_status, headers=_SECURITY_HEADERS)
+    if fresh:
+        response.headers.append("set-cookie", board.sessions.cookie(str(session)))
+    return response
 
 
 _SECURITY_HEADERS = {
