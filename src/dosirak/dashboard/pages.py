@@ -125,17 +125,12 @@ def pipelines_page(request: Request) -> Response:
 
 
 def pipeline_page(request: Request) -> Response:
+    """A pipeline: a metric across its runs, and its runs as a table (both drawn from the JSON API)."""
     store = dashboard_of(request).store
     name = request.path_params["name"]
     record = store.get_pipeline_record(name)
-    page = resources.Page.from_query(request.query_params)
-    status = run_status_param(request)
-    runs = store.list_runs(pipeline_name=name, status=status, limit=page.limit, offset=page.offset)
-    counts = store.step_status_counts([r.id for r in runs])
-    return render(request, "pipeline.html", title=f"Pipeline {name}", pipeline=record, status=status,
-                  history=timeline.history(store.run_timeline(name, limit=120)),
-                  runs=[resources.run(r, counts[r.id]) for r in runs], page=page,
-                  total=store.count_runs(pipeline_name=name, status=status))
+    return render(request, "pipeline.html", title=f"Pipeline {name}", pipeline=record,
+                  total=store.count_runs(pipeline_name=name))
 
 
 def runs_page(request: Request) -> Response:
