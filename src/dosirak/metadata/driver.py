@@ -45,6 +45,8 @@ Row = dict[str, Any]
 _PARAM = re.compile(r"(?<!:):([A-Za-z_][A-Za-z0-9_]*)")
 #: How SQLAlchemy's DateTime stores a (UTC) time in SQLite, so both read each other's rows.
 _SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
+#: Rows fetched at a time by ``Cursor.stream``.
+_STREAM_BATCH = 10_000
 
 
 class Cursor(Protocol):
@@ -53,6 +55,11 @@ class Cursor(Protocol):
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]: ...
 
     def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None: ...
+
+    def stream(self, sql: str, params: Mapping[str, Any] | None = None) -> Iterator[tuple[Any, ...]]:
+        """The rows of a query one at a time, as plain tuples (no conversion): for long
+        results read once (a metric series), never held whole in memory."""
+        ...
 
 
 class Driver(Protocol):
@@ -112,6 +119,11 @@ class _SqliteCursor:
 
     def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
         self._conn.executemany(sql, [{k: _sqlite_value(k, v) for k, v in r.items()} for r in rows])
+
+    def stream(self, sql: str, params: Mapping[str, Any] | None = None) -> Iterator[tuple[Any, ...]]:
+        cur = self._conn.execute(sql, {k: _sqlite_value(k, v) for k, v in (params or {}).items()})
+        while batch := cur.fetchmany(_STREAM_BATCH):
+            yield from batch
 
 
 _ADVICE = {  # what a user can do about a SQLite error, by its primary result code
@@ -252,6 +264,11 @@ class _EngineCursor:
 
     def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
         self._conn.execute(self._statement(sql), [dict(r) for r in rows])
+
+    def stream(self, sql: str, params: Mapping[str, Any] | None = None) -> Iterator[tuple[Any, ...]]:
+        result = self._conn.execution_options(stream_results=True).execute(self._statement(sql), dict(params or {}))
+        for row in result:
+            yield tuple(row)
 
 
 class EngineDriver:

@@ -308,7 +308,44 @@ class DeploymentRecord:
         return f"{self.name} ({self.id[:8]}) {self.status}" + (f" at {self.url}" if self.url else "")
 
 
+@dataclass(frozen=True)
+class MetricSummary:
+    """One metric of one step run, summarised: its value at the highest step, range and count.
+
+    ``latest`` is NaN when the value at the highest step was NaN; ``lowest``/``highest`` are
+    over the finite values only (None when none was finite). ``key`` is ``"step.metric"``.
+    """
+
+    run_id: str
+    step_run_id: str
+    step_name: str
+    name: str
+    latest: float
+    latest_step: int
+    lowest: float | None
+    highest: float | None
+    points: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.step_name}.{self.name}"
+
+
+@dataclass(frozen=True)
+class MetricSeries:
+    """A metric's points ``(step, value, wall_time)`` ordered by step, maybe downsampled.
+
+    ``total`` is how many points the store holds (after ``after_step`` when one was given);
+    ``downsampled`` says whether ``points`` is a subset keeping each bucket's min and max.
+    """
+
+    points: list[tuple[int, float, float]]
+    total: int
+    downsampled: bool
+
+
 __all__ = [
     "AliasMoveRecord", "ArtifactRecord", "BundleRecord", "ComponentRecord", "DeploymentRecord", "ImageRecord",
+    "MetricSeries", "MetricSummary",
     "ModelRecord", "ModelVersionRecord", "PipelineRecord", "RunRecord", "StackRecord", "StepRunRecord", "from_row",
 ]

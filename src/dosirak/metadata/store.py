@@ -1,7 +1,7 @@
 """The metadata store: the one API through which dosirak reads and writes its state.
 
 One object per concept, on one database: ``store.runs``, ``store.artifacts``,
-``store.stacks``, ``store.references`` (what a pipeline run uses: SQL text, no SQLAlchemy
+``store.stacks``, ``store.references``, ``store.metrics`` (what a pipeline run uses: SQL text, no SQLAlchemy
 import) and ``store.models``, ``store.bundles``, ``store.deployments``, ``store.overview``
 (SQLAlchemy Core, imported when one of them is first used). Every change a user cares
 about is written in one transaction; reads hand out frozen records from
@@ -25,6 +25,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar, cast
 
 from dosirak.metadata._artifacts import Artifacts
+from dosirak.metadata._metrics import Metrics
 from dosirak.metadata._references import References
 from dosirak.metadata._runs import Runs
 from dosirak.metadata._stacks import Stacks
@@ -100,6 +101,7 @@ class MetadataStore:
         self.artifacts = Artifacts(self.db)
         self.stacks = Stacks(self.db)
         self.references = References(self.db)
+        self.metrics = Metrics(self.db)
 
     @property
     def url(self) -> str:
