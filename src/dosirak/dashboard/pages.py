@@ -21,7 +21,7 @@ from dosirak.dashboard.api import openapi_document
 from dosirak.dashboard.auth import SESSION_COOKIE
 from dosirak.dashboard.context import dashboard_of, run_status_param
 from dosirak.dashboard.filters import FILTERS
-from dosirak.errors import NotFoundError
+from dosirak.errors import DashboardError, NotFoundError
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 _env: Any = None
@@ -177,6 +177,20 @@ def run_live(request: Request) -> Response:
     return render(request, "run_live.html", **_run_view(request))
 
 
+#: How many runs one comparison takes (the compare API's limit too).
+MAX_COMPARED = 20
+
+
+def compare_page(request: Request) -> Response:
+    """Runs side by side (``/compare?runs=ID,ID,...``): what ``dosirak runs compare`` shows, with overlaid charts."""
+    store = dashboard_of(request).store
+    refs = [r.strip() for r in request.query_params.get("runs", "").split(",") if r.strip()]
+    if not 2 <= len(refs) <= MAX_COMPARED:
+        raise DashboardError(f"compare needs 2 to {MAX_COMPARED} run ids, as ?runs=ID,ID; got {len(refs)}")
+    runs = [resources.run(store.runs.get_run(ref)) for ref in refs]  # an unknown id is a 404 here
+    return render(request, "compare.html", title=f"Compare {len(runs)} runs", runs=runs)
+
+
 # -- steps --------------------------------------------------------------------------------
 def step_page(request: Request) -> Response:
     store = dashboard_of(request).store
@@ -258,6 +272,7 @@ def routes() -> list[BaseRoute]:
         Route("/runs", runs_page),
         Route("/runs/{run_id}", run_page),
         Route("/runs/{run_id}/live", run_live),
+        Route("/compare", compare_page),
         Route("/steps/{step_id}", step_page),
         Route("/steps/{step_id}/log.txt", step_log_text),
         Route("/artifacts", artifacts_page),
