@@ -61,6 +61,11 @@ def experiments(dosirak_home: Path) -> dict[str, Any]:
                        enumerate([1.0, 2.0, math.nan, 3.0, math.inf, 2.5, -math.inf, 2.0])]
         store.metrics.append(ids["train"], points)
         store.metrics.append(ids["evaluate"], [("accuracy", 0, 0.7 + i / 10, 1.7e9)])
+        if i == 2:  # the last run's trainer ran other code
+            with store.sql.write() as cur:
+                cur.execute("UPDATE step_runs SET source_code = :source_code, cache_parts = :cache_parts WHERE id = :id",
+                            {"source_code": "def train(data):\n    return data * 2\n",
+                             "cache_parts": {"source": "changed", "params": "def"}, "id": ids["train"]})
         runs.append(run_id)
     live, live_ids = seed_run(store, dosirak_home, pipeline="exp", steps=["load", "train", "evaluate"],
                               statuses={"train": "running", "evaluate": "pending"}, run_status=None,
@@ -213,6 +218,9 @@ def test_two_runs_picked_in_the_table_open_the_compare_page(page: Any, dashboard
         api = _get(f"{dashboard}/api/runs/{run}/metrics/train/loss")
         assert [v for v in series if v is not None] == pytest.approx(_values(api["points"]))
     assert page.evaluate(PAINTED, "compare:train.loss") > 100
+    diff = page.locator('#compare pre.diff[data-step="train"]').inner_text()
+    assert "-    return data\n" in diff and "+    return data * 2" in diff
+    assert page.locator("#compare pre.diff").count() == 1  # only the step whose code changed
     shot(page, "compare-two-runs")
     assert page.problems == []
 

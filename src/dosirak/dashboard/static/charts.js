@@ -44,7 +44,8 @@
 
   // A line chart in `el`: data = [xs, ys...]; series = [{label}...] for the ys.
   // opts: id, xLabel, time (x is a UNIX time in seconds), points (draw points only), height,
-  // nonFinite (x values to mark), xValues (uPlot axis values function).
+  // dots (draw every point as a dot; also when there are at most 100), nonFinite (x values to
+  // mark), xValues (uPlot axis values function).
   function lineChart(el, data, series, opts) {
     opts = opts || {};
     var options = {
@@ -56,8 +57,10 @@
       cursor: { drag: { x: true, y: false } },
       plugins: [nonFiniteMarks()],
       series: [{ label: opts.xLabel || "x" }].concat(series.map(function (s, i) {
-        var line = { label: s.label, stroke: color(i), width: 1.5, spanGaps: false,
-                     points: { show: opts.points ? true : undefined, size: opts.points ? 7 : 5 } };
+        // few points: each is drawn as a dot too (a lone point between gaps has no line to show it)
+        var dots = opts.points || opts.dots || data[0].length <= 100;
+        var line = { label: s.label, stroke: color(i), fill: undefined, width: 1.5, spanGaps: false,
+                     points: { show: dots ? true : undefined, size: opts.points ? 7 : 5, fill: color(i) } };
         if (opts.points) line.paths = function () { return null; };
         return line;
       }))

@@ -281,7 +281,7 @@
         return splits.map(function (v) { return categories.names[v] !== undefined ? categories.names[v] : ""; });
       } : null;
       trendChart = C.lineChart(plot, [xs, ys], [{ label: state.metric }],
-                               { id: "trend", time: isTime, points: !isTime, nonFinite: bad, xValues: xValues,
+                               { id: "trend", time: isTime, points: !isTime, dots: true, nonFinite: bad, xValues: xValues,
                                  xLabel: isTime ? "run start" : label(state.x) });
       trendChart.runs = points.map(function (p) { return p.id; });
       note.textContent = points.length + " run" + (points.length === 1 ? "" : "s") +
