@@ -34,6 +34,9 @@ _LAZY: dict[str, str] = {
     "api": "dosirak.serving.api:api",
     "errors": "dosirak.errors:",
     "get_step_context": "dosirak.pipelines.context:get_step_context",
+    "log_metadata": "dosirak.pipelines.metrics:log_metadata",
+    "log_metric": "dosirak.pipelines.metrics:log_metric",
+    "log_metrics": "dosirak.pipelines.metrics:log_metrics",
     "model_ref": "dosirak.models.ref:model_ref",
     "models": "dosirak.models:",
     "pipeline": "dosirak.pipelines.pipeline:pipeline",
@@ -43,7 +46,8 @@ _LAZY: dict[str, str] = {
 
 __all__ = [
     "AsyncServiceClient", "Client", "Materializer", "ModelOutput", "ServiceClient", "Tensor", "__version__", "api",
-    "errors", "get_step_context", "model_ref", "models", "pipeline", "service", "step",
+    "errors", "get_step_context", "log_metadata", "log_metric", "log_metrics", "model_ref", "models", "pipeline",
+    "service", "step",
 ]
 
 # What type checkers and editors see; the same names as _LAZY (tests/test_public_api.py checks it).
@@ -55,6 +59,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from dosirak.models.ref import ModelOutput as ModelOutput
     from dosirak.models.ref import model_ref as model_ref
     from dosirak.pipelines.context import get_step_context as get_step_context
+    from dosirak.pipelines.metrics import log_metadata as log_metadata
+    from dosirak.pipelines.metrics import log_metric as log_metric
+    from dosirak.pipelines.metrics import log_metrics as log_metrics
     from dosirak.pipelines.pipeline import pipeline as pipeline
     from dosirak.pipelines.step import step as step
     from dosirak.serving.api import api as api

@@ -18,7 +18,9 @@ what was wrong and what to do about it.
     │   ├── StepCallError               a step called with wrong arguments
     │   ├── ParameterError              unknown/invalid parameter value
     │   ├── StepInputTypeError          producer/consumer types do not match
-    │   └── StepOutputError             a step returned what it did not declare
+    │   ├── StepOutputError             a step returned what it did not declare
+    │   └── MetricError                 a metric or metadata logged wrongly (bad name or value)
+    │       └── OutsideStepError        dk.log_metric / log_metadata called outside a running step
     ├── RunFailedError                  a pipeline run failed (``.run`` is the run view)
     ├── ArtifactError                   artifact storage
     │   ├── ArtifactStoreAccessError    its bucket is missing, denies access or cannot be reached
@@ -128,6 +130,14 @@ class StepInputTypeError(PipelineError):
 
 class StepOutputError(PipelineError):
     """A step returned something that does not match its declared outputs."""
+
+
+class MetricError(PipelineError):
+    """A metric or metadata entry logged from a step is invalid: its name, value, step or target."""
+
+
+class OutsideStepError(MetricError):
+    """``dk.log_metric``, ``log_metrics`` or ``log_metadata`` was called outside a running step."""
 
 
 class RunFailedError(DosirakError):

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from dosirak.pipelines.views import RunView
+from tests._pipelines.experiments import three_runs
 from tests._pipelines.measure import measure
 from tests.cli.conftest import Invoke, one_line_error
 
@@ -159,3 +163,34 @@ def test_latest_names_the_newest_run_and_the_newest_artifact(dosirak: Invoke,
 def test_latest_without_runs_says_there_are_none(dosirak: Invoke) -> None:
     assert "there are no runs yet" in one_line_error(dosirak("runs", "show", "latest"))
     assert "there are no artifacts yet" in one_line_error(dosirak("artifact", "show", "latest"))
+
+
+def test_runs_compare_prints_differences_and_the_code_diff_and_json_is_the_apis(dosirak: Invoke,
+                                                                               tmp_path: Path) -> None:
+    from dosirak.metadata.store import get_store
+    from dosirak.pipelines.comparison import compare_runs
+
+    a, b, c = three_runs(tmp_path)
+    shown = dosirak("runs", "compare", a.id[:8], b.id[:8], c.id[:8])
+    assert shown.exit_code == 0, shown.stderr
+    text = shown.stdout
+    assert "Parameters (differences first)" in text and "score.loss" in text and "cache hit" in text
+    assert "code of step score changed" in text
+    assert '+        dk.log_metric("loss", 0.5 / (epoch + 1), step=epoch)' in text
+    assert "input score.values differs" in text
+    printed = dosirak("runs", "compare", a.id, b.id, "--json").json()
+    assert printed == json.loads(json.dumps(compare_runs(get_store(), [a.id, b.id])))
+
+
+def test_runs_compare_needs_two_known_runs(dosirak: Invoke, tmp_path: Path) -> None:
+    a, _, _ = three_runs(tmp_path)
+    assert "compare needs at least 2 runs" in one_line_error(dosirak("runs", "compare", a.id))
+    assert "no run with id 'deadbeef'" in one_line_error(dosirak("runs", "compare", a.id, "deadbeef"))
+
+
+def test_runs_show_lists_the_metrics_the_steps_logged(dosirak: Invoke, tmp_path: Path) -> None:
+    a, _, _ = three_runs(tmp_path)
+    text = dosirak("runs", "show", a.id).stdout
+    assert "score.loss" in text and "0.333333" in text
+    (metric,) = dosirak("runs", "show", a.id, "--json").json()["metrics"]
+    assert metric["key"] == "score.loss" and metric["points"] == 3 and metric["latest_step"] == 2

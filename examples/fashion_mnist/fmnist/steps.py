@@ -9,8 +9,16 @@ from typing import Annotated, Any
 
 from torch import nn
 
+import dosirak as dk
 from dosirak import step
-from fmnist.data import DIGIT_CLASSES, MIRROR, DatasetUnavailableError, Split, load_digits_28, load_fashion_mnist
+from fmnist.data import (
+    DIGIT_CLASSES,
+    MIRROR,
+    DatasetUnavailableError,
+    Split,
+    load_digits_28,
+    load_fashion_mnist,
+)
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +69,11 @@ def _tensors(split: Split) -> tuple[Any, Any]:
 
 @step
 def trainer(train: Split, epochs: int = 4, lr: float = 2e-3, batch_size: int = 64, seed: int = 0) -> nn.Module:
-    """A small PyTorch MLP trained with Adam; the progress bar shows epoch, loss and samples/s."""
+    """A small PyTorch MLP trained with Adam; the progress bar shows epoch, loss and samples/s.
+
+    Each epoch's mean loss and training accuracy are logged (``dk.log_metrics``): the run
+    page charts them live, and ``dosirak runs compare`` puts runs side by side.
+    """
     import torch
     from tqdm import tqdm
 
@@ -73,22 +85,25 @@ def trainer(train: Split, epochs: int = 4, lr: float = 2e-3, batch_size: int = 6
     net.train()
     for epoch in range(1, epochs + 1):
         order = torch.randperm(len(y))
-        started, seen, total_loss = time.perf_counter(), 0, 0.0
+        started, seen, total_loss, correct = time.perf_counter(), 0, 0.0, 0
         # a live bar on a terminal only; one summary line per epoch everywhere (and in the step's log)
         with tqdm(range(0, len(y), batch_size), desc=f"epoch {epoch}/{epochs}", unit="batch", leave=False,
                   disable=None, mininterval=0.5) as bar:
             for start in bar:
                 idx = order[start : start + batch_size]
                 opt.zero_grad()
-                loss = loss_fn(net(x[idx]), y[idx])
+                logits = net(x[idx])
+                loss = loss_fn(logits, y[idx])
                 loss.backward()
                 opt.step()
                 seen += len(idx)
                 total_loss += loss.item() * len(idx)
+                correct += int((logits.argmax(dim=1) == y[idx]).sum())
                 bar.set_postfix(loss=f"{total_loss / seen:.4f}",
                                 samples_s=f"{seen / max(time.perf_counter() - started, 1e-9):.0f}")
         elapsed = max(time.perf_counter() - started, 1e-9)
         print(f"epoch {epoch}/{epochs}: loss {total_loss / seen:.4f}, {seen / elapsed:.0f} samples/s")
+        dk.log_metrics({"loss": total_loss / seen, "accuracy": correct / seen}, step=epoch)
     return net.eval()
 
 
@@ -112,6 +127,7 @@ def evaluator(test: Split, model: nn.Module) -> tuple[Annotated[float, "accuracy
             "support": int(np.sum(truth == index)),
         }
     print(f"test accuracy: {accuracy:.4f} on {len(test)} images")
+    dk.log_metric("accuracy", accuracy)
     return accuracy, {"accuracy": accuracy, "classes": per_class}
 
 

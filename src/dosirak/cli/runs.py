@@ -1,8 +1,9 @@
-"""``dosirak runs list|show|logs``: what ran, how it went, and why a step missed the cache."""
+"""``dosirak runs list|show|logs|compare``: what ran, how it went, why a step missed the cache, and
+what differs between runs."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 
 @click.group()
 def runs() -> None:
-    """Pipeline runs: list, show, logs."""
+    """Pipeline runs: list, show, logs, compare."""
 
 
 @runs.command("list")
@@ -84,9 +85,12 @@ def show(run_id: str, as_json: bool) -> None:
 
     RUN is an id, an id prefix, or `latest` (the newest run).
     """
+    from dosirak.pipelines.metrics import json_number
+
     client = Client()
     run = client.get_run(_run_id(run_id))
     steps = run.steps
+    summaries = client.store.metrics.summaries([run.id])
     if as_json:
         print_json({
             "id": run.id, "name": run.name, "pipeline": run.pipeline_name, "status": run.status,
@@ -100,6 +104,9 @@ def show(run_id: str, as_json: bool) -> None:
                        "outputs": {k: {"id": a.id, "type": a.type, "uri": a.uri, "size": a.size,
                                        "content_hash": a.content_hash} for k, a in s.outputs.items()}}
                       for s in steps.values()],
+            "metrics": [{"key": m.key, "step": m.step_name, "name": m.name, "latest": json_number(m.latest),
+                         "latest_step": m.latest_step, "lowest": json_number(m.lowest),
+                         "highest": json_number(m.highest), "points": m.points} for m in summaries],
         })
         return
     out = console()
@@ -122,6 +129,10 @@ def show(run_id: str, as_json: bool) -> None:
         rows.append((s.name, status_style(s.status), duration(s.duration_s), s.parameters or None, outputs or "-",
                      note))
     table(None, ["step", "status", "duration", "parameters", "outputs", "notes"], rows)
+    if summaries:
+        table("Metrics (the value at the highest step)", ["metric", "latest", "at step", "lowest", "highest", "points"],
+              [(m.key, _number(m.latest), m.latest_step, _number(m.lowest), _number(m.highest), m.points)
+               for m in summaries])
     for s in steps.values():
         if s.status == "failed" and s.traceback:
             out.print(f"\n[red]traceback of step {fmt(s.name)}[/red]")
@@ -143,3 +154,89 @@ def logs(run_id: str, step_name: str | None) -> None:
         text = s.logs()
         click.echo(click.style(f"== {s.name} ({s.status}) ==", bold=True))
         click.echo(text.rstrip("\n") if text else "(no output)")
+
+
+def _value(value: Any) -> str:
+    """A parameter value as written in JSON (``1e-05``, ``true``, ``"sgd"`` without quotes); '-' for none."""
+    import json
+
+    if value is None:
+        return "-"
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _number(value: Any) -> str:
+    """A metric value for a table: up to 6 significant digits; NaN, inf and -inf as such; '-' for none."""
+    if value is None:
+        return "-"
+    if isinstance(value, str):  # "NaN", "Infinity", "-Infinity" from the comparison's JSON
+        return {"Infinity": "inf", "-Infinity": "-inf"}.get(value, value)
+    return f"{value:.6g}"
+
+
+@runs.command("compare")
+@click.argument("run_ids", metavar="RUN RUN [RUN...]", nargs=-1)
+@json_option
+def compare(run_ids: tuple[str, ...], as_json: bool) -> None:
+    """Runs side by side: parameters (differences first), metrics, durations, code changes, inputs, cache hits.
+
+    Each RUN is an id, an id prefix or `latest`; the first is the baseline that code
+    changes are shown against. --json prints what the dashboard's /api/compare answers.
+    """
+    from dosirak.pipelines.comparison import compare_runs
+
+    if len(run_ids) < 2:
+        raise click.UsageError(f"compare needs at least 2 runs, got {len(run_ids)}: "
+                               "`dosirak runs compare RUN RUN [RUN...]` (`dosirak runs list` shows their ids)")
+    result = compare_runs(Client().store, [_run_id(r) for r in run_ids])
+    if as_json:
+        print_json(result)
+        return
+    _print_comparison(result)
+
+
+def _print_comparison(result: dict[str, Any]) -> None:
+    from rich.markup import escape
+    from rich.text import Text
+
+    runs_ = result["runs"]
+    heads = [f"{r['id'][:8]}" for r in runs_]
+    table("Runs", ["run", "name", "pipeline", "status", "started", "duration"],
+          [(r["id"][:8], r["name"], r["pipeline"], status_style(r["status"]), r["start_time"][:19].replace("T", " "),
+            duration(r["duration_s"])) for r in runs_])
+
+    def marked(name: str, differs: bool) -> Any:
+        return Text(name, style="bold yellow") if differs else name
+
+    if result["parameters"]:
+        table("Parameters (differences first)", ["parameter", *heads],
+              [(marked(p["name"], p["differs"]), *[_value(v) for v in p["values"]]) for p in result["parameters"]])
+    if result["metrics"]:
+        table("Metrics (latest value; lowest..highest)", ["metric", *heads], [
+            (marked(m["key"], m["differs"]), *[
+                "-" if m["points"][i] is None else
+                f"{_number(m['latest'][i])} ({_number(m['lowest'][i])}..{_number(m['highest'][i])})"
+                for i in range(len(runs_))])
+            for m in result["metrics"]])
+    table("Steps (status, duration)", ["step", *heads], [
+        (marked(s["name"], s["source_differs"] or bool(s["inputs"])), *[
+            "-" if s["status"][i] is None else
+            f"{'cache hit' if s['cache_hit'][i] else s['status'][i]} {duration(s['duration_s'][i])}"
+            for i in range(len(runs_))])
+        for s in result["steps"]])
+    out = console()
+    for s in result["steps"]:
+        for changed in s["inputs"]:
+            hashes = ", ".join(f"{head} {h[:12] if h else '-'}" for head, h in zip(heads, changed["content_hash"],
+                                                                                  strict=True))
+            out.print(f"input [bold]{escape(s['name'])}.{escape(changed['name'])}[/bold] differs: {hashes}")
+        for diff in s["source_diffs"]:
+            out.print(f"\n[bold]code of step {escape(s['name'])} changed[/bold] "
+                      f"({diff['from_run'][:8]} -> {diff['to_run'][:8]})")
+            for line in diff["diff"].splitlines():
+                style = ("green" if line.startswith("+") and not line.startswith("+++") else
+                         "red" if line.startswith("-") and not line.startswith("---") else
+                         "cyan" if line.startswith("@@") else None)
+                out.print(Text(line, style=style) if style else Text(line))
+            if diff["truncated"]:
+                out.print("[dim](diff cut short)[/dim]")

@@ -22,7 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from dosirak.dashboard import api, pages, registry_pages
+from dosirak.dashboard import api, metrics_api, pages, registry_pages
 from dosirak.dashboard.auth import Guard
 from dosirak.dashboard.context import Dashboard
 from dosirak.errors import DosirakError
@@ -44,6 +44,7 @@ def create_app(
     the loopback, so requests must be addressed to it (ignored when a token is set).
     """
     routes = [
+        *metrics_api.routes(),
         *api.routes(),
         Mount("/static", app=_StaticFiles(directory=STATIC_DIR), name="static"),
         *pages.routes(),

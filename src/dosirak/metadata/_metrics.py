@@ -101,8 +101,9 @@ class Metrics(Concept):
             run_id = self._run_of(cur, step_run_id)
             if points:
                 cur.executemany(_INSERT_POINT, [
-                    {"step_run_id": step_run_id, "name": n, "step": s, "number": _number(v), "wall_time": t}
-                    for n, s, v, t in points])
+                    {"step_run_id": step_run_id, "name": n, "step": s, "number": v if v == v else None,  # NaN: NULL
+                     "wall_time": t}
+                    for n, s, v, t in points], plain=True)
                 cur.executemany(_UPSERT_SUMMARY, [
                     {"step_run_id": step_run_id, "name": n, "run_id": run_id, "latest": _number(s[0]),
                      "latest_step": s[1], "lowest": s[2], "highest": s[3], "points": s[4]}
@@ -145,6 +146,20 @@ class Metrics(Concept):
                 "JOIN pipelines ON pipelines.id = pipeline_runs.pipeline_id WHERE pipelines.name = :name",
                 {"name": pipeline_name})
         return [_summary(r) for r in rows]
+
+    def pipeline_runs(self, pipeline_name: str) -> list[dict[str, Any]]:
+        """Every run of ``pipeline_name`` with what a runs table compares (no DAG or config), newest first.
+
+        Each row: id, name, status, start_time, end_time, parameters. Raises NotFoundError
+        for an unknown pipeline.
+        """
+        with self.sql.read() as cur:
+            found = cur.execute("SELECT id FROM pipelines WHERE name = :name", {"name": pipeline_name})
+            if not found:
+                raise NotFoundError(f"no pipeline named '{pipeline_name}'; `dosirak pipeline list` shows the known "
+                                    "ones")
+            return cur.execute("SELECT id, name, status, start_time, end_time, parameters FROM pipeline_runs "
+                               "WHERE pipeline_id = :pid ORDER BY start_time DESC, id", {"pid": found[0]["id"]})
 
     def series(self, step_run_id: str, name: str, *, max_points: int = 1000,
                after_step: int | None = None) -> MetricSeries:
@@ -190,13 +205,15 @@ def _downsample(rows: Iterable[tuple[Any, ...]], total: int, max_points: int) ->
     points are held, never the whole series.
     """
     buckets = (max_points - 2) // 3  # each keeps up to 3 points, plus the first and last
-    kept: list[tuple[int, Any, float]] = []
+    kept: list[tuple[Any, ...]] = []  # (rank, step, number, wall_time)
     current = -1
-    low = high = nan = None
+    low: tuple[Any, ...] | None = None
+    high: tuple[Any, ...] | None = None
+    nan: tuple[Any, ...] | None = None
     for rank, row in enumerate(rows):
         bucket = rank * buckets // total if buckets else -1
         if bucket != current:
-            kept += sorted({p for p in (low, high, nan) if p is not None})
+            kept += [p for p in (low, high, nan) if p is not None]
             current, low, high, nan = bucket, None, None, None
         if rank == 0 or rank == total - 1:
             kept.append((rank, *row))
@@ -212,8 +229,8 @@ def _downsample(rows: Iterable[tuple[Any, ...]], total: int, max_points: int) ->
             low = (rank, *row)
         if high is None or number > high[2]:
             high = (rank, *row)
-    kept += sorted({p for p in (low, high, nan) if p is not None})
-    kept.sort()
+    kept += [p for p in (low, high, nan) if p is not None]
+    kept.sort(key=lambda p: p[0])
     out: list[tuple[int, float, float]] = []
     last = -1
     for rank, step, number, wall_time in kept:

@@ -54,7 +54,10 @@ class Cursor(Protocol):
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]: ...
 
-    def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None: ...
+    def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]], *, plain: bool = False) -> None:
+        """One statement for each row. ``plain``: every value is a number, text or None (no
+        JSON or time column), passed as it is: for long batches (metric points)."""
+        ...
 
     def stream(self, sql: str, params: Mapping[str, Any] | None = None) -> Iterator[tuple[Any, ...]]:
         """The rows of a query one at a time, as plain tuples (no conversion): for long
@@ -117,7 +120,10 @@ class _SqliteCursor:
         names = [d[0] for d in cur.description]
         return [_from_sqlite(names, r) for r in cur.fetchall()]
 
-    def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
+    def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]], *, plain: bool = False) -> None:
+        if plain:
+            self._conn.executemany(sql, rows)
+            return
         self._conn.executemany(sql, [{k: _sqlite_value(k, v) for k, v in r.items()} for r in rows])
 
     def stream(self, sql: str, params: Mapping[str, Any] | None = None) -> Iterator[tuple[Any, ...]]:
@@ -262,7 +268,7 @@ class _EngineCursor:
             return []
         return [{name: _typed(name, value, self._json_text) for name, value in row._mapping.items()} for row in result]
 
-    def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
+    def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]], *, plain: bool = False) -> None:
         self._conn.execute(self._statement(sql), [dict(r) for r in rows])
 
     def stream(self, sql: str, params: Mapping[str, Any] | None = None) -> Iterator[tuple[Any, ...]]:

@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING, ClassVar
 from dosirak.orchestrators.base import BaseOrchestrator
 from dosirak.pipelines import logs
 from dosirak.pipelines.invocation import StepInvocation, StepResult, compute, failure
+from dosirak.pipelines.metrics import MetricLog
 from dosirak.pipelines.run import ActiveRun
-from dosirak.pipelines.step_runner import begin, ready, record, record_cancelled
+from dosirak.pipelines.step_runner import begin, live_log, ready, record, record_cancelled
 
 if TYPE_CHECKING:
     from dosirak.artifacts.store import BaseArtifactStore
@@ -87,11 +88,13 @@ class _Branches:
                 # the only step that can run until it ends (a chain, or limit 1): in this thread, as
                 # plain sequential code: no thread hand-off, and Ctrl-C reaches the step
                 invocation = to_start[0]
-                run.outcomes[invocation.name] = record(run, invocation, compute(invocation, run.artifact_store))
+                run.outcomes[invocation.name] = record(
+                    run, invocation, compute(invocation, run.artifact_store, live_log(run, invocation)))
                 continue
             for invocation in to_start:
                 self.running[invocation.name] = invocation
-                threading.Thread(target=_compute, args=(invocation, run.artifact_store, self.done),
+                threading.Thread(target=_compute, args=(invocation, run.artifact_store, live_log(run, invocation),
+                                                        self.done),
                                  daemon=True, name=f"dosirak-step-{invocation.name}").start()
 
     def collect(self) -> None:
@@ -117,12 +120,12 @@ class _Branches:
             self.active.interrupted = names[0]
 
 
-def _compute(invocation: StepInvocation, artifact_store: BaseArtifactStore,
+def _compute(invocation: StepInvocation, artifact_store: BaseArtifactStore, metric_log: MetricLog,
              done: queue.Queue[tuple[StepInvocation, StepResult]]) -> None:
     """A step's thread: compute it and hand the result to the driving thread, whatever happens."""
     result: StepResult
     try:
-        result = compute(invocation, artifact_store)
+        result = compute(invocation, artifact_store, metric_log)
     except BaseException as exc:  # noqa: BLE001 - e.g. its log could not be opened: the driver records it
         result = failure(exc, 1)
     done.put((invocation, result))

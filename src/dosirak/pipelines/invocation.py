@@ -24,7 +24,7 @@ from dosirak.artifacts.materializers import registry
 from dosirak.errors import StepOutputError
 from dosirak.metadata.records import ArtifactRecord
 from dosirak.metadata.timeutil import utcnow
-from dosirak.pipelines import logs
+from dosirak.pipelines import logs, metrics
 from dosirak.pipelines import parameters as params
 from dosirak.pipelines.context import StepContext, reset_step_context, set_step_context
 from dosirak.pipelines.dag import StepNode
@@ -111,6 +111,8 @@ class StepResult:
     logs_uri: str | None = None
     fatal: BaseException | None = None
     values: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+    #: what the step logged (``dk.log_metric``...) and was not written while it ran
+    logged: metrics.Logged | None = field(default=None, repr=False)
 
     @property
     def outputs(self) -> dict[str, ArtifactRecord]:
@@ -120,7 +122,8 @@ class StepResult:
         return {**self.__dict__, "values": None}
 
 
-def compute(invocation: StepInvocation, artifact_store: BaseArtifactStore | None = None) -> StepResult:
+def compute(invocation: StepInvocation, artifact_store: BaseArtifactStore | None = None,
+            metric_log: metrics.MetricLog | None = None) -> StepResult:
     """Run the step of ``invocation``: load inputs, call it (retrying with backoff), publish its outputs.
 
     Its stdout, stderr and logging go to the console and to its log in the artifact store.
@@ -131,8 +134,24 @@ def compute(invocation: StepInvocation, artifact_store: BaseArtifactStore | None
         invocation: The step to compute.
         artifact_store: The run's artifact store when this process has it open; by default
             it is opened from ``invocation.artifact_store``.
+        metric_log: Where the step's ``dk.log_metric`` calls go when the driving process
+            writes them while the step runs; by default they are kept and returned in the
+            result (``result.logged``), whatever its status.
     """
     store = artifact_store if artifact_store is not None else invocation.artifact_store.open()
+    node = invocation.node
+    if metric_log is None:
+        metric_log = metrics.MetricLog(invocation.step_run_id, node.name, tuple(o.name for o in node.step.outputs))
+    token = metrics.activate(metric_log)
+    try:
+        result = _compute(invocation, store)
+    finally:
+        metrics.deactivate(token)
+    result.logged = metric_log.take(everything=True)
+    return result
+
+
+def _compute(invocation: StepInvocation, store: BaseArtifactStore) -> StepResult:
     node = invocation.node
     options = node.step.options
     delay = options.retry_delay_s

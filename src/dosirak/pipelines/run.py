@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from dosirak.artifacts.gc import sweep_abandoned
 from dosirak.metadata.records import ArtifactRecord
+from dosirak.pipelines.metrics import MetricsRecorder
 from dosirak.pipelines.progress import RunProgress
 from dosirak.statuses import RunStatus, StepStatus
 
@@ -70,6 +71,8 @@ class ActiveRun:
         self.pipeline_name = dag.pipeline_name
         self.step_run_ids = {node.name: str(uuid.uuid4()) for node in dag.nodes}
         self.outcomes: dict[str, StepOutcome] = {}
+        #: writes what the steps log (``dk.log_metric``) to the store
+        self.metrics = MetricsRecorder(store)
         self._stop = threading.Event()
         self._beat: threading.Thread | None = None
         self._parameters = parameters
@@ -152,6 +155,7 @@ class ActiveRun:
     def finish(self) -> RunStatus:
         """Close the run: ``failed`` if any step failed, else ``completed``. Returns the status."""
         self._stop.set()
+        self.metrics.stop()
         self._release()
         failed = [name for name, o in self.outcomes.items() if o.status == "failed"]
         missing = [n.name for n in self.dag.nodes if n.name not in self.outcomes]
@@ -178,6 +182,7 @@ class ActiveRun:
     def abort(self, error: str) -> None:
         """Close the run as failed after an error outside any step."""
         self._stop.set()
+        self.metrics.stop()
         self._release()
         missing = [n.name for n in self.dag.nodes if n.name not in self.outcomes]
         self.store.skip_steps(self.id, missing, error)
@@ -191,6 +196,7 @@ class ActiveRun:
         what finished stays, so a rerun takes the finished steps from the cache.
         """
         self._stop.set()
+        self.metrics.stop()
         self._release()
         step = self.interrupted or next(iter(self.running), None)
         during = f" during step '{step}'" if step else ""

@@ -18,6 +18,7 @@ import logging
 from typing import Any
 
 from dosirak.artifacts.materializers import registry
+from dosirak.errors import DosirakError
 from dosirak.metadata.records import ArtifactRecord
 from dosirak.pipelines import cache
 from dosirak.pipelines.context import reset_step_context, set_step_context
@@ -31,6 +32,7 @@ from dosirak.pipelines.invocation import (
     failure,
     load,
 )
+from dosirak.pipelines.metrics import Logged, MetricLog
 from dosirak.pipelines.run import CANCELLED_BY_USER, ActiveRun, StepOutcome
 from dosirak.pipelines.step import OutputSpec
 from dosirak.typehints import runtime_class
@@ -47,7 +49,13 @@ def run_step(run: ActiveRun, node: StepNode) -> StepOutcome:
     prepared = prepare(run, node)
     if isinstance(prepared, StepOutcome):
         return prepared
-    return record(run, prepared, compute(prepared, run.artifact_store))
+    return record(run, prepared, compute(prepared, run.artifact_store, live_log(run, prepared)))
+
+
+def live_log(run: ActiveRun, invocation: StepInvocation) -> MetricLog:
+    """Where a step computed in this process logs its metrics: written while it runs."""
+    return run.metrics.open(invocation.step_run_id, invocation.name,
+                            tuple(o.name for o in invocation.node.step.outputs))
 
 
 def prepare(run: ActiveRun, node: StepNode) -> StepInvocation | StepOutcome:
@@ -108,6 +116,8 @@ def record(run: ActiveRun, invocation: StepInvocation, result: StepResult) -> St
     name = invocation.name
     if result.status == "completed":
         result = _run_output_hooks(run, invocation, result)
+    _record_logged(run, invocation.step_run_id, result.logged,
+                   {k: a.id for k, a in result.outputs.items()} if result.status == "completed" else {})
     store = run.store
     if result.status == "completed":
         try:
@@ -134,8 +144,17 @@ def record(run: ActiveRun, invocation: StepInvocation, result: StepResult) -> St
 def record_cancelled(run: ActiveRun, invocation: StepInvocation) -> None:
     """Record ``invocation`` cancelled by the user while it computes elsewhere (its result will not be recorded)."""
     log_uri = invocation.log_uri if run.artifact_store.size(invocation.log_uri) is not None else None
+    _record_logged(run, invocation.step_run_id, None, {})
     run.store.finish_step(invocation.step_run_id, status="cancelled", error=CANCELLED_BY_USER, logs_uri=log_uri)
     run.step_ended(invocation.name, "cancelled")
+
+
+def _record_logged(run: ActiveRun, step_run_id: str, logged: Logged | None, outputs: dict[str, str]) -> None:
+    """Write what the step logged and was not written yet (a failed step keeps its points too)."""
+    try:
+        run.metrics.finish(step_run_id, logged, outputs)
+    except DosirakError as exc:  # the step's outcome is recorded all the same
+        log.warning("could not record the metrics of step run %s: %s", step_run_id[:8], exc)
 
 
 def _cache_parts(node: StepNode, inputs: dict[str, ArtifactRecord]) -> dict[str, Any]:
@@ -212,4 +231,4 @@ def _run_output_hooks(run: ActiveRun, invocation: StepInvocation, result: StepRe
     return result
 
 
-__all__ = ["begin", "prepare", "ready", "record", "record_cancelled", "run_step"]
+__all__ = ["begin", "live_log", "prepare", "ready", "record", "record_cancelled", "run_step"]

@@ -4,6 +4,7 @@ process, and two nodes on loopback (``ray start --head`` and a second ``ray star
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -15,9 +16,11 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Annotated
 
 import pytest
 
+import dosirak as dk
 from dosirak import get_step_context, pipeline, step
 from dosirak.errors import RunFailedError, StackError
 
@@ -150,6 +153,46 @@ def test_a_failing_branch_skips_its_dependants_and_a_retried_sibling_completes(o
         "breaks": "failed", "needs_breaks": "skipped", "third_time": "completed"}
     assert steps["third_time"].attempts == 3
     assert 'raise ValueError("no luck on the cluster")' in steps["breaks"].traceback
+
+
+@step
+def logs_on_a_worker(k: int = 1) -> Annotated[int, "pid"]:
+    for i in range(200):
+        dk.log_metric("value", float(k), step=i)
+    dk.log_metadata({"k": k})
+    dk.log_metadata({"made_by": "worker"}, artifact="pid")
+    return os.getpid()
+
+
+@step
+def logs_then_breaks(x: int) -> None:
+    dk.log_metrics({"before": 1.0, "also": math.inf}, step=0)
+    raise ValueError("broke after logging")
+
+
+@pipeline(enable_cache=False)
+def logged_on_ray() -> None:
+    logs_then_breaks(logs_on_a_worker(k=1))
+    logs_on_a_worker(k=2)
+
+
+def test_points_logged_in_ray_tasks_are_recorded_by_the_driving_process(on_ray: None) -> None:
+    from dosirak.metadata.store import get_store
+
+    with pytest.raises(RunFailedError, match="broke after logging") as info:
+        logged_on_ray()
+    steps = info.value.run.steps
+    metrics = get_store().metrics
+    for name, k in (("logs_on_a_worker", 1), ("logs_on_a_worker_2", 2)):
+        series = metrics.series(steps[name].id, "value")
+        assert series.total == 200 and {v for _, v, _ in series.points} == {float(k)}, name
+        assert metrics.logged_metadata("step", steps[name].id) == {"k": k}
+        assert metrics.logged_metadata("artifact", steps[name].outputs["pid"].id) == {"made_by": "worker"}
+    assert steps["logs_on_a_worker"].outputs["pid"].load() != os.getpid()  # logged in another process
+    failed = steps["logs_then_breaks"]
+    assert failed.status == "failed"  # and it keeps what it logged
+    assert [p[:2] for p in metrics.series(failed.id, "also").points] == [(0, math.inf)]
+    assert metrics.series(failed.id, "before").total == 1
 
 
 @step(resources={"gpus": 4, "memory": "1GiB"})
