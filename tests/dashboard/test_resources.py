@@ -17,20 +17,25 @@ def _every_get_url(app: Any, seeded: dict[str, Any], registry: dict[str, Any]) -
     """Every GET route of the app, its path parameters filled with things that exist."""
     values = {"run_id": seeded["ok"], "step_id": seeded["ok_steps"]["train"], "artifact_id": seeded["artifact"],
               "stack_name": "legacy", "version": "production", "bundle_id": registry["bundle"].id,
-              "deployment_id": registry["deployment"].id}
+              "deployment_id": registry["deployment"].id, "step": "train"}
+    # routes that need a query to answer: runs to compare, a metric to chart
+    queries = {"/compare": f"?runs={seeded['ok']},{seeded['bad']}", "/api/compare": f"?runs={seeded['ok']},{seeded['bad']}",
+               "/api/pipelines/{name}/metric-trend": "?metric=train.loss"}
     urls = []
     for route in app.routes:
         if not isinstance(route, Route) or "GET" not in (route.methods or ()):
             continue
-        names = {"name": "clf" if route.path.startswith(("/models", "/api/v1/models")) else "training"}
+        names = {"name": "clf" if route.path.startswith(("/models", "/api/v1/models")) else
+                 "loss" if route.path.startswith("/api/runs/") else "training"}
         urls.append(re.sub(r"\{(\w+)(?::\w+)?\}", lambda m, names=names: {**values, **names}[m.group(1)],
-                           route.path))
+                           route.path) + queries.get(route.path, ""))
     return urls
 
 
 def test_no_page_or_api_answer_shows_a_credential_stored_in_clear_text(
         store: Any, seeded: dict[str, Any], registry: dict[str, Any]) -> None:
     plant_clear_text_credentials(store, get_settings().metadata_url)
+    store.metrics.append(seeded["ok_steps"]["train"], [("loss", 0, 0.5, 1.7e9)])
     app = create_app()
     client = AppClient(app)
     urls = _every_get_url(app, seeded, registry)
