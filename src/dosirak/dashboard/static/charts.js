@@ -170,6 +170,7 @@
       root.dataset.loaded = "1";
       if (!running && status !== "running") return;
       function tick() {
+        if (document.hidden) { setTimeout(tick, 2000); return; }  // a background tab does not poll
         refresh(false).then(function (now) {
           if (now === "running") setTimeout(tick, 2000);
           else refresh(false);  // the points logged just before the end
