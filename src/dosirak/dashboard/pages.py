@@ -129,9 +129,9 @@ def pipeline_page(request: Request) -> Response:
     store = dashboard_of(request).store
     name = request.path_params["name"]
     resources.Page.from_query(request.query_params)  # the table's offset, read by the page's script: a 400 if bad
-    record = store.get_pipeline_record(name)
+    record = store.runs.get_pipeline_record(name)
     return render(request, "pipeline.html", title=f"Pipeline {name}", pipeline=record,
-                  total=store.count_runs(pipeline_name=name))
+                  total=store.runs.count_runs(pipeline_name=name))
 
 
 def runs_page(request: Request) -> Response:

@@ -244,7 +244,7 @@ def test_an_alias_moves_from_the_model_page_after_confirmation(page: Any, dashbo
     models.save("clf", {"w": [2]}, metrics={"accuracy": 0.9})
     models.alias("clf:2", "production")
     store = get_store()
-    store.create_deployment(name="clf-cloud", deployer="dosirak-deploy", flavor="sagemaker", status="running",
+    store.deployments.create_deployment(name="clf-cloud", deployer="dosirak-deploy", flavor="sagemaker", status="running",
                             model_name="clf", model_version_id=store.models.get_model_version("clf", "2").id,
                             url="https://runtime.sagemaker.example/endpoints/clf/invocations")
     page.goto(f"{dashboard}/models/clf")
