@@ -44,8 +44,8 @@ def main() -> None:
 
         store = get_store()
         for name, limit in (("parallel", 2), ("sequential", 1)):
-            store.register_component("orchestrator", name, "local", {"max_parallel": limit})
-            store.register_stack(name, {"orchestrator": name, "artifact-store": "default"})
+            store.stacks.register_component("orchestrator", name, "local", {"max_parallel": limit})
+            store.stacks.register_stack(name, {"orchestrator": name, "artifact-store": "default"})
         two_branches(seconds=0.0, stack="parallel")  # warm up: imports, the store's first writes
         times: dict[str, list[float]] = {"parallel": [], "sequential": []}
         for _ in range(args.runs):

@@ -43,10 +43,10 @@ def main() -> None:
         from dosirak.metadata.store import close_stores, get_store
 
         store = get_store()
-        store.register_component("orchestrator", "serial", "local", {"max_parallel": 1})
-        store.register_stack("serial", {"orchestrator": "serial", "artifact-store": "default"})
-        store.register_component("orchestrator", "cluster", "ray", {})
-        store.register_stack("cluster", {"orchestrator": "cluster", "artifact-store": "default"})
+        store.stacks.register_component("orchestrator", "serial", "local", {"max_parallel": 1})
+        store.stacks.register_stack("serial", {"orchestrator": "serial", "artifact-store": "default"})
+        store.stacks.register_component("orchestrator", "cluster", "ray", {})
+        store.stacks.register_stack("cluster", {"orchestrator": "cluster", "artifact-store": "default"})
         ray.init(num_cpus=2, include_dashboard=False, configure_logging=False, log_to_driver=False)
         try:
             chain10(stack="cluster")  # warm up the workers and imports

@@ -28,19 +28,19 @@ def ensure_stack() -> None:
 
     store = get_store()
     try:
-        store.get_component("model-deployer", "local_deployer")
+        store.stacks.get_component("model-deployer", "local_deployer")
     except NotFoundError:
         config = flavor_class("model-deployer", "local").validate_config({})
-        store.register_component("model-deployer", "local_deployer", "local", config)
+        store.stacks.register_component("model-deployer", "local_deployer", "local", config)
         print("registered model-deployer local_deployer (flavor local)")
     try:
-        store.get_stack("local_stack")
+        store.stacks.get_stack("local_stack")
     except NotFoundError:
-        store.register_stack("local_stack", {"orchestrator": "default", "artifact-store": "default",
+        store.stacks.register_stack("local_stack", {"orchestrator": "default", "artifact-store": "default",
                                              "model-deployer": "local_deployer"})
         print("registered stack local_stack")
-    if store.active_stack_name() != "local_stack":
-        store.set_active_stack("local_stack")
+    if store.stacks.active_stack_name() != "local_stack":
+        store.stacks.set_active_stack("local_stack")
         print("active stack: local_stack")
 
 

@@ -30,8 +30,8 @@ class Client:
 
     def get_run(self, run_id: str) -> RunView:
         """A run by id or unique id prefix."""
-        self.store.reap_abandoned_runs()
-        return RunView(self.store.get_run(run_id), self.store)
+        self.store.runs.reap_abandoned_runs()
+        return RunView(self.store.runs.get_run(run_id), self.store)
 
     def list_runs(self, pipeline: str | None = None, *, status: RunStatus | None = None, limit: int = 50,
                   offset: int = 0, pipeline_name: str | None = None) -> list[RunView]:
@@ -53,16 +53,16 @@ class Client:
             pipeline = pipeline_name
         if pipeline is not None:
             self._check_pipeline(pipeline)
-        self.store.reap_abandoned_runs()
-        return [RunView(r, self.store) for r in self.store.list_runs(
+        self.store.runs.reap_abandoned_runs()
+        return [RunView(r, self.store) for r in self.store.runs.list_runs(
             pipeline_name=pipeline, status=status, limit=limit, offset=offset)]
 
     def _check_pipeline(self, name: str) -> None:
         """NotFoundError naming the known pipelines when no pipeline ``name`` has run here."""
         try:
-            self.store.get_pipeline_record(name)
+            self.store.runs.get_pipeline_record(name)
         except NotFoundError:
-            known = [p.name for p, _count, _last in self.store.list_pipelines()]
+            known = [p.name for p, _count, _last in self.store.runs.list_pipelines()]
             if not known:
                 listed = "no pipeline has run yet (`dosirak run FILE.py:PIPELINE` runs one)"
             elif len(known) > 10:
@@ -76,14 +76,14 @@ class Client:
         return PipelineView(name, self.store)
 
     def list_pipelines(self) -> list[PipelineView]:
-        return [PipelineView(p.name, self.store) for p, _count, _last in self.store.list_pipelines()]
+        return [PipelineView(p.name, self.store) for p, _count, _last in self.store.runs.list_pipelines()]
 
     def get_artifact(self, artifact_id: str) -> ArtifactView:
-        return ArtifactView(self.store.get_artifact(artifact_id))
+        return ArtifactView(self.store.artifacts.get_artifact(artifact_id))
 
     @property
     def active_stack_name(self) -> str:
-        return self.store.active_stack_name()
+        return self.store.stacks.active_stack_name()
 
 
 __all__ = ["Client"]

@@ -56,7 +56,7 @@ def check_two_processes_record_every_run(runs_per_process: int, env: dict[str, s
     assert {r.status for r in runs} == {"completed"}
     outputs = sorted(r.steps["describe"].output.load() for r in runs)
     assert outputs == sorted(f"{tag}-{i}" for tag in ("left", "right") for i in range(runs_per_process))
-    assert get_store().count_artifacts() == 2 * 2 * runs_per_process
+    assert get_store().artifacts.count_artifacts() == 2 * 2 * runs_per_process
 
 
 if __name__ == "__main__":

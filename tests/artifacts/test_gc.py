@@ -24,10 +24,10 @@ LATER = time.time() + 2 * UNOWNED_GRACE_S
 def _new_run(store: MetadataStore, status: str) -> str:
     """A run recorded by this (live) process, left ``running`` or closed with ``status``."""
     run_id = str(uuid.uuid4())
-    store.create_run(run_id=run_id, name=f"r-{run_id[:8]}", pipeline_name="p", parameters={}, config={}, dag={},
+    store.runs.create_run(run_id=run_id, name=f"r-{run_id[:8]}", pipeline_name="p", parameters={}, config={}, dag={},
                      stack_name=None, orchestrator=None, steps=[])
     if status != "running":
-        store.finish_run(run_id, status=status)
+        store.runs.finish_run(run_id, status=status)
     return run_id
 
 
@@ -115,7 +115,7 @@ def test_a_bundle_directory_no_row_names_goes_only_after_the_grace_period() -> N
     store = get_store()
     bundles = get_settings().bundles_root
     recorded = _put(bundles / "svc" / "1")
-    store.create_bundle(bundle_id=str(uuid.uuid4()), name="svc", version="1", path=str(recorded), service="s:S",
+    store.bundles.create_bundle(bundle_id=str(uuid.uuid4()), name="svc", version="1", path=str(recorded), service="s:S",
                         created_at=datetime.now(UTC), size=1000, manifest_hash="0" * 64, labels={}, apis=[],
                         models=[])
     stray = _put(bundles / "svc" / "2")

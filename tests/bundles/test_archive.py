@@ -167,7 +167,7 @@ def test_deleting_a_record_placed_outside_the_store_leaves_the_files_and_says_so
     outside = tmp_path / "planted"
     outside.mkdir()
     (outside / "keep.txt").write_text("x")
-    get_store().create_bundle(bundle_id="b1", name="planted", version="1", path=str(outside), service="s.py:S",
+    get_store().bundles.create_bundle(bundle_id="b1", name="planted", version="1", path=str(outside), service="s.py:S",
                               created_at=datetime.now(UTC), size=1, manifest_hash="0" * 64, labels={}, apis=[], models=[])
     store.delete("planted:1")
     assert (outside / "keep.txt").exists()

@@ -36,7 +36,7 @@ def test_stack_register_set_describe_delete(dosirak: Invoke, tmp_path: Path) -> 
 
     assert "stack 'dev' is active; `dosirak stack set OTHER` first" in one_line_error(dosirak("stack", "delete", "dev"))
     assert dosirak("stack", "set", "default").exit_code == 0
-    assert get_store().active_stack_name() == "default"
+    assert get_store().stacks.active_stack_name() == "default"
     assert dosirak("stack", "delete", "dev").exit_code == 0
     assert [s["name"] for s in dosirak("stack", "list", "--json").json()] == ["default"]
 
@@ -218,7 +218,7 @@ def test_registering_an_artifact_store_checks_the_directory_and_leaves_no_trace(
 
 def test_a_run_on_an_artifact_store_that_cannot_be_used_fails_in_one_line_naming_it(dosirak: Invoke) -> None:
     # registered before registration checked paths, or made unusable since
-    get_store().register_component("artifact-store", "old", "local", {"path": "/proc/nope"})
+    get_store().stacks.register_component("artifact-store", "old", "local", {"path": "/proc/nope"})
     assert dosirak("stack", "register", "dev", "-o", "default", "-a", "old").exit_code == 0
     line = one_line_error(dosirak("run", "tests._pipelines.measure:measure", "--stack", "dev"))
     assert line.startswith("error: artifact-store 'old' cannot be used: /proc/nope: cannot create it"), line
@@ -261,12 +261,12 @@ def test_registering_what_already_exists_says_so_carries_on_and_still_sets_the_s
     assert "already exists with this flavor and these options; nothing to change" in again.stdout
     assert dosirak("stack", "register", "local_stack", "-o", "default", "-a", "default",
                    "-d", "local_deployer").exit_code == 0
-    assert get_store().active_stack_name() == "default"
+    assert get_store().stacks.active_stack_name() == "default"
     stack_again = dosirak("stack", "register", "local_stack", "-o", "default", "-a", "default",
                           "-d", "local_deployer", "--set")
     assert stack_again.exit_code == 0, stack_again.stderr
     assert "stack 'local_stack' already exists with these components; nothing to change" in stack_again.stdout
-    assert get_store().active_stack_name() == "local_stack"
+    assert get_store().stacks.active_stack_name() == "local_stack"
 
 
 def test_replace_redefines_a_component_and_a_stack(dosirak: Invoke, tmp_path: Path) -> None:
@@ -274,10 +274,10 @@ def test_replace_redefines_a_component_and_a_stack(dosirak: Invoke, tmp_path: Pa
     assert dosirak("model-deployer", "register", "d", "--flavor=local", "--port=3100").exit_code == 2
     replaced = dosirak("model-deployer", "register", "d", "--flavor=local", "--port=3100", "--replace")
     assert replaced.exit_code == 0 and "redefined model-deployer 'd'" in replaced.stdout
-    assert get_store().get_component("model-deployer", "d").config["port"] == 3100
+    assert get_store().stacks.get_component("model-deployer", "d").config["port"] == 3100
     assert dosirak("stack", "register", "s", "-o", "default", "-a", "default").exit_code == 0
     assert "a stack named 's' already exists with other components; `--replace` (replace=True) redefines it" in \
         one_line_error(dosirak("stack", "register", "s", "-o", "default", "-a", "default", "-d", "d"))
     redefined = dosirak("stack", "register", "s", "-o", "default", "-a", "default", "-d", "d", "--replace")
     assert redefined.exit_code == 0 and "redefined stack 's'" in redefined.stdout
-    assert get_store().get_stack("s").components["model-deployer"].name == "d"
+    assert get_store().stacks.get_stack("s").components["model-deployer"].name == "d"

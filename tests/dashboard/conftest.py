@@ -37,7 +37,7 @@ def seeded(store: Any, dosirak_home: Path) -> dict[str, Any]:
                               run_status="failed")
     live, live_steps = seed_run(store, dosirak_home, pipeline="other", statuses={"train": "running", "evaluate": "pending"},
                                 run_status=None)
-    artifact_id = store.get_steps(ok)[0].outputs["output"]
+    artifact_id = store.runs.get_steps(ok)[0].outputs["output"]
     return {"ok": ok, "ok_steps": ok_steps, "bad": bad, "bad_steps": bad_steps, "live": live,
             "live_steps": live_steps, "artifact": artifact_id}
 
@@ -55,14 +55,14 @@ def registry(store: Any, dosirak_home: Path, seeded: dict[str, Any]) -> dict[str
     bundle_dir.mkdir(parents=True)
     (bundle_dir / "requirements.txt").write_text("numpy==2.4.6\n")
     (bundle_dir / "bundle.yaml").write_text("name: clf\n")
-    bundle = store.create_bundle(
+    bundle = store.bundles.create_bundle(
         bundle_id=str(uuid.uuid4()), name="clf", version="v1", path=str(bundle_dir), service="service.py:Clf",
         created_at=utcnow(), size=42, manifest_hash="0" * 64, labels={}, models=[{"name": "clf", "version": 2}],
         apis=[{"name": "predict", "route": "/predict", "batchable": True, "max_batch_size": 64, "max_latency_ms": 10,
                "input": {"type": "array"}, "output": {"type": "array"}}], model_version_ids=[v2.id])
     log = dosirak_home / "deploy.log"
     log.write_text("".join(f"line {i}\n" for i in range(100)) + XSS + "\n")
-    deployment = store.create_deployment(name="clf", deployer="local_deployer", flavor="local", status="stopped",
+    deployment = store.deployments.create_deployment(name="clf", deployer="local_deployer", flavor="local", status="stopped",
                                          bundle_id=bundle.id, model_name="clf", url="http://127.0.0.1:1",
                                          log_path=str(log), run_id=seeded["ok"], pipeline_name="training")
     return {"v1": v1, "v2": v2, "bundle": bundle, "deployment": deployment}

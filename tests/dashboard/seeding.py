@@ -60,7 +60,7 @@ def seed_run(
     statuses = statuses or {}
     run_id = str(uuid.uuid4())
     ids = {n: str(uuid.uuid4()) for n in names}
-    store.create_run(run_id=run_id, name=run_name or f"{pipeline}-{run_id[:8]}", pipeline_name=pipeline,
+    store.runs.create_run(run_id=run_id, name=run_name or f"{pipeline}-{run_id[:8]}", pipeline_name=pipeline,
                      parameters=parameters or {"lr": 0.001}, config={}, dag=chain_dag(names, parameters),
                      stack_name="default", orchestrator="local",
                      steps=[{"id": ids[n], "name": n, "step_type": f"tests.{n}", "parameters": parameters or {}}
@@ -71,9 +71,9 @@ def seed_run(
         if status == "pending":
             continue
         if status == "skipped":
-            store.skip_steps(run_id, [name], "an upstream step failed")
+            store.runs.skip_steps(run_id, [name], "an upstream step failed")
             continue
-        store.start_step(ids[name], cache_key=uuid.uuid4().hex, cache_parts={"source": "abc", "params": "def"},
+        store.runs.start_step(ids[name], cache_key=uuid.uuid4().hex, cache_parts={"source": "abc", "params": "def"},
                          source_code=f"def {name}(data):\n    return data\n",
                          inputs={"data": previous.id} if previous else {})
         if status == "running":
@@ -85,14 +85,14 @@ def seed_run(
             log_path.write_text(log_lines[name])
             log_uri = str(log_path)
         if status == "failed":
-            store.finish_step(ids[name], status="failed", logs_uri=log_uri, error="ValueError: bad data",
+            store.runs.finish_step(ids[name], status="failed", logs_uri=log_uri, error="ValueError: bad data",
                               traceback="Traceback (most recent call last):\n  File \"x.py\", line 1\nValueError: bad data")
             continue
         art = json_artifact(root, 0.5 + i / 100, producer=ids[name])
-        store.finish_step(ids[name], status=status, new_artifacts=[art], outputs={"output": art.id}, logs_uri=log_uri)
+        store.runs.finish_step(ids[name], status=status, new_artifacts=[art], outputs={"output": art.id}, logs_uri=log_uri)
         previous = art
     if run_status is not None:
-        store.finish_run(run_id, status=run_status)
+        store.runs.finish_run(run_id, status=run_status)
     return run_id, ids
 
 

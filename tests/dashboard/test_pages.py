@@ -72,7 +72,7 @@ def test_hostile_names_parameters_logs_and_previews_render_as_text(client: AppCl
                              log_lines={"train": f"{XSS}\n</pre><script>alert(2)</script>\n"},
                              run_name=XSS)
     art = json_artifact(dosirak_home, {XSS: [XSS]}, name=XSS, producer=steps["load"])
-    store.finish_step(steps["load"], status="completed", new_artifacts=[art], outputs={XSS: art.id})
+    store.runs.finish_step(steps["load"], status="completed", new_artifacts=[art], outputs={XSS: art.id})
     pages = ["/", "/pipelines", f"/pipelines/{XSS.replace('/', '%2F')}", "/runs", f"/runs/{run_id}",
              f"/runs/{run_id}/live", f"/steps/{steps['train']}", f"/steps/{steps['load']}", "/artifacts",
              f"/artifacts/{art.id}"]
@@ -128,7 +128,7 @@ def test_a_cancelled_run_wears_a_neutral_badge_and_can_be_filtered(
         client: AppClient, store: Any, dosirak_home: Path) -> None:
     run_id, steps = seed_run(store, dosirak_home, statuses={"train": "running", "evaluate": "pending"},
                              run_status=None)
-    store.cancel_run(run_id, error="cancelled by the user during step 'train'",
+    store.runs.cancel_run(run_id, error="cancelled by the user during step 'train'",
                      skipped_because="the run was cancelled by the user")
     page = client.get(f"/runs/{run_id}").text
     nodes = re.findall(r'<g class="node s-(\w+)[^"]*" data-step="(\w+)"', page)

@@ -51,9 +51,9 @@ def test_bundle_shows_apis_models_requirements_and_files(client: AppClient, regi
 
 def test_bundle_page_lists_its_container_images(client: AppClient, registry: dict[str, Any], store: Any) -> None:
     digest = "sha256:" + "d" * 64
-    store.record_image(bundle_id=registry["bundle"].id, reference="localhost/clf:v1", location="local", digest=digest,
+    store.bundles.record_image(bundle_id=registry["bundle"].id, reference="localhost/clf:v1", location="local", digest=digest,
                        builder="buildah", size=5 * 1024**2, base_image="localhost/debian-python:bookworm")
-    store.record_image(bundle_id=registry["bundle"].id, reference=f"127.0.0.1:5000/clf@{digest}",
+    store.bundles.record_image(bundle_id=registry["bundle"].id, reference=f"127.0.0.1:5000/clf@{digest}",
                        location="registry", digest=digest, builder="buildah", size=5 * 1024**2,
                        base_image="localhost/debian-python:bookworm", extra={"tag": "127.0.0.1:5000/clf:v1"})
     view = client.get(f"/api/v1/bundles/{registry['bundle'].id}").json()
@@ -79,7 +79,7 @@ def test_deployment_page_has_docs_link_log_tail_and_confirmed_buttons(client: Ap
 
 
 def test_a_stored_javascript_url_never_becomes_a_link(client: AppClient, store: Any, registry: dict[str, Any]) -> None:
-    bad = store.create_deployment(name="bad", deployer="x", flavor="local", status="stopped",
+    bad = store.deployments.create_deployment(name="bad", deployer="x", flavor="local", status="stopped",
                                   url="javascript:alert(1)")
     page = client.get(f"/deployments/{bad.id}").text
     assert 'href="javascript:' not in page
@@ -130,7 +130,7 @@ def test_a_sagemaker_deployment_is_listed_beside_local_ones_without_a_docs_link(
         client: AppClient, store: Any, registry: dict[str, Any]) -> None:
     url = "https://runtime.sagemaker.us-east-1.amazonaws.com/endpoints/clf-endpoint/invocations"
     arn = "arn:aws:sagemaker:us-east-1:123456789012:endpoint/clf-endpoint"
-    cloud = store.create_deployment(name="clf-endpoint", deployer="dosirak-deploy", flavor="sagemaker",
+    cloud = store.deployments.create_deployment(name="clf-endpoint", deployer="dosirak-deploy", flavor="sagemaker",
                                     status="running", url=url, bundle_id=registry["bundle"].id,
                                     extra={"endpoint_arn": arn, "image_digest": "sha256:" + "e" * 64})
     listed = client.get("/api/v1/deployments").json()
@@ -147,7 +147,7 @@ def test_a_sagemaker_deployment_is_listed_beside_local_ones_without_a_docs_link(
 def test_the_models_pages_mark_the_version_a_running_deployment_serves(client: AppClient, store: Any,
                                                                       registry: dict[str, Any]) -> None:
     assert 'class="badge deployed' not in client.get("/models").text  # the only deployment is stopped
-    live = store.create_deployment(name="clf-live", deployer="local_deployer", flavor="local", status="running",
+    live = store.deployments.create_deployment(name="clf-live", deployer="local_deployer", flavor="local", status="running",
                                    model_name="clf", model_version_id=registry["v1"].id, url="http://127.0.0.1:2")
     listing = client.get("/models").text
     marker = re.search(r'<a class="badge deployed tone-ok" href="/deployments/([^"]+)"[^>]*>[^<]*v1 deployed</a>', listing)
@@ -163,11 +163,11 @@ def test_a_deployment_without_a_recorded_version_is_marked_by_its_bundles_model(
                                                                                 registry: dict[str, Any]) -> None:
     from dosirak.metadata.timeutil import utcnow
 
-    bundle = store.create_bundle(
+    bundle = store.bundles.create_bundle(
         bundle_id="b-with-ids", name="clf", version="v2", path=str(registry["bundle"].path), service="service.py:Clf",
         created_at=utcnow(), size=42, manifest_hash="1" * 64, labels={}, apis=[],
         models=[{"name": "clf", "version": 2, "id": registry["v2"].id}], model_version_ids=[registry["v2"].id])
-    store.create_deployment(name="from-bundle", deployer="local_deployer", flavor="local", status="running",
+    store.deployments.create_deployment(name="from-bundle", deployer="local_deployer", flavor="local", status="running",
                             bundle_id=bundle.id, model_name="clf")
     assert "v2 deployed" in client.get("/models").text
 
@@ -175,14 +175,14 @@ def test_a_deployment_without_a_recorded_version_is_marked_by_its_bundles_model(
 @pytest.mark.parametrize(("status", "tone"), [("running", "ok"), ("starting", "busy"), ("failed", "bad"),
                                               ("stopped", "neutral")])
 def test_a_deployments_badge_says_how_it_is_doing(status: str, tone: str, client: AppClient, store: Any) -> None:
-    d = store.create_deployment(name=f"svc-{status}", deployer="local_deployer", flavor="local", status=status)
+    d = store.deployments.create_deployment(name=f"svc-{status}", deployer="local_deployer", flavor="local", status=status)
     badge = f'<span class="badge d-{status} tone-{tone}">{status}</span>'
     assert badge in client.get("/deployments").text
     assert badge in client.get(f"/deployments/{d.id}").text
 
 
 def test_deployments_say_which_model_version_they_serve(client: AppClient, store: Any, registry: dict[str, Any]) -> None:
-    live = store.create_deployment(name="clf-v2", deployer="local_deployer", flavor="local", status="running",
+    live = store.deployments.create_deployment(name="clf-v2", deployer="local_deployer", flavor="local", status="running",
                                    model_name="clf", model_version_id=registry["v2"].id)
     link = '<a href="/models/clf/versions/2">v2</a>'
     assert link in client.get("/deployments").text

@@ -17,7 +17,7 @@ def _every_get_url(app: Any, seeded: dict[str, Any], registry: dict[str, Any]) -
     """Every GET route of the app, its path parameters filled with things that exist."""
     values = {"run_id": seeded["ok"], "step_id": seeded["ok_steps"]["train"], "artifact_id": seeded["artifact"],
               "stack_name": "legacy", "version": "production", "bundle_id": registry["bundle"].id,
-              "deployment_id": registry["deployment"].id, "step": "train"}
+              "deployment_id": registry["deployment"].id, "step": "train", "metric": "loss"}
     # routes that need a query to answer: runs to compare, a metric to chart
     queries = {"/compare": f"?runs={seeded['ok']},{seeded['bad']}", "/api/compare": f"?runs={seeded['ok']},{seeded['bad']}",
                "/api/pipelines/{name}/metric-trend": "?metric=train.loss"}
@@ -35,7 +35,7 @@ def _every_get_url(app: Any, seeded: dict[str, Any], registry: dict[str, Any]) -
 def test_no_page_or_api_answer_shows_a_credential_stored_in_clear_text(
         store: Any, seeded: dict[str, Any], registry: dict[str, Any]) -> None:
     plant_clear_text_credentials(store, get_settings().metadata_url)
-    store.metrics.append(seeded["ok_steps"]["train"], [("loss", 0, 0.5, 1.7e9)])
+    store.metrics.append(seeded["ok_steps"]["train"], [("loss", 0, 0.5, 0.0)])
     app = create_app()
     client = AppClient(app)
     urls = _every_get_url(app, seeded, registry)

@@ -17,7 +17,7 @@ def kill_deployments() -> None:
     from dosirak import process
     from dosirak.metadata.store import get_store
 
-    for record in get_store().list_deployments():
+    for record in get_store().deployments.list_deployments():
         if record.pid and process.is_alive(record.pid, record.pid_start):
             try:
                 os.killpg(record.pid, signal.SIGKILL)

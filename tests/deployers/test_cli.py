@@ -17,7 +17,7 @@ pytestmark = pytest.mark.integration
 def test_list_describe_logs_stop_start_delete(deployer: Any) -> None:
     from dosirak.metadata.store import get_store as store
 
-    store().register_component("model-deployer", "local_deployer", "local", {})
+    store().stacks.register_component("model-deployer", "local_deployer", "local", {})
     record = deployer.deploy(echo_request())
     runner = CliRunner()
     short = record.id[:8]
@@ -32,4 +32,4 @@ def test_list_describe_logs_stop_start_delete(deployer: Any) -> None:
     started = runner.invoke(deployment, ["start", short])
     assert started.exit_code == 0 and "is running at http://127.0.0.1:" in started.output
     deleted = runner.invoke(deployment, ["delete", short, "--yes"])
-    assert deleted.exit_code == 0 and get_store().list_deployments() == []
+    assert deleted.exit_code == 0 and get_store().deployments.list_deployments() == []

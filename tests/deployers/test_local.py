@@ -71,14 +71,14 @@ def test_port_in_use_fails_clearly_when_configured_to(deployer: Any) -> None:
         taken = blocker.getsockname()[1]
         with pytest.raises(PortInUseError, match=f"port {taken} on 127.0.0.1 is in use.*port-policy=next"):
             strict.deploy(echo_request(port=taken))
-    assert get_store().list_deployments() == []  # nothing recorded, nothing started
+    assert get_store().deployments.list_deployments() == []  # nothing recorded, nothing started
 
 
 def test_a_service_that_fails_to_start_reports_its_log_tail(deployer: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ECHO_FAIL_AT_IMPORT", "1")
     with pytest.raises(DeploymentStartError, match="(?s)exited before it was ready.*could not be loaded.*ECHO_FAIL_AT_IMPORT is set"):
         deployer.deploy(echo_request(timeout_s=30.0))
-    [record] = get_store().list_deployments()
+    [record] = get_store().deployments.list_deployments()
     assert record.status == "failed" and "ECHO_FAIL_AT_IMPORT" in str(record.error)
     assert wait_until(lambda: not process.is_alive(record.pid, record.pid_start))
 
@@ -88,7 +88,7 @@ def test_a_killed_service_turns_failed_and_is_not_found(deployer: Any) -> None:
     os.kill(record.pid, signal.SIGKILL)
     assert wait_until(lambda: not process.is_alive(record.pid, record.pid_start))
     assert find_model_server(model_name="echo") == []
-    refreshed = get_store().get_deployment(record.id)
+    refreshed = get_store().deployments.get_deployment(record.id)
     assert refreshed.status == "failed" and "exited or was killed" in str(refreshed.error)
     with pytest.raises(DeploymentError, match="no running deployment of model 'echo'.*failed"):
         find_prediction_service("p", "deployer_step", "echo")
@@ -109,12 +109,12 @@ def _refused(url: str) -> bool:
 def test_a_reused_pid_is_not_mistaken_for_the_service(deployer: Any) -> None:
     stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        record = get_store().create_deployment(
+        record = get_store().deployments.create_deployment(
             name="echo", deployer="local_deployer", flavor="local", status="running", host="127.0.0.1", port=1,
             url="http://127.0.0.1:1", pid=stranger.pid, pid_start=(process.start_time(stranger.pid) or 0) + 1,
             model_name="echo", config={"target": "echo_service.py:Echo"})
         assert deployer.refresh(record).status == "failed"
-        assert "belongs to another process" in str(get_store().get_deployment(record.id).error)
+        assert "belongs to another process" in str(get_store().deployments.get_deployment(record.id).error)
         deployer.stop(record.id)
         assert stranger.poll() is None  # never signalled
     finally:
@@ -132,7 +132,7 @@ def test_stop_then_start_serves_again_and_delete_forgets(deployer: Any) -> None:
     with pytest.raises(DeploymentError, match="already running"):
         deployer.start(record.id)
     deployer.delete(record.id)
-    assert get_store().list_deployments() == []
+    assert get_store().deployments.list_deployments() == []
     assert wait_until(lambda: not process.is_alive(restarted.pid, restarted.pid_start))
 
 
@@ -141,7 +141,7 @@ def test_redeploy_replaces_the_old_service_on_the_same_port(deployer: Any) -> No
     second = deployer.deploy(echo_request(port=first.port))
     third = deployer.deploy(echo_request(port=0))  # any port: the one it has
     assert second.port == first.port == third.port and third.url == first.url
-    old = get_store().get_deployment(first.id)
+    old = get_store().deployments.get_deployment(first.id)
     assert old.status == "stopped" and old.extra["replaced_by"] == second.id
     assert wait_until(lambda: not process.is_alive(first.pid, first.pid_start))
     assert wait_until(lambda: not process.is_alive(second.pid, second.pid_start))
@@ -153,7 +153,7 @@ def test_a_port_held_by_a_deployment_of_another_name_is_not_taken_over(deployer:
     first = deployer.deploy(echo_request(port=0))
     other = deployer.deploy(echo_request(name="other", port=first.port))
     assert other.port != first.port
-    assert get_store().get_deployment(first.id).status == "running"
+    assert get_store().deployments.get_deployment(first.id).status == "running"
     assert process.is_alive(first.pid, first.pid_start)
 
 
@@ -173,7 +173,7 @@ def test_a_failed_redeploy_leaves_the_old_service_serving_on_its_port(
     monkeypatch.setenv("ECHO_FAIL_AT_IMPORT", "1")
     with pytest.raises(DeploymentStartError, match="exited before it was ready"):
         deployer.deploy(echo_request(port=first.port))
-    assert get_store().get_deployment(first.id).status == "running"
+    assert get_store().deployments.get_deployment(first.id).status == "running"
     assert httpx.post(f"{first.url}/double", json=4.0).json() == 8.0
     monkeypatch.delenv("ECHO_FAIL_AT_IMPORT")
     again = deployer.deploy(echo_request(port=first.port))
@@ -196,7 +196,7 @@ def test_a_stack_without_model_deployer_says_how_to_register_one() -> None:
 
 
 def test_record_is_frozen_and_docs_url_follows_url(deployer: Any) -> None:
-    record = get_store().create_deployment(name="x", deployer="d", flavor="local", url="http://h:1")
+    record = get_store().deployments.create_deployment(name="x", deployer="d", flavor="local", url="http://h:1")
     assert record.docs_url == "http://h:1/docs"
     assert replace(record, url=None).docs_url is None
     with pytest.raises(AttributeError):
@@ -252,7 +252,7 @@ def test_an_unusable_api_key_variable_is_refused_before_anything_is_recorded_or_
     monkeypatch.delenv("ECHO_API_KEYS", raising=False)
     with pytest.raises(ConfigError, match="ECHO_API_KEYS named by --api-key-env is not set"):
         deployer.deploy(echo_request(api_key_env="ECHO_API_KEYS"))
-    assert get_store().list_deployments() == []
+    assert get_store().deployments.list_deployments() == []
 
 
 def test_the_deployer_config_names_the_key_variable_for_every_deployment(
@@ -267,7 +267,7 @@ def test_the_deployer_config_names_the_key_variable_for_every_deployment(
     with pytest.raises(ConfigError, match=r"option 'api_keys' must name .* \{env:NAME\}") as info:
         LocalDeployer("clear", {"api_keys": ECHO_KEY_A}).deploy(echo_request())
     assert ECHO_KEY_A not in str(info.value)
-    assert get_store().list_deployments() == []
+    assert get_store().deployments.list_deployments() == []
 
 
 def test_the_deployer_registers_its_key_variable_as_a_reference_only() -> None:
@@ -291,7 +291,7 @@ def test_starting_a_keyed_deployment_again_needs_its_variable(
     monkeypatch.delenv("ECHO_API_KEYS")
     with pytest.raises(ConfigError, match="ECHO_API_KEYS"):
         deployer.start(record.id)
-    assert get_store().get_deployment(record.id).status == "stopped"
+    assert get_store().deployments.get_deployment(record.id).status == "stopped"
 
 
 def _children(pid: int) -> list[int]:

@@ -19,7 +19,6 @@ from sqlalchemy import insert, select
 from dosirak.errors import NotFoundError, StoreError
 from dosirak.metadata import schema as t
 from dosirak.metadata.driver import EngineDriver, SqliteDriver, sqlite_path
-from dosirak.metadata.recorder import RunRecorder, get_recorder
 from dosirak.metadata.records import ArtifactRecord
 from dosirak.metadata.sqlite import configure_sqlite
 from dosirak.metadata.store import MetadataStore, get_store
@@ -29,11 +28,11 @@ NESTED = {"이름": "김밥", "nested": {"list": [1, 2.5, None, True, False, "�
 #: An offset time with microseconds; the store must hand it back as the same instant in UTC.
 SEOUL_NOON = datetime(2026, 3, 1, 21, 0, 0, 123456, tzinfo=timezone(timedelta(hours=9)))
 
-def new_run(recorder: RunRecorder, *, run_id: str | None = None, step_ids: dict[str, str] | None = None,
+def new_run(recorder: MetadataStore, *, run_id: str | None = None, step_ids: dict[str, str] | None = None,
             pipeline: str = "p", parameters: dict[str, Any] | None = None) -> tuple[str, dict[str, str]]:
     run_id = run_id or str(uuid.uuid4())
     ids = step_ids or {"a": str(uuid.uuid4()), "b": str(uuid.uuid4())}
-    recorder.create_run(
+    recorder.runs.create_run(
         run_id=run_id, name=f"{pipeline}-{run_id[:4]}", pipeline_name=pipeline, parameters=parameters or {},
         config={"retries": 0}, dag={"steps": [{"name": n} for n in ids]}, stack_name="default",
         orchestrator="local",
@@ -51,18 +50,18 @@ def artifact(step_run_id: str, *, created_at: datetime | None = None, summary: d
                           created_at=created_at or datetime.now(UTC), summary=summary or {})
 
 
-def run_step(recorder: RunRecorder, step_run_id: str, *, created_at: datetime | None = None,
+def run_step(recorder: MetadataStore, step_run_id: str, *, created_at: datetime | None = None,
              summary: dict[str, Any] | None = None, inputs: dict[str, str] | None = None) -> ArtifactRecord:
     """Start and complete one step with one new output artifact, as the step runner does."""
-    recorder.start_step(step_run_id, cache_key=f"key-{step_run_id}", cache_parts={"source": NESTED},
+    recorder.runs.start_step(step_run_id, cache_key=f"key-{step_run_id}", cache_parts={"source": NESTED},
                         source_code="def f(): ...", inputs=inputs or {})
     out = artifact(step_run_id, created_at=created_at, summary=summary)
-    recorder.finish_step(step_run_id, status="completed", new_artifacts=[out], outputs={"output": out.id},
+    recorder.runs.finish_step(step_run_id, status="completed", new_artifacts=[out], outputs={"output": out.id},
                          extra={"note": "ünïcode"})
     return out
 
 
-def count(recorder: RunRecorder, table: str) -> int:
+def count(recorder: MetadataStore, table: str) -> int:
     with recorder.sql.read() as cur:
         return int(cur.execute(f"SELECT count(*) AS n FROM {table}")[0]["n"])
 
@@ -93,9 +92,9 @@ def either_path(request: pytest.FixtureRequest, store: MetadataStore) -> Metadat
 
 
 @pytest.fixture
-def second_connection(store: MetadataStore) -> Iterator[RunRecorder]:
+def second_connection(store: MetadataStore) -> Iterator[MetadataStore]:
     """Another recorder on the same file, with its own sqlite3 connection (as another process has)."""
-    other = RunRecorder(store.url)
+    other = MetadataStore(store.url)
     yield other
     other.close()
 
@@ -109,14 +108,14 @@ def test_run_and_step_id_prefixes_are_matched_literally(store: MetadataStore, wa
                                                         prefix: str) -> None:
     for run_id in (wanted, lookalike):
         new_run(store, run_id=run_id, step_ids={"a": "s" + run_id[1:]})
-    assert store.get_run(prefix).id == wanted
-    assert store.get_step_run("s" + prefix[1:]).id == "s" + wanted[1:]
+    assert store.runs.get_run(prefix).id == wanted
+    assert store.runs.get_step_run("s" + prefix[1:]).id == "s" + wanted[1:]
 
 
 def test_id_prefixes_ignore_case(store: MetadataStore) -> None:
     run_id, ids = new_run(store, run_id="abcd_f00-0000-0000-0000-000000000000")
-    assert store.get_run("ABCD_F").id == run_id
-    assert store.get_step_run(ids["a"][:6].upper()).id == ids["a"]
+    assert store.runs.get_run("ABCD_F").id == run_id
+    assert store.runs.get_step_run(ids["a"][:6].upper()).id == ids["a"]
 
 
 def test_a_prefix_with_wildcards_finds_no_other_run(store: MetadataStore) -> None:
@@ -124,7 +123,7 @@ def test_a_prefix_with_wildcards_finds_no_other_run(store: MetadataStore) -> Non
     new_run(store)
     for prefix in ("%%%%", "____", "//%_"):
         with pytest.raises(NotFoundError, match=f"no run with id '{prefix}'"):
-            store.get_run(prefix)
+            store.runs.get_run(prefix)
 
 
 # -- transactions --------------------------------------------------------------------------
@@ -132,32 +131,32 @@ def test_a_write_that_raises_leaves_nothing_behind_and_the_connection_stays_usab
     with pytest.raises(RuntimeError, match="boom"), store.sql.write() as cur:
         cur.execute("INSERT INTO kv (key, value) VALUES (:key, :value)", {"key": "half", "value": "written"})
         raise RuntimeError("boom")
-    assert store.get_value("half", "absent") == "absent"
-    store.set_value("after", "default")
-    assert store.get_value("after") == "default"
+    assert store.stacks.get_value("half", "absent") == "absent"
+    store.stacks.set_value("after", "default")
+    assert store.stacks.get_value("after") == "default"
 
 
 def test_a_step_whose_output_link_fails_keeps_neither_its_artifact_nor_its_status(store: MetadataStore) -> None:
     _run_id, ids = new_run(store)
     orphan = artifact(ids["a"])
     with pytest.raises(StoreError, match="FOREIGN KEY"):
-        store.finish_step(ids["a"], status="completed", new_artifacts=[orphan], outputs={"output": "no-such-artifact"})
-    assert store.get_artifacts([orphan.id]) == {}
-    assert store.get_step_run(ids["a"]).status == "pending"
+        store.runs.finish_step(ids["a"], status="completed", new_artifacts=[orphan], outputs={"output": "no-such-artifact"})
+    assert store.artifacts.get_artifacts([orphan.id]) == {}
+    assert store.runs.get_step_run(ids["a"]).status == "pending"
     out = run_step(store, ids["a"])
-    assert store.get_step_run(ids["a"]).outputs == {"output": out.id}
+    assert store.runs.get_step_run(ids["a"]).outputs == {"output": out.id}
 
 
 def test_a_read_sees_one_snapshot_while_another_connection_commits(store: MetadataStore,
-                                                                   second_connection: RunRecorder) -> None:
-    store.set_value("k", "before")
+                                                                   second_connection: MetadataStore) -> None:
+    store.stacks.set_value("k", "before")
     with store.sql.read() as cur:
         before = cur.execute("SELECT value FROM kv WHERE key = :key", {"key": "k"})
-        second_connection.set_value("k", "after")
+        second_connection.stacks.set_value("k", "after")
         new_run(second_connection)
         assert cur.execute("SELECT value FROM kv WHERE key = :key", {"key": "k"}) == before == [{"value": "before"}]
         assert cur.execute("SELECT count(*) AS n FROM pipeline_runs") == [{"n": 0}]
-    assert store.get_value("k") == "after"
+    assert store.stacks.get_value("k") == "after"
     assert count(store, "pipeline_runs") == 1
 
 
@@ -167,25 +166,25 @@ def test_rows_the_recorder_writes_read_the_same_through_core(either_path: Metada
     first, first_ids = new_run(store, parameters=NESTED)
     a_out = run_step(store, first_ids["a"], created_at=SEOUL_NOON, summary=NESTED)
     run_step(store, first_ids["b"], inputs={"x": a_out.id})
-    store.finish_run(first, status="completed")
+    store.runs.finish_run(first, status="completed")
     second, _ids = new_run(store)
 
-    runs = {run_id: store.get_run(run_id) for run_id in (first, second)}
-    assert {r.id: r for r in store.list_runs()} == runs
+    runs = {run_id: store.runs.get_run(run_id) for run_id in (first, second)}
+    assert {r.id: r for r in store.runs.list_runs()} == runs
     assert runs[first].parameters == NESTED and runs[first].config == {"retries": 0}
     assert all(times_are_aware_utc(r) for r in runs.values())
 
-    assert store.get_artifact(a_out.id) == store.get_artifacts([a_out.id])[a_out.id] == a_out
-    assert store.get_artifact(a_out.id).created_at == datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
-    assert times_are_aware_utc(store.get_artifact(a_out.id))
-    recorded = store.get_artifacts(store.get_step_run(i).outputs["output"] for i in first_ids.values())
-    assert sorted(store.list_artifacts(), key=lambda a: a.id) == sorted(recorded.values(), key=lambda a: a.id)
+    assert store.artifacts.get_artifact(a_out.id) == store.artifacts.get_artifacts([a_out.id])[a_out.id] == a_out
+    assert store.artifacts.get_artifact(a_out.id).created_at == datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
+    assert times_are_aware_utc(store.artifacts.get_artifact(a_out.id))
+    recorded = store.artifacts.get_artifacts(store.runs.get_step_run(i).outputs["output"] for i in first_ids.values())
+    assert sorted(store.artifacts.list_artifacts(), key=lambda a: a.id) == sorted(recorded.values(), key=lambda a: a.id)
 
-    step = store.get_step_run(first_ids["a"])
+    step = store.runs.get_step_run(first_ids["a"])
     assert (step.cache_parts, step.extra, step.cache_enabled) == ({"source": NESTED}, {"note": "ünïcode"}, True)
-    assert store.previous_step_run("p", "a", before_run_id=second) == dataclasses.replace(step, outputs={})
-    not_cached = store.previous_step_run("p", "b", before_run_id=second)
-    assert not_cached == dataclasses.replace(store.get_step_run(first_ids["b"]), inputs={}, outputs={})
+    assert store.runs.previous_step_run("p", "a", before_run_id=second) == dataclasses.replace(step, outputs={})
+    not_cached = store.runs.previous_step_run("p", "b", before_run_id=second)
+    assert not_cached == dataclasses.replace(store.runs.get_step_run(first_ids["b"]), inputs={}, outputs={})
     assert not_cached is not None and not_cached.cache_enabled is False
     with store.db.read() as conn:
         core_step = conn.execute(select(t.step_runs).where(t.step_runs.c.id == first_ids["b"])).one()
@@ -208,10 +207,10 @@ def test_the_driver_hands_back_json_times_and_booleans_typed_by_column(either_pa
 
 def test_rows_core_writes_read_the_same_through_the_recorder(either_path: MetadataStore) -> None:
     store = either_path
-    orchestrator = store.register_component("orchestrator", "team", "local", {"workers": 2, "opts": NESTED})
-    artifacts = store.register_component("artifact-store", "team", "local", {"path": "/tmp/팀"})
-    store.register_stack("team", {"orchestrator": "team", "artifact-store": "team"})
-    store.set_active_stack("team")
+    orchestrator = store.stacks.register_component("orchestrator", "team", "local", {"workers": 2, "opts": NESTED})
+    artifacts = store.stacks.register_component("artifact-store", "team", "local", {"path": "/tmp/팀"})
+    store.stacks.register_stack("team", {"orchestrator": "team", "artifact-store": "team"})
+    store.stacks.set_active_stack("team")
     with store.db.write() as conn:
         conn.execute(insert(t.kv).values(key="core-json", value=NESTED))
         conn.execute(insert(t.kv).values(key="core-text", value="default"))
@@ -219,36 +218,36 @@ def test_rows_core_writes_read_the_same_through_the_recorder(either_path: Metada
         created_at = conn.execute(select(t.stacks.c.created_at).where(t.stacks.c.name == "team")).scalar_one()
         active = conn.execute(select(t.kv.c.value).where(t.kv.c.key == "active_stack")).scalar_one()
 
-    stack = store.get_stack()
+    stack = store.stacks.get_stack()
     assert (stack.name, stack.active, stack.created_at) == ("team", True, created_at)
     assert stack.components == {"orchestrator": orchestrator, "artifact-store": artifacts}
-    assert stack.components == {c.type: c for c in store.list_components() if c.name == "team"}
+    assert stack.components == {c.type: c for c in store.stacks.list_components() if c.name == "team"}
     assert times_are_aware_utc(stack) and all(times_are_aware_utc(c) for c in stack.components.values())
-    assert (store.get_value("core-json"), store.get_value("core-text"), active) == (NESTED, "default", "team")
+    assert (store.stacks.get_value("core-json"), store.stacks.get_value("core-text"), active) == (NESTED, "default", "team")
 
 
 @pytest.mark.parametrize("value", [1, 2.5, -3, True, None, "7", [1, "a"], {"n": 1}])
 def test_a_value_kept_in_the_store_reads_back_as_written(either_path: MetadataStore, value: Any) -> None:
-    either_path.set_value("k", value)
-    assert either_path.get_value("k", "absent") == value
+    either_path.stacks.set_value("k", value)
+    assert either_path.stacks.get_value("k", "absent") == value
     with either_path.db.read() as conn:
         assert conn.execute(select(t.kv.c.value).where(t.kv.c.key == "k")).scalar_one() == value
 
 
 # -- concurrency -----------------------------------------------------------------------------
-def record_runs(recorder: RunRecorder, runs: int, run_ids: list[str], start: threading.Barrier) -> None:
+def record_runs(recorder: MetadataStore, runs: int, run_ids: list[str], start: threading.Barrier) -> None:
     start.wait(timeout=30)
     for _ in range(runs):
         run_id, ids = new_run(recorder)
         out = run_step(recorder, ids["a"])
         run_step(recorder, ids["b"], inputs={"x": out.id})
-        recorder.finish_run(run_id, status="completed")
+        recorder.runs.finish_run(run_id, status="completed")
         run_ids.append(run_id)
 
 
 @pytest.mark.parametrize("connections", [1, 2], ids=["one-shared-recorder", "two-connections"])
 def test_concurrent_writers_lose_no_rows_and_never_see_a_locked_database(store: MetadataStore,
-                                                                          second_connection: RunRecorder,
+                                                                          second_connection: MetadataStore,
                                                                           connections: int) -> None:
     threads_count, runs = 6, 5
     recorders = [store, second_connection][:connections]
@@ -256,7 +255,7 @@ def test_concurrent_writers_lose_no_rows_and_never_see_a_locked_database(store: 
     run_ids: list[str] = []
     errors: list[BaseException] = []
 
-    def work(recorder: RunRecorder) -> None:
+    def work(recorder: MetadataStore) -> None:
         try:
             record_runs(recorder, runs, run_ids, start)
         except BaseException as exc:  # reported below
@@ -272,21 +271,21 @@ def test_concurrent_writers_lose_no_rows_and_never_see_a_locked_database(store: 
     assert (count(store, "pipeline_runs"), count(store, "step_runs"), count(store, "artifacts"),
             count(store, "step_run_io")) == (threads_count * runs, 2 * threads_count * runs,
                                              2 * threads_count * runs, 3 * threads_count * runs)
-    assert {store.get_run(r).status for r in run_ids} == {"completed"}
-    assert {s.status for r in run_ids for s in store.get_steps(r)} == {"completed"}
+    assert {store.runs.get_run(r).status for r in run_ids} == {"completed"}
+    assert {s.status for r in run_ids for s in store.runs.get_steps(r)} == {"completed"}
 
 
-def record_runs_from_a_child(recorder: RunRecorder, runs: int, start: Any) -> None:
+def record_runs_from_a_child(recorder: MetadataStore, runs: int, start: Any) -> None:
     start.wait(timeout=30)
     for _ in range(runs):
         run_id, ids = new_run(recorder, pipeline="from-child")
         run_step(recorder, ids["a"])
-        recorder.finish_run(run_id, status="completed")
+        recorder.runs.finish_run(run_id, status="completed")
 
 
 @pytest.mark.integration
 def test_a_forked_child_records_through_the_parents_recorder_while_the_parent_records_too() -> None:
-    recorder = get_recorder()
+    recorder = get_store()
     new_run(recorder)  # the parent's connection is open when it forks
     runs = 20
     context = multiprocessing.get_context("fork")
@@ -297,7 +296,7 @@ def test_a_forked_child_records_through_the_parents_recorder_while_the_parent_re
     for _ in range(runs):
         run_id, ids = new_run(recorder, pipeline="from-parent")
         run_step(recorder, ids["a"])
-        recorder.finish_run(run_id, status="completed")
+        recorder.runs.finish_run(run_id, status="completed")
     child.join(timeout=120)
     assert child.exitcode == 0
     assert count(recorder, "pipeline_runs") == 1 + 2 * runs
@@ -311,14 +310,14 @@ def test_a_forked_child_records_through_the_parents_recorder_while_the_parent_re
         assert check.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
 
 
-def record_one_run_in_a_child(recorder: RunRecorder) -> None:
+def record_one_run_in_a_child(recorder: MetadataStore) -> None:
     run_id, ids = new_run(recorder, pipeline="forked-while-locked")
-    recorder.finish_run(run_id, status="completed")
+    recorder.runs.finish_run(run_id, status="completed")
 
 
 @pytest.mark.integration
 def test_a_child_forked_while_another_thread_holds_the_store_lock_does_not_hang() -> None:
-    recorder = get_recorder()
+    recorder = get_store()
     new_run(recorder)
     holding, release = threading.Event(), threading.Event()
 
@@ -342,14 +341,14 @@ def test_a_child_forked_while_another_thread_holds_the_store_lock_does_not_hang(
         holder.join(timeout=30)
     assert not stuck, "the forked child waited for a lock its parent's thread held"
     assert child.exitcode == 0
-    assert [r.status for r in get_store().list_runs(pipeline_name="forked-while-locked")] == ["completed"]
+    assert [r.status for r in get_store().runs.list_runs(pipeline_name="forked-while-locked")] == ["completed"]
 
 
 def test_a_file_that_is_not_a_database_is_a_store_error_that_says_what_to_do(tmp_path: Path) -> None:
     bad = tmp_path / "metadata.db"
     bad.write_bytes(b"not a database at all, but long enough to have a header" * 4)
     with pytest.raises(StoreError, match="file is not a database; move that file aside"):
-        RunRecorder(f"sqlite:///{bad}")
+        MetadataStore(f"sqlite:///{bad}")
 
 
 def _hold_a_write_on_a_new_file(path: Path) -> sqlite3.Connection:
@@ -425,9 +424,9 @@ def test_a_full_disk_under_the_sqlalchemy_path_is_a_store_error_saying_disk_full
     from tests.conftest import fill_disk
 
     store = MetadataStore(f"sqlite:///{small_disk / 'metadata.db'}")
-    store.set_value("warm", 1)
+    store.stacks.set_value("warm", 1)
     fill_disk(small_disk)
     with pytest.raises(StoreError, match="disk full"):
-        store.create_model_version("m", framework="pickle", place=lambda v, i: f"/nowhere/{v}", files={},
+        store.models.create_model_version("m", framework="pickle", place=lambda v, i: f"/nowhere/{v}", files={},
                                    metadata={"pad": "x" * 100_000})
     store.close()

@@ -29,8 +29,8 @@ def test_migrations_create_every_table_from_empty(tmp_path: Path) -> None:
         assert current_revision(store.engine) == schema.SCHEMA_REVISION
         tables = set(inspect(store.engine).get_table_names())
         assert set(schema.metadata.tables) <= tables
-        assert store.get_stack().name == "default"
-        assert set(store.get_stack().components) == {"orchestrator", "artifact-store"}
+        assert store.stacks.get_stack().name == "default"
+        assert set(store.stacks.get_stack().components) == {"orchestrator", "artifact-store"}
     finally:
         store.close()
 
@@ -51,11 +51,11 @@ def test_migrated_schema_matches_the_table_definitions(tmp_path: Path) -> None:
 def test_reopening_an_up_to_date_store_keeps_its_data(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'again.db'}"
     first = MetadataStore(url)
-    first.set_value("marker", {"kept": True})
+    first.stacks.set_value("marker", {"kept": True})
     first.close()
     second = MetadataStore(url)
     try:
-        assert second.get_value("marker") == {"kept": True}
+        assert second.stacks.get_value("marker") == {"kept": True}
     finally:
         second.close()
 
@@ -87,5 +87,5 @@ def test_a_store_at_an_older_revision_is_upgraded_in_place(tmp_path: Path) -> No
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == SCHEMA_REVISION
         indexes = {row[1] for row in conn.execute(text("PRAGMA index_list('artifacts')"))}
     assert "ix_artifacts_created_at" in indexes
-    assert store.get_stack("default").name == "default"  # seeded data survived the upgrade
+    assert store.stacks.get_stack("default").name == "default"  # seeded data survived the upgrade
     store.close()

@@ -79,9 +79,9 @@ def test_a_saved_model_version_prints_as_its_tag_and_keeps_a_detailed_repr(capsy
     assert capsys.readouterr().out == "fashion_mnist:3\n"  # type: ignore[attr-defined]
     assert repr(version).startswith("ModelVersion(id=") and "accuracy" in repr(version)
     assert str(dk.models.get("fashion_mnist:latest")) == "fashion_mnist:3"
-    record = get_store().get_model_version("fashion_mnist", "3")
+    record = get_store().models.get_model_version("fashion_mnist", "3")
     assert str(record) == "fashion_mnist:3" and repr(record).startswith("ModelVersionRecord(")
-    (model,) = get_store().list_models()
+    (model,) = get_store().models.list_models()
     assert str(model) == "fashion_mnist"
 
 
@@ -100,15 +100,15 @@ def test_runs_step_runs_and_artifacts_print_name_short_id_and_status() -> None:
 
 def test_bundles_deployments_stacks_and_components_print_one_short_line(dosirak_home: Path) -> None:
     store = get_store()
-    bundle = store.create_bundle(
+    bundle = store.bundles.create_bundle(
         bundle_id=str(uuid.uuid4()), name="clf", version="v1", path=str(dosirak_home), service="service.py:Clf",
         created_at=utcnow(), size=1, manifest_hash="0" * 64, labels={}, models=[], apis=[], model_version_ids=[])
     assert str(bundle) == "clf:v1" and repr(bundle).startswith("BundleRecord(")
-    deployment = store.create_deployment(name="clf", deployer="local_deployer", flavor="local", status="running",
+    deployment = store.deployments.create_deployment(name="clf", deployer="local_deployer", flavor="local", status="running",
                                          bundle_id=bundle.id, url="http://127.0.0.1:3001")
     assert str(deployment) == f"clf ({deployment.id[:8]}) running at http://127.0.0.1:3001"
     assert repr(deployment).startswith("DeploymentRecord(")
-    stack = store.get_stack("default")
+    stack = store.stacks.get_stack("default")
     assert str(stack) == "default"
     assert str(stack.components["artifact-store"]) == "default (artifact-store, flavor local)"
 

@@ -21,7 +21,7 @@ def new_run(store: MetadataStore, *, steps: tuple[str, ...] = ("a", "b"), pipeli
             run_id: str | None = None) -> tuple[str, dict[str, str]]:
     run_id = run_id or str(uuid.uuid4())
     ids = {name: str(uuid.uuid4()) for name in steps}
-    store.create_run(run_id=run_id, name=f"{pipeline}-{run_id[:4]}", pipeline_name=pipeline, parameters={"x": 1},
+    store.runs.create_run(run_id=run_id, name=f"{pipeline}-{run_id[:4]}", pipeline_name=pipeline, parameters={"x": 1},
                      config={}, dag={"steps": [{"name": n} for n in steps]}, stack_name="default",
                      orchestrator="local",
                      steps=[{"id": ids[n], "name": n, "step_type": "m.f", "parameters": {}} for n in steps])
@@ -41,41 +41,41 @@ def test_get_store_opens_one_store_per_url() -> None:
 def test_a_new_run_is_running_with_pending_steps_in_dag_order() -> None:
     store = get_store()
     run_id, _ = new_run(store, steps=("z", "a", "m"))
-    run = store.get_run(run_id)
+    run = store.runs.get_run(run_id)
     assert (run.status, run.pipeline_name, run.parameters) == ("running", "p", {"x": 1})
-    assert [s.name for s in store.get_steps(run_id)] == ["z", "a", "m"]
-    assert {s.status for s in store.get_steps(run_id)} == {"pending"}
+    assert [s.name for s in store.runs.get_steps(run_id)] == ["z", "a", "m"]
+    assert {s.status for s in store.runs.get_steps(run_id)} == {"pending"}
 
 
 def test_runs_are_found_by_unambiguous_prefix_only() -> None:
     store = get_store()
     one, _ = new_run(store, run_id="abcd1111-0000-0000-0000-000000000000")
     new_run(store, run_id="abcd2222-0000-0000-0000-000000000000")
-    assert store.get_run("abcd1").id == one
+    assert store.runs.get_run("abcd1").id == one
     with pytest.raises(NotFoundError, match="run id prefix 'abcd' is ambiguous; give more characters"):
-        store.get_run("abcd")
+        store.runs.get_run("abcd")
     with pytest.raises(NotFoundError, match="no run with id 'ffffffffx'; `dosirak runs list`"):
-        store.get_run("ffffffffx")
+        store.runs.get_run("ffffffffx")
 
 
 def test_finishing_a_step_publishes_artifacts_and_links_in_one_go() -> None:
     store = get_store()
     run_id, ids = new_run(store)
-    store.start_step(ids["a"], cache_key="k1", cache_parts={"source": "s"}, source_code="def a(): ...", inputs={})
+    store.runs.start_step(ids["a"], cache_key="k1", cache_parts={"source": "s"}, source_code="def a(): ...", inputs={})
     out = artifact(ids["a"])
-    store.finish_step(ids["a"], status="completed", new_artifacts=[out], outputs={"output": out.id}, attempts=1)
-    step = store.get_step_run(ids["a"])
+    store.runs.finish_step(ids["a"], status="completed", new_artifacts=[out], outputs={"output": out.id}, attempts=1)
+    step = store.runs.get_step_run(ids["a"])
     assert (step.status, step.outputs, step.attempts) == ("completed", {"output": out.id}, 1)
-    assert store.get_artifact(out.id[:8]) == out
-    assert store.reuse_cached(ids["b"], cache_key="other", cache_parts={}, source_code=None, inputs={},
+    assert store.artifacts.get_artifact(out.id[:8]) == out
+    assert store.runs.reuse_cached(ids["b"], cache_key="other", cache_parts={}, source_code=None, inputs={},
                               usable=lambda outputs: True) is None
-    assert store.reuse_cached(ids["b"], cache_key="k1", cache_parts={}, source_code=None, inputs={},
+    assert store.runs.reuse_cached(ids["b"], cache_key="k1", cache_parts={}, source_code=None, inputs={},
                               usable=lambda outputs: False) is None
-    assert store.get_step_run(ids["b"]).status == "pending"  # a refused hit writes nothing
-    hit = store.reuse_cached(ids["b"], cache_key="k1", cache_parts={"source": "s"}, source_code=None, inputs={},
+    assert store.runs.get_step_run(ids["b"]).status == "pending"  # a refused hit writes nothing
+    hit = store.runs.reuse_cached(ids["b"], cache_key="k1", cache_parts={"source": "s"}, source_code=None, inputs={},
                              usable=lambda outputs: set(outputs) == {"output"})
     assert hit is not None and hit[0] == ids["a"] and hit[1]["output"].id == out.id
-    reused = store.get_step_run(ids["b"])
+    reused = store.runs.get_step_run(ids["b"])
     assert (reused.status, reused.cached_from, reused.outputs) == ("cached", ids["a"], {"output": out.id})
 
 
@@ -83,17 +83,17 @@ def test_invalid_statuses_are_refused() -> None:
     store = get_store()
     run_id, ids = new_run(store)
     with pytest.raises(StoreError, match="invalid step status"):
-        store.finish_step(ids["a"], status="done")
+        store.runs.finish_step(ids["a"], status="done")
     with pytest.raises(StoreError, match="invalid run status"):
-        store.finish_run(run_id, status="done")
+        store.runs.finish_run(run_id, status="done")
 
 
 def test_skipping_never_overwrites_a_finished_step() -> None:
     store = get_store()
     run_id, ids = new_run(store)
-    store.finish_step(ids["a"], status="failed", error="E", traceback="tb", attempts=1)
-    store.skip_steps(run_id, ["a", "b"], "stopped")
-    statuses = {s.name: (s.status, s.error) for s in store.get_steps(run_id)}
+    store.runs.finish_step(ids["a"], status="failed", error="E", traceback="tb", attempts=1)
+    store.runs.skip_steps(run_id, ["a", "b"], "stopped")
+    statuses = {s.name: (s.status, s.error) for s in store.runs.get_steps(run_id)}
     assert statuses == {"a": ("failed", "E"), "b": ("skipped", "stopped")}
 
 
@@ -101,19 +101,19 @@ def test_skipping_never_overwrites_a_finished_step() -> None:
 def test_a_run_whose_process_died_is_reaped_as_failed() -> None:
     store = get_store()
     run_id, ids = new_run(store)
-    store.start_step(ids["a"], cache_key=None, cache_parts={}, source_code=None, inputs={})
+    store.runs.start_step(ids["a"], cache_key=None, cache_parts={}, source_code=None, inputs={})
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     with store.db.write() as conn:
         conn.execute(update(t.pipeline_runs).where(t.pipeline_runs.c.id == run_id).values(pid=dead.pid, pid_start=None))
     live_id, _ = new_run(store)
-    assert store.reap_abandoned_runs() == [run_id]
-    run = store.get_run(run_id)
+    assert store.runs.reap_abandoned_runs() == [run_id]
+    run = store.runs.get_run(run_id)
     assert run.status == "failed"
     assert "ended without finishing it" in (run.error or "")
-    assert {s.name: s.status for s in store.get_steps(run_id)} == {"a": "failed", "b": "skipped"}
-    assert store.get_run(live_id).status == "running"
-    assert store.reap_abandoned_runs() == []
+    assert {s.name: s.status for s in store.runs.get_steps(run_id)} == {"a": "failed", "b": "skipped"}
+    assert store.runs.get_run(live_id).status == "running"
+    assert store.runs.reap_abandoned_runs() == []
 
 
 def test_a_run_on_another_host_is_reaped_only_when_its_heartbeat_is_stale() -> None:
@@ -122,73 +122,33 @@ def test_a_run_on_another_host_is_reaped_only_when_its_heartbeat_is_stale() -> N
     with store.db.write() as conn:
         conn.execute(update(t.pipeline_runs).where(t.pipeline_runs.c.id == run_id).values(
             hostname="elsewhere", heartbeat_at=utcnow() - timedelta(seconds=10)))
-    assert store.reap_abandoned_runs() == []
+    assert store.runs.reap_abandoned_runs() == []
     with store.db.write() as conn:
         conn.execute(update(t.pipeline_runs).where(t.pipeline_runs.c.id == run_id).values(
             heartbeat_at=utcnow() - timedelta(minutes=10)))
-    assert store.reap_abandoned_runs() == [run_id]
+    assert store.runs.reap_abandoned_runs() == [run_id]
 
 
 def test_list_runs_is_newest_first_and_filters() -> None:
     store = get_store()
     first, _ = new_run(store, pipeline="p")
     second, _ = new_run(store, pipeline="q")
-    store.finish_run(first, status="completed")
-    assert [r.id for r in store.list_runs()] == [second, first]
-    assert [r.id for r in store.list_runs(pipeline_name="p")] == [first]
-    assert [r.id for r in store.list_runs(status="completed")] == [first]
-    assert store.count_runs(pipeline_name="q") == 1
-    assert [(p.name, n) for p, n, _last in store.list_pipelines()] == [("p", 1), ("q", 1)]
+    store.runs.finish_run(first, status="completed")
+    assert [r.id for r in store.runs.list_runs()] == [second, first]
+    assert [r.id for r in store.runs.list_runs(pipeline_name="p")] == [first]
+    assert [r.id for r in store.runs.list_runs(status="completed")] == [first]
+    assert store.runs.count_runs(pipeline_name="q") == 1
+    assert [(p.name, n) for p, n, _last in store.runs.list_pipelines()] == [("p", 1), ("q", 1)]
 
 
 def test_the_artifact_type_filter_takes_like_wildcards_literally() -> None:
     store = get_store()
     _run_id, ids = new_run(store, steps=("a",))
-    store.start_step(ids["a"], cache_key="k", cache_parts={}, source_code=None, inputs={})
+    store.runs.start_step(ids["a"], cache_key="k", cache_parts={}, source_code=None, inputs={})
     out = artifact(ids["a"])
-    store.finish_step(ids["a"], status="completed", new_artifacts=[out], outputs={"output": out.id}, attempts=1)
+    store.runs.finish_step(ids["a"], status="completed", new_artifacts=[out], outputs={"output": out.id}, attempts=1)
     for literal in ("%", "_", "i%", "%int", "in_", "/", "//%"):
-        assert store.list_artifacts(type_name=literal) == [], literal
-        assert store.count_artifacts_of_type(literal) == 0, literal
-    assert [a.id for a in store.list_artifacts(type_name="int")] == [out.id]
-    assert store.count_artifacts_of_type("builtins.int") == store.count_artifacts_of_type("int") == 1
-
-
-# -- one object per concept, and the flat names kept while callers move ------------------------
-CONCEPTS = ("runs", "artifacts", "stacks", "references", "models", "bundles", "deployments", "overview")
-
-
-def public_methods(obj: object) -> set[str]:
-    return {n for n in dir(type(obj)) if not n.startswith("_") and callable(getattr(type(obj), n))}
-
-
-def test_every_public_method_of_a_concept_has_one_flat_name_on_the_store_and_nothing_else_has() -> None:
-    from dosirak.metadata.store import _FLAT
-
-    store = get_store()
-    expected = {name: concept for concept in CONCEPTS for name in public_methods(getattr(store, concept))}
-    assert _FLAT == expected
-
-
-def test_the_flat_names_type_checkers_see_are_exactly_the_flat_names_the_store_answers() -> None:
-    import re
-    from pathlib import Path
-
-    import dosirak.metadata.store as module
-    from dosirak.metadata.store import _FLAT
-
-    source = Path(module.__file__).read_text(encoding="utf-8")
-    typed = dict(re.findall(r"^        (\w+) = _flat(?:_kw)?\((\w+)\.\1\)$", source, re.MULTILINE))
-    concept_of_class = {"Runs": "runs", "Artifacts": "artifacts", "Stacks": "stacks", "References": "references",
-                        "Models": "models", "Bundles": "bundles", "Deployments": "deployments", "Overview": "overview"}
-    assert {name: concept_of_class[cls] for name, cls in typed.items()} == _FLAT
-
-
-def test_a_flat_name_is_the_concepts_own_method() -> None:
-    store = get_store()
-    run_id, _ids = new_run(store)
-    assert store.get_run.__self__ is store.runs  # type: ignore[attr-defined]
-    assert store.get_run(run_id) == store.runs.get_run(run_id)
-    assert store.list_models.__self__ is store.models  # type: ignore[attr-defined]
-    with pytest.raises(AttributeError, match="no attribute 'no_such_method'"):
-        store.no_such_method  # type: ignore[attr-defined]  # noqa: B018
+        assert store.artifacts.list_artifacts(type_name=literal) == [], literal
+        assert store.overview.count_artifacts_of_type(literal) == 0, literal
+    assert [a.id for a in store.artifacts.list_artifacts(type_name="int")] == [out.id]
+    assert store.overview.count_artifacts_of_type("builtins.int") == store.overview.count_artifacts_of_type("int") == 1

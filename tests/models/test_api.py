@@ -22,7 +22,7 @@ def test_a_save_the_store_cannot_record_for_a_full_disk_leaves_no_version_direct
     monkeypatch.setenv("DOSIRAK_METADATA_URL", f"sqlite:///{small_disk / 'metadata.db'}")  # the store not
     reset_settings()
     dk.models.save("m", {"v": 1})
-    get_store().list_models()
+    get_store().models.list_models()
     fill_disk(small_disk)
 
     with pytest.raises(StoreError, match="disk full"):

@@ -27,9 +27,9 @@ def use_local(max_parallel: int) -> None:
 
     store = get_store()
     name = f"local{max_parallel}"
-    store.register_component("orchestrator", name, "local", {"max_parallel": max_parallel})
-    store.register_stack(name, {"orchestrator": name, "artifact-store": "default"})
-    store.set_active_stack(name)
+    store.stacks.register_component("orchestrator", name, "local", {"max_parallel": max_parallel})
+    store.stacks.register_stack(name, {"orchestrator": name, "artifact-store": "default"})
+    store.stacks.set_active_stack(name)
 
 
 def meet(parties: int) -> None:

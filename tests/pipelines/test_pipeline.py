@@ -71,7 +71,7 @@ def test_mismatched_types_fail_before_any_run_row_is_created() -> None:
     with pytest.raises(StepInputTypeError, match="step 'count' input 'numbers' expects list"):
         mismatch()
     assert ran == []
-    assert get_store().count_runs() == 0
+    assert get_store().runs.count_runs() == 0
 
 
 def test_a_pipeline_calling_no_steps_is_a_config_error() -> None:
@@ -129,7 +129,7 @@ def test_calling_a_pipeline_inside_a_pipeline_is_an_error_before_anything_runs()
     with pytest.raises(PipelineError, match="pipeline 'measure' was called while pipeline 'outer' is being traced"):
         outer()
     assert ran == []
-    assert get_store().count_runs() == 0
+    assert get_store().runs.count_runs() == 0
 
 
 def test_an_argument_wins_over_the_config_files_step_parameter_it_is_passed_to() -> None:

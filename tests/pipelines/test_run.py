@@ -7,7 +7,7 @@ import pytest
 from dosirak import pipeline, step
 from dosirak.artifacts.store import LocalArtifactStore
 from dosirak.errors import NotFoundError
-from dosirak.metadata.recorder import get_recorder
+from dosirak.metadata.store import get_store
 from dosirak.pipelines.run import ActiveRun
 from dosirak.settings import get_settings
 
@@ -23,16 +23,16 @@ def single() -> None:
 
 
 def test_building_a_run_records_nothing_until_it_starts() -> None:
-    store = get_recorder()
+    store = get_store()
     root = get_settings().artifact_root
     run = ActiveRun(single.compile(), store=store, artifact_store=LocalArtifactStore(str(root)), parameters={},
                     config={}, stack_name=None, orchestrator="local")
     with pytest.raises(NotFoundError):
-        store.get_run(run.id)
+        store.runs.get_run(run.id)
     assert not root.exists() or not any(root.iterdir())
     run.start()
     try:
-        assert store.get_run(run.id).status == "running"
+        assert store.runs.get_run(run.id).status == "running"
     finally:
         run.abort("the test is over")
-    assert store.get_run(run.id).status == "failed"
+    assert store.runs.get_run(run.id).status == "failed"

@@ -485,9 +485,9 @@ def artifacts(request: pytest.FixtureRequest) -> Iterator[Any]:
         return
     url = f"memory://dk-{uuid.uuid4().hex}"
     store = get_store()
-    store.register_component("artifact-store", "memory", "fsspec", {"path": url})
-    store.register_stack("remote", {"orchestrator": "default", "artifact-store": "memory"})
-    store.set_active_stack("remote")
+    store.stacks.register_component("artifact-store", "memory", "fsspec", {"path": url})
+    store.stacks.register_stack("remote", {"orchestrator": "default", "artifact-store": "memory"})
+    store.stacks.set_active_stack("remote")
     fs = fsspec.filesystem("memory")
     prefix = fs._strip_protocol(url)
     yield lambda: sorted(p[len(prefix) + 1:] for p in fs.find(prefix))

@@ -44,10 +44,10 @@ def plant_clear_text_credentials(store: Any, store_url: str) -> None:
     """
     for (component_type, name), _config in PLANTED.items():
         flavor = "fsspec" if component_type == "artifact-store" else "local"
-        store.register_component(component_type, name, flavor, {})
-    store.register_stack("legacy", {"orchestrator": "default", "artifact-store": "legacy_s3",
+        store.stacks.register_component(component_type, name, flavor, {})
+    store.stacks.register_stack("legacy", {"orchestrator": "default", "artifact-store": "legacy_s3",
                                     "model-deployer": "legacy_deployer"})
-    store.set_active_stack("legacy")
+    store.stacks.set_active_stack("legacy")
     path = sqlite_path(store_url)
     if path is None:
         raise AssertionError(f"planting needs a SQLite file store, not {store_url}")

@@ -20,7 +20,7 @@ from tests.stack.planting import MARKER, NUMBER, PLANTED, plant_clear_text_crede
     "private_key", "privateKey", "access_key", "aws_access_key_id", "AWS_SECRET_ACCESS_KEY", "secretAccessKey",
     "api_key", "apiKey", "x-api-key", "auth", "Authorization", "auth_token", "oauth_token", "sas_token", "sasToken",
     "account_key", "AccountKey", "SSECustomerKey", "connection_string", "connectionString", "client_secret",
-    "aws_session_token", "passphrase",
+    "aws_session_token", "passphrase", "signing_key", "master_key", "encryption_key", "hmac_key",
 ])
 def test_credential_keys_are_recognised_in_any_spelling(key: str) -> None:
     assert is_secret_key(key)
@@ -29,6 +29,7 @@ def test_credential_keys_are_recognised_in_any_spelling(key: str) -> None:
 @pytest.mark.parametrize("key", [
     "path", "port", "host", "region_name", "endpoint_url", "anon", "use_ssl", "client_kwargs", "author",
     "authority", "key_file_format", "port_policy", "ready_timeout_s", "storage_options", "monkey_patch", "",
+    "cache_key", "partition_key", "sortKey", "s3_key", "kms_key", "public_key", "idempotency_key",
 ])
 def test_ordinary_keys_are_not_taken_for_credentials(key: str) -> None:
     assert not is_secret_key(key)
@@ -100,11 +101,11 @@ def test_references_resolve_from_the_environment_at_use(monkeypatch: pytest.Monk
 def test_the_store_refuses_clear_text_credentials_on_register_and_update() -> None:
     store = get_store()
     with pytest.raises(CredentialError, match="option 'storage_options.secret'"):
-        store.register_component("artifact-store", "s3", "fsspec", {"storage_options": {"secret": "hunter2"}})
-    store.register_component("artifact-store", "s3", "fsspec", {"storage_options": {"secret": "{env:S}"}})
+        store.stacks.register_component("artifact-store", "s3", "fsspec", {"storage_options": {"secret": "hunter2"}})
+    store.stacks.register_component("artifact-store", "s3", "fsspec", {"storage_options": {"secret": "{env:S}"}})
     with pytest.raises(CredentialError, match="option 'storage_options.key'"):
-        store.update_component("artifact-store", "s3", {"storage_options": {"key": "AKIA"}})
-    assert store.get_component("artifact-store", "s3").config == {"storage_options": {"secret": "{env:S}"}}
+        store.stacks.update_component("artifact-store", "s3", {"storage_options": {"key": "AKIA"}})
+    assert store.stacks.get_component("artifact-store", "s3").config == {"storage_options": {"secret": "{env:S}"}}
 
 
 def test_the_fsspec_store_opens_its_filesystem_with_the_resolved_options(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -123,6 +124,6 @@ def test_the_fsspec_store_opens_its_filesystem_with_the_resolved_options(monkeyp
 def test_a_store_planted_with_clear_text_credentials_keeps_them_and_still_uses_them() -> None:
     store = get_store()
     plant_clear_text_credentials(store, get_settings().metadata_url)
-    assert store.get_component("artifact-store", "legacy_s3").config == PLANTED[("artifact-store", "legacy_s3")]
+    assert store.stacks.get_component("artifact-store", "legacy_s3").config == PLANTED[("artifact-store", "legacy_s3")]
     legacy = artifact_store_for("fsspec", {"path": "memory://dk-legacy", "storage_options": {"secret": "clear"}})
     assert legacy.fs.storage_options == {"secret": "clear"}  # type: ignore[attr-defined]

@@ -76,29 +76,29 @@ def test_component_configs_are_validated_by_the_flavor() -> None:
 
 def test_a_registered_stack_uses_its_components(tmp_path: Path) -> None:
     store = get_store()
-    store.register_component("artifact-store", "scratch", "local", {"path": str(tmp_path)})
-    store.register_stack("dev", {"orchestrator": "default", "artifact-store": "scratch"})
+    store.stacks.register_component("artifact-store", "scratch", "local", {"path": str(tmp_path)})
+    store.stacks.register_stack("dev", {"orchestrator": "default", "artifact-store": "scratch"})
     stack = load_stack(store, "dev")
     assert stack.artifact_store.root == str(tmp_path)
-    assert store.get_stack().name == "default"
+    assert store.stacks.get_stack().name == "default"
 
 
 def test_stacks_need_an_orchestrator_and_an_artifact_store() -> None:
     with pytest.raises(StackError, match="needs an artifact-store"):
-        get_store().register_stack("partial", {"orchestrator": "default"})
+        get_store().stacks.register_stack("partial", {"orchestrator": "default"})
 
 
 def test_the_default_stack_cannot_be_deleted() -> None:
     store = get_store()
-    store.register_stack("other", {"orchestrator": "default", "artifact-store": "default"})
-    store.set_active_stack("other")
+    store.stacks.register_stack("other", {"orchestrator": "default", "artifact-store": "default"})
+    store.stacks.set_active_stack("other")
     with pytest.raises(StackError, match="the 'default' stack cannot be deleted"):
-        store.delete_stack("default")
+        store.stacks.delete_stack("default")
 
 
 def test_dosirak_stack_env_var_picks_the_active_stack(monkeypatch: pytest.MonkeyPatch) -> None:
     store = get_store()
-    store.register_stack("envstack", {"orchestrator": "default", "artifact-store": "default"})
+    store.stacks.register_stack("envstack", {"orchestrator": "default", "artifact-store": "default"})
     monkeypatch.setenv("DOSIRAK_STACK", "envstack")
     assert load_stack(store).name == "envstack"
     monkeypatch.setenv("DOSIRAK_STACK", "missing")
@@ -110,10 +110,10 @@ def test_a_stack_builds_its_artifact_store_through_the_flavor_of_its_record() ->
     from dosirak.artifacts.store import FsspecArtifactStore
 
     store = get_store()
-    store.register_component("artifact-store", "mem", "fsspec", {"path": "memory://dk-stack-flavor"})
-    store.register_component("artifact-store", "url", "local", {"path": "memory://dk-stack-url"})
-    store.register_stack("remote", {"orchestrator": "default", "artifact-store": "mem"})
-    store.register_stack("by-url", {"orchestrator": "default", "artifact-store": "url"})
+    store.stacks.register_component("artifact-store", "mem", "fsspec", {"path": "memory://dk-stack-flavor"})
+    store.stacks.register_component("artifact-store", "url", "local", {"path": "memory://dk-stack-url"})
+    store.stacks.register_stack("remote", {"orchestrator": "default", "artifact-store": "mem"})
+    store.stacks.register_stack("by-url", {"orchestrator": "default", "artifact-store": "url"})
     remote = load_stack(store, "remote").artifact_store
     assert isinstance(remote, FsspecArtifactStore) and (remote.name, remote.root) == ("mem", "memory://dk-stack-flavor")
     by_url = load_stack(store, "by-url").artifact_store  # a URL given to the local flavor opens through fsspec

@@ -43,7 +43,7 @@ def test_bundle_builder_saves_the_model_builds_the_bundle_and_records_lineage(tm
     # model -> bundle: the bundle packs that version and records the run and step
     assert record.run_id == run.id and record.step_run_id == builder_step.id
     assert [m["id"] for m in record.models] == [version.id]
-    assert [b.id for b in get_store().bundles_with_model_version(version.id)] == [record.id]
+    assert [b.id for b in get_store().bundles.bundles_with_model_version(version.id)] == [record.id]
     bundle = Bundle.open(Path(record.path))
     assert bundle.info["labels"] == {"framework": "pytorch"}
     assert bundle.info["lineage"]["run_id"] == run.id

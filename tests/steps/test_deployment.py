@@ -21,7 +21,7 @@ def _fake_bundle() -> None:
     from dosirak.metadata.store import get_store
     from dosirak.metadata.timeutil import utcnow
 
-    get_store().create_bundle(bundle_id="b1", name="fashion_mnist", version="20990101-0001", path="/nonexistent",
+    get_store().bundles.create_bundle(bundle_id="b1", name="fashion_mnist", version="20990101-0001", path="/nonexistent",
                               service="service.py:FashionMNIST", created_at=utcnow(), size=0, manifest_hash="x",
                               labels={}, apis=[], models=[{"name": "fashion_mnist", "id": "v1"}])
 
@@ -39,7 +39,7 @@ def test_a_false_decision_deploys_nothing_and_records_why() -> None:
                    "reason": "deploy_decision was False: bundle fashion_mnist:20990101-0001 was not deployed"}
     from dosirak.metadata.store import get_store
 
-    assert get_store().list_deployments() == []
+    assert get_store().deployments.list_deployments() == []
 
 
 def test_deploying_without_a_model_deployer_says_how_to_register_one() -> None:
@@ -65,11 +65,11 @@ def test_the_deployer_step_hands_the_key_variable_to_the_deployer(monkeypatch: p
 
     _fake_bundle()
     store = get_store()
-    store.register_component("model-deployer", "local_deployer", "local",
+    store.stacks.register_component("model-deployer", "local_deployer", "local",
                              flavor_class("model-deployer", "local").validate_config({}))
-    store.register_stack("local_stack", {"orchestrator": "default", "artifact-store": "default",
+    store.stacks.register_stack("local_stack", {"orchestrator": "default", "artifact-store": "default",
                                          "model-deployer": "local_deployer"})
-    store.set_active_stack("local_stack")
+    store.stacks.set_active_stack("local_stack")
     monkeypatch.delenv("STEP_API_KEYS", raising=False)
 
     @pipeline(enable_cache=False)
@@ -78,4 +78,4 @@ def test_the_deployer_step_hands_the_key_variable_to_the_deployer(monkeypatch: p
 
     with pytest.raises(RunFailedError, match="STEP_API_KEYS named by --api-key-env is not set"):
         deploy_with_keys()
-    assert store.list_deployments() == []
+    assert store.deployments.list_deployments() == []

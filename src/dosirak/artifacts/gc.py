@@ -14,7 +14,7 @@ Six kinds, all below the dosirak home's roots:
 What is never removed, and why it is safe:
 
 * The files of a run whose row says ``running``. Runs whose process died are marked
-  ``failed`` first (:meth:`~dosirak.metadata.recorder.RunRecorder.reap_abandoned_runs`:
+  ``failed`` first (:meth:`~dosirak.metadata._runs.Runs.reap_abandoned_runs`:
   on this host, the recorded PID and its start time no longer match a live process; on
   another host, no heartbeat for 90 s), so a run still writing in another process keeps
   its staging area; a run that has ended writes nothing more.
@@ -57,7 +57,7 @@ from dosirak.settings import get_settings
 from dosirak.units import human_size
 
 if TYPE_CHECKING:
-    from dosirak.metadata.recorder import RunRecorder
+    from dosirak.metadata.store import MetadataStore
     from dosirak.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -125,25 +125,25 @@ class GcReport:
 
 
 # ----------------------------------------------------------------------------- entry points
-def collect(store: RunRecorder, roots: Roots, *, dry_run: bool, now: float | None = None) -> GcReport:
+def collect(store: MetadataStore, roots: Roots, *, dry_run: bool, now: float | None = None) -> GcReport:
     """Find every orphan below ``roots`` and, unless ``dry_run``, remove it.
 
     Runs whose process died are marked failed first, as every run and ``Client`` do.
     ``now`` (seconds since the epoch) is the time the grace period counts from.
     """
     now = time.time() if now is None else now
-    store.reap_abandoned_runs()
+    store.runs.reap_abandoned_runs()
     orphans = _artifact_orphans(store, roots.artifacts, None, now)
     orphans += _temp_orphans("model-tmp", roots.models / TEMP_DIR, now)
     orphans += _temp_orphans("bundle-tmp", roots.bundles / TEMP_DIR, now)
-    orphans += _store_orphans("bundle", roots.bundles, store.bundle_paths(), now)
+    orphans += _store_orphans("bundle", roots.bundles, store.references.bundle_paths(), now)
     real_roots = [os.path.realpath(r) for r in (roots.artifacts, roots.models, roots.bundles)]
     if dry_run:
-        orphans += _store_orphans("model", roots.models, store.model_version_uris(), None)
+        orphans += _store_orphans("model", roots.models, store.references.model_version_uris(), None)
         return GcReport(tuple(orphans), dry_run=True)
     errors = _remove_all(orphans, real_roots)
     set_aside: list[tuple[Orphan, str]] = []
-    with store.model_versions_held() as uris:
+    with store.references.model_versions_held() as uris:
         for orphan in _store_orphans("model", roots.models, uris, None):
             moved, error = _set_aside(orphan, roots.models / TEMP_DIR, real_roots)
             if moved is None:
@@ -158,7 +158,7 @@ def collect(store: RunRecorder, roots: Roots, *, dry_run: bool, now: float | Non
     return GcReport(tuple(orphans), dry_run=False, errors=tuple(errors))
 
 
-def sweep_abandoned(store: RunRecorder, artifact_store: BaseArtifactStore) -> list[Orphan]:
+def sweep_abandoned(store: MetadataStore, artifact_store: BaseArtifactStore) -> list[Orphan]:
     """Remove what killed runs left in ``artifact_store``; every run calls this as it starts.
 
     Only runs with a staging area (``ROOT/.staging/RUN``: a run that wrote outputs and was
@@ -185,7 +185,7 @@ def sweep_abandoned(store: RunRecorder, artifact_store: BaseArtifactStore) -> li
 
 
 # ---------------------------------------------------------------------------------- finding
-def _artifact_orphans(store: RunRecorder, root: Path, only: Collection[str] | None, now: float) -> list[Orphan]:
+def _artifact_orphans(store: MetadataStore, root: Path, only: Collection[str] | None, now: float) -> list[Orphan]:
     """Staging areas and unrecorded outputs of runs that are not running (of the runs ``only``, if given)."""
     areas = {e.name: e.path for e in _subdirs(root / STAGING_DIR)}
     run_dirs = {e.name: e.path for e in _subdirs(root) if _RUN_ID.fullmatch(e.name)}
@@ -196,7 +196,7 @@ def _artifact_orphans(store: RunRecorder, root: Path, only: Collection[str] | No
     ids = set(areas) | set(run_dirs)
     if not ids:
         return []
-    states = store.run_states(ids if only is not None else None)
+    states = store.references.run_states(ids if only is not None else None)
     ended = {i for i in ids if i in states and states[i] != "running"}
     orphans: list[Orphan] = []
     for run_id, path in sorted(areas.items()):
@@ -204,7 +204,7 @@ def _artifact_orphans(store: RunRecorder, root: Path, only: Collection[str] | No
             orphans.append(_orphan("staging", path, f"run {run_id[:8]} is {states[run_id]}"))
         elif run_id not in states:
             orphans += _unowned("staging", path, f"no run {run_id[:8]} in the store", now)
-    referenced = _References(root, store.artifact_uris(ended if only is not None else None))
+    referenced = _References(root, store.references.artifact_uris(ended if only is not None else None))
     for run_id, run_dir in sorted(run_dirs.items()):
         if run_id in ended:
             for step_dir in _subdirs(run_dir):

@@ -41,7 +41,7 @@ def active_remote_store() -> BaseArtifactStore | None:
     """
 
     try:
-        record = get_store().get_stack(None).components.get("artifact-store")
+        record = get_store().stacks.get_stack(None).components.get("artifact-store")
         path = str((record.config if record is not None else {}).get("path") or "")
         if record is None or not is_url(path):
             return None  # a local store (nothing built, nothing created on disk)

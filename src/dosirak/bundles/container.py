@@ -211,7 +211,7 @@ def build_image(
     log.info("building %s from bundle %s with %s", reference, bundle.tag, chosen.name)
     built = chosen.build(context, str(reference), progress=progress, no_cache=no_cache,
                          build_args={"DOSIRAK_BUNDLE_TRUSTED": "1" if options.trusted else "0"})
-    recorded: ImageRecord = get_store().record_image(
+    recorded: ImageRecord = get_store().bundles.record_image(
         bundle_id=record.id, reference=built.reference, location="local", digest=built.digest,
         image_id=built.image_id, builder=chosen.name, size=built.size, base_image=options.base_image,
         extra={"context": str(context), "wheelhouse": options.wheelhouse, "trusted": options.trusted},
@@ -233,7 +233,7 @@ def _image_reference(image: str | None, bundle: Bundle) -> Reference:
 def images(tag: str | None = None) -> list[ImageRecord]:
     """Images recorded against bundle ``tag`` (or every bundle), newest first."""
     bundle_id = store.get(tag).id if tag else None
-    return get_store().list_images(bundle_id)
+    return get_store().bundles.list_images(bundle_id)
 
 
 def find_image(reference: str) -> ImageRecord:
@@ -291,7 +291,7 @@ def push_image(
     verify = not builders.is_loopback_registry(destination.domain) if tls_verify is None else tls_verify
     with builders.auth_file(domain, username, password) as auth:
         digest = chosen.push(local.reference, str(destination), tls_verify=verify, auth_file=auth, progress=progress)
-    pushed: ImageRecord = get_store().record_image(
+    pushed: ImageRecord = get_store().bundles.record_image(
         bundle_id=local.bundle_id, reference=f"{destination.name}@{digest}", location="registry", digest=digest,
         image_id=local.image_id, builder=chosen.name, size=local.size, base_image=local.base_image,
         extra={"tag": str(destination), "source": local.reference},

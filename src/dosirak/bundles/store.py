@@ -54,11 +54,11 @@ def parse_tag(tag: str) -> tuple[str, str]:
 def get(tag: str) -> BundleRecord:
     """The recorded bundle a tag names (NotFoundError if none)."""
     name, version = parse_tag(tag)
-    return _store().get_bundle(name, version)  # type: ignore[no-any-return]
+    return _store().bundles.get_bundle(name, version)  # type: ignore[no-any-return]
 
 
 def list_bundles(name: str | None = None) -> list[BundleRecord]:
-    return _store().list_bundles(name)  # type: ignore[no-any-return]
+    return _store().bundles.list_bundles(name)  # type: ignore[no-any-return]
 
 
 def resolve(tag_or_path: str | Path) -> tuple[Path, BundleRecord | None]:
@@ -142,7 +142,7 @@ def commit(
             shared_uri = shared.location(remote, "bundles", name, version)
             shared.upload(remote, target, shared_uri)
         created = info.get("created_at")
-        record: BundleRecord = _store().create_bundle(
+        record: BundleRecord = _store().bundles.create_bundle(
             bundle_id=str(info.get("id") or uuid.uuid4()), name=name, version=version, path=str(target),
             service=str(info["service"]),
             created_at=datetime.fromisoformat(created) if isinstance(created, str) else created,
@@ -164,7 +164,7 @@ def commit(
 def delete(tag: str) -> BundleRecord:
     """Forget a bundle and remove its directory; refused while a deployment uses it."""
     name, version = parse_tag(tag)
-    record: BundleRecord = _store().delete_bundle(name, version)
+    record: BundleRecord = _store().bundles.delete_bundle(name, version)
     path = Path(record.path)
     home = root().resolve()
     if path.resolve().is_relative_to(home) and path.resolve() != home and not path.is_symlink():

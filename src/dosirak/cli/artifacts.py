@@ -22,7 +22,7 @@ def artifact() -> None:
 @json_option
 def list_artifacts(limit: int, type_name: str | None, as_json: bool) -> None:
     """Artifacts, newest first."""
-    found = get_store().list_artifacts(limit=limit, type_name=type_name)
+    found = get_store().artifacts.list_artifacts(limit=limit, type_name=type_name)
     if as_json:
         print_json(found)
         return
@@ -42,12 +42,12 @@ def show(artifact_id: str, as_json: bool) -> None:
 
     store = get_store()
     if artifact_id == "latest":
-        newest = store.list_artifacts(limit=1)
+        newest = store.artifacts.list_artifacts(limit=1)
         if not newest:
             raise NotFoundError("there are no artifacts yet; a pipeline run makes them")
         artifact_id = newest[0].id
-    a = store.get_artifact(artifact_id)
-    links = store.artifact_links(a.id)
+    a = store.artifacts.get_artifact(artifact_id)
+    links = store.artifacts.artifact_links(a.id)
     if as_json:
         print_json({"artifact": a, "links": [
             {"kind": k, "name": n, "step_run_id": sid, "step": sname, "run_id": rid} for k, n, sid, sname, rid in links]})

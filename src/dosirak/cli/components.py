@@ -63,15 +63,15 @@ def _component_group(component_type: str) -> click.Group:
         cls.check_usable(name, config)
         store = get_store()
         try:
-            existing = store.get_component(component_type, name)
+            existing = store.stacks.get_component(component_type, name)
         except NotFoundError:
-            store.register_component(component_type, name, flavor, config)
+            store.stacks.register_component(component_type, name, flavor, config)
             click.echo(f"registered {component_type} '{name}' (flavor {flavor})")
             return
         if (existing.flavor, existing.config) == (flavor, config):
             click.echo(f"{component_type} '{name}' already exists with this flavor and these options; nothing to change")
         elif replace:
-            store.update_component(component_type, name, config, flavor=flavor)
+            store.stacks.update_component(component_type, name, config, flavor=flavor)
             click.echo(f"redefined {component_type} '{name}' (flavor {flavor})")
         else:
             raise StackError(f"{component_type} '{name}' already exists with flavor {existing.flavor} and options "
@@ -83,9 +83,9 @@ def _component_group(component_type: str) -> click.Group:
     def list_(as_json: bool) -> None:
         """Registered components of this type, and the stacks using them."""
         store = get_store()
-        components = store.list_components(component_type)
+        components = store.stacks.list_components(component_type)
         users: dict[str, list[str]] = {}
-        for stack in store.list_stacks():
+        for stack in store.stacks.list_stacks():
             comp = stack.components.get(component_type)
             if comp is not None:
                 users.setdefault(comp.name, []).append(stack.name)
@@ -101,7 +101,7 @@ def _component_group(component_type: str) -> click.Group:
     @json_option
     def describe(name: str, as_json: bool) -> None:
         """One component: flavor, configuration and the options its flavor takes."""
-        comp = get_store().get_component(component_type, name)
+        comp = get_store().stacks.get_component(component_type, name)
         schema = flavor_class(component_type, comp.flavor).config_schema()
         if as_json:
             print_json({"name": comp.name, "type": comp.type, "flavor": comp.flavor, "config": masked(comp.config),
@@ -117,7 +117,7 @@ def _component_group(component_type: str) -> click.Group:
     @click.argument("name")
     def delete(name: str) -> None:
         """Delete a component that no stack uses."""
-        get_store().delete_component(component_type, name)
+        get_store().stacks.delete_component(component_type, name)
         click.echo(f"deleted {component_type} '{name}'")
 
     return group

@@ -58,7 +58,7 @@ def _aws_for(name: str, region: str | None) -> AWS:
     except ValueError as exc:
         raise ConfigError(f"{exc}: an endpoint name is letters, digits and '-'") from None
     if region is None:
-        recorded = [r for r in get_store().list_deployments(name=name) if r.flavor == "sagemaker"]
+        recorded = [r for r in get_store().deployments.list_deployments(name=name) if r.flavor == "sagemaker"]
         region = next((str(r.config["region"]) for r in recorded if r.config.get("region")), None)
     return AWS(region)
 

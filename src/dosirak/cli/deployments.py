@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from dosirak.cli._render import console, json_option, print_json, status_style, table
-from dosirak.deployers.discovery import refresh
+from dosirak.deployers.discovery import refresh_all
 from dosirak.errors import NotFoundError
 from dosirak.metadata.store import get_store
 from dosirak.stack.flavors import flavor_class
@@ -20,14 +20,14 @@ if TYPE_CHECKING:
 def _deployer_for(record: DeploymentRecord) -> Any:
     """The deployer that made ``record``, configured as registered (or with defaults if since deleted)."""
     try:
-        config = get_store().get_component("model-deployer", record.deployer).config
+        config = get_store().stacks.get_component("model-deployer", record.deployer).config
     except NotFoundError:
         config = {}
     return flavor_class("model-deployer", record.flavor)(record.deployer, config)
 
 
 def _get(deployment_id: str) -> tuple[DeploymentRecord, Any]:
-    record = get_store().get_deployment(deployment_id)
+    record = get_store().deployments.get_deployment(deployment_id)
     deployer = _deployer_for(record)
     return deployer.refresh(record), deployer
 
@@ -43,7 +43,7 @@ def deployment() -> None:
 @json_option
 def list_deployments(show_all: bool, model_name: str | None, as_json: bool) -> None:
     """Deployments, newest first, their status checked against their processes."""
-    records = [refresh(r) for r in get_store().list_deployments(model_name=model_name)]
+    records = refresh_all(get_store().deployments.list_deployments(model_name=model_name))
     if not show_all:
         records = [r for r in records if r.status not in ENDED_DEPLOYMENT_STATUSES] or records[:5]
     if as_json:

@@ -18,7 +18,7 @@ def pipeline() -> None:
 @json_option
 def list_pipelines(as_json: bool) -> None:
     """Every pipeline with its number of runs and its last run."""
-    rows = get_store().list_pipelines()
+    rows = get_store().runs.list_pipelines()
     if as_json:
         print_json([{"name": p.name, "runs": n, "last_run": last.id if last else None,
                      "last_status": last.status if last else None} for p, n, last in rows])

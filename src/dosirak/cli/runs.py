@@ -57,7 +57,7 @@ def _run_id(run: str) -> str:
 def _miss_reasons(store: object, run: object, step: object) -> list[str]:
     if step.status not in ("completed", "failed") or not step.record.cache_parts:  # type: ignore[attr-defined]
         return []
-    previous = store.previous_step_run(run.pipeline_name, step.name, run.id)  # type: ignore[attr-defined]
+    previous = store.runs.previous_step_run(run.pipeline_name, step.name, run.id)  # type: ignore[attr-defined]
     prefix = [] if step.record.cache_enabled else ["caching is off for this step"]  # type: ignore[attr-defined]
     return prefix + explain_miss(previous.cache_parts if previous else None, step.record.cache_parts)  # type: ignore[attr-defined]
 

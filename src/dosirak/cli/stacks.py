@@ -34,17 +34,17 @@ def register(name: str, orchestrator: str, artifact_store: str, model_deployer: 
     store = get_store()
     wanted = {"orchestrator": orchestrator, "artifact-store": artifact_store, "model-deployer": model_deployer or ""}
     try:
-        existing = store.get_stack(name)
+        existing = store.stacks.get_stack(name)
     except NotFoundError:
         existing = None
     if existing is not None and not replace and \
             {t: c.name for t, c in existing.components.items()} == {t: n for t, n in wanted.items() if n}:
         click.echo(f"stack '{name}' already exists with these components; nothing to change")
     else:
-        store.register_stack(name, wanted, replace=replace)
+        store.stacks.register_stack(name, wanted, replace=replace)
         click.echo(f"{'redefined' if existing is not None else 'registered'} stack '{name}'")
     if activate:
-        store.set_active_stack(name)
+        store.stacks.set_active_stack(name)
         click.echo(f"active stack: '{name}'")
 
 
@@ -52,7 +52,7 @@ def register(name: str, orchestrator: str, artifact_store: str, model_deployer: 
 @json_option
 def list_stacks(as_json: bool) -> None:
     """Every stack; the active one is marked."""
-    stacks = get_store().list_stacks()
+    stacks = get_store().stacks.list_stacks()
     if as_json:
         print_json([{"name": s.name, "active": s.active,
                      "components": {t: {"name": c.name, "flavor": c.flavor} for t, c in s.components.items()}}
@@ -71,7 +71,7 @@ def list_stacks(as_json: bool) -> None:
 @json_option
 def describe(name: str | None, as_json: bool) -> None:
     """A stack's components and their configuration (default: the active stack)."""
-    s = get_store().get_stack(name)
+    s = get_store().stacks.get_stack(name)
     if as_json:
         print_json({"name": s.name, "active": s.active, "components": {
             t: {"name": c.name, "flavor": c.flavor, "config": masked(c.config)} for t, c in s.components.items()}})
@@ -93,7 +93,7 @@ def describe(name: str | None, as_json: bool) -> None:
 @click.argument("name")
 def set_stack(name: str) -> None:
     """Make NAME the active stack."""
-    get_store().set_active_stack(name)
+    get_store().stacks.set_active_stack(name)
     click.echo(f"active stack: '{name}'")
 
 
@@ -101,5 +101,5 @@ def set_stack(name: str) -> None:
 @click.argument("name")
 def delete(name: str) -> None:
     """Delete a stack (not the active one); its components stay."""
-    get_store().delete_stack(name)
+    get_store().stacks.delete_stack(name)
     click.echo(f"deleted stack '{name}'")

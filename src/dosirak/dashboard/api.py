@@ -36,12 +36,12 @@ def openapi_json(request: Request) -> Response:
 
 
 def overview(request: Request) -> Response:
-    return json_response(_store(request).store_counts())
+    return json_response(_store(request).overview.store_counts())
 
 
 def list_pipelines(request: Request) -> Response:
     page = resources.Page.from_query(request.query_params)
-    pipes = _store(request).list_pipelines()
+    pipes = _store(request).runs.list_pipelines()
     items = [resources.pipeline(*p) for p in pipes[page.offset: page.offset + page.limit]]
     return json_response(page.envelope(items, len(pipes)))
 
@@ -49,12 +49,12 @@ def list_pipelines(request: Request) -> Response:
 def get_pipeline(request: Request) -> Response:
     store = _store(request)
     name = request.path_params["name"]
-    record = store.get_pipeline_record(name)
+    record = store.runs.get_pipeline_record(name)
     history = [{"id": i, "name": n, "status": s, "start_time": a, "end_time": b,
                 "duration_s": (b - a).total_seconds() if b else None}
-               for i, n, s, a, b in store.run_timeline(name, limit=200)]
+               for i, n, s, a, b in store.overview.run_timeline(name, limit=200)]
     return json_response({"id": record.id, "name": record.name, "created_at": record.created_at,
-                          "run_count": store.count_runs(pipeline_name=name), "recent_runs": history})
+                          "run_count": store.runs.count_runs(pipeline_name=name), "recent_runs": history})
 
 
 def list_runs(request: Request) -> Response:
@@ -63,17 +63,17 @@ def list_runs(request: Request) -> Response:
     status = run_status_param(request)
     pipeline = request.query_params.get("pipeline") or request.path_params.get("name")
     if "name" in request.path_params:
-        store.get_pipeline_record(pipeline)  # 404 for an unknown pipeline
-    runs = store.list_runs(pipeline_name=pipeline, status=status, limit=page.limit, offset=page.offset)
-    counts = store.step_status_counts([r.id for r in runs])
+        store.runs.get_pipeline_record(pipeline)  # 404 for an unknown pipeline
+    runs = store.runs.list_runs(pipeline_name=pipeline, status=status, limit=page.limit, offset=page.offset)
+    counts = store.overview.step_status_counts([r.id for r in runs])
     items = [resources.run(r, counts[r.id]) for r in runs]
-    return json_response(page.envelope(items, store.count_runs(pipeline_name=pipeline, status=status)))
+    return json_response(page.envelope(items, store.runs.count_runs(pipeline_name=pipeline, status=status)))
 
 
 def get_run(request: Request) -> Response:
     store = _store(request)
-    run = store.get_run(request.path_params["run_id"])
-    steps = store.get_steps(run.id)
+    run = store.runs.get_run(request.path_params["run_id"])
+    steps = store.runs.get_steps(run.id)
     counts: dict[str, int] = {}
     for s in steps:
         counts[s.status] = counts.get(s.status, 0) + 1
@@ -83,23 +83,23 @@ def get_run(request: Request) -> Response:
 
 def list_run_steps(request: Request) -> Response:
     store = _store(request)
-    run = store.get_run(request.path_params["run_id"])
+    run = store.runs.get_run(request.path_params["run_id"])
     page = resources.Page.from_query(request.query_params)
-    steps = store.get_steps(run.id)
+    steps = store.runs.get_steps(run.id)
     items = [resources.step(s) for s in steps[page.offset: page.offset + page.limit]]
     return json_response(page.envelope(items, len(steps)))
 
 
 def get_step(request: Request) -> Response:
     store = _store(request)
-    step = store.get_step_run(request.path_params["step_id"])
-    pipeline_name, _, _ = store.step_run_context(step.id)
+    step = store.runs.get_step_run(request.path_params["step_id"])
+    pipeline_name, _, _ = store.runs.step_run_context(step.id)
     return json_response({**resources.step(step), "pipeline_name": pipeline_name, "source_code": step.source_code})
 
 
 def get_step_logs(request: Request) -> Response:
     store = _store(request)
-    step = store.get_step_run(request.path_params["step_id"])
+    step = store.runs.get_step_run(request.path_params["step_id"])
     if request.query_params.get("offset") in (None, ""):
         chunk = logs.tail(step.logs_uri)
     else:
@@ -113,38 +113,38 @@ def list_artifacts(request: Request) -> Response:
     store = _store(request)
     page = resources.Page.from_query(request.query_params)
     type_name = request.query_params.get("type") or None
-    items = [resources.artifact(a) for a in store.list_artifacts(limit=page.limit, offset=page.offset,
+    items = [resources.artifact(a) for a in store.artifacts.list_artifacts(limit=page.limit, offset=page.offset,
                                                                  type_name=type_name)]
-    total = store.count_artifacts() if type_name is None else store.count_artifacts_of_type(type_name)
+    total = store.artifacts.count_artifacts() if type_name is None else store.overview.count_artifacts_of_type(type_name)
     return json_response(page.envelope(items, total))
 
 
 def get_artifact(request: Request) -> Response:
     store = _store(request)
-    artifact = store.get_artifact(request.path_params["artifact_id"])
-    return json_response({**resources.artifact(artifact), **resources.links(store.artifact_links(artifact.id))})
+    artifact = store.artifacts.get_artifact(request.path_params["artifact_id"])
+    return json_response({**resources.artifact(artifact), **resources.links(store.artifacts.artifact_links(artifact.id))})
 
 
 def get_artifact_preview(request: Request) -> Response:
-    artifact = _store(request).get_artifact(request.path_params["artifact_id"])
+    artifact = _store(request).artifacts.get_artifact(request.path_params["artifact_id"])
     return json_response(previews.preview(artifact))
 
 
 def list_stacks(request: Request) -> Response:
     page = resources.Page.from_query(request.query_params)
-    stacks = _store(request).list_stacks()
+    stacks = _store(request).stacks.list_stacks()
     items = [resources.stack(s) for s in stacks[page.offset: page.offset + page.limit]]
     return json_response(page.envelope(items, len(stacks)))
 
 
 def get_stack(request: Request) -> Response:
-    return json_response(resources.stack(_store(request).get_stack(request.path_params["stack_name"])))
+    return json_response(resources.stack(_store(request).stacks.get_stack(request.path_params["stack_name"])))
 
 
 def list_components(request: Request) -> Response:
     page = resources.Page.from_query(request.query_params)
     kind = request.query_params.get("type") or None
-    comps = _store(request).list_components(kind)
+    comps = _store(request).stacks.list_components(kind)
     items = [resources.component(c) for c in comps[page.offset: page.offset + page.limit]]
     return json_response(page.envelope(items, len(comps)))
 

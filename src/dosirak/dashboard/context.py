@@ -1,8 +1,8 @@
 """The dashboard's state shared by every request: which store it reads, and what it can show.
 
-Models, bundles and deployments live in store mixins that may be absent from an older or
-slimmer store; :meth:`Dashboard.has` tells the pages and the API which parts exist, so
-they show what is there rather than failing.
+Models, bundles and deployments are concepts of the store (``store.models``, ...) that
+may be absent from an older or slimmer store; :meth:`Dashboard.has` tells the pages and the
+API which parts exist, so they show what is there rather than failing.
 """
 
 from __future__ import annotations
@@ -35,9 +35,9 @@ class Dashboard:
                     self._store = get_store(self.store_url)
         return self._store
 
-    def has(self, method: str) -> bool:
-        """Whether the store offers ``method`` (e.g. ``list_models``)."""
-        return callable(getattr(self.store, method, None))
+    def has(self, concept: str) -> bool:
+        """Whether the store offers ``concept`` (e.g. ``models``)."""
+        return getattr(self.store, concept, None) is not None
 
 
 def dashboard_of(request: Any) -> Dashboard:

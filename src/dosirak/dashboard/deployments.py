@@ -35,10 +35,10 @@ def deployment(record: Any) -> dict[str, Any]:
 
 
 def list_view(board: Dashboard) -> list[dict[str, Any]]:
-    store = store_with(board, "list_deployments")
+    store = store_with(board, "deployments")
     numbers: dict[str, int | None] = {}
     out = []
-    for d in store.list_deployments():
+    for d in store.deployments.list_deployments():
         view = deployment(d)
         view["model_version"] = _version_number(board, d.model_version_id, numbers)
         out.append(view)
@@ -47,23 +47,23 @@ def list_view(board: Dashboard) -> list[dict[str, Any]]:
 
 def _version_number(board: Dashboard, version_id: str | None, cache: dict[str, int | None]) -> int | None:
     """The number of the model version a deployment serves (None when unrecorded or forgotten)."""
-    if not version_id or not board.has("get_model_version_by_id"):
+    if not version_id or not board.has("models"):
         return None
     if version_id not in cache:
         try:
-            cache[version_id] = int(board.store.get_model_version_by_id(version_id).version)
+            cache[version_id] = int(board.store.models.get_model_version_by_id(version_id).version)
         except NotFoundError:
             cache[version_id] = None
     return cache[version_id]
 
 
 def detail_view(board: Dashboard, deployment_id: str) -> dict[str, Any]:
-    store = store_with(board, "list_deployments")
-    record = store.get_deployment(deployment_id)
+    store = store_with(board, "deployments")
+    record = store.deployments.get_deployment(deployment_id)
     bundle = None
-    if record.bundle_id and board.has("get_bundle_by_id"):
+    if record.bundle_id and board.has("bundles"):
         try:
-            bundle = resources.record(store.get_bundle_by_id(record.bundle_id))
+            bundle = resources.record(store.bundles.get_bundle_by_id(record.bundle_id))
         except Exception:  # noqa: BLE001 - a forgotten bundle leaves the deployment viewable
             bundle = None
     chunk = logs.tail(record.log_path, LOG_TAIL_BYTES)
@@ -79,10 +79,10 @@ def act(board: Dashboard, deployment_id: str, action: str) -> dict[str, Any]:
     """Stop or start a deployment through its deployer; returns the deployment afterwards."""
     if action not in ("stop", "start"):
         raise DashboardError(f"unknown action '{action}'; use stop or start")
-    store = store_with(board, "list_deployments")
-    record = store.get_deployment(deployment_id)
+    store = store_with(board, "deployments")
+    record = store.deployments.get_deployment(deployment_id)
     try:
-        config = store.get_component("model-deployer", record.deployer).config
+        config = store.stacks.get_component("model-deployer", record.deployer).config
     except NotFoundError:
         config = {}
     deployer = flavor_class("model-deployer", record.flavor)(record.deployer, config)

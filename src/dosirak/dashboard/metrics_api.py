@@ -91,7 +91,7 @@ def metric_series(request: Request) -> Response:
     after = request.query_params.get("after_step")
     after_step = None if after in (None, "") else int_param(request.query_params, "after_step", 0, -1, MAX_STEP)
     run = store.runs.get_run(request.path_params["run_id"])
-    step_name, name = request.path_params["step"], request.path_params["name"]
+    step_name, name = request.path_params["step"], request.path_params["metric"]
     steps = {s.name: s for s in store.runs.get_steps(run.id)}
     if step_name not in steps:
         raise NotFoundError(f"run {run.id[:8]} has no step '{step_name[:100]}'")
@@ -276,7 +276,7 @@ def compare(request: Request) -> Response:
 def routes() -> list[BaseRoute]:
     return [
         Route("/api/runs/{run_id}/metrics", run_metrics, methods=["GET"]),
-        Route("/api/runs/{run_id}/metrics/{step}/{name:path}", metric_series, methods=["GET"]),
+        Route("/api/runs/{run_id}/metrics/{step}/{metric:path}", metric_series, methods=["GET"]),
         Route("/api/pipelines/{name}/runs-table", runs_table, methods=["GET"]),
         Route("/api/pipelines/{name}/metric-trend", metric_trend, methods=["GET"]),
         Route("/api/compare", compare, methods=["GET"]),

@@ -33,9 +33,9 @@ NAV = (
     ("/pipelines", "Pipelines", None),
     ("/runs", "Runs", None),
     ("/artifacts", "Artifacts", None),
-    ("/models", "Models", "list_models"),
-    ("/bundles", "Bundles", "list_bundles"),
-    ("/deployments", "Deployments", "list_deployments"),
+    ("/models", "Models", "models"),
+    ("/bundles", "Bundles", "bundles"),
+    ("/deployments", "Deployments", "deployments"),
     ("/stacks", "Stacks", None),
     ("/api", "API", None),
 )
@@ -110,10 +110,10 @@ def error_page(request: Request, status: int, message: str) -> HTMLResponse:
 # -- pipelines and runs -------------------------------------------------------------------
 def overview(request: Request) -> Response:
     store = dashboard_of(request).store
-    pipes = store.list_pipelines()
-    runs = store.list_runs(limit=12)
-    counts = store.step_status_counts([r.id for r in runs])
-    return render(request, "overview.html", title="Overview", counts=store.store_counts(),
+    pipes = store.runs.list_pipelines()
+    runs = store.runs.list_runs(limit=12)
+    counts = store.overview.step_status_counts([r.id for r in runs])
+    return render(request, "overview.html", title="Overview", counts=store.overview.store_counts(),
                   pipelines=[resources.pipeline(*p) for p in pipes],
                   runs=[resources.run(r, counts[r.id]) for r in runs])
 
@@ -121,7 +121,7 @@ def overview(request: Request) -> Response:
 def pipelines_page(request: Request) -> Response:
     store = dashboard_of(request).store
     return render(request, "pipelines.html", title="Pipelines",
-                  pipelines=[resources.pipeline(*p) for p in store.list_pipelines()])
+                  pipelines=[resources.pipeline(*p) for p in store.runs.list_pipelines()])
 
 
 def pipeline_page(request: Request) -> Response:
@@ -139,19 +139,19 @@ def runs_page(request: Request) -> Response:
     page = resources.Page.from_query(request.query_params)
     status = run_status_param(request)
     pipeline = request.query_params.get("pipeline") or None
-    runs = store.list_runs(pipeline_name=pipeline, status=status, limit=page.limit, offset=page.offset)
-    counts = store.step_status_counts([r.id for r in runs])
+    runs = store.runs.list_runs(pipeline_name=pipeline, status=status, limit=page.limit, offset=page.offset)
+    counts = store.overview.step_status_counts([r.id for r in runs])
     return render(request, "runs.html", title="Runs", runs=[resources.run(r, counts[r.id]) for r in runs],
-                  page=page, total=store.count_runs(pipeline_name=pipeline, status=status),
+                  page=page, total=store.runs.count_runs(pipeline_name=pipeline, status=status),
                   status=status, pipeline=pipeline)
 
 
 def _run_view(request: Request) -> dict[str, Any]:
     store = dashboard_of(request).store
-    run = store.get_run(request.path_params["run_id"])
-    steps = store.get_steps(run.id)
+    run = store.runs.get_run(request.path_params["run_id"])
+    steps = store.runs.get_steps(run.id)
     by_name = {s.name: resources.step(s) for s in steps}
-    outputs = store.get_artifacts({aid for s in steps for aid in s.outputs.values()})
+    outputs = store.artifacts.get_artifacts({aid for s in steps for aid in s.outputs.values()})
     return {
         "run": resources.run(run, _counts(steps)),
         "steps": list(by_name.values()),
@@ -195,14 +195,14 @@ def compare_page(request: Request) -> Response:
 # -- steps --------------------------------------------------------------------------------
 def step_page(request: Request) -> Response:
     store = dashboard_of(request).store
-    step = store.get_step_run(request.path_params["step_id"])
-    pipeline_name, run_id, _ = store.step_run_context(step.id)
-    run = store.get_run(run_id)
-    artifacts = store.get_artifacts([*step.inputs.values(), *step.outputs.values()])
+    step = store.runs.get_step_run(request.path_params["step_id"])
+    pipeline_name, run_id, _ = store.runs.step_run_context(step.id)
+    run = store.runs.get_run(run_id)
+    artifacts = store.artifacts.get_artifacts([*step.inputs.values(), *step.outputs.values()])
     source = None
     if step.cached_from:
         try:
-            source = resources.step(store.get_step_run(step.cached_from))
+            source = resources.step(store.runs.get_step_run(step.cached_from))
         except NotFoundError:
             source = None
     log = logs.tail(step.logs_uri)
@@ -214,7 +214,7 @@ def step_page(request: Request) -> Response:
 
 def step_log_text(request: Request) -> Response:
     store = dashboard_of(request).store
-    step = store.get_step_run(request.path_params["step_id"])
+    step = store.runs.get_step_run(request.path_params["step_id"])
     chunk = logs.tail(step.logs_uri, max_bytes=256 * 1024)
     return PlainTextResponse(chunk.text, headers={"x-content-type-options": "nosniff",
                                                   "content-security-policy": "default-src 'none'"})
@@ -225,23 +225,23 @@ def artifacts_page(request: Request) -> Response:
     store = dashboard_of(request).store
     page = resources.Page.from_query(request.query_params)
     type_name = request.query_params.get("type") or None
-    items = store.list_artifacts(limit=page.limit, offset=page.offset, type_name=type_name)
-    producers = store.step_run_names([a.producer_step_run_id for a in items if a.producer_step_run_id])
+    items = store.artifacts.list_artifacts(limit=page.limit, offset=page.offset, type_name=type_name)
+    producers = store.overview.step_run_names([a.producer_step_run_id for a in items if a.producer_step_run_id])
     return render(request, "artifacts.html", title="Artifacts", artifacts=[resources.artifact(a) for a in items],
                   producers=producers, page=page, type_name=type_name,
-                  total=store.count_artifacts_of_type(type_name) if type_name else store.count_artifacts())
+                  total=store.overview.count_artifacts_of_type(type_name) if type_name else store.artifacts.count_artifacts())
 
 
 def artifact_page(request: Request) -> Response:
     store = dashboard_of(request).store
-    artifact = store.get_artifact(request.path_params["artifact_id"])
+    artifact = store.artifacts.get_artifact(request.path_params["artifact_id"])
     return render(request, "artifact.html", title=f"Artifact {artifact.name}", artifact=resources.artifact(artifact),
-                  links=resources.links(store.artifact_links(artifact.id)), preview=previews.preview(artifact))
+                  links=resources.links(store.artifacts.artifact_links(artifact.id)), preview=previews.preview(artifact))
 
 
 def artifact_thumbnail(request: Request) -> Response:
     store = dashboard_of(request).store
-    artifact = store.get_artifact(request.path_params["artifact_id"])
+    artifact = store.artifacts.get_artifact(request.path_params["artifact_id"])
     data = previews.thumbnail(artifact)
     if data is None:
         raise NotFoundError(f"artifact '{artifact.id}' has no image to show")
@@ -251,8 +251,8 @@ def artifact_thumbnail(request: Request) -> Response:
 # -- stacks -------------------------------------------------------------------------------
 def stacks_page(request: Request) -> Response:
     store = dashboard_of(request).store
-    return render(request, "stacks.html", title="Stacks", stacks=[resources.stack(s) for s in store.list_stacks()],
-                  components=[resources.component(c) for c in store.list_components()])
+    return render(request, "stacks.html", title="Stacks", stacks=[resources.stack(s) for s in store.stacks.list_stacks()],
+                  components=[resources.component(c) for c in store.stacks.list_components()])
 
 
 def api_page(request: Request) -> Response:

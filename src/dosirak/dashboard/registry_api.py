@@ -20,7 +20,7 @@ MAX_ACTION_BODY = 4096
 
 def list_models(request: Request) -> Response:
     page = resources.Page.from_query(request.query_params)
-    models = registry.store_with(request, "list_models").list_models()
+    models = registry.store_with(request, "models").models.list_models()
     items = [resources.record(m) for m in models[page.offset: page.offset + page.limit]]
     return json_response(page.envelope(items, len(models)))
 
@@ -37,7 +37,7 @@ def get_model_version(request: Request) -> Response:
 
 def list_bundles(request: Request) -> Response:
     page = resources.Page.from_query(request.query_params)
-    bundles = registry.store_with(request, "list_bundles").list_bundles(request.query_params.get("name") or None)
+    bundles = registry.store_with(request, "bundles").bundles.list_bundles(request.query_params.get("name") or None)
     items = [resources.record(b) for b in bundles[page.offset: page.offset + page.limit]]
     return json_response(page.envelope(items, len(bundles)))
 

@@ -12,7 +12,7 @@ from dosirak.dashboard.pages import render
 
 
 def models_page(request: Request) -> Response:
-    models = registry.store_with(request, "list_models").list_models()
+    models = registry.store_with(request, "models").models.list_models()
     return render(request, "models.html", title="Models", models=[resources.record(m) for m in models],
                   deployed=registry.deployed_versions(dashboard_of(request)))
 
@@ -30,7 +30,7 @@ def model_version_page(request: Request) -> Response:
 
 
 def bundles_page(request: Request) -> Response:
-    bundles = registry.store_with(request, "list_bundles").list_bundles()
+    bundles = registry.store_with(request, "bundles").bundles.list_bundles()
     return render(request, "bundles.html", title="Bundles", bundles=[resources.record(b) for b in bundles])
 
 

@@ -3,7 +3,7 @@
 How to implement a deployer flavor: subclass :class:`BaseDeployer`, set ``flavor`` and
 ``config_model`` (a pydantic model in a separate module, see
 :mod:`dosirak.deployers.configs`), and implement the six methods below. ``deploy`` must
-record the deployment with :meth:`~dosirak.metadata.store.MetadataStore.create_deployment`
+record the deployment with :meth:`~dosirak.metadata._deployments.Deployments.create_deployment`
 before it starts anything, so that nothing runs that the store does not know, and must
 replace an active deployment of the same ``name`` without dropping requests. ``refresh``
 makes a record's status match reality (a vanished process is ``failed``, not

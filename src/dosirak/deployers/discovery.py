@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
@@ -60,6 +61,35 @@ def refresh(record: DeploymentRecord) -> DeploymentRecord:
     return deployer.refresh(record)
 
 
+#: At most this many status checks at once (each may wait on a cloud API's timeouts).
+MAX_CONCURRENT_REFRESHES = 8
+
+
+def refresh_all(records: Sequence[DeploymentRecord]) -> list[DeploymentRecord]:
+    """Each record refreshed (:func:`refresh`), in order; the slow checks run at the same time.
+
+    A local deployment is checked on this thread (its process table, instantly); one in a
+    cloud asks the cloud's API, which may take a network timeout when it cannot be reached,
+    so those checks run concurrently: listing ten unreachable endpoints costs one timeout,
+    not ten.
+    """
+    slow = [i for i, r in enumerate(records) if r.flavor != "local"]
+    if len(slow) < 2:
+        return [refresh(r) for r in records]
+    from concurrent.futures import ThreadPoolExecutor
+
+    refreshed = list(records)
+    with ThreadPoolExecutor(max_workers=min(MAX_CONCURRENT_REFRESHES, len(slow)),
+                            thread_name_prefix="dosirak-refresh") as pool:
+        checks = {i: pool.submit(refresh, records[i]) for i in slow}
+        for i, r in enumerate(records):
+            if i not in checks:
+                refreshed[i] = refresh(r)
+        for i, check in checks.items():
+            refreshed[i] = check.result()
+    return refreshed
+
+
 def find_model_server(
     *,
     pipeline_name: str | None = None,
@@ -85,8 +115,8 @@ def find_model_server(
         with servers[0].client() as client:
             print(servers[0].url, client.predict_ndarray(images))
     """
-    records = get_store().list_deployments(pipeline_name=pipeline_name, step_name=step_name, model_name=model_name)
-    found = [ModelServer.of(refresh(r)) for r in records]
+    records = get_store().deployments.list_deployments(pipeline_name=pipeline_name, step_name=step_name, model_name=model_name)
+    found = [ModelServer.of(r) for r in refresh_all(records)]
     if running:
         found = [r for r in found if r.status == "running"]
     return sorted(found, key=lambda r: r.started_at or r.created_at, reverse=True)
@@ -108,4 +138,4 @@ def find_prediction_service(pipeline_name: str | None, step_name: str | None, mo
     return found[0].prediction_service(timeout_s=timeout_s)
 
 
-__all__ = ["ModelServer", "find_model_server", "find_prediction_service", "refresh"]
+__all__ = ["ModelServer", "find_model_server", "find_prediction_service", "refresh", "refresh_all"]

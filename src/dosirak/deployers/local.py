@@ -164,7 +164,7 @@ class LocalDeployer(BaseDeployer):
         _check_api_keys(key_env)
         store = self._store()
         # only this flavor's deployments: a SageMaker endpoint of the same name is not a process to replace
-        listed = store.list_deployments(name=request.name, statuses=LIVE_DEPLOYMENT_STATUSES)
+        listed = store.deployments.list_deployments(name=request.name, statuses=LIVE_DEPLOYMENT_STATUSES)
         previous = [d for d in (self.refresh(r) for r in listed if r.flavor == self.flavor)
                     if d.status in SERVING_DEPLOYMENT_STATUSES]
         host = request.host or str(self.options["host"])
@@ -178,7 +178,7 @@ class LocalDeployer(BaseDeployer):
         config = {"target": request.target, "workers": workers, "cwd": request.cwd,
                   "timeout_s": request.timeout_s, "requested_port": wanted, "api_key_env": key_env}
         try:
-            record = store.create_deployment(
+            record = store.deployments.create_deployment(
                 name=request.name, deployer=self.name, flavor=self.flavor, status="starting", host=host, port=port,
                 url=f"http://{host}:{port}", bundle_id=request.bundle_id, model_name=request.model_name,
                 model_version_id=request.model_version_id, pipeline_name=request.pipeline_name,
@@ -188,10 +188,10 @@ class LocalDeployer(BaseDeployer):
         finally:
             if inherited is not None:
                 inherited.close()  # the new server holds its own reference now (or failed, and the old one serves on)
-        record = store.switch_deployments(record.id, [d.id for d in previous])
+        record = store.deployments.switch_deployments(record.id, [d.id for d in previous])
         for old in previous:
             self._terminate(old)
-            store.update_deployment(old.id, status="stopped", stopped_at=_now())
+            store.deployments.update_deployment(old.id, status="stopped", stopped_at=_now())
             log.info("deployment %s (%s) replaced by %s at %s", old.id[:8], old.url, record.id[:8], record.url)
         log.info("deployment %s serves %s at %s (docs: %s/docs)", record.id[:8], request.target, record.url,
                  record.url)
@@ -213,7 +213,7 @@ class LocalDeployer(BaseDeployer):
             return free_port(host)
         if port_is_free(host, wanted):
             return wanted
-        taken = {d.port for d in self._store().list_deployments(statuses=LIVE_DEPLOYMENT_STATUSES) if d.host == host}
+        taken = {d.port for d in self._store().deployments.list_deployments(statuses=LIVE_DEPLOYMENT_STATUSES) if d.host == host}
         if wanted not in held_by_us and self.options["port_policy"] == "fail":
             raise PortInUseError(
                 f"port {wanted} on {host} is in use by another process; pass another port (port=... on the "
@@ -282,18 +282,18 @@ class LocalDeployer(BaseDeployer):
             pid = int(launched.stdout.strip())
         except (subprocess.SubprocessError, ValueError, OSError) as exc:
             detail = getattr(exc, "stderr", "") or exc
-            store.update_deployment(record.id, status="failed", error=f"cannot start: {detail}", stopped_at=_now())
+            store.deployments.update_deployment(record.id, status="failed", error=f"cannot start: {detail}", stopped_at=_now())
             raise DeploymentStartError(f"cannot start `dosirak serve` for deployment {record.id[:8]}: {detail}") from exc
-        record = store.update_deployment(record.id, pid=pid, pid_start=process.start_time(pid), log_path=str(log_path),
+        record = store.deployments.update_deployment(record.id, pid=pid, pid_start=process.start_time(pid), log_path=str(log_path),
                                          started_at=utcnow(), status="starting", error=None, stopped_at=None)
         timeout = float(cfg.get("timeout_s") or self.options["ready_timeout_s"])
         try:
             self._wait_ready(record, timeout, control if inherited is not None else None)
         except DeploymentStartError as exc:
             self._terminate(record)
-            store.update_deployment(record.id, status="failed", error=str(exc), stopped_at=_now())
+            store.deployments.update_deployment(record.id, status="failed", error=str(exc), stopped_at=_now())
             raise
-        return store.update_deployment(record.id, status="running")
+        return store.deployments.update_deployment(record.id, status="running")
 
     def _wait_ready(self, record: DeploymentRecord, timeout: float, control: Path | None = None) -> None:
         """Until ``record``'s server is ready: ``/readyz`` answers 200, or with ``control`` its control socket says so."""
@@ -326,7 +326,7 @@ class LocalDeployer(BaseDeployer):
         if record.status not in LIVE_DEPLOYMENT_STATUSES or process.is_alive(record.pid, record.pid_start):
             return record
         if record.status == "stopping":
-            return self._store().update_deployment(record.id, status="stopped", stopped_at=_now())
+            return self._store().deployments.update_deployment(record.id, status="stopped", stopped_at=_now())
         reused = record.pid is not None and process.is_alive(record.pid)
         why = (f"process {record.pid} is gone; its PID now belongs to another process" if reused
                else f"process {record.pid} exited or was killed")
@@ -335,42 +335,42 @@ class LocalDeployer(BaseDeployer):
         last = tail(record.log_path, 5)
         error = f"{why}; last lines of {record.log_path}:\n{last}" if last else why
         log.warning("deployment %s was %s but %s: marked failed", record.id[:8], record.status, why)
-        return self._store().update_deployment(record.id, status="failed", error=error, stopped_at=_now())
+        return self._store().deployments.update_deployment(record.id, status="failed", error=error, stopped_at=_now())
 
     def stop(self, deployment_id: str) -> DeploymentRecord:
         store = self._store()
-        record = self.refresh(store.get_deployment(deployment_id))
+        record = self.refresh(store.deployments.get_deployment(deployment_id))
         if record.status not in LIVE_DEPLOYMENT_STATUSES:
             return record
-        store.update_deployment(record.id, status="stopping")
+        store.deployments.update_deployment(record.id, status="stopping")
         self._terminate(record)
         log.info("deployment %s stopped", record.id[:8])
-        return store.update_deployment(record.id, status="stopped", stopped_at=_now())
+        return store.deployments.update_deployment(record.id, status="stopped", stopped_at=_now())
 
     def start(self, deployment_id: str) -> DeploymentRecord:
         store = self._store()
-        record = self.refresh(store.get_deployment(deployment_id))
+        record = self.refresh(store.deployments.get_deployment(deployment_id))
         if record.status in LIVE_DEPLOYMENT_STATUSES:
             raise DeploymentError(f"deployment {record.id[:8]} is already {record.status} at {record.url}")
-        others = [d for d in (self.refresh(r) for r in store.list_deployments(name=record.name, statuses=LIVE_DEPLOYMENT_STATUSES)
+        others = [d for d in (self.refresh(r) for r in store.deployments.list_deployments(name=record.name, statuses=LIVE_DEPLOYMENT_STATUSES)
                               if r.flavor == self.flavor) if d.id != record.id]
         if others:
             raise DeploymentError(f"deployment {others[0].id[:8]} of '{record.name}' is {others[0].status} at "
                                   f"{others[0].url}; stop it first, or deploy again to replace it")
         _check_api_keys(record.config.get("api_key_env"))
         port = self._choose_port(str(record.host), int(record.port or 0), held_by_us=set())
-        record = store.update_deployment(record.id, port=port, url=f"http://{record.host}:{port}")
+        record = store.deployments.update_deployment(record.id, port=port, url=f"http://{record.host}:{port}")
         return self._launch(record)
 
     def delete(self, deployment_id: str) -> DeploymentRecord:
         """Stop a deployment if needed and forget it (its log directory too)."""
         record = self.stop(deployment_id)
-        deleted = self._store().delete_deployment(record.id)
+        deleted = self._store().deployments.delete_deployment(record.id)
         shutil.rmtree(get_settings().deployments_root / record.id, ignore_errors=True)
         return deleted
 
     def logs(self, deployment_id: str, *, follow: bool = False) -> Iterator[str]:
-        record = self._store().get_deployment(deployment_id)
+        record = self._store().deployments.get_deployment(deployment_id)
         if not record.log_path or not Path(record.log_path).exists():
             raise DeploymentError(f"deployment {record.id[:8]} has no log yet (status {record.status})")
         with open(record.log_path, encoding="utf-8", errors="replace") as fh:

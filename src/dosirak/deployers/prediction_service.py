@@ -114,7 +114,7 @@ class PredictionService:
 
     def is_running(self) -> bool:
         """Whether the deployment is (still) recorded as running, with its process alive."""
-        return refresh(get_store().get_deployment(self.deployment_id)).status == "running"
+        return refresh(get_store().deployments.get_deployment(self.deployment_id)).status == "running"
 
     def close(self) -> None:
         """Close the HTTP connections (the handle reconnects on the next call)."""

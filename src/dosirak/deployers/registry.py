@@ -128,7 +128,7 @@ def pushed_images(bundle_tag: str, repository: Repository) -> list[ImageRecord]:
     """Images of the recorded bundle ``bundle_tag`` pushed to ``repository``, newest first (from the store)."""
     record = bundles.get(bundle_tag)
     prefix = f"{repository.uri}@"
-    return [i for i in get_store().list_images(record.id) if i.location == "registry" and i.reference.startswith(prefix)]
+    return [i for i in get_store().bundles.list_images(record.id) if i.location == "registry" and i.reference.startswith(prefix)]
 
 
 def find_pushed(config: DeployConfig, aws: AWS | None) -> Image | None:

@@ -301,7 +301,7 @@ class Endpoints:
         except DeploymentError as exc:
             where = self.inventory(name)
             if row:
-                self._store().update_deployment(row[0].id, status="failed", error=f"{exc}; {where}",
+                self._store().deployments.update_deployment(row[0].id, status="failed", error=f"{exc}; {where}",
                                                 stopped_at=_now())
             raise DeploymentError(f"{exc}; {where}") from exc
         record = self._record_done(row[0] if row else None, config, image, wanted, lineage, endpoint)
@@ -475,7 +475,7 @@ class Endpoints:
         return get_store()
 
     def _live_rows(self, name: str) -> list[DeploymentRecord]:
-        return [r for r in self._store().list_deployments(name=name, statuses=LIVE_DEPLOYMENT_STATUSES)
+        return [r for r in self._store().deployments.list_deployments(name=name, statuses=LIVE_DEPLOYMENT_STATUSES)
                 if r.flavor == FLAVOR]
 
     def _row_config(self, config: DeployConfig, image: Image, wanted: Plan, lineage: Lineage) -> dict[str, Any]:
@@ -489,7 +489,7 @@ class Endpoints:
                 "environment": sorted(config.environment)}  # names only: values may be credentials
 
     def _record_start(self, config: DeployConfig, image: Image, wanted: Plan, lineage: Lineage) -> DeploymentRecord:
-        return self._store().create_deployment(  # type: ignore[no-any-return]
+        return self._store().deployments.create_deployment(  # type: ignore[no-any-return]
             name=config.name, deployer=lineage.deployer, flavor=FLAVOR, status="starting",
             url=invocations_url(str(self.aws.region), config.name), bundle_id=lineage.bundle_id,
             model_name=lineage.model_name, model_version_id=lineage.model_version_id,
@@ -505,19 +505,19 @@ class Endpoints:
             same = next((r for r in live if r.config.get("endpoint_config_name") == wanted.endpoint_config_name
                          and r.config.get("region") == self.aws.region), None)
             if same is not None:  # nothing changed: the recorded row is still true
-                return store.update_deployment(same.id, status="running")  # type: ignore[no-any-return]
+                return store.deployments.update_deployment(same.id, status="running")  # type: ignore[no-any-return]
             row = self._record_start(config, image, wanted, lineage)
-        store.update_deployment(row.id, extra={"endpoint_arn": endpoint.get("EndpointArn")})
-        record = store.switch_deployments(row.id, [r.id for r in live if r.config.get("region") == self.aws.region])
+        store.deployments.update_deployment(row.id, extra={"endpoint_arn": endpoint.get("EndpointArn")})
+        record = store.deployments.switch_deployments(row.id, [r.id for r in live if r.config.get("region") == self.aws.region])
         for old in live:
             if old.config.get("region") == self.aws.region:
-                store.update_deployment(old.id, status="stopped", stopped_at=_now())
+                store.deployments.update_deployment(old.id, status="stopped", stopped_at=_now())
         return record  # type: ignore[no-any-return]
 
     def _record_destroyed(self, name: str) -> None:
         for row in self._live_rows(name):
             if row.config.get("region") == self.aws.region:
-                self._store().update_deployment(row.id, status="stopped", stopped_at=_now())
+                self._store().deployments.update_deployment(row.id, status="stopped", stopped_at=_now())
 
 
 def endpoint_status(record: DeploymentRecord) -> tuple[DeploymentStatus, str | None]:

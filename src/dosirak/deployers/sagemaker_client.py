@@ -86,7 +86,7 @@ def bundle_openapi(bundle_id: str | None) -> dict[str, Any] | None:
     if not bundle_id:
         return None
     try:
-        path = Path(get_store().get_bundle_by_id(bundle_id).path) / "openapi.json"
+        path = Path(get_store().bundles.get_bundle_by_id(bundle_id).path) / "openapi.json"
         document = json.loads(path.read_text(encoding="utf-8"))
     except (NotFoundError, OSError, ValueError):
         return None

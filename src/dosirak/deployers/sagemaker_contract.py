@@ -77,7 +77,7 @@ class ContractReport:
 def local_image(config: DeployConfig) -> ImageRecord:
     """The image to run: the local build of the config's bundle, the pushed one's source when known."""
     record = bundles.get(config.bundle)
-    images = get_store().list_images(record.id)
+    images = get_store().bundles.list_images(record.id)
     pushed = [i for i in images if i.location == "registry"]
     local = [i for i in images if i.location == "local"]
     if pushed:

@@ -107,7 +107,7 @@ class SageMakerDeployer(BaseDeployer):
         changes: dict[str, Any] = {"status": status}
         if status in ENDED_DEPLOYMENT_STATUSES:
             changes.update(stopped_at=_now(), error=reason)
-        return get_store().update_deployment(record.id, **changes)
+        return get_store().deployments.update_deployment(record.id, **changes)
 
     def _endpoints(self, record: DeploymentRecord) -> Any:
         return Endpoints(AWS(record.config.get("region")))
@@ -115,7 +115,7 @@ class SageMakerDeployer(BaseDeployer):
     def stop(self, deployment_id: str) -> DeploymentRecord:
         """Delete the endpoint; its model and configuration stay, so ``start`` can bring it back."""
         store = get_store()
-        record = self.refresh(store.get_deployment(deployment_id))
+        record = self.refresh(store.deployments.get_deployment(deployment_id))
         if record.status not in SERVING_DEPLOYMENT_STATUSES:
             return record
         name = record.config.get("endpoint_name") or record.name
@@ -123,42 +123,42 @@ class SageMakerDeployer(BaseDeployer):
         if endpoints.describe(name) is not None:
             with translated(f"deleting endpoint {name}"):
                 endpoints.sm.delete_endpoint(EndpointName=name)
-        return store.update_deployment(record.id, status="stopped", stopped_at=_now())
+        return store.deployments.update_deployment(record.id, status="stopped", stopped_at=_now())
 
     def start(self, deployment_id: str) -> DeploymentRecord:
         """Create the endpoint again on the recorded configuration and wait for InService."""
         store = get_store()
-        record = self.refresh(store.get_deployment(deployment_id))
+        record = self.refresh(store.deployments.get_deployment(deployment_id))
         if record.status in SERVING_DEPLOYMENT_STATUSES:
             raise DeploymentError(f"deployment {record.id[:8]} is already {record.status}")
         name = record.config.get("endpoint_name") or record.name
         endpoints = self._endpoints(record)
         with translated(f"creating endpoint {name}"):
             endpoints.sm.create_endpoint(EndpointName=name, EndpointConfigName=record.config["endpoint_config_name"])
-        store.update_deployment(record.id, status="starting", error=None, stopped_at=None)
+        store.deployments.update_deployment(record.id, status="starting", error=None, stopped_at=None)
         try:
             timeouts = record.config.get("timeouts") or {}
             endpoints.wait(name, timeout_s=float(timeouts.get("endpoint_s", 1800.0)),
                            poll_s=float(timeouts.get("poll_s", 15.0)))
         except DeploymentError as exc:
-            store.update_deployment(record.id, status="failed", error=str(exc), stopped_at=_now())
+            store.deployments.update_deployment(record.id, status="failed", error=str(exc), stopped_at=_now())
             raise
-        return store.update_deployment(record.id, status="running")
+        return store.deployments.update_deployment(record.id, status="running")
 
     def delete(self, deployment_id: str) -> DeploymentRecord:
         """Destroy the endpoint and every configuration and model of it, then forget the deployment."""
         store = get_store()
-        record = store.get_deployment(deployment_id)
+        record = store.deployments.get_deployment(deployment_id)
         name = record.config.get("endpoint_name") or record.name
         endpoints = self._endpoints(record)
         if endpoints.describe(name) is not None or any(endpoints.owned(name)):
             endpoints.destroy(name)
-        store.update_deployment(record.id, status="stopped", stopped_at=record.stopped_at or _now())
-        return store.delete_deployment(record.id)
+        store.deployments.update_deployment(record.id, status="stopped", stopped_at=record.stopped_at or _now())
+        return store.deployments.delete_deployment(record.id)
 
     def logs(self, deployment_id: str, *, follow: bool = False) -> Iterator[str]:
         """The endpoint's CloudWatch log lines (``/aws/sagemaker/Endpoints/NAME``); ``follow`` is not supported."""
-        record = get_store().get_deployment(deployment_id)
+        record = get_store().deployments.get_deployment(deployment_id)
         name = record.config.get("endpoint_name") or record.name
         client = AWS(record.config.get("region")).client("logs")
         group = f"/aws/sagemaker/Endpoints/{name}"

@@ -35,6 +35,8 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 #: PostgreSQL advisory lock keys: schema migrations (session lock), writes (transaction lock).
 PG_MIGRATION_LOCK = 727001
 PG_WRITE_LOCK = 727002
+#: PostgreSQL's SQLSTATE for "disk full".
+PG_DISK_FULL = "53100"
 
 
 def known_revisions() -> list[str]:
@@ -84,7 +86,8 @@ def _install_sqlite_hooks(engine: Engine) -> None:
 def write_transaction(engine: Engine) -> Iterator[Connection]:
     """One write transaction: committed on success, rolled back on any error.
 
-    A SQLite file on a full disk is a StoreError saying "disk full".
+    A SQLite file on a full disk, or a PostgreSQL server out of disk space (SQLSTATE
+    53100), is a StoreError saying "disk full"; nothing of the transaction is written.
     """
     try:
         with engine.connect() as conn:
@@ -101,6 +104,13 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
         path = engine.url.database if engine.dialect.name == "sqlite" else None
         if path and path != ":memory:" and disk.out_of_space(exc, path):
             raise StoreError(disk.full_message(path, "writing the metadata store", exc.orig)) from exc
+        if getattr(exc.orig, "sqlstate", None) == PG_DISK_FULL:
+            server = f"{engine.url.host or 'localhost'}:{engine.url.port or 5432}/{engine.url.database}"
+            first_line = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else "no detail"
+            raise StoreError(
+                f"disk full: the PostgreSQL server of the metadata store ({server}) has no space left "
+                f"({first_line}); nothing of this change was written. Free space on the database server's "
+                "disk (or the tablespace holding this database) and try again") from exc
         raise
 
 

@@ -134,7 +134,7 @@ def save(
                 shared.upload(remote, target, uri)
             return str(target)
 
-        record = _store().create_model_version(
+        record = _store().models.create_model_version(
             name, framework=handler.name, place=place, files=hashes, metadata=meta, metrics=mets, labels=labs,
             signatures=sigs, libraries=libraries, run_id=run_id, step_run_id=step_run_id, artifact_id=artifact_id,
             trusted=True, extra={"handler": info, **({"shared_root": remote.root} if remote is not None else {})},
@@ -165,7 +165,7 @@ def _remove_unrecorded(placed: builtins.list[Path]) -> None:
     if not placed:
         return
     try:
-        recorded = _store().model_version_uris()
+        recorded = _store().references.model_version_uris()
     except Exception:  # noqa: BLE001 - the error being raised matters more
         log.warning("could not check whether %s was recorded; `dosirak gc` removes it if not", placed[0])
         return
@@ -177,7 +177,7 @@ def _remove_unrecorded(placed: builtins.list[Path]) -> None:
 def get(tag: str) -> ModelVersion:
     """The version named by ``NAME[:VERSION|:latest|:ALIAS]``; NotFoundError if there is none."""
     name, ref = parse_tag(tag)
-    return ModelVersion.from_record(_store().get_model_version(name, ref))
+    return ModelVersion.from_record(_store().models.get_model_version(name, ref))
 
 
 def load(tag: str, *, trusted: bool | None = None) -> Any:
@@ -187,29 +187,29 @@ def load(tag: str, *, trusted: bool | None = None) -> Any:
 
 def list() -> builtins.list[ModelRecord]:  # noqa: A001 - the registry's natural verb
     """Every model with its version count, newest version and aliases."""
-    return _store().list_models()  # type: ignore[no-any-return]
+    return _store().models.list_models()  # type: ignore[no-any-return]
 
 
 def versions(name: str) -> builtins.list[ModelVersion]:
     """Every version of ``name``, newest first."""
-    return [ModelVersion.from_record(r) for r in _store().list_model_versions(name)]
+    return [ModelVersion.from_record(r) for r in _store().models.list_model_versions(name)]
 
 
 def alias(tag: str, alias_name: str, *, actor: str | None = None) -> AliasMoveRecord:
     """Point ``alias_name`` (e.g. ``production``) at the version ``tag`` names; the move is kept."""
     name, ref = parse_tag(tag)
-    version = _store().get_model_version(name, ref)
-    return _store().set_model_alias(name, alias_name, version.version, actor=actor)  # type: ignore[no-any-return]
+    version = _store().models.get_model_version(name, ref)
+    return _store().models.set_model_alias(name, alias_name, version.version, actor=actor)  # type: ignore[no-any-return]
 
 
 def remove_alias(name: str, alias_name: str, *, actor: str | None = None) -> None:
     """Remove an alias from a model (kept in the history)."""
-    _store().remove_model_alias(name, alias_name, actor=actor)
+    _store().models.remove_model_alias(name, alias_name, actor=actor)
 
 
 def alias_history(name: str) -> builtins.list[AliasMoveRecord]:
     """Every alias move of ``name``, oldest first."""
-    return _store().model_alias_history(name)  # type: ignore[no-any-return]
+    return _store().models.model_alias_history(name)  # type: ignore[no-any-return]
 
 
 def delete(tag: str) -> builtins.list[ModelVersion]:
@@ -220,10 +220,10 @@ def delete(tag: str) -> builtins.list[ModelVersion]:
     name, sep, ref = str(tag).partition(":")
     store = _store()
     if sep:
-        version = store.get_model_version(name, ref)
-        records = [store.delete_model_version(name, version.version)]
+        version = store.models.get_model_version(name, ref)
+        records = [store.models.delete_model_version(name, version.version)]
     else:
-        records = store.delete_model(name)
+        records = store.models.delete_model(name)
     deleted = [ModelVersion.from_record(r) for r in records]
     for v in deleted:
         shutil.rmtree(v.path, ignore_errors=True)

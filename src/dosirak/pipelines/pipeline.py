@@ -70,13 +70,13 @@ class Pipeline:
         given = self.signature.bind_partial(*args, **kwargs).arguments  # _bind checked they bind
         dag = self.compile(values, cfg, explicit=list(given))
         # defining a pipeline loads no metadata store and no run machinery (40 ms): running one does
-        from dosirak.metadata.recorder import get_recorder  # lazy: startup
+        from dosirak.metadata.store import get_store  # lazy: startup
         from dosirak.pipelines import progress  # lazy: startup
         from dosirak.pipelines.run import ActiveRun  # lazy: startup
         from dosirak.pipelines.views import RunView  # lazy: startup
         from dosirak.stack.stack import load_stack  # lazy: startup
 
-        store = get_recorder()
+        store = get_store()
         active = load_stack(store, stack or cfg.get("stack"))
         display = progress.for_run()
         try:
@@ -95,7 +95,7 @@ class Pipeline:
             status = run.finish()
         finally:
             display.close()
-        view = RunView(store.get_run(run.id), store)
+        view = RunView(store.runs.get_run(run.id), store)
         if status == "failed":
             failed = next(s for s in view.steps.values() if s.status == "failed")
             raise RunFailedError(

@@ -18,7 +18,7 @@ from dosirak.statuses import RunStatus, StepStatus
 
 if TYPE_CHECKING:
     from dosirak.artifacts.store import BaseArtifactStore
-    from dosirak.metadata.recorder import RunRecorder
+    from dosirak.metadata.store import MetadataStore
     from dosirak.pipelines.dag import DAG
     from dosirak.pipelines.progress import RunProgress
 
@@ -49,7 +49,7 @@ class ActiveRun:
         self,
         dag: DAG,
         *,
-        store: RunRecorder,
+        store: MetadataStore,
         artifact_store: BaseArtifactStore,
         parameters: dict[str, Any],
         config: dict[str, Any],
@@ -88,9 +88,9 @@ class ActiveRun:
         """
         dag = self.dag
         self.started = time.monotonic()
-        self.store.reap_abandoned_runs()
+        self.store.runs.reap_abandoned_runs()
         self._sweep_abandoned()
-        self.store.create_run(
+        self.store.runs.create_run(
             run_id=self.id, name=self.name, pipeline_name=dag.pipeline_name, parameters=self._parameters,
             config=self._config, dag=dag.to_json(), stack_name=self._stack_name, orchestrator=self._orchestrator,
             steps=[{"id": self.step_run_ids[n.name], "name": n.name, "step_type": n.step.step_type,
@@ -122,7 +122,7 @@ class ActiveRun:
     def _heartbeat(self) -> None:
         while not self._stop.wait(HEARTBEAT_INTERVAL_S):
             try:
-                self.store.heartbeat(self.id)
+                self.store.runs.heartbeat(self.id)
             except Exception:  # noqa: BLE001 - a missed beat is not fatal
                 log.debug("heartbeat failed", exc_info=True)
 
@@ -149,7 +149,7 @@ class ActiveRun:
     def skip(self, step_name: str, because: str) -> None:
         reason = f"skipped because step '{because}' did not finish"
         self.outcomes[step_name] = StepOutcome("skipped", error=reason)
-        self.store.skip_steps(self.id, [step_name], reason)
+        self.store.runs.skip_steps(self.id, [step_name], reason)
         self.step_ended(step_name, "skipped", note=f"step '{because}' did not finish")
 
     def finish(self) -> RunStatus:
@@ -160,16 +160,16 @@ class ActiveRun:
         failed = [name for name, o in self.outcomes.items() if o.status == "failed"]
         missing = [n.name for n in self.dag.nodes if n.name not in self.outcomes]
         if missing:
-            self.store.skip_steps(self.id, missing, "the run stopped before this step ran")
+            self.store.runs.skip_steps(self.id, missing, "the run stopped before this step ran")
         if failed:
             first = self.outcomes[failed[0]]
             error = f"step '{failed[0]}' failed: {first.error}"
-            self.store.finish_run(self.id, status="failed", error=error)
+            self.store.runs.finish_run(self.id, status="failed", error=error)
             log.info("run %s failed: %s", self.name, error)
             self.progress.run_finished(self.name, "failed", time.monotonic() - self.started,
                                        steps=len(self.dag.nodes), cached=self._cached(), error=error)
             return "failed"
-        self.store.finish_run(self.id, status="completed")
+        self.store.runs.finish_run(self.id, status="completed")
         cached = self._cached()
         log.info("run %s completed (%d steps, %d cached)", self.name, len(self.outcomes), cached)
         self.progress.run_finished(self.name, "completed", time.monotonic() - self.started,
@@ -185,8 +185,8 @@ class ActiveRun:
         self.metrics.stop()
         self._release()
         missing = [n.name for n in self.dag.nodes if n.name not in self.outcomes]
-        self.store.skip_steps(self.id, missing, error)
-        self.store.finish_run(self.id, status="failed", error=error)
+        self.store.runs.skip_steps(self.id, missing, error)
+        self.store.runs.finish_run(self.id, status="failed", error=error)
         log.info("run %s failed: %s", self.name, error)
 
     def cancel(self) -> str:
@@ -200,7 +200,7 @@ class ActiveRun:
         self._release()
         step = self.interrupted or next(iter(self.running), None)
         during = f" during step '{step}'" if step else ""
-        self.store.cancel_run(self.id, error=f"{CANCELLED_BY_USER}{during}",
+        self.store.runs.cancel_run(self.id, error=f"{CANCELLED_BY_USER}{during}",
                               skipped_because=f"the run was {CANCELLED_BY_USER}")
         line = f"run {self.name} {CANCELLED_BY_USER}{during}; {self._resume_hint()}"
         log.info("%s", line)

@@ -70,7 +70,7 @@ def prepare(run: ActiveRun, node: StepNode) -> StepInvocation | StepOutcome:
         if hit is not None:
             return hit
     log_uri = run.artifact_store.log_path(run.id, node.name)
-    run.store.start_step(step_run_id, cache_key=key, cache_parts=parts,
+    run.store.runs.start_step(step_run_id, cache_key=key, cache_parts=parts,
                          source_code=node.step.source_code, inputs=input_ids, logs_uri=log_uri)
     run.step_started(node.name)
     return StepInvocation(pipeline_name=run.pipeline_name, run_id=run.id, run_name=run.name,
@@ -121,7 +121,7 @@ def record(run: ActiveRun, invocation: StepInvocation, result: StepResult) -> St
     store = run.store
     if result.status == "completed":
         try:
-            store.finish_step(invocation.step_run_id, status="completed", new_artifacts=result.new,
+            store.runs.finish_step(invocation.step_run_id, status="completed", new_artifacts=result.new,
                               outputs={k: a.id for k, a in result.outputs.items()}, attempts=result.attempts,
                               logs_uri=result.logs_uri)
         except BaseException:
@@ -129,7 +129,7 @@ def record(run: ActiveRun, invocation: StepInvocation, result: StepResult) -> St
             raise
         run.step_ended(name, "completed")
         return StepOutcome("completed", outputs=result.outputs)
-    store.finish_step(invocation.step_run_id, status=result.status, error=result.error, traceback=result.traceback,
+    store.runs.finish_step(invocation.step_run_id, status=result.status, error=result.error, traceback=result.traceback,
                       attempts=result.attempts, logs_uri=result.logs_uri)
     if result.status == "cancelled":
         run.step_ended(name, "cancelled")
@@ -145,7 +145,7 @@ def record_cancelled(run: ActiveRun, invocation: StepInvocation) -> None:
     """Record ``invocation`` cancelled by the user while it computes elsewhere (its result will not be recorded)."""
     log_uri = invocation.log_uri if run.artifact_store.size(invocation.log_uri) is not None else None
     _record_logged(run, invocation.step_run_id, None, {})
-    run.store.finish_step(invocation.step_run_id, status="cancelled", error=CANCELLED_BY_USER, logs_uri=log_uri)
+    run.store.runs.finish_step(invocation.step_run_id, status="cancelled", error=CANCELLED_BY_USER, logs_uri=log_uri)
     run.step_ended(invocation.name, "cancelled")
 
 
@@ -181,7 +181,7 @@ def _reuse_cached(run: ActiveRun, node: StepNode, step_run_id: str, key: str, pa
         gone.append(not present)
         return present
 
-    hit = run.store.reuse_cached(step_run_id, cache_key=key, cache_parts=parts, source_code=node.step.source_code,
+    hit = run.store.runs.reuse_cached(step_run_id, cache_key=key, cache_parts=parts, source_code=node.step.source_code,
                                  inputs=input_ids, usable=usable)
     if hit is not None:
         source_id, outputs = hit

@@ -12,7 +12,6 @@ from dosirak.errors import NotFoundError
 from dosirak.metadata.records import ArtifactRecord, RunRecord, StepRunRecord
 
 if TYPE_CHECKING:
-    from dosirak.metadata.recorder import RunRecorder
     from dosirak.metadata.store import MetadataStore
     from dosirak.statuses import RunStatus, StepStatus
 
@@ -73,7 +72,7 @@ class ArtifactView:
 class StepRunView:
     """One step of a run: status, timings, inputs and outputs, logs."""
 
-    def __init__(self, record: StepRunRecord, store: RunRecorder) -> None:
+    def __init__(self, record: StepRunRecord, store: MetadataStore) -> None:
         self.record = record
         self._store = store
 
@@ -100,13 +99,13 @@ class StepRunView:
         if not self.record.cached_from:
             return None
         try:
-            return StepRunView(self._store.get_step_run(self.record.cached_from), self._store)
+            return StepRunView(self._store.runs.get_step_run(self.record.cached_from), self._store)
         except NotFoundError:
             return None
 
     @cached_property
     def _artifacts(self) -> dict[str, ArtifactRecord]:
-        return self._store.get_artifacts([*self.record.inputs.values(), *self.record.outputs.values()])
+        return self._store.artifacts.get_artifacts([*self.record.inputs.values(), *self.record.outputs.values()])
 
     @property
     def outputs(self) -> dict[str, ArtifactView]:
@@ -128,7 +127,7 @@ class StepRunView:
         """What the step printed and logged ('' if nothing); a cache hit shows the reused run's logs."""
         uri = self.record.logs_uri
         if not uri and self.record.status == "cached" and self.record.cached_from:
-            source = StepRunView(self._store.get_step_run(self.record.cached_from), self._store)
+            source = StepRunView(self._store.runs.get_step_run(self.record.cached_from), self._store)
             text = source.logs(limit)
             return (f"(cached: these are the logs of step '{source.name}' in run {source.run_id[:8]})\n{text}"
                     if text else "")
@@ -148,7 +147,7 @@ class StepRunView:
 class RunView:
     """One pipeline run: ``.status``, ``.steps[name]``, timings and parameters."""
 
-    def __init__(self, record: RunRecord, store: RunRecorder) -> None:
+    def __init__(self, record: RunRecord, store: MetadataStore) -> None:
         self.record = record
         self._store = store
 
@@ -165,11 +164,11 @@ class RunView:
 
     @cached_property
     def steps(self) -> dict[str, StepRunView]:
-        return {s.name: StepRunView(s, self._store) for s in self._store.get_steps(self.id)}
+        return {s.name: StepRunView(s, self._store) for s in self._store.runs.get_steps(self.id)}
 
     def refresh(self) -> RunView:
         """A new view with the run's current state."""
-        return RunView(self._store.get_run(self.id), self._store)
+        return RunView(self._store.runs.get_run(self.id), self._store)
 
     def __repr__(self) -> str:
         return f"<run {self.name} {self.status}>"
@@ -186,16 +185,16 @@ class PipelineView:
         self._store = store
 
     def runs(self, limit: int = 50) -> list[RunView]:
-        return [RunView(r, self._store) for r in self._store.list_runs(pipeline_name=self.name, limit=limit)]
+        return [RunView(r, self._store) for r in self._store.runs.list_runs(pipeline_name=self.name, limit=limit)]
 
     @property
     def last_run(self) -> RunView | None:
-        runs = self._store.list_runs(pipeline_name=self.name, limit=1)
+        runs = self._store.runs.list_runs(pipeline_name=self.name, limit=1)
         return RunView(runs[0], self._store) if runs else None
 
     @property
     def last_successful_run(self) -> RunView | None:
-        runs = self._store.list_runs(pipeline_name=self.name, status="completed", limit=1)
+        runs = self._store.runs.list_runs(pipeline_name=self.name, status="completed", limit=1)
         return RunView(runs[0], self._store) if runs else None
 
     def __repr__(self) -> str:

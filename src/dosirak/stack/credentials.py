@@ -46,6 +46,13 @@ _SECRET_WORDS = frozenset({
 })
 #: Word sequences that name a credential (``aws_access_key_id``, ``x-api-key``, ``connectionString``).
 _SECRET_PHRASES = ("private_key", "access_key", "api_key", "secret_key", "account_key", "connection_string")
+#: Words before a final "key" that make it a name or an identifier, not a credential
+#: (``cache_key``, ``partition_key``, ``s3_key``, ``kms_key``, ``public_key``).
+_NOT_SECRET_KEYS = frozenset({
+    "cache", "sort", "partition", "primary", "foreign", "object", "s3", "blob", "file", "path", "hash", "range",
+    "row", "group", "shard", "routing", "lookup", "index", "unique", "dedup", "dedupe", "idempotency", "kms",
+    "public", "label", "metric", "column", "field", "dict", "map", "join", "order", "result", "output", "input",
+})
 #: Words starting with "auth" that are not about authentication.
 _NOT_AUTH = frozenset({"author", "authors", "authority", "authorities"})
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
@@ -59,7 +66,9 @@ def is_secret_key(key: str) -> bool:
     words = [w for w in _WORD_SPLIT.split(_CAMEL.sub("_", str(key)).lower()) if w]
     if not words:
         return False
-    if words[-1] in ("key", "keys") or any(w in _SECRET_WORDS for w in words):
+    if any(w in _SECRET_WORDS for w in words):
+        return True
+    if words[-1] in ("key", "keys") and (len(words) == 1 or words[-2] not in _NOT_SECRET_KEYS):
         return True
     if any(w.startswith("auth") and w not in _NOT_AUTH for w in words):
         return True

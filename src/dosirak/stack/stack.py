@@ -11,8 +11,8 @@ from dosirak.stack.flavors import flavor_class
 if TYPE_CHECKING:
     from dosirak.artifacts.store import BaseArtifactStore
     from dosirak.deployers.base import BaseDeployer
-    from dosirak.metadata.recorder import RunRecorder
     from dosirak.metadata.records import ComponentRecord, StackRecord
+    from dosirak.metadata.store import MetadataStore
     from dosirak.orchestrators.base import BaseOrchestrator
 
 
@@ -42,10 +42,10 @@ class Stack:
         return flavor_class("model-deployer", record.flavor).from_config(record.name, record.config)
 
 
-def load_stack(store: RunRecorder, name: str | None = None) -> Stack:
+def load_stack(store: MetadataStore, name: str | None = None) -> Stack:
     """Build the stack ``name`` (default: the active one) from the store, each component
     through its flavor."""
-    record = store.get_stack(name)
+    record = store.stacks.get_stack(name)
     orch = record.components.get("orchestrator")
     art = record.components.get("artifact-store")
     if orch is None or art is None:

@@ -35,7 +35,7 @@ def _input_artifact_id(arg: str) -> str | None:
     ctx = get_step_context()
     if ctx is None:
         return None
-    return get_store().get_step_run(ctx.step_run_id).inputs.get(arg)
+    return get_store().runs.get_step_run(ctx.step_run_id).inputs.get(arg)
 
 
 @step(enable_cache=False)

@@ -37,7 +37,7 @@ def _bundle_facts(bundle: Any) -> dict[str, Any]:
     """Target tag, bundle id, model name and version id of a bundle record or tag."""
     if isinstance(bundle, str):
         name, _, version = bundle.partition(":")
-        bundle = get_store().get_bundle(name, version or "latest")
+        bundle = get_store().bundles.get_bundle(name, version or "latest")
     models = list(getattr(bundle, "models", None) or [])
     first = models[0] if models and isinstance(models[0], dict) else {}
     return {"target": bundle.tag, "bundle_id": getattr(bundle, "id", None), "name": bundle.name,
@@ -81,7 +81,7 @@ def model_deployer(
         return {"deployed": False, "reason": reason, "bundle": facts["target"]}
     store = get_store()
     ctx = get_step_context()
-    stack = load_stack(store, store.get_run(ctx.run_id).stack_name if ctx else None)
+    stack = load_stack(store, store.runs.get_run(ctx.run_id).stack_name if ctx else None)
     deployer = stack.deployer()
     record = deployer.deploy(DeploymentRequest(
         target=facts["target"], name=facts["name"], port=port, host=host, workers=workers, timeout_s=timeout_s,

@@ -128,7 +128,7 @@ def test_a_bucket_that_does_not_exist_fails_the_run_in_one_line_naming_it(cli: o
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, result.stderr
     assert "bucket 'no-such-bucket-dk' does not exist" in lines[0] and "create it" in lines[0]
-    run = get_store().list_runs()[0]
+    run = get_store().runs.list_runs()[0]
     assert run.status == "failed" and "bucket 'no-such-bucket-dk' does not exist" in (run.error or "")
 
 
@@ -141,7 +141,7 @@ def test_a_bucket_that_denies_access_fails_the_run_in_one_line_naming_it(cli: ob
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, result.stderr
     assert "bucket 'team-bucket' denies access" in lines[0] and "grant" in lines[0]
-    run = get_store().list_runs()[0]
+    run = get_store().runs.list_runs()[0]
     assert run.status == "failed" and "denies access" in (run.error or "")
 
 
@@ -154,7 +154,7 @@ def test_a_missing_secret_fails_the_run_in_one_line_naming_it(cli: object, moto_
     assert len(lines) == 1, result.stderr
     assert "secret 'never-created' does not exist" in lines[0]
     assert "dosirak secret create never-created" in lines[0]
-    run = get_store().list_runs()[0]
+    run = get_store().runs.list_runs()[0]
     assert run.status == "failed" and "secret 'never-created' does not exist" in (run.error or "")
 
 
@@ -168,7 +168,7 @@ def test_credentials_in_clear_text_are_refused_with_the_way_to_give_them(cli: ob
     result = cli("secret", "create", "team-s3", "--value", secret_value)  # type: ignore[operator]
     assert result.exit_code == 2 and secret_value not in result.stdout + result.stderr
     assert "--value-stdin" in result.stderr and "--from-env" in result.stderr
-    assert get_store().list_components("artifact-store")[0].name == "default"
+    assert get_store().stacks.list_components("artifact-store")[0].name == "default"
 
 
 def test_a_secret_given_on_stdin_is_listed_by_name_and_deleted(cli: object, dosirak_home: Path) -> None:

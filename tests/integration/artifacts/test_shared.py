@@ -45,10 +45,10 @@ def team(postgres_url: str, moto_s3: str, monkeypatch: pytest.MonkeyPatch) -> di
     reset_settings()
     path = f"s3://{BUCKET}/{uuid.uuid4().hex}"
     store = get_store()
-    store.register_component("artifact-store", "team", "s3",
+    store.stacks.register_component("artifact-store", "team", "s3",
                              {"path": path, "endpoint_url": moto_s3, "region": "us-east-1"})
-    store.register_stack("shared", {"orchestrator": "default", "artifact-store": "team"})
-    store.set_active_stack("shared")
+    store.stacks.register_stack("shared", {"orchestrator": "default", "artifact-store": "team"})
+    store.stacks.set_active_stack("shared")
     return {**env, "path": path}
 
 

@@ -35,9 +35,9 @@ def s3(moto_s3: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
 
 def use_stack(config: dict[str, Any]) -> None:
     store = get_store()
-    store.register_component("artifact-store", "s3", "fsspec", config)
-    store.register_stack("on-s3", {"orchestrator": "default", "artifact-store": "s3"})
-    store.set_active_stack("on-s3")
+    store.stacks.register_component("artifact-store", "s3", "fsspec", config)
+    store.stacks.register_stack("on-s3", {"orchestrator": "default", "artifact-store": "s3"})
+    store.stacks.set_active_stack("on-s3")
 
 
 class HalfThenCrash(Materializer):

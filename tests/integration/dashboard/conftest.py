@@ -106,7 +106,7 @@ def deployed_echo(dosirak_home: Path) -> Iterator[Any]:
     finally:
         from dosirak import process
 
-        for d in get_store().list_deployments():
+        for d in get_store().deployments.list_deployments():
             if d.pid and process.is_alive(d.pid, d.pid_start):
                 try:
                     os.killpg(d.pid, signal.SIGKILL)

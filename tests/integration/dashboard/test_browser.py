@@ -24,7 +24,7 @@ def runs(dosirak_home: Path) -> dict[str, Any]:
     from dosirak.metadata.store import get_store
 
     store = get_store()
-    return {"training": store.list_runs(pipeline_name="training")[0], "fragile": store.list_runs(pipeline_name="fragile")[0]}
+    return {"training": store.runs.list_runs(pipeline_name="training")[0], "fragile": store.runs.list_runs(pipeline_name="fragile")[0]}
 
 
 def test_runs_list_run_dag_step_logs_and_artifact_preview(page: Any, dashboard: str, runs: dict[str, Any]) -> None:
@@ -100,8 +100,8 @@ def test_a_running_run_updates_live(page: Any, dashboard: str, dosirak_home: Pat
     assert page.locator('g.node[data-step="second"]').get_attribute("data-status") == "running"
     shot(page, "live-running")
     art = json_artifact(dosirak_home, 1, producer=ids["second"])
-    store.finish_step(ids["second"], status="completed", new_artifacts=[art], outputs={"output": art.id})
-    store.finish_run(run_id, status="completed")
+    store.runs.finish_step(ids["second"], status="completed", new_artifacts=[art], outputs={"output": art.id})
+    store.runs.finish_run(run_id, status="completed")
     page.locator('g.node[data-step="second"][data-status="completed"]').wait_for(timeout=10_000)
     assert page.locator("#run-status .badge").inner_text() == "completed"
     shot(page, "live-completed")
@@ -157,9 +157,9 @@ def test_deployment_links_to_its_swagger_ui_and_stops_after_confirming(page: Any
     page.get_by_role("button", name="Stop").click()
     from dosirak.metadata.store import get_store
 
-    assert get_store().get_deployment(deployed_echo.id).status == "running"
+    assert get_store().deployments.get_deployment(deployed_echo.id).status == "running"
     page.get_by_role("button", name="Stop").click()
-    wait_for(lambda: get_store().get_deployment(deployed_echo.id).status == "stopped", 20, "the deployment to stop")
+    wait_for(lambda: get_store().deployments.get_deployment(deployed_echo.id).status == "stopped", 20, "the deployment to stop")
     assert messages[0].startswith("Stop deployment echo?")
     page.locator("h1 .badge", has_text="stopped").wait_for(timeout=10_000)
     assert page.get_by_role("button", name="Start").is_enabled()
@@ -174,12 +174,12 @@ def test_a_running_steps_log_is_tailed_live(page: Any, dashboard: str, dosirak_h
 
     store = get_store()
     run_id, step_id = str(uuid.uuid4()), str(uuid.uuid4())
-    store.create_run(run_id=run_id, name="tailing", pipeline_name="live-logs", parameters={}, config={},
+    store.runs.create_run(run_id=run_id, name="tailing", pipeline_name="live-logs", parameters={}, config={},
                      dag=chain_dag(["train"]), stack_name="default", orchestrator="local",
                      steps=[{"id": step_id, "name": "train", "step_type": "tests.train"}])
     log = dosirak_home / "train.log"
     log.write_text("epoch 1\n")
-    store.start_step(step_id, cache_key=None, cache_parts={}, source_code=None, inputs={}, logs_uri=str(log))
+    store.runs.start_step(step_id, cache_key=None, cache_parts={}, source_code=None, inputs={}, logs_uri=str(log))
     page.goto(dashboard + f"/steps/{step_id}")
     assert page.locator("#logs").inner_text().strip() == "epoch 1"
     with log.open("a") as fh:
@@ -187,6 +187,6 @@ def test_a_running_steps_log_is_tailed_live(page: Any, dashboard: str, dosirak_h
     page.locator("#logs", has_text="epoch 2").wait_for(timeout=10_000)
     assert XSS in page.locator("#logs").inner_text()
     shot(page, "live-log")
-    store.finish_step(step_id, status="completed", logs_uri=str(log))
+    store.runs.finish_step(step_id, status="completed", logs_uri=str(log))
     page.locator("h1 .badge", has_text="completed").wait_for(timeout=10_000)  # the page reloads when it ends
     assert page.problems == []

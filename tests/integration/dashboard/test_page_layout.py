@@ -94,13 +94,13 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             training_fashion_mnist.run(config=config)
             trained = training_fashion_mnist.run(config=config)  # the second version replaces the first
             store = get_store()
-            demo = store.list_runs(pipeline_name="training")[0]
-            running = [d for d in store.list_deployments() if d.status == "running"]
-            assert [d.run_id for d in running] == [trained.id], store.list_deployments()
+            demo = store.runs.list_runs(pipeline_name="training")[0]
+            running = [d for d in store.deployments.list_deployments() if d.status == "running"]
+            assert [d.run_id for d in running] == [trained.id], store.deployments.list_deployments()
             proc, state = start_server(home)
             yield {"url": state["url"].rstrip("/"), "demo_run": demo.id, "fashion_run": trained.id,
                    "bundle": running[0].bundle_id, "deployment": running[0].id,
-                   "deployed_version": store.get_model_version_by_id(running[0].model_version_id).version}
+                   "deployed_version": store.models.get_model_version_by_id(running[0].model_version_id).version}
         finally:
             if proc is not None:
                 stop_server(proc)

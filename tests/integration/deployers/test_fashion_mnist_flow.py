@@ -114,16 +114,16 @@ def test_train_deploy_predict_redeploy_and_kill(example: Any, capsys: pytest.Cap
     failures = [r for r in results if r.startswith("FAILED")]
     assert not failures, failures[:3]
     assert new["url"] == deployment["url"] and len(results) >= served + 20  # the same address
-    old = get_store().get_deployment(deployment["deployment_id"])
+    old = get_store().deployments.get_deployment(deployment["deployment_id"])
     assert old.status == "stopped" and old.extra["replaced_by"] == new["deployment_id"]
     assert not process.is_alive(old.pid, old.pid_start)
 
     # the service process dies: its status turns, and nothing running is found any more
-    current = get_store().get_deployment(new["deployment_id"])
+    current = get_store().deployments.get_deployment(new["deployment_id"])
     os.kill(int(current.pid), signal.SIGKILL)
     deadline = time.monotonic() + 10
     while process.is_alive(current.pid, current.pid_start) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert find_model_server(model_name="fashion_mnist") == []
-    assert get_store().get_deployment(current.id).status == "failed"
+    assert get_store().deployments.get_deployment(current.id).status == "failed"
     assert np.asarray(own).shape == (16,)

@@ -114,7 +114,7 @@ def test_three_redeploys_under_load_keep_the_port_and_fail_no_request(deployer: 
         during = sum(1 for at, outcome in load.outcomes if started <= at <= ended and outcome == "ok")
         assert during > 0, "no request was sent while a redeploy ran: the test proved nothing"
         assert not process.is_alive(old.pid, old.pid_start)
-        assert get_store().get_deployment(old.id).status == "stopped"
-    assert get_store().get_deployment(records[-1].id).status == "running"
+        assert get_store().deployments.get_deployment(old.id).status == "stopped"
+    assert get_store().deployments.get_deployment(records[-1].id).status == "running"
     print(f"\nredeploys: {REDEPLOYS}, requests: {outcomes['ok']} ok, 0 failed; "
           f"switch times: {', '.join(f'{b - a:.1f} s' for a, b in windows)}")

@@ -56,7 +56,7 @@ def record_pushed(bundle: Any, image: PushedImage) -> None:
     """What `dosirak deploy build` records after a push: the image by digest, against its bundle."""
     from dosirak.metadata.store import get_store
 
-    get_store().record_image(bundle_id=bundle.id, reference=f"{image.repository}@{image.digest}",
+    get_store().bundles.record_image(bundle_id=bundle.id, reference=f"{image.repository}@{image.digest}",
                              location="registry", digest=image.digest, builder="buildah", size=1,
                              base_image="scratch")
 
@@ -124,7 +124,7 @@ def test_apply_runs_the_pushed_digest_and_records_the_deployment(deployed: dict[
     assert model["ExecutionRoleArn"] == ROLE
     endpoint = sagemaker().describe_endpoint(EndpointName="echo-endpoint")
     assert endpoint["EndpointStatus"] == "InService" and endpoint["EndpointConfigName"] == configs[0]
-    [row] = get_store().list_deployments(name="echo-endpoint")
+    [row] = get_store().deployments.list_deployments(name="echo-endpoint")
     assert (row.flavor, row.status, row.bundle_id) == ("sagemaker", "running", deployed["bundle"].id)
     assert row.extra["image_digest"] == image.digest and row.extra["endpoint_arn"] == endpoint["EndpointArn"]
     assert row.config["image"] == f"{image.repository}@{image.digest}" and row.config["region"] == "us-east-1"
@@ -135,13 +135,13 @@ def test_apply_twice_with_nothing_changed_changes_nothing(deployed: dict[str, An
 
     before = owned_names()
     modified = sagemaker().describe_endpoint(EndpointName="echo-endpoint")["LastModifiedTime"]
-    rows = get_store().list_deployments(name="echo-endpoint")
+    rows = get_store().deployments.list_deployments(name="echo-endpoint")
     again = cli("deploy", "apply", "-f", str(deployed["config"]))
     assert again.exit_code == 0, again.output
     assert again.output.strip().endswith("; nothing to change")
     assert owned_names() == before
     assert sagemaker().describe_endpoint(EndpointName="echo-endpoint")["LastModifiedTime"] == modified
-    assert [r.id for r in get_store().list_deployments(name="echo-endpoint")] == [r.id for r in rows]
+    assert [r.id for r in get_store().deployments.list_deployments(name="echo-endpoint")] == [r.id for r in rows]
 
 
 def test_status_prints_in_service_and_the_image(deployed: dict[str, Any]) -> None:
@@ -172,7 +172,7 @@ def test_destroy_leaves_nothing_and_a_second_destroy_is_one_line_exit_2(deployed
     gone = cli("deploy", "destroy", "echo-endpoint", "--yes")
     assert gone.exit_code == 0, gone.output
     assert owned_names() == ([], [], [])
-    [row] = get_store().list_deployments(name="echo-endpoint")
+    [row] = get_store().deployments.list_deployments(name="echo-endpoint")
     assert row.status == "stopped"
     again = cli_process("deploy", "destroy", "echo-endpoint", "--yes")
     assert again.returncode == 2
@@ -196,7 +196,7 @@ def test_a_changed_bundle_against_moto_stops_at_update_endpoint_and_says_what_ex
     assert "answered an HTML error page (HTTP 500)" in line and "<html" not in line
     for name in [*configs, *models]:
         assert name in line
-    rows = get_store().list_deployments(name="echo-endpoint")
+    rows = get_store().deployments.list_deployments(name="echo-endpoint")
     assert [r.status for r in rows] == ["failed", "running"]
     assert "exists now" in str(rows[0].error)
 
@@ -300,7 +300,7 @@ def test_deployment_stop_start_delete_and_logs_of_an_endpoint(deployed: dict[str
 
     from dosirak.metadata.store import get_store
 
-    [row] = get_store().list_deployments(name="echo-endpoint")
+    [row] = get_store().deployments.list_deployments(name="echo-endpoint")
     short = row.id[:8]
     stopped = cli("deployment", "stop", short)
     assert stopped.exit_code == 0 and "is stopped" in stopped.output, stopped.output
@@ -318,4 +318,4 @@ def test_deployment_stop_start_delete_and_logs_of_an_endpoint(deployed: dict[str
     assert shown.exit_code == 0 and "AllTraffic/i-1: dosirak serve: ready on 0.0.0.0:8080" in shown.output
     deleted = cli("deployment", "delete", short, "--yes")
     assert deleted.exit_code == 0, deleted.output
-    assert owned_names() == ([], [], []) and get_store().list_deployments() == []
+    assert owned_names() == ([], [], []) and get_store().deployments.list_deployments() == []

@@ -28,7 +28,7 @@ def remove_built_images() -> Iterator[None]:
     yield
     from dosirak.metadata.store import get_store
 
-    for image in get_store().list_images():
+    for image in get_store().bundles.list_images():
         if image.location == "local":
             subprocess.run(["buildah", "rmi", image.reference], capture_output=True, timeout=120, check=False)
 
@@ -54,7 +54,7 @@ def test_build_pushes_run_local_checks_the_contract_and_apply_runs_that_digest(
     repository, _, digest = reference.partition("@")
     assert repository == f"{registry}/echo"
     assert digest == registry_digest(registry, "echo", bundle.version)
-    images = get_store().list_images(bundle.id)
+    images = get_store().bundles.list_images(bundle.id)
     assert {(i.location, i.digest) for i in images if i.location == "registry"} == {("registry", digest)}
 
     sample = tmp_path / "x.json"
@@ -110,8 +110,8 @@ def test_a_pipeline_builds_pushes_and_deploys_with_the_sagemaker_flavor(aws: str
     assert cli("stack", "register", "aws", "-a", "default", "-o", "default", "-d", "sm", "--set").exit_code == 0
     run = train_and_deploy_echo(service_dir=str(source))
     assert run.status == "completed"
-    [row] = get_store().list_deployments(name="echo")
-    bundle = get_store().get_bundle_by_id(str(row.bundle_id))
+    [row] = get_store().deployments.list_deployments(name="echo")
+    bundle = get_store().bundles.get_bundle_by_id(str(row.bundle_id))
     assert (row.flavor, row.status, row.run_id, bundle.run_id) == ("sagemaker", "running", run.id, run.id)
     digest = row.extra["image_digest"]
     assert digest == registry_digest(registry, "echo", bundle.version)  # built and pushed by the flavor

@@ -105,7 +105,7 @@ def test_a_changed_image_updates_the_endpoint_to_a_new_configuration_and_deletes
         f"deleted old model {old.model_name}",
     )
     assert "endpoint echo-endpoint: Updating (0 s)" in lines
-    [row] = get_store().list_deployments(name="echo-endpoint")
+    [row] = get_store().deployments.list_deployments(name="echo-endpoint")
     assert row.status == "running" and row.config["endpoint_config_name"] == new.endpoint_config_name
 
 
@@ -143,5 +143,5 @@ def test_an_endpoint_ending_failed_shows_sagemakers_reason_and_what_exists(aws: 
     assert f"endpoint echo-endpoint ended Failed: {reason}" in message
     assert (f"exists now in us-east-1: endpoint echo-endpoint (Failed, on {wanted.endpoint_config_name}), "
             f"endpoint configuration {wanted.endpoint_config_name}, model {wanted.model_name}") in message
-    [row] = get_store().list_deployments(name="echo-endpoint")
+    [row] = get_store().deployments.list_deployments(name="echo-endpoint")
     assert row.status == "failed" and reason in str(row.error)

@@ -44,7 +44,7 @@ def test_migrations_create_every_table_from_empty_and_seed_the_default_stack(pos
     try:
         assert current_revision(store.engine) == schema.SCHEMA_REVISION
         assert set(schema.metadata.tables) <= set(inspect(store.engine).get_table_names())
-        stack = store.get_stack()
+        stack = store.stacks.get_stack()
         assert (stack.name, stack.active) == ("default", True)
         assert {c: r.flavor for c, r in stack.components.items()} == {"orchestrator": "local",
                                                                       "artifact-store": "local"}
@@ -67,12 +67,12 @@ def test_migrated_schema_matches_the_table_definitions(postgres_url: str) -> Non
 
 def test_reopening_an_up_to_date_store_keeps_its_data(postgres_url: str) -> None:
     first = MetadataStore(postgres_url)
-    first.set_value("marker", {"kept": True, "n": [1, 2]})
-    first.set_value("marker", {"kept": True, "n": [3]})
+    first.stacks.set_value("marker", {"kept": True, "n": [1, 2]})
+    first.stacks.set_value("marker", {"kept": True, "n": [3]})
     first.close()
     second = MetadataStore(postgres_url)
     try:
-        assert second.get_value("marker") == {"kept": True, "n": [3]}
+        assert second.stacks.get_value("marker") == {"kept": True, "n": [3]}
         assert current_revision(second.engine) == schema.SCHEMA_REVISION
     finally:
         second.close()
@@ -81,12 +81,12 @@ def test_reopening_an_up_to_date_store_keeps_its_data(postgres_url: str) -> None
 def test_components_and_stacks_registered_after_the_seeded_ones_get_new_ids(postgres_url: str) -> None:
     store = MetadataStore(postgres_url)
     try:
-        orchestrator = store.register_component("orchestrator", "second", "local", {})
-        store.register_component("artifact-store", "second", "local", {"path": "/tmp/x"})
-        stack = store.register_stack("second", {"orchestrator": "second", "artifact-store": "second"})
+        orchestrator = store.stacks.register_component("orchestrator", "second", "local", {})
+        store.stacks.register_component("artifact-store", "second", "local", {"path": "/tmp/x"})
+        stack = store.stacks.register_stack("second", {"orchestrator": "second", "artifact-store": "second"})
         assert orchestrator.id > 2
         assert stack.id > 1
-        assert store.get_component("artifact-store", "second").config == {"path": "/tmp/x"}
+        assert store.stacks.get_component("artifact-store", "second").config == {"path": "/tmp/x"}
     finally:
         store.close()
 
@@ -100,7 +100,7 @@ def test_a_store_created_at_revision_0002_is_upgraded_and_its_sequences_reset(po
     store = MetadataStore(postgres_url)
     try:
         assert current_revision(store.engine) == schema.SCHEMA_REVISION
-        assert store.register_component("orchestrator", "after-upgrade", "local", {}).id == 3
+        assert store.stacks.register_component("orchestrator", "after-upgrade", "local", {}).id == 3
         with store.engine.connect() as conn:
             assert conn.execute(text("SELECT nextval(pg_get_serial_sequence('stacks', 'id'))")).scalar() == 2
     finally:
@@ -108,14 +108,14 @@ def test_a_store_created_at_revision_0002_is_upgraded_and_its_sequences_reset(po
 
 
 def test_two_processes_creating_the_schema_at_once_both_succeed(postgres_home: str) -> None:
-    code = "from dosirak.metadata.store import get_store; print(get_store().get_stack().name)"
+    code = "from dosirak.metadata.store import get_store; print(get_store().stacks.get_stack().name)"
     procs = [subprocess.Popen([sys.executable, "-c", code], env=python_env(), cwd=REPO, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for _ in range(2)]
     for proc in procs:
         out, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err
         assert out.strip() == "default"
-    assert len(get_store().list_stacks()) == 1
+    assert len(get_store().stacks.list_stacks()) == 1
 
 
 # -- runs -----------------------------------------------------------------------------
@@ -136,7 +136,7 @@ def test_a_pipeline_run_is_recorded_and_a_rerun_hits_the_cache(postgres_home: st
     assert seen.parameters == {"n": 4}
     assert Client().get_run(first.id[:8]).id == first.id
     assert [r.id for r in Client().list_runs("pg_numbers")] == [second.id, first.id]
-    assert get_store().store_counts() == {"pipelines": 1, "runs": 2, "step_runs": 4, "artifacts": 2}
+    assert get_store().overview.store_counts() == {"pipelines": 1, "runs": 2, "step_runs": 4, "artifacts": 2}
 
     third = pg_pipelines.numbers(n=5)
     assert _statuses(third) == {"load_numbers": "completed", "total": "completed"}
@@ -146,13 +146,13 @@ def test_a_pipeline_run_is_recorded_and_a_rerun_hits_the_cache(postgres_home: st
 def test_run_and_artifact_id_prefixes_match_like_on_sqlite(postgres_home: str) -> None:
     run = pg_pipelines.numbers(n=2)
     store = get_store()
-    assert store.get_run(run.id[:6].upper()).id == run.id
+    assert store.runs.get_run(run.id[:6].upper()).id == run.id
     artifact = run.steps["total"].output.id
-    assert store.get_artifact(artifact[:6].upper()).id == artifact
+    assert store.artifacts.get_artifact(artifact[:6].upper()).id == artifact
     with pytest.raises(NotFoundError):
-        store.get_run("%%%%")
+        store.runs.get_run("%%%%")
     with pytest.raises(NotFoundError):
-        store.get_run("____")
+        store.runs.get_run("____")
 
 
 def test_the_recorders_sql_text_keeps_plain_values_reuses_outputs_and_finds_steps_by_prefix(
@@ -160,30 +160,30 @@ def test_the_recorders_sql_text_keeps_plain_values_reuses_outputs_and_finds_step
     store = MetadataStore(postgres_url)
     try:
         assert isinstance(store.sql, EngineDriver)
-        store.set_value("greeting", "default")
-        assert store.get_value("greeting") == "default"
+        store.stacks.set_value("greeting", "default")
+        assert store.stacks.get_value("greeting") == "default"
         with store.db.read() as conn:
             assert conn.execute(text("SELECT value::text FROM kv WHERE key = 'greeting'")).scalar() == '"default"'
 
         first, again = "cd_e0000-0000-0000-0000-000000000000", "cdxe0000-0000-0000-0000-000000000000"
-        store.create_run(run_id="ab_d0000-0000-0000-0000-000000000000", name="r", pipeline_name="p",
+        store.runs.create_run(run_id="ab_d0000-0000-0000-0000-000000000000", name="r", pipeline_name="p",
                          parameters={"이름": "김밥"}, config={}, dag={}, stack_name="default", orchestrator="local",
                          steps=[{"id": sid, "name": sid[:4], "step_type": "m.f"} for sid in (first, again)])
-        store.start_step(first, cache_key="k", cache_parts={"source": "s"}, source_code=None, inputs={})
+        store.runs.start_step(first, cache_key="k", cache_parts={"source": "s"}, source_code=None, inputs={})
         out = ArtifactRecord(id=str(uuid.uuid4()), uri="/tmp/out", type="builtins.int", materializer="m:M",
                              materializer_version="1", content_hash="h" * 64, size=1, producer_step_run_id=first,
                              name="output", created_at=datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC),
                              summary={"이름": ["김밥", None, 2.5]})
-        store.finish_step(first, status="completed", new_artifacts=[out], outputs={"output": out.id})
-        hit = store.reuse_cached(again, cache_key="k", cache_parts={"source": "s"}, source_code=None, inputs={},
+        store.runs.finish_step(first, status="completed", new_artifacts=[out], outputs={"output": out.id})
+        hit = store.runs.reuse_cached(again, cache_key="k", cache_parts={"source": "s"}, source_code=None, inputs={},
                                  usable=lambda outputs: True)
         assert hit == (first, {"output": out})
 
-        assert store.get_step_run("CD_E").id == first  # '_' taken literally, the prefix lowered for LIKE
-        assert (store.get_step_run("CDXE").status, store.get_step_run("CDXE").cached_from) == ("cached", first)
-        assert store.get_run("AB_D").parameters == {"이름": "김밥"}
+        assert store.runs.get_step_run("CD_E").id == first  # '_' taken literally, the prefix lowered for LIKE
+        assert (store.runs.get_step_run("CDXE").status, store.runs.get_step_run("CDXE").cached_from) == ("cached", first)
+        assert store.runs.get_run("AB_D").parameters == {"이름": "김밥"}
         with pytest.raises(NotFoundError, match="no step run with id 'cd%e'"):
-            store.get_step_run("cd%e")
+            store.runs.get_step_run("cd%e")
     finally:
         store.close()
 
@@ -212,13 +212,13 @@ def test_stack_and_component_commands_work_on_postgres(postgres_home: str) -> No
     ok("artifact-store", "register", "team", "--flavor", "local", "--path", "/tmp/dosirak-team-artifacts")
     assert "team" in ok("orchestrator", "list")
     ok("stack", "register", "team", "-o", "team", "-a", "team", "--set")
-    assert get_store().active_stack_name() == "team"
+    assert get_store().stacks.active_stack_name() == "team"
     assert '"team"' in ok("stack", "list", "--json")
     assert "team" in ok("stack", "describe", "team")
     ok("stack", "set", "default")
     ok("stack", "delete", "team")
     ok("orchestrator", "delete", "team")
-    assert [s.name for s in get_store().list_stacks()] == ["default"]
+    assert [s.name for s in get_store().stacks.list_stacks()] == ["default"]
 
 
 # -- models -------------------------------------------------------------------------
@@ -236,7 +236,7 @@ def test_models_are_saved_fetched_and_aliased(postgres_home: str) -> None:
     assert models.get("pg-model:production").version == 2
     assert models.load("pg-model:production") == {"w": [3]}
     assert models.get("pg-model:1").labels == {"team": "search"}
-    history = get_store().model_alias_history("pg-model")
+    history = get_store().models.model_alias_history("pg-model")
     assert [(h.from_version, h.to_version) for h in history] == [(None, 1), (1, 2)]
     assert all(_recent(h.moved_at) for h in history)
 
@@ -266,7 +266,7 @@ def test_concurrent_saves_of_one_model_get_distinct_versions(postgres_home: str)
 @pytest.mark.slow
 def test_two_processes_times_ten_runs_lose_no_rows(postgres_home: str) -> None:
     check_two_processes_record_every_run(RUNS_PER_PROCESS, python_env())
-    assert [p.name for p, _count, _latest in get_store().list_pipelines()] == ["chain"]
+    assert [p.name for p, _count, _latest in get_store().runs.list_pipelines()] == ["chain"]
 
 
 # -- time zones -------------------------------------------------------------------------
@@ -280,10 +280,10 @@ def test_naive_and_offset_timestamps_are_stored_as_the_same_utc_instant(postgres
         "utc": instant,
     }
     for name, created_at in given.items():
-        store.create_bundle(bundle_id=f"{name}-id", name=name, version="1", path=f"/b/{name}", service="svc:Svc",
+        store.bundles.create_bundle(bundle_id=f"{name}-id", name=name, version="1", path=f"/b/{name}", service="svc:Svc",
                             created_at=created_at, size=0, manifest_hash="0" * 64, labels={}, apis=[], models=[])
     for name in given:
-        stored = store.get_bundle(name, "1").created_at
+        stored = store.bundles.get_bundle(name, "1").created_at
         assert stored == instant and stored.utcoffset() == timedelta(0), name
 
 
@@ -296,7 +296,7 @@ def test_first_runs_of_a_new_pipeline_started_at_once_share_one_pipeline_row(pos
         try:
             for round_ in range(3):
                 barrier.wait(timeout=30)
-                store.create_run(run_id=f"00000000-0000-0000-0000-{round_:06d}{n:06d}", name=f"r{round_}-{n}",
+                store.runs.create_run(run_id=f"00000000-0000-0000-0000-{round_:06d}{n:06d}", name=f"r{round_}-{n}",
                                  pipeline_name=f"fresh-{round_}", parameters={}, config={}, dag={},
                                  stack_name="default", orchestrator="local", steps=[])
         except BaseException as exc:  # reported below
@@ -309,7 +309,7 @@ def test_first_runs_of_a_new_pipeline_started_at_once_share_one_pipeline_row(pos
         for thread in threads:
             thread.join(timeout=60)
         assert errors == []
-        assert {p.name: count for p, count, _latest in store.list_pipelines()} == {f"fresh-{r}": 4 for r in range(3)}
+        assert {p.name: count for p, count, _latest in store.runs.list_pipelines()} == {f"fresh-{r}": 4 for r in range(3)}
     finally:
         store.close()
 
@@ -319,9 +319,9 @@ def test_a_read_sees_one_snapshot_while_a_writer_commits(postgres_url: str) -> N
     try:
         with store.db.read() as conn:
             before = conn.execute(text("SELECT count(*) FROM kv")).scalar()
-            store.set_value("written-meanwhile", 1)
+            store.stacks.set_value("written-meanwhile", 1)
             assert conn.execute(text("SELECT count(*) FROM kv")).scalar() == before
-        assert store.get_value("written-meanwhile") == 1
+        assert store.stacks.get_value("written-meanwhile") == 1
     finally:
         store.close()
 

@@ -81,9 +81,9 @@ def on_ray(cluster: None) -> None:
     from dosirak.metadata.store import get_store
 
     store = get_store()
-    store.register_component("orchestrator", "cluster", "ray", {})
-    store.register_stack("cluster", {"orchestrator": "cluster", "artifact-store": "default"})
-    store.set_active_stack("cluster")
+    store.stacks.register_component("orchestrator", "cluster", "ray", {})
+    store.stacks.register_stack("cluster", {"orchestrator": "cluster", "artifact-store": "default"})
+    store.stacks.set_active_stack("cluster")
 
 
 @step
@@ -274,8 +274,8 @@ def test_an_address_where_no_ray_listens_is_one_line_naming_it_and_the_run_is_fa
 
     address = f"127.0.0.1:{free_port()}"
     store = get_store()
-    store.register_component("orchestrator", "nowhere", "ray", {"address": address})
-    store.register_stack("nowhere", {"orchestrator": "nowhere", "artifact-store": "default"})
+    store.stacks.register_component("orchestrator", "nowhere", "ray", {"address": address})
+    store.stacks.register_stack("nowhere", {"orchestrator": "nowhere", "artifact-store": "default"})
     ray.shutdown()  # a Ray already running in this process would be used as it is
     with pytest.raises(StackError, match=rf"orchestrator 'nowhere': cannot reach Ray at {address}: .*--address"):
         special(stack="nowhere")
@@ -373,9 +373,9 @@ def test_a_step_asking_for_a_custom_resource_runs_on_the_node_that_has_it(ray_pl
         second = _ray_start(f"--address={address}", "--num-cpus=1", f"--resources={json.dumps({'second_node': 1})}",
                             env=env)
         store = get_store()
-        store.register_component("orchestrator", "two_nodes", "ray", {"address": address})
-        store.register_stack("two_nodes", {"orchestrator": "two_nodes", "artifact-store": "default"})
-        store.set_active_stack("two_nodes")
+        store.stacks.register_component("orchestrator", "two_nodes", "ray", {"address": address})
+        store.stacks.register_stack("two_nodes", {"orchestrator": "two_nodes", "artifact-store": "default"})
+        store.stacks.set_active_stack("two_nodes")
         deadline = time.monotonic() + 120
         while True:  # until the second node has joined, the step's request is one no node meets
             try:
@@ -421,9 +421,9 @@ def slowpipe(marker: str = "") -> None:
 
 if __name__ == "__main__":
     store = get_store()
-    store.register_component("orchestrator", "cluster", "ray", {})
-    store.register_stack("cluster", {"orchestrator": "cluster", "artifact-store": "default"})
-    store.set_active_stack("cluster")
+    store.stacks.register_component("orchestrator", "cluster", "ray", {})
+    store.stacks.register_stack("cluster", {"orchestrator": "cluster", "artifact-store": "default"})
+    store.stacks.set_active_stack("cluster")
     slowpipe(marker=sys.argv[1])
 '''
 

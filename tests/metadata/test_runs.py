@@ -1,4 +1,4 @@
-"""A pipeline run on an up-to-date SQLite store records itself without importing SQLAlchemy or alembic."""
+"""A pipeline run on an up-to-date SQLite store records itself through the store's runs without importing SQLAlchemy or alembic."""
 
 from __future__ import annotations
 
