@@ -75,7 +75,7 @@ async def move_alias(request: Request) -> Response:
                                 (str(server[0]), int(server[1])) if server else None,
                                 behind_token=board.behind_token)
     version = _version_of(await _small_body(request))
-    store = registry.store_with(board, "list_models")
+    store = registry.store_with(board, "models")
     try:
         move = await run_in_threadpool(store.models.set_model_alias, request.path_params["name"],
                                        request.path_params["alias"], version, actor="dashboard")
