@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
+from typing import Any
+
 #: What a missing value reads as.
 MISSING = "–"
 
@@ -31,6 +35,22 @@ def human_size(size: int | None) -> str:
     return f"{value:.1f} TiB"
 
 
+def resources_text(resources: Mapping[str, Any]) -> str:
+    """``cpus=2, gpus=1, memory=4.0 GiB``: a step's resource request on one line (``–`` when empty)."""
+    if not resources:
+        return MISSING
+    parts = []
+    for name, amount in sorted(resources.items()):
+        if name == "memory" and isinstance(amount, int | float) and not isinstance(amount, bool) \
+                and math.isfinite(amount) and amount >= 0:
+            parts.append(f"{name}={human_size(int(amount))}")
+        elif isinstance(amount, float) and amount.is_integer():
+            parts.append(f"{name}={int(amount)}")
+        else:
+            parts.append(f"{name}={amount}")
+    return ", ".join(parts)
+
+
 _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb": 1000**2, "mib": 1024**2,
           "g": 1000**3, "gb": 1000**3, "gib": 1024**3, "t": 1000**4, "tb": 1000**4, "tib": 1024**4}
 
@@ -51,4 +71,4 @@ def parse_size(text: str | int) -> int:
     return int(value * _UNITS[unit])
 
 
-__all__ = ["MISSING", "duration", "human_size", "parse_size"]
+__all__ = ["MISSING", "duration", "human_size", "parse_size", "resources_text"]

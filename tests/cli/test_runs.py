@@ -194,3 +194,40 @@ def test_runs_show_lists_the_metrics_the_steps_logged(dosirak: Invoke, tmp_path:
     assert "score.loss" in text and "0.333333" in text
     (metric,) = dosirak("runs", "show", a.id, "--json").json()["metrics"]
     assert metric["key"] == "score.loss" and metric["points"] == 3 and metric["latest_step"] == 2
+
+
+def _bar_columns(line: str) -> range:
+    track = line.split("|")[1]
+    marked = [i for i, c in enumerate(track) if c != " "]
+    return range(marked[0], marked[-1] + 1)
+
+
+def test_runs_show_says_where_each_step_ran_and_draws_parallel_branches_side_by_side(
+        dosirak: Invoke, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import socket
+
+    from tests._pipelines.parallel import parallel, use_two_workers
+
+    use_two_workers()
+    run = parallel()
+    steps = {s["name"]: s for s in dosirak("runs", "show", run.id, "--json").json()["steps"]}
+    assert steps["left_branch"]["host"] == socket.gethostname()
+    assert steps["left_branch"]["resources"] == {"cpus": 1.0, "memory": 256 * 1024.0**2}
+    assert steps["right_branch"]["resources"] == {}
+    assert {steps["left_branch"]["worker"], steps["right_branch"]["worker"]} == {
+        f"pid {os.getpid()} thread dosirak-worker-1", f"pid {os.getpid()} thread dosirak-worker-2"}
+    monkeypatch.setenv("COLUMNS", "100")
+    shown = dosirak("runs", "show", run.id)
+    assert shown.exit_code == 0
+    text = shown.stdout
+    assert "cpus=1, memory=256.0 MiB" in text and "dosirak-worker-2" in text
+    chart = text[text.index("\ntimeline\n"):].splitlines()
+    rows = {line.split(" ", 1)[0]: line for line in chart if "|" in line}
+    assert set(rows) == {"source", "left_branch", "right_branch", "join"}
+    assert all(len(line) <= 100 for line in chart)  # the width it was given (not a terminal: 100 columns)
+    assert set(rows["left_branch"].split("|")[1].strip()) == {"#"}  # plain ASCII off a terminal
+    left, right, join = (_bar_columns(rows[n]) for n in ("left_branch", "right_branch", "join"))
+    assert len(set(left) & set(right)) >= 0.8 * min(len(left), len(right))  # side by side on the axis
+    assert join.start >= max(left.stop, right.stop) - 1  # the join after both
+    assert "0" in chart[-2] and "ms" in chart[-2]  # the axis' times

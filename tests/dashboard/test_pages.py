@@ -189,3 +189,47 @@ def test_the_chart_library_ships_with_the_package_and_is_cached_long(client: App
     assert "MIT License" in (STATIC_DIR / "vendor" / "uplot" / "LICENSE").read_text()
     assert "cache-control" not in client.get("/static/dashboard.css").headers or \
         "immutable" not in client.get("/static/dashboard.css").headers["cache-control"]
+
+
+_BAR = re.compile(r'<div class="gantt-row" data-step="(\w+)">.*?<rect class="gantt-bar f-(\w+)" x="([0-9.]+)%" y="2" '
+                  r'width="([0-9.]+)%"', re.S)
+
+
+def test_run_page_draws_parallel_branches_as_overlapping_bars_and_says_where_each_ran(client: AppClient) -> None:
+    import os
+    import socket
+
+    from tests._pipelines.parallel import BRANCH_S, parallel, use_two_workers
+
+    use_two_workers()
+    run = parallel()
+    page = client.get(f"/runs/{run.id}").text
+    bars = {name: (status, float(x), float(x) + float(w)) for name, status, x, w in _BAR.findall(page)}
+    assert set(bars) == {"source", "left_branch", "right_branch", "join"}
+    assert {status for status, _, _ in bars.values()} == {"completed"}
+    (_, l0, l1), (_, r0, r1), (_, j0, _) = bars["left_branch"], bars["right_branch"], bars["join"]
+    span = run.duration_s or 1.0
+    assert min(l1, r1) - max(l0, r0) >= 100 * 0.6 * BRANCH_S / span  # side by side on the axis, in % of the run
+    assert j0 >= max(l1, r1) - 0.5  # the join after both
+    axis = re.search(r'<svg class="gantt-axis".*?</svg>', page, re.S)
+    assert axis is not None
+    labels = re.findall(r">([^<]+)</text>", axis.group(0))
+    assert labels[0] == "0" and len(labels) >= 3 and all(re.fullmatch(r"[0-9.]+ (ms|s)", t) for t in labels[1:])
+    rows = dict(re.findall(r'<tr data-step="(\w+)">(.*?)</tr>', page, re.S))
+    assert socket.gethostname() in rows["left_branch"] and "cpus=1, memory=256.0 MiB" in rows["left_branch"]
+    assert f"pid {os.getpid()} thread dosirak-worker-" in rows["right_branch"]
+    steps = {s["name"]: s for s in client.get(f"/api/v1/runs/{run.id}").json()["steps"]}
+    assert steps["left_branch"]["resources"] == {"cpus": 1.0, "memory": 256 * 1024.0**2}
+    assert steps["join"]["host"] == socket.gethostname() and steps["join"]["worker"].startswith(f"pid {os.getpid()}")
+
+
+def test_hostile_hosts_and_workers_render_as_text(client: AppClient, store: Any, dosirak_home: Path) -> None:
+    run_id, steps = seed_run(store, dosirak_home, steps=["load", "train"], statuses={"train": "running"},
+                             run_status=None)
+    store.runs.finish_step(steps["train"], status="completed", host=XSS, worker="\"'><img src=x onerror=alert(1)>",
+                           resources={XSS: 1.0})
+    for path in (f"/runs/{run_id}", f"/runs/{run_id}/live", f"/steps/{steps['train']}"):
+        page = client.get(path).text
+        assert "<script>alert" not in page and "<img src=x" not in page, path
+        assert html.escape(XSS, quote=False) in page or html.escape(XSS) in page, path
+    assert client.get(f"/api/v1/steps/{steps['train']}").json()["host"] == XSS

@@ -137,3 +137,6 @@ def test_pipeline_summaries_cover_every_run_of_the_pipeline(store: MetadataStore
     for sid in (sa, sb, other):
         store.metrics.append(sid, [("m", 0, 1.0, 0.0)])
     assert {s.run_id for s in store.metrics.pipeline_summaries("p")} == {a, b}
+    store.metrics.append(sa, [("nan", 0, math.nan, 0.0)])
+    latest = store.metrics.pipeline_latest("p")
+    assert latest[b] == {"train.m": 1.0} and latest[a]["train.m"] == 1.0 and math.isnan(latest[a]["train.nan"])

@@ -79,6 +79,21 @@ def test_finishing_a_step_publishes_artifacts_and_links_in_one_go() -> None:
     assert (reused.status, reused.cached_from, reused.outputs) == ("cached", ids["a"], {"output": out.id})
 
 
+def test_a_finished_step_records_where_it_ran_in_the_same_write_and_long_names_are_cut_to_fit() -> None:
+    store = get_store()
+    run_id, ids = new_run(store)
+    assert (store.runs.get_step_run(ids["a"]).host, store.runs.get_step_run(ids["a"]).resources) == (None, {})
+    out = artifact(ids["a"])
+    store.runs.finish_step(ids["a"], status="completed", new_artifacts=[out], outputs={"output": out.id},
+                           host="node-7 (10.0.0.7)", worker="ray worker abc node def",
+                           resources={"cpus": 2.0, "special": 1.0})
+    store.runs.finish_step(ids["b"], status="failed", error="E", host="h" * 300, worker="<w>" * 100)
+    a, b = store.runs.get_steps(run_id)
+    assert (a.host, a.worker, a.resources) == ("node-7 (10.0.0.7)", "ray worker abc node def",
+                                               {"cpus": 2.0, "special": 1.0})
+    assert (b.host, b.worker, b.resources) == ("h" * 255, ("<w>" * 100)[:255], {})
+
+
 def test_invalid_statuses_are_refused() -> None:
     store = get_store()
     run_id, ids = new_run(store)

@@ -176,3 +176,89 @@ def test_max_parallel_must_be_a_positive_number_of_steps() -> None:
         LocalOrchestrator.validate_config({"max_parallel": 0})
     assert LocalOrchestrator.validate_config({"max_parallel": 3}) == {"max_parallel": 3}
     assert LocalOrchestrator("default", {}).max_parallel >= 1
+
+
+@step(resources={"cpus": 2, "memory": "1GiB"})
+def sleeps(k: int = 0) -> int:
+    time.sleep(0.3)
+    return k
+
+
+@step
+def after_both(a: int, b: int) -> int:
+    return a + b
+
+
+@pipeline(enable_cache=False)
+def two_sleepers() -> None:
+    after_both(sleeps(k=1), sleeps(k=2))
+
+
+def _overlap_s(a: object, b: object) -> float:
+    start = max(a.start_time, b.start_time)  # type: ignore[attr-defined]
+    end = min(a.end_time, b.end_time)  # type: ignore[attr-defined]
+    return (end - start).total_seconds()
+
+
+def test_each_step_records_this_host_its_worker_thread_and_the_resources_it_asked_for() -> None:
+    import os
+    import socket
+
+    from dosirak.metadata.store import get_store
+
+    use_local(4)
+    run = two_sleepers()
+    steps = {s.name: s for s in get_store().runs.get_steps(run.id)}
+    assert set(steps) == {"sleeps", "sleeps_2", "after_both"}
+    branches = [steps["sleeps"], steps["sleeps_2"]]
+    assert {s.host for s in steps.values()} == {socket.gethostname()}
+    # the two branches ran at once, on two worker threads of this process; each asked for what it declared
+    assert sorted(s.worker or "" for s in branches) == [f"pid {os.getpid()} thread dosirak-worker-1",
+                                                         f"pid {os.getpid()} thread dosirak-worker-2"]
+    assert all(s.resources == {"cpus": 2.0, "memory": 1024.0**3} for s in branches)
+    # the join was alone: it ran in the calling thread, and asked for nothing
+    assert steps["after_both"].worker == f"pid {os.getpid()} thread {threading.current_thread().name}"
+    assert steps["after_both"].resources == {}
+    assert run.steps["sleeps"].worker == steps["sleeps"].worker  # the Python API reads it too
+
+
+def test_two_parallel_branches_are_recorded_with_overlapping_times() -> None:
+    from dosirak.metadata.store import get_store
+
+    use_local(2)
+    run = two_sleepers()
+    steps = {s.name: s for s in get_store().runs.get_steps(run.id)}
+    a, b, join_step = steps["sleeps"], steps["sleeps_2"], steps["after_both"]
+    assert a.duration_s is not None and a.duration_s >= 0.3
+    assert b.duration_s is not None and b.duration_s >= 0.3
+    assert _overlap_s(a, b) >= 0.2  # they ran side by side, not one after the other
+    assert join_step.start_time is not None and join_step.start_time >= max(a.end_time, b.end_time)  # type: ignore[type-var]
+
+
+def test_with_max_parallel_one_the_branches_follow_each_other_on_one_thread() -> None:
+    from dosirak.metadata.store import get_store
+
+    use_local(1)
+    run = two_sleepers()
+    steps = {s.name: s for s in get_store().runs.get_steps(run.id)}
+    assert _overlap_s(steps["sleeps"], steps["sleeps_2"]) <= 0
+    assert len({s.worker for s in steps.values()}) == 1
+
+
+@pipeline
+def cached_sleepers() -> None:
+    sleeps(k=7)
+
+
+def test_a_cache_hit_records_no_placement_the_run_it_reuses_says_where_it_ran() -> None:
+    from dosirak.metadata.store import get_store
+
+    use_local(2)
+    first = cached_sleepers()
+    again = cached_sleepers()
+    store = get_store()
+    (hit,) = store.runs.get_steps(again.id)
+    (ran,) = store.runs.get_steps(first.id)
+    assert hit.status == "cached" and ran.status == "completed"
+    assert (hit.host, hit.worker, hit.resources) == (None, None, {})
+    assert ran.host is not None and ran.worker is not None and ran.resources == {"cpus": 2.0, "memory": 1024.0**3}

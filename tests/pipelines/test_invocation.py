@@ -10,7 +10,14 @@ from typing import Annotated
 from dosirak import pipeline, step
 from dosirak.artifacts.store import LocalArtifactStore
 from dosirak.metadata import store as metadata_store
-from dosirak.pipelines.invocation import ArtifactStoreRef, StepInvocation, compute, load
+from dosirak.pipelines.invocation import (
+    ArtifactStoreRef,
+    Placement,
+    StepInvocation,
+    StepResult,
+    compute,
+    load,
+)
 from dosirak.settings import get_settings
 
 
@@ -65,6 +72,22 @@ def test_a_result_travels_back_without_the_python_values() -> None:
     back = pickle.loads(pickle.dumps(result))
     assert back.values is None
     assert back.outputs == result.outputs and back.status == "completed"
+
+
+def test_a_result_says_which_host_process_and_thread_computed_it_and_carries_that_back() -> None:
+    import os
+    import socket
+    import threading
+
+    invocation = _invocation(str(get_settings().artifact_root))
+    seen: list[StepResult] = []
+    worker = threading.Thread(target=lambda: seen.append(compute(invocation)), name="some-worker")
+    worker.start()
+    worker.join(timeout=60)
+    (result,) = seen
+    expected = Placement(host=socket.gethostname(), worker=f"pid {os.getpid()} thread some-worker", resources={})
+    assert result.placement == expected
+    assert pickle.loads(pickle.dumps(result)).placement == expected
 
 
 def test_a_failing_step_is_a_failed_result_with_its_traceback_not_an_exception() -> None:

@@ -242,3 +242,57 @@ def test_points_are_written_while_the_step_still_runs() -> None:
     watcher.join(30)
     assert run.status == "completed"
     assert series(run, "slow_logger", "progress") == [(0, 1.0), (1, 2.0)]
+
+
+@step
+def makes_a_model() -> Annotated[Any, dk.ModelOutput("logged_model")]:
+    from sklearn.linear_model import LinearRegression
+
+    dk.log_metric("fit_loss", 0.1)
+    dk.log_metadata({"trained_on": "three rows"}, model="logged_model")  # the version this step makes
+    dk.log_metadata({"note": "for version 1 by number"}, model="logged_model:1")
+    dk.log_metadata({"lost": True}, model="no_such_model")
+    return LinearRegression().fit([[0.0], [1.0], [2.0]], [0.0, 1.0, 2.0])
+
+
+@pipeline(enable_cache=False)
+def model_training() -> None:
+    makes_a_model()
+
+
+def test_metadata_logged_for_a_model_goes_to_the_version_the_step_made(caplog: pytest.LogCaptureFixture) -> None:
+    pytest.importorskip("sklearn")
+    run = model_training()
+    assert run.status == "completed"
+    version = dk.models.get("logged_model:latest")
+    assert version.version == 1
+    assert get_store().metrics.logged_metadata("model", version.id) == {
+        "trained_on": "three rows", "note": "for version 1 by number"}
+    assert "metadata logged for model 'no_such_model' is dropped" in caplog.text
+
+
+def test_a_thread_the_step_starts_logs_through_a_copy_of_its_context_and_not_without_one() -> None:
+    import contextvars
+
+    from dosirak.pipelines.metrics import activate, deactivate
+
+    metric_log = MetricLog("sid", "s")
+    errors: list[BaseException] = []
+
+    def log_one() -> None:
+        try:
+            dk.log_metric("from_thread", 1.0)
+        except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(exc)
+
+    token = activate(metric_log)
+    try:
+        with_context = threading.Thread(target=contextvars.copy_context().run, args=(log_one,))
+        without = threading.Thread(target=log_one)
+        for t in (with_context, without):
+            t.start()
+            t.join(30)
+    finally:
+        deactivate(token)
+    assert [p[0] for p in metric_log.take(everything=True).points] == ["from_thread"]
+    assert len(errors) == 1 and isinstance(errors[0], OutsideStepError)

@@ -92,6 +92,19 @@ def terminal() -> Iterator[tuple[int, TextIO]]:
         os.close(master)
 
 
+def read_screen(master: int) -> str:
+    """Everything written to the terminal so far (a pty hands it over in chunks: read until it is drained)."""
+    import select
+
+    chunks = []
+    while select.select([master], [], [], 0.2)[0]:
+        chunk = os.read(master, 65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks).decode()
+
+
 def test_auto_is_live_on_a_terminal_and_plain_under_ci_or_elsewhere(
         terminal: tuple[int, TextIO], monkeypatch: pytest.MonkeyPatch) -> None:
     _, tty = terminal
@@ -124,7 +137,7 @@ def test_the_live_display_gives_the_console_back_when_the_run_ends(terminal: tup
     finally:
         root.removeHandler(handler)
     tty.flush()
-    screen = os.read(master, 65536).decode()
+    screen = read_screen(master)
     assert "\r\x1b[2K" in screen  # the status line, erased before the record
     assert screen.index("one") < screen.index("a record") < screen.index("0.50 s")
     assert "▸ one" in screen  # whose output the record is
@@ -142,7 +155,7 @@ def test_the_live_status_line_names_every_step_running_at_once(terminal: tuple[i
     finally:
         live.close()
     tty.flush()
-    screen = os.read(master, 65536).decode()
+    screen = read_screen(master)
     assert "left, right" in screen  # the status line while both ran
     assert screen.index("0.50 s") < screen.index("0.70 s")
 

@@ -3,19 +3,29 @@ what differs between runs."""
 
 from __future__ import annotations
 
+import json
+import shutil
+import sys
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from dosirak.cli._render import console, fmt, json_option, print_json, status_style, table
+from dosirak.cli._timeline import printable
+from dosirak.cli._timeline import rows as chart_rows
 from dosirak.client import Client
 from dosirak.errors import NotFoundError
 from dosirak.metadata.like import MAX_SQL_INTEGER
 from dosirak.pipelines.cache import explain_miss
+from dosirak.pipelines.comparison import compare_runs
+from dosirak.pipelines.metrics import json_number
+from dosirak.pipelines.timeline import gantt
 from dosirak.statuses import RUN_STATUSES, RunStatus
-from dosirak.units import duration, human_size
+from dosirak.units import duration, human_size, resources_text
 
 if TYPE_CHECKING:
+    from dosirak.metadata.records import RunRecord, StepRunRecord
     from dosirak.pipelines.views import StepRunView
 
 
@@ -81,12 +91,11 @@ def _cache_note(step: StepRunView) -> str:
 @click.argument("run_id", metavar="RUN")
 @json_option
 def show(run_id: str, as_json: bool) -> None:
-    """A run's steps: status, timings, cache hits (and why a step missed), outputs.
+    """A run's steps: status, timings, cache hits (and why a step missed), outputs,
+    where each ran (host, worker, resources), and a timeline of the steps on one time axis.
 
     RUN is an id, an id prefix, or `latest` (the newest run).
     """
-    from dosirak.pipelines.metrics import json_number
-
     client = Client()
     run = client.get_run(_run_id(run_id))
     steps = run.steps
@@ -100,7 +109,7 @@ def show(run_id: str, as_json: bool) -> None:
                        "duration_s": s.duration_s, "parameters": s.parameters, "cached_from": s.cached_from,
                        "cached_from_run": _cache_source(s),
                        "cache_miss": _miss_reasons(client.store, run, s), "error": s.error,
-                       "traceback": s.traceback,
+                       "traceback": s.traceback, "host": s.host, "worker": s.worker, "resources": s.resources,
                        "outputs": {k: {"id": a.id, "type": a.type, "uri": a.uri, "size": a.size,
                                        "content_hash": a.content_hash} for k, a in s.outputs.items()}}
                       for s in steps.values()],
@@ -133,10 +142,41 @@ def show(run_id: str, as_json: bool) -> None:
         table("Metrics (the value at the highest step)", ["metric", "latest", "at step", "lowest", "highest", "points"],
               [(m.key, _number(m.latest), m.latest_step, _number(m.lowest), _number(m.highest), m.points)
                for m in summaries])
+    _where(steps.values())
+    _timeline(run.record, [s.record for s in steps.values()])
     for s in steps.values():
         if s.status == "failed" and s.traceback:
             out.print(f"\n[red]traceback of step {fmt(s.name)}[/red]")
             out.print(fmt(s.traceback))
+
+
+def _where(steps: Iterable[StepRunView]) -> None:
+    """Where each step computed: its host, worker and the resources it asked for (a cache hit: nowhere)."""
+    rows = [(printable(s.name), printable(s.host) or "-",
+             printable(s.worker) or ("cache hit: computed in the run it reuses" if s.status == "cached" else "-"),
+             resources_text(s.resources)) for s in steps]
+    if any(host != "-" for _, host, _, _ in rows):
+        table("Where each step ran", ["step", "host", "worker", "resources"], rows)
+
+
+def _timeline(run: RunRecord, steps: list[StepRunRecord]) -> None:
+    """The steps as bars on the run's time axis: blocks in colour on a terminal, ASCII elsewhere."""
+    if not any(s.start_time for s in steps):
+        return
+    fancy = sys.stdout.isatty()
+    width = shutil.get_terminal_size((100, 24)).columns
+    drawn = chart_rows(gantt(run, steps), width, ascii_only=not fancy)
+    click.echo("\ntimeline")
+    if not fancy:
+        for row in drawn:
+            click.echo(row.text.rstrip())
+        return
+    from rich.text import Text
+
+    out = console()
+    for row in drawn:
+        colour = str(status_style(row.status).style) if row.status else ""
+        out.print(Text(row.head) + Text(row.track, style=colour) + Text(row.tail))
 
 
 @runs.command("logs")
@@ -158,8 +198,6 @@ def logs(run_id: str, step_name: str | None) -> None:
 
 def _value(value: Any) -> str:
     """A parameter value as written in JSON (``1e-05``, ``true``, ``"sgd"`` without quotes); '-' for none."""
-    import json
-
     if value is None:
         return "-"
     return value if isinstance(value, str) else json.dumps(value)
@@ -183,8 +221,6 @@ def compare(run_ids: tuple[str, ...], as_json: bool) -> None:
     Each RUN is an id, an id prefix or `latest`; the first is the baseline that code
     changes are shown against. --json prints what the dashboard's /api/compare answers.
     """
-    from dosirak.pipelines.comparison import compare_runs
-
     if len(run_ids) < 2:
         raise click.UsageError(f"compare needs at least 2 runs, got {len(run_ids)}: "
                                "`dosirak runs compare RUN RUN [RUN...]` (`dosirak runs list` shows their ids)")

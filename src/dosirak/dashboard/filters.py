@@ -7,11 +7,12 @@ so none of them may return markup.
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from dosirak.units import duration, human_size
+from dosirak.units import duration, human_size, resources_text
 
 
 def timestamp(value: datetime | str | None) -> str:
@@ -55,6 +56,14 @@ def short(value: str | None, n: int = 8) -> str:
     return (value or "")[:n]
 
 
+_LONG_HEX = re.compile(r"\b([0-9a-f]{8})[0-9a-f]{8,}\b")
+
+
+def short_ids(value: Any) -> str:
+    """Long hex ids in ``value`` cut to 8 characters and ``…`` (``ray worker 1a2b3c4d… node 9f8e7d6c…``)."""
+    return _LONG_HEX.sub(r"\1…", str(value or ""))
+
+
 def segment(value: Any) -> str:
     """A value as one URL path segment (``/`` and everything else quoted)."""
     return quote(str(value), safe="")
@@ -84,9 +93,12 @@ FILTERS = {
     "to_json": to_json,
     "compact": compact,
     "short": short,
+    "short_ids": short_ids,
     "segment": segment,
     "number": number,
     "http_url": http_url,
+    "resources": resources_text,
 }
 
-__all__ = ["FILTERS", "ago", "compact", "duration", "human_size", "number", "segment", "short", "timestamp", "to_json"]
+__all__ = ["FILTERS", "ago", "compact", "duration", "human_size", "number", "resources_text", "segment", "short", "short_ids", "timestamp",
+           "to_json"]

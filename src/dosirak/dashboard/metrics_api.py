@@ -109,9 +109,7 @@ class _Table:
 
     def __init__(self, store: Any, pipeline: str) -> None:
         self.rows = store.metrics.pipeline_runs(pipeline)
-        self.metrics: dict[str, dict[str, float]] = {}
-        for s in store.metrics.pipeline_summaries(pipeline):
-            self.metrics.setdefault(s.run_id, {})[s.key] = s.latest
+        self.metrics: dict[str, dict[str, float]] = store.metrics.pipeline_latest(pipeline)
         self.params = sorted({p for r in self.rows for p in r["parameters"]})
         self.keys = sorted({k for by_key in self.metrics.values() for k in by_key})
 

@@ -42,6 +42,11 @@ _STEP = {
         "cache_enabled": {"type": "boolean"}, "cache_key": _OPT_STR, "cache_parts": _ANY_OBJECT,
         "cached_from": _OPT_STR, "start_time": _TIME, "end_time": _TIME, "duration_s": _NUM,
         "attempts": {"type": "integer"}, "has_logs": {"type": "boolean"}, "error": _OPT_STR, "traceback": _OPT_STR,
+        "host": {**_OPT_STR, "description": "the machine the step computed on (null for a cache hit)"},
+        "worker": {**_OPT_STR, "description": "the worker on it: 'pid 4242 thread dosirak-worker-1', "
+                                              "'ray worker ID node ID'"},
+        "resources": {"type": "object", "additionalProperties": _NUM,
+                      "description": "what it asked for: cpus, gpus, memory (bytes), custom resources"},
     },
     "required": ["id", "run_id", "name", "status"],
 }

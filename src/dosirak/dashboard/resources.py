@@ -91,6 +91,7 @@ def step(s: StepRunRecord) -> dict[str, Any]:
         "cached_from": s.cached_from, "start_time": s.start_time, "end_time": s.end_time,
         "duration_s": s.duration_s, "attempts": s.attempts, "has_logs": bool(s.logs_uri),
         "error": s.error, "traceback": s.traceback,
+        "host": s.host, "worker": s.worker, "resources": s.resources,
     }
 
 

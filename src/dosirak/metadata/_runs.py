@@ -65,6 +65,12 @@ def _update_step(cur: Cursor, step_run_id: str, values: Mapping[str, Any]) -> No
     cur.execute(f"UPDATE step_runs SET {sets} WHERE id = :_step_run_id", {**values, "_step_run_id": step_run_id})
 
 
+def _fit(column: str, name: str | None) -> str | None:
+    """``name`` cut to what the step_runs ``column`` holds (a host or worker name comes from elsewhere)."""
+    length = tables.STEP_RUNS.column(column).length
+    return name if name is None or length is None else name[:length]
+
+
 def _links(step_run_id: str, kind: str, links: Mapping[str, str]) -> list[dict[str, str]]:
     return [{"step_run_id": step_run_id, "name": n, "kind": kind, "artifact_id": a} for n, a in links.items()]
 
@@ -149,8 +155,15 @@ class Runs(Concept):
         traceback: str | None = None,
         attempts: int = 1,
         extra: dict[str, Any] | None = None,
+        host: str | None = None,
+        worker: str | None = None,
+        resources: Mapping[str, float] | None = None,
     ) -> None:
-        """Publish a step's outcome: its new artifacts, output links and status, atomically."""
+        """Publish a step's outcome: its new artifacts, output links and status, atomically.
+
+        ``host``, ``worker`` and ``resources`` say where it computed (the machine, the worker
+        on it, what it asked for); names longer than the columns hold are cut to fit.
+        """
         if status not in STEP_STATUSES:
             raise StoreError(f"invalid step status '{status}'")
         rows = [
@@ -163,6 +176,7 @@ class Runs(Concept):
         values: dict[str, Any] = {
             "status": status, "end_time": utcnow(), "cached_from": cached_from, "logs_uri": logs_uri,
             "error": error, "traceback": traceback, "attempts": attempts,
+            "host": _fit("host", host), "worker": _fit("worker", worker), "resources": dict(resources or {}),
         }
         if extra is not None:
             values["extra"] = extra

@@ -108,6 +108,12 @@ class StepRunRecord:
     inputs: dict[str, str] = field(default_factory=dict)  # name -> artifact id
     outputs: dict[str, str] = field(default_factory=dict)  # name -> artifact id
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Where the step computed: the machine, the worker on it, the resources it asked for
+    #: (``cpus``, ``gpus``, ``memory`` in bytes, custom ones); empty for a step that did not
+    #: compute (cached, skipped, pending).
+    host: str | None = None
+    worker: str | None = None
+    resources: dict[str, Any] = field(default_factory=dict)
 
     @property
     def duration_s(self) -> float | None:

@@ -6,7 +6,9 @@ and implement :meth:`run_dag`. For each step once its upstream steps finished (o
 :func:`dosirak.pipelines.step_runner.prepare` (a cache hit is its outcome), compute the
 returned :class:`~dosirak.pipelines.invocation.StepInvocation` wherever you like with
 :func:`dosirak.pipelines.invocation.compute` (it pickles; the worker needs the artifact
-store, never the metadata store), and hand its result to
+store, never the metadata store; its result's ``placement`` says where it ran: this host,
+process and thread, which a worker that knows better replaces, as ``ray`` does with its
+worker and node ids), and hand its result to
 :func:`dosirak.pipelines.step_runner.record`, storing the outcome in ``run.outcomes``.
 Register the class in the ``dosirak.orchestrators`` entry-point group.
 """

@@ -6,8 +6,10 @@ until it ends (a chain; always with ``max_parallel=1``) runs in the calling thre
 thread hand-off; with ``max_parallel=1`` the steps run one after another in the pipeline's order. Steps run on threads of
 this process: a step that holds Python's GIL (pure-Python number crunching) keeps the others
 waiting; steps that wait (I/O, sleeping) or compute in native code that releases the GIL
-(numpy, torch) run side by side. A failing step skips what depends on it; the other
-branches go on. Only this thread (the one driving the run) writes to the metadata store.
+(numpy, torch) run side by side. Each step run records where it computed: this machine's
+name, and ``pid PID thread dosirak-worker-N``, N the lowest number free when it started
+(or the calling thread's name, e.g. ``MainThread``, for a step run there). A failing step
+skips what depends on it; the other branches go on. Only this thread (the one driving the run) writes to the metadata store.
 Ctrl-C records the steps running on other threads as cancelled; Python cannot stop a
 thread, so they finish (or end with the process) unrecorded.
 """
@@ -63,6 +65,7 @@ class _Branches:
         self.limit = limit
         self.waiting = list(run.dag.nodes)  # in the pipeline's order, a topological one
         self.running: dict[str, StepInvocation] = {}
+        self.lanes: dict[str, int] = {}  # a running step's worker thread: dosirak-worker-1, -2, ...
         self.done: queue.Queue[tuple[StepInvocation, StepResult]] = queue.Queue()
 
     def run(self) -> None:
@@ -93,9 +96,16 @@ class _Branches:
                 continue
             for invocation in to_start:
                 self.running[invocation.name] = invocation
+                lane = self.lanes[invocation.name] = self.free_lane()
                 threading.Thread(target=_compute, args=(invocation, run.artifact_store, live_log(run, invocation),
                                                         self.done),
-                                 daemon=True, name=f"dosirak-step-{invocation.name}").start()
+                                 daemon=True, name=f"dosirak-worker-{lane}").start()
+
+    def free_lane(self) -> int:
+        """The lowest worker number no running step holds: steps that ran one after another on
+        the same number show so in their placement (``pid 4242 thread dosirak-worker-1``)."""
+        held = set(self.lanes.values())
+        return next(n for n in range(1, len(held) + 2) if n not in held)
 
     def collect(self) -> None:
         """Record the next step to finish (waking now and then: Ctrl-C is seen at once anyway)."""
@@ -104,6 +114,7 @@ class _Branches:
         except queue.Empty:
             return
         del self.running[invocation.name]
+        del self.lanes[invocation.name]
         self.active.outcomes[invocation.name] = record(self.active, invocation, result)
 
     def cancel_running(self) -> None:

@@ -9,6 +9,8 @@ are its task's request; a request no node of the cluster can meet stops the run 
 step starts. With no address a local Ray is started for the run and stopped after it; an
 already initialised Ray (``ray.init`` called by the caller) is used as it is. A task whose
 worker dies is retried up to the step's ``retries``, then the step fails with the cause.
+Each step run records where it ran: the node's hostname and address, the Ray worker and
+node ids (``ray worker ID node ID``), and the resources its task asked for.
 Ctrl-C cancels the running tasks and records them cancelled.
 """
 
@@ -21,7 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from dosirak.errors import MissingExtraError, StackError
 from dosirak.orchestrators.base import BaseOrchestrator
 from dosirak.pipelines import logs
-from dosirak.pipelines.invocation import StepInvocation, StepResult, compute, failure
+from dosirak.pipelines.invocation import Placement, StepInvocation, StepResult, compute, failure
 from dosirak.pipelines.run import ActiveRun
 from dosirak.pipelines.step_runner import begin, ready, record, record_cancelled
 
@@ -130,12 +132,40 @@ def _amount(name: str, value: float) -> str:
     return f"{value:g}"
 
 
+def _asked(node: StepNode) -> dict[str, float]:
+    """What ``node``'s task asks Ray for, in dosirak's names (``cpus`` is 1 unless the step says)."""
+    return {"cpus": 1.0, **node.step.options.resources}
+
+
 def _compute_task(invocation: StepInvocation) -> StepResult:
-    """What a Ray worker runs: compute the step with the artifact store named in the invocation."""
+    """What a Ray worker runs: compute the step with the artifact store named in the invocation.
+
+    The result says where: this node's hostname and address, the Ray worker and node ids.
+    """
     try:
-        return compute(invocation)
+        result = compute(invocation)
     except Exception as exc:  # noqa: BLE001 - e.g. the artifact store cannot be opened there
-        return failure(exc, 1)
+        result = failure(exc, 1)
+    result.placement = _ray_placement(_asked(invocation.node))
+    return result
+
+
+def _ray_placement(resources: dict[str, float]) -> Placement:
+    """Where this Ray task runs: ``HOST (NODE_IP)`` and ``ray worker WORKER_ID node NODE_ID``.
+
+    Never fails the step it describes: what Ray cannot say is left out.
+    """
+    host = socket.gethostname()
+    try:
+        ray = _import_ray()
+        context = ray.get_runtime_context()
+        address = str(ray.util.get_node_ip_address())
+    except Exception:  # noqa: BLE001 - the step's result matters more than where it ran
+        log.debug("could not tell which Ray worker this is", exc_info=True)
+        return Placement(host=host, resources=resources)
+    return Placement(host=f"{host} ({address})" if address and address != host else host,
+                     worker=f"ray worker {context.get_worker_id()} node {context.get_node_id()}",
+                     resources=resources)
 
 
 class _Tasks:
@@ -177,6 +207,7 @@ class _Tasks:
                 result: StepResult = self.ray.get(ref)
             except self.ray.exceptions.RayError as exc:  # the worker died (after its retries), ...
                 result = failure(exc, invocation.node.step.options.retries + 1)
+                result.placement = Placement(resources=_asked(invocation.node))  # it could not say where
             self.active.outcomes[invocation.name] = record(self.active, invocation, result)
 
     def cancel_running(self) -> None:

@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
+import socket
+import threading
 import time
 import traceback
 import uuid
@@ -93,6 +96,28 @@ class StepInvocation:
                            step_name=self.node.name, step_run_id=self.step_run_id, attempt=attempt)
 
 
+@dataclass(frozen=True)
+class Placement:
+    """Where a step computed: the machine, the worker on it, and the resources it asked for.
+
+    ``host`` is the machine's name (and, on a cluster, its address); ``worker`` names the
+    worker so that steps that ran on the same one can be matched (``pid 4242 thread
+    worker-2``, or a Ray worker and node id); ``resources`` is the request (``cpus``,
+    ``gpus``, ``memory`` in bytes, custom ones), empty when the step asked for nothing.
+    Computed by the worker itself and returned with the result; the driving process records it.
+    """
+
+    host: str | None = None
+    worker: str | None = None
+    resources: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def here(cls, resources: dict[str, float]) -> Placement:
+        """This thread of this process on this machine, holding ``resources``."""
+        return cls(host=socket.gethostname(), worker=f"pid {os.getpid()} thread {threading.current_thread().name}",
+                   resources=dict(resources))
+
+
 @dataclass
 class StepResult:
     """What computing a step produced: published outputs, or the failure; and its log.
@@ -113,6 +138,8 @@ class StepResult:
     values: dict[str, Any] | None = field(default=None, repr=False, compare=False)
     #: what the step logged (``dk.log_metric``...) and was not written while it ran
     logged: metrics.Logged | None = field(default=None, repr=False)
+    #: where it computed (empty when that is not known: the worker died before saying)
+    placement: Placement = field(default_factory=Placement)
 
     @property
     def outputs(self) -> dict[str, ArtifactRecord]:
@@ -128,7 +155,8 @@ def compute(invocation: StepInvocation, artifact_store: BaseArtifactStore | None
 
     Its stdout, stderr and logging go to the console and to its log in the artifact store.
     Never raises for the step's own failure: that is the result. Nothing half-written stays
-    visible: outputs published before a failure are removed.
+    visible: outputs published before a failure are removed. The result says where the step
+    computed (:meth:`Placement.here`: this machine, process and thread).
 
     Args:
         invocation: The step to compute.
@@ -138,22 +166,23 @@ def compute(invocation: StepInvocation, artifact_store: BaseArtifactStore | None
             writes them while the step runs; by default they are kept and returned in the
             result (``result.logged``), whatever its status.
     """
-    store = artifact_store if artifact_store is not None else invocation.artifact_store.open()
     node = invocation.node
     if metric_log is None:
         metric_log = metrics.MetricLog(invocation.step_run_id, node.name, tuple(o.name for o in node.step.outputs))
     token = metrics.activate(metric_log)
     try:
-        result = _compute(invocation, store)
+        result = _compute(invocation, artifact_store)
     finally:
         metrics.deactivate(token)
     result.logged = metric_log.take(everything=True)
     return result
 
 
-def _compute(invocation: StepInvocation, store: BaseArtifactStore) -> StepResult:
+def _compute(invocation: StepInvocation, artifact_store: BaseArtifactStore | None) -> StepResult:
     node = invocation.node
     options = node.step.options
+    placement = Placement.here(options.resources)
+    store = artifact_store if artifact_store is not None else invocation.artifact_store.open()
     delay = options.retry_delay_s
     attempts = 0
     with logs.capture(store, invocation.log_uri) as sink:
@@ -174,6 +203,7 @@ def _compute(invocation: StepInvocation, store: BaseArtifactStore) -> StepResult
             result = StepResult("completed", new=new, attempts=attempts, values=values)
             break
     result.logs_uri = invocation.log_uri if sink.used else None
+    result.placement = placement
     return result
 
 
@@ -285,4 +315,4 @@ def _summary(materializer: Any, obj: Any) -> dict[str, Any]:
         return {}
 
 
-__all__ = ["ArtifactStoreRef", "StepInvocation", "StepResult", "compute", "discard", "failure", "load"]
+__all__ = ["ArtifactStoreRef", "Placement", "StepInvocation", "StepResult", "compute", "discard", "failure", "load"]

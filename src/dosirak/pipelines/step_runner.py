@@ -6,7 +6,9 @@
 - :func:`~dosirak.pipelines.invocation.compute` (anywhere the artifact store is reachable:
   this thread, another thread, a Ray worker): load inputs, call, materialize, hash, publish.
 - :func:`record` (the driving process): run the outputs' hooks, then record the result
-  with the step's status in one transaction. A failure leaves nothing half-written visible.
+  with the step's status and where it computed (host, worker, resources) in one
+  transaction. A failure leaves nothing half-written visible. A cache hit computed nowhere:
+  its host and worker stay empty (the step run it reuses says where that one ran).
 
 Orchestrators decide where and when a step computes; :func:`run_step` does all three here.
 Every metadata-store call of a step is in this module.
@@ -25,6 +27,7 @@ from dosirak.pipelines.context import reset_step_context, set_step_context
 from dosirak.pipelines.dag import StepNode
 from dosirak.pipelines.invocation import (
     ArtifactStoreRef,
+    Placement,
     StepInvocation,
     StepResult,
     compute,
@@ -119,18 +122,19 @@ def record(run: ActiveRun, invocation: StepInvocation, result: StepResult) -> St
     _record_logged(run, invocation.step_run_id, result.logged,
                    {k: a.id for k, a in result.outputs.items()} if result.status == "completed" else {})
     store = run.store
+    where = _placement(invocation, result.placement)
     if result.status == "completed":
         try:
             store.runs.finish_step(invocation.step_run_id, status="completed", new_artifacts=result.new,
-                              outputs={k: a.id for k, a in result.outputs.items()}, attempts=result.attempts,
-                              logs_uri=result.logs_uri)
+                                   outputs={k: a.id for k, a in result.outputs.items()}, attempts=result.attempts,
+                                   logs_uri=result.logs_uri, **where)
         except BaseException:
             discard(run.artifact_store, [a.uri for a in result.new])  # no published output without its row
             raise
         run.step_ended(name, "completed")
         return StepOutcome("completed", outputs=result.outputs)
-    store.runs.finish_step(invocation.step_run_id, status=result.status, error=result.error, traceback=result.traceback,
-                      attempts=result.attempts, logs_uri=result.logs_uri)
+    store.runs.finish_step(invocation.step_run_id, status=result.status, error=result.error,
+                           traceback=result.traceback, attempts=result.attempts, logs_uri=result.logs_uri, **where)
     if result.status == "cancelled":
         run.step_ended(name, "cancelled")
         raise result.fatal if isinstance(result.fatal, KeyboardInterrupt) else KeyboardInterrupt
@@ -145,8 +149,16 @@ def record_cancelled(run: ActiveRun, invocation: StepInvocation) -> None:
     """Record ``invocation`` cancelled by the user while it computes elsewhere (its result will not be recorded)."""
     log_uri = invocation.log_uri if run.artifact_store.size(invocation.log_uri) is not None else None
     _record_logged(run, invocation.step_run_id, None, {})
-    run.store.runs.finish_step(invocation.step_run_id, status="cancelled", error=CANCELLED_BY_USER, logs_uri=log_uri)
+    run.store.runs.finish_step(invocation.step_run_id, status="cancelled", error=CANCELLED_BY_USER, logs_uri=log_uri,
+                               **_placement(invocation, Placement()))
     run.step_ended(invocation.name, "cancelled")
+
+
+def _placement(invocation: StepInvocation, placement: Placement) -> dict[str, Any]:
+    """Where the step computed, as the store records it; a worker that could not say (it died)
+    leaves host and worker empty, and the request is then the step's own unless told."""
+    resources = placement.resources or invocation.node.step.options.resources
+    return {"host": placement.host, "worker": placement.worker, "resources": resources}
 
 
 def _record_logged(run: ActiveRun, step_run_id: str, logged: Logged | None, outputs: dict[str, str]) -> None:

@@ -89,6 +89,10 @@ class StepRunView:
     cached_from: _RecordField[str | None] = _RecordField()
     attempts: _RecordField[int] = _RecordField()
     duration_s: _RecordField[float | None] = _RecordField()
+    #: where it computed: the machine, the worker on it, the resources it asked for (empty for a cache hit)
+    host: _RecordField[str | None] = _RecordField()
+    worker: _RecordField[str | None] = _RecordField()
+    resources: _RecordField[dict[str, Any]] = _RecordField()
 
     @cached_property
     def cache_source(self) -> StepRunView | None:

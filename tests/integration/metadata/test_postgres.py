@@ -127,6 +127,9 @@ def test_a_pipeline_run_is_recorded_and_a_rerun_hits_the_cache(postgres_home: st
     assert _statuses(first) == {"load_numbers": "completed", "total": "completed"}
     assert _statuses(second) == {"load_numbers": "cached", "total": "cached"}
     assert pg_pipelines.calls == ["load_numbers", "total"]
+    ran, hit = first.steps["total"], second.steps["total"]
+    assert ran.host is not None and (ran.worker or "").startswith("pid ") and ran.resources == {}
+    assert (hit.host, hit.worker, hit.resources) == (None, None, {})  # a cache hit computed nowhere
     assert second.steps["total"].output.id == first.steps["total"].output.id
     assert second.steps["total"].output.load() == 6
 

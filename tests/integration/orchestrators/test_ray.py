@@ -232,6 +232,35 @@ def test_a_custom_resource_is_the_tasks_request(on_ray: None) -> None:
     assert run.steps["on_the_special_node"].output.load() == node["NodeID"]
 
 
+@step
+def who_runs_me() -> list[str]:
+    context = ray.get_runtime_context()
+    return [context.get_worker_id(), context.get_node_id()]
+
+
+@pipeline(enable_cache=False)
+def where_ran() -> None:
+    on_the_special_node()
+    who_runs_me()
+
+
+def test_each_step_run_records_its_ray_worker_node_and_the_resources_its_task_asked_for(on_ray: None) -> None:
+    import socket
+
+    from dosirak.metadata.store import get_store
+
+    run = where_ran()
+    steps = {s.name: s for s in get_store().runs.get_steps(run.id)}
+    worker_id, node_id = run.steps["who_runs_me"].output.load()
+    assert steps["who_runs_me"].worker == f"ray worker {worker_id} node {node_id}"
+    assert steps["who_runs_me"].resources == {"cpus": 1.0}  # Ray's default request, said in dosirak's names
+    assert steps["on_the_special_node"].resources == {"cpus": 1.0, "special": 1.0}
+    special_node = run.steps["on_the_special_node"].output.load()
+    assert re.fullmatch(rf"ray worker [0-9a-f]{{16,}} node {special_node}", steps["on_the_special_node"].worker or "")
+    (address,) = {n["NodeManagerAddress"] for n in ray.nodes() if n["Alive"]}
+    assert {s.host for s in steps.values()} == {f"{socket.gethostname()} ({address})"}
+
+
 @step(retries=1, retry_delay_s=0.0)
 def dies_once(marker: str) -> int:
     path = Path(marker)
@@ -262,8 +291,10 @@ def test_a_worker_killed_mid_step_is_retried_then_fails_with_the_cause(on_ray: N
     assert run.steps["dies_once"].status == "completed"
     with pytest.raises(RunFailedError, match="dies_always") as info:
         killed_for_good()
-    error = info.value.run.steps["dies_always"].error or ""
+    died = info.value.run.steps["dies_always"]
+    error = died.error or ""
     assert "died" in error.lower() or "crash" in error.lower(), error
+    assert (died.host, died.worker, died.resources) == (None, None, {"cpus": 1.0})  # it asked; nobody could say where
 
 
 
