@@ -16,12 +16,13 @@ from starlette.responses import HTMLResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import BaseRoute, Route
 
 from dosirak.dashboard import dag as dag_layout
-from dosirak.dashboard import logs, previews, resources, timeline
+from dosirak.dashboard import logs, previews, resources
 from dosirak.dashboard.api import openapi_document
 from dosirak.dashboard.auth import SESSION_COOKIE
 from dosirak.dashboard.context import dashboard_of, run_status_param
 from dosirak.dashboard.filters import FILTERS
 from dosirak.errors import DashboardError, NotFoundError
+from dosirak.pipelines.timeline import gantt
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 _env: Any = None
@@ -156,7 +157,7 @@ def _run_view(request: Request) -> dict[str, Any]:
         "run": resources.run(run, _counts(steps)),
         "steps": list(by_name.values()),
         "layout": dag_layout.layout(run.dag, by_name),
-        "gantt": timeline.gantt(run, steps),
+        "gantt": gantt(run, steps),
         "artifacts": {aid: resources.artifact(a) for aid, a in outputs.items()},
     }
 
