@@ -39,9 +39,8 @@ UP_TARGET_S = 1.0
 def seed(home: Path, runs: int, steps: int) -> dict[str, Any]:
     """Write ``runs`` runs of a ``steps``-step chain into the store in bulk, as the engine records them."""
     import numpy as np
-    from sqlalchemy import insert
 
-    from dosirak.metadata import schema as t
+    from dosirak.metadata import tables
     from dosirak.metadata.store import get_store
 
     store = get_store()
@@ -90,12 +89,12 @@ def seed(home: Path, runs: int, steps: int) -> dict[str, Any]:
                                  "summary": {"shape": [1000, 1000], "dtype": "float64"}, "extra": {}})
                 io_rows.append({"step_run_id": sid, "name": "output", "kind": "output", "artifact_id": aid})
                 previous = aid
-    with store.db.write() as conn:
-        conn.execute(insert(t.pipelines).values(id=1, name="bench", created_at=t0, extra={}))
-        for table, rows in ((t.pipeline_runs, run_rows), (t.step_runs, step_rows), (t.artifacts, art_rows),
-                            (t.step_run_io, io_rows)):
-            for i in range(0, len(rows), 2000):
-                conn.execute(insert(table), rows[i: i + 2000])
+    with store.sql.write() as cur:
+        cur.execute("INSERT INTO pipelines (id, name, created_at, extra) VALUES (:id, :name, :created_at, :extra)",
+                    {"id": 1, "name": "bench", "created_at": t0, "extra": {}})
+        for table, rows in ((tables.PIPELINE_RUNS, run_rows), (tables.STEP_RUNS, step_rows),
+                            (tables.ARTIFACTS, art_rows), (tables.STEP_RUN_IO, io_rows)):
+            cur.executemany(table.insert_sql(), [table.row(r) for r in rows])
     # the latest run's artifacts get real files: a 1000x1000 float64 array (8 MB) to preview
     for row in art_rows[-steps:]:
         if row["uri"].startswith(str(home / "artifacts" / last_run)):

@@ -21,6 +21,7 @@ what was wrong and what to do about it.
     │   ├── StepOutputError             a step returned what it did not declare
     │   └── MetricError                 a metric or metadata logged wrongly (bad name or value)
     │       └── OutsideStepError        dk.log_metric / log_metadata called outside a running step
+    ├── WorkerLostError                 the process running a step elsewhere died mid-step
     ├── RunFailedError                  a pipeline run failed (``.run`` is the run view)
     ├── ArtifactError                   artifact storage
     │   ├── ArtifactStoreAccessError    its bucket is missing, denies access or cannot be reached
@@ -140,6 +141,12 @@ class OutsideStepError(MetricError):
     """``dk.log_metric``, ``log_metrics`` or ``log_metadata`` was called outside a running step."""
 
 
+class WorkerLostError(DosirakError):
+    """The process running a step elsewhere (a Ray worker) died mid-step in each of the step's attempts."""
+
+    error_type = "worker_lost"
+
+
 class RunFailedError(DosirakError):
     """A pipeline run failed. ``.run`` is the run view, with every step's status."""
 
@@ -153,11 +160,12 @@ class RunFailedError(DosirakError):
 
 
 def is_bad_input(error: str | None) -> bool:
-    """Whether a recorded step error (``"ClassName: message"``) is one of :class:`ConfigError`'s or
-    :class:`ArtifactStoreAccessError`'s: input to fix (settings, credentials, a bucket), not a bug."""
+    """Whether a recorded step error (``"ClassName: message"``) is one of :class:`ConfigError`'s,
+    :class:`ArtifactStoreAccessError`'s or :class:`WorkerLostError`'s: input to fix (settings,
+    credentials, a bucket, a step's memory request or retries), not a bug in the step."""
     name = (error or "").split(":", 1)[0].strip()
     found = globals().get(name)
-    return isinstance(found, type) and issubclass(found, ConfigError | ArtifactStoreAccessError)
+    return isinstance(found, type) and issubclass(found, ConfigError | ArtifactStoreAccessError | WorkerLostError)
 
 
 class ArtifactError(DosirakError):

@@ -166,27 +166,25 @@ def test_model_used_by_a_bundle_cannot_be_deleted_until_the_bundle_is(service_di
 
 
 def test_running_deployment_blocks_bundle_and_model_deletion(service_dir: Path) -> None:
-    from sqlalchemy import insert, update
-
-    from dosirak.metadata import schema as t
+    from dosirak.metadata import tables
     from dosirak.metadata.store import get_store
     from dosirak.metadata.timeutil import utcnow
 
     record = build(make_spec(service="service.py:FashionMNIST"), base_dir=service_dir)
     version = dk.models.get("fashion_mnist:1")
     db = get_store()
-    with db.db.write() as conn:
-        conn.execute(insert(t.deployments).values(
+    with db.sql.write() as cur:
+        cur.execute(tables.DEPLOYMENTS.insert_sql(), tables.DEPLOYMENTS.row(dict(
             id="d1", name="fm-local", deployer="local", flavor="local", bundle_id=record.id,
-            model_version_id=version.id, status="running", config={}, created_at=utcnow(), extra={}))
+            model_version_id=version.id, status="running", config={}, created_at=utcnow(), extra={})))
     with pytest.raises(BundleError, match="used by deployment\\(s\\) fm-local \\(running\\)"):
         store.delete(record.tag)
     assert Path(record.path).is_dir()
-    with db.db.write() as conn:
-        conn.execute(update(t.deployments).values(status="stopped"))
+    with db.sql.write() as cur:
+        cur.execute("UPDATE deployments SET status = 'stopped'")
     store.delete(record.tag)
     assert not Path(record.path).exists()
-    with db.db.write() as conn:
-        conn.execute(update(t.deployments).values(status="running"))
+    with db.sql.write() as cur:
+        cur.execute("UPDATE deployments SET status = 'running'")
     with pytest.raises(ModelError, match="deployment fm-local \\(running, uses fashion_mnist:1\\)"):
         dk.models.delete("fashion_mnist:1")

@@ -98,14 +98,10 @@ def seed_run(
 
 def shift_times(store: MetadataStore, run_id: str, seconds: float) -> None:
     """Move a run's recorded times into the past (for ordering and durations)."""
-    from sqlalchemy import update
-
-    from dosirak.metadata import schema as t
-
-    delta = timedelta(seconds=seconds)
-    with store.db.write() as conn:
-        conn.execute(update(t.pipeline_runs).where(t.pipeline_runs.c.id == run_id).values(
-            start_time=t.pipeline_runs.c.start_time - delta))
+    with store.sql.write() as cur:
+        (row,) = cur.execute("SELECT start_time FROM pipeline_runs WHERE id = :id", {"id": run_id})
+        cur.execute("UPDATE pipeline_runs SET start_time = :start_time WHERE id = :id",
+                    {"start_time": row["start_time"] - timedelta(seconds=seconds), "id": run_id})
 
 
 __all__ = ["chain_dag", "json_artifact", "seed_run", "shift_times"]

@@ -1,4 +1,4 @@
-"""SQL text on the metadata database: typed values, literal id prefixes, transactions, both paths agreeing."""
+"""SQL text on the metadata database: typed values by column kind on both drivers, literal id prefixes, transactions."""
 
 from __future__ import annotations
 
@@ -14,10 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select
 
 from dosirak.errors import NotFoundError, StoreError
-from dosirak.metadata import schema as t
+from dosirak.metadata import tables
 from dosirak.metadata.driver import EngineDriver, SqliteDriver, sqlite_path
 from dosirak.metadata.records import ArtifactRecord
 from dosirak.metadata.sqlite import configure_sqlite
@@ -73,7 +72,7 @@ def times_are_aware_utc(record: Any) -> bool:
 
 @pytest.fixture
 def store() -> MetadataStore:
-    """The default store: the recorder's SQL text on sqlite3, Core on SQLAlchemy, one file."""
+    """The default store: SQL text on sqlite3."""
     opened = get_store()
     assert isinstance(opened.sql, SqliteDriver)
     return opened
@@ -160,8 +159,64 @@ def test_a_read_sees_one_snapshot_while_another_connection_commits(store: Metada
     assert count(store, "pipeline_runs") == 1
 
 
-# -- the recorder's SQL text and SQLAlchemy Core read each other's rows ----------------------
-def test_rows_the_recorder_writes_read_the_same_through_core(either_path: MetadataStore) -> None:
+# -- both drivers hand back the same typed values ------------------------------------------
+#: A time given with an offset and microseconds, a naive one (taken as UTC), and the UTC instants they are.
+OFFSET_TIME, NAIVE_TIME = SEOUL_NOON, datetime(2026, 3, 1, 12, 30, 0, 654321)
+#: Floats a double holds exactly, both infinities, and NULL (SQLite cannot store NaN: it becomes NULL).
+FLOATS = (0.1, -2.5e-300, 1.7976931348623157e308, float("inf"), float("-inf"), None)
+
+
+def check_column_kinds(store: MetadataStore) -> None:
+    """Write a value of every column kind through ``store.sql`` and check what comes back, and its type.
+
+    Shared with the PostgreSQL tests (tests/integration/metadata/test_driver.py): each
+    driver must give exactly these values, so they give the same ones.
+    """
+    run_id, ids = new_run(store, parameters=NESTED)
+    with store.sql.write() as cur:
+        cur.execute("UPDATE pipeline_runs SET end_time = :end_time, heartbeat_at = :heartbeat_at WHERE id = :id",
+                    {"end_time": OFFSET_TIME, "heartbeat_at": NAIVE_TIME, "id": run_id})
+        cur.executemany(tables.METRICS.insert_sql(), [tables.METRICS.row(
+            {"step_run_id": ids["a"], "name": "loss", "step": i, "number": number, "wall_time": 1.75e9 + i})
+            for i, number in enumerate(FLOATS)])
+        cur.executemany("INSERT INTO kv (key, value) VALUES (:key, :value)", [
+            {"key": "text-of-a-number", "value": "7"}, {"key": "number", "value": 7}, {"key": "false", "value": False},
+            {"key": "list", "value": [1, "a", None]}, {"key": "nested", "value": NESTED}, {"key": "null", "value": None}])
+    with store.sql.read() as cur:
+        (run,) = cur.execute("SELECT parameters, config, dag, start_time, end_time, heartbeat_at, error "
+                             "FROM pipeline_runs WHERE id = :id", {"id": run_id})
+        steps = cur.execute("SELECT name, cache_enabled, parameters, start_time FROM step_runs ORDER BY name")
+        numbers = [r["number"] for r in cur.execute("SELECT number FROM metrics ORDER BY step")]
+        walls = [r["wall_time"] for r in cur.execute("SELECT wall_time FROM metrics ORDER BY step")]
+        values = {r["key"]: r["value"] for r in cur.execute("SELECT key, value FROM kv WHERE key != 'active_stack'")}
+
+    # json: nested values, unicode, every JSON scalar; the JSON text "7" stays a string
+    assert (run["parameters"], run["config"], run["dag"]) == (NESTED, {"retries": 0},
+                                                             {"steps": [{"name": "a"}, {"name": "b"}]})
+    assert values == {"text-of-a-number": "7", "number": 7, "false": False, "list": [1, "a", None],
+                      "nested": NESTED, "null": None}
+    assert [type(values[k]) for k in ("text-of-a-number", "number", "false")] == [str, int, bool]
+    # time: aware UTC, the same instant, microseconds kept; a naive time is taken as UTC
+    assert run["end_time"] == datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
+    assert run["heartbeat_at"] == NAIVE_TIME.replace(tzinfo=UTC)
+    for moment in (run["start_time"], run["end_time"], run["heartbeat_at"]):
+        assert type(moment) is datetime and moment.utcoffset() == timedelta(0)
+    # boolean: bool, not 0/1
+    assert [(r["name"], r["cache_enabled"]) for r in steps] == [("a", True), ("b", False)]
+    assert all(type(r["cache_enabled"]) is bool for r in steps)
+    # float: exact doubles, both infinities, NULL
+    assert numbers == list(FLOATS)
+    assert all(type(n) is float for n in numbers if n is not None)
+    assert walls == [1.75e9 + i for i in range(len(FLOATS))]
+    # NULL in every kind
+    assert (run["error"], steps[0]["start_time"], values["null"], numbers[-1]) == (None, None, None, None)
+
+
+def test_both_drivers_hand_back_every_column_kind_typed_alike(either_path: MetadataStore) -> None:
+    check_column_kinds(either_path)
+
+
+def test_records_read_back_as_written_through_either_driver(either_path: MetadataStore) -> None:
     store = either_path
     first, first_ids = new_run(store, parameters=NESTED)
     a_out = run_step(store, first_ids["a"], created_at=SEOUL_NOON, summary=NESTED)
@@ -186,9 +241,6 @@ def test_rows_the_recorder_writes_read_the_same_through_core(either_path: Metada
     not_cached = store.runs.previous_step_run("p", "b", before_run_id=second)
     assert not_cached == dataclasses.replace(store.runs.get_step_run(first_ids["b"]), inputs={}, outputs={})
     assert not_cached is not None and not_cached.cache_enabled is False
-    with store.db.read() as conn:
-        core_step = conn.execute(select(t.step_runs).where(t.step_runs.c.id == first_ids["b"])).one()
-    assert core_step.cache_enabled is False and core_step.start_time == not_cached.start_time
 
 
 def test_the_driver_hands_back_json_times_and_booleans_typed_by_column(either_path: MetadataStore) -> None:
@@ -205,33 +257,26 @@ def test_the_driver_hands_back_json_times_and_booleans_typed_by_column(either_pa
     assert abs(datetime.now(UTC) - run["start_time"]) < timedelta(minutes=1)
 
 
-def test_rows_core_writes_read_the_same_through_the_recorder(either_path: MetadataStore) -> None:
+def test_a_stack_reads_back_with_its_components_through_either_driver(either_path: MetadataStore) -> None:
     store = either_path
     orchestrator = store.stacks.register_component("orchestrator", "team", "local", {"workers": 2, "opts": NESTED})
     artifacts = store.stacks.register_component("artifact-store", "team", "local", {"path": "/tmp/팀"})
-    store.stacks.register_stack("team", {"orchestrator": "team", "artifact-store": "team"})
+    registered = store.stacks.register_stack("team", {"orchestrator": "team", "artifact-store": "team"})
     store.stacks.set_active_stack("team")
-    with store.db.write() as conn:
-        conn.execute(insert(t.kv).values(key="core-json", value=NESTED))
-        conn.execute(insert(t.kv).values(key="core-text", value="default"))
-    with store.db.read() as conn:
-        created_at = conn.execute(select(t.stacks.c.created_at).where(t.stacks.c.name == "team")).scalar_one()
-        active = conn.execute(select(t.kv.c.value).where(t.kv.c.key == "active_stack")).scalar_one()
 
     stack = store.stacks.get_stack()
-    assert (stack.name, stack.active, stack.created_at) == ("team", True, created_at)
+    assert (stack.name, stack.active, stack.created_at) == ("team", True, registered.created_at)
     assert stack.components == {"orchestrator": orchestrator, "artifact-store": artifacts}
     assert stack.components == {c.type: c for c in store.stacks.list_components() if c.name == "team"}
     assert times_are_aware_utc(stack) and all(times_are_aware_utc(c) for c in stack.components.values())
-    assert (store.stacks.get_value("core-json"), store.stacks.get_value("core-text"), active) == (NESTED, "default", "team")
+    assert store.stacks.get_value("active_stack") == "team"
 
 
 @pytest.mark.parametrize("value", [1, 2.5, -3, True, None, "7", [1, "a"], {"n": 1}])
 def test_a_value_kept_in_the_store_reads_back_as_written(either_path: MetadataStore, value: Any) -> None:
     either_path.stacks.set_value("k", value)
     assert either_path.stacks.get_value("k", "absent") == value
-    with either_path.db.read() as conn:
-        assert conn.execute(select(t.kv.c.value).where(t.kv.c.key == "k")).scalar_one() == value
+    assert type(either_path.stacks.get_value("k", "absent")) is type(value)
 
 
 # -- concurrency -----------------------------------------------------------------------------
@@ -420,7 +465,7 @@ def test_a_disk_io_error_on_a_full_disk_says_disk_full(small_disk: Path) -> None
     again.close()
 
 
-def test_a_full_disk_under_the_sqlalchemy_path_is_a_store_error_saying_disk_full(small_disk: Path) -> None:
+def test_a_full_disk_while_saving_a_model_is_a_store_error_saying_disk_full(small_disk: Path) -> None:
     from tests.conftest import fill_disk
 
     store = MetadataStore(f"sqlite:///{small_disk / 'metadata.db'}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect
 
 from dosirak.errors import StoreVersionError
 from dosirak.metadata import schema
@@ -63,8 +63,8 @@ def test_reopening_an_up_to_date_store_keeps_its_data(tmp_path: Path) -> None:
 def test_a_store_with_an_unknown_newer_revision_raises_store_version_error(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'newer.db'}"
     store = MetadataStore(url)
-    with store.db.write() as conn:
-        conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    with store.sql.write() as cur:
+        cur.execute("UPDATE alembic_version SET version_num = '9999'")
     store.close()
     with pytest.raises(StoreVersionError, match=r"schema revision '9999'.*created by a newer dosirak; upgrade dosirak"):
         MetadataStore(url)

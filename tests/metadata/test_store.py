@@ -8,10 +8,8 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import update
 
 from dosirak.errors import NotFoundError, StoreError
-from dosirak.metadata import schema as t
 from dosirak.metadata.records import ArtifactRecord
 from dosirak.metadata.store import MetadataStore, get_store
 from dosirak.metadata.timeutil import utcnow
@@ -119,8 +117,8 @@ def test_a_run_whose_process_died_is_reaped_as_failed() -> None:
     store.runs.start_step(ids["a"], cache_key=None, cache_parts={}, source_code=None, inputs={})
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    with store.db.write() as conn:
-        conn.execute(update(t.pipeline_runs).where(t.pipeline_runs.c.id == run_id).values(pid=dead.pid, pid_start=None))
+    with store.sql.write() as cur:
+        cur.execute("UPDATE pipeline_runs SET pid = :pid, pid_start = NULL WHERE id = :id", {"pid": dead.pid, "id": run_id})
     live_id, _ = new_run(store)
     assert store.runs.reap_abandoned_runs() == [run_id]
     run = store.runs.get_run(run_id)
@@ -134,13 +132,13 @@ def test_a_run_whose_process_died_is_reaped_as_failed() -> None:
 def test_a_run_on_another_host_is_reaped_only_when_its_heartbeat_is_stale() -> None:
     store = get_store()
     run_id, _ = new_run(store)
-    with store.db.write() as conn:
-        conn.execute(update(t.pipeline_runs).where(t.pipeline_runs.c.id == run_id).values(
-            hostname="elsewhere", heartbeat_at=utcnow() - timedelta(seconds=10)))
+    with store.sql.write() as cur:
+        cur.execute("UPDATE pipeline_runs SET hostname = 'elsewhere', heartbeat_at = :heartbeat_at WHERE id = :id",
+                    {"heartbeat_at": utcnow() - timedelta(seconds=10), "id": run_id})
     assert store.runs.reap_abandoned_runs() == []
-    with store.db.write() as conn:
-        conn.execute(update(t.pipeline_runs).where(t.pipeline_runs.c.id == run_id).values(
-            heartbeat_at=utcnow() - timedelta(minutes=10)))
+    with store.sql.write() as cur:
+        cur.execute("UPDATE pipeline_runs SET heartbeat_at = :heartbeat_at WHERE id = :id",
+                    {"heartbeat_at": utcnow() - timedelta(minutes=10), "id": run_id})
     assert store.runs.reap_abandoned_runs() == [run_id]
 
 
@@ -154,6 +152,20 @@ def test_list_runs_is_newest_first_and_filters() -> None:
     assert [r.id for r in store.runs.list_runs(status="completed")] == [first]
     assert store.runs.count_runs(pipeline_name="q") == 1
     assert [(p.name, n) for p, n, _last in store.runs.list_pipelines()] == [("p", 1), ("q", 1)]
+
+
+def test_list_pipelines_gives_each_pipeline_its_newest_run_and_one_run_when_two_start_at_once() -> None:
+    store = get_store()
+    runs = {name: new_run(store, pipeline="p", run_id=f"{name}0000000-0000-0000-0000-000000000000")[0]
+            for name in ("a", "b", "c")}
+    other, _ = new_run(store, pipeline="q")
+    with store.sql.write() as cur:
+        cur.execute("UPDATE pipeline_runs SET start_time = :start_time WHERE id = :id",
+                    {"start_time": utcnow() - timedelta(hours=1), "id": runs["a"]})
+        cur.execute("UPDATE pipeline_runs SET start_time = :start_time WHERE id IN (:b, :c)",
+                    {"start_time": utcnow() + timedelta(hours=1), "b": runs["b"], "c": runs["c"]})
+    listed = {p.name: (n, latest.id if latest else None) for p, n, latest in store.runs.list_pipelines()}
+    assert listed == {"p": (3, runs["b"]), "q": (1, other)}  # the tie goes to the smaller run id
 
 
 def test_the_artifact_type_filter_takes_like_wildcards_literally() -> None:

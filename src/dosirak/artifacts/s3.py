@@ -22,13 +22,11 @@ the step that wrote (so the run is recorded as failed with that cause).
 from __future__ import annotations
 
 import logging
-import threading
-from pathlib import Path
 from typing import Any, ClassVar
 
 from dosirak.artifacts import store as stores
-from dosirak.artifacts.store import BaseArtifactStore, FsspecArtifactStore
-from dosirak.errors import ArtifactError, ArtifactStoreAccessError, DosirakError, MissingExtraError
+from dosirak.artifacts.store import FsspecArtifactStore
+from dosirak.errors import ArtifactError, DosirakError, MissingExtraError
 from dosirak.stack.credentials import resolve
 
 log = logging.getLogger(__name__)
@@ -60,35 +58,19 @@ class S3ArtifactStore(FsspecArtifactStore):
     flavor = "s3"
     config_model: ClassVar[str | None] = "dosirak.stack.configs:S3ArtifactStoreConfig"
 
-    def __init__(self, root: str, name: str = "default", config: dict[str, Any] | None = None,
-                 **storage_options: Any) -> None:
-        # not FsspecArtifactStore.__init__: the filesystem (and the credentials it needs) is
-        # opened on first use, in the step that writes, so a missing secret fails that step
-        BaseArtifactStore.__init__(self, root.rstrip("/"), name, config)
-        self._options = storage_options
-        self._fs: Any = None
-        self._lock = threading.Lock()
+    def _open(self) -> Any:
+        """The s3fs filesystem with the resolved credentials (never kept in config), on first use:
+        in the step that writes, so a missing secret fails that step."""
+        import fsspec
 
-    @property
-    def fs(self) -> Any:
-        """The s3fs filesystem, opened on first use with the resolved credentials (never kept in config)."""
-        with self._lock:
-            if self._fs is None:
-                import fsspec
-
-
-                owner = f"{self.component_type} '{self.name}'"
-                given = {k: self.config[k] for k in _CREDENTIALS if self.config.get(k)}
-                if given:  # resolved by the user's option names, for the messages
-                    options = {**self._options, **storage_options(resolve(given, owner))}
-                else:
-                    options = resolve(self._options, owner)
-                self._fs, _ = fsspec.core.url_to_fs(self.root, **options)
-            return self._fs
-
-    @fs.setter
-    def fs(self, value: Any) -> None:
-        self._fs = value
+        owner = f"{self.component_type} '{self.name}'"
+        given = {k: self.config[k] for k in _CREDENTIALS if self.config.get(k)}
+        if given:  # resolved by the user's option names, for the messages
+            options = {**self._options, **storage_options(resolve(given, owner))}
+        else:
+            options = resolve(self._options, owner)
+        fs, _ = fsspec.core.url_to_fs(self.root, **options)
+        return fs
 
     @classmethod
     def from_config(cls, name: str, config: dict[str, Any]) -> S3ArtifactStore:
@@ -109,78 +91,40 @@ class S3ArtifactStore(FsspecArtifactStore):
     def ensure_usable(self) -> None:
         """Nothing is contacted when the stack is loaded: the bucket is checked by the first write."""
 
-    def delete(self, uri: str) -> None:
-        """Remove what is at ``uri``; nothing to remove when the store cannot even be opened, or
-        when its bucket is missing or denies access altogether (nothing can have been put there)."""
-        try:
-            fs = self.fs
-        except DosirakError:
-            return  # credentials missing: nothing was ever written with them
-        try:
-            if fs.exists(uri):
-                fs.rm(uri, recursive=True)
-        except OSError as exc:
-            problem = self.bucket_problem()
-            if problem is None:
-                raise
-            # the bucket cannot be used at all, so nothing was put there; the step's error says why
-            log.debug("nothing to remove at %s: %s (%s)", uri, problem, exc)
 
-    @property
-    def bucket(self) -> str:
-        """The bucket named by the store's path."""
-        return self.root.removeprefix("s3://").split("/", 1)[0]
-
-    @property
-    def endpoint(self) -> str:
-        """Where the store's S3 API is, as the user knows it."""
-        return str(self.config.get("endpoint_url") or "the default S3 endpoint (AWS_ENDPOINT_URL or AWS)")
-
-    def bucket_problem(self) -> str | None:
-        """One line saying why the bucket cannot be used (missing, access denied, unreachable), or None."""
-        try:
-            self.fs.call_s3("list_objects_v2", Bucket=self.bucket, MaxKeys=1)
-        except FileNotFoundError:
-            return (f"artifact-store '{self.name}': bucket '{self.bucket}' does not exist at {self.endpoint}; "
-                    f"create it (`aws s3 mb s3://{self.bucket}`) or register the store with a bucket that exists "
-                    f"(`dosirak artifact-store register NAME --flavor=s3 --path=s3://BUCKET/PREFIX`)")
-        except PermissionError:
-            return (f"artifact-store '{self.name}': bucket '{self.bucket}' denies access to these credentials; "
-                    f"grant them s3:ListBucket, s3:GetObject, s3:PutObject and s3:DeleteObject on it, or give the "
-                    f"store other credentials (--access-key-id/--secret-access-key as {{secret:NAME}})")
-        except Exception as exc:  # noqa: BLE001 - anything else means the bucket cannot be reached
-            return (f"artifact-store '{self.name}': bucket '{self.bucket}' cannot be reached at {self.endpoint}: "
-                    f"{type(exc).__name__}: {str(exc)[:200]}; check --endpoint-url and the network")
-        return None
-
-    def _explained(self, exc: BaseException) -> BaseException:
-        """``exc``, or an ArtifactError naming the bucket when the bucket is what is wrong."""
-        if isinstance(exc, DosirakError) or not isinstance(exc, Exception):
-            return exc
-        problem = self.bucket_problem()
-        return exc if problem is None else ArtifactStoreAccessError(problem)
-
-    def publish(self, staged: Path, uri: str) -> None:
-        """Upload as the fsspec store does; a failure caused by the bucket says so in one line."""
-        try:
-            super().publish(staged, uri)
-        except Exception as exc:
-            explained = self._explained(exc)
-            if explained is exc:
-                raise
-            raise explained from None
-
-    def write_log(self, uri: str, text: str) -> None:
-        """Store a step's log; when the bucket or the credentials are what is wrong, the log is not
-        stored (the step that wrote failed saying why) and this says so at DEBUG level."""
-        try:
-            super().write_log(uri, text)
-        except Exception as exc:
-            explained = exc if isinstance(exc, DosirakError) else self._explained(exc)
-            if explained is exc and not isinstance(exc, DosirakError):
-                raise
-            # the step that wrote has failed with this same cause, in one line: no second one here
-            log.debug("step log %s not stored: %s", uri, explained)
+def bucket_problem(store: FsspecArtifactStore) -> str | None:
+    """One line saying why the bucket of an ``s3://`` store (either flavor) cannot be used
+    (missing, access denied, unreachable), or None when it can."""
+    bucket = store.root.removeprefix("s3://").split("/", 1)[0]
+    endpoint = _endpoint(store)
+    s3 = store.flavor == "s3"
+    try:
+        store.fs.call_s3("list_objects_v2", Bucket=bucket, MaxKeys=1)
+    except FileNotFoundError:
+        return (f"artifact-store '{store.name}': bucket '{bucket}' does not exist at {endpoint}; "
+                f"create it (`aws s3 mb s3://{bucket}`) or register the store with a bucket that exists "
+                f"(`dosirak artifact-store register NAME --flavor=s3 --path=s3://BUCKET/PREFIX`)")
+    except PermissionError:
+        given = ("--access-key-id/--secret-access-key" if s3 else "--storage-options' key/secret")
+        return (f"artifact-store '{store.name}': bucket '{bucket}' denies access to these credentials; "
+                f"grant them s3:ListBucket, s3:GetObject, s3:PutObject and s3:DeleteObject on it, or give the "
+                f"store other credentials ({given} as {{secret:NAME}})")
+    except DosirakError as exc:  # the credentials cannot even be read: that error says what to do
+        return str(exc)
+    except Exception as exc:  # noqa: BLE001 - anything else means the bucket cannot be reached
+        where = "--endpoint-url" if s3 else "--storage-options' client_kwargs.endpoint_url"
+        return (f"artifact-store '{store.name}': bucket '{bucket}' cannot be reached at {endpoint}: "
+                f"{type(exc).__name__}: {str(exc)[:200]}; check {where} and the network")
+    return None
 
 
-__all__ = ["S3ArtifactStore", "storage_options"]
+def _endpoint(store: FsspecArtifactStore) -> str:
+    """Where the store's S3 API is, as the user gave it."""
+    given = store.config.get("endpoint_url")
+    if not given:
+        client = (store.config.get("storage_options") or {}).get("client_kwargs") or {}
+        given = client.get("endpoint_url") if isinstance(client, dict) else None
+    return str(given or "the default S3 endpoint (AWS_ENDPOINT_URL or AWS)")
+
+
+__all__ = ["S3ArtifactStore", "bucket_problem", "storage_options"]

@@ -22,7 +22,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dosirak.artifacts.store import BaseArtifactStore, artifact_store_for, is_url, store_for_uri
+from dosirak.artifacts.store import (
+    BaseArtifactStore,
+    artifact_store_for,
+    is_url,
+    opened_store_for,
+    store_for_uri,
+)
 from dosirak.errors import ArtifactError, DosirakError
 from dosirak.metadata.store import get_store
 from dosirak.names import path_under
@@ -66,7 +72,7 @@ def upload(store: BaseArtifactStore, directory: Path, uri: str) -> None:
 def discard(uri: str) -> None:
     """Remove a shared copy that will not be recorded (or whose record was deleted)."""
     try:
-        _reader(uri).delete(uri)
+        reader_for(uri).delete(uri)
     except Exception:  # noqa: BLE001 - the caller's error matters more
         log.warning("could not remove the shared copy %s", uri, exc_info=True)
 
@@ -90,7 +96,7 @@ def fetch(uri: str, target: Path, check: Callable[[Path], Any], what: str) -> Pa
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     temp = target.parent / f".tmp-{uuid.uuid4().hex}"
-    reader = _reader(uri)
+    reader = reader_for(uri)
     try:
         if not reader.exists(uri):
             raise ArtifactError(f"{what}: its shared copy {uri} is missing from the artifact store; it was deleted "
@@ -109,12 +115,32 @@ def fetch(uri: str, target: Path, check: Callable[[Path], Any], what: str) -> Pa
     return target
 
 
-def _reader(uri: str) -> BaseArtifactStore:
-    """A store able to read ``uri``: the active stack's (with its endpoint and credentials) when it holds it."""
-    active = active_remote_store()
-    if active is not None and (uri == active.root or uri.startswith(active.root.rstrip("/") + "/")):
-        return active
+def reader_for(uri: str) -> BaseArtifactStore:
+    """A store able to read ``uri``, with the endpoint and credentials of the store that wrote it.
+
+    The store this process already built for it; else the registered artifact-store
+    component whose path holds ``uri`` (the deepest), built through its flavor, so a
+    process that never loaded the stack (``Client``, the dashboard) reads an S3 artifact
+    with the component's endpoint and credential references; else ``uri``'s filesystem
+    with no options.
+    """
+    if not is_url(uri):
+        return store_for_uri(uri)
+    opened = opened_store_for(uri)
+    if opened is not None:
+        return opened
+    try:
+        components = get_store().stacks.list_components("artifact-store")
+    except DosirakError as exc:
+        log.debug("no registered artifact store to read %s with: %s", uri, exc)
+        components = []
+    holding = [(path, c) for c in components
+               if (path := str(c.config.get("path") or "").rstrip("/")) and is_url(path)
+               and (uri == path or uri.startswith(path + "/"))]
+    if holding:
+        _, component = max(holding, key=lambda held: len(held[0]))
+        return artifact_store_for(component.flavor, component.config, component.name)
     return store_for_uri(uri)
 
 
-__all__ = ["SHARED_URI", "active_remote_store", "cache_dir", "discard", "fetch", "location", "upload"]
+__all__ = ["SHARED_URI", "active_remote_store", "cache_dir", "discard", "fetch", "location", "reader_for", "upload"]

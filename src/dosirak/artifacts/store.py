@@ -43,6 +43,7 @@ import os
 import shutil
 import stat
 import tempfile
+import threading
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -52,7 +53,13 @@ from pathlib import Path
 from typing import IO, Any, ClassVar
 
 from dosirak import disk
-from dosirak.errors import ArtifactCorruptError, ArtifactError, DosirakError, StackError
+from dosirak.errors import (
+    ArtifactCorruptError,
+    ArtifactError,
+    ArtifactStoreAccessError,
+    DosirakError,
+    StackError,
+)
 from dosirak.settings import get_settings
 from dosirak.stack.component import StackComponent
 from dosirak.stack.credentials import resolve
@@ -343,8 +350,8 @@ class FsspecArtifactStore(BaseArtifactStore):
 
     @classmethod
     def from_config(cls, name: str, config: dict[str, Any]) -> BaseArtifactStore:
-        """The store at the URL ``path``, opened with ``storage_options`` (credentials as
-        ``{env:NAME}`` references, resolved here)."""
+        """The store at the URL ``path`` with ``storage_options`` (credentials as ``{env:NAME}`` or
+        ``{secret:NAME}`` references, resolved when the store is first used, not here)."""
         options = dict(config.get("storage_options") or {})
         store = cls(_configured_path(config), name, config=config, **options)
         _OPENED[store.root] = store  # its URIs are read back with its options (store_for_uri)
@@ -353,26 +360,39 @@ class FsspecArtifactStore(BaseArtifactStore):
     def __init__(self, root: str, name: str = "default", config: dict[str, Any] | None = None,
                  **storage_options: Any) -> None:
         super().__init__(root.rstrip("/"), name, config)
-        try:
-            import fsspec
-        except ImportError as exc:  # pragma: no cover - fsspec is a core dependency
-            raise ArtifactError("fsspec is not installed") from exc
+        self._options = storage_options
+        self._fs: Any = None
+        self._lock = threading.Lock()
+        self._protocols = _protocols(root)
 
-        # {env:NAME} references become values only here, for the filesystem; self.config keeps the references
-        options = resolve(storage_options, f"{self.component_type} '{name}'", at="storage_options")
-        try:
-            self.fs, _ = fsspec.core.url_to_fs(root, **options)
-        except (ImportError, ValueError) as exc:
-            scheme = root.split("://", 1)[0]
-            raise ArtifactError(
-                f"cannot open artifact store '{root}': {exc}; for {scheme}:// install its fsspec "
-                f"package (e.g. `pip install 'dosirak[s3]'` for s3://)"
-            ) from exc
+    @property
+    def fs(self) -> Any:
+        """The fsspec filesystem, opened on first use with the credentials resolved then.
+
+        References (``{env:NAME}``, ``{secret:NAME}``) become values only here, for the
+        filesystem; ``self.config`` keeps the references. A missing variable or secret is a
+        :class:`~dosirak.errors.CredentialError` raised by the first operation (in a run: by
+        the step that writes, so the run is recorded failed with that cause).
+        """
+        with self._lock:
+            if self._fs is None:
+                self._fs = self._open()
+            return self._fs
+
+    @fs.setter
+    def fs(self, value: Any) -> None:
+        self._fs = value
+
+    def _open(self) -> Any:
+        import fsspec
+
+        options = resolve(self._options, f"{self.component_type} '{self.name}'", at="storage_options")
+        fs, _ = fsspec.core.url_to_fs(self.root, **options)
+        return fs
 
     def ensure_usable(self) -> None:
         """On the local filesystem (``file://``), the root must be writable; remote roots are not contacted."""
-        protocols = self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,)
-        if not {"file", "local"} & set(protocols):
+        if not {"file", "local"} & set(self._protocols):
             return
         root = self.root.removeprefix("file://")
         problem = disk.unwritable(root, keep=True)
@@ -390,12 +410,36 @@ class FsspecArtifactStore(BaseArtifactStore):
                 raise
 
     def delete(self, uri: str) -> None:
-        if self.fs.exists(uri):
-            self.fs.rm(uri, recursive=True)
+        """Remove what is at ``uri``; nothing to remove when the store cannot even be opened (its
+        credentials are missing), or when its bucket is missing or denies access altogether:
+        nothing can have been put there."""
+        try:
+            fs = self.fs
+        except DosirakError:
+            return
+        try:
+            if fs.exists(uri):
+                fs.rm(uri, recursive=True)
+        except OSError as exc:
+            explained = self._explained(exc)
+            if explained is exc:
+                raise
+            # the bucket cannot be used at all, so nothing was put there; the step's error says why
+            log.debug("nothing to remove at %s: %s (%s)", uri, explained, exc)
 
     def publish(self, staged: Path, uri: str) -> None:
         """Upload the staged files to ``uri``, replacing what was there; an upload that fails
-        part-way removes what it had uploaded before the error is raised."""
+        part-way removes what it had uploaded before the error is raised. A failure caused by
+        an ``s3://`` bucket (missing, denying access, unreachable) says so in one line."""
+        try:
+            self._upload(staged, uri)
+        except Exception as exc:
+            explained = self._explained(exc)
+            if explained is exc:
+                raise
+            raise explained from None
+
+    def _upload(self, staged: Path, uri: str) -> None:
         self.delete(uri)
         try:
             for path in sorted(staged.rglob("*")):
@@ -408,6 +452,15 @@ class FsspecArtifactStore(BaseArtifactStore):
             except Exception:  # noqa: BLE001 - the upload's error is the one to raise
                 log.warning("could not remove the partial upload at %s", uri, exc_info=True)
             raise
+
+    def _explained(self, exc: BaseException) -> BaseException:
+        """``exc``, or an ArtifactStoreAccessError naming the bucket when an ``s3://`` bucket is what is wrong."""
+        if isinstance(exc, DosirakError) or not isinstance(exc, Exception) or "s3" not in self._protocols:
+            return exc
+        from dosirak.artifacts.s3 import bucket_problem  # lazy: cycle
+
+        problem = bucket_problem(self)
+        return exc if problem is None else ArtifactStoreAccessError(problem)
 
     def exists(self, uri: str) -> bool:
         return bool(self.fs.exists(uri))
@@ -429,8 +482,16 @@ class FsspecArtifactStore(BaseArtifactStore):
             yield Path(tmp)
 
     def write_log(self, uri: str, text: str) -> None:
-        with self.fs.open(uri, "w") as fh:
-            fh.write(text)
+        """Store a step's log; when the bucket or the credentials are what is wrong, the log is not
+        stored (the step that wrote failed saying why, in one line) and this says so at DEBUG level."""
+        try:
+            with self.fs.open(uri, "w") as fh:
+                fh.write(text)
+        except Exception as exc:
+            explained = self._explained(exc)
+            if explained is exc and not isinstance(exc, DosirakError):
+                raise
+            log.debug("step log %s not stored: %s", uri, explained)
 
     def read_text(self, uri: str, limit: int | None = None) -> str:
         if not self.fs.exists(uri):
@@ -479,6 +540,25 @@ def _raise_disk_full(exc: Exception, path: Path, uri: str) -> None:
         raise ArtifactError(disk.full_message(uri, "writing artifact", exc)) from exc
 
 
+def _protocols(root: str) -> tuple[str, ...]:
+    """The protocols of the fsspec filesystem class for ``root``; ArtifactError naming the package
+    to install when no installed package serves its scheme (nothing is opened, no credential read)."""
+    try:
+        import fsspec
+    except ImportError as exc:  # pragma: no cover - fsspec is a core dependency
+        raise ArtifactError("fsspec is not installed") from exc
+    scheme = fsspec.core.split_protocol(root)[0] or "file"
+    try:
+        kind = fsspec.get_filesystem_class(scheme)
+    except (ImportError, ValueError) as exc:
+        raise ArtifactError(
+            f"cannot open artifact store '{root}': {exc}; for {scheme}:// install its fsspec "
+            f"package (e.g. `pip install 'dosirak[s3]'` for s3://)"
+        ) from exc
+    protocol = kind.protocol
+    return tuple(protocol) if isinstance(protocol, (tuple, list)) else (str(protocol),)
+
+
 def is_url(path: str) -> bool:
     """Whether an artifact store path is an fsspec URL (``s3://...``) rather than a local directory (or ``file://``)."""
     return "://" in path and not path.startswith("file://")
@@ -518,10 +598,13 @@ def store_for_uri(uri: str) -> BaseArtifactStore:
     """
     if not is_url(uri):
         return _ROOT
-    held = [root for root in list(_OPENED) if uri == root or uri.startswith(root + "/")]
-    if held:
-        return _OPENED[max(held, key=len)]
-    return FsspecArtifactStore(uri)
+    return opened_store_for(uri) or FsspecArtifactStore(uri)
+
+
+def opened_store_for(uri: str) -> BaseArtifactStore | None:
+    """The store this process built whose root holds the URL ``uri`` (the deepest), else None."""
+    held = [root for root in list(_OPENED) if uri == root or uri.startswith(root.rstrip("/") + "/")]
+    return _OPENED[max(held, key=len)] if held else None
 
 
 def artifact_store_for(flavor: str, config: dict[str, Any], name: str = "default") -> BaseArtifactStore:
@@ -531,4 +614,4 @@ def artifact_store_for(flavor: str, config: dict[str, Any], name: str = "default
 
 
 __all__ = ["STAGING_DIR", "BaseArtifactStore", "FileEntry", "FsspecArtifactStore", "LocalArtifactStore",
-           "artifact_store_for", "is_url", "store_for_uri"]
+           "artifact_store_for", "is_url", "opened_store_for", "store_for_uri"]

@@ -6,7 +6,10 @@ import sys
 
 import click
 
-from dosirak.artifacts.gc import Roots, collect
+from dosirak.artifacts.gc import GcReport, Roots, collect
+from dosirak.artifacts.remote_gc import remote_orphans, remove
+from dosirak.artifacts.shared import active_remote_store
+from dosirak.artifacts.store import FsspecArtifactStore
 from dosirak.cli._render import json_option, print_json, table
 from dosirak.metadata.store import get_store
 from dosirak.units import human_size
@@ -16,21 +19,31 @@ from dosirak.units import human_size
 @click.option("--dry-run", is_flag=True, help="Only report what would be removed.")
 @json_option
 def gc(dry_run: bool, as_json: bool) -> None:
-    """Remove what killed runs, saves and builds left below the dosirak home.
+    """Remove what killed runs, saves and builds left below the dosirak home and in the
+    active stack's remote artifact store (S3).
 
     \b
     staging      partial outputs of runs that were killed mid-write
-    artifact     outputs published but never recorded (killed, or the disk was full)
+    artifact     outputs published but never recorded (killed, or the disk was full);
+                 in a remote store: objects under RUN/STEP/OUTPUT of an ended run
+                 that no artifact row names
     model-tmp    model saves whose process was killed
     bundle-tmp   bundle builds and imports whose process was killed
     model        model version directories no version row names
     bundle       bundle directories no bundle row names (left alone for an hour)
 
-    Nothing a row refers to, nothing of a run still running, and nothing outside the
-    home's artifacts/, models/ and bundles/ is ever removed; symlinks are not followed.
+    Nothing a row refers to, nothing of a run still running, nothing outside the
+    home's artifacts/, models/ and bundles/ (and the remote store's RUN_ID/ prefixes
+    of runs this metadata store knows) is ever removed; symlinks are not followed.
     Exits with status 1 if something could not be removed.
     """
-    report = collect(get_store(), Roots.of_home(), dry_run=dry_run)
+    store = get_store()
+    report = collect(store, Roots.of_home(), dry_run=dry_run)
+    remote = active_remote_store()
+    if isinstance(remote, FsspecArtifactStore):  # the active stack's artifact store on S3, say
+        leftovers = remote_orphans(store, remote)
+        errors = [] if dry_run else remove(remote, leftovers)
+        report = GcReport(tuple(leftovers) + report.orphans, dry_run, tuple(errors) + report.errors)
     if as_json:
         print_json(report.to_json())
     else:

@@ -103,7 +103,8 @@ Exit status (an error is one line on stderr, starting with "error:"; -vv adds th
        gc could not remove something, or dosirak itself failed unexpectedly
   2    bad usage or input: unknown command or option, a missing or invalid
        argument, a name that does not exist, a refused request; also a run
-       that failed on a setting to fix (a missing secret, an unusable bucket)
+       that failed on a setting to fix (a missing secret, an unusable bucket,
+       an unreachable Ray address, a Ray worker that died in every attempt)
   3    dosirak serve: the service could not be loaded (import or __init__ failed)
   130  interrupted (Ctrl-C)"""
 

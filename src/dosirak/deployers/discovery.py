@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
@@ -76,8 +77,6 @@ def refresh_all(records: Sequence[DeploymentRecord]) -> list[DeploymentRecord]:
     slow = [i for i, r in enumerate(records) if r.flavor != "local"]
     if len(slow) < 2:
         return [refresh(r) for r in records]
-    from concurrent.futures import ThreadPoolExecutor
-
     refreshed = list(records)
     with ThreadPoolExecutor(max_workers=min(MAX_CONCURRENT_REFRESHES, len(slow)),
                             thread_name_prefix="dosirak-refresh") as pool:

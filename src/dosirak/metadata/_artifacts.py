@@ -1,4 +1,4 @@
-"""Artifact versions in the metadata store: lookups (SQL text, for runs), listings and lineage links.
+"""Artifact versions in the metadata store: lookups, listings and lineage links (SQL text on the store's driver).
 
 Artifacts are written with their step (:meth:`dosirak.metadata._runs.Runs.finish_step`).
 """
@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dosirak.errors import NotFoundError
 from dosirak.metadata.database import Concept
 from dosirak.metadata.driver import in_list, one_by_id_or_prefix
+from dosirak.metadata.like import type_named
 from dosirak.metadata.records import ArtifactRecord, from_row
 
 
@@ -35,45 +36,32 @@ class Artifacts(Concept):
 
     def list_artifacts(self, *, limit: int = 50, offset: int = 0, type_name: str | None = None) -> list[ArtifactRecord]:
         """Artifacts, newest first, sorting ids only and reading one page of rows."""
-        from sqlalchemy import select
-
-        from dosirak.metadata import schema as t
-
-        a = t.artifacts.c
-        ids_query = select(a.id).order_by(a.created_at.desc(), a.id).limit(limit).offset(offset)
-        if type_name:
-            ids_query = ids_query.where(t.type_named(a.type, type_name))
-        with self._read() as conn:
-            ids = [row[0] for row in conn.execute(ids_query).all()]
+        where, params = type_named("type", type_name) if type_name else ("", {})
+        with self.sql.read() as cur:
+            ids = [r["id"] for r in cur.execute(
+                f"SELECT id FROM artifacts {'WHERE ' + where if where else ''} "
+                "ORDER BY created_at DESC, id LIMIT :limit OFFSET :offset", {**params, "limit": limit, "offset": offset})]
             if not ids:
                 return []
-            rows = conn.execute(select(*t.artifacts.c).where(a.id.in_(ids))).all()
-        by_id = {row._mapping["id"]: from_row(ArtifactRecord, row._mapping) for row in rows}
+            in_ids, id_params = in_list("id", ids)
+            rows = cur.execute(f"SELECT * FROM artifacts WHERE id IN {in_ids}", id_params)
+        by_id = {r["id"]: from_row(ArtifactRecord, r) for r in rows}
         return [by_id[i] for i in ids if i in by_id]
 
     def count_artifacts(self) -> int:
-        from sqlalchemy import func, select
-
-        from dosirak.metadata import schema as t
-
-        with self._read() as conn:
-            return int(conn.execute(select(func.count()).select_from(t.artifacts)).scalar_one())
+        with self.sql.read() as cur:
+            return int(cur.execute("SELECT count(*) AS n FROM artifacts")[0]["n"])
 
     def artifact_links(self, artifact_id: str) -> list[tuple[str, str, str, str, str]]:
         """Every (kind, link name, step run id, step name, run id) that touches an artifact."""
-        from sqlalchemy import select
-
-        from dosirak.metadata import schema as t
-
-        with self._read() as conn:
-            rows = conn.execute(
-                select(t.step_run_io.c.kind, t.step_run_io.c.name, t.step_runs.c.id, t.step_runs.c.name,
-                       t.step_runs.c.run_id)
-                .join(t.step_runs, t.step_runs.c.id == t.step_run_io.c.step_run_id)
-                .where(t.step_run_io.c.artifact_id == artifact_id)
-                .order_by(t.step_runs.c.start_time)
-            ).all()
-        return [tuple(r) for r in rows]
+        with self.sql.read() as cur:
+            rows = cur.execute(
+                "SELECT step_run_io.kind, step_run_io.name AS link_name, step_runs.id AS step_run_id, "
+                "step_runs.name AS step_name, step_runs.run_id FROM step_run_io "
+                "JOIN step_runs ON step_runs.id = step_run_io.step_run_id "
+                "WHERE step_run_io.artifact_id = :artifact_id ORDER BY step_runs.start_time",
+                {"artifact_id": artifact_id})
+        return [(r["kind"], r["link_name"], r["step_run_id"], r["step_name"], r["run_id"]) for r in rows]
 
 
 __all__ = ["Artifacts"]

@@ -1,4 +1,4 @@
-"""Bundles and the model versions they carry, in the metadata store."""
+"""Bundles, the model versions they carry and their images, in the metadata store (SQL text on its driver)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select
-from sqlalchemy.engine import Connection, Row
-
 from dosirak.errors import BundleError, NotFoundError
-from dosirak.metadata import schema as t
+from dosirak.metadata import tables
 from dosirak.metadata.database import Concept
+from dosirak.metadata.driver import Cursor, Row, in_list
 from dosirak.metadata.records import BundleRecord, ImageRecord, from_row
 from dosirak.metadata.timeutil import utcnow
 from dosirak.names import check_name
@@ -25,15 +23,16 @@ _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 _MAX_REFERENCE = 1024
 
 
-def _image_from_row(row: Row[Any]) -> ImageRecord:
-    m = row._mapping
-    return from_row(ImageRecord, m, bundle_tag=f"{m['bundle_name']}:{m['bundle_version']}")
+def _image_from_row(row: Row) -> ImageRecord:
+    return from_row(ImageRecord, row, bundle_tag=f"{row['bundle_name']}:{row['bundle_version']}")
 
 
-def _image_query() -> Any:
-    return select(*t.bundle_images.c, t.bundles.c.name.label("bundle_name"),
-                  t.bundles.c.version.label("bundle_version")).join(
-        t.bundles, t.bundles.c.id == t.bundle_images.c.bundle_id)
+_IMAGES = ("SELECT bundle_images.*, bundles.name AS bundle_name, bundles.version AS bundle_version "
+           "FROM bundle_images JOIN bundles ON bundles.id = bundle_images.bundle_id ")
+_BUNDLE_BY_ID = "SELECT * FROM bundles WHERE id = :id"
+_INSERT_BUNDLE = tables.BUNDLES.insert_sql()
+_INSERT_LINK = tables.BUNDLE_MODELS.insert_sql()
+_INSERT_IMAGE = tables.BUNDLE_IMAGES.insert_sql()
 
 
 class Bundles(Concept):
@@ -63,65 +62,63 @@ class Bundles(Concept):
         """Record a bundle already in place, linked to the local model versions it carries."""
         check_name(name, "bundle name", error=BundleError)
         check_name(version, "bundle version", error=BundleError)
-        with self._write() as conn:
-            clash = conn.execute(select(t.bundles.c.id).where(
-                t.bundles.c.name == name, t.bundles.c.version == version)).scalar()
-            if clash is not None:
+        wanted = list(dict.fromkeys(model_version_ids))
+        with self.sql.write() as cur:
+            if cur.execute("SELECT id FROM bundles WHERE name = :name AND version = :version",
+                           {"name": name, "version": version}):
                 raise BundleError(f"bundle {name}:{version} already exists; `dosirak bundle delete {name}:{version}` first")
-            conn.execute(insert(t.bundles).values(
+            cur.execute(_INSERT_BUNDLE, tables.BUNDLES.row(dict(
                 id=bundle_id, name=name, version=version, path=path, service=service, created_at=created_at,
                 size=size, manifest_hash=manifest_hash, labels=labels, apis=apis, models=models,
                 run_id=run_id, step_run_id=step_run_id, imported=imported, extra=extra or {},
-            ))
-            known = set(conn.execute(select(t.model_versions.c.id).where(
-                t.model_versions.c.id.in_(list(model_version_ids)))).scalars().all())
-            links = [{"bundle_id": bundle_id, "model_version_id": vid} for vid in dict.fromkeys(model_version_ids)
-                     if vid in known]
-            if links:
-                conn.execute(insert(t.bundle_models), links)
-            row = conn.execute(select(*t.bundles.c).where(t.bundles.c.id == bundle_id)).one()
-        return from_row(BundleRecord, row._mapping)
+            )))
+            if wanted:
+                in_ids, params = in_list("version", wanted)
+                known = {r["id"] for r in cur.execute(f"SELECT id FROM model_versions WHERE id IN {in_ids}", params)}
+                links = [{"bundle_id": bundle_id, "model_version_id": vid} for vid in wanted if vid in known]
+                if links:
+                    cur.executemany(_INSERT_LINK, links)
+            row = cur.execute(_BUNDLE_BY_ID, {"id": bundle_id})[0]
+        return from_row(BundleRecord, row)
 
     @staticmethod
-    def _bundle_row(conn: Connection, name: str, version: str) -> Row[Any]:
-        query = select(*t.bundles.c).where(t.bundles.c.name == name)
+    def _bundle_row(cur: Cursor, name: str, version: str) -> Row:
         if version in ("", "latest"):
-            query = query.order_by(t.bundles.c.version.desc()).limit(1)
+            rows = cur.execute("SELECT * FROM bundles WHERE name = :name ORDER BY version DESC LIMIT 1",
+                               {"name": name})
         else:
-            query = query.where(t.bundles.c.version == version)
-        row = conn.execute(query).first()
-        if row is None:
+            rows = cur.execute("SELECT * FROM bundles WHERE name = :name AND version = :version",
+                               {"name": name, "version": version})
+        if not rows:
             if version in ("", "latest"):
                 raise NotFoundError(f"no bundle named '{name}'; `dosirak bundle list` shows the known ones")
             raise NotFoundError(f"bundle '{name}' has no version '{version}'; `dosirak bundle list` shows the known ones")
-        return row
+        return rows[0]
 
     def get_bundle(self, name: str, version: str = "latest") -> BundleRecord:
         """A bundle by ``name`` and version (``latest`` is the newest; versions sort by time)."""
-        with self._read() as conn:
-            return from_row(BundleRecord, self._bundle_row(conn, name, version)._mapping)
+        with self.sql.read() as cur:
+            return from_row(BundleRecord, self._bundle_row(cur, name, version))
 
     def get_bundle_by_id(self, bundle_id: str) -> BundleRecord:
-        with self._read() as conn:
-            row = conn.execute(select(*t.bundles.c).where(t.bundles.c.id == bundle_id)).first()
-        if row is None:
+        with self.sql.read() as cur:
+            rows = cur.execute(_BUNDLE_BY_ID, {"id": bundle_id})
+        if not rows:
             raise NotFoundError(f"no bundle with id '{bundle_id}'")
-        return from_row(BundleRecord, row._mapping)
+        return from_row(BundleRecord, rows[0])
 
     def list_bundles(self, name: str | None = None) -> list[BundleRecord]:
         """Bundles, newest first (optionally only those called ``name``)."""
-        query = select(*t.bundles.c).order_by(t.bundles.c.name, t.bundles.c.version.desc())
-        if name is not None:
-            query = query.where(t.bundles.c.name == name)
-        with self._read() as conn:
-            return [from_row(BundleRecord, r._mapping) for r in conn.execute(query).all()]
+        where, params = ("WHERE name = :name ", {"name": name}) if name is not None else ("", {})
+        with self.sql.read() as cur:
+            rows = cur.execute(f"SELECT * FROM bundles {where}ORDER BY name, version DESC", params)
+        return [from_row(BundleRecord, r) for r in rows]
 
     def bundles_with_model_version(self, version_id: str) -> list[BundleRecord]:
-        with self._read() as conn:
-            rows = conn.execute(select(*t.bundles.c).join(
-                t.bundle_models, t.bundle_models.c.bundle_id == t.bundles.c.id
-            ).where(t.bundle_models.c.model_version_id == version_id)).all()
-        return [from_row(BundleRecord, r._mapping) for r in rows]
+        with self.sql.read() as cur:
+            rows = cur.execute("SELECT bundles.* FROM bundles JOIN bundle_models ON bundle_models.bundle_id = bundles.id "
+                               "WHERE bundle_models.model_version_id = :version_id", {"version_id": version_id})
+        return [from_row(BundleRecord, r) for r in rows]
 
     def record_image(
         self,
@@ -149,45 +146,46 @@ class Bundles(Concept):
         if not reference or len(reference) > _MAX_REFERENCE or not reference.isprintable() or " " in reference:
             raise BundleError(f"image reference {reference[:80]!r} is empty, too long or holds spaces")
         image_key = str(uuid.uuid4())
-        with self._write() as conn:
-            if conn.execute(select(t.bundles.c.id).where(t.bundles.c.id == bundle_id)).scalar() is None:
+        with self.sql.write() as cur:
+            if not cur.execute("SELECT id FROM bundles WHERE id = :id", {"id": bundle_id}):
                 raise NotFoundError(f"no bundle with id '{bundle_id}' to record image {reference} against")
-            conn.execute(delete(t.bundle_images).where(t.bundle_images.c.bundle_id == bundle_id,
-                                                       t.bundle_images.c.reference == reference))
-            conn.execute(insert(t.bundle_images).values(
+            cur.execute("DELETE FROM bundle_images WHERE bundle_id = :bundle_id AND reference = :reference",
+                        {"bundle_id": bundle_id, "reference": reference})
+            cur.execute(_INSERT_IMAGE, tables.BUNDLE_IMAGES.row(dict(
                 id=image_key, bundle_id=bundle_id, reference=reference, location=location, digest=digest,
                 image_id=image_id, builder=builder, size=size, base_image=base_image, created_at=utcnow(),
                 extra=extra or {},
-            ))
-            row = conn.execute(_image_query().where(t.bundle_images.c.id == image_key)).one()
+            )))
+            row = cur.execute(_IMAGES + "WHERE bundle_images.id = :id", {"id": image_key})[0]
         return _image_from_row(row)
 
     def list_images(self, bundle_id: str | None = None) -> list[ImageRecord]:
         """Images recorded against one bundle (or every bundle), newest first."""
-        query = _image_query().order_by(t.bundle_images.c.created_at.desc(), t.bundle_images.c.id)
-        if bundle_id is not None:
-            query = query.where(t.bundle_images.c.bundle_id == bundle_id)
-        with self._read() as conn:
-            return [_image_from_row(r) for r in conn.execute(query).all()]
+        where, params = ("WHERE bundle_images.bundle_id = :bundle_id ", {"bundle_id": bundle_id}) \
+            if bundle_id is not None else ("", {})
+        with self.sql.read() as cur:
+            rows = cur.execute(_IMAGES + where + "ORDER BY bundle_images.created_at DESC, bundle_images.id", params)
+        return [_image_from_row(r) for r in rows]
 
     def delete_bundle(self, name: str, version: str) -> BundleRecord:
         """Forget a bundle; refused while a deployment that is not stopped uses it."""
-        with self._write() as conn:
-            row = self._bundle_row(conn, name, version)
-            users = conn.execute(select(t.deployments.c.name, t.deployments.c.status).where(
-                t.deployments.c.bundle_id == row.id,
-                t.deployments.c.status.not_in(ENDED_DEPLOYMENT_STATUSES))).all()
+        with self.sql.write() as cur:
+            row = self._bundle_row(cur, name, version)
+            in_ended, params = in_list("ended", ENDED_DEPLOYMENT_STATUSES)
+            users = cur.execute(f"SELECT name, status FROM deployments WHERE bundle_id = :bundle_id "
+                                f"AND status NOT IN {in_ended}", {**params, "bundle_id": row["id"]})
             if users:
-                names = ", ".join(f"{n} ({s})" for n, s in users)
+                names = ", ".join(f"{u['name']} ({u['status']})" for u in users)
                 raise BundleError(
-                    f"cannot delete bundle {row.name}:{row.version}: used by deployment(s) {names}; stop them first"
+                    f"cannot delete bundle {row['name']}:{row['version']}: used by deployment(s) {names}; stop them first"
                 )
             # stopped deployments keep their history but no longer point at the bundle's row
-            conn.execute(t.deployments.update().where(t.deployments.c.bundle_id == row.id).values(bundle_id=None))
-            conn.execute(delete(t.bundle_models).where(t.bundle_models.c.bundle_id == row.id))
-            conn.execute(delete(t.bundle_images).where(t.bundle_images.c.bundle_id == row.id))
-            conn.execute(delete(t.bundles).where(t.bundles.c.id == row.id))
-        return from_row(BundleRecord, row._mapping)
+            key = {"bundle_id": row["id"]}
+            cur.execute("UPDATE deployments SET bundle_id = NULL WHERE bundle_id = :bundle_id", key)
+            cur.execute("DELETE FROM bundle_models WHERE bundle_id = :bundle_id", key)
+            cur.execute("DELETE FROM bundle_images WHERE bundle_id = :bundle_id", key)
+            cur.execute("DELETE FROM bundles WHERE id = :bundle_id", key)
+        return from_row(BundleRecord, row)
 
 
 __all__ = ["Bundles"]

@@ -5,18 +5,19 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import delete, insert, or_, select, update
-from sqlalchemy.engine import Connection, Row
-
 from dosirak.errors import DeploymentError, NotFoundError
-from dosirak.metadata import schema as t
+from dosirak.metadata import tables
 from dosirak.metadata.database import Concept
+from dosirak.metadata.driver import Cursor, Row, in_list
+from dosirak.metadata.like import LIKE_ESCAPE, like_prefix
 from dosirak.metadata.records import DeploymentRecord, from_row
 from dosirak.metadata.timeutil import utcnow
 from dosirak.names import check_name
 from dosirak.statuses import LIVE_DEPLOYMENT_STATUSES, DeploymentStatus
 
-_COLUMNS = frozenset(c.name for c in t.deployments.columns) - {"id", "created_at"}
+_COLUMNS = frozenset(tables.DEPLOYMENTS.column_names) - {"id", "created_at"}
+_INSERT = tables.DEPLOYMENTS.insert_sql()
+_BY_ID = "SELECT * FROM deployments WHERE id = :id"
 
 
 class Deployments(Concept):
@@ -32,11 +33,12 @@ class Deployments(Concept):
             raise DeploymentError(f"unknown deployment field(s): {', '.join(sorted(unknown))}")
         deployment_id = str(uuid.uuid4())
         values = {"config": {}, "extra": {}, **fields}
-        with self._write() as conn:
-            conn.execute(insert(t.deployments).values(id=deployment_id, name=name, deployer=deployer, flavor=flavor,
-                                                      status=status, created_at=utcnow(), **values))
-            row = conn.execute(select(*t.deployments.c).where(t.deployments.c.id == deployment_id)).one()
-        return from_row(DeploymentRecord, row._mapping)
+        with self.sql.write() as cur:
+            cur.execute(_INSERT, tables.DEPLOYMENTS.row(dict(
+                id=deployment_id, name=name, deployer=deployer, flavor=flavor, status=status, created_at=utcnow(),
+                **values)))
+            row = cur.execute(_BY_ID, {"id": deployment_id})[0]
+        return from_row(DeploymentRecord, row)
 
     def update_deployment(self, deployment_id: str, *, status: DeploymentStatus | None = None,
                           extra: dict[str, Any] | None = None, **changes: Any) -> DeploymentRecord:
@@ -46,49 +48,49 @@ class Deployments(Concept):
         unknown = set(changes) - _COLUMNS
         if unknown:
             raise DeploymentError(f"unknown deployment field(s): {', '.join(sorted(unknown))}")
-        with self._write() as conn:
-            row = self._deployment_row(conn, deployment_id)
+        with self.sql.write() as cur:
+            row = self._deployment_row(cur, deployment_id)
             if extra:
-                changes["extra"] = {**(row.extra or {}), **extra}
+                changes["extra"] = {**(row["extra"] or {}), **extra}
             if changes:
-                conn.execute(update(t.deployments).where(t.deployments.c.id == row.id).values(**changes))
-            row = conn.execute(select(*t.deployments.c).where(t.deployments.c.id == row.id)).one()
-        return from_row(DeploymentRecord, row._mapping)
+                _update(cur, row["id"], changes)
+            row = cur.execute(_BY_ID, {"id": row["id"]})[0]
+        return from_row(DeploymentRecord, row)
 
     def switch_deployments(self, new_id: str, old_ids: list[str], *, port: int | None = None) -> DeploymentRecord:
         """In one transaction: mark ``new_id`` running and ``old_ids`` stopping, replaced by it."""
-        with self._write() as conn:
-            conn.execute(update(t.deployments).where(t.deployments.c.id == new_id).values(status="running"))
+        with self.sql.write() as cur:
+            _update(cur, new_id, {"status": "running"})
             for old in old_ids:
-                row = self._deployment_row(conn, old)
-                conn.execute(update(t.deployments).where(t.deployments.c.id == old).values(
-                    status="stopping", extra={**(row.extra or {}), "replaced_by": new_id}))
-            row = conn.execute(select(*t.deployments.c).where(t.deployments.c.id == new_id)).one()
-        return from_row(DeploymentRecord, row._mapping)
+                row = self._deployment_row(cur, old)
+                _update(cur, old, {"status": "stopping", "extra": {**(row["extra"] or {}), "replaced_by": new_id}})
+            rows = cur.execute(_BY_ID, {"id": new_id})
+            if not rows:
+                raise NotFoundError(f"no deployment with id '{new_id}' to switch to")
+        return from_row(DeploymentRecord, rows[0])
 
     @staticmethod
-    def _deployment_row(conn: Connection, deployment_id: str) -> Row[Any]:
+    def _deployment_row(cur: Cursor, deployment_id: str) -> Row:
         """By full id, unique id prefix, or name (the newest deployment of that name)."""
-        rows = conn.execute(select(*t.deployments.c).where(
-            or_(t.deployments.c.id == deployment_id, t.id_startswith(t.deployments.c.id, deployment_id))
-        ).limit(2)).all()
-        exact = [r for r in rows if r.id == deployment_id]
+        rows = cur.execute(f"SELECT * FROM deployments WHERE id = :id OR id LIKE :prefix ESCAPE '{LIKE_ESCAPE}' "
+                           "LIMIT 2", {"id": deployment_id, "prefix": like_prefix(deployment_id)})
+        exact = [r for r in rows if r["id"] == deployment_id]
         if exact:
             return exact[0]
         if len(rows) == 1:
             return rows[0]
         if len(rows) > 1:
             raise DeploymentError(f"deployment id prefix '{deployment_id}' is ambiguous; give more characters")
-        row = conn.execute(select(*t.deployments.c).where(t.deployments.c.name == deployment_id)
-                           .order_by(t.deployments.c.created_at.desc()).limit(1)).first()
-        if row is None:
+        rows = cur.execute("SELECT * FROM deployments WHERE name = :name ORDER BY created_at DESC LIMIT 1",
+                           {"name": deployment_id})
+        if not rows:
             raise NotFoundError(f"no deployment '{deployment_id}'; `dosirak deployment list` shows them")
-        return row
+        return rows[0]
 
     def get_deployment(self, deployment_id: str) -> DeploymentRecord:
         """A deployment by id, id prefix, or name (then the newest of that name)."""
-        with self._read() as conn:
-            return from_row(DeploymentRecord, self._deployment_row(conn, deployment_id)._mapping)
+        with self.sql.read() as cur:
+            return from_row(DeploymentRecord, self._deployment_row(cur, deployment_id))
 
     def list_deployments(
         self,
@@ -101,26 +103,34 @@ class Deployments(Concept):
         statuses: tuple[DeploymentStatus, ...] | None = None,
     ) -> list[DeploymentRecord]:
         """Deployments matching every given filter, newest first."""
-        c = t.deployments.c
-        query = select(*t.deployments.c).order_by(c.created_at.desc())
-        for column, value in ((c.name, name), (c.model_name, model_name), (c.pipeline_name, pipeline_name),
-                              (c.step_name, step_name), (c.deployer, deployer)):
-            if value is not None:
-                query = query.where(column == value)
+        given = {"name": name, "model_name": model_name, "pipeline_name": pipeline_name, "step_name": step_name,
+                 "deployer": deployer}
+        params: dict[str, Any] = {column: value for column, value in given.items() if value is not None}
+        where = [f"{column} = :{column}" for column in params]
         if statuses is not None:
-            query = query.where(c.status.in_(statuses))
-        with self._read() as conn:
-            return [from_row(DeploymentRecord, r._mapping) for r in conn.execute(query).all()]
+            in_statuses, status_params = in_list("status", statuses)
+            where.append(f"status IN {in_statuses}" if statuses else "1 = 0")
+            params.update(status_params)
+        query = "SELECT * FROM deployments " + ("WHERE " + " AND ".join(where) + " " if where else "")
+        with self.sql.read() as cur:
+            rows = cur.execute(query + "ORDER BY created_at DESC", params)
+        return [from_row(DeploymentRecord, r) for r in rows]
 
     def delete_deployment(self, deployment_id: str) -> DeploymentRecord:
         """Forget a deployment; refused while its status says its process runs."""
-        with self._write() as conn:
-            row = self._deployment_row(conn, deployment_id)
-            if row.status in LIVE_DEPLOYMENT_STATUSES:
-                raise DeploymentError(f"deployment {row.id[:8]} is {row.status}; stop it first "
-                                      f"(`dosirak deployment stop {row.id[:8]}`)")
-            conn.execute(delete(t.deployments).where(t.deployments.c.id == row.id))
-        return from_row(DeploymentRecord, row._mapping)
+        with self.sql.write() as cur:
+            row = self._deployment_row(cur, deployment_id)
+            if row["status"] in LIVE_DEPLOYMENT_STATUSES:
+                raise DeploymentError(f"deployment {row['id'][:8]} is {row['status']}; stop it first "
+                                      f"(`dosirak deployment stop {row['id'][:8]}`)")
+            cur.execute("DELETE FROM deployments WHERE id = :id", {"id": row["id"]})
+        return from_row(DeploymentRecord, row)
+
+
+def _update(cur: Cursor, deployment_id: str, changes: dict[str, Any]) -> None:
+    """Set ``changes`` (column names checked against :data:`_COLUMNS` by the caller) on one deployment."""
+    sets = ", ".join(f"{column} = :{column}" for column in changes)
+    cur.execute(f"UPDATE deployments SET {sets} WHERE id = :_deployment_id", {**changes, "_deployment_id": deployment_id})
 
 
 __all__ = ["Deployments"]

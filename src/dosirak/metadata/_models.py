@@ -1,4 +1,8 @@
-"""Models, model versions and aliases (with their history) in the metadata store."""
+"""Models, model versions and aliases (with their history) in the metadata store.
+
+SQL text on the store's driver (:mod:`dosirak.metadata.driver`), like every concept: saving
+or loading a model on the default SQLite store never imports SQLAlchemy.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +11,13 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
-from sqlalchemy.engine import Connection, Row
-
 from dosirak.errors import ModelError, NotFoundError
-from dosirak.metadata import schema as t
-from dosirak.metadata.database import Concept, inserted_id
+from dosirak.metadata import tables
+from dosirak.metadata.database import Concept
+from dosirak.metadata.driver import Cursor, Row, in_list
 from dosirak.metadata.like import MAX_SQL_INTEGER
 from dosirak.metadata.records import AliasMoveRecord, ModelRecord, ModelVersionRecord, from_row
-from dosirak.metadata.timeutil import as_utc, utcnow
+from dosirak.metadata.timeutil import utcnow
 from dosirak.names import check_name
 from dosirak.statuses import ENDED_DEPLOYMENT_STATUSES
 
@@ -45,47 +47,44 @@ def check_alias(alias: str) -> None:
         )
 
 
-def _version_from_row(row: Row[Any], aliases: tuple[str, ...] = ()) -> ModelVersionRecord:
-    return from_row(ModelVersionRecord, row._mapping, name=row._mapping["model_name"], aliases=aliases)
+def _version_from_row(row: Row, aliases: tuple[str, ...] = ()) -> ModelVersionRecord:
+    return from_row(ModelVersionRecord, row, name=row["model_name"], aliases=aliases)
 
 
-_VERSION_COLUMNS = (*t.model_versions.c, t.models.c.name.label("model_name"))
-
-# Statements on the save and load hot paths are built once; values travel as parameters.
+_VERSIONS = ("SELECT model_versions.*, models.name AS model_name FROM model_versions "
+             "JOIN models ON models.id = model_versions.model_id ")
 _MODEL_AND_LAST_VERSION = (
-    select(t.models.c.id, func.max(t.model_versions.c.version))
-    .select_from(t.models.outerjoin(t.model_versions, t.model_versions.c.model_id == t.models.c.id))
-    .where(t.models.c.name == bindparam("name"))
-    .group_by(t.models.c.id)
-)
-_INSERT_MODEL = insert(t.models)
-_INSERT_VERSION = insert(t.model_versions)
-_VERSION_BY_ID = select(*_VERSION_COLUMNS).join(t.models).where(t.model_versions.c.id == bindparam("version_id"))
+    "SELECT models.id, max(model_versions.version) AS last_version FROM models "
+    "LEFT OUTER JOIN model_versions ON model_versions.model_id = models.id "
+    "WHERE models.name = :name GROUP BY models.id")
+_INSERT_MODEL = tables.MODELS.insert_sql() + " RETURNING id"
+_INSERT_VERSION = tables.MODEL_VERSIONS.insert_sql()
+_INSERT_ALIAS = tables.MODEL_ALIASES.insert_sql()
+_INSERT_ALIAS_MOVE = tables.MODEL_ALIAS_HISTORY.insert_sql()
+_ALIAS_TARGET = "SELECT model_version_id FROM model_aliases WHERE model_id = :model_id AND alias = :alias"
 
 
-def _version_with_aliases(ref_kind: str) -> Any:
+def _version_with_aliases(ref_kind: str) -> str:
     """One query for a version and its aliases (one row per alias, or one with alias NULL).
 
     ``ref_kind`` is ``latest``, ``number`` (bind ``version``) or ``alias`` (bind ``alias``);
     the model is bound as ``name``.
     """
-    mv, listed = t.model_versions, t.model_aliases.alias("listed")
-    source = mv.join(t.models, t.models.c.id == mv.c.model_id)
+    source = "model_versions JOIN models ON models.id = model_versions.model_id"
     if ref_kind == "alias":
-        named = t.model_aliases.alias("named")
-        source = source.join(named, (named.c.model_version_id == mv.c.id) & (named.c.model_id == mv.c.model_id))
-    source = source.outerjoin(listed, listed.c.model_version_id == mv.c.id)
-    query = select(*_VERSION_COLUMNS, listed.c.alias.label("listed_alias")).select_from(source).where(
-        t.models.c.name == bindparam("name"))
+        source += (" JOIN model_aliases named ON named.model_version_id = model_versions.id "
+                   "AND named.model_id = model_versions.model_id")
+    source += " LEFT OUTER JOIN model_aliases listed ON listed.model_version_id = model_versions.id"
+    where = "models.name = :name AND "
     if ref_kind == "latest":
-        newest = t.model_versions.alias("newest")
-        query = query.where(mv.c.version == select(func.max(newest.c.version)).where(
-            newest.c.model_id == mv.c.model_id).scalar_subquery())
+        where += ("model_versions.version = (SELECT max(newest.version) FROM model_versions newest "
+                  "WHERE newest.model_id = model_versions.model_id)")
     elif ref_kind == "number":
-        query = query.where(mv.c.version == bindparam("version"))
+        where += "model_versions.version = :version"
     else:
-        query = query.where(named.c.alias == bindparam("alias"))
-    return query.order_by(listed.c.alias)
+        where += "named.alias = :alias"
+    return (f"SELECT model_versions.*, models.name AS model_name, listed.alias AS listed_alias FROM {source} "
+            f"WHERE {where} ORDER BY listed.alias")
 
 
 _GET_VERSION = {kind: _version_with_aliases(kind) for kind in ("latest", "number", "alias")}
@@ -122,123 +121,131 @@ class Models(Concept):
         """
         check_model_name(name)
         version_id = str(uuid.uuid4())
-        with self._write() as conn:
-            found = conn.execute(_MODEL_AND_LAST_VERSION, {"name": name}).first()
-            if found is None:
-                model_id = inserted_id(conn.execute(_INSERT_MODEL, {"name": name, "created_at": utcnow(), "extra": {}}))
+        with self.sql.write() as cur:
+            found = cur.execute(_MODEL_AND_LAST_VERSION, {"name": name})
+            if not found:
+                model_id = self._insert_model(cur, name)
                 current = None
             else:
-                model_id, current = int(found[0]), found[1]
+                model_id, current = int(found[0]["id"]), found[0]["last_version"]
             version = int(current or 0) + 1
             uri = place(version, version_id)
-            conn.execute(_INSERT_VERSION, {
+            cur.execute(_INSERT_VERSION, tables.MODEL_VERSIONS.row({
                 "id": version_id, "model_id": model_id, "version": version, "framework": framework, "uri": uri,
                 "created_at": utcnow(), "metadata": metadata or {}, "metrics": metrics or {}, "labels": labels or {},
                 "signatures": signatures or {}, "libraries": libraries or {}, "files": files, "run_id": run_id,
                 "step_run_id": step_run_id, "artifact_id": artifact_id, "trusted": trusted, "extra": extra or {},
-            })
-            row = conn.execute(_VERSION_BY_ID, {"version_id": version_id}).one()
+            }))
+            row = cur.execute(_VERSIONS + "WHERE model_versions.id = :version_id", {"version_id": version_id})[0]
         return _version_from_row(row)
 
-    def _model_id(self, conn: Connection, name: str, *, create: bool = False) -> int:
-        found = conn.execute(select(t.models.c.id).where(t.models.c.name == name)).scalar()
-        if found is not None:
-            return int(found)
+    @staticmethod
+    def _insert_model(cur: Cursor, name: str) -> int:
+        rows = cur.execute(_INSERT_MODEL, tables.MODELS.row({"name": name, "created_at": utcnow(), "extra": {}}))
+        return int(rows[0]["id"])
+
+    def _model_id(self, cur: Cursor, name: str, *, create: bool = False) -> int:
+        found = cur.execute("SELECT id FROM models WHERE name = :name", {"name": name})
+        if found:
+            return int(found[0]["id"])
         if not create:
             raise NotFoundError(f"no model named '{name}'; `dosirak model list` shows the known ones")
-        result = conn.execute(insert(t.models).values(name=name, created_at=utcnow(), extra={}))
-        return inserted_id(result)
+        return self._insert_model(cur, name)
 
     def set_model_alias(self, name: str, alias: str, version: int, *, actor: str | None = None) -> AliasMoveRecord:
         """Point ``alias`` at ``version`` of ``name``; the move is kept in the alias history."""
         check_alias(alias)
         now = utcnow()
-        with self._write() as conn:
-            model_id = self._model_id(conn, name)
-            target = self._version_row(conn, model_id, name, str(version))
-            previous = conn.execute(select(t.model_aliases.c.model_version_id).where(
-                t.model_aliases.c.model_id == model_id, t.model_aliases.c.alias == alias)).scalar()
+        with self.sql.write() as cur:
+            model_id = self._model_id(cur, name)
+            target = self._version_row(cur, model_id, name, str(version))
+            found = cur.execute(_ALIAS_TARGET, {"model_id": model_id, "alias": alias})
+            previous = found[0]["model_version_id"] if found else None
             if previous is None:
-                conn.execute(insert(t.model_aliases).values(
-                    model_id=model_id, alias=alias, model_version_id=target.id, updated_at=now))
+                cur.execute(_INSERT_ALIAS, tables.MODEL_ALIASES.row(
+                    {"model_id": model_id, "alias": alias, "model_version_id": target["id"], "updated_at": now}))
             else:
-                conn.execute(update(t.model_aliases).where(
-                    t.model_aliases.c.model_id == model_id, t.model_aliases.c.alias == alias
-                ).values(model_version_id=target.id, updated_at=now))
-            conn.execute(insert(t.model_alias_history).values(
-                model_id=model_id, alias=alias, from_version_id=previous, to_version_id=target.id,
-                moved_at=now, actor=actor))
-            from_version = self._version_number(conn, previous)
-        return AliasMoveRecord(alias=alias, from_version=from_version, to_version=target.version,
+                cur.execute("UPDATE model_aliases SET model_version_id = :model_version_id, updated_at = :updated_at "
+                            "WHERE model_id = :model_id AND alias = :alias",
+                            {"model_version_id": target["id"], "updated_at": now, "model_id": model_id,
+                             "alias": alias})
+            cur.execute(_INSERT_ALIAS_MOVE, tables.MODEL_ALIAS_HISTORY.row(
+                {"model_id": model_id, "alias": alias, "from_version_id": previous, "to_version_id": target["id"],
+                 "moved_at": now, "actor": actor}))
+            from_version = self._version_number(cur, previous)
+        return AliasMoveRecord(alias=alias, from_version=from_version, to_version=target["version"],
                                moved_at=now, actor=actor)
 
     def remove_model_alias(self, name: str, alias: str, *, actor: str | None = None) -> None:
         """Remove an alias (kept in the history as a move to nothing)."""
-        with self._write() as conn:
-            model_id = self._model_id(conn, name)
-            previous = conn.execute(select(t.model_aliases.c.model_version_id).where(
-                t.model_aliases.c.model_id == model_id, t.model_aliases.c.alias == alias)).scalar()
-            if previous is None:
+        with self.sql.write() as cur:
+            model_id = self._model_id(cur, name)
+            found = cur.execute(_ALIAS_TARGET, {"model_id": model_id, "alias": alias})
+            if not found:
                 raise NotFoundError(f"model '{name}' has no alias '{alias}'; `dosirak model show {name}` lists them")
-            self._drop_alias(conn, model_id, alias, previous, actor)
+            self._drop_alias(cur, model_id, alias, found[0]["model_version_id"], actor)
 
     @staticmethod
-    def _drop_alias(conn: Connection, model_id: int, alias: str, previous: str, actor: str | None) -> None:
-        conn.execute(delete(t.model_aliases).where(
-            t.model_aliases.c.model_id == model_id, t.model_aliases.c.alias == alias))
-        conn.execute(insert(t.model_alias_history).values(
-            model_id=model_id, alias=alias, from_version_id=previous, to_version_id=None,
-            moved_at=utcnow(), actor=actor))
+    def _drop_alias(cur: Cursor, model_id: int, alias: str, previous: str, actor: str | None) -> None:
+        cur.execute("DELETE FROM model_aliases WHERE model_id = :model_id AND alias = :alias",
+                    {"model_id": model_id, "alias": alias})
+        cur.execute(_INSERT_ALIAS_MOVE, tables.MODEL_ALIAS_HISTORY.row(
+            {"model_id": model_id, "alias": alias, "from_version_id": previous, "to_version_id": None,
+             "moved_at": utcnow(), "actor": actor}))
 
     def delete_model_version(self, name: str, version: int) -> ModelVersionRecord:
         """Forget one version (its aliases are removed); refused while a bundle or deployment uses it."""
-        with self._write() as conn:
-            model_id = self._model_id(conn, name)
-            row = self._version_row(conn, model_id, name, str(version))
-            self._refuse_if_used(conn, [(row.id, f"{name}:{row.version}")])
+        with self.sql.write() as cur:
+            model_id = self._model_id(cur, name)
+            row = self._version_row(cur, model_id, name, str(version))
+            self._refuse_if_used(cur, [(row["id"], f"{name}:{row['version']}")])
             record = _version_from_row(row)
-            for alias, in conn.execute(select(t.model_aliases.c.alias).where(
-                    t.model_aliases.c.model_version_id == row.id)).all():
-                self._drop_alias(conn, model_id, alias, row.id, "delete")
-            conn.execute(delete(t.model_versions).where(t.model_versions.c.id == row.id))
+            for found in cur.execute("SELECT alias FROM model_aliases WHERE model_version_id = :id ORDER BY alias",
+                                     {"id": row["id"]}):
+                self._drop_alias(cur, model_id, found["alias"], row["id"], "delete")
+            cur.execute("DELETE FROM model_versions WHERE id = :id", {"id": row["id"]})
             # the alias history keeps naming the deleted version by its number
-            extra = dict(conn.execute(select(t.models.c.extra).where(t.models.c.id == model_id)).scalar() or {})
-            extra["deleted_versions"] = {**extra.get("deleted_versions", {}), row.id: row.version}
-            conn.execute(update(t.models).where(t.models.c.id == model_id).values(extra=extra))
+            extra = dict(self._model_extra(cur, model_id))
+            extra["deleted_versions"] = {**extra.get("deleted_versions", {}), row["id"]: row["version"]}
+            cur.execute("UPDATE models SET extra = :extra WHERE id = :id", {"extra": extra, "id": model_id})
         return record
+
+    @staticmethod
+    def _model_extra(cur: Cursor, model_id: int) -> dict[str, Any]:
+        found = cur.execute("SELECT extra FROM models WHERE id = :id", {"id": model_id})
+        return (found[0]["extra"] if found else None) or {}
 
     def delete_model(self, name: str) -> list[ModelVersionRecord]:
         """Forget a model and every version; refused while a bundle or deployment uses any."""
-        with self._write() as conn:
-            model_id = self._model_id(conn, name)
-            rows = conn.execute(select(*_VERSION_COLUMNS).join(t.models).where(
-                t.model_versions.c.model_id == model_id)).all()
-            self._refuse_if_used(conn, [(r.id, f"{name}:{r.version}") for r in rows])
-            conn.execute(delete(t.model_aliases).where(t.model_aliases.c.model_id == model_id))
-            conn.execute(delete(t.model_alias_history).where(t.model_alias_history.c.model_id == model_id))
-            conn.execute(delete(t.model_versions).where(t.model_versions.c.model_id == model_id))
-            conn.execute(delete(t.models).where(t.models.c.id == model_id))
+        with self.sql.write() as cur:
+            model_id = self._model_id(cur, name)
+            rows = cur.execute(_VERSIONS + "WHERE model_versions.model_id = :model_id", {"model_id": model_id})
+            self._refuse_if_used(cur, [(r["id"], f"{name}:{r['version']}") for r in rows])
+            for table in ("model_aliases", "model_alias_history", "model_versions"):
+                cur.execute(f"DELETE FROM {table} WHERE model_id = :model_id", {"model_id": model_id})
+            cur.execute("DELETE FROM models WHERE id = :model_id", {"model_id": model_id})
         return [_version_from_row(r) for r in rows]
 
     @staticmethod
-    def _refuse_if_used(conn: Connection, versions: list[tuple[str, str]]) -> None:
+    def _refuse_if_used(cur: Cursor, versions: list[tuple[str, str]]) -> None:
         ids = [vid for vid, _ in versions]
         if not ids:
             return
         tags = dict(versions)
+        in_ids, params = in_list("version", ids)
+        in_ended, ended = in_list("ended", ENDED_DEPLOYMENT_STATUSES)
         users: list[str] = []
-        for vid, bname, bversion in conn.execute(
-            select(t.bundle_models.c.model_version_id, t.bundles.c.name, t.bundles.c.version)
-            .join(t.bundles, t.bundles.c.id == t.bundle_models.c.bundle_id)
-            .where(t.bundle_models.c.model_version_id.in_(ids))
-        ).all():
-            users.append(f"bundle {bname}:{bversion} (uses {tags[vid]})")
-        for vid, dname, status in conn.execute(
-            select(t.deployments.c.model_version_id, t.deployments.c.name, t.deployments.c.status)
-            .where(t.deployments.c.model_version_id.in_(ids),
-                   t.deployments.c.status.not_in(ENDED_DEPLOYMENT_STATUSES))
-        ).all():
-            users.append(f"deployment {dname} ({status}, uses {tags[vid]})")
+        for r in cur.execute(
+            "SELECT bundle_models.model_version_id, bundles.name, bundles.version FROM bundle_models "
+            f"JOIN bundles ON bundles.id = bundle_models.bundle_id WHERE bundle_models.model_version_id IN {in_ids}",
+            params,
+        ):
+            users.append(f"bundle {r['name']}:{r['version']} (uses {tags[r['model_version_id']]})")
+        for r in cur.execute(
+            f"SELECT model_version_id, name, status FROM deployments WHERE model_version_id IN {in_ids} "
+            f"AND status NOT IN {in_ended}", {**params, **ended},
+        ):
+            users.append(f"deployment {r['name']} ({r['status']}, uses {tags[r['model_version_id']]})")
         if users:
             raise ModelError(
                 f"cannot delete: in use by {'; '.join(sorted(users))}; delete those bundles "
@@ -246,42 +253,47 @@ class Models(Concept):
             )
 
     # -- reads ----------------------------------------------------------------------
-    def _version_row(self, conn: Connection, model_id: int | None, name: str, ref: str) -> Row[Any]:
+    def _version_row(self, cur: Cursor, model_id: int | None, name: str, ref: str) -> Row:
         """The row ``ref`` names; by ``model_id``, or by ``name`` in the same query when it is None."""
-        source = t.model_versions.join(t.models, t.models.c.id == t.model_versions.c.model_id)
-        if ref not in ("", "latest") and not is_version_number(ref):
-            source = source.join(t.model_aliases, t.model_aliases.c.model_version_id == t.model_versions.c.id)
-        query = select(*_VERSION_COLUMNS).select_from(source)
-        query = query.where(t.models.c.name == name) if model_id is None else query.where(
-            t.model_versions.c.model_id == model_id)
-        if ref in ("", "latest"):
-            query = query.order_by(t.model_versions.c.version.desc()).limit(1)
-        elif is_version_number(ref):
-            query = query.where(t.model_versions.c.version == int(ref))
+        latest = ref in ("", "latest")
+        query = _VERSIONS
+        if not latest and not is_version_number(ref):
+            query += "JOIN model_aliases ON model_aliases.model_version_id = model_versions.id "
+        params: dict[str, Any]
+        if model_id is None:
+            query, params = query + "WHERE models.name = :name", {"name": name}
         else:
-            query = query.where(t.model_aliases.c.alias == ref)
-        row = conn.execute(query).first()
-        if row is None:
+            query, params = query + "WHERE model_versions.model_id = :model_id", {"model_id": model_id}
+        if latest:
+            query += " ORDER BY model_versions.version DESC LIMIT 1"
+        elif is_version_number(ref):
+            query, params["version"] = query + " AND model_versions.version = :version", int(ref)
+        else:
+            query, params["alias"] = query + " AND model_aliases.alias = :alias", ref
+        rows = cur.execute(query, params)
+        if not rows:
             if model_id is None:
-                self._model_id(conn, name)  # "no model named ..." when that is the problem
-            what = "has no versions" if ref in ("", "latest") else f"has no version or alias '{ref}'"
+                self._model_id(cur, name)  # "no model named ..." when that is the problem
+            what = "has no versions" if latest else f"has no version or alias '{ref}'"
             raise NotFoundError(f"model '{name}' {what}; `dosirak model show {name}` lists its versions and aliases")
-        return row
+        return rows[0]
 
     @staticmethod
-    def _version_number(conn: Connection, version_id: str | None) -> int | None:
+    def _version_number(cur: Cursor, version_id: str | None) -> int | None:
         if version_id is None:
             return None
-        found = conn.execute(select(t.model_versions.c.version).where(t.model_versions.c.id == version_id)).scalar()
-        return None if found is None else int(found)
+        found = cur.execute("SELECT version FROM model_versions WHERE id = :id", {"id": version_id})
+        return int(found[0]["version"]) if found else None
 
     @staticmethod
-    def _aliases_of(conn: Connection, version_ids: list[str]) -> dict[str, tuple[str, ...]]:
+    def _aliases_of(cur: Cursor, version_ids: list[str]) -> dict[str, tuple[str, ...]]:
+        if not version_ids:
+            return {}
+        in_ids, params = in_list("version", version_ids)
         out: dict[str, list[str]] = {}
-        for vid, alias in conn.execute(select(t.model_aliases.c.model_version_id, t.model_aliases.c.alias)
-                                       .where(t.model_aliases.c.model_version_id.in_(version_ids))
-                                       .order_by(t.model_aliases.c.alias)).all():
-            out.setdefault(vid, []).append(alias)
+        for r in cur.execute(f"SELECT model_version_id, alias FROM model_aliases WHERE model_version_id IN {in_ids} "
+                             "ORDER BY alias", params):
+            out.setdefault(r["model_version_id"], []).append(r["alias"])
         return {k: tuple(v) for k, v in out.items()}
 
     def get_model_version(self, name: str, ref: str = "latest") -> ModelVersionRecord:
@@ -293,73 +305,64 @@ class Models(Concept):
             query, params = _GET_VERSION["number"], {"name": name, "version": int(ref)}
         else:
             query, params = _GET_VERSION["alias"], {"name": name, "alias": ref}
-        with self._read() as conn:
-            rows = conn.execute(query, params).all()
+        with self.sql.read() as cur:
+            rows = cur.execute(query, params)
             if not rows:  # raises the NotFoundError that says what is missing (or finds a version just added)
-                row = self._version_row(conn, None, name, ref)
-                return _version_from_row(row, self._aliases_of(conn, [row.id]).get(row.id, ()))
-        aliases = tuple(r.listed_alias for r in rows if r.listed_alias is not None)
+                row = self._version_row(cur, None, name, ref)
+                return _version_from_row(row, self._aliases_of(cur, [row["id"]]).get(row["id"], ()))
+        aliases = tuple(r["listed_alias"] for r in rows if r["listed_alias"] is not None)
         return _version_from_row(rows[0], aliases)
 
     def get_model_version_by_id(self, version_id: str) -> ModelVersionRecord:
-        with self._read() as conn:
-            row = conn.execute(select(*_VERSION_COLUMNS).join(t.models).where(
-                t.model_versions.c.id == version_id)).first()
-            if row is None:
+        with self.sql.read() as cur:
+            rows = cur.execute(_VERSIONS + "WHERE model_versions.id = :version_id", {"version_id": version_id})
+            if not rows:
                 raise NotFoundError(f"no model version with id '{version_id}'")
-            aliases = self._aliases_of(conn, [row.id]).get(row.id, ())
-        return _version_from_row(row, aliases)
+            aliases = self._aliases_of(cur, [version_id]).get(rows[0]["id"], ())
+        return _version_from_row(rows[0], aliases)
 
     def list_model_versions(self, name: str) -> list[ModelVersionRecord]:
         """Every version of ``name``, newest first."""
-        with self._read() as conn:
-            model_id = self._model_id(conn, name)
-            rows = conn.execute(select(*_VERSION_COLUMNS).join(t.models).where(
-                t.model_versions.c.model_id == model_id).order_by(t.model_versions.c.version.desc())).all()
-            aliases = self._aliases_of(conn, [r.id for r in rows])
-        return [_version_from_row(r, aliases.get(r.id, ())) for r in rows]
+        with self.sql.read() as cur:
+            model_id = self._model_id(cur, name)
+            rows = cur.execute(_VERSIONS + "WHERE model_versions.model_id = :model_id "
+                               "ORDER BY model_versions.version DESC", {"model_id": model_id})
+            aliases = self._aliases_of(cur, [r["id"] for r in rows])
+        return [_version_from_row(r, aliases.get(r["id"], ())) for r in rows]
 
     def list_models(self) -> list[ModelRecord]:
         """Every model with its version count, newest version and aliases."""
-        with self._read() as conn:
-            rows = conn.execute(
-                select(t.models.c.id, t.models.c.name, t.models.c.created_at, t.models.c.description,
-                       func.count(t.model_versions.c.id), func.max(t.model_versions.c.version))
-                .select_from(t.models.outerjoin(t.model_versions))
-                .group_by(t.models.c.id).order_by(t.models.c.name)
-            ).all()
-            alias_rows = conn.execute(
-                select(t.model_aliases.c.model_id, t.model_aliases.c.alias, t.model_versions.c.version)
-                .join(t.model_versions, t.model_versions.c.id == t.model_aliases.c.model_version_id)
-            ).all()
+        with self.sql.read() as cur:
+            rows = cur.execute(
+                "SELECT models.id, models.name, models.created_at, models.description, "
+                "count(model_versions.id) AS version_count, max(model_versions.version) AS latest_version "
+                "FROM models LEFT OUTER JOIN model_versions ON model_versions.model_id = models.id "
+                "GROUP BY models.id ORDER BY models.name")
+            alias_rows = cur.execute(
+                "SELECT model_aliases.model_id, model_aliases.alias, model_versions.version FROM model_aliases "
+                "JOIN model_versions ON model_versions.id = model_aliases.model_version_id")
         aliases: dict[int, dict[str, int]] = {}
-        for model_id, alias, version in alias_rows:
-            aliases.setdefault(model_id, {})[alias] = version
-        return [ModelRecord(id=r[0], name=r[1], created_at=as_utc(r[2]), description=r[3],  # type: ignore[arg-type]
-                            version_count=r[4], latest_version=r[5], aliases=aliases.get(r[0], {}))
-                for r in rows]
+        for a in alias_rows:
+            aliases.setdefault(a["model_id"], {})[a["alias"]] = a["version"]
+        return [from_row(ModelRecord, r, aliases=aliases.get(r["id"], {})) for r in rows]
 
     def model_alias_history(self, name: str) -> list[AliasMoveRecord]:
         """Every alias move of ``name``, oldest first."""
-        old = t.model_versions.alias("old")
-        new = t.model_versions.alias("new")
-        with self._read() as conn:
-            model_id = self._model_id(conn, name)
-            extra = conn.execute(select(t.models.c.extra).where(t.models.c.id == model_id)).scalar() or {}
-            deleted: dict[str, int] = extra.get("deleted_versions", {})
-            rows = conn.execute(
-                select(t.model_alias_history.c.alias, old.c.version, new.c.version,
-                       t.model_alias_history.c.from_version_id, t.model_alias_history.c.to_version_id,
-                       t.model_alias_history.c.moved_at, t.model_alias_history.c.actor)
-                .select_from(t.model_alias_history
-                             .outerjoin(old, old.c.id == t.model_alias_history.c.from_version_id)
-                             .outerjoin(new, new.c.id == t.model_alias_history.c.to_version_id))
-                .where(t.model_alias_history.c.model_id == model_id)
-                .order_by(t.model_alias_history.c.id)
-            ).all()
-        return [AliasMoveRecord(alias=r[0], from_version=r[1] if r[1] is not None else deleted.get(r[3]),
-                                to_version=r[2] if r[2] is not None else deleted.get(r[4]),
-                                moved_at=as_utc(r[5]), actor=r[6]) for r in rows]  # type: ignore[arg-type]
+        with self.sql.read() as cur:
+            model_id = self._model_id(cur, name)
+            deleted: dict[str, int] = self._model_extra(cur, model_id).get("deleted_versions", {})
+            rows = cur.execute(
+                "SELECT moves.alias, moves.from_version_id, moves.to_version_id, moves.moved_at, moves.actor, "
+                "old_version.version AS from_number, new_version.version AS to_number FROM model_alias_history moves "
+                "LEFT OUTER JOIN model_versions old_version ON old_version.id = moves.from_version_id "
+                "LEFT OUTER JOIN model_versions new_version ON new_version.id = moves.to_version_id "
+                "WHERE moves.model_id = :model_id ORDER BY moves.id", {"model_id": model_id})
+        return [AliasMoveRecord(alias=r["alias"], moved_at=r["moved_at"], actor=r["actor"],
+                                from_version=r["from_number"] if r["from_number"] is not None
+                                else deleted.get(r["from_version_id"]),
+                                to_version=r["to_number"] if r["to_number"] is not None
+                                else deleted.get(r["to_version_id"]))
+                for r in rows]
 
 
 __all__ = ["Models", "check_alias", "check_model_name", "is_version_number"]

@@ -10,11 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import func, select
-
-from dosirak.metadata import schema as t
 from dosirak.metadata.database import Concept
-from dosirak.metadata.timeutil import as_utc
+from dosirak.metadata.driver import in_list
+from dosirak.metadata.like import type_named
 
 
 class Overview(Concept):
@@ -27,14 +25,12 @@ class Overview(Concept):
         counts: dict[str, dict[str, int]] = {rid: {} for rid in ids}
         if not ids:
             return counts
-        query = (
-            select(t.step_runs.c.run_id, t.step_runs.c.status, func.count())
-            .where(t.step_runs.c.run_id.in_(ids))
-            .group_by(t.step_runs.c.run_id, t.step_runs.c.status)
-        )
-        with self._read() as conn:
-            for run_id, status, n in conn.execute(query).all():
-                counts[run_id][status] = int(n)
+        in_ids, params = in_list("run", ids)
+        with self.sql.read() as cur:
+            rows = cur.execute(f"SELECT run_id, status, count(*) AS n FROM step_runs WHERE run_id IN {in_ids} "
+                               "GROUP BY run_id, status", params)
+        for r in rows:
+            counts[r["run_id"]][r["status"]] = int(r["n"])
         return counts
 
     def run_timeline(self, pipeline_name: str, *, limit: int = 200) -> list[tuple[str, str, str, datetime, datetime | None]]:
@@ -42,40 +38,38 @@ class Overview(Concept):
 
         Only the columns a timeline needs are read, so this stays fast for long histories.
         """
-        query = (
-            select(t.pipeline_runs.c.id, t.pipeline_runs.c.name, t.pipeline_runs.c.status,
-                   t.pipeline_runs.c.start_time, t.pipeline_runs.c.end_time)
-            .join(t.pipelines, t.pipelines.c.id == t.pipeline_runs.c.pipeline_id)
-            .where(t.pipelines.c.name == pipeline_name)
-            .order_by(t.pipeline_runs.c.start_time.desc())
-            .limit(limit)
-        )
-        with self._read() as conn:
-            rows = conn.execute(query).all()
-        return [(r[0], r[1], r[2], as_utc(r[3]), as_utc(r[4])) for r in reversed(rows)]  # type: ignore[misc]
+        with self.sql.read() as cur:
+            rows = cur.execute(
+                "SELECT pipeline_runs.id, pipeline_runs.name, pipeline_runs.status, pipeline_runs.start_time, "
+                "pipeline_runs.end_time FROM pipeline_runs JOIN pipelines ON pipelines.id = pipeline_runs.pipeline_id "
+                "WHERE pipelines.name = :pipeline_name ORDER BY pipeline_runs.start_time DESC LIMIT :limit",
+                {"pipeline_name": pipeline_name, "limit": limit})
+        return [(r["id"], r["name"], r["status"], r["start_time"], r["end_time"]) for r in reversed(rows)]
 
     def store_counts(self) -> dict[str, int]:
         """How many pipelines, runs, step runs and artifacts the store holds."""
-        tables = {"pipelines": t.pipelines, "runs": t.pipeline_runs, "step_runs": t.step_runs,
-                  "artifacts": t.artifacts}
-        with self._read() as conn:
-            return {name: int(conn.execute(select(func.count()).select_from(table)).scalar_one())
-                    for name, table in tables.items()}
+        tables = {"pipelines": "pipelines", "runs": "pipeline_runs", "step_runs": "step_runs",
+                  "artifacts": "artifacts"}
+        counts = ", ".join(f"(SELECT count(*) FROM {table}) AS {name}" for name, table in tables.items())
+        with self.sql.read() as cur:
+            (row,) = cur.execute(f"SELECT {counts}")
+        return {name: int(row[name]) for name in tables}
 
     def count_artifacts_of_type(self, type_name: str) -> int:
         """How many artifacts have this type (qualified, or its last dotted part)."""
-        query = select(func.count()).select_from(t.artifacts).where(t.type_named(t.artifacts.c.type, type_name))
-        with self._read() as conn:
-            return int(conn.execute(query).scalar_one())
+        condition, params = type_named("type", type_name)
+        with self.sql.read() as cur:
+            return int(cur.execute(f"SELECT count(*) AS n FROM artifacts WHERE {condition}", params)[0]["n"])
 
     def step_run_names(self, step_run_ids: Iterable[str]) -> dict[str, tuple[str, str]]:
         """For each step run id, its (step name, run id)."""
         ids = list(step_run_ids)
         if not ids:
             return {}
-        query = select(t.step_runs.c.id, t.step_runs.c.name, t.step_runs.c.run_id).where(t.step_runs.c.id.in_(ids))
-        with self._read() as conn:
-            return {r[0]: (r[1], r[2]) for r in conn.execute(query).all()}
+        in_ids, params = in_list("step", ids)
+        with self.sql.read() as cur:
+            rows = cur.execute(f"SELECT id, name, run_id FROM step_runs WHERE id IN {in_ids}", params)
+        return {r["id"]: (r["name"], r["run_id"]) for r in rows}
 
 
 __all__ = ["Overview"]

@@ -1,9 +1,9 @@
 """Pipelines, runs and step runs in the metadata store: what a run records, and its history.
 
 What a running pipeline records and reads (a run, its steps, their outcomes, cache hits)
-is SQL text on the store's driver (:mod:`dosirak.metadata.driver`), so a pipeline on the
-default SQLite store never imports SQLAlchemy; listings over the whole history use
-SQLAlchemy Core, imported when one is first asked for.
+and the listings over the whole history are SQL text on the store's driver
+(:mod:`dosirak.metadata.driver`), so a pipeline on the default SQLite store never imports
+SQLAlchemy.
 
 Example::
 
@@ -39,12 +39,6 @@ StepIO = Mapping[str, tuple[dict[str, str], dict[str, str]]]
 def _step(m: Mapping[str, Any], io: StepIO) -> StepRunRecord:
     inputs, outputs = io.get(m["id"], ({}, {}))
     return from_row(StepRunRecord, m, inputs=inputs, outputs=outputs)
-
-
-def _run_columns() -> tuple[Any, ...]:
-    from dosirak.metadata import schema
-
-    return (*schema.pipeline_runs.c, schema.pipelines.c.name.label("pipeline_name"))
 
 
 _INSERT_RUN = tables.PIPELINE_RUNS.insert_sql()
@@ -336,71 +330,50 @@ class Runs(Concept):
 
     def previous_step_run(self, pipeline_name: str, step_name: str, before_run_id: str) -> StepRunRecord | None:
         """The same step in the latest earlier run of the pipeline (to explain a cache miss)."""
-        from sqlalchemy import select
+        with self.sql.read() as cur:
+            rows = cur.execute(
+                "SELECT step_runs.* FROM step_runs JOIN pipeline_runs ON pipeline_runs.id = step_runs.run_id "
+                "JOIN pipelines ON pipelines.id = pipeline_runs.pipeline_id "
+                "WHERE pipelines.name = :pipeline_name AND step_runs.name = :step_name "
+                "AND step_runs.run_id != :before_run_id AND step_runs.cache_key IS NOT NULL "
+                "AND pipeline_runs.start_time <= (SELECT given.start_time FROM pipeline_runs given "
+                "WHERE given.id = :before_run_id) "
+                "ORDER BY pipeline_runs.start_time DESC LIMIT 1",
+                {"pipeline_name": pipeline_name, "step_name": step_name, "before_run_id": before_run_id})
+        return from_row(StepRunRecord, rows[0]) if rows else None
 
-        from dosirak.metadata import schema as t
-
-        with self._read() as conn:
-            row = conn.execute(
-                select(*t.step_runs.c)
-                .join(t.pipeline_runs, t.pipeline_runs.c.id == t.step_runs.c.run_id)
-                .join(t.pipelines, t.pipelines.c.id == t.pipeline_runs.c.pipeline_id)
-                .where(t.pipelines.c.name == pipeline_name, t.step_runs.c.name == step_name,
-                       t.step_runs.c.run_id != before_run_id, t.step_runs.c.cache_key.is_not(None),
-                       t.pipeline_runs.c.start_time
-                       <= select(t.pipeline_runs.c.start_time).where(t.pipeline_runs.c.id == before_run_id)
-                       .scalar_subquery())
-                .order_by(t.pipeline_runs.c.start_time.desc()).limit(1)
-            ).first()
-        return None if row is None else from_row(StepRunRecord, row._mapping)
-
-    # -- reads over the whole history (SQLAlchemy Core) ------------------------------
+    # -- reads over the whole history ------------------------------------------------
     def list_pipelines(self) -> list[tuple[PipelineRecord, int, RunRecord | None]]:
         """Every pipeline with its number of runs and its latest run."""
-        from sqlalchemy import func, select
-
-        from dosirak.metadata import schema as t
-
-        with self._read() as conn:
-            pipes = conn.execute(select(*t.pipelines.c).order_by(t.pipelines.c.name)).all()
-            counts: dict[int, int] = dict(conn.execute(
-                select(t.pipeline_runs.c.pipeline_id, func.count()).group_by(t.pipeline_runs.c.pipeline_id)
-            ).all())
-            latest_ids = conn.execute(
-                select(t.pipeline_runs.c.pipeline_id, func.max(t.pipeline_runs.c.start_time))
-                .group_by(t.pipeline_runs.c.pipeline_id)
-            ).all()
+        with self.sql.read() as cur:
+            pipes = cur.execute("SELECT * FROM pipelines ORDER BY name")
+            counts = {r["pipeline_id"]: int(r["n"]) for r in cur.execute(
+                "SELECT pipeline_id, count(*) AS n FROM pipeline_runs GROUP BY pipeline_id")}
             latest: dict[int, RunRecord] = {}
-            for pid, start in latest_ids:
-                r = conn.execute(self._run_select().where(
-                    t.pipeline_runs.c.pipeline_id == pid, t.pipeline_runs.c.start_time == start
-                ).limit(1)).first()
-                if r is not None:
-                    latest[pid] = from_row(RunRecord, r._mapping)
-        return [
-            (from_row(PipelineRecord, p._mapping), counts.get(p.id, 0),
-             latest.get(p.id))
-            for p in pipes
-        ]
+            # each pipeline's newest start time (grouped on the (pipeline_id, start_time) index), then its run
+            for r in cur.execute(
+                _SELECT_RUN + "JOIN (SELECT pipeline_id, max(start_time) AS newest FROM pipeline_runs "
+                "GROUP BY pipeline_id) latest ON latest.pipeline_id = pipeline_runs.pipeline_id "
+                "AND pipeline_runs.start_time = latest.newest ORDER BY pipeline_runs.id"
+            ):
+                latest.setdefault(r["pipeline_id"], from_row(RunRecord, r))  # one run per pipeline, even on a tie
+        return [(from_row(PipelineRecord, p), counts.get(p["id"], 0), latest.get(p["id"])) for p in pipes]
 
     def get_pipeline_record(self, name: str) -> PipelineRecord:
-        from sqlalchemy import select
-
-        from dosirak.metadata import schema as t
-
-        with self._read() as conn:
-            row = conn.execute(select(*t.pipelines.c).where(t.pipelines.c.name == name)).first()
-        if row is None:
+        with self.sql.read() as cur:
+            rows = cur.execute("SELECT * FROM pipelines WHERE name = :name", {"name": name})
+        if not rows:
             raise NotFoundError(f"no pipeline named '{name}'; `dosirak pipeline list` shows the known ones")
-        return from_row(PipelineRecord, row._mapping)
+        return from_row(PipelineRecord, rows[0])
 
     @staticmethod
-    def _run_select() -> Any:
-        from sqlalchemy import select
-
-        from dosirak.metadata import schema as t
-
-        return select(*_run_columns()).join(t.pipelines, t.pipelines.c.id == t.pipeline_runs.c.pipeline_id)
+    def _run_filters(pipeline_name: str | None, status: RunStatus | None) -> tuple[str, dict[str, Any]]:
+        """``WHERE ...`` (or nothing) on ``pipeline_runs`` joined with ``pipelines``, and its parameters."""
+        given = {"pipelines.name = :pipeline_name": pipeline_name, "pipeline_runs.status = :status": status}
+        where = [condition for condition, value in given.items() if value is not None]
+        params = {"pipeline_name": pipeline_name, "status": status}
+        return ("WHERE " + " AND ".join(where) + " " if where else ""), {
+            k: v for k, v in params.items() if v is not None}
 
     def list_runs(
         self,
@@ -415,55 +388,38 @@ class Runs(Concept):
         The sort reads only ids and start times; the full rows (with their DAG and config
         JSON) are read for the ``limit`` runs of the page alone.
         """
-        from sqlalchemy import select
-
-        from dosirak.metadata import schema as t
-
-        r = t.pipeline_runs.c
-        ids_query = select(r.id).order_by(r.start_time.desc(), r.id).limit(limit).offset(offset)
-        if pipeline_name is not None:
-            ids_query = ids_query.join(t.pipelines, t.pipelines.c.id == r.pipeline_id).where(
-                t.pipelines.c.name == pipeline_name)
-        if status is not None:
-            ids_query = ids_query.where(r.status == status)
-        with self._read() as conn:
-            ids = [row[0] for row in conn.execute(ids_query).all()]
+        where, params = self._run_filters(pipeline_name, status)
+        join = "JOIN pipelines ON pipelines.id = pipeline_runs.pipeline_id " if pipeline_name is not None else ""
+        with self.sql.read() as cur:
+            ids = [r["id"] for r in cur.execute(
+                f"SELECT pipeline_runs.id FROM pipeline_runs {join}{where}"
+                "ORDER BY pipeline_runs.start_time DESC, pipeline_runs.id LIMIT :limit OFFSET :offset",
+                {**params, "limit": limit, "offset": offset})]
             if not ids:
                 return []
-            rows = conn.execute(select(*_run_columns()).join(t.pipelines, t.pipelines.c.id == r.pipeline_id)
-                                .where(r.id.in_(ids))).all()
-        by_id = {row._mapping["id"]: from_row(RunRecord, row._mapping) for row in rows}
+            in_ids, id_params = in_list("run", ids)
+            rows = cur.execute(_SELECT_RUN + f"WHERE pipeline_runs.id IN {in_ids}", id_params)
+        by_id = {r["id"]: from_row(RunRecord, r) for r in rows}
         return [by_id[i] for i in ids if i in by_id]
 
     def count_runs(self, *, pipeline_name: str | None = None, status: RunStatus | None = None) -> int:
-        from sqlalchemy import func, select
-
-        from dosirak.metadata import schema as t
-
-        query = select(func.count()).select_from(t.pipeline_runs.join(t.pipelines))
-        if pipeline_name is not None:
-            query = query.where(t.pipelines.c.name == pipeline_name)
-        if status is not None:
-            query = query.where(t.pipeline_runs.c.status == status)
-        with self._read() as conn:
-            return int(conn.execute(query).scalar_one())
+        where, params = self._run_filters(pipeline_name, status)
+        with self.sql.read() as cur:
+            rows = cur.execute("SELECT count(*) AS n FROM pipeline_runs "
+                               f"JOIN pipelines ON pipelines.id = pipeline_runs.pipeline_id {where}", params)
+        return int(rows[0]["n"])
 
     def step_run_context(self, step_run_id: str) -> tuple[str, str, str]:
         """(pipeline name, run id, step name) of a step run."""
-        from sqlalchemy import select
-
-        from dosirak.metadata import schema as t
-
-        with self._read() as conn:
-            row = conn.execute(
-                select(t.pipelines.c.name, t.pipeline_runs.c.id, t.step_runs.c.name)
-                .join(t.pipeline_runs, t.pipeline_runs.c.id == t.step_runs.c.run_id)
-                .join(t.pipelines, t.pipelines.c.id == t.pipeline_runs.c.pipeline_id)
-                .where(t.step_runs.c.id == step_run_id)
-            ).first()
-        if row is None:
+        with self.sql.read() as cur:
+            rows = cur.execute(
+                "SELECT pipelines.name AS pipeline_name, pipeline_runs.id AS run_id, step_runs.name AS step_name "
+                "FROM step_runs JOIN pipeline_runs ON pipeline_runs.id = step_runs.run_id "
+                "JOIN pipelines ON pipelines.id = pipeline_runs.pipeline_id WHERE step_runs.id = :id",
+                {"id": step_run_id})
+        if not rows:
             raise NotFoundError(f"no step run with id '{step_run_id}'")
-        return row[0], row[1], row[2]
+        return rows[0]["pipeline_name"], rows[0]["run_id"], rows[0]["step_name"]
 
 
 __all__ = ["HEARTBEAT_STALE_AFTER", "Runs"]

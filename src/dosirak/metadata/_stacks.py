@@ -1,28 +1,26 @@
-"""Stacks, stack components and the store's key/values (the active stack).
-
-What a run reads (the active stack and its components) is SQL text on the store's driver;
-registering and listing use SQLAlchemy Core, imported when first needed.
-"""
+"""Stacks, stack components and the store's key/values (the active stack), as SQL text on the store's driver."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dosirak import names
 from dosirak.errors import NotFoundError, StackError
-from dosirak.metadata.database import Concept, inserted_id
-from dosirak.metadata.driver import Cursor
+from dosirak.metadata import tables
+from dosirak.metadata.database import Concept
+from dosirak.metadata.driver import Cursor, Row
 from dosirak.metadata.records import ComponentRecord, StackRecord, from_row
 from dosirak.metadata.timeutil import utcnow
 from dosirak.settings import env_value
 from dosirak.stack.credentials import refuse_clear_text
 
-if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
-
 COMPONENT_TYPES = ("orchestrator", "artifact-store", "model-deployer")
 REQUIRED_TYPES = ("orchestrator", "artifact-store")
 ACTIVE_STACK_KEY = "active_stack"
+_INSERT_COMPONENT = tables.STACK_COMPONENTS.insert_sql()
+_INSERT_STACK = tables.STACKS.insert_sql() + " RETURNING id"
+_INSERT_MEMBER = tables.STACK_MEMBERS.insert_sql()
+_COMPONENT = "SELECT * FROM stack_components WHERE type = :type AND name = :name"
 
 
 def check_name(kind: str, name: str) -> None:
@@ -82,49 +80,37 @@ class Stacks(Concept):
 
     # -- components -----------------------------------------------------------------
     def register_component(self, component_type: str, name: str, flavor: str, config: dict[str, Any]) -> ComponentRecord:
-        from sqlalchemy import insert
-
-        from dosirak.metadata import schema as t
-
         check_type(component_type)
         check_name(component_type, name)
         refuse_clear_text(config, f"{component_type} '{name}'")
-        with self._write() as conn:
-            if self._component_row(conn, component_type, name) is not None:
+        with self.sql.write() as cur:
+            if self._component_row(cur, component_type, name) is not None:
                 raise StackError(
                     f"{component_type} '{name}' already exists; pick another name or "
                     f"`dosirak {component_type} delete {name}` first"
                 )
-            conn.execute(insert(t.stack_components).values(
-                name=name, type=component_type, flavor=flavor, config=config, created_at=utcnow()))
-            row = self._component_row(conn, component_type, name)
-        return from_row(ComponentRecord, row._mapping)
+            cur.execute(_INSERT_COMPONENT, tables.STACK_COMPONENTS.row(
+                {"name": name, "type": component_type, "flavor": flavor, "config": config, "created_at": utcnow()}))
+            row = cur.execute(_COMPONENT, {"type": component_type, "name": name})[0]
+        return from_row(ComponentRecord, row)
 
     def update_component(self, component_type: str, name: str, config: dict[str, Any], *,
                          flavor: str | None = None) -> ComponentRecord:
         """Replace a component's options (and, given ``flavor``, its flavor); stacks using it follow."""
-        from sqlalchemy import update
-
-        from dosirak.metadata import schema as t
-
         refuse_clear_text(config, f"{component_type} '{name}'")
-        with self._write() as conn:
-            row = self._component_row(conn, component_type, name)
+        with self.sql.write() as cur:
+            row = self._component_row(cur, component_type, name)
             if row is None:
                 raise self._no_component(component_type, name)
-            conn.execute(update(t.stack_components).where(t.stack_components.c.id == row.id).values(
-                config=config, flavor=flavor or row.flavor))
-            row = self._component_row(conn, component_type, name)
-        return from_row(ComponentRecord, row._mapping)
+            cur.execute("UPDATE stack_components SET config = :config, flavor = :flavor WHERE id = :id",
+                        {"config": config, "flavor": flavor or row["flavor"], "id": row["id"]})
+            row = cur.execute(_COMPONENT, {"type": component_type, "name": name})[0]
+        return from_row(ComponentRecord, row)
 
     @staticmethod
-    def _component_row(conn: Connection, component_type: str, name: str) -> Any:
-        from sqlalchemy import select
-
-        from dosirak.metadata import schema as t
-
-        return conn.execute(select(*t.stack_components.c).where(
-            t.stack_components.c.type == component_type, t.stack_components.c.name == name)).first()
+    def _component_row(cur: Cursor, component_type: str, name: str) -> Row | None:
+        rows = cur.execute(_COMPONENT, {"type": component_type, "name": name})
+        return rows[0] if rows else None
 
     @staticmethod
     def _no_component(component_type: str, name: str) -> NotFoundError:
@@ -135,109 +121,92 @@ class Stacks(Concept):
 
     def get_component(self, component_type: str, name: str) -> ComponentRecord:
         check_type(component_type)
-        with self._read() as conn:
-            row = self._component_row(conn, component_type, name)
+        with self.sql.read() as cur:
+            row = self._component_row(cur, component_type, name)
         if row is None:
             raise self._no_component(component_type, name)
-        return from_row(ComponentRecord, row._mapping)
+        return from_row(ComponentRecord, row)
 
     def list_components(self, component_type: str | None = None) -> list[ComponentRecord]:
-        from sqlalchemy import select
-
-        from dosirak.metadata import schema as t
-
-        query = select(*t.stack_components.c).order_by(t.stack_components.c.type, t.stack_components.c.name)
+        where, params = "", {}
         if component_type is not None:
             check_type(component_type)
-            query = query.where(t.stack_components.c.type == component_type)
-        with self._read() as conn:
-            return [from_row(ComponentRecord, r._mapping) for r in conn.execute(query).all()]
+            where, params = "WHERE type = :type ", {"type": component_type}
+        with self.sql.read() as cur:
+            rows = cur.execute(f"SELECT * FROM stack_components {where}ORDER BY type, name", params)
+        return [from_row(ComponentRecord, r) for r in rows]
 
     def delete_component(self, component_type: str, name: str) -> None:
-        from sqlalchemy import delete, select
-
-        from dosirak.metadata import schema as t
-
-        with self._write() as conn:
-            row = self._component_row(conn, component_type, name)
+        with self.sql.write() as cur:
+            row = self._component_row(cur, component_type, name)
             if row is None:
                 raise self._no_component(component_type, name)
-            users = conn.execute(select(t.stacks.c.name).join(
-                t.stack_members, t.stack_members.c.stack_id == t.stacks.c.id
-            ).where(t.stack_members.c.component_id == row.id)).scalars().all()
+            users = [r["name"] for r in cur.execute(
+                "SELECT stacks.name FROM stacks JOIN stack_members ON stack_members.stack_id = stacks.id "
+                "WHERE stack_members.component_id = :component_id", {"component_id": row["id"]})]
             if users:
                 raise StackError(
                     f"{component_type} '{name}' is used by stack(s) {', '.join(sorted(users))}; "
                     "delete those stacks or register them with another component first"
                 )
-            conn.execute(delete(t.stack_components).where(t.stack_components.c.id == row.id))
+            cur.execute("DELETE FROM stack_components WHERE id = :id", {"id": row["id"]})
 
     # -- stacks ---------------------------------------------------------------------
     def register_stack(self, name: str, components: dict[str, str], *, replace: bool = False) -> StackRecord:
         """Create (or with ``replace``, redefine) a stack from component names by type."""
-        from sqlalchemy import delete, insert, select
-
-        from dosirak.metadata import schema as t
-
         check_name("stack", name)
         for required in REQUIRED_TYPES:
             if not components.get(required):
                 raise StackError(f"stack '{name}' needs an {required} (e.g. `-o default -a default`)")
-        with self._write() as conn:
+        with self.sql.write() as cur:
             ids: list[int] = []
             for component_type, component_name in components.items():
                 if not component_name:
                     continue
                 check_type(component_type)
-                row = self._component_row(conn, component_type, component_name)
+                row = self._component_row(cur, component_type, component_name)
                 if row is None:
                     raise self._no_component(component_type, component_name)
-                ids.append(row.id)
-            existing = conn.execute(select(t.stacks.c.id).where(t.stacks.c.name == name)).scalar()
+                ids.append(row["id"])
+            existing = _stack_id(cur, name)
             if existing is not None and not replace:
                 raise StackError(f"a stack named '{name}' already exists with other components; `--replace` "
                                  "(replace=True) redefines it, or pick another name")
             if existing is None:
-                existing = inserted_id(conn.execute(insert(t.stacks).values(name=name, created_at=utcnow())))
+                existing = int(cur.execute(_INSERT_STACK, {"name": name, "created_at": utcnow()})[0]["id"])
             else:
-                conn.execute(delete(t.stack_members).where(t.stack_members.c.stack_id == existing))
-            conn.execute(insert(t.stack_members), [{"stack_id": existing, "component_id": cid} for cid in ids])
+                cur.execute("DELETE FROM stack_members WHERE stack_id = :stack_id", {"stack_id": existing})
+            if ids:
+                cur.executemany(_INSERT_MEMBER, [{"stack_id": existing, "component_id": cid} for cid in ids])
         return self.get_stack(name)
 
     def list_stacks(self) -> list[StackRecord]:
-        from sqlalchemy import select
-
-        from dosirak.metadata import schema as t
-
-        with self._read() as conn:
-            names = conn.execute(select(t.stacks.c.name).order_by(t.stacks.c.name)).scalars().all()
+        with self.sql.read() as cur:
+            names = [r["name"] for r in cur.execute("SELECT name FROM stacks ORDER BY name")]
         return [self.get_stack(n) for n in names]
 
     def delete_stack(self, name: str) -> None:
-        from sqlalchemy import delete, select
-
-        from dosirak.metadata import schema as t
-
         if name == self.active_stack_name():
             raise StackError(f"stack '{name}' is active; `dosirak stack set OTHER` first")
         if name == "default":
             raise StackError("the 'default' stack cannot be deleted")
-        with self._write() as conn:
-            stack_id = conn.execute(select(t.stacks.c.id).where(t.stacks.c.name == name)).scalar()
+        with self.sql.write() as cur:
+            stack_id = _stack_id(cur, name)
             if stack_id is None:
                 raise NotFoundError(f"no stack named '{name}'; `dosirak stack list` shows them")
-            conn.execute(delete(t.stack_members).where(t.stack_members.c.stack_id == stack_id))
-            conn.execute(delete(t.stacks).where(t.stacks.c.id == stack_id))
+            cur.execute("DELETE FROM stack_members WHERE stack_id = :stack_id", {"stack_id": stack_id})
+            cur.execute("DELETE FROM stacks WHERE id = :stack_id", {"stack_id": stack_id})
 
     def set_active_stack(self, name: str) -> None:
-        from sqlalchemy import select
-
-        from dosirak.metadata import schema as t
-
-        with self._read() as conn:
-            if conn.execute(select(t.stacks.c.id).where(t.stacks.c.name == name)).first() is None:
+        with self.sql.read() as cur:
+            if _stack_id(cur, name) is None:
                 raise NotFoundError(f"no stack named '{name}'; `dosirak stack list` shows them")
         self.set_value(ACTIVE_STACK_KEY, name)
+
+
+def _stack_id(cur: Cursor, name: str) -> int | None:
+    rows = cur.execute("SELECT id FROM stacks WHERE name = :name", {"name": name})
+    return int(rows[0]["id"]) if rows else None
 
 
 __all__ = ["ACTIVE_STACK_KEY", "COMPONENT_TYPES", "REQUIRED_TYPES", "Stacks", "check_name", "check_type"]

@@ -1,37 +1,25 @@
-"""The connection every part of the metadata store shares: drivers, transactions, schema.
+"""The connection every part of the metadata store shares: its driver and its schema.
 
 Each concept's operations (``store.runs``, ``store.stacks``, ``store.models`` ...) are a
 :class:`Concept` on one :class:`Database`, which
-:class:`~dosirak.metadata.store.MetadataStore` opens. Two ways in, on the same tables:
-
-* ``sql``: SQL text through :mod:`dosirak.metadata.driver` (``sqlite3`` for a SQLite
-  file), for the concepts a pipeline run uses (runs, artifacts, stacks, references), so a
-  run never waits for SQLAlchemy to import;
-* ``read()`` / ``write()``: SQLAlchemy Core connections, for models, bundles, deployments
-  and overviews, and for the listings of the others. The engine is created on first use.
+:class:`~dosirak.metadata.store.MetadataStore` opens. There is one way in: SQL text
+through the database's driver (:mod:`dosirak.metadata.driver`), ``sql.read()`` and
+``sql.write()``, one transaction each. A SQLite file is driven by the standard library's
+``sqlite3``; any other URL (PostgreSQL) by a SQLAlchemy engine. SQLAlchemy (and alembic)
+are imported for a SQLite file only when its schema must be created or upgraded.
 """
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from dosirak.errors import StoreError
 from dosirak.metadata.driver import Driver, EngineDriver, SqliteDriver, sqlite_path
 from dosirak.metadata.sqlite import SQLITE_BUSY_TIMEOUT_S
 from dosirak.metadata.tables import SCHEMA_REVISION
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection, CursorResult, Engine
-
-
-def inserted_id(result: CursorResult[Any]) -> int:
-    """The integer primary key an ``INSERT`` just created."""
-    key = result.inserted_primary_key
-    if key is None:  # pragma: no cover - every table we insert into has a primary key
-        raise StoreError("the database returned no primary key for an insert")
-    return int(key[0])
+    from sqlalchemy.engine import Engine
 
 
 class Database:
@@ -57,22 +45,11 @@ class Database:
 
     @cached_property
     def engine(self) -> Engine:
-        """The SQLAlchemy engine, created (and SQLAlchemy imported) on first use."""
+        """The SQLAlchemy engine, created (and SQLAlchemy imported) on first use: the driver of a
+        non-SQLite URL, and what migrations run on."""
         from dosirak.metadata.engine import make_engine
 
         return make_engine(self.url)
-
-    def write(self) -> AbstractContextManager[Connection]:
-        """One write transaction: committed on success, rolled back on error."""
-        from dosirak.metadata.engine import write_transaction
-
-        return write_transaction(self.engine)
-
-    def read(self) -> AbstractContextManager[Connection]:
-        """A connection for reads (one consistent snapshot until it closes)."""
-        from dosirak.metadata.engine import read_connection
-
-        return read_connection(self.engine)
 
     def close(self) -> None:
         self.sql.close()
@@ -91,11 +68,5 @@ class Concept:
         """SQL text on the database (see :mod:`dosirak.metadata.driver`)."""
         return self.db.sql
 
-    def _write(self) -> AbstractContextManager[Connection]:
-        return self.db.write()
 
-    def _read(self) -> AbstractContextManager[Connection]:
-        return self.db.read()
-
-
-__all__ = ["Concept", "Database", "inserted_id"]
+__all__ = ["Concept", "Database"]

@@ -1,9 +1,11 @@
-"""SQL text on the metadata database, without SQLAlchemy for a SQLite file.
+"""SQL text on the metadata database: the one way every concept of the store reads and writes.
 
-A pipeline run records a handful of rows per step. Importing SQLAlchemy alone takes
-0.25-0.45 s on a small machine, longer than a whole run of ten steps, so the operations
-a run needs (``store.runs``, ``.artifacts``, ``.stacks``, ``.references``) are written once as portable SQL text
-(``:name`` parameters, ``RETURNING``, ``LIKE ... ESCAPE``) and run by one of two drivers:
+A pipeline run records a handful of rows per step, and a CLI command reads a few. Importing
+SQLAlchemy alone takes 0.25-0.45 s on a small machine, longer than a whole run of ten
+steps, so every operation of the store (``store.runs``, ``.artifacts``, ``.stacks``,
+``.references``, ``.models``, ``.bundles``, ``.deployments``, ``.overview``) is written
+once as portable SQL text (``:name`` parameters, ``RETURNING``, ``LIKE ... ESCAPE``,
+``IN`` lists spelled out by :func:`in_list`) and run by one of two drivers:
 
 * :class:`SqliteDriver`: the standard library's ``sqlite3`` on a SQLite file, with the
   same pragmas and ``BEGIN IMMEDIATE`` writes as the SQLAlchemy engine
@@ -13,8 +15,10 @@ a run needs (``store.runs``, ``.artifacts``, ``.stacks``, ``.references``) are w
 Both hand back rows as plain dicts with the values SQLAlchemy's column types would give:
 JSON columns parsed, times as aware UTC datetimes, booleans as ``bool``. Which column holds
 what is known by its name, from the one description of the tables
-(:data:`dosirak.metadata.tables.JSON_COLUMNS` ...). Everything else in the store uses
-SQLAlchemy Core on the same tables, and reads what these drivers write.
+(:data:`dosirak.metadata.tables.JSON_COLUMNS` ...), so a parameter or a result column
+must be named after the column it stands for (``AS created_at``) to be converted.
+SQLAlchemy Core is not used for queries: the tables it knows (:mod:`dosirak.metadata.schema`)
+are for alembic's migrations.
 """
 
 from __future__ import annotations

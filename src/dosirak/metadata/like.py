@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 #: The escape character of :func:`like_prefix` patterns (``LIKE :x ESCAPE '/'``).
 LIKE_ESCAPE = "/"
 #: The largest integer SQLite (and PostgreSQL's BIGINT) holds: a bigger one from outside names nothing stored.
@@ -23,4 +25,11 @@ def like_prefix(prefix: str) -> str:
     return escape_like(prefix.lower()) + "%"
 
 
-__all__ = ["LIKE_ESCAPE", "MAX_SQL_INTEGER", "escape_like", "like_prefix"]
+def type_named(column: str, type_name: str) -> tuple[str, dict[str, Any]]:
+    """SQL text (and its parameters) for: ``column`` holds the qualified type ``type_name``, or
+    one whose last dotted parts are it (``ndarray`` finds ``numpy.ndarray``), taken literally."""
+    condition = f"({column} = :type_name OR {column} LIKE :type_suffix ESCAPE '{LIKE_ESCAPE}')"
+    return condition, {"type_name": type_name, "type_suffix": "%." + escape_like(type_name)}
+
+
+__all__ = ["LIKE_ESCAPE", "MAX_SQL_INTEGER", "escape_like", "like_prefix", "type_named"]

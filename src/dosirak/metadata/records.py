@@ -34,7 +34,7 @@ def _fields_of(record_type: type[Any]) -> tuple[tuple[str, Callable[[], Any] | N
 def from_row(record_type: type[RecordT], row: Mapping[Any, Any], **values: Any) -> RecordT:
     """A ``record_type`` from a row: each field from ``values`` or else the column of its name.
 
-    Rows come typed from either way in (JSON parsed, times aware UTC, booleans ``bool``); a
+    Rows come typed from the store's driver (JSON parsed, times aware UTC, booleans ``bool``); a
     NULL in a JSON column that holds ``{}`` or ``[]`` when empty becomes that empty value.
     A field that is in neither keeps its default.
     """

@@ -1,8 +1,9 @@
 """The metadata store's tables as SQLAlchemy Core objects, built from :mod:`dosirak.metadata.tables`.
 
-Shared by the store's queries and alembic. Nothing here describes a column: every table
-is made by :func:`table` from its one description, and created by a migration in
-``migrations/versions``.
+For alembic (migrations) and the tests that compare a migrated database with them; the
+store's queries are SQL text (:mod:`dosirak.metadata.driver`), whose SQLAlchemy driver
+borrows :data:`UTC` from here to bind times. Nothing here describes a column: every table is made by :func:`table` from its
+one description, and created by a migration in ``migrations/versions``.
 """
 
 from __future__ import annotations
@@ -25,13 +26,10 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
-    or_,
 )
-from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator
 
 from dosirak.metadata import tables as d
-from dosirak.metadata.like import LIKE_ESCAPE, escape_like, like_prefix
 from dosirak.metadata.tables import SCHEMA_REVISION
 from dosirak.metadata.timeutil import as_utc
 
@@ -56,16 +54,6 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 UTC = UTCDateTime()
-
-
-def id_startswith(column: Any, prefix: str) -> ColumnElement[bool]:
-    """``column`` starts with ``prefix``, taken literally and in lower case (see :func:`like_prefix`)."""
-    return column.like(like_prefix(prefix), escape=LIKE_ESCAPE)  # type: ignore[no-any-return]
-
-
-def type_named(column: Any, type_name: str) -> ColumnElement[bool]:
-    """``column`` holds the qualified type ``type_name`` or one whose last dotted parts are it, taken literally."""
-    return or_(column == type_name, column.like("%." + escape_like(type_name), escape=LIKE_ESCAPE))
 
 
 _TYPES: dict[str, Any] = {
@@ -134,7 +122,6 @@ __all__ = [
     "bundle_models",
     "bundles",
     "deployments",
-    "id_startswith",
     "kv",
     "logged_metadata",
     "metric_summaries",
@@ -151,6 +138,5 @@ __all__ = [
     "stacks",
     "step_run_io",
     "table",
-    "type_named",
     "step_runs",
 ]

@@ -1,6 +1,7 @@
 """How every connection to a SQLite metadata file is set up (stdlib ``sqlite3`` or SQLAlchemy's).
 
-Both ways in (:mod:`dosirak.metadata.driver`, :mod:`dosirak.metadata.engine`) call
+The store's driver (:mod:`dosirak.metadata.driver`) and the SQLAlchemy engine that migrates
+a file or drives a SQLite URL with options (:mod:`dosirak.metadata.engine`) call
 :func:`configure_sqlite` on each new connection, so they share WAL mode, the busy timeout
 and foreign-key checks.
 """

@@ -1,10 +1,11 @@
 """The metadata store: the one API through which dosirak reads and writes its state.
 
 One object per concept, on one database: ``store.runs``, ``store.artifacts``,
-``store.stacks``, ``store.references``, ``store.metrics`` (what a pipeline run uses: SQL text, no SQLAlchemy
-import) and ``store.models``, ``store.bundles``, ``store.deployments``, ``store.overview``
-(SQLAlchemy Core, imported when one of them is first used). Every change a user cares
-about is written in one transaction; reads hand out frozen records from
+``store.stacks``, ``store.references``, ``store.metrics``, ``store.models``, ``store.bundles``,
+``store.deployments``, ``store.overview``. Each reads and writes the same one way: SQL text
+through the database's driver (:mod:`dosirak.metadata.driver`), so an up-to-date SQLite
+store never imports SQLAlchemy; a PostgreSQL URL is driven by a SQLAlchemy engine. Every
+change a user cares about is written in one transaction; reads hand out frozen records from
 :mod:`dosirak.metadata.records`, never live rows. A process opens each store once
 (:func:`get_store`).
 
@@ -17,11 +18,14 @@ Example::
 from __future__ import annotations
 
 import threading
-from functools import cached_property
 from typing import TYPE_CHECKING
 
 from dosirak.metadata._artifacts import Artifacts
+from dosirak.metadata._bundles import Bundles
+from dosirak.metadata._deployments import Deployments
 from dosirak.metadata._metrics import Metrics
+from dosirak.metadata._models import Models
+from dosirak.metadata._overview import Overview
 from dosirak.metadata._references import References
 from dosirak.metadata._runs import Runs
 from dosirak.metadata._stacks import Stacks
@@ -31,11 +35,6 @@ from dosirak.settings import get_settings
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
-
-    from dosirak.metadata._bundles import Bundles
-    from dosirak.metadata._deployments import Deployments
-    from dosirak.metadata._models import Models
-    from dosirak.metadata._overview import Overview
 
 
 class MetadataStore:
@@ -48,6 +47,10 @@ class MetadataStore:
         self.stacks = Stacks(self.db)
         self.references = References(self.db)
         self.metrics = Metrics(self.db)
+        self.models = Models(self.db)
+        self.bundles = Bundles(self.db)
+        self.deployments = Deployments(self.db)
+        self.overview = Overview(self.db)
 
     @property
     def url(self) -> str:
@@ -62,30 +65,6 @@ class MetadataStore:
     def engine(self) -> Engine:
         """The SQLAlchemy engine, created (and SQLAlchemy imported) on first use."""
         return self.db.engine
-
-    @cached_property
-    def models(self) -> Models:
-        from dosirak.metadata._models import Models
-
-        return Models(self.db)
-
-    @cached_property
-    def bundles(self) -> Bundles:
-        from dosirak.metadata._bundles import Bundles
-
-        return Bundles(self.db)
-
-    @cached_property
-    def deployments(self) -> Deployments:
-        from dosirak.metadata._deployments import Deployments
-
-        return Deployments(self.db)
-
-    @cached_property
-    def overview(self) -> Overview:
-        from dosirak.metadata._overview import Overview
-
-        return Overview(self.db)
 
     def close(self) -> None:
         self.db.close()

@@ -1,8 +1,9 @@
 """The one description of the metadata store's tables, in plain Python (no SQLAlchemy).
 
-Everything else follows from it: the SQLAlchemy ``Table`` objects alembic and the store's
-queries use (:mod:`dosirak.metadata.schema`), the conversions the SQL-text driver applies
-to JSON, time and boolean columns (:mod:`dosirak.metadata.driver`), and the records the
+Everything else follows from it: the SQLAlchemy ``Table`` objects alembic migrates and
+compares against (:mod:`dosirak.metadata.schema`), the ``INSERT`` text and the conversions
+the store's driver applies to JSON, time and boolean columns (:meth:`TableSpec.insert_sql`,
+:mod:`dosirak.metadata.driver`), and the records the
 store hands out (:func:`dosirak.metadata.records.from_row` fills a record's fields from the
 columns of the same name). Adding a column is a migration in ``migrations/versions`` and
 one :func:`column` line here; a record shows it once it declares a field of that name.
@@ -73,7 +74,7 @@ class TableSpec:
     def row(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """``values`` for :meth:`insert_sql`, each column not given at its default (None without one).
 
-        SQL text thus fills a new column as SQLAlchemy Core does, from this description alone.
+        SQL text thus fills a new column with its default, from this description alone.
         """
         unknown = values.keys() - set(self.column_names)
         if unknown:

@@ -27,6 +27,7 @@ from typing import Any
 from dosirak import disk
 from dosirak.artifacts import shared
 from dosirak.errors import DosirakError, ModelError, StoreError
+from dosirak.metadata._models import check_model_name
 from dosirak.metadata.records import AliasMoveRecord, ModelRecord
 from dosirak.metadata.store import get_store
 from dosirak.metadata.timeutil import utcnow
@@ -101,8 +102,6 @@ def save(
     """
     meta, mets, labs, sigs = (_json_dict(metadata, "metadata"), _json_dict(metrics, "metrics"),
                               _json_dict(labels, "labels"), _json_dict(signatures, "signatures"))
-    from dosirak.metadata._models import check_model_name
-
     check_model_name(name)
     handler = handler_named(framework) if framework else handler_for_object(model)
     if run_id is None and step_run_id is None:

@@ -17,10 +17,11 @@ Ctrl-C cancels the running tasks and records them cancelled.
 from __future__ import annotations
 
 import logging
+import re
 import socket
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from dosirak.errors import MissingExtraError, StackError
+from dosirak.errors import MissingExtraError, StackError, WorkerLostError
 from dosirak.orchestrators.base import BaseOrchestrator
 from dosirak.pipelines import logs
 from dosirak.pipelines.invocation import Placement, StepInvocation, StepResult, compute, failure
@@ -36,6 +37,8 @@ log = logging.getLogger(__name__)
 _WAKE_S = 0.5
 #: how long to try to open a connection to a configured Ray address
 _PROBE_S = 5.0
+#: the PID in the text of Ray's error about a dead worker
+_WORKER_PID = re.compile(r"Worker PID: (\d+)")
 #: dosirak's resource names -> Ray's node resource names
 _NODE_NAMES = {"cpus": "CPU", "gpus": "GPU", "memory": "memory"}
 
@@ -168,6 +171,25 @@ def _ray_placement(resources: dict[str, float]) -> Placement:
                      resources=resources)
 
 
+def _worker_died(ray: Any) -> tuple[type[BaseException], ...]:
+    """Ray's errors saying the process running a task died (killed, out of memory, its node gone)."""
+    names = ("WorkerCrashedError", "OutOfMemoryError", "NodeDiedError", "LocalRayletDiedError")
+    return tuple(getattr(ray.exceptions, n) for n in names if hasattr(ray.exceptions, n))
+
+
+def _lost(step_name: str, attempts: int, exc: BaseException) -> WorkerLostError:
+    """The one-line error of a step whose worker died in every attempt (Ray's long text is its cause)."""
+    pid = _WORKER_PID.search(str(exc))
+    which = f" (last: pid {pid.group(1)})" if pid else ""
+    each = f"in each of its {attempts} attempts" if attempts > 1 else "mid-step"
+    lost = WorkerLostError(
+        f"step '{step_name}': the Ray worker running it died {each}{which}: {type(exc).__name__} (killed, out of "
+        f"memory, or its node was lost); ask for the memory it needs (@step(resources={{\"memory\": \"4GiB\"}})) "
+        f"or for more retries (@step(retries=N)); `ray logs` on the node says why it died")
+    lost.__cause__ = exc
+    return lost
+
+
 class _Tasks:
     """Drives one run on Ray: a task per step once its upstream ended; results recorded in this thread."""
 
@@ -203,11 +225,17 @@ class _Tasks:
         ready, _ = self.ray.wait(list(self.running), num_returns=1, timeout=_WAKE_S)
         for ref in ready:
             invocation = self.running.pop(ref)
+            attempts = invocation.node.step.options.retries + 1
             try:
                 result: StepResult = self.ray.get(ref)
-            except self.ray.exceptions.RayError as exc:  # the worker died (after its retries), ...
-                result = failure(exc, invocation.node.step.options.retries + 1)
+            except _worker_died(self.ray) as exc:  # in its last attempt (Ray retried it ``retries`` times)
+                result = failure(_lost(invocation.name, attempts, exc), attempts)
+                if self.active.artifact_store.size(invocation.log_uri) is not None:
+                    result.logs_uri = invocation.log_uri  # what it wrote before it died (a local store's is live)
                 result.placement = Placement(resources=_asked(invocation.node))  # it could not say where
+            except self.ray.exceptions.RayError as exc:
+                result = failure(exc, attempts)
+                result.placement = Placement(resources=_asked(invocation.node))
             self.active.outcomes[invocation.name] = record(self.active, invocation, result)
 
     def cancel_running(self) -> None:

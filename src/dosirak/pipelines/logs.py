@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import IO, TYPE_CHECKING, TextIO
 
+from dosirak.errors import DosirakError
 from dosirak.pipelines.streams import WrappedStream, isatty
 from dosirak.settings import get_settings
 
@@ -83,6 +84,8 @@ class _Sink:
                     self.store.write_log(self.uri, self._buffer.getvalue())
                 except OSError as exc:  # e.g. a bucket that cannot be written: the step's own error matters
                     lost = exc
+                except DosirakError as exc:  # credentials missing: the step failed saying so, in one line
+                    log.debug("step log %s not stored: %s", self.uri, exc)
         if lost is not None:
             log.warning("the end of the step log %s was lost: %s", self.uri, lost)
 

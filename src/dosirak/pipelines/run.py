@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from dosirak.artifacts.gc import sweep_abandoned
+from dosirak.artifacts.remote_gc import sweep_reaped
 from dosirak.metadata.records import ArtifactRecord
 from dosirak.pipelines.metrics import MetricsRecorder
 from dosirak.pipelines.progress import RunProgress
@@ -88,8 +89,8 @@ class ActiveRun:
         """
         dag = self.dag
         self.started = time.monotonic()
-        self.store.runs.reap_abandoned_runs()
-        self._sweep_abandoned()
+        reaped = self.store.runs.reap_abandoned_runs()
+        self._sweep_abandoned(reaped)
         self.store.runs.create_run(
             run_id=self.id, name=self.name, pipeline_name=dag.pipeline_name, parameters=self._parameters,
             config=self._config, dag=dag.to_json(), stack_name=self._stack_name, orchestrator=self._orchestrator,
@@ -101,15 +102,18 @@ class ActiveRun:
         log.info("run %s of pipeline '%s' started (%d steps)", self.name, self.pipeline_name, len(dag.nodes))
         self.progress.run_started(self.name, [n.name for n in dag.nodes])
 
-    def _sweep_abandoned(self) -> None:
+    def _sweep_abandoned(self, reaped: list[str]) -> None:
         """Remove what runs killed mid-write left in the artifact store (never a live run's files).
 
-        Runs just marked failed by ``reap_abandoned_runs`` (and any other ended run) lose
-        their staging area and the outputs they published without recording them; see
-        :func:`dosirak.artifacts.gc.sweep_abandoned` for how a live run is told apart.
+        Runs just marked failed by ``reap_abandoned_runs`` (and, in a local store, any other
+        ended run) lose their staging area and the outputs they published without recording
+        them; see :func:`dosirak.artifacts.gc.sweep_abandoned` for how a live run is told
+        apart. In a remote store (S3) only the prefixes of the runs in ``reaped`` are listed
+        (:func:`dosirak.artifacts.remote_gc.sweep_reaped`).
         """
         try:
             sweep_abandoned(self.store, self.artifact_store)
+            sweep_reaped(self.store, self.artifact_store, reaped)
         except Exception:  # noqa: BLE001 - cleaning up must not stop a run; `dosirak gc` does it too
             log.warning("could not clean up after killed runs; `dosirak gc` will", exc_info=True)
 

@@ -7,7 +7,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar, overload
 
 from dosirak.artifacts.materializers import registry
-from dosirak.artifacts.store import store_for_uri
+from dosirak.artifacts.shared import reader_for
 from dosirak.errors import NotFoundError
 from dosirak.metadata.records import ArtifactRecord, RunRecord, StepRunRecord
 
@@ -57,7 +57,7 @@ class ArtifactView:
     def load(self) -> Any:
         """Read the artifact back into a Python object with the materializer that wrote it."""
         uri = self.record.uri
-        store = store_for_uri(uri)
+        store = reader_for(uri)
         materializer = registry.by_name(self.record.materializer)
         with store.local_copy(uri) as path:
             return materializer.load(path, None)
@@ -138,7 +138,7 @@ class StepRunView:
         if not uri:
             return ""
 
-        store = store_for_uri(uri)
+        store = reader_for(uri)
         return store.read_text(uri, limit)
 
     def __repr__(self) -> str:

@@ -197,3 +197,60 @@ def test_an_s3_path_that_is_not_a_bucket_is_refused_at_registration(cli: object)
 def test_moto_answers(moto_s3: str) -> None:
     assert httpx.get(f"{moto_s3}/{BUCKET}", timeout=10).status_code == 200
     assert os.environ.get("DOSIRAK_HOME")
+
+
+def test_an_fsspec_store_whose_secret_is_missing_is_listed_and_the_run_fails_at_first_use_in_one_line(
+        cli: object, moto_s3: str, secret_value: str) -> None:
+    options = {"key": "{env:DK_TEST_KEY_ID}", "secret": "{secret:never-made}",
+               "client_kwargs": {"endpoint_url": moto_s3, "region_name": "us-east-1"}}
+    ok(cli, "artifact-store", "register", "team", "--flavor=fsspec", f"--path=s3://{BUCKET}/{uuid.uuid4().hex}",
+       f"--storage-options={json.dumps(options)}")
+    ok(cli, "stack", "register", "shared", "-o", "default", "-a", "team", "--set")
+    assert "team (fsspec)" in ok(cli, "stack", "list")
+    assert "{secret:never-made}" in ok(cli, "stack", "describe", "shared")
+    assert "{secret:never-made}" in ok(cli, "artifact-store", "describe", "team")
+    result = cli("run", CHAIN)  # type: ignore[operator]
+    assert result.exit_code == 2, (result.stdout, result.stderr)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert "secret 'never-made' does not exist" in lines[0] and "dosirak secret create never-made" in lines[0]
+    run = get_store().runs.list_runs()[0]
+    assert run.status == "failed" and "secret 'never-made' does not exist" in (run.error or "")
+
+
+def test_the_fsspec_flavor_on_a_bucket_that_does_not_exist_fails_the_run_in_one_line_naming_it(
+        cli: object, moto_s3: str, secret_value: str) -> None:
+    options = {"key": "{env:DK_TEST_KEY_ID}", "secret": "{env:DK_TEST_SECRET_KEY}",
+               "client_kwargs": {"endpoint_url": moto_s3, "region_name": "us-east-1"}}
+    ok(cli, "artifact-store", "register", "team", "--flavor=fsspec", "--path=s3://no-such-bucket-fs/prefix",
+       f"--storage-options={json.dumps(options)}")
+    ok(cli, "stack", "register", "shared", "-o", "default", "-a", "team", "--set")
+    result = cli("run", CHAIN)  # type: ignore[operator]
+    assert result.exit_code == 2, (result.stdout, result.stderr)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert f"bucket 'no-such-bucket-fs' does not exist at {moto_s3}" in lines[0] and "create it" in lines[0]
+    run = get_store().runs.list_runs()[0]
+    assert run.status == "failed" and "bucket 'no-such-bucket-fs' does not exist" in (run.error or "")
+
+
+def test_a_fresh_process_reads_an_s3_artifact_with_the_endpoint_and_credentials_of_its_component(
+        cli: object, moto_s3: str, secret_value: str, dosirak_home: Path) -> None:
+    """``Client`` and the dashboard never load the stack: the artifact's component tells how to read it."""
+    import subprocess
+    import sys
+
+    ok(cli, "secret", "create", "team-s3", "--from-env", "DK_TEST_SECRET_KEY")
+    path = f"s3://{BUCKET}/{uuid.uuid4().hex}"
+    register_s3(cli, moto_s3, path, "--access-key-id={env:DK_TEST_KEY_ID}", "--secret-access-key={secret:team-s3}")
+    ok(cli, "run", CHAIN, "-p", "tag=fresh")
+    ok(cli, "stack", "set", "default")  # the active stack no longer even names the S3 store
+    code = ("from dosirak import Client\n"
+            "run = Client().list_runs()[0]\n"
+            "print(repr(run.steps['produce'].output.load()))\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(DOSIRAK_HOME=str(dosirak_home), AWS_EC2_METADATA_DISABLED="true", PYTHONPATH=str(REPO / "src"))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120,
+                          check=False, cwd=REPO)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "fresh" in done.stdout

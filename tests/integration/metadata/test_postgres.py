@@ -165,8 +165,9 @@ def test_the_recorders_sql_text_keeps_plain_values_reuses_outputs_and_finds_step
         assert isinstance(store.sql, EngineDriver)
         store.stacks.set_value("greeting", "default")
         assert store.stacks.get_value("greeting") == "default"
-        with store.db.read() as conn:
-            assert conn.execute(text("SELECT value::text FROM kv WHERE key = 'greeting'")).scalar() == '"default"'
+        with store.sql.read() as cur:
+            assert cur.execute("SELECT CAST(value AS TEXT) AS stored FROM kv WHERE key = 'greeting'") == [
+                {"stored": '"default"'}]
 
         first, again = "cd_e0000-0000-0000-0000-000000000000", "cdxe0000-0000-0000-0000-000000000000"
         store.runs.create_run(run_id="ab_d0000-0000-0000-0000-000000000000", name="r", pipeline_name="p",
@@ -320,10 +321,10 @@ def test_first_runs_of_a_new_pipeline_started_at_once_share_one_pipeline_row(pos
 def test_a_read_sees_one_snapshot_while_a_writer_commits(postgres_url: str) -> None:
     store = MetadataStore(postgres_url)
     try:
-        with store.db.read() as conn:
-            before = conn.execute(text("SELECT count(*) FROM kv")).scalar()
+        with store.sql.read() as cur:
+            before = cur.execute("SELECT count(*) AS n FROM kv")
             store.stacks.set_value("written-meanwhile", 1)
-            assert conn.execute(text("SELECT count(*) FROM kv")).scalar() == before
+            assert cur.execute("SELECT count(*) AS n FROM kv") == before
         assert store.stacks.get_value("written-meanwhile") == 1
     finally:
         store.close()

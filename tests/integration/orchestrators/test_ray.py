@@ -14,70 +14,22 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import pytest
 
 import dosirak as dk
-from dosirak import get_step_context, pipeline, step
+from dosirak import pipeline, step
 from dosirak.errors import RunFailedError, StackError
+from tests.integration.orchestrators.conftest import ROOT, ray_flavor, write_entry_point
 
 ray = pytest.importorskip("ray")
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[3]
-
-
-def write_entry_point(where: Path) -> None:
-    """A distribution in ``where`` whose entry point registers the ``ray`` flavor (a plugin's way)."""
-    info = where / "dosirak_ray_flavor-0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: dosirak-ray-flavor\nVersion: 0\n")
-    (info / "entry_points.txt").write_text(
-        "[dosirak.orchestrators]\nray = dosirak.orchestrators.ray:RayOrchestrator\n")
-
-
-@contextmanager
-def ray_flavor(where: Path) -> Iterator[None]:
-    """Make the ``ray`` flavor findable as any plugin is (an entry point), if this install predates it."""
-    from dosirak import plugins
-
-    if plugins.has("orchestrators", "ray"):
-        yield
-        return
-    write_entry_point(where)
-    sys.path.append(str(where))
-    plugins.clear_cache()
-    try:
-        yield
-    finally:
-        sys.path.remove(str(where))
-        plugins.clear_cache()
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[None]:
-    """A local Ray with 2 CPUs and one ``special`` resource; its workers import this code."""
-    with ExitStack() as stack:
-        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="dosirak-ray-test-"))
-        mp = stack.enter_context(pytest.MonkeyPatch.context())
-        mp.setenv("PYTHONPATH", os.pathsep.join([str(ROOT / "src"), str(ROOT)]))
-        mp.setenv("DOSIRAK_HOME", str(Path(tmp) / "home"))
-        mp.setenv("RAY_TMPDIR", str(Path(tmp) / "ray"))
-        mp.setenv("RAY_AUTH_MODE", "disabled")  # no token file in ~/.ray for a cluster that lives one module
-        stack.enter_context(ray_flavor(Path(tmp)))
-        ray.init(num_cpus=2, resources={"special": 1}, include_dashboard=False, configure_logging=False,
-                 _temp_dir=str(Path(tmp) / "ray"))
-        try:
-            yield
-        finally:
-            ray.shutdown()
-
 
 @pytest.fixture
-def on_ray(cluster: None) -> None:
+def on_ray(cluster: str) -> None:
     from dosirak.metadata.store import get_store
 
     store = get_store()
@@ -86,130 +38,28 @@ def on_ray(cluster: None) -> None:
     store.stacks.set_active_stack("cluster")
 
 
-@step
-def numbers() -> list[int]:
-    print("made the numbers")
-    return [1, 2, 3]
+def cli_run(target: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``dosirak run TARGET`` in another process (this test's home; the tests package importable)."""
+    env = {**os.environ, "DOSIRAK_PROGRESS": "off", "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
+    return subprocess.run([sys.executable, "-m", "dosirak.cli.main", "run", target, *args], capture_output=True,
+                          text=True, timeout=180, env=env, cwd=ROOT)
 
 
-@step
-def scaled(values: list[int], k: int = 1) -> tuple[list[int], int]:  # type: ignore[type-arg]
-    return [k * v for v in values], os.getpid()
-
-
-@step
-def total(a: list[int], b: list[int]) -> int:
-    return sum(a) + sum(b)
-
-
-@pipeline
-def fan(k: int = 2) -> None:
-    values = numbers()
-    left, _ = scaled(values, k=1)
-    right, _ = scaled(values, k=k)
-    total(left, right)
-
-
-def test_steps_run_as_ray_tasks_in_other_processes_and_fan_in(on_ray: None) -> None:
-    run = fan(k=2)
-    assert run.status == "completed"
-    assert run.steps["total"].output.load() == 18
-    assert run.steps["scaled"].outputs["output_1"].load() != os.getpid()
-    assert "made the numbers" in run.steps["numbers"].logs()
-    again = fan(k=2)
-    assert {s.status for s in again.steps.values()} == {"cached"}
-
-
-@step
-def breaks() -> int:
-    raise ValueError("no luck on the cluster")
-
-
-@step
-def needs_breaks(x: int) -> int:
-    return x
-
-
-@step(retries=2, retry_delay_s=0.0)
-def third_time() -> int:
-    ctx = get_step_context()
-    assert ctx is not None
-    if ctx.attempt < 3:
-        raise ConnectionError(f"attempt {ctx.attempt}")
-    return ctx.attempt
-
-
-@pipeline(enable_cache=False)
-def mixed() -> None:
-    needs_breaks(breaks())
-    third_time()
-
-
-def test_a_failing_branch_skips_its_dependants_and_a_retried_sibling_completes(on_ray: None) -> None:
-    with pytest.raises(RunFailedError, match="no luck on the cluster") as info:
-        mixed()
-    steps = info.value.run.steps
-    assert {n: s.status for n, s in steps.items()} == {
-        "breaks": "failed", "needs_breaks": "skipped", "third_time": "completed"}
-    assert steps["third_time"].attempts == 3
-    assert 'raise ValueError("no luck on the cluster")' in steps["breaks"].traceback
-
-
-@step
-def logs_on_a_worker(k: int = 1) -> Annotated[int, "pid"]:
-    for i in range(200):
-        dk.log_metric("value", float(k), step=i)
-    dk.log_metadata({"k": k})
-    dk.log_metadata({"made_by": "worker"}, artifact="pid")
-    return os.getpid()
-
-
-@step
-def logs_then_breaks(x: int) -> None:
-    dk.log_metrics({"before": 1.0, "also": math.inf}, step=0)
-    raise ValueError("broke after logging")
-
-
-@pipeline(enable_cache=False)
-def logged_on_ray() -> None:
-    logs_then_breaks(logs_on_a_worker(k=1))
-    logs_on_a_worker(k=2)
-
-
-def test_points_logged_in_ray_tasks_are_recorded_by_the_driving_process(on_ray: None) -> None:
+def test_a_request_no_node_can_meet_is_one_line_exit_2_and_the_run_is_failed_before_any_step_starts(
+        cluster: str, dosirak_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dosirak import Client
     from dosirak.metadata.store import get_store
 
-    with pytest.raises(RunFailedError, match="broke after logging") as info:
-        logged_on_ray()
-    steps = info.value.run.steps
-    metrics = get_store().metrics
-    for name, k in (("logs_on_a_worker", 1), ("logs_on_a_worker_2", 2)):
-        series = metrics.series(steps[name].id, "value")
-        assert series.total == 200 and {v for _, v, _ in series.points} == {float(k)}, name
-        assert metrics.logged_metadata("step", steps[name].id) == {"k": k}
-        assert metrics.logged_metadata("artifact", steps[name].outputs["pid"].id) == {"made_by": "worker"}
-    assert steps["logs_on_a_worker"].outputs["pid"].load() != os.getpid()  # logged in another process
-    failed = steps["logs_then_breaks"]
-    assert failed.status == "failed"  # and it keeps what it logged
-    assert [p[:2] for p in metrics.series(failed.id, "also").points] == [(0, math.inf)]
-    assert metrics.series(failed.id, "before").total == 1
-
-
-@step(resources={"gpus": 4, "memory": "1GiB"})
-def greedy() -> int:
-    return 1
-
-
-@pipeline
-def too_big() -> None:
-    greedy()
-
-
-def test_a_request_no_node_can_meet_fails_the_run_before_any_step_starts(on_ray: None) -> None:
-    from dosirak import Client
-
-    with pytest.raises(StackError, match=r"step 'greedy' asks for .*GPU=4.*no node of the Ray cluster has"):
-        too_big()
+    monkeypatch.setenv("DOSIRAK_HOME", str(dosirak_home))  # not the cluster's: the one this test reads
+    stacks = get_store().stacks
+    stacks.register_component("orchestrator", "cluster", "ray", {"address": cluster})
+    stacks.register_stack("cluster", {"orchestrator": "cluster", "artifact-store": "default"})
+    done = cli_run("tests._pipelines.orchestrated:too_big", "--stack", "cluster")
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    (line,) = done.stderr.splitlines()
+    assert re.fullmatch(r"error: step 'greedy' asks for CPU=1, GPU=4, memory=1\.0GiB, which no node of the Ray "
+                        r"cluster has \(nodes: CPU=2, GPU=0, memory=\S+\); lower @step\(resources=\.\.\.\) "
+                        r"or add a node that has them", line), line
     run = Client().get_pipeline("too_big").last_run
     assert run is not None and run.status == "failed"
     assert "GPU=4" in (run.error or "")
@@ -261,64 +111,37 @@ def test_each_step_run_records_its_ray_worker_node_and_the_resources_its_task_as
     assert {s.host for s in steps.values()} == {f"{socket.gethostname()} ({address})"}
 
 
-@step(retries=1, retry_delay_s=0.0)
-def dies_once(marker: str) -> int:
-    path = Path(marker)
-    if not path.exists():
-        path.write_text("killed")
-        os.kill(os.getpid(), 9)  # the worker dies mid-step
-    return 1
-
-
-@step
-def dies_always() -> int:
-    os.kill(os.getpid(), 9)
-    return 1
-
-
-@pipeline(enable_cache=False)
-def killed(marker: str) -> None:
-    dies_once(marker=marker)
-
-
-@pipeline(enable_cache=False)
-def killed_for_good() -> None:
-    dies_always()
-
-
-def test_a_worker_killed_mid_step_is_retried_then_fails_with_the_cause(on_ray: None, tmp_path: Path) -> None:
-    run = killed(marker=str(tmp_path / "killed"))
-    assert run.steps["dies_once"].status == "completed"
-    with pytest.raises(RunFailedError, match="dies_always") as info:
-        killed_for_good()
-    died = info.value.run.steps["dies_always"]
-    error = died.error or ""
-    assert "died" in error.lower() or "crash" in error.lower(), error
-    assert (died.host, died.worker, died.resources) == (None, None, {"cpus": 1.0})  # it asked; nobody could say where
-
-
-
-def test_an_address_where_no_ray_listens_is_one_line_naming_it_and_the_run_is_failed(cluster: None) -> None:
+def test_an_address_where_no_ray_listens_is_one_line_exit_2_naming_it_and_the_run_is_failed() -> None:
     from dosirak import Client
     from dosirak.metadata.store import get_store
     from tests.ports import free_port
 
     address = f"127.0.0.1:{free_port()}"
-    store = get_store()
-    store.stacks.register_component("orchestrator", "nowhere", "ray", {"address": address})
-    store.stacks.register_stack("nowhere", {"orchestrator": "nowhere", "artifact-store": "default"})
-    ray.shutdown()  # a Ray already running in this process would be used as it is
-    with pytest.raises(StackError, match=rf"orchestrator 'nowhere': cannot reach Ray at {address}: .*--address"):
-        special(stack="nowhere")
-    last = Client().get_pipeline("special").last_run
+    stacks = get_store().stacks
+    stacks.register_component("orchestrator", "nowhere", "ray", {"address": address})
+    stacks.register_stack("nowhere", {"orchestrator": "nowhere", "artifact-store": "default"})
+    done = cli_run("tests._pipelines.orchestrated:cached_chain", "--stack", "nowhere")
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(f"error: orchestrator 'nowhere': cannot reach Ray at {address}: ") and "--address" in line
+    last = Client().get_pipeline("cached_chain").last_run
     assert last is not None and last.status == "failed" and address in (last.error or "")
+
+
+@step
+def where_it_runs() -> int:
+    return os.getpid()
+
+
+@pipeline(enable_cache=False)
+def one_step() -> None:
+    where_it_runs()
 
 
 def test_with_no_address_a_local_ray_is_started_for_the_run_and_stopped_after_it(on_ray: None) -> None:
     ray.shutdown()
-    run = fan(k=3)
-    assert run.steps["total"].output.load() == 24
-    assert run.steps["scaled"].outputs["output_1"].load() != os.getpid()
+    run = one_step()
+    assert run.steps["where_it_runs"].output.load() != os.getpid()
     assert not ray.is_initialized()
 
 
@@ -500,3 +323,43 @@ def test_ctrl_c_cancels_the_running_task_records_the_run_cancelled_and_stops_the
     run = Client().get_pipeline("slowpipe").last_run
     assert run is not None and run.status == "cancelled"
     assert {n: s.status for n, s in run.steps.items()} == {"first": "completed", "slow": "cancelled"}
+
+
+@step
+def logs_on_a_worker(k: int = 1) -> Annotated[int, "pid"]:
+    for i in range(200):
+        dk.log_metric("value", float(k), step=i)
+    dk.log_metadata({"k": k})
+    dk.log_metadata({"made_by": "worker"}, artifact="pid")
+    return os.getpid()
+
+
+@step
+def logs_then_breaks(x: int) -> None:
+    dk.log_metrics({"before": 1.0, "also": math.inf}, step=0)
+    raise ValueError("broke after logging")
+
+
+@pipeline(enable_cache=False)
+def logged_on_ray() -> None:
+    logs_then_breaks(logs_on_a_worker(k=1))
+    logs_on_a_worker(k=2)
+
+
+def test_points_logged_in_ray_tasks_are_recorded_by_the_driving_process(on_ray: None) -> None:
+    from dosirak.metadata.store import get_store
+
+    with pytest.raises(RunFailedError, match="broke after logging") as info:
+        logged_on_ray()
+    steps = info.value.run.steps
+    metrics = get_store().metrics
+    for name, k in (("logs_on_a_worker", 1), ("logs_on_a_worker_2", 2)):
+        series = metrics.series(steps[name].id, "value")
+        assert series.total == 200 and {v for _, v, _ in series.points} == {float(k)}, name
+        assert metrics.logged_metadata("step", steps[name].id) == {"k": k}
+        assert metrics.logged_metadata("artifact", steps[name].outputs["pid"].id) == {"made_by": "worker"}
+    assert steps["logs_on_a_worker"].outputs["pid"].load() != os.getpid()  # logged in another process
+    failed = steps["logs_then_breaks"]
+    assert failed.status == "failed"  # and it keeps what it logged
+    assert [p[:2] for p in metrics.series(failed.id, "also").points] == [(0, math.inf)]
+    assert metrics.series(failed.id, "before").total == 1
