@@ -1,11 +1,16 @@
 """Dashboard speed: `dosirak up` readiness, and every page and API list call over a big store.
 
 Seeds a fresh home with 1,000 runs of a 10-step pipeline (10,000 step runs, 10,000
-artifacts, their input/output links), starts the dashboard with ``dosirak up`` as a user
-would, and times each page and API call over real HTTP (keep-alive, sequential). The
-in-run baseline is ``/api/v1/health``: the cost of the HTTP stack alone.
+artifacts, their input/output links) and their logged metrics (10 metrics per run, one per
+step, of 1,000 points each: 10,000,000 points with their summaries, written straight into
+the store's tables in one transaction), and a model with versions, aliases and their
+history; starts the dashboard with ``dosirak up`` as a user would, and times each page and
+API call over real HTTP (keep-alive, sequential): the run, pipeline, compare and model
+pages and the metrics API behind their charts among them. The in-run baseline is
+``/api/v1/health``: the cost of the HTTP stack alone; each median is also given as a
+multiple of it.
 
-    python benchmarks/dashboard.py [--runs 1000] [--steps 10] [--repeat 30]
+    python benchmarks/dashboard.py [--runs 1000] [--steps 10] [--metrics 10] [--points 1000] [--repeat 30]
 
 Prints one JSON document; exits 1 if a median exceeds the 150 ms target or ``up`` the 1 s one.
 """
@@ -101,7 +106,84 @@ def seed(home: Path, runs: int, steps: int) -> dict[str, Any]:
     return {"runs": len(run_rows), "step_runs": len(step_rows), "artifacts": len(art_rows),
             "io_links": len(io_rows), "seconds": round(time.perf_counter() - started, 2),
             "latest_run": last_run, "step_ids": [s["id"] for s in step_rows[-steps:]],
+            "run_ids": [r["id"] for r in run_rows[-3:]],
             "artifact_id": art_rows[-1]["id"]}
+
+
+METRIC_NAMES = ("loss", "accuracy", "val_loss", "val_accuracy", "lr", "grad_norm", "precision", "recall", "f1",
+                "auc")
+
+
+def seed_metrics(store_url: str, metrics: int, points: int) -> dict[str, Any]:
+    """Log ``metrics`` series of ``points`` points on each run (metric i on the run's step i), with summaries.
+
+    Rows go straight into the ``metrics`` and ``metric_summaries`` tables (as described in
+    :mod:`dosirak.metadata.tables`) through one SQLite transaction, streamed (never all in memory).
+    """
+    import sqlite3
+
+    import numpy as np
+
+    from dosirak.metadata import tables
+
+    started = time.perf_counter()
+    path = store_url.removeprefix("sqlite:///")
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA cache_size = -262144")  # 256 MiB: the series index stays in memory while it grows
+    step_runs = conn.execute(
+        "SELECT s.id, s.run_id, s.name, r.start_time FROM step_runs s JOIN pipeline_runs r ON r.id = s.run_id "
+        "WHERE s.status IN ('completed', 'failed') ORDER BY r.start_time, s.name").fetchall()
+    names = [METRIC_NAMES[i % len(METRIC_NAMES)] + ("" if i < len(METRIC_NAMES) else f"_{i}") for i in range(metrics)]
+    rng = np.random.default_rng(0)
+    steps = np.arange(points)
+    point_columns = ("step_run_id", "name", "step", "number", "wall_time")
+    summary_columns = tables.METRIC_SUMMARIES.column_names
+    insert_points = (f"INSERT INTO {tables.METRICS.name} ({', '.join(point_columns)}) "
+                     f"VALUES ({', '.join('?' * len(point_columns))})")
+    insert_summaries = (f"INSERT INTO {tables.METRIC_SUMMARIES.name} ({', '.join(summary_columns)}) "
+                        f"VALUES ({', '.join('?' * len(summary_columns))})")
+    summaries: list[tuple[Any, ...]] = []
+    count = 0
+
+    def rows() -> Any:
+        nonlocal count
+        for n, (sid, run_id, step_name, _start) in enumerate(step_runs):
+            index = int(step_name.rsplit("_", 1)[1])
+            if index >= metrics:
+                continue
+            name = names[index]
+            values = (np.exp(-steps / (200 + n % 97)) + rng.normal(0, 0.02, points)).round(5)
+            wall = 1.7e9 + n * 60 + steps * 0.05
+            listed = values.tolist()
+            summaries.append((sid, name, run_id, listed[-1], points - 1, float(values.min()), float(values.max()),
+                              points))
+            count += points
+            yield from zip([sid] * points, [name] * points, steps.tolist(), listed, wall.tolist(), strict=True)
+
+    with conn:
+        conn.executemany(insert_points, rows())
+        conn.executemany(insert_summaries, summaries)  # filled while the points streamed in
+    conn.close()
+    return {"metric_series": len(summaries), "metric_points": count,
+            "metric_seconds": round(time.perf_counter() - started, 2)}
+
+
+def seed_model(home: Path, versions: int, run_ids: list[str]) -> str:
+    """A model with ``versions`` versions (metrics, a run each), two aliases moved a few times."""
+    from dosirak.metadata.store import get_store
+
+    store = get_store()
+    name = "bench_model"
+    for v in range(versions):
+        store.models.create_model_version(
+            name, framework="pickle", place=lambda version, _id: str(home / "models" / name / str(version)),
+            files={"model.pkl": {"size": 1, "sha256": "0" * 64}},
+            metrics={"accuracy": 0.8 + v / 1000, "loss": 0.5 - v / 1000}, run_id=run_ids[v % len(run_ids)])
+    for v in range(1, versions + 1, max(versions // 5, 1)):
+        store.models.set_model_alias(name, "staging", v, actor="bench")
+        store.models.set_model_alias(name, "production", max(v - 1, 1), actor="bench")
+    store.close()
+    return name
 
 
 def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -135,7 +217,7 @@ def time_up(home: Path, repeat: int) -> dict[str, Any]:
             "first_page_s_median": round(statistics.median(first_page), 3)}
 
 
-def measure(port: int, paths: list[str], repeat: int) -> dict[str, dict[str, float]]:
+def measure(port: int, paths: list[str], repeat: int, baseline_ms: float | None = None) -> dict[str, dict[str, float]]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     out: dict[str, dict[str, float]] = {}
     for path in paths:
@@ -153,6 +235,8 @@ def measure(port: int, paths: list[str], repeat: int) -> dict[str, dict[str, flo
         times.sort()
         out[path] = {"median_ms": round(statistics.median(times), 2),
                      "p90_ms": round(times[int(len(times) * 0.9) - 1], 2), "bytes": len(body)}
+        if baseline_ms:
+            out[path]["x_baseline"] = round(statistics.median(times) / baseline_ms, 1)
     conn.close()
     return out
 
@@ -161,6 +245,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=1000)
     parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--metrics", type=int, default=10, help="metric series per run (one per step)")
+    parser.add_argument("--points", type=int, default=1000, help="points per metric series")
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--up-repeat", type=int, default=5)
     args = parser.parse_args()
@@ -169,6 +255,8 @@ def main() -> None:
         home = Path(tmp)
         os.environ["DOSIRAK_HOME"] = str(home)  # the seeding store; the dashboard gets it explicitly too
         seeded = seed(home, args.runs, args.steps)
+        seeded.update(seed_metrics(f"sqlite:///{home / 'metadata.db'}", args.metrics, args.points))
+        model = seed_model(home, 20, seeded["run_ids"])
         cli(home, "up", "--port", "0")  # first start fills the template cache, as any first use would
         cli(home, "down")
         up = time_up(home, args.up_repeat)
@@ -179,6 +267,24 @@ def main() -> None:
         run, steps, art = seeded["latest_run"], seeded["step_ids"], seeded["artifact_id"]
         try:
             baseline = measure(port, ["/api/v1/health"], args.repeat)
+            base_ms = baseline["/api/v1/health"]["median_ms"]
+            pair = ",".join(seeded["run_ids"][-2:])
+            metric = f"step_00.{METRIC_NAMES[0]}"
+            charts = {
+                "pages": measure(port, [f"/runs/{run}", "/pipelines/bench", f"/compare?runs={pair}",
+                                        f"/models/{model}"], args.repeat, base_ms),
+                "api": measure(port, [
+                    f"/api/runs/{run}/metrics", f"/api/runs/{run}/metrics/step_00/{METRIC_NAMES[0]}",
+                    f"/api/runs/{run}/metrics/step_00/{METRIC_NAMES[0]}?max_points=200",
+                    f"/api/runs/{run}/metrics/step_00/{METRIC_NAMES[0]}?after_step={args.points - 10}",
+                    "/api/pipelines/bench/runs-table", f"/api/pipelines/bench/runs-table?sort=metric:{metric}&order=asc",
+                    f"/api/pipelines/bench/runs-table?filter=metric:{metric}%3C0.5&sort=param:epochs",
+                    "/api/pipelines/bench/runs-table?offset=950",
+                    f"/api/pipelines/bench/metric-trend?metric={metric}",
+                    f"/api/pipelines/bench/metric-trend?metric={metric}&x=param:epochs",
+                    f"/api/compare?runs={pair}", f"/api/v1/models/{model}",
+                ], args.repeat, base_ms),
+            }
             pages = measure(port, [
                 "/", "/pipelines", "/pipelines/bench", "/pipelines/bench?offset=950", "/runs", "/runs?offset=500",
                 "/runs?status=failed", f"/runs/{run}", f"/runs/{run}/live", f"/steps/{steps[3]}", "/artifacts",
@@ -195,14 +301,16 @@ def main() -> None:
         finally:
             cli(home, "down")
     machine = {"cpus": os.cpu_count(), "loadavg_1m_at_start": load_at_start, "loadavg_1m_at_end": os.getloadavg()[0]}
-    worst = max([*pages.values(), *api.values()], key=lambda r: r["median_ms"])
+    worst = max([*pages.values(), *api.values(), *charts["pages"].values(), *charts["api"].values()],
+                key=lambda r: r["median_ms"])
     result = {
         "machine": machine,
-        "store": {k: v for k, v in seeded.items() if k not in ("latest_run", "step_ids", "artifact_id")},
+        "store": {k: v for k, v in seeded.items() if k not in ("latest_run", "step_ids", "artifact_id", "run_ids")},
         "up": up,
         "baseline_health": baseline["/api/v1/health"],
         "pages": pages,
         "api": api,
+        "metrics_and_charts": charts,
         "worst_median_ms": worst["median_ms"],
         "targets": {"page_median_ms": PAGE_TARGET_MS, "up_ready_s": UP_TARGET_S},
         "within_targets": worst["median_ms"] <= PAGE_TARGET_MS and up["ready_s_median"] <= UP_TARGET_S,

@@ -58,7 +58,8 @@ what was wrong and what to do about it.
     │   ├── PortInUseError              the requested port is taken (and no other may be used)
     │   └── DeploymentStartError        a deployed service did not start or become ready
     └── DashboardError                  the dashboard cannot start, stop or answer
-        └── DashboardAuthError          missing or wrong dashboard token (401)
+        ├── DashboardAuthError          missing or wrong dashboard token (401)
+        └── DashboardForbiddenError     an action from another origin or without its session token (403)
 """
 
 from __future__ import annotations
@@ -390,6 +391,13 @@ class DashboardAuthError(DashboardError):
 
     status_code = 401
     error_type = "unauthorized"
+
+
+class DashboardForbiddenError(DashboardError):
+    """A dashboard action (a POST) came from another origin, or without its page's session token."""
+
+    status_code = 403
+    error_type = "forbidden"
 
 
 __all__ = [name for name, obj in globals().items() if isinstance(obj, type) and issubclass(obj, DosirakError)]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from dosirak.dashboard.dag import LABEL_MAX_CELLS, NODE_H, NODE_W, Layout, edges_of, label_text, layout
-from dosirak.dashboard.timeline import history
 
 
 def _dag(edges: dict[str, dict[str, tuple[str, str]]]) -> dict[str, object]:
@@ -46,14 +45,6 @@ def test_inputs_from_outside_the_dag_and_cycles_are_tolerated() -> None:
 def test_steps_recorded_but_missing_from_the_dag_are_still_drawn() -> None:
     lay = layout({"steps": []}, {"orphan": {"status": "failed"}})
     assert [(n.name, n.step["status"]) for n in lay.nodes] == [("orphan", "failed")]
-
-
-def test_history_heights_are_relative_to_the_longest_run() -> None:
-    from datetime import UTC, datetime, timedelta
-
-    t0 = datetime(2026, 1, 1, tzinfo=UTC)
-    rows = [("a", "a", "completed", t0, t0 + timedelta(seconds=10)), ("b", "b", "failed", t0, t0 + timedelta(seconds=5))]
-    assert [h["height"] for h in history(rows)] == [1.0, 0.5]
 
 
 # DAGs whose labels crowded each other or sat on steps: the browser tests' eight steps,

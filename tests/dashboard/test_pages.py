@@ -118,9 +118,9 @@ def test_browsing_everything_never_writes_to_the_store(client: AppClient, seeded
 def test_runs_list_pages_through_many_runs(client: AppClient, store: Any, dosirak_home: Path) -> None:
     for _ in range(55):
         seed_run(store, dosirak_home, pipeline="many", steps=["a"])
-    first = client.get("/pipelines/many").text
+    first = client.get("/runs?pipeline=many").text
     assert "1–50 of 55" in first and 'offset=50&amp;limit=50">older' in first
-    second = client.get("/pipelines/many?offset=50").text
+    second = client.get("/runs?pipeline=many&offset=50").text
     assert second.count('<td><a href="/runs/') == 5
 
 
@@ -154,6 +154,41 @@ def test_run_page_and_api_show_the_parameters_each_step_ran_with(client: AppClie
     assert {s["name"]: s["parameters"] for s in steps} == {"load": {"count": 2000},
                                                           "fit": {"l2": 0.2, "shuffle": True}}
     assert client.get(f"/api/v1/runs/{run.id}").json()["parameters"] == {"count": 2000, "l2": 0.2, "verbose": False}
+
+
+def test_the_pipeline_page_holds_its_runs_table_and_metric_chart_instead_of_duration_bars(
+        client: AppClient, seeded: dict[str, Any]) -> None:
+    page = client.get("/pipelines/training").text
+    assert 'id="runs-table" data-pipeline="training"' in page and 'id="trend" data-pipeline="training"' in page
+    assert "svg" not in page.split('id="trend"')[1].split("</section>")[0]  # drawn by uPlot, not server-side bars
+    assert '<script src="/static/vendor/uplot/uPlot.iife.min.js?v=1.6.32" defer></script>' in page
+    assert "2 runs" in page
+
+
+def test_the_compare_page_names_the_runs_it_compares(client: AppClient, seeded: dict[str, Any]) -> None:
+    page = client.get(f"/compare?runs={seeded['ok']},{seeded['bad'][:8]}")
+    assert page.status_code == 200
+    assert f'data-runs="{seeded["ok"]},{seeded["bad"]}"' in page.text  # prefixes resolved to ids
+    assert page.text.count('<tr data-run="') == 2
+
+
+@pytest.mark.parametrize(("query", "status"), [("", 400), ("?runs=", 400), ("?runs=abc", 400), ("?runs=nope,nada", 404),
+                                               ("?runs=" + ",".join(["x"] * 21), 400)])
+def test_the_compare_page_needs_two_to_twenty_known_runs(query: str, status: int, client: AppClient,
+                                                         seeded: dict[str, Any]) -> None:
+    r = client.get("/compare" + query)
+    assert r.status_code == status and "Traceback" not in r.text
+
+
+def test_the_chart_library_ships_with_the_package_and_is_cached_long(client: AppClient) -> None:
+    from dosirak.dashboard.app import STATIC_DIR
+
+    r = client.get("/static/vendor/uplot/uPlot.iife.min.js?v=1.6.32")
+    assert r.status_code == 200 and r.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert r.content.startswith(b"/*! https://github.com/leeoniya/uPlot (v1.6.32) */")
+    assert "MIT License" in (STATIC_DIR / "vendor" / "uplot" / "LICENSE").read_text()
+    assert "cache-control" not in client.get("/static/dashboard.css").headers or \
+        "immutable" not in client.get("/static/dashboard.css").headers["cache-control"]
 
 
 _BAR = re.compile(r'<div class="gantt-row" data-step="(\w+)">.*?<rect class="gantt-bar f-(\w+)" x="([0-9.]+)%" y="2" '

@@ -188,3 +188,82 @@ def test_deployments_say_which_model_version_they_serve(client: AppClient, store
     assert link in client.get("/deployments").text
     assert link in client.get(f"/deployments/{live.id}").text
     assert client.get(f"/api/v1/deployments/{live.id}").json()["deployment"]["model_version"] == 2
+
+
+def _session(client: AppClient, path: str = "/models/clf") -> tuple[dict[str, str], str]:
+    """The session cookie a page sets, and the token it embeds for its actions."""
+    page = client.get(path)
+    cookie = page.headers["set-cookie"].split(";")[0]
+    name, _, value = cookie.partition("=")
+    token = re.search(r'<meta name="dosirak-csrf" content="([0-9a-f]{64})">', page.text)
+    assert name == "dosirak_session" and token, page.headers
+    return {name: value}, token.group(1)
+
+
+def _move(client: AppClient, cookies: dict[str, str], headers: dict[str, str], body: Any = None) -> Any:
+    jar = "; ".join(f"{k}={v}" for k, v in cookies.items())
+    return client.post("/api/v1/models/clf/aliases/production", json={"version": 1} if body is None else body,
+                       headers={**({"cookie": jar} if jar else {}), **headers})
+
+
+ORIGIN = {"origin": "http://127.0.0.1:8237"}
+
+
+def test_an_alias_moves_from_the_dashboard_and_the_move_is_kept_in_the_history(client: AppClient, store: Any,
+                                                                              registry: dict[str, Any]) -> None:
+    cookies, token = _session(client)
+    r = _move(client, cookies, {**ORIGIN, "x-dosirak-csrf": token})
+    assert r.status_code == 200, r.text
+    assert (r.json()["alias"], r.json()["from_version"], r.json()["to_version"]) == ("production", 2, 1)
+    assert store.models.get_model_version("clf", "production").version == 1
+    last = store.models.model_alias_history("clf")[-1]
+    assert (last.alias, last.from_version, last.to_version, last.actor) == ("production", 2, 1, "dashboard")
+    page = client.get("/models/clf", headers={"cookie": f"dosirak_session={cookies['dosirak_session']}"})
+    assert "set-cookie" not in page.headers  # the session is kept, not renewed
+    assert f'content="{token}"' in page.text and "dashboard" in page.text
+
+
+@pytest.mark.parametrize(("case", "headers"), [
+    ("no token", ORIGIN),
+    ("wrong token", {**ORIGIN, "x-dosirak-csrf": "0" * 64}),
+    ("no origin", {}),
+    ("another origin", {"origin": "http://evil.example:8237"}),
+    ("origin null", {"origin": "null"}),
+    ("rebinding", {"origin": "http://evil.example:8237", "host": "evil.example:8237"}),
+])
+def test_an_alias_move_from_anywhere_but_a_dashboard_page_is_refused(case: str, headers: dict[str, str],
+                                                                   client: AppClient, store: Any,
+                                                                   registry: dict[str, Any]) -> None:
+    cookies, token = _session(client)
+    if case not in ("no token", "wrong token"):
+        headers = {**headers, "x-dosirak-csrf": token}
+    r = _move(client, cookies, headers)
+    assert r.status_code == 403, (case, r.text)
+    assert r.json()["error"] == "forbidden"
+    assert store.models.get_model_version("clf", "production").version == 2
+
+
+def test_an_alias_move_with_another_sessions_token_is_refused(client: AppClient, store: Any,
+                                                             registry: dict[str, Any]) -> None:
+    cookies, _ = _session(client)
+    _, other_token = _session(client)
+    assert _move(client, cookies, {**ORIGIN, "x-dosirak-csrf": other_token}).status_code == 403
+    assert store.models.get_model_version("clf", "production").version == 2
+
+
+@pytest.mark.parametrize("body", [{}, {"version": "1"}, {"version": True}, {"version": 0}, [1], "x" * 5000])
+def test_an_alias_move_names_a_version_number(body: Any, client: AppClient, registry: dict[str, Any]) -> None:
+    cookies, token = _session(client)
+    r = _move(client, cookies, {**ORIGIN, "x-dosirak-csrf": token}, body=body)
+    assert r.status_code == 400, r.text
+    assert "version" in r.json()["message"] or "at most" in r.json()["message"]
+
+
+def test_an_alias_move_to_an_unknown_version_or_with_a_bad_alias_name_says_so(client: AppClient,
+                                                                              registry: dict[str, Any]) -> None:
+    cookies, token = _session(client)
+    headers = {**ORIGIN, "x-dosirak-csrf": token}
+    assert _move(client, cookies, headers, body={"version": 9}).status_code == 404
+    jar = {"cookie": f"dosirak_session={cookies['dosirak_session']}"}
+    bad = client.post("/api/v1/models/clf/aliases/latest", json={"version": 1}, headers={**headers, **jar})
+    assert bad.status_code == 400 and "reserved" in bad.json()["message"]

@@ -18,13 +18,15 @@ def _every_get_url(app: Any, seeded: dict[str, Any], registry: dict[str, Any]) -
     values = {"run_id": seeded["ok"], "step_id": seeded["ok_steps"]["train"], "artifact_id": seeded["artifact"],
               "stack_name": "legacy", "version": "production", "bundle_id": registry["bundle"].id,
               "deployment_id": registry["deployment"].id, "step": "train", "metric": "loss"}
-    queries = {"/api/compare": f"?runs={seeded['ok']},{seeded['bad']}",
+    # routes that need a query to answer: runs to compare, a metric to chart
+    queries = {"/compare": f"?runs={seeded['ok']},{seeded['bad']}", "/api/compare": f"?runs={seeded['ok']},{seeded['bad']}",
                "/api/pipelines/{name}/metric-trend": "?metric=train.loss"}
     urls = []
     for route in app.routes:
         if not isinstance(route, Route) or "GET" not in (route.methods or ()):
             continue
-        names = {"name": "clf" if route.path.startswith(("/models", "/api/v1/models")) else "training"}
+        names = {"name": "clf" if route.path.startswith(("/models", "/api/v1/models")) else
+                 "loss" if route.path.startswith("/api/runs/") else "training"}
         urls.append(re.sub(r"\{(\w+)(?::\w+)?\}", lambda m, names=names: {**values, **names}[m.group(1)],
                            route.path) + queries.get(route.path, ""))
     return urls

@@ -46,7 +46,7 @@ def create_app(
     routes = [
         *metrics_api.routes(),
         *api.routes(),
-        Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
+        Mount("/static", app=_StaticFiles(directory=STATIC_DIR), name="static"),
         *pages.routes(),
         *registry_pages.routes(),
     ]
@@ -54,9 +54,19 @@ def create_app(
         routes=routes,
         exception_handlers={DosirakError: _on_dosirak_error, HTTPException: _on_http_error, Exception: _on_crash},
     )
-    app.state.dashboard = Dashboard(store_url=store_url)
+    app.state.dashboard = Dashboard(store_url=store_url, behind_token=token is not None)
     app.add_middleware(Guard, token=token, loopback_only=loopback_only)
     return app
+
+
+class _StaticFiles(StaticFiles):
+    """The dashboard's files; vendored libraries (their version is in the URL) are cached for a year."""
+
+    def file_response(self, full_path: Any, stat_result: Any, scope: Any, status_code: int = 200) -> Response:
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        if "/vendor/" in str(scope.get("path", "")):
+            response.headers["cache-control"] = "public, max-age=31536000, immutable"
+        return response
 
 
 def _is_api(request: Request) -> bool:

@@ -8,20 +8,32 @@
 - Requests that change something (POST) must be JSON and, when the browser says where
   they come from, come from the dashboard itself: a form on another site cannot post, nor
   can a page whose origin the browser hides (``Origin: null``).
+- Actions that change the registry (an alias move) must also carry the per-session token of
+  the page they come from (:class:`Sessions`): a random session id lives in an HttpOnly,
+  ``SameSite=Strict`` cookie, and pages embed an HMAC of it that scripts send back as the
+  ``X-Dosirak-Csrf`` header. Their ``Origin`` must be present and name the ``Host`` the
+  request was sent to, and that ``Host`` must be the dashboard's own address (the loopback,
+  or the socket it listens on; any host behind a token), which stops DNS rebinding too.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
+import secrets
 from html import escape
 from http.cookies import SimpleCookie
 from urllib.parse import parse_qsl, quote, urlencode
 
+from dosirak.errors import DashboardForbiddenError
 from dosirak.network import is_loopback
 from dosirak.types import ASGIApp, Receive, Scope, Send
 
 COOKIE = "dosirak_token"
+SESSION_COOKIE = "dosirak_session"
+CSRF_HEADER = "x-dosirak-csrf"
+_SESSION_ID = re.compile(r"[A-Za-z0-9_-]{32,64}")
 
 
 def _host_name(value: str) -> str:
@@ -138,4 +150,61 @@ async def _redirect_with_cookie(scope: Scope, send: Send, token: str) -> None:
     await send({"type": "http.response.body", "body": b""})
 
 
-__all__ = ["COOKIE", "Guard", "cookie_value", "is_loopback"]
+class Sessions:
+    """Per-session tokens for the dashboard's actions, keyed by a secret of this process.
+
+    A dashboard restart forgets the secret: open pages must be reloaded before they act again.
+    """
+
+    def __init__(self, secret: bytes | None = None) -> None:
+        self._secret = secret or secrets.token_bytes(32)
+
+    @staticmethod
+    def new_id() -> str:
+        return secrets.token_urlsafe(32)
+
+    @staticmethod
+    def is_id(value: str | None) -> bool:
+        """Whether ``value`` looks like a session id this class hands out (anything else is replaced)."""
+        return value is not None and _SESSION_ID.fullmatch(value) is not None
+
+    def token(self, session_id: str) -> str:
+        """The token pages of ``session_id`` send back with their actions."""
+        return hmac.new(self._secret, session_id.encode("ascii"), hashlib.sha256).hexdigest()
+
+    def cookie(self, session_id: str) -> str:
+        """The ``Set-Cookie`` value that keeps ``session_id`` in the browser."""
+        return f"{SESSION_COOKIE}={session_id}; Path=/; HttpOnly; SameSite=Strict"
+
+    def check_action(self, headers: dict[str, str], cookies: dict[str, str], server: tuple[str, int] | None, *,
+                     behind_token: bool) -> None:
+        """Refuse (403) an action that does not come from one of this dashboard's own pages.
+
+        Args:
+            headers: the request's headers, names in lower case.
+            cookies: the request's cookies.
+            server: the address of the socket the request arrived on.
+            behind_token: the dashboard requires its access token (the Guard has checked it).
+
+        Raises:
+            DashboardForbiddenError: no or a foreign ``Origin``, a ``Host`` that is not the
+                dashboard's, or a missing or wrong session token.
+        """
+        host = headers.get("host", "").lower()
+        origin = headers.get("origin", "")
+        scheme, _, origin_host = origin.partition("://")
+        if not origin or origin == "null" or scheme not in ("http", "https") or origin_host.lower() != host:
+            raise DashboardForbiddenError("actions must come from the dashboard's own pages (the Origin header must "
+                                          "name the dashboard's address); open the dashboard and try there")
+        own = is_loopback(_host_name(host)) or behind_token or (
+            server is not None and host in (f"{server[0]}:{server[1]}", f"[{server[0]}]:{server[1]}"))
+        if not own:
+            raise DashboardForbiddenError(f"this dashboard does not answer actions addressed to '{host}'")
+        session = cookies.get(SESSION_COOKIE)
+        given = headers.get(CSRF_HEADER, "")
+        if not self.is_id(session) or not given or not _same(given, self.token(str(session))):
+            raise DashboardForbiddenError("this action needs the session token of a dashboard page: reload the page "
+                                          "and try again")
+
+
+__all__ = ["COOKIE", "CSRF_HEADER", "SESSION_COOKIE", "Guard", "Sessions", "cookie_value", "is_loopback"]

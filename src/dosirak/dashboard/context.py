@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from dosirak.dashboard.auth import Sessions
 from dosirak.errors import DashboardError
 from dosirak.metadata.store import get_store
 from dosirak.statuses import RUN_STATUSES, RunStatus, is_run_status
@@ -18,8 +19,11 @@ from dosirak.statuses import RUN_STATUSES, RunStatus, is_run_status
 class Dashboard:
     """Opens the metadata store on first use and keeps it for the process."""
 
-    def __init__(self, store_url: str | None = None) -> None:
+    def __init__(self, store_url: str | None = None, *, behind_token: bool = False) -> None:
         self.store_url = store_url
+        #: Whether every request must carry the dashboard's access token.
+        self.behind_token = behind_token
+        self.sessions = Sessions()
         self._store: Any = None
         self._lock = threading.Lock()
 

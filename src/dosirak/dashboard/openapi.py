@@ -100,6 +100,9 @@ SCHEMAS: dict[str, Any] = {
     "Component": _COMPONENT,
     "Model": _ANY_OBJECT,
     "ModelDetail": _ANY_OBJECT,
+    "AliasMove": {"type": "object", "properties": {
+        "alias": _STR, "from_version": {"type": ["integer", "null"]}, "to_version": {"type": ["integer", "null"]},
+        "moved_at": _TIME, "actor": _OPT_STR}},
     "Bundle": _ANY_OBJECT,
     "Deployment": _ANY_OBJECT,
     "DeploymentDetail": _ANY_OBJECT,

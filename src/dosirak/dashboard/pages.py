@@ -16,11 +16,13 @@ from starlette.responses import HTMLResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import BaseRoute, Route
 
 from dosirak.dashboard import dag as dag_layout
-from dosirak.dashboard import logs, previews, resources, timeline
+from dosirak.dashboard import logs, previews, resources
 from dosirak.dashboard.api import openapi_document
+from dosirak.dashboard.auth import SESSION_COOKIE
 from dosirak.dashboard.context import dashboard_of, run_status_param
 from dosirak.dashboard.filters import FILTERS
-from dosirak.errors import NotFoundError
+from dosirak.errors import DashboardError, NotFoundError
+from dosirak.pipelines.timeline import gantt
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 _env: Any = None
@@ -78,10 +80,19 @@ def _make_environment(cache_dir: Path | None) -> Any:
 
 
 def render(request: Request, template: str, http_status: int = 200, **context: Any) -> HTMLResponse:
+    """A page from ``template``, with the session token its actions send (a new session gets its cookie)."""
     board = dashboard_of(request)
     nav = [(path, label) for path, label, needs in NAV if needs is None or board.has(needs)]
-    html = environment().get_template(template).render(request=request, nav=nav, path=request.url.path, **context)
-    return HTMLResponse(html, status_code=http_status, headers=_SECURITY_HEADERS)
+    session = request.cookies.get(SESSION_COOKIE)
+    fresh = not board.sessions.is_id(session)
+    if fresh:
+        session = board.sessions.new_id()
+    html = environment().get_template(template).render(request=request, nav=nav, path=request.url.path,
+                                                       csrf_token=board.sessions.token(str(session)), **context)
+    response = HTMLResponse(html, status_code=http_status, headers=_SECURITY_HEADERS)
+    if fresh:
+        response.headers.append("set-cookie", board.sessions.cookie(str(session)))
+    return response
 
 
 _SECURITY_HEADERS = {
@@ -115,17 +126,13 @@ def pipelines_page(request: Request) -> Response:
 
 
 def pipeline_page(request: Request) -> Response:
+    """A pipeline: a metric across its runs, and its runs as a table (both drawn from the JSON API)."""
     store = dashboard_of(request).store
     name = request.path_params["name"]
+    resources.Page.from_query(request.query_params)  # the table's offset, read by the page's script: a 400 if bad
     record = store.runs.get_pipeline_record(name)
-    page = resources.Page.from_query(request.query_params)
-    status = run_status_param(request)
-    runs = store.runs.list_runs(pipeline_name=name, status=status, limit=page.limit, offset=page.offset)
-    counts = store.overview.step_status_counts([r.id for r in runs])
-    return render(request, "pipeline.html", title=f"Pipeline {name}", pipeline=record, status=status,
-                  history=timeline.history(store.overview.run_timeline(name, limit=120)),
-                  runs=[resources.run(r, counts[r.id]) for r in runs], page=page,
-                  total=store.runs.count_runs(pipeline_name=name, status=status))
+    return render(request, "pipeline.html", title=f"Pipeline {name}", pipeline=record,
+                  total=store.runs.count_runs(pipeline_name=name))
 
 
 def runs_page(request: Request) -> Response:
@@ -150,7 +157,7 @@ def _run_view(request: Request) -> dict[str, Any]:
         "run": resources.run(run, _counts(steps)),
         "steps": list(by_name.values()),
         "layout": dag_layout.layout(run.dag, by_name),
-        "gantt": timeline.gantt(run, steps),
+        "gantt": gantt(run, steps),
         "artifacts": {aid: resources.artifact(a) for aid, a in outputs.items()},
     }
 
@@ -170,6 +177,20 @@ def run_page(request: Request) -> Response:
 def run_live(request: Request) -> Response:
     """The part of a run page that changes while it runs (polled by ``run.js``)."""
     return render(request, "run_live.html", **_run_view(request))
+
+
+#: How many runs one comparison takes (the compare API's limit too).
+MAX_COMPARED = 20
+
+
+def compare_page(request: Request) -> Response:
+    """Runs side by side (``/compare?runs=ID,ID,...``): what ``dosirak runs compare`` shows, with overlaid charts."""
+    store = dashboard_of(request).store
+    refs = [r.strip() for r in request.query_params.get("runs", "").split(",") if r.strip()]
+    if not 2 <= len(refs) <= MAX_COMPARED:
+        raise DashboardError(f"compare needs 2 to {MAX_COMPARED} run ids, as ?runs=ID,ID; got {len(refs)}")
+    runs = [resources.run(store.runs.get_run(ref)) for ref in refs]  # an unknown id is a 404 here
+    return render(request, "compare.html", title=f"Compare {len(runs)} runs", runs=runs)
 
 
 # -- steps --------------------------------------------------------------------------------
@@ -253,6 +274,7 @@ def routes() -> list[BaseRoute]:
         Route("/runs", runs_page),
         Route("/runs/{run_id}", run_page),
         Route("/runs/{run_id}/live", run_live),
+        Route("/compare", compare_page),
         Route("/steps/{step_id}", step_page),
         Route("/steps/{step_id}/log.txt", step_log_text),
         Route("/artifacts", artifacts_page),

@@ -32,7 +32,8 @@ def deployed_versions(board: Dashboard, model_name: str | None = None) -> dict[s
     """Model name -> the versions its live deployments serve, newest deployment first.
 
     Each entry: ``version`` (number), ``deployment_id``, ``deployment`` (name), ``status``,
-    ``url``. The version is the deployment's recorded model version, else the first version
+    ``url``, ``flavor`` (the deployer's: ``local``, ``sagemaker``, ...) and ``where`` (``local``
+    or ``cloud``). The version is the deployment's recorded model version, else the first version
     of the same model in its bundle.
     """
     if not board.has("deployments"):
@@ -52,7 +53,8 @@ def deployed_versions(board: Dashboard, model_name: str | None = None) -> dict[s
         number = numbers[version_id]
         if number is not None:
             out.setdefault(d.model_name, []).append({"version": number, "deployment_id": d.id, "deployment": d.name,
-                                                     "status": d.status, "url": d.url})
+                                                     "status": d.status, "url": d.url, "flavor": d.flavor,
+                                                     "where": "local" if d.flavor == "local" else "cloud"})
     return out
 
 

@@ -12,6 +12,10 @@ from starlette.responses import Response
 from dosirak.dashboard import deployments, registry, resources
 from dosirak.dashboard.context import dashboard_of
 from dosirak.dashboard.endpoint import PAGING, Endpoint, json_response
+from dosirak.errors import DashboardError, ModelError
+
+#: An action's JSON body is a few fields; anything longer is refused before parsing.
+MAX_ACTION_BODY = 4096
 
 
 def list_models(request: Request) -> Response:
@@ -61,6 +65,47 @@ async def deployment_action(request: Request) -> Response:
     return json_response(result)
 
 
+async def move_alias(request: Request) -> Response:
+    """Point an alias at a version (``{"version": N}``), as ``dosirak model alias`` does; kept in the history."""
+    from starlette.concurrency import run_in_threadpool
+
+    board = dashboard_of(request)
+    server = request.scope.get("server")
+    board.sessions.check_action({k.lower(): v for k, v in request.headers.items()}, dict(request.cookies),
+                                (str(server[0]), int(server[1])) if server else None,
+                                behind_token=board.behind_token)
+    version = _version_of(await _small_body(request))
+    store = registry.store_with(board, "models")
+    try:
+        move = await run_in_threadpool(store.models.set_model_alias, request.path_params["name"],
+                                       request.path_params["alias"], version, actor="dashboard")
+    except ModelError as exc:  # an alias name the registry refuses: the caller's mistake
+        raise DashboardError(str(exc)) from exc
+    return json_response(resources.record(move))
+
+
+async def _small_body(request: Request) -> bytes:
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_ACTION_BODY:
+            raise DashboardError(f"an action's body must be at most {MAX_ACTION_BODY} bytes")
+    return body
+
+
+def _version_of(body: bytes) -> int:
+    import orjson
+
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise DashboardError(f"the body must be JSON like {{\"version\": 3}}: {exc}") from exc
+    version = data.get("version") if isinstance(data, dict) else None
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= 2**62:
+        raise DashboardError("the body must name the version to point the alias at, e.g. {\"version\": 3}")
+    return version
+
+
 ENDPOINTS: list[Endpoint] = [
     Endpoint("/models", list_models, "Models with their version count, newest version and aliases", "models",
              "Model", PAGING, paginated=True),
@@ -69,6 +114,10 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("/models/{name}/versions/{version}", get_model_version,
              "A model version (number, alias or 'latest') with its lineage and the bundles that carry it",
              "models", "ModelDetail"),
+    Endpoint("/models/{name}/aliases/{alias}", move_alias,
+             "Point an alias at a version (body {\"version\": N}); needs the page's session token "
+             "(X-Dosirak-Csrf) and the dashboard's own Origin; kept in the alias history", "models",
+             "AliasMove", methods=("POST",)),
     Endpoint("/bundles", list_bundles, "Bundles, by name then newest version", "bundles", "Bundle",
              (*PAGING,), paginated=True),
     Endpoint("/bundles/{bundle_id}", get_bundle, "A bundle: apis, models, labels, files and requirements",

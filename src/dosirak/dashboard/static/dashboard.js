@@ -88,4 +88,55 @@
       });
     });
   });
+
+  // Alias moves: pick alias and version, confirm in the page, POST with the page's session token.
+  var mover = document.getElementById("alias-mover");
+  if (mover) {
+    var form = mover.querySelector("form.alias-form");
+    var confirmBox = mover.querySelector(".confirm");
+    var result = document.getElementById("alias-result");
+    var current = JSON.parse(mover.dataset.aliases || "{}");
+    var pending = null;
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var alias = form.elements.alias.value.trim();
+      var version = parseInt(form.elements.version.value, 10);
+      var from = Object.prototype.hasOwnProperty.call(current, alias) ? current[alias] : null;
+      pending = { alias: alias, version: version };
+      confirmBox.querySelector(".confirm-text").textContent = from === null
+        ? "Create alias '" + alias + "' pointing at v" + version + "?"
+        : "Move alias '" + alias + "' from v" + from + " to v" + version + "?";
+      confirmBox.hidden = false;
+      confirmBox.querySelector(".confirm-yes").focus();
+    });
+    confirmBox.querySelector(".confirm-no").addEventListener("click", function () {
+      pending = null;
+      confirmBox.hidden = true;
+    });
+    confirmBox.querySelector(".confirm-yes").addEventListener("click", function () {
+      if (!pending) return;
+      var yes = confirmBox.querySelector(".confirm-yes");
+      yes.disabled = true;
+      var csrf = document.querySelector('meta[name="dosirak-csrf"]');
+      fetch(mover.dataset.url + encodeURIComponent(pending.alias), {
+        method: "POST", credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "Accept": "application/json",
+                   "X-Dosirak-Csrf": csrf ? csrf.content : "" },
+        body: JSON.stringify({ version: pending.version })
+      }).then(function (r) {
+        return r.json().then(function (data) { return { ok: r.ok, data: data }; });
+      }).then(function (res) {
+        result.hidden = false;
+        result.className = res.ok ? "notice" : "notice bad";
+        result.textContent = res.ok ? ("Moved " + res.data.alias + " to v" + res.data.to_version)
+                                    : (res.data.message || "the move failed");
+        confirmBox.hidden = true;
+        yes.disabled = false;
+        if (res.ok) setTimeout(function () { window.location.reload(); }, 400);
+      }, function (err) {
+        result.hidden = false; result.className = "notice bad"; result.textContent = String(err);
+        yes.disabled = false;
+      });
+    });
+  }
 })();
