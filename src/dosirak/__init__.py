@@ -74,7 +74,7 @@ def __getattr__(name: str) -> Any:
     target = _LAZY.get(name)
     if target is None:
         raise AttributeError(f"module 'dosirak' has no attribute '{name}'")
-    import importlib  # here: `import dosirak` stays one module
+    import importlib  # lazy: startup: `import dosirak` stays one module
 
     module_name, _, attr = target.partition(":")
     module = importlib.import_module(module_name)

@@ -74,7 +74,7 @@ class _OwnEntryPoint(NamedTuple):
     group: str
 
     def load(self) -> Any:
-        import importlib
+        import importlib  # lazy: startup: reading the entry points loads nothing else
 
         module_name, _, attrs = self.value.partition("[")[0].partition(":")
         found: Any = importlib.import_module(module_name.strip())

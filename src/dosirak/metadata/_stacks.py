@@ -79,7 +79,7 @@ class Stacks(Concept):
 
     # -- components -----------------------------------------------------------------
     def register_component(self, component_type: str, name: str, flavor: str, config: dict[str, Any]) -> ComponentRecord:
-        from dosirak.stack.credentials import refuse_clear_text  # only when a component is written
+        from dosirak.stack.credentials import refuse_clear_text  # lazy: startup: a run only reads components
 
         check_type(component_type)
         check_name(component_type, name)
@@ -98,7 +98,7 @@ class Stacks(Concept):
     def update_component(self, component_type: str, name: str, config: dict[str, Any], *,
                          flavor: str | None = None) -> ComponentRecord:
         """Replace a component's options (and, given ``flavor``, its flavor); stacks using it follow."""
-        from dosirak.stack.credentials import refuse_clear_text
+        from dosirak.stack.credentials import refuse_clear_text  # lazy: startup: a run only reads components
 
         refuse_clear_text(config, f"{component_type} '{name}'")
         with self.sql.write() as cur:

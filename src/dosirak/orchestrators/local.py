@@ -74,7 +74,7 @@ class _Branches(RunDriver):
                 run, invocation, compute(invocation, run.artifact_store, live_log(run, invocation)))
             return
         if self.done is None:
-            import queue
+            import queue  # lazy: startup: a chain of steps runs on the driving thread, no queue
 
             self.done = queue.SimpleQueue()
         for invocation in invocations:
@@ -94,7 +94,7 @@ class _Branches(RunDriver):
         """Record the next step to finish (waking now and then: Ctrl-C is seen at once anyway)."""
         if self.done is None:  # no step was started on a thread
             return
-        import queue  # imported by start(), which made self.done
+        import queue  # lazy: startup: imported by start(), which made self.done
 
         try:
             invocation, result = self.done.get(timeout=_WAKE_S)

@@ -185,7 +185,7 @@ def load_config(config: str | Path | dict[str, Any] | None) -> dict[str, Any]:
         path = Path(config)
         if not path.is_file():
             raise ConfigError(f"config file {path} does not exist")
-        from dosirak.untrusted import load_yaml  # only for a config file
+        from dosirak.untrusted import load_yaml  # lazy: startup: a run without a config file reads no YAML
 
         data = load_yaml(path, what="config file", error=ConfigError) or {}
     if not isinstance(data, dict):
