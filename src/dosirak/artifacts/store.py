@@ -385,9 +385,7 @@ class FsspecArtifactStore(BaseArtifactStore):
     def _open(self) -> Any:
         import fsspec
 
-        from dosirak.stack.credentials import (
-            resolve,  # lazy: startup: a run on a local store loads no credentials
-        )
+        from dosirak.stack.credentials import resolve  # lazy: startup: a local store loads no credentials
 
         options = resolve(self._options, f"{self.component_type} '{self.name}'", at="storage_options")
         fs, _ = fsspec.core.url_to_fs(self.root, **options)
