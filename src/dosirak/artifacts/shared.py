@@ -2,9 +2,12 @@
 
 When the active stack's artifact store is remote (``s3://...``, any fsspec URL), a model
 version saved or a bundle built here is also uploaded there, under
-``ROOT/models/NAME/VERSION`` and ``ROOT/bundles/NAME/VERSION``, inside the transaction that
-records it (an upload that fails leaves nothing, and no row); its record says where
-(``extra["shared_uri"]``). Another machine sharing the metadata store (PostgreSQL) and the
+``ROOT/models/NAME/VERSION_ID`` (the version's UUID: its number is only known once it is
+recorded) and ``ROOT/bundles/NAME/VERSION``, before the transaction that records it, so the
+metadata store is never locked during an upload (an upload that fails leaves nothing, and
+no row; a row that fails removes the upload); its record says where
+(``extra["shared_uri"]``; model versions recorded before that key have
+``extra["shared_root"]`` and their copy under ``ROOT/models/NAME/VERSION``). Another machine sharing the metadata store (PostgreSQL) and the
 artifact store finds the record, sees the directory is not on its disk, and downloads it
 once into its home's ``cache/`` (:func:`fetch`): into a temporary directory, verified by
 the caller's check (a bundle's MANIFEST and its recorded hash, a model's file hashes), then
@@ -87,7 +90,8 @@ def fetch(uri: str, target: Path, check: Callable[[Path], Any], what: str) -> Pa
     """``target``, downloaded from ``uri`` first unless it is already there.
 
     The download goes to a temporary directory beside ``target``, is checked with
-    ``check`` (which raises when the copy is not the recorded one), then renamed into place.
+    ``check`` (which raises when the copy is not the recorded one, and may complete it from
+    the record), then renamed into place.
 
     Raises:
         ArtifactError: the shared copy is missing (naming ``what`` and ``uri``).

@@ -112,15 +112,18 @@ class Models(Concept):
         artifact_id: str | None = None,
         trusted: bool = True,
         extra: dict[str, Any] | None = None,
+        version_id: str | None = None,
     ) -> ModelVersionRecord:
         """Record the next version of ``name`` (creating the model), in one transaction.
 
         ``place(version, version_id)`` is called inside the transaction once the version
         number is known; it moves the files into place and returns their URI. If it raises,
-        nothing is recorded.
+        nothing is recorded. It must be quick (a rename): the store's write lock is held
+        while it runs, so anything slow (an upload) is done before, keyed by ``version_id``
+        (a UUID the caller made; a new one when None).
         """
         check_model_name(name)
-        version_id = str(uuid.uuid4())
+        version_id = str(uuid.UUID(version_id)) if version_id is not None else str(uuid.uuid4())
         with self.sql.write() as cur:
             found = cur.execute(_MODEL_AND_LAST_VERSION, {"name": name})
             if not found:

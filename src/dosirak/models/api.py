@@ -21,6 +21,7 @@ import json
 import logging
 import platform
 import shutil
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -110,33 +111,41 @@ def save(
     temp = files.new_temp_dir(root)
     placed: builtins.list[Path] = []
 
-    remote = shared.active_remote_store()  # a team's store keeps a copy, uploaded before the row is recorded
+    # a team's store keeps a copy, uploaded before the transaction that records it: under the
+    # version's id (its number is only known inside the transaction), so the write lock is never
+    # held for an upload and no row names a copy that is not complete
+    remote = shared.active_remote_store()
+    version_id = str(uuid.uuid4())
     uploaded: builtins.list[str] = []
     try:
         info = handler.save(model, temp, dict(options or {}))
         hashes = files.hash_files(temp)
         libraries = {"python": platform.python_version(), **handler.libraries()}
+        description = {
+            "name": name, "id": version_id, "framework": handler.name, "created_at": utcnow().isoformat(),
+            "files": hashes, "handler": info, "libraries": libraries, "metadata": meta, "metrics": mets,
+            "labels": labs, "signatures": sigs,
+            "lineage": {"run_id": run_id, "step_run_id": step_run_id, "artifact_id": artifact_id},
+        }
+        extra: dict[str, Any] = {"handler": info}
+        if remote is not None:
+            files.write_model_yaml(temp, description)  # without the number: a reader takes its record's
+            uri = shared.location(remote, "models", name, version_id)
+            uploaded.append(uri)
+            shared.upload(remote, temp, uri)
+            extra[shared.SHARED_URI] = uri
 
-        def place(version: int, version_id: str) -> str:
-            files.write_model_yaml(temp, {
-                "name": name, "version": version, "id": version_id, "framework": handler.name,
-                "created_at": utcnow().isoformat(), "files": hashes, "handler": info, "libraries": libraries,
-                "metadata": meta, "metrics": mets, "labels": labs, "signatures": sigs,
-                "lineage": {"run_id": run_id, "step_run_id": step_run_id, "artifact_id": artifact_id},
-            })
+        def place(version: int, _version_id: str) -> str:
+            files.write_model_yaml(temp, files.with_version(description, version))
             target = files.version_dir(root, name, version)
             files.move_into_place(temp, target)
             placed.append(target)
-            if remote is not None:
-                uri = shared.location(remote, "models", name, version)
-                uploaded.append(uri)
-                shared.upload(remote, target, uri)
             return str(target)
 
         record = _store().models.create_model_version(
             name, framework=handler.name, place=place, files=hashes, metadata=meta, metrics=mets, labels=labs,
             signatures=sigs, libraries=libraries, run_id=run_id, step_run_id=step_run_id, artifact_id=artifact_id,
-            trusted=True, extra={"handler": info, **({"shared_root": remote.root} if remote is not None else {})},
+            trusted=True, extra=extra, version_id=version_id,
         )
     except BaseException as exc:
         full = _disk_full(exc, temp)  # before the cleanup frees space

@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dosirak.artifacts import shared
+from dosirak.errors import ModelError
 from dosirak.models.frameworks.base import handler_named
-from dosirak.models.store import read_model_yaml, verify_files
+from dosirak.models.store import read_model_yaml, verify_files, with_version, write_model_yaml
 
 if TYPE_CHECKING:
     from dosirak.metadata.records import ModelVersionRecord
@@ -96,9 +97,17 @@ class ModelVersion:
         if self.path.is_dir() or not self.shared_uri:
             return self.path
 
+        what = f"model {self.tag} (shared copy {self.shared_uri})"
+
         def check(copy: Path) -> None:
-            read_model_yaml(copy)
-            verify_files(copy, self.files, f"model {self.tag} (shared copy {self.shared_uri})")
+            data = read_model_yaml(copy)
+            if str(data.get("id")) != self.id or data.get("name") != self.name \
+                    or data.get("version", self.version) != self.version:
+                raise ModelError(f"{what}: its model.yaml describes {data.get('name')}:{data.get('version')} "
+                                 f"(id {data.get('id')}), not this version (id {self.id})")
+            verify_files(copy, self.files, what)
+            if "version" not in data:  # uploaded before its number was known: the record's is the one
+                write_model_yaml(copy, with_version(data, self.version))
 
         return shared.fetch(self.shared_uri, shared.cache_dir("models", self.name, self.version), check,
                             f"model {self.tag}")
@@ -141,7 +150,12 @@ class ModelVersion:
 
 
 def _shared_uri(record: ModelVersionRecord) -> str | None:
-    root = (record.extra or {}).get("shared_root")
+    """Where the record's shared copy is: ``extra["shared_uri"]``, or, for versions recorded
+    before that key, ``ROOT/models/NAME/VERSION`` under ``extra["shared_root"]``."""
+    extra = record.extra or {}
+    if extra.get(shared.SHARED_URI):
+        return str(extra[shared.SHARED_URI])
+    root = extra.get("shared_root")
     return f"{str(root).rstrip('/')}/models/{record.name}/{record.version}" if root else None
 
 

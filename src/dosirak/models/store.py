@@ -5,7 +5,9 @@ framework, the handler's info, file hashes, libraries, metrics, labels, signatur
 lineage). The same directory is copied unchanged into a bundle's ``models/NAME/VERSION``,
 so a version loads the same way from the local store and from a bundle. Versions are
 written to a temporary directory and renamed into place inside the store transaction
-that records them: a failed save leaves neither files nor a row.
+that records them: a failed save leaves neither files nor a row. A version's shared copy
+(a team's artifact store) is uploaded before that transaction, so its ``model.yaml`` has
+no version number; whoever downloads it writes in the number of the record it came from.
 """
 
 from __future__ import annotations
@@ -91,6 +93,19 @@ def verify_files(directory: Path, files: dict[str, dict[str, Any]], what: str, *
 
 def write_model_yaml(directory: Path, data: dict[str, Any]) -> None:
     (directory / MODEL_FILE).write_text(model_yaml_text({"format_version": FORMAT_VERSION, **data}), encoding="utf-8")
+
+
+def with_version(data: dict[str, Any], version: int) -> dict[str, Any]:
+    """``data`` (a ``model.yaml`` description) with ``version`` as its number, right after the name."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if key != "version":
+            out[key] = value
+        if key == "name":
+            out["version"] = version
+    if "version" not in out:
+        out["version"] = version
+    return out
 
 
 def model_yaml_text(data: dict[str, Any]) -> str:
@@ -193,5 +208,6 @@ def copy_version(source: Path, target: Path) -> None:
 
 __all__ = [
     "CACHED_ENTRIES", "FORMAT_VERSION", "MODEL_FILE", "copy_version", "hash_file", "hash_files", "model_yaml_text",
-    "move_into_place", "new_temp_dir", "read_model_yaml", "remember_digest", "verify_files", "version_dir", "write_model_yaml",
+    "move_into_place", "new_temp_dir", "read_model_yaml", "remember_digest", "verify_files", "version_dir", "with_version",
+    "write_model_yaml",
 ]

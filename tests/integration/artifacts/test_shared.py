@@ -11,11 +11,16 @@ import io
 import os
 import subprocess
 import sys
+import threading
+import time
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+import yaml
 
 import dosirak as dk
 from dosirak.bundles.builder import build
@@ -23,7 +28,7 @@ from dosirak.bundles.spec import make_spec
 from dosirak.metadata.store import close_stores, get_store
 from dosirak.settings import reset_settings
 from tests.bundles._fixtures import free_port, make_mlp, stop, wait_ready, write_service
-from tests.integration.artifacts.conftest import BUCKET, objects
+from tests.integration.artifacts.conftest import BUCKET, objects, slow_s3
 from tests.integration.metadata.conftest import postgres_cluster, postgres_url  # noqa: F401 - fixtures
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -83,7 +88,7 @@ def test_a_model_saved_and_a_bundle_built_in_one_home_are_loaded_and_served_from
     saved = dk.models.save("fashion_mnist", net)
     record = build(make_spec(service="service.py:FashionMNIST"), base_dir=write_service(tmp_path / "svc"))
     keys = objects(moto_s3, {"path": team["path"]})
-    assert f"models/fashion_mnist/{saved.version}/model.yaml" in keys
+    assert f"models/fashion_mnist/{saved.id}/model.yaml" in keys  # uploaded before its number was known
     assert f"bundles/fashion_mnist/{record.version}/bundle.yaml" in keys
     assert f"bundles/fashion_mnist/{record.version}/MANIFEST" in keys
 
@@ -103,7 +108,8 @@ def test_a_model_saved_and_a_bundle_built_in_one_home_are_loaded_and_served_from
                      str(tmp_path / "from_b.npy"))
     assert loaded.returncode == 0, loaded.stderr
     assert np.allclose(np.load(tmp_path / "from_b.npy"), expected, atol=1e-6)
-    assert (home_b / "cache" / "models" / "fashion_mnist" / str(saved.version) / "model.yaml").is_file()
+    cached_yaml = home_b / "cache" / "models" / "fashion_mnist" / str(saved.version) / "model.yaml"
+    assert yaml.safe_load(cached_yaml.read_text())["version"] == saved.version  # the record's number
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -149,3 +155,105 @@ def test_a_shared_bundle_changed_in_the_artifact_store_is_refused_by_another_hom
     assert not (home_c / "cache" / "bundles" / "fashion_mnist" / record.version).exists()
 
 
+
+
+@pytest.fixture
+def shared_sqlite_stack(dosirak_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], str]]:
+    """Activates, on this home's SQLite store, a stack whose S3 artifact store is reached at an endpoint; its path."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing-access-key")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing-secret-key")
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+
+    def activate(endpoint: str) -> str:
+        path = f"s3://{BUCKET}/{uuid.uuid4().hex}"
+        store = get_store()
+        store.stacks.register_component("artifact-store", "team", "s3",
+                                        {"path": path, "endpoint_url": endpoint, "region": "us-east-1"})
+        store.stacks.register_stack("shared", {"orchestrator": "default", "artifact-store": "team"})
+        store.stacks.set_active_stack("shared")
+        return path
+
+    yield activate
+
+
+def test_a_model_uploading_to_a_slow_artifact_store_does_not_keep_other_threads_from_the_metadata_store(
+        shared_sqlite_stack: Callable[[str], str], moto_s3: str) -> None:
+    delay_s = 2.0
+    with slow_s3(moto_s3, delay_s=delay_s) as proxy:
+        path = shared_sqlite_stack(proxy.url)
+        store = get_store()
+        outcome: dict[str, Any] = {}
+
+        def save() -> None:
+            try:
+                outcome["saved"] = dk.models.save("slow", {"weights": os.urandom(1 << 20)}, framework="pickle")
+            except BaseException as exc:  # noqa: BLE001 - reported by the test below
+                outcome["error"] = exc
+
+        saver = threading.Thread(target=save)
+        started = time.monotonic()
+        saver.start()
+        try:
+            assert proxy.put_started.wait(60), "the save never started uploading"
+            begun = time.monotonic()
+            other = store.models.create_model_version("other", framework="pickle",
+                                                      place=lambda v, i: f"/elsewhere/other/{v}", files={})
+            wrote = time.monotonic()
+            listed = {m.name for m in store.models.list_models()}
+            read = time.monotonic()
+        finally:
+            saver.join(120)
+        assert "error" not in outcome, outcome.get("error")
+        upload_s = time.monotonic() - started
+        assert proxy.puts >= 2 and upload_s >= 2 * delay_s  # model.yaml and the pickle, each held
+        assert wrote - begun < delay_s / 2, f"a write waited {wrote - begun:.2f} s for the upload"
+        assert read - wrote < delay_s / 2, f"a read waited {read - wrote:.2f} s for the upload"
+        assert other.version == 1 and "other" in listed
+        saved = outcome["saved"]
+        assert saved.shared_uri == f"{path}/models/slow/{saved.id}"
+        assert f"models/slow/{saved.id}/model.yaml" in objects(moto_s3, {"path": path})
+        assert saved.load()["weights"] == dk.models.get("slow:1").load()["weights"]
+
+
+def test_a_model_whose_upload_fails_records_nothing_and_leaves_nothing(
+        shared_sqlite_stack: Callable[[str], str], moto_s3: str) -> None:
+    from dosirak.errors import ArtifactError, NotFoundError
+    from dosirak.settings import get_settings
+
+    with slow_s3(moto_s3, fail_after=1) as proxy:  # the first file is uploaded, the second denied
+        path = shared_sqlite_stack(proxy.url)
+        with pytest.raises((ArtifactError, PermissionError, OSError)):
+            dk.models.save("broken", {"weights": os.urandom(1 << 16)}, framework="pickle")
+        assert proxy.puts == 2
+    with pytest.raises(NotFoundError):
+        get_store().models.get_model_version("broken")
+    assert objects(moto_s3, {"path": path}) == []
+    models = get_settings().models_root
+    assert not (models / "broken").exists()
+    assert list((models / ".tmp").iterdir()) == []
+
+
+def test_a_model_recorded_by_an_older_dosirak_with_only_its_shared_root_still_loads_from_its_shared_copy(
+        shared_sqlite_stack: Callable[[str], str], moto_s3: str, dosirak_home: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from dosirak.artifacts import shared
+
+    weights = os.urandom(1 << 12)
+    saved = dk.models.save("old", {"weights": weights}, framework="pickle")  # no shared store yet
+    copy = tmp_path / "copy"
+    shutil.copytree(saved.path, copy)
+    dk.models.delete("old")
+    path = shared_sqlite_stack(moto_s3)
+    remote = shared.active_remote_store()
+    assert remote is not None
+    shared.upload(remote, copy, f"{path}/models/old/1")  # where older versions put it: ROOT/models/NAME/VERSION
+    get_store().models.create_model_version(
+        "old", framework="pickle", place=lambda v, i: str(tmp_path / "another_machine" / "old" / str(v)),
+        files=saved.files, extra={"handler": saved.handler_info, "shared_root": path}, version_id=saved.id)
+
+    found = dk.models.get("old:1")
+    assert found.shared_uri == f"{path}/models/old/1"
+    assert found.load()["weights"] == weights
+    assert (dosirak_home / "cache" / "models" / "old" / "1" / "model.yaml").is_file()
