@@ -257,3 +257,40 @@ def test_a_model_recorded_by_an_older_dosirak_with_only_its_shared_root_still_lo
     assert found.shared_uri == f"{path}/models/old/1"
     assert found.load()["weights"] == weights
     assert (dosirak_home / "cache" / "models" / "old" / "1" / "model.yaml").is_file()
+
+
+def test_a_model_whose_record_fails_after_its_upload_removes_the_upload(
+        shared_sqlite_stack: Callable[[str], str], moto_s3: str) -> None:
+    from dosirak.errors import NotFoundError
+    from dosirak.settings import get_settings
+
+    path = shared_sqlite_stack(moto_s3)
+    models = get_settings().models_root
+    models.mkdir(parents=True, exist_ok=True)
+    (models / "blocked").write_text("a file where the model's directory goes\n")  # place() fails, in the transaction
+    with pytest.raises(OSError):
+        dk.models.save("blocked", {"weights": os.urandom(1 << 12)}, framework="pickle")
+    with pytest.raises(NotFoundError):
+        get_store().models.get_model_version("blocked")
+    assert objects(moto_s3, {"path": path}) == []
+    assert list((models / ".tmp").iterdir()) == []
+
+
+def test_a_shared_model_copy_describing_another_version_is_refused_and_not_cached(
+        shared_sqlite_stack: Callable[[str], str], moto_s3: str, dosirak_home: Path) -> None:
+    import shutil
+
+    import boto3
+
+    from dosirak.errors import ModelError
+
+    path = shared_sqlite_stack(moto_s3)
+    saved = dk.models.save("swapped", {"weights": os.urandom(1 << 12)}, framework="pickle")
+    shutil.rmtree(saved.path)  # as seen from another machine: only the shared copy
+    key = f"{path.removeprefix(f's3://{BUCKET}/')}/models/swapped/{saved.id}/model.yaml"
+    client = boto3.client("s3", endpoint_url=moto_s3, region_name="us-east-1")
+    text = client.get_object(Bucket=BUCKET, Key=key)["Body"].read().decode()
+    client.put_object(Bucket=BUCKET, Key=key, Body=text.replace(saved.id, str(uuid.uuid4())).encode())
+    with pytest.raises(ModelError, match="not this version"):
+        dk.models.get("swapped:1").load()
+    assert not (dosirak_home / "cache" / "models" / "swapped" / "1").exists()
