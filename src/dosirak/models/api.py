@@ -34,7 +34,7 @@ from dosirak.metadata.store import get_store
 from dosirak.metadata.timeutil import utcnow
 from dosirak.models import store as files
 from dosirak.models.frameworks.base import handler_for_object, handler_named
-from dosirak.models.model import ModelVersion
+from dosirak.models.model import ModelVersion, shared_copy_uri
 from dosirak.pipelines.context import get_step_context
 from dosirak.settings import get_settings
 
@@ -233,8 +233,12 @@ def delete(tag: str) -> builtins.list[ModelVersion]:
     else:
         records = store.models.delete_model(name)
     deleted = [ModelVersion.from_record(r) for r in records]
-    for v in deleted:
+    for record, v in zip(records, deleted, strict=True):
         shutil.rmtree(v.path, ignore_errors=True)
+        uri = shared_copy_uri(record)
+        if uri is not None:  # the team's copy goes too (a failure is logged: `dosirak gc` cannot see it)
+            shared.discard(uri)
+            shutil.rmtree(shared.cache_dir("models", v.name, v.version), ignore_errors=True)
         log.info("deleted model %s", v.tag)
     return deleted
 

@@ -127,7 +127,7 @@ class ModelVersion:
             metrics=record.metrics, labels=record.labels, signatures=record.signatures,
             libraries=record.libraries, run_id=record.run_id, step_run_id=record.step_run_id,
             artifact_id=record.artifact_id, trusted=record.trusted, aliases=record.aliases,
-            shared_uri=_shared_uri(record),
+            shared_uri=shared_copy_uri(record),
         )
 
 
@@ -149,7 +149,7 @@ class ModelVersion:
         )
 
 
-def _shared_uri(record: ModelVersionRecord) -> str | None:
+def shared_copy_uri(record: ModelVersionRecord) -> str | None:
     """Where the record's shared copy is: ``extra["shared_uri"]``, or, for versions recorded
     before that key, ``ROOT/models/NAME/VERSION`` under ``extra["shared_root"]``."""
     extra = record.extra or {}
@@ -159,4 +159,4 @@ def _shared_uri(record: ModelVersionRecord) -> str | None:
     return f"{str(root).rstrip('/')}/models/{record.name}/{record.version}" if root else None
 
 
-__all__ = ["ModelVersion"]
+__all__ = ["ModelVersion", "shared_copy_uri"]

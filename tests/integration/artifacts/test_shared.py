@@ -294,3 +294,17 @@ def test_a_shared_model_copy_describing_another_version_is_refused_and_not_cache
     with pytest.raises(ModelError, match="not this version"):
         dk.models.get("swapped:1").load()
     assert not (dosirak_home / "cache" / "models" / "swapped" / "1").exists()
+
+
+def test_deleting_a_shared_model_removes_its_copy_from_the_artifact_store(
+        shared_sqlite_stack: Callable[[str], str], moto_s3: str) -> None:
+    path = shared_sqlite_stack(moto_s3)
+    kept = dk.models.save("kept", {"weights": [1, 2]}, framework="pickle")
+    gone = dk.models.save("gone", {"weights": [3, 4]}, framework="pickle")
+    assert any(key.startswith(f"models/gone/{gone.id}/") for key in objects(moto_s3, {"path": path}))
+
+    dk.models.delete("gone")
+
+    left = objects(moto_s3, {"path": path})
+    assert not any(key.startswith("models/gone/") for key in left), left
+    assert any(key.startswith(f"models/kept/{kept.id}/") for key in left)
