@@ -148,11 +148,21 @@ def test_a_run_in_a_pipe_shows_plain_lines_and_a_progress_bar_as_periodic_lines(
     assert run.steps["draw"].logs() == "downloading 500/500\n"
 
 
+def ctrl_c_as_on_a_terminal() -> None:
+    """In the child: SIGINT does what it does for a command typed at a terminal.
+
+    A test suite started as a background job of a script (``bash .ci/run &``) runs with
+    SIGINT ignored, and every child inherits that, so Python would install no handler.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_records_the_run_as_cancelled_says_so_in_one_line_and_exits_130(tmp_path: Path) -> None:
     gate = tmp_path / "gate"
     started = Path(str(gate) + ".started")
     proc = subprocess.Popen([*DOSIRAK, "run", "tests._pipelines.resumable:resumable", "-p", f"gate={gate}"],
-                            env=python_env(), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            env=python_env(), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=ctrl_c_as_on_a_terminal)
     try:
         def third_step_started() -> bool:
             assert proc.poll() is None, proc.communicate()

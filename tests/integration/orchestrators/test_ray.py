@@ -22,6 +22,7 @@ import pytest
 import dosirak as dk
 from dosirak import pipeline, step
 from dosirak.errors import RunFailedError, StackError
+from tests.integration.cli.test_run import ctrl_c_as_on_a_terminal
 from tests.integration.orchestrators.conftest import ROOT, ray_flavor, write_entry_point
 
 ray = pytest.importorskip("ray")
@@ -299,7 +300,7 @@ def test_ctrl_c_cancels_the_running_task_records_the_run_cancelled_and_stops_the
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(plugin)]),
            "RAY_TMPDIR": str(short), "DOSIRAK_PROGRESS": "plain"}
     proc = subprocess.Popen([sys.executable, str(script), str(marker)], env=env, stderr=subprocess.PIPE, text=True,
-                            stdout=subprocess.DEVNULL, start_new_session=True)
+                            stdout=subprocess.DEVNULL, start_new_session=True, preexec_fn=ctrl_c_as_on_a_terminal)
     try:
         deadline = time.monotonic() + 180
         while not marker.exists():  # the slow step runs in a Ray worker
