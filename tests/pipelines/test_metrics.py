@@ -296,3 +296,26 @@ def test_a_thread_the_step_starts_logs_through_a_copy_of_its_context_and_not_wit
         deactivate(token)
     assert [p[0] for p in metric_log.take(everything=True).points] == ["from_thread"]
     assert len(errors) == 1 and isinstance(errors[0], OutsideStepError)
+
+
+@step
+def quiet_step() -> int:
+    return sum(t.name == "dosirak-metrics" for t in threading.enumerate())
+
+
+@step
+def loud_step(x: int) -> int:
+    dk.log_metric("loss", 0.5)
+    return sum(t.name == "dosirak-metrics" for t in threading.enumerate())
+
+
+@pipeline(enable_cache=False)
+def quiet_then_loud() -> None:
+    loud_step(quiet_step())
+
+
+def test_the_background_flush_starts_only_once_a_step_logs_something() -> None:
+    run = quiet_then_loud()
+    assert run.steps["quiet_step"].output.load() == 0  # a run that logs nothing starts no thread
+    assert run.steps["loud_step"].output.load() == 1
+    assert get_store().metrics.series(run.steps["loud_step"].id, "loss").total == 1

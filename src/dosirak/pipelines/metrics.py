@@ -37,7 +37,7 @@ import math
 import numbers
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -99,11 +99,19 @@ class MetricLog:
         self._metadata: list[PendingEntry] = []
         self._next: dict[str, int] = {}
         self._names: set[str] = set()
+        #: called once, when the first point or entry is logged (the recorder starts its flusher then)
+        self.on_first: Callable[[], None] | None = None
+
+    def _first(self) -> None:
+        started, self.on_first = self.on_first, None
+        if started is not None:
+            started()
 
     def add(self, name: str, value: Any, step: Any) -> None:
         """Append one point (``step`` None: the series' next index)."""
         if name not in self._names:
             self._names.add(_checked_name(name, "metric name"))
+            self._first()
         number = _number(name, value)
         wall = time.time()
         with self._lock:
@@ -119,6 +127,8 @@ class MetricLog:
             raise MetricError(f"log_metrics takes a dict of metric name -> number, got {type(metrics).__name__}")
         checked = [(_checked_name(n, "metric name") if n not in self._names else n, _number(n, v))
                    for n, v in metrics.items()]
+        if self.on_first is not None:
+            self._first()
         at_given = None if step is None else _step(next(iter(metrics), "?"), step)
         wall = time.time()
         with self._lock:
@@ -133,6 +143,8 @@ class MetricLog:
     def add_metadata(self, entries: Mapping[str, Any], target: str, ref: str) -> None:
         if not isinstance(entries, Mapping):
             raise MetricError(f"log_metadata takes a dict of key -> JSON value, got {type(entries).__name__}")
+        if self.on_first is not None:
+            self._first()
         checked = [(target, ref, _checked_name(k, "metadata key"), _json_value(k, v)) for k, v in entries.items()]
         with self._lock:
             self._metadata += checked
@@ -330,13 +342,16 @@ class MetricsRecorder:
     def open(self, step_run_id: str, step_name: str, outputs: tuple[str, ...]) -> MetricLog:
         """A live log for a step computed in this process (flushed in the background)."""
         metric_log = MetricLog(step_run_id, step_name, outputs)
+        metric_log.on_first = self._start_flushing  # a run that logs nothing starts no thread
         with self._lock:
             self._logs[step_run_id] = metric_log
-            if self._thread is None and not self._stop.is_set():
-                self._thread = threading.Thread(target=self._flush_forever, daemon=True,
-                                                name=f"dosirak-metrics-{step_run_id[:8]}")
-                self._thread.start()
         return metric_log
+
+    def _start_flushing(self) -> None:
+        with self._lock:
+            if self._thread is None and not self._stop.is_set():
+                self._thread = threading.Thread(target=self._flush_forever, daemon=True, name="dosirak-metrics")
+                self._thread.start()
 
     def _flush_forever(self) -> None:
         while not self._stop.wait(self.interval_s):
